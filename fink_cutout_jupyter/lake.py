@@ -1,0 +1,225 @@
+"""The data lake: a pyarrow filesystem under a root, paths that cannot leave it, nights, files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import posixpath
+import re
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from .errors import BadParameter, LakeUnavailable, NotFound, OutsideLake
+
+if TYPE_CHECKING:
+    import pyarrow
+    import pyarrow.fs
+
+VALID_PATH_HINT = (
+    "a path relative to the lake root, e.g. "
+    "'science/year=2024/month=11/day=21/part-00000-….snappy.parquet'"
+)
+_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_MISSING_FILE_MESSAGES = ("not found", "does not exist", "no such file")
+_PARTITION = re.compile(r"^(year|month|day)=(\d+)$")
+
+
+class Lake:
+    """A Fink data lake: Parquet files under a root on any pyarrow filesystem.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        A local directory or ``file://`` URI (the embedded default),
+        ``hdfs://host:port/path?user=…`` or ``s3://bucket/prefix?endpoint_override=…``
+        (any URI that `pyarrow.fs.FileSystem.from_uri` takes).
+    science_dir : str
+        Where the nights live, relative to the root (Fink: ``science``).
+
+    Notes
+    -----
+    The filesystem is connected on first use, so creating a `Lake` never blocks on the network.
+    """
+
+    def __init__(self, root: str | os.PathLike, science_dir: str = "science") -> None:
+        self.uri = os.fspath(root)
+        self.science_dir = science_dir.strip("/")
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Lake({self.uri!r})"
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the lake is a local directory."""
+        return _local_path(self.uri) is not None
+
+    @cached_property
+    def _filesystem_and_base(self) -> tuple[pyarrow.fs.FileSystem, str]:
+        from pyarrow import fs
+
+        local = _local_path(self.uri)
+        if local is not None:
+            return fs.LocalFileSystem(), os.path.abspath(local).replace(os.sep, "/")
+        try:
+            filesystem, base = fs.FileSystem.from_uri(self.uri)
+        except OSError as error:
+            raise LakeUnavailable(f"cannot connect to the lake {self.uri}: {error}") from error
+        return filesystem, base.rstrip("/") or base
+
+    @property
+    def filesystem(self) -> pyarrow.fs.FileSystem:
+        """The pyarrow filesystem of the lake (connected on first use)."""
+        with self._lock:
+            return self._filesystem_and_base[0]
+
+    @property
+    def base(self) -> str:
+        """The root's path inside `filesystem`."""
+        with self._lock:
+            return self._filesystem_and_base[1]
+
+    def resolve(self, relative: str) -> str:
+        """Turn a path relative to the root into a path of `filesystem`, refusing to leave the root.
+
+        Raises
+        ------
+        BadParameter
+            For an empty path, a NUL byte, or a value that is not a string.
+        OutsideLake
+            For an absolute path, a URI, or a ``..`` component.
+        """
+        relative = safe_relative_path(relative)
+        return posixpath.join(self.base, relative) if self.base else relative
+
+    def open(self, relative: str) -> pyarrow.NativeFile:
+        """Open a file of the lake for random access (`NotFound` if it does not exist)."""
+        path = self.resolve(relative)
+        with _translated_errors(relative):
+            return self.filesystem.open_input_file(path)
+
+    def size(self, relative: str) -> int:
+        """Size in bytes of a file of the lake."""
+        from pyarrow import fs
+
+        path = self.resolve(relative)
+        with _translated_errors(relative):
+            info = self.filesystem.get_file_info(path)
+        if info.type != fs.FileType.File:
+            raise NotFound(f"hdfsPath: no file {relative!r} in the lake")
+        return info.size
+
+    def nights(self) -> list[dt.date]:
+        """Dates of the nights present under ``science/year=/month=/day=``, oldest first."""
+        return sorted(self._night_dirs())
+
+    def night_files(self, night: dt.date | str) -> list[str]:
+        """Parquet files of one night, relative to the root, sorted by name."""
+        night = parse_night(night)
+        directory = self._night_dirs().get(night)
+        if directory is None:
+            return []
+        return [
+            self._relative_to_root(info.path)
+            for info in self._list(directory)
+            if info.is_file and info.base_name.endswith(".parquet")
+        ]
+
+    def _relative_to_root(self, path: str) -> str:
+        return posixpath.relpath(path, self.base) if self.base else path
+
+    def _night_dirs(self) -> dict[dt.date, str]:
+        """Map each night to its directory, accepting padded and unpadded partition values."""
+        found = {}
+        top = self.resolve(self.science_dir)
+        for year in self._partition_dirs(top, "year"):
+            for month in self._partition_dirs(year.path, "month"):
+                for day in self._partition_dirs(month.path, "day"):
+                    numbers = [int(_PARTITION.match(d.base_name)[2]) for d in (year, month, day)]
+                    try:
+                        found[dt.date(*numbers)] = day.path
+                    except ValueError:
+                        continue
+        return found
+
+    def _partition_dirs(self, directory: str, key: str) -> list:
+        return [
+            info
+            for info in self._list(directory)
+            if not info.is_file and (match := _PARTITION.match(info.base_name)) and match[1] == key
+        ]
+
+    def _list(self, directory: str) -> list:
+        from pyarrow import fs
+
+        with _translated_errors(directory):
+            infos = self.filesystem.get_file_info(fs.FileSelector(directory, allow_not_found=True))
+        return sorted(infos, key=lambda info: info.path)
+
+
+def safe_relative_path(relative: object) -> str:
+    """Validate a lake-relative path and return it normalised (no ``.``, no doubled slashes)."""
+    if not isinstance(relative, str) or not relative.strip():
+        raise BadParameter(f"hdfsPath: {relative!r} is not a path; expected {VALID_PATH_HINT}")
+    if "\x00" in relative:
+        raise BadParameter(f"hdfsPath: the path contains a NUL byte; expected {VALID_PATH_HINT}")
+    if _URI_SCHEME.match(relative) or "://" in relative:
+        raise OutsideLake(
+            f"hdfsPath: {relative!r} is a full URI; give {VALID_PATH_HINT} "
+            "(not hdfs://IP:PORT/user/…)"
+        )
+    if relative.startswith(("/", "\\", "~")):
+        raise OutsideLake(f"hdfsPath: {relative!r} is absolute; expected {VALID_PATH_HINT}")
+    parts = [part for part in re.split(r"[/\\]", relative) if part not in ("", ".")]
+    if ".." in parts:
+        raise OutsideLake(
+            f"hdfsPath: {relative!r} leaves the lake root; expected {VALID_PATH_HINT}"
+        )
+    if not parts:
+        raise BadParameter(f"hdfsPath: {relative!r} names no file; expected {VALID_PATH_HINT}")
+    return "/".join(parts)
+
+
+def parse_night(night: dt.date | str) -> dt.date:
+    """A night as a date, from a `datetime.date`, ``YYYYMMDD`` or ``YYYY-MM-DD``."""
+    if isinstance(night, dt.date):
+        return night
+    text = str(night).strip().replace("-", "")
+    try:
+        return dt.datetime.strptime(text, "%Y%m%d").date()
+    except ValueError:
+        raise BadParameter(f"night: {night!r} is not a date; expected YYYYMMDD") from None
+
+
+def _local_path(uri: str) -> str | None:
+    if uri.startswith("file://"):
+        return unquote(urlsplit(uri).path)
+    if _URI_SCHEME.match(uri) and not re.match(r"^[A-Za-z]:[\\/]", uri):
+        return None
+    return uri
+
+
+class _translated_errors:
+    """Turn pyarrow's OSErrors into NotFound (missing) or LakeUnavailable (anything else)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if error is None or isinstance(error, NotFound | LakeUnavailable):
+            return False
+        message = str(error).lower()
+        if isinstance(error, FileNotFoundError) or (
+            isinstance(error, OSError) and any(s in message for s in _MISSING_FILE_MESSAGES)
+        ):
+            raise NotFound(f"hdfsPath: no file {self.what!r} in the lake") from error
+        if isinstance(error, OSError):
+            raise LakeUnavailable(
+                f"the lake's filesystem failed on {self.what!r}: {error}"
+            ) from error
+        return False

@@ -1,0 +1,132 @@
+"""Stamps: stored cutout bytes to pixels and header, and back out as FITS or JSON-able arrays."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import BadParameter
+from .surveys import KINDS
+
+if TYPE_CHECKING:
+    from astropy.io import fits
+
+try:
+    from isal.igzip import decompress as _gunzip
+except ImportError:  # pragma: no cover - isal is optional, zlib gives the same bytes
+    _gunzip = gzip.decompress
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """One cutout image of an alert.
+
+    Parameters
+    ----------
+    kind : str
+        ``Science``, ``Template`` or ``Difference``.
+    fits_bytes : bytes
+        The FITS file exactly as the alert carries it (after gunzip for ZTF).
+    """
+
+    kind: str
+    fits_bytes: bytes
+
+    @cached_property
+    def hdulist(self) -> fits.HDUList:
+        """The FITS file opened by astropy (ZTF's SIMPLE card is non-standard)."""
+        from astropy.io import fits
+
+        return fits.open(io.BytesIO(self.fits_bytes), ignore_missing_simple=True)
+
+    @cached_property
+    def image_hdu(self) -> fits.PrimaryHDU | fits.ImageHDU:
+        """The first HDU holding an image (ZTF: the only one; Rubin: the flux image)."""
+        for hdu in self.hdulist:
+            if hdu.data is not None:
+                return hdu
+        raise BadParameter(f"the {self.kind} stamp holds no image")
+
+    @property
+    def header(self) -> fits.Header:
+        """Header of the image HDU."""
+        return self.image_hdu.header
+
+    @cached_property
+    def data(self) -> np.ndarray:
+        """Pixels as float values in native byte order (NaN where the survey has no value)."""
+        pixels = self.image_hdu.data
+        return pixels.astype(pixels.dtype.newbyteorder("="), copy=False)
+
+
+def stamp_from_stored(kind: str, stored: bytes, gzipped: bool) -> Stamp:
+    """Build a `Stamp` from the bytes stored in the lake (gzipped FITS for ZTF)."""
+    if kind not in KINDS:
+        raise BadParameter(f"kind: {kind!r} is not allowed; allowed: {', '.join(KINDS)}")
+    return Stamp(kind, _gunzip(stored) if gzipped else bytes(stored))
+
+
+def to_fits(stamp: Stamp) -> bytes:
+    """The original FITS file of the stamp, byte for byte."""
+    return stamp.fits_bytes
+
+
+def to_multi_extension_fits(
+    stamps: Mapping[str, Stamp],
+    object_id: str | int,
+    alert_id: int,
+    time: float,
+    time_scale: str = "jd",
+) -> bytes:
+    """Pack stamps into one FITS file, one image extension per kind.
+
+    Parameters
+    ----------
+    stamps : mapping of kind to Stamp
+        Written in the order Science, Template, Difference; absent kinds are skipped.
+    object_id, alert_id, time : identity of the alert, written in every header.
+    time_scale : str
+        ``"jd"`` or ``"mjd"``: the keyword the time is written under.
+
+    Returns
+    -------
+    bytes
+        A FITS file whose extensions are named ``SCIENCE``, ``TEMPLATE``, ``DIFFERENCE``.
+    """
+    from astropy.io import fits
+
+    identity = [
+        ("OBJECT", str(object_id), "Fink object id"),
+        ("ALERTID", int(alert_id), "alert id (ZTF candid, Rubin diaSourceId)"),
+        (time_scale.upper(), float(time), f"alert time ({time_scale.upper()})"),
+    ]
+    primary = fits.PrimaryHDU()
+    primary.header.extend(identity)
+    extensions = []
+    for kind in KINDS:
+        if kind not in stamps:
+            continue
+        source = stamps[kind].image_hdu
+        extension = fits.ImageHDU(data=source.data, header=source.header.copy(), name=kind.upper())
+        extension.header.extend(identity, update=True)
+        extensions.append(extension)
+    buffer = io.BytesIO()
+    fits.HDUList([primary, *extensions]).writeto(buffer)
+    return buffer.getvalue()
+
+
+def to_array(stamp: Stamp) -> list[list[float | None]]:
+    """Pixels as nested lists, rows first, NaN replaced by ``None`` (JSON ``null``)."""
+    pixels = stamp.data
+    nan = np.isnan(pixels)
+    if not nan.any():
+        return pixels.tolist()
+    values = pixels.astype(object)
+    values[nan] = None
+    return values.tolist()

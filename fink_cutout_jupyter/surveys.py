@@ -1,0 +1,184 @@
+"""Surveys described as data: where each survey keeps ids, time, cutouts and display fields."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .errors import BadParameter
+
+KINDS = ("Science", "Template", "Difference")
+
+
+@dataclass(frozen=True)
+class Survey:
+    """How one survey's alerts are laid out in Fink's Parquet files.
+
+    Column names are Parquet leaf paths (``struct.child``) as pyarrow reports them.
+
+    Attributes
+    ----------
+    name : str
+        Short name (``"ztf"``, ``"lsst"``).
+    object_id_columns : tuple of str
+        Object id columns, first non-null (and non-zero) wins.
+    alert_id_column : str
+        Column of the alert id (one per detection).
+    time_column : str
+        Column of the detection time, ``time_scale`` says its unit.
+    time_scale : str
+        ``"jd"`` or ``"mjd"``.
+    cutout_columns : dict
+        Kind (``Science``, ``Template``, ``Difference``) to the binary column holding its FITS.
+    gzipped : bool
+        Whether the stored stamps are gzip-compressed FITS files.
+    pixel_scale_arcsec : float
+        Angular size of one stamp pixel.
+    object_id_pattern : str or None
+        Regular expression an object id must match; ``None`` for integer ids.
+    example_object_id : str
+        Shown in error messages.
+    filter_column, magnitude_column, magnitude_error_column, ra_column, dec_column : str
+        Display fields of an alert.
+    magnitude_unit : str
+        ``"mag"`` or ``"nJy"`` (Rubin reports PSF fluxes).
+    isdiffpos_column : str or None
+        Sign of the difference (ZTF), if the survey has one.
+    """
+
+    name: str
+    object_id_columns: tuple[str, ...]
+    alert_id_column: str
+    time_column: str
+    time_scale: str
+    cutout_columns: dict[str, str]
+    gzipped: bool
+    pixel_scale_arcsec: float
+    object_id_pattern: str | None
+    example_object_id: str
+    filter_column: str
+    magnitude_column: str
+    magnitude_error_column: str
+    magnitude_unit: str
+    ra_column: str
+    dec_column: str
+    isdiffpos_column: str | None = None
+    filter_names: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def integer_object_ids(self) -> bool:
+        """Whether object ids are integers (Rubin) rather than strings (ZTF)."""
+        return self.object_id_pattern is None
+
+    @property
+    def lookup_columns(self) -> tuple[str, ...]:
+        """The small columns needed to find an alert in a file."""
+        return (*self.object_id_columns, self.alert_id_column, self.time_column)
+
+    @property
+    def display_columns(self) -> tuple[str, ...]:
+        """The columns describing an alert for people."""
+        extra = (self.isdiffpos_column,) if self.isdiffpos_column else ()
+        return (
+            self.filter_column,
+            self.magnitude_column,
+            self.magnitude_error_column,
+            self.ra_column,
+            self.dec_column,
+            *extra,
+        )
+
+    def validate_object_id(self, value: object) -> str | int:
+        """Return the object id in its stored type, or raise `BadParameter`."""
+        if self.integer_object_ids:
+            return _as_integer("objectId", value, self.example_object_id)
+        text = str(value).strip() if isinstance(value, str) else None
+        if not text or not re.fullmatch(self.object_id_pattern, text):
+            raise BadParameter(
+                f"objectId: {value!r} is not a {self.name.upper()} object id; "
+                f"expected something like {self.example_object_id!r}"
+            )
+        return text
+
+    def validate_alert_id(self, value: object) -> int:
+        """Return the alert id as an int, or raise `BadParameter`."""
+        return _as_integer(self.alert_id_column.rsplit(".", 1)[-1], value, "1234567890")
+
+    def filter_name(self, value: object) -> str:
+        """Human name of a filter value (ZTF stores 1, 2, 3 for g, r, i)."""
+        return dict(self.filter_names).get(value, str(value))
+
+
+def _as_integer(parameter: str, value: object, example: str) -> int:
+    if isinstance(value, bool):
+        value = None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        return int(value)
+    raise BadParameter(f"{parameter}: {value!r} is not an integer id; expected e.g. {example}")
+
+
+ZTF = Survey(
+    name="ztf",
+    object_id_columns=("objectId",),
+    alert_id_column="candid",
+    time_column="candidate.jd",
+    time_scale="jd",
+    cutout_columns={kind: f"cutout{kind}.stampData" for kind in KINDS},
+    gzipped=True,
+    pixel_scale_arcsec=1.01,
+    object_id_pattern=r"ZTF\d{2}[a-z]{7}",
+    example_object_id="ZTF24abssjsb",
+    filter_column="candidate.fid",
+    magnitude_column="candidate.magpsf",
+    magnitude_error_column="candidate.sigmapsf",
+    magnitude_unit="mag",
+    ra_column="candidate.ra",
+    dec_column="candidate.dec",
+    isdiffpos_column="candidate.isdiffpos",
+    filter_names=((1, "g"), (2, "r"), (3, "i")),
+)
+
+LSST = Survey(
+    name="lsst",
+    object_id_columns=("diaObject.diaObjectId", "diaSource.diaObjectId"),
+    alert_id_column="diaSourceId",
+    time_column="diaSource.midpointMjdTai",
+    time_scale="mjd",
+    cutout_columns={kind: f"cutout{kind}" for kind in KINDS},
+    gzipped=False,
+    pixel_scale_arcsec=0.2,
+    object_id_pattern=None,
+    example_object_id="170028485706776685",
+    filter_column="diaSource.band",
+    magnitude_column="diaSource.psfFlux",
+    magnitude_error_column="diaSource.psfFluxErr",
+    magnitude_unit="nJy",
+    ra_column="diaSource.ra",
+    dec_column="diaSource.dec",
+)
+
+SURVEYS = {survey.name: survey for survey in (ZTF, LSST)}
+
+
+def survey_named(name: str) -> Survey:
+    """Return the survey called `name` (case-insensitive; ``rubin`` means ``lsst``)."""
+    key = {"rubin": "lsst"}.get(name.lower(), name.lower())
+    if key not in SURVEYS:
+        raise BadParameter(f"survey: {name!r} is unknown; allowed: {', '.join(SURVEYS)}")
+    return SURVEYS[key]
+
+
+def survey_of_columns(column_paths: Iterable[str]) -> Survey:
+    """Recognise the survey whose lookup and cutout columns a file has."""
+    paths = set(column_paths)
+    for survey in SURVEYS.values():
+        needed = {survey.alert_id_column, survey.time_column, *survey.cutout_columns.values()}
+        if needed <= paths and any(c in paths for c in survey.object_id_columns):
+            return survey
+    raise BadParameter(
+        "the file is not a Fink alert file: it lacks the id, time or cutout columns of "
+        f"every known survey ({', '.join(SURVEYS)})"
+    )
