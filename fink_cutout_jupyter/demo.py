@@ -26,6 +26,7 @@ class DemoLake:
     files: tuple[str, ...]
     objects: int
     alerts: int
+    demo_object_files: tuple[str, ...]
 
 
 def make_demo_lake(
@@ -58,7 +59,7 @@ def make_demo_lake(
     root = Path(out)
     sky = _objects(rng, objects)
     dates = tuple(_FIRST_NIGHT + dt.timedelta(days=n) for n in range(nights))
-    files, alerts = [], 0
+    files, demo_object_files, alerts = [], [], 0
     for night_number, night in enumerate(dates):
         rows = []
         for obj in sky:
@@ -74,8 +75,10 @@ def make_demo_lake(
             table = _table([rows[i] for i in chunk])
             pq.write_table(table, path, compression="snappy", row_group_size=len(chunk) + 1)
             files.append(path.relative_to(root).as_posix())
+            if DEMO_OBJECT_ID in table.column("objectId").to_pylist():
+                demo_object_files.append(files[-1])
         alerts += len(rows)
-    return DemoLake(root, dates, tuple(files), len(sky), alerts)
+    return DemoLake(root, dates, tuple(files), len(sky), alerts, tuple(demo_object_files))
 
 
 def _objects(rng: np.random.Generator, count: int) -> list[dict]:

@@ -1,0 +1,63 @@
+"""An alert's stamps as the bytes of one output format: JSON array, FITS or PNG."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .errors import BadParameter
+from .reader import AlertCutouts
+from .render import RenderOptions, encode_png, side_by_side, to_rgb
+from .stamps import to_array, to_fits
+
+FORMATS = ("array", "FITS", "PNG")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Bytes of a response with their media type and a file name to save them under."""
+
+    body: bytes
+    media_type: str
+    filename: str
+
+
+def output_format(value: str) -> str:
+    """The canonical spelling of an output format (case-insensitive), or `BadParameter`."""
+    canonical = {name.lower(): name for name in FORMATS}.get(str(value).lower())
+    if canonical is None:
+        raise BadParameter(f"return_type: {value!r} is not allowed; allowed: {', '.join(FORMATS)}")
+    return canonical
+
+
+def encode(alert: AlertCutouts, fmt: str, options: RenderOptions | None = None) -> Encoded:
+    """Encode the stamps of `alert` (in the order Science, Template, Difference).
+
+    Parameters
+    ----------
+    alert : AlertCutouts
+        Holds one stamp or all three.
+    fmt : str
+        ``array``: JSON list of 2-D lists, NaN as null (one element per stamp, as the seed);
+        ``FITS``: the original file for one stamp, a multi-extension file for several;
+        ``PNG``: one image, the stamps side by side.
+    options : RenderOptions, optional
+        How PNG images are rendered.
+
+    Returns
+    -------
+    Encoded
+    """
+    fmt = output_format(fmt)
+    stamps = list(alert.stamps.values())
+    label = stamps[0].kind if len(stamps) == 1 else "All"
+    stem = f"{alert.object_id if alert.object_id is not None else 'alert'}_{alert.alert_id}_{label}"
+    if fmt == "array":
+        body = json.dumps([to_array(stamp) for stamp in stamps], allow_nan=False)
+        return Encoded(body.encode(), "application/json", f"{stem}.json")
+    if fmt == "FITS":
+        body = to_fits(stamps[0]) if len(stamps) == 1 else alert.multi_extension_fits()
+        return Encoded(body, "application/fits", f"{stem}.fits")
+    options = options or RenderOptions()
+    image = side_by_side([to_rgb(stamp.data, options) for stamp in stamps])
+    return Encoded(encode_png(image), "image/png", f"{stem}.png")
