@@ -1,0 +1,116 @@
+"""Fixtures on real data: Fink's files in ../shared/data (read in place) and the demo lake."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import pytest
+
+from fink_cutout_jupyter.demo import make_demo_lake
+from fink_cutout_jupyter.lake import Lake
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("FINK_SHARED_DATA", REPOSITORY.parent / "shared" / "data"))
+ZTF_LAKES = {
+    "ztf/lake": "archive/science",
+    "ztf/lake-spark3": "science",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not SHARED_DATA.is_dir():
+        raise pytest.UsageError(
+            f"the real Fink test files are missing: {SHARED_DATA} (set FINK_SHARED_DATA)"
+        )
+
+
+def ztf_lake_files() -> list[tuple[Lake, str]]:
+    """Every real ZTF lake file, as (lake, path relative to its root)."""
+    found = []
+    for root, science_dir in ZTF_LAKES.items():
+        lake = Lake(SHARED_DATA / root, science_dir=science_dir)
+        found += [(lake, path) for night in lake.nights() for path in lake.night_files(night)]
+    return found
+
+
+@pytest.fixture(scope="session")
+def ztf_lake() -> Lake:
+    """The real two-file ZTF lake (objects split across files, file order not time order)."""
+    return Lake(SHARED_DATA / "ztf" / "lake", science_dir="archive/science")
+
+
+@pytest.fixture(scope="session")
+def ztf_rows() -> list[dict]:
+    """Every alert of the real ZTF files, read independently with pyarrow: ids, time, stamps."""
+    import pyarrow.parquet as pq
+
+    rows = []
+    for lake, path in ztf_lake_files():
+        table = pq.read_table(
+            lake.resolve(path),
+            columns=["objectId", "candid", "candidate", *_ZTF_CUTOUTS],
+        )
+        for record in table.to_pylist():
+            rows.append(
+                {
+                    "lake": lake,
+                    "path": path,
+                    "objectId": record["objectId"],
+                    "candid": record["candid"],
+                    "jd": record["candidate"]["jd"],
+                    "fits": {
+                        kind: gzip.decompress(record[f"cutout{kind}"]["stampData"])
+                        for kind in ("Science", "Template", "Difference")
+                    },
+                }
+            )
+    return rows
+
+
+_ZTF_CUTOUTS = ["cutoutScience", "cutoutTemplate", "cutoutDifference"]
+
+
+@pytest.fixture(scope="session")
+def rubin_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """A lake of the real Rubin alerts: each Avro file of shared/data/lsst as one Parquet file."""
+    import fastavro
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(
+        SHARED_DATA / "lsst" / "schema" / "fink-broker_rubin_parquet_schema_lsst.v10_0.parquet"
+    )
+    root = tmp_path_factory.mktemp("rubin-lake")
+    night = root / "science" / "year=2026" / "month=03" / "day=06"
+    night.mkdir(parents=True)
+    for number, avro in enumerate(sorted((SHARED_DATA / "lsst" / "alerts").glob("*.avro"))):
+        with avro.open("rb") as stream:
+            records = list(fastavro.reader(stream))
+        table = pa.Table.from_pylist(records, schema=schema)
+        pq.write_table(table, night / f"part-{number:05d}-rubin.snappy.parquet")
+    return Lake(root)
+
+
+@pytest.fixture(scope="session")
+def rubin_records() -> list[dict]:
+    """The real Rubin alerts as fastavro reads them."""
+    import fastavro
+
+    records = []
+    for avro in sorted((SHARED_DATA / "lsst" / "alerts").glob("*.avro")):
+        with avro.open("rb") as stream:
+            records += list(fastavro.reader(stream))
+    return records
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    """The demo lake, written once per test session."""
+    return make_demo_lake(tmp_path_factory.mktemp("demo-lake"))
+
+
+@pytest.fixture(scope="session")
+def demo_lake(demo) -> Lake:
+    return Lake(demo.root)

@@ -1,0 +1,111 @@
+import io
+import itertools
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fink_cutout_jupyter.errors import BadParameter
+from fink_cutout_jupyter.render import (
+    INTERVALS,
+    STRETCHES,
+    RenderOptions,
+    normalize,
+    side_by_side,
+    to_png,
+    to_rgb,
+)
+from fink_cutout_jupyter.stamps import Stamp
+from fink_cutout_jupyter.surveys import KINDS
+
+COLORMAPS = ("gray", "Greys", "viridis")
+
+
+@pytest.fixture(scope="module")
+def real_pixels(ztf_rows) -> list[np.ndarray]:
+    return [Stamp(kind, row["fits"][kind]).data for row in ztf_rows for kind in KINDS]
+
+
+@pytest.mark.parametrize(
+    ("stretch", "interval", "colormap"), list(itertools.product(STRETCHES, INTERVALS, COLORMAPS))
+)
+def test_every_combination_renders_every_real_stamp(real_pixels, stretch, interval, colormap):
+    options = RenderOptions(stretch=stretch, interval=interval, colormap=colormap)
+    for pixels in real_pixels:
+        rgb = to_rgb(pixels, options)
+        assert rgb.shape == (*pixels.shape, 3)
+        assert rgb.dtype == np.uint8
+        assert np.ptp(rgb[np.isfinite(pixels)]) > 0
+
+
+def test_png_decodes_to_the_stamp_size(real_pixels):
+    image = Image.open(io.BytesIO(to_png(real_pixels[0])))
+    assert image.size == (real_pixels[0].shape[1], real_pixels[0].shape[0])
+    assert image.mode == "RGB"
+
+
+def test_percentiles_really_apply(real_pixels):
+    pixels = real_pixels[0]
+    wide = to_rgb(pixels, RenderOptions(stretch="linear", pmin=0.5, pmax=99.95))
+    narrow = to_rgb(pixels, RenderOptions(stretch="linear", pmin=10, pmax=90))
+    assert not np.array_equal(wide, narrow)
+    assert (narrow == 255).sum() > (wide == 255).sum()
+
+
+def test_nan_pixels_get_the_nan_colour(real_pixels):
+    pixels = next(p for p in real_pixels if np.isnan(p).any())
+    rgb = to_rgb(pixels, RenderOptions(nan_color="red"))
+    assert (rgb[np.isnan(pixels)] == [255, 0, 0]).all()
+    assert np.isnan(normalize(pixels, RenderOptions())).sum() == np.isnan(pixels).sum()
+
+
+def test_all_nan_and_constant_stamps_do_not_break_normalisation():
+    assert np.isnan(normalize(np.full((4, 4), np.nan), RenderOptions())).all()
+    assert (normalize(np.ones((4, 4)), RenderOptions()) == 0.5).all()
+
+
+def test_flip_puts_row_zero_at_the_bottom(real_pixels):
+    pixels = real_pixels[1]
+    np.testing.assert_array_equal(
+        to_rgb(pixels, RenderOptions(flip=True)), to_rgb(pixels, RenderOptions())[::-1]
+    )
+
+
+@pytest.mark.parametrize("kernel", ["gauss", "box"])
+def test_convolution_smooths(real_pixels, kernel):
+    pixels = real_pixels[2]
+    plain = normalize(pixels, RenderOptions(stretch="linear"))
+    smooth = normalize(pixels, RenderOptions(stretch="linear", convolution_kernel=kernel))
+    assert np.nanstd(np.diff(smooth, axis=1)) < np.nanstd(np.diff(plain, axis=1))
+
+
+def test_sigmoid_is_finks_sigmoid_of_the_pixel_values():
+    pixels = np.linspace(-3.0, 3.0, 49).reshape(7, 7)
+    scaled = normalize(pixels, RenderOptions(stretch="sigmoid", interval="minmax"))
+    fink = 1 / (1 + np.exp(-(pixels - pixels.mean()) / pixels.std()))
+    expected = (fink - fink.min()) / (fink.max() - fink.min())
+    np.testing.assert_allclose(scaled, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("stretch", "cubic", "stretch: 'cubic' is not allowed; allowed: linear, sqrt"),
+        ("interval", "auto", "interval: 'auto' is not allowed; allowed: percentile, zscale"),
+        ("colormap", "nope", "colormap: 'nope' is not a matplotlib colormap"),
+        ("convolution_kernel", "median", "allowed: gauss, box"),
+        ("pmin", 99.99, "0 <= pmin < pmax <= 100"),
+        ("nan_color", "notacolour", "nan_color"),
+    ],
+)
+def test_bad_options_name_the_parameter(field, value, message):
+    with pytest.raises(BadParameter, match=message):
+        RenderOptions(**{field: value})
+
+
+def test_side_by_side_keeps_each_image():
+    left, right = np.zeros((3, 2, 3), np.uint8), np.full((2, 4, 3), 7, np.uint8)
+    canvas = side_by_side([left, right], gap=1)
+    assert canvas.shape == (3, 7, 3)
+    assert (canvas[:2, 3:] == 7).all()
+    assert (canvas[:, 2] == 255).all()
