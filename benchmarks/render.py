@@ -49,9 +49,7 @@ def main() -> None:
         options = RenderOptions(stretch=stretch)
         p50, p95 = p50_p95_ms(timed(lambda options=options: to_png(pixels, options), 500))
         results[stretch] = p50
-        print(
-            f"to_png stretch={stretch:8s}: p50 {p50:.3f} ms  p95 {p95:.3f} ms  ({baseline / p50:.1f}x)"
-        )
+        print(f"to_png {stretch:8s}: p50 {p50:.3f} ms p95 {p95:.3f} ms ({baseline / p50:.1f}x)")
     zscale, _ = p50_p95_ms(timed(lambda: to_png(pixels, RenderOptions(interval="zscale")), 300))
     print(f"to_png interval=zscale  : p50 {zscale:.3f} ms")
     print(" ".join(f"png_{k}_p50_ms={v:.3f}" for k, v in results.items()))
