@@ -1,0 +1,28 @@
+"""Fast access to Fink alert cutouts straight from the Parquet data lake.
+
+The names below are imported on first use, so ``import fink_cutout_jupyter`` stays cheap
+(pyarrow, astropy and matplotlib load only when a cutout is read or drawn).
+"""
+
+from importlib import import_module
+
+from ._version import __version__
+
+_PUBLIC = {
+    "Lake": "lake",
+    "CutoutReader": "reader",
+    "AlertCutouts": "reader",
+    "Stamp": "stamps",
+    "RenderOptions": "render",
+    "ZTF": "surveys",
+    "LSST": "surveys",
+    "make_demo_lake": "demo",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(import_module(f".{_PUBLIC[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
