@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .columns import (
+    display_properties,
+    leaf,
+    leaf_paths,
+    object_id_at,
+    object_ids,
+    present,
+    value,
+)
 from .errors import BadParameter, NotFound
 from .lake import Lake
+from .locations import AlertLocation
 from .stamps import Stamp, stamp_from_stored, to_multi_extension_fits
 from .surveys import KINDS, Survey, survey_of_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,11 +71,18 @@ class CutoutReader:
     lake : Lake
     survey : Survey or None
         The survey of the lake's files; ``None`` recognises it from each file's columns.
+
+    Attributes
+    ----------
+    stale_reads : int
+        How many `read_location` calls found their file rewritten since it was indexed and
+        fell back to scanning it.
     """
 
     def __init__(self, lake: Lake, survey: Survey | None = None) -> None:
         self.lake = lake
         self.survey = survey
+        self.stale_reads = 0
 
     def read(
         self,
@@ -90,9 +110,7 @@ class CutoutReader:
         kinds = _checked_kinds(kinds)
         with self.lake.open(path) as source:
             parquet = pq.ParquetFile(source)
-            survey = self.survey or survey_of_columns(
-                parquet.schema.column(i).path for i in range(len(parquet.schema))
-            )
+            survey = self._survey_of(parquet)
             if object_id is None and alert_id is None:
                 raise BadParameter(
                     f"objectId: give an object id (e.g. {survey.example_object_id!r}) "
@@ -102,83 +120,85 @@ class CutoutReader:
                 object_id = survey.validate_object_id(object_id)
             if alert_id is not None:
                 alert_id = survey.validate_alert_id(alert_id)
-            table = parquet.read(
-                columns=_present(parquet, survey.lookup_columns + survey.display_columns)
-            )
+            columns = present(parquet.schema, survey.lookup_columns + survey.display_columns)
+            table = parquet.read(columns=columns)
             row = _select_row(table, survey, object_id, alert_id, path)
             group, row_in_group = _row_group_of(parquet, row)
-            stored = parquet.read_row_group(
-                group, columns=[survey.cutout_columns[kind] for kind in kinds]
-            ).slice(row_in_group, 1)
-        stamps = {}
-        for kind in kinds:
-            value = leaf(stored, survey.cutout_columns[kind])[0].as_py()
-            if value is None:
-                raise NotFound(
-                    f"alert {table_value(table, survey.alert_id_column, row)} has no {kind} stamp"
-                )
-            stamps[kind] = stamp_from_stored(kind, value, survey.gzipped)
+            found_id = value(table, survey.alert_id_column, row)
+            stamps = _read_stamps(parquet, survey, group, row_in_group, kinds, found_id)
         return AlertCutouts(
             survey=survey,
             path=path,
             object_id=object_id_at(table, survey, row),
-            alert_id=table_value(table, survey.alert_id_column, row),
-            time=table_value(table, survey.time_column, row),
+            alert_id=found_id,
+            time=value(table, survey.time_column, row),
             properties=display_properties(table, survey, row),
             stamps=stamps,
         )
 
+    def read_location(self, location: AlertLocation, kinds: Sequence[str] = KINDS) -> AlertCutouts:
+        """Return the stamps of an alert at a known place (from the index), reading one row.
 
-def leaf(table: pa.Table, path: str) -> pa.ChunkedArray:
-    """The column at a dotted leaf path (``candidate.jd``) of a table read with nested columns."""
-    import pyarrow.compute as pc
+        If the file's size differs from the indexed one, or the row no longer holds the alert,
+        the file is scanned for the alert instead (`stale_reads` counts it, a warning says so).
+        """
+        import pyarrow.parquet as pq
 
-    top, *children = path.split(".")
-    column = table.column(top)
-    for child in children:
-        column = pc.struct_field(column, child)
-    return column
+        kinds = _checked_kinds(kinds)
+        with self.lake.open(location.path) as source:
+            if source.size() == location.file_size:
+                parquet = pq.ParquetFile(source)
+                survey = self._survey_of(parquet)
+                stamps = _read_stamps(
+                    parquet, survey, location.row_group, location.row, kinds, location.alert_id
+                )
+            else:
+                stamps = None
+        if stamps is None:
+            self.stale_reads += 1
+            logger.warning(
+                "%s changed since it was indexed: scanning it for alert %s (re-index its night)",
+                location.path,
+                location.alert_id,
+            )
+            return self.read(location.path, alert_id=location.alert_id, kinds=kinds)
+        object_id = location.object_id
+        if object_id is not None and survey.integer_object_ids:
+            object_id = int(object_id)
+        return AlertCutouts(
+            survey=survey,
+            path=location.path,
+            object_id=object_id,
+            alert_id=location.alert_id,
+            time=location.time,
+            properties=dict(location.properties),
+            stamps=stamps,
+        )
+
+    def _survey_of(self, parquet) -> Survey:
+        return self.survey or survey_of_columns(leaf_paths(parquet.schema))
 
 
-def table_value(table: pa.Table, path: str, row: int) -> Any:
-    """One value of a leaf column as a Python object."""
-    return leaf(table, path)[row].as_py()
-
-
-def object_ids(table: pa.Table, survey: Survey) -> pa.ChunkedArray:
-    """The object id of each row: the first non-null, non-zero of the survey's id columns."""
-    import pyarrow.compute as pc
-
-    columns = [leaf(table, path) for path in survey.object_id_columns if _has_leaf(table, path)]
-    if survey.integer_object_ids:
-        columns = [pc.if_else(pc.equal(c, 0), None, c) for c in columns]
-    return pc.coalesce(*columns) if len(columns) > 1 else columns[0]
-
-
-def object_id_at(table: pa.Table, survey: Survey, row: int) -> str | int | None:
-    """The object id of one row."""
-    return object_ids(table, survey)[row].as_py()
-
-
-def display_properties(table: pa.Table, survey: Survey, row: int) -> dict[str, Any]:
-    """Filter, magnitude and error, ra, dec (and isdiffpos) of one row, for people."""
-    names = {
-        "filter": survey.filter_column,
-        "magnitude": survey.magnitude_column,
-        "magnitude_error": survey.magnitude_error_column,
-        "ra": survey.ra_column,
-        "dec": survey.dec_column,
-        "isdiffpos": survey.isdiffpos_column,
-    }
-    properties = {
-        name: table_value(table, path, row)
-        for name, path in names.items()
-        if path and _has_leaf(table, path)
-    }
-    if "filter" in properties:
-        properties["filter"] = survey.filter_name(properties["filter"])
-    properties["magnitude_unit"] = survey.magnitude_unit
-    return properties
+def _read_stamps(
+    parquet, survey: Survey, group: int, row: int, kinds: Sequence[str], alert_id: int
+) -> dict[str, Stamp] | None:
+    """Stamps of one row of a row group, or None if that row is not the alert `alert_id`."""
+    if (
+        group >= parquet.metadata.num_row_groups
+        or row >= parquet.metadata.row_group(group).num_rows
+    ):
+        return None
+    columns = [survey.alert_id_column, *(survey.cutout_columns[kind] for kind in kinds)]
+    stored = parquet.read_row_group(group, columns=columns).slice(row, 1)
+    if value(stored, survey.alert_id_column, 0) != alert_id:
+        return None
+    stamps = {}
+    for kind in kinds:
+        data = value(stored, survey.cutout_columns[kind], 0)
+        if data is None:
+            raise NotFound(f"alert {alert_id} has no {kind} stamp")
+        stamps[kind] = stamp_from_stored(kind, data, survey.gzipped)
+    return stamps
 
 
 def _select_row(
@@ -225,17 +245,3 @@ def _checked_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
     if unknown or not kinds:
         raise BadParameter(f"kind: {unknown or kinds!r} not allowed; allowed: {', '.join(KINDS)}")
     return kinds
-
-
-def _present(parquet, paths: Iterable[str]) -> list[str]:
-    available = {parquet.schema.column(i).path for i in range(len(parquet.schema))}
-    return list(dict.fromkeys(path for path in paths if path in available))
-
-
-def _has_leaf(table: pa.Table, path: str) -> bool:
-    node = table.schema
-    for name in path.split("."):
-        if not hasattr(node, "get_field_index") or (index := node.get_field_index(name)) < 0:
-            return False
-        node = node.field(index).type
-    return True

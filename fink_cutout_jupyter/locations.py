@@ -1,0 +1,54 @@
+"""Where an alert lives in the lake: what the index finds and the reader reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+_JD_OF_MJD_ZERO = 2400000.5
+
+
+@dataclass(frozen=True)
+class AlertLocation:
+    """One alert: its identity, display fields and position in a Parquet file of the lake.
+
+    Attributes
+    ----------
+    object_id : str or None
+        Object id as text (Rubin ids too); ``None`` for Rubin sources without a diaObject.
+    alert_id : int
+    time : float
+        In the survey's time scale (ZTF: JD, Rubin: MJD TAI); see `jd`.
+    path : str
+        File relative to the lake root.
+    row_group, row : int
+        Position of the alert in the file: row group, and row within it.
+    file_size : int
+        Size of the file when it was indexed (a different size means the file was rewritten).
+    properties : dict
+        filter, magnitude, magnitude_error, ra, dec, isdiffpos, magnitude_unit.
+    time_scale : str
+        ``"jd"`` or ``"mjd"``.
+    """
+
+    object_id: str | None
+    alert_id: int
+    time: float
+    path: str
+    row_group: int
+    row: int
+    file_size: int
+    properties: dict[str, Any] = field(default_factory=dict)
+    time_scale: str = "jd"
+
+    @property
+    def jd(self) -> float:
+        """The alert time as a Julian date."""
+        return self.time if self.time_scale == "jd" else self.time + _JD_OF_MJD_ZERO
+
+    @property
+    def date(self) -> dt.datetime:
+        """The alert time as an aware UTC datetime (TAI and UTC differ by ~37 s for Rubin)."""
+        epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        return epoch + dt.timedelta(days=self.jd - 2440587.5)
