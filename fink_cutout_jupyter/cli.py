@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import BadParameter, CutoutError
+from .errors import BadParameter, CutoutError, NotFound
 from .surveys import KINDS
 
 
@@ -39,28 +39,54 @@ def _parser() -> argparse.ArgumentParser:
     get = commands.add_parser("get", help="write the cutouts of one alert")
     get.add_argument("object_id", nargs="?", help="object id, e.g. ZTF24abssjsb")
     get.add_argument("--lake", required=True, help="lake root: directory, hdfs:// or s3:// URI")
-    get.add_argument("--path", required=True, help="Parquet file, relative to the lake root")
+    get.add_argument("--index", help="index root (default: _cutout_index in the lake)")
+    get.add_argument(
+        "--path", help="Parquet file, relative to the lake root (default: found by the index)"
+    )
     get.add_argument("--candid", help="alert id (ZTF candid, Rubin diaSourceId); default: latest")
     get.add_argument("--kind", default="All", choices=[*KINDS, "All"])
     get.add_argument("--format", default="fits", choices=["fits", "array", "png"])
     get.add_argument("--survey", choices=["ztf", "lsst"], help="default: from the file's columns")
     get.add_argument("-o", "--output", help="file to write (default: standard output)")
     get.set_defaults(run=_get)
+
+    index = commands.add_parser("index", help="build, compact or describe the alert index")
+    actions = index.add_subparsers(required=True, metavar="ACTION")
+    build = actions.add_parser("build", help="index nights of the lake (replaces them)")
+    build.add_argument("--night", action="append", default=[], help="YYYYMMDD (repeatable)")
+    build.add_argument("--all", action="store_true", help="every night of the lake")
+    build.add_argument("--workers", type=int, default=4, help="files read in parallel")
+    build.set_defaults(run=_index_build)
+    compact = actions.add_parser("compact", help="merge nightly deltas into the base")
+    compact.set_defaults(run=_index_compact)
+    stats = actions.add_parser("stats", help="print counts and layout")
+    stats.set_defaults(run=_index_stats)
+    for action in (build, compact, stats):
+        action.add_argument("--lake", required=True, help="lake root: directory or URI")
+        action.add_argument("--index", help="index root (default: _cutout_index in the lake)")
+        action.add_argument("--science-dir", default="science", help="nights' directory")
+        action.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import DEMO_OBJECT_ID, make_demo_lake
+    from .index import AlertIndex
+    from .indexing import build
+    from .lake import Lake
 
     lake = make_demo_lake(args.out, seed=args.seed)
     root = lake.root.resolve()
+    build(AlertIndex(Lake(root)), list(lake.nights), progress=False)
     example = lake.demo_object_files[-1]
     print(
         f"Demo lake: {root}\n"
         f"  {lake.alerts} alerts of {lake.objects} objects over {len(lake.nights)} nights "
         f"({lake.nights[0]:%Y-%m-%d} to {lake.nights[-1]:%Y-%m-%d}), {len(lake.files)} files\n"
-        f"  try: fink-cutouts get {DEMO_OBJECT_ID} --lake {root} --path {example} "
-        "--kind Science -o stamp.fits"
+        f"  indexed in {root / '_cutout_index'}\n"
+        f"  try: fink-cutouts get {DEMO_OBJECT_ID} --lake {root} --kind Science -o stamp.fits\n"
+        f"   or: fink-cutouts get {DEMO_OBJECT_ID} --lake {root} --path {example} --format png "
+        "-o stamps.png"
     )
     if args.no_lab:
         return 0
@@ -90,6 +116,7 @@ def _bundled_quickstart() -> bytes:
 
 def _get(args: argparse.Namespace) -> int:
     from .formats import encode
+    from .index import AlertIndex
     from .lake import Lake
     from .reader import CutoutReader
     from .surveys import survey_named
@@ -97,9 +124,17 @@ def _get(args: argparse.Namespace) -> int:
     if args.object_id is None and args.candid is None:
         raise BadParameter("objectId: give an OBJECT_ID or --candid")
     survey = survey_named(args.survey) if args.survey else None
-    reader = CutoutReader(Lake(args.lake), survey)
+    lake = Lake(args.lake)
+    reader = CutoutReader(lake, survey)
     kinds = KINDS if args.kind == "All" else (args.kind,)
-    alert = reader.read(args.path, object_id=args.object_id, alert_id=args.candid, kinds=kinds)
+    if args.path:
+        alert = reader.read(args.path, object_id=args.object_id, alert_id=args.candid, kinds=kinds)
+    else:
+        index = AlertIndex(lake, args.index)
+        location = index.alert(args.candid) if args.candid else index.latest(args.object_id)
+        if args.object_id and args.candid and location.object_id != str(args.object_id):
+            raise NotFound(f"candid: alert {args.candid} is not an alert of {args.object_id}")
+        alert = reader.read_location(location, kinds)
     encoded = encode(alert, args.format)
     if args.output:
         Path(args.output).write_bytes(encoded.body)
@@ -107,6 +142,47 @@ def _get(args: argparse.Namespace) -> int:
     else:
         sys.stdout.buffer.write(encoded.body)
         sys.stdout.buffer.flush()
+    return 0
+
+
+def _index_of(args: argparse.Namespace):
+    from .index import AlertIndex
+    from .lake import Lake
+
+    return AlertIndex(Lake(args.lake, science_dir=args.science_dir), args.index)
+
+
+def _index_build(args: argparse.Namespace) -> int:
+    from .indexing import build
+
+    index = _index_of(args)
+    if args.all == bool(args.night):
+        raise BadParameter("night: give --night YYYYMMDD (repeatable) or --all, not both")
+    nights = index.lake.nights() if args.all else args.night
+    for report in build(index, nights, workers=args.workers, progress=not args.quiet):
+        print(f"{report.night:%Y-%m-%d}: {report.entries} alerts in {report.files} files")
+    return 0
+
+
+def _index_compact(args: argparse.Namespace) -> int:
+    from .indexing import compact
+
+    result = compact(_index_of(args), progress=not args.quiet)
+    print(
+        f"merged {result['merged_nights']} nights into generation {result['generation']} "
+        f"({result['buckets']} buckets)"
+    )
+    return 0
+
+
+def _index_stats(args: argparse.Namespace) -> int:
+    index = _index_of(args)
+    for key, value in index.stats().items():
+        print(f"{key}: {value}")
+    stale = index.stale_files()
+    print(f"stale_files: {len(stale)}")
+    for path in stale:
+        print(f"  changed since indexed (re-run index build for its night): {path}")
     return 0
 
 

@@ -111,6 +111,46 @@ class Lake:
             raise NotFound(f"hdfsPath: no file {relative!r} in the lake")
         return info.size
 
+    def subdirectory(self, relative: str) -> Lake:
+        """A lake rooted at a directory of this one, sharing its filesystem connection."""
+        child = Lake.__new__(Lake)
+        child.uri = f"{self.uri.rstrip('/')}/{safe_relative_path(relative)}"
+        child.science_dir = self.science_dir
+        child._lock = threading.Lock()
+        child.__dict__["_filesystem_and_base"] = (self.filesystem, self.resolve(relative))
+        return child
+
+    def list_files(self, relative: str) -> list[tuple[str, int, float]]:
+        """(name, size, modification time) of the files directly in a directory; [] if absent."""
+        infos = self._list(self.resolve(relative))
+        return [
+            (info.base_name, info.size, info.mtime.timestamp() if info.mtime else 0.0)
+            for info in infos
+            if info.is_file
+        ]
+
+    def write_atomically(self, relative: str, data: bytes) -> None:
+        """Write a file in full, then move it into place, so readers never see half of it."""
+        path = self.resolve(relative)
+        temporary = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+        with _translated_errors(relative):
+            self.filesystem.create_dir(posixpath.dirname(path), recursive=True)
+            with self.filesystem.open_output_stream(temporary) as stream:
+                stream.write(data)
+            self.filesystem.move(temporary, path)
+
+    def delete(self, relative: str) -> None:
+        """Delete a file or a directory tree of the lake, if it exists."""
+        from pyarrow import fs
+
+        path = self.resolve(relative)
+        with _translated_errors(relative):
+            kind = self.filesystem.get_file_info(path).type
+            if kind == fs.FileType.Directory:
+                self.filesystem.delete_dir(path)
+            elif kind == fs.FileType.File:
+                self.filesystem.delete_file(path)
+
     def nights(self) -> list[dt.date]:
         """Dates of the nights present under ``science/year=/month=/day=``, oldest first."""
         return sorted(self._night_dirs())

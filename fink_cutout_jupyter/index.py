@@ -1,0 +1,343 @@
+"""AlertIndex: where every alert of an object is, from Parquet files kept on the lake itself.
+
+Layout under the index root (default ``<lake>/_cutout_index``), readable by every Jupyter server
+of a JupyterHub with no database server:
+
+``layout.json``
+    format, survey, number of hash buckets and the current base generation.
+``base-<G>/objects/bucket-<b>.parquet``, ``base-<G>/alerts/bucket-<b>.parquet``
+    compacted entries, hash-bucketed by object id (resp. alert id), sorted by key, in small row
+    groups: a lookup reads one footer (cached) and one row group, whatever the lake's size.
+``delta/objects/night=YYYYMMDD.parquet``, ``delta/alerts/night=YYYYMMDD.parquet``
+    one night's entries, sorted by key, written by ``index build``; a night's delta replaces that
+    night's entries in the base. ``index compact`` merges deltas into a new base generation.
+``nights/YYYYMMDD.json``
+    what was indexed for a night: its files with their sizes, and the entry count.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .columns import DISPLAY_FIELDS
+from .errors import NotFound
+from .lake import Lake
+from .locations import AlertLocation
+from .surveys import Survey, survey_named
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+INDEX_FORMAT = 1
+DEFAULT_INDEX_DIR = "_cutout_index"
+TABLES = {"objects": "object_id", "alerts": "alert_id"}
+ROW_GROUP_ROWS = 1024
+_FNV_OFFSET, _FNV_PRIME = np.uint64(14695981039346656037), np.uint64(1099511628211)
+
+
+def entry_schema() -> pa.Schema:
+    """Columns of an index entry (one per alert)."""
+    import pyarrow as pa
+
+    page_span = pa.struct(
+        [
+            ("kind", pa.string()),
+            ("offset", pa.int64()),
+            ("length", pa.int64()),
+            ("dictionary_offset", pa.int64()),
+            ("dictionary_length", pa.int64()),
+            ("index_in_page", pa.int32()),
+        ]
+    )
+    return pa.schema(
+        [
+            ("object_id", pa.string()),
+            ("alert_id", pa.int64()),
+            ("time", pa.float64()),
+            ("night", pa.int32()),
+            ("filter", pa.string()),
+            ("magnitude", pa.float64()),
+            ("magnitude_error", pa.float64()),
+            ("ra", pa.float64()),
+            ("dec", pa.float64()),
+            ("isdiffpos", pa.string()),
+            ("path", pa.string()),
+            ("row_group", pa.int32()),
+            ("row", pa.int32()),
+            ("file_size", pa.int64()),
+            # Filled by the page-level reader: byte span of the data page of each cutout.
+            ("page_spans", pa.list_(page_span)),
+        ]
+    )
+
+
+def bucket_of_keys(keys: pa.Array, buckets: int) -> np.ndarray:
+    """Hash bucket of each key (FNV-1a 64 of its text; integers by their decimal text)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = pc.cast(keys, pa.string()) if not pa.types.is_string(keys.type) else keys
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int32)[
+        keys.offset : keys.offset + len(keys) + 1
+    ]
+    data = (
+        np.frombuffer(keys.buffers()[2], dtype=np.uint8)
+        if keys.buffers()[2]
+        else np.zeros(0, np.uint8)
+    )
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    hashes = np.full(len(keys), _FNV_OFFSET, dtype=np.uint64)
+    for position in range(int(lengths.max(initial=0))):
+        active = lengths > position
+        byte = data[starts[active] + position].astype(np.uint64)
+        hashes[active] = (hashes[active] ^ byte) * _FNV_PRIME
+    return (hashes % np.uint64(buckets)).astype(np.int64)
+
+
+def bucket_of(key: str | int, buckets: int) -> int:
+    """Hash bucket of one key."""
+    import pyarrow as pa
+
+    return int(bucket_of_keys(pa.array([str(key)]), buckets)[0])
+
+
+class _SortedFile:
+    """A Parquet file of entries sorted by one key, with the key range of each row group."""
+
+    def __init__(self, parquet, key: str) -> None:
+        self.parquet = parquet
+        self.lock = threading.Lock()
+        metadata = parquet.metadata
+        column = parquet.schema_arrow.get_field_index(key)
+        ranges = [
+            metadata.row_group(g).column(column).statistics for g in range(metadata.num_row_groups)
+        ]
+        self.mins = [r.min for r in ranges]
+        self.maxs = [r.max for r in ranges]
+        self.key = key
+
+    def rows_with(self, key: str | int) -> pa.Table | None:
+        import pyarrow.compute as pc
+
+        first, last = bisect_left(self.maxs, key), bisect_right(self.mins, key)
+        if first >= last:
+            return None
+        with self.lock:
+            table = self.parquet.read_row_groups(range(first, last))
+        return table.filter(pc.equal(table.column(self.key), key))
+
+
+class AlertIndex:
+    """Find alerts by object id or alert id through index files kept on the lake's filesystem.
+
+    Parameters
+    ----------
+    lake : Lake
+        The data lake the entries point into.
+    root : str, Lake or None
+        Where the index lives: a directory or URI of its own, or by default
+        ``_cutout_index`` inside the lake root.
+    refresh_seconds : float
+        How long the layout and the list of nightly deltas are trusted before being read again
+        (so that a night indexed by another process shows up).
+    cached_files : int
+        How many index files stay open with their footers parsed.
+    """
+
+    def __init__(
+        self,
+        lake: Lake,
+        root: str | Lake | None = None,
+        refresh_seconds: float = 5.0,
+        cached_files: int = 512,
+    ) -> None:
+        self.lake = lake
+        if root is None:
+            self.store = lake.subdirectory(DEFAULT_INDEX_DIR)
+        else:
+            self.store = root if isinstance(root, Lake) else Lake(root)
+        self.refresh_seconds = refresh_seconds
+        self.cached_files = cached_files
+        self._lock = threading.Lock()
+        self._files: OrderedDict[tuple, _SortedFile] = OrderedDict()
+        self._state: tuple[float, dict, dict] | None = None
+
+    def __repr__(self) -> str:
+        return f"AlertIndex({self.lake!r}, root={self.store.uri!r})"
+
+    # Lookups
+
+    def alerts(self, object_id: str | int) -> list[AlertLocation]:
+        """All alerts of an object, oldest first (`NotFound` if the index has none)."""
+        survey = self.survey
+        key = str(survey.validate_object_id(object_id))
+        found = self._lookup("objects", key)
+        if not found:
+            raise NotFound(f"objectId: no alert of {key} in the index of {self.lake.uri}")
+        return sorted(found, key=lambda location: (location.time, location.alert_id))
+
+    def latest(self, object_id: str | int) -> AlertLocation:
+        """The object's alert with the largest time."""
+        return self.alerts(object_id)[-1]
+
+    def alert(self, alert_id: int | str) -> AlertLocation:
+        """An alert by its id alone (ZTF candid, Rubin diaSourceId)."""
+        key = self.survey.validate_alert_id(alert_id)
+        found = self._lookup("alerts", key)
+        if not found:
+            raise NotFound(f"candid: no alert {key} in the index of {self.lake.uri}")
+        return found[0]
+
+    @property
+    def survey(self) -> Survey:
+        """The survey of the indexed lake (`NotFound` while nothing is indexed)."""
+        return survey_named(self._layout()["survey"])
+
+    def refresh(self) -> None:
+        """Forget the cached layout and delta list (after this process wrote to the index)."""
+        with self._lock:
+            self._state = None
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and layout: survey, buckets, generation, entries in base and deltas, nights."""
+        import pyarrow.parquet as pq
+
+        try:
+            layout = self._layout()
+        except NotFound:
+            layout = {}
+        generation = layout.get("generation")
+        base_directory = f"base-{generation}/objects"
+        base = [
+            f"{base_directory}/{name}"
+            for name, *_ in (
+                self.store.list_files(base_directory) if generation is not None else []
+            )
+        ]
+        deltas = self.store.list_files("delta/objects")
+        nights = [
+            json.loads(self._read(f"nights/{name}")) for name, *_ in self.store.list_files("nights")
+        ]
+
+        def rows(path: str) -> int:
+            with self.store.open(path) as source:
+                return pq.ParquetFile(source).metadata.num_rows
+
+        return {
+            "index": self.store.uri,
+            "format": layout.get("format"),
+            "survey": layout.get("survey"),
+            "buckets": layout.get("buckets"),
+            "generation": generation,
+            "base_entries": sum(rows(path) for path in base),
+            "base_files": len(base),
+            "delta_nights": len(deltas),
+            "delta_entries": sum(rows(f"delta/objects/{name}") for name, *_ in deltas),
+            "nights": len(nights),
+            "files": sum(len(night["files"]) for night in nights),
+            "entries": sum(night["entries"] for night in nights),
+        }
+
+    def stale_files(self) -> list[str]:
+        """Indexed files whose size in the lake differs from when they were indexed (or gone)."""
+        stale = []
+        for name, *_ in self.store.list_files("nights"):
+            for path, size in json.loads(self._read(f"nights/{name}"))["files"].items():
+                try:
+                    changed = self.lake.size(path) != size
+                except NotFound:
+                    changed = True
+                if changed:
+                    stale.append(path)
+        return stale
+
+    # Internals
+
+    def _layout(self) -> dict:
+        return self._current()[1]
+
+    def _current(self) -> tuple[float, dict, dict]:
+        """(read at, layout, deltas by table) refreshed every `refresh_seconds`."""
+        with self._lock:
+            if self._state is None or time.monotonic() - self._state[0] > self.refresh_seconds:
+                try:
+                    layout = json.loads(self._read("layout.json"))
+                except NotFound:
+                    raise NotFound(
+                        f"objectId: the lake {self.lake.uri} has no alert index yet; "
+                        f"run: fink-cutouts index build --lake {self.lake.uri} --all"
+                    ) from None
+                deltas = {table: self.store.list_files(f"delta/{table}") for table in TABLES}
+                self._state = (time.monotonic(), layout, deltas)
+            return self._state
+
+    def _read(self, relative: str) -> bytes:
+        with self.store.open(relative) as source:
+            return source.read()
+
+    def _lookup(self, table: str, key: str | int) -> list[AlertLocation]:
+        import pyarrow as pa
+
+        _, layout, deltas = self._current()
+        delta_nights = {int(name[6:14]) for name, *_ in deltas[table]}
+        parts = []
+        if layout.get("generation") is not None:
+            bucket = bucket_of(key, layout["buckets"])
+            base = self._sorted_file(
+                f"base-{layout['generation']}/{table}/bucket-{bucket:05d}.parquet", table
+            )
+            found = base.rows_with(key) if base else None
+            if found is not None and delta_nights:
+                keep = ~np.isin(found.column("night").to_numpy(), list(delta_nights))
+                found = found.filter(pa.array(keep))
+            parts.append(found)
+        for name, size, mtime in deltas[table]:
+            delta = self._sorted_file(f"delta/{table}/{name}", table, (size, mtime))
+            parts.append(delta.rows_with(key) if delta else None)
+        rows = [row for part in parts if part is not None for row in part.to_pylist()]
+        return [self._location(row, layout) for row in rows]
+
+    def _sorted_file(self, relative: str, table: str, version: tuple = ()) -> _SortedFile | None:
+        import pyarrow.parquet as pq
+
+        cache_key = (relative, *version)
+        with self._lock:
+            if cache_key in self._files:
+                self._files.move_to_end(cache_key)
+                return self._files[cache_key]
+        try:
+            source = self.store.open(relative)
+        except NotFound:
+            return None
+        opened = _SortedFile(pq.ParquetFile(source), TABLES[table])
+        with self._lock:
+            self._files[cache_key] = opened
+            while len(self._files) > self.cached_files:
+                self._files.popitem(last=False)
+        return opened
+
+    @staticmethod
+    def _location(row: dict, layout: dict) -> AlertLocation:
+        survey = survey_named(layout["survey"])
+        properties = {name: row[name] for name in DISPLAY_FIELDS if row[name] is not None}
+        properties["magnitude_unit"] = survey.magnitude_unit
+        return AlertLocation(
+            object_id=row["object_id"],
+            alert_id=row["alert_id"],
+            time=row["time"],
+            path=row["path"],
+            row_group=row["row_group"],
+            row=row["row"],
+            file_size=row["file_size"],
+            properties=properties,
+            time_scale=survey.time_scale,
+        )

@@ -1,0 +1,249 @@
+"""Building the alert index: nightly deltas from the lake's small columns, and compaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .columns import display_columns, leaf, leaf_paths, object_ids, present
+from .errors import BadParameter, NotFound
+from .index import INDEX_FORMAT, ROW_GROUP_ROWS, TABLES, AlertIndex, bucket_of_keys, entry_schema
+from .lake import parse_night
+from .surveys import Survey, survey_of_columns
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+TARGET_BUCKET_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class NightReport:
+    """What indexing one night found."""
+
+    night: dt.date
+    files: int
+    entries: int
+
+
+def entries_of_file(index: AlertIndex, path: str, night: dt.date) -> tuple[Survey, int, pa.Table]:
+    """Survey, size and index entries of one lake file, reading only small columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with index.lake.open(path) as source:
+        size = source.size()
+        parquet = pq.ParquetFile(source)
+        survey = survey_of_columns(leaf_paths(parquet.schema))
+        columns = present(parquet.schema, survey.lookup_columns + survey.display_columns)
+        groups = [
+            _entries_of_group(parquet.read_row_group(g, columns=columns), survey, g)
+            for g in range(parquet.metadata.num_row_groups)
+        ]
+    schema = entry_schema()
+    table = pa.concat_tables(groups) if groups else schema.empty_table()
+    constants = {
+        "night": pa.array(np.full(table.num_rows, int(f"{night:%Y%m%d}")), pa.int32()),
+        "path": pa.array([path] * table.num_rows, pa.string()),
+        "file_size": pa.array(np.full(table.num_rows, size), pa.int64()),
+        "page_spans": pa.nulls(table.num_rows, schema.field("page_spans").type),
+    }
+    for name, column in constants.items():
+        table = table.append_column(name, column)
+    return survey, size, table.select(schema.names).cast(schema)
+
+
+def _entries_of_group(group: pa.Table, survey: Survey, number: int) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    display = display_columns(group, survey)
+    columns = {
+        "object_id": pc.cast(object_ids(group, survey), pa.string()),
+        "alert_id": pc.cast(leaf(group, survey.alert_id_column), pa.int64()),
+        "time": pc.cast(leaf(group, survey.time_column), pa.float64()),
+        "filter": pc.cast(display["filter"], pa.string()),
+        "magnitude": pc.cast(display["magnitude"], pa.float64()),
+        "magnitude_error": pc.cast(display["magnitude_error"], pa.float64()),
+        "ra": pc.cast(display["ra"], pa.float64()),
+        "dec": pc.cast(display["dec"], pa.float64()),
+        "isdiffpos": display.get("isdiffpos", pa.nulls(group.num_rows, pa.string())),
+        "row_group": pa.array(np.full(group.num_rows, number), pa.int32()),
+        "row": pa.array(np.arange(group.num_rows), pa.int32()),
+    }
+    return pa.table(columns)
+
+
+def build(
+    index: AlertIndex,
+    nights: list[dt.date | str],
+    workers: int = 4,
+    progress: bool = True,
+) -> list[NightReport]:
+    """Index whole nights of the lake; re-indexing a night replaces its entries.
+
+    Files run in parallel on `workers` threads behind a progress bar. Each night becomes one
+    delta per table (objects, alerts) and a ``nights/YYYYMMDD.json`` manifest.
+    """
+    from tqdm.auto import tqdm
+
+    nights = sorted({parse_night(night) for night in nights})
+    jobs = {night: index.lake.night_files(night) for night in nights}
+    reports = []
+    with (
+        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+        tqdm(total=sum(map(len, jobs.values())), unit="file", disable=not progress) as bar,
+    ):
+        for night, files in jobs.items():
+            bar.set_description(f"indexing {night:%Y-%m-%d}")
+            results = []
+            for result in pool.map(lambda path, n=night: entries_of_file(index, path, n), files):
+                results.append(result)
+                bar.update()
+            reports.append(_write_night(index, night, files, results))
+    index.refresh()
+    return reports
+
+
+def _write_night(index: AlertIndex, night: dt.date, files: list[str], results: list) -> NightReport:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    surveys = {survey.name for survey, _, _ in results}
+    layout = _layout_or_none(index)
+    if layout:
+        surveys.add(layout["survey"])
+    if len(surveys) > 1:
+        raise BadParameter(f"survey: the index holds one survey, found {sorted(surveys)}")
+    if layout is None:
+        layout = {"format": INDEX_FORMAT, "survey": surveys.pop() if surveys else "ztf"}
+        layout |= {"buckets": 1, "generation": None}
+        index.store.write_atomically("layout.json", json.dumps(layout, indent=1).encode())
+    entries = (
+        pa.concat_tables([t for *_, t in results]) if results else entry_schema().empty_table()
+    )
+    for table, key in TABLES.items():
+        keyed = entries.filter(pc.is_valid(entries.column(key)))
+        ordered = keyed.sort_by([(key, "ascending"), ("time", "ascending")])
+        index.store.write_atomically(
+            f"delta/{table}/night={night:%Y%m%d}.parquet", _parquet_bytes(ordered)
+        )
+    manifest = {
+        "night": f"{night:%Y-%m-%d}",
+        "files": {path: size for path, (_, size, _) in zip(files, results, strict=True)},
+        "entries": entries.num_rows,
+        "indexed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    index.store.write_atomically(
+        f"nights/{night:%Y%m%d}.json", json.dumps(manifest, indent=1).encode()
+    )
+    return NightReport(night, len(files), entries.num_rows)
+
+
+def compact(index: AlertIndex, progress: bool = True) -> dict:
+    """Merge the nightly deltas into a new base generation, bucket by bucket.
+
+    The number of buckets grows (doubling) so that a bucket holds about `TARGET_BUCKET_ROWS`
+    entries; an old bucket ``b`` splits into ``b`` and ``b + B``, so only one old bucket and
+    the deltas are in memory at a time. Do not run it while a build writes to the same index.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from tqdm.auto import tqdm
+
+    layout = _layout_or_none(index)
+    if layout is None:
+        raise NotFound("the index is empty: nothing to compact")
+    old_generation, old_buckets = layout["generation"], layout["buckets"]
+    deltas = {table: index.store.list_files(f"delta/{table}") for table in TABLES}
+    if not deltas["objects"]:
+        return {"generation": old_generation, "buckets": old_buckets, "merged_nights": 0}
+    delta_tables = {
+        table: pa.concat_tables([_read_table(index, f"delta/{table}/{name}") for name, *_ in files])
+        for table, files in deltas.items()
+    }
+    replaced = set(delta_tables["objects"].column("night").unique().to_pylist())
+    base_rows = 0
+    if old_generation is not None:
+        for name, *_ in index.store.list_files(f"base-{old_generation}/objects"):
+            with index.store.open(f"base-{old_generation}/objects/{name}") as source:
+                base_rows += pq.ParquetFile(source).metadata.num_rows
+    total = base_rows + delta_tables["objects"].num_rows
+    buckets = old_buckets
+    while total / buckets > TARGET_BUCKET_ROWS:
+        buckets *= 2
+    generation = 0 if old_generation is None else old_generation + 1
+    with tqdm(total=2 * old_buckets, unit="bucket", desc="compacting", disable=not progress) as bar:
+        for table, key in TABLES.items():
+            fresh = delta_tables[table]
+            fresh_buckets = bucket_of_keys(fresh.column(key), buckets)
+            for old in range(old_buckets):
+                base = _old_bucket(index, old_generation, table, old)
+                if base is not None and replaced:
+                    base = base.filter(
+                        pa.array(~np.isin(base.column("night").to_numpy(), list(replaced)))
+                    )
+                base_buckets = (
+                    bucket_of_keys(base.column(key), buckets) if base is not None else None
+                )
+                for new in range(old, buckets, old_buckets):
+                    parts = [fresh.filter(pa.array(fresh_buckets == new))]
+                    if base is not None:
+                        parts.append(base.filter(pa.array(base_buckets == new)))
+                    merged = pa.concat_tables(parts).sort_by(
+                        [(key, "ascending"), ("time", "ascending")]
+                    )
+                    index.store.write_atomically(
+                        f"base-{generation}/{table}/bucket-{new:05d}.parquet",
+                        _parquet_bytes(merged),
+                    )
+                bar.update()
+    new_layout = {**layout, "buckets": buckets, "generation": generation}
+    index.store.write_atomically("layout.json", json.dumps(new_layout, indent=1).encode())
+    for table, files in deltas.items():
+        for name, *_ in files:
+            index.store.delete(f"delta/{table}/{name}")
+    if old_generation is not None:
+        index.store.delete(f"base-{old_generation}")
+    index.refresh()
+    return {"generation": generation, "buckets": buckets, "merged_nights": len(deltas["objects"])}
+
+
+def _old_bucket(
+    index: AlertIndex, generation: int | None, table: str, bucket: int
+) -> pa.Table | None:
+    if generation is None:
+        return None
+    try:
+        return _read_table(index, f"base-{generation}/{table}/bucket-{bucket:05d}.parquet")
+    except NotFound:
+        return None
+
+
+def _read_table(index: AlertIndex, relative: str) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    with index.store.open(relative) as source:
+        return pq.ParquetFile(source).read().cast(entry_schema())
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, row_group_size=ROW_GROUP_ROWS, compression="zstd")
+    return buffer.getvalue()
+
+
+def _layout_or_none(index: AlertIndex) -> dict | None:
+    try:
+        with index.store.open("layout.json") as source:
+            return json.loads(source.read())
+    except NotFound:
+        return None
