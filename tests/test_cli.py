@@ -107,9 +107,12 @@ def test_demo_command_writes_a_lake_and_says_where(tmp_path):
         check=True,
     )
     assert f"Demo lake: {tmp_path / 'lake'}" in completed.stdout
-    command = completed.stdout.split("try: ", 1)[1].split()
+    command = completed.stdout.split("try: ", 1)[1].splitlines()[0].split()
     assert command[:2] == ["fink-cutouts", "get"]
     out = tmp_path / "stamp.fits"
+    assert "--path" not in command, "the demo lake is indexed: the object id is enough"
     assert main([*command[1:-1], str(out)]) == 0
     with fits.open(out, ignore_missing_simple=True) as stamp:
         assert stamp[0].data.shape == (63, 63)
+    second = completed.stdout.split("or: ", 1)[1].splitlines()[0].split()
+    assert main([*second[1:-1], str(tmp_path / "stamps.png")]) == 0
