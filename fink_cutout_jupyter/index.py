@@ -118,11 +118,13 @@ class _SortedFile:
         self.lock = threading.Lock()
         metadata = parquet.metadata
         column = parquet.schema_arrow.get_field_index(key)
-        ranges = [
-            metadata.row_group(g).column(column).statistics for g in range(metadata.num_row_groups)
-        ]
-        self.mins = [r.min for r in ranges]
-        self.maxs = [r.max for r in ranges]
+        self.groups, self.mins, self.maxs = [], [], []
+        for group in range(metadata.num_row_groups):
+            statistics = metadata.row_group(group).column(column).statistics
+            if statistics is not None and statistics.has_min_max:
+                self.groups.append(group)
+                self.mins.append(statistics.min)
+                self.maxs.append(statistics.max)
         self.key = key
 
     def rows_with(self, key: str | int) -> pa.Table | None:
@@ -132,7 +134,7 @@ class _SortedFile:
         if first >= last:
             return None
         with self.lock:
-            table = self.parquet.read_row_groups(range(first, last))
+            table = self.parquet.read_row_groups(self.groups[first:last])
         return table.filter(pc.equal(table.column(self.key), key))
 
 

@@ -1,0 +1,124 @@
+from collections import defaultdict
+
+import pyarrow as pa
+import pytest
+
+from fink_cutout_jupyter.errors import BadParameter, NotFound
+from fink_cutout_jupyter.index import AlertIndex, bucket_of, bucket_of_keys
+from fink_cutout_jupyter.indexing import build
+from fink_cutout_jupyter.reader import CutoutReader
+from fink_cutout_jupyter.surveys import KINDS
+
+
+@pytest.fixture(scope="module")
+def real_index(ztf_lake, tmp_path_factory) -> AlertIndex:
+    """Index of the real (read-only) ZTF lake, kept outside it."""
+    index = AlertIndex(ztf_lake, tmp_path_factory.mktemp("real-index"))
+    build(index, ztf_lake.nights(), progress=False)
+    return index
+
+
+@pytest.fixture(scope="module")
+def real_rows(ztf_rows, ztf_lake):
+    return [row for row in ztf_rows if row["lake"].uri == ztf_lake.uri]
+
+
+def test_every_real_alert_is_found_by_its_id(real_index, real_rows):
+    assert len(real_rows) == 124
+    for row in real_rows:
+        location = real_index.alert(row["candid"])
+        assert (location.object_id, location.path, location.time) == (
+            row["objectId"],
+            row["path"],
+            row["jd"],
+        )
+
+
+def test_every_object_gets_all_its_alerts_across_files_sorted_by_time(real_index, real_rows):
+    by_object = defaultdict(list)
+    for row in real_rows:
+        by_object[row["objectId"]].append(row)
+    split_across_files = 0
+    for object_id, rows in by_object.items():
+        found = real_index.alerts(object_id)
+        assert [a.alert_id for a in found] == [
+            r["candid"] for r in sorted(rows, key=lambda r: (r["jd"], r["candid"]))
+        ]
+        assert real_index.latest(object_id).time == max(r["jd"] for r in rows)
+        split_across_files += len({r["path"] for r in rows}) > 1
+    assert split_across_files >= 3
+
+
+def test_index_locations_read_the_right_stamps(real_index, real_rows, ztf_lake):
+    reader = CutoutReader(ztf_lake)
+    for row in real_rows[::5]:
+        alert = reader.read_location(real_index.alert(row["candid"]))
+        assert {kind: alert.stamps[kind].fits_bytes for kind in KINDS} == row["fits"]
+        assert alert.properties["magnitude_unit"] == "mag"
+    assert reader.stale_reads == 0
+
+
+def test_locations_carry_display_fields_and_dates(real_index):
+    location = real_index.latest("ZTF18aaqfhlj")
+    assert set(location.properties) == {
+        "filter",
+        "magnitude",
+        "magnitude_error",
+        "ra",
+        "dec",
+        "isdiffpos",
+        "magnitude_unit",
+    }
+    assert location.properties["filter"] in {"g", "r", "i"}
+    assert location.date.year == 2021
+    assert location.jd == location.time
+
+
+def test_unknown_and_bad_ids(real_index):
+    with pytest.raises(NotFound, match="objectId: no alert of ZTF24abssjsb"):
+        real_index.alerts("ZTF24abssjsb")
+    with pytest.raises(NotFound, match="candid: no alert 42"):
+        real_index.alert(42)
+    with pytest.raises(BadParameter, match="objectId"):
+        real_index.latest("not-an-id")
+
+
+def test_an_empty_index_says_how_to_build_it(demo_lake, tmp_path):
+    with pytest.raises(NotFound, match="run: fink-cutouts index build"):
+        AlertIndex(demo_lake, tmp_path).latest("ZTF24abssjsb")
+
+
+def test_rubin_lookups_by_dia_source_id(rubin_lake, rubin_records):
+    index = AlertIndex(rubin_lake)
+    build(index, rubin_lake.nights(), progress=False)
+    reader = CutoutReader(rubin_lake)
+    for record in rubin_records:
+        location = index.alert(record["diaSourceId"])
+        assert location.time == record["diaSource"]["midpointMjdTai"]
+        assert location.time_scale == "mjd"
+        assert location.date.year == 2025 or location.date.year == 2026
+        assert (
+            reader.read_location(location).stamps["Science"].fits_bytes == record["cutoutScience"]
+        )
+    object_id = next(
+        r["diaObject"]["diaObjectId"]
+        for r in rubin_records
+        if (r["diaObject"] or {}).get("diaObjectId")
+    )
+    assert index.latest(object_id).object_id == str(object_id)
+    assert index.survey.name == "lsst"
+
+
+def test_buckets_are_stable_and_spread():
+    keys = pa.array([f"ZTF{i:09d}" for i in range(20000)])
+    buckets = bucket_of_keys(keys, 16)
+    assert [bucket_of(k, 16) for k in keys.to_pylist()[:50]] == buckets[:50].tolist()
+    counts = [int((buckets == b).sum()) for b in range(16)]
+    assert min(counts) > 0.8 * 20000 / 16
+    assert bucket_of_keys(pa.array([123, 456]), 8).tolist() == [
+        bucket_of("123", 8),
+        bucket_of(456, 8),
+    ]
+    assert bucket_of_keys(pa.chunked_array([["a"], ["b", "c"]]), 4).tolist() == [
+        bucket_of(k, 4) for k in "abc"
+    ]

@@ -1,0 +1,127 @@
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from fink_cutout_jupyter import indexing
+from fink_cutout_jupyter.demo import DEMO_OBJECT_ID, make_demo_lake
+from fink_cutout_jupyter.index import AlertIndex
+from fink_cutout_jupyter.indexing import build, compact
+from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.reader import CutoutReader
+
+
+@pytest.fixture
+def lake(demo, tmp_path) -> Lake:
+    """A private copy of the demo lake that a test may rewrite."""
+    shutil.copytree(demo.root / "science", tmp_path / "science")
+    return Lake(tmp_path)
+
+
+def every_alert(index: AlertIndex, lake: Lake) -> dict[int, tuple]:
+    table = pq.ParquetDataset(
+        [lake.resolve(f) for n in lake.nights() for f in lake.night_files(n)]
+    ).read(columns=["objectId", "candid"])
+    return {
+        candid: (index.alert(candid).object_id, index.alert(candid).path)
+        for candid in table.column("candid").to_pylist()
+    }
+
+
+def test_reindexing_a_night_twice_gives_the_same_index(lake):
+    index = AlertIndex(lake)
+    build(index, lake.nights(), progress=False)
+    night = lake.nights()[1]
+    delta = f"delta/objects/night={night:%Y%m%d}.parquet"
+    first = pq.read_table(index.store.resolve(delta))
+    before = every_alert(index, lake)
+    build(index, [night], progress=False)
+    assert pq.read_table(index.store.resolve(delta)).equals(first)
+    assert every_alert(index, lake) == before
+    assert index.stats()["entries"] == len(before)
+
+
+def test_compaction_keeps_every_alert_and_deltas_override_the_base(lake, monkeypatch):
+    monkeypatch.setattr(indexing, "TARGET_BUCKET_ROWS", 100)
+    index = AlertIndex(lake)
+    build(index, lake.nights(), progress=False)
+    before = every_alert(index, lake)
+    result = compact(index, progress=False)
+    assert result == {"generation": 0, "buckets": 8, "merged_nights": 3}
+    stats = index.stats()
+    assert (stats["base_entries"], stats["base_files"], stats["delta_nights"]) == (
+        len(before),
+        8,
+        0,
+    )
+    assert every_alert(index, lake) == before
+
+    build(index, [lake.nights()[0]], progress=False)
+    assert index.stats()["delta_nights"] == 1
+    assert len(index.alerts(DEMO_OBJECT_ID)) == 5, "a night in both base and delta counts once"
+    assert every_alert(index, lake) == before
+    assert compact(index, progress=False)["generation"] == 1
+    assert not index.store.list_files("base-0/objects")
+    assert every_alert(index, lake) == before
+
+
+def test_a_night_whose_files_vanished_is_emptied(lake):
+    index = AlertIndex(lake)
+    build(index, lake.nights(), progress=False)
+    last = lake.nights()[-1]
+    latest = index.latest(DEMO_OBJECT_ID)
+    for path in lake.night_files(last):
+        Path(lake.resolve(path)).unlink()
+    build(index, [last], progress=False)
+    assert index.latest(DEMO_OBJECT_ID).time < latest.time
+
+
+def test_a_rewritten_file_is_detected_and_still_read_correctly(lake, caplog):
+    index = AlertIndex(lake)
+    build(index, lake.nights(), progress=False)
+    location = index.latest(DEMO_OBJECT_ID)
+    original = CutoutReader(lake).read_location(location)
+    path = lake.resolve(location.path)
+    table = pq.read_table(path)
+    pq.write_table(table.take(list(range(table.num_rows))[::-1]), path, row_group_size=7)
+
+    assert index.stale_files() == [location.path]
+    reader = CutoutReader(lake)
+    with caplog.at_level("WARNING"):
+        again = reader.read_location(location)
+    assert reader.stale_reads == 1
+    assert "changed since it was indexed" in caplog.text
+    assert again.alert_id == original.alert_id
+    assert again.stamps["Science"].fits_bytes == original.stamps["Science"].fits_bytes
+
+    build(index, [lake.nights()[-1]], progress=False)
+    assert index.stale_files() == []
+    reader.read_location(index.latest(DEMO_OBJECT_ID))
+    assert reader.stale_reads == 1
+
+
+def test_other_processes_see_new_nights_after_the_refresh_delay(lake):
+    writer = AlertIndex(lake)
+    build(writer, lake.nights()[:1], progress=False)
+    reader = AlertIndex(lake, refresh_seconds=0)
+    assert len(reader.alerts(DEMO_OBJECT_ID)) == 2
+    build(writer, lake.nights()[1:], progress=False)
+    assert len(reader.alerts(DEMO_OBJECT_ID)) == 5
+
+
+def test_one_index_holds_one_survey(lake, rubin_lake, tmp_path):
+    index = AlertIndex(lake, tmp_path / "shared-index")
+    build(index, lake.nights()[:1], progress=False)
+    mixed = AlertIndex(rubin_lake, tmp_path / "shared-index")
+    with pytest.raises(indexing.BadParameter, match="one survey"):
+        build(mixed, rubin_lake.nights(), progress=False)
+
+
+def test_the_index_can_live_outside_the_lake(tmp_path):
+    demo = make_demo_lake(tmp_path / "lake", seed=3)
+    index = AlertIndex(Lake(demo.root), (tmp_path / "elsewhere").as_uri())
+    build(index, list(demo.nights), workers=2, progress=False)
+    assert (tmp_path / "elsewhere" / "layout.json").is_file()
+    assert not (tmp_path / "lake" / "_cutout_index").exists()
+    assert len(index.alerts(DEMO_OBJECT_ID)) == 5
