@@ -86,6 +86,8 @@ def bucket_of_keys(keys: pa.Array, buckets: int) -> np.ndarray:
     keys = pc.cast(keys, pa.string()) if not pa.types.is_string(keys.type) else keys
     if isinstance(keys, pa.ChunkedArray):
         keys = keys.combine_chunks()
+    if len(keys) == 0:
+        return np.zeros(0, dtype=np.int64)
     offsets = np.frombuffer(keys.buffers()[1], dtype=np.int32)[
         keys.offset : keys.offset + len(keys) + 1
     ]

@@ -113,21 +113,47 @@ def build(
 
 def _write_night(index: AlertIndex, night: dt.date, files: list[str], results: list) -> NightReport:
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     surveys = {survey.name for survey, _, _ in results}
-    layout = _layout_or_none(index)
-    if layout:
-        surveys.add(layout["survey"])
     if len(surveys) > 1:
         raise BadParameter(f"survey: the index holds one survey, found {sorted(surveys)}")
-    if layout is None:
-        layout = {"format": INDEX_FORMAT, "survey": surveys.pop() if surveys else "ztf"}
-        layout |= {"buckets": 1, "generation": None}
-        index.store.write_atomically("layout.json", json.dumps(layout, indent=1).encode())
     entries = (
         pa.concat_tables([t for *_, t in results]) if results else entry_schema().empty_table()
     )
+    sizes = {path: size for path, (_, size, _) in zip(files, results, strict=True)}
+    write_night(index, night, entries, sizes, surveys.pop() if surveys else None)
+    return NightReport(night, len(files), entries.num_rows)
+
+
+def write_night(
+    index: AlertIndex,
+    night: dt.date,
+    entries: pa.Table,
+    file_sizes: dict[str, int],
+    survey: str | None,
+) -> None:
+    """Store one night's entries as its delta (replacing an earlier one) and its manifest.
+
+    Parameters
+    ----------
+    index : AlertIndex
+    night : date
+    entries : pyarrow.Table
+        Rows of `entry_schema`, in any order.
+    file_sizes : dict
+        The night's files (relative to the lake root) and their sizes.
+    survey : str or None
+        Survey of the entries; ``None`` for a night without files.
+    """
+    import pyarrow.compute as pc
+
+    layout = _layout_or_none(index)
+    if layout and survey and layout["survey"] != survey:
+        raise BadParameter(f"survey: the index holds one survey, {layout['survey']}, not {survey}")
+    if layout is None:
+        layout = {"format": INDEX_FORMAT, "survey": survey or "ztf"}
+        layout |= {"buckets": 1, "generation": None}
+        index.store.write_atomically("layout.json", json.dumps(layout, indent=1).encode())
     for table, key in TABLES.items():
         keyed = entries.filter(pc.is_valid(entries.column(key)))
         ordered = keyed.sort_by([(key, "ascending"), ("time", "ascending")])
@@ -136,14 +162,13 @@ def _write_night(index: AlertIndex, night: dt.date, files: list[str], results: l
         )
     manifest = {
         "night": f"{night:%Y-%m-%d}",
-        "files": {path: size for path, (_, size, _) in zip(files, results, strict=True)},
+        "files": file_sizes,
         "entries": entries.num_rows,
         "indexed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     index.store.write_atomically(
         f"nights/{night:%Y%m%d}.json", json.dumps(manifest, indent=1).encode()
     )
-    return NightReport(night, len(files), entries.num_rows)
 
 
 def compact(index: AlertIndex, progress: bool = True) -> dict:
@@ -181,21 +206,15 @@ def compact(index: AlertIndex, progress: bool = True) -> dict:
     generation = 0 if old_generation is None else old_generation + 1
     with tqdm(total=2 * old_buckets, unit="bucket", desc="compacting", disable=not progress) as bar:
         for table, key in TABLES.items():
-            fresh = delta_tables[table]
-            fresh_buckets = bucket_of_keys(fresh.column(key), buckets)
+            fresh = _by_bucket(delta_tables[table], key, buckets)
             for old in range(old_buckets):
                 base = _old_bucket(index, old_generation, table, old)
                 if base is not None and replaced:
-                    base = base.filter(
-                        pa.array(~np.isin(base.column("night").to_numpy(), list(replaced)))
-                    )
-                base_buckets = (
-                    bucket_of_keys(base.column(key), buckets) if base is not None else None
-                )
+                    kept = ~np.isin(base.column("night").to_numpy(), list(replaced))
+                    base = base.filter(pa.array(kept))
+                base = _by_bucket(base, key, buckets) if base is not None else None
                 for new in range(old, buckets, old_buckets):
-                    parts = [fresh.filter(pa.array(fresh_buckets == new))]
-                    if base is not None:
-                        parts.append(base.filter(pa.array(base_buckets == new)))
+                    parts = [fresh(new)] + ([base(new)] if base is not None else [])
                     merged = pa.concat_tables(parts).sort_by(
                         [(key, "ascending"), ("time", "ascending")]
                     )
@@ -213,6 +232,15 @@ def compact(index: AlertIndex, progress: bool = True) -> dict:
         index.store.delete(f"base-{old_generation}")
     index.refresh()
     return {"generation": generation, "buckets": buckets, "merged_nights": len(deltas["objects"])}
+
+
+def _by_bucket(table: pa.Table, key: str, buckets: int):
+    """A function giving the rows of `table` whose key falls in a bucket (one sort, then slices)."""
+    of_rows = bucket_of_keys(table.column(key), buckets)
+    order = np.argsort(of_rows, kind="stable")
+    grouped = table.take(order)
+    bounds = np.searchsorted(of_rows[order], np.arange(buckets + 1))
+    return lambda bucket: grouped.slice(bounds[bucket], bounds[bucket + 1] - bounds[bucket])
 
 
 def _old_bucket(
