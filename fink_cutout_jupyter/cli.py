@@ -71,13 +71,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import DEMO_OBJECT_ID, make_demo_lake
-    from .index import AlertIndex
-    from .indexing import build
-    from .lake import Lake
 
     lake = make_demo_lake(args.out, seed=args.seed)
     root = lake.root.resolve()
-    build(AlertIndex(Lake(root)), list(lake.nights), progress=False)
     example = lake.demo_object_files[-1]
     print(
         f"Demo lake: {root}\n"

@@ -30,7 +30,7 @@ class DemoLake:
 
 
 def make_demo_lake(
-    out: str | Path, seed: int = 42, nights: int = 3, objects: int = 240
+    out: str | Path, seed: int = 42, nights: int = 3, objects: int = 240, index: bool = True
 ) -> DemoLake:
     """Write a synthetic Fink ZTF lake under `out` and return what it holds.
 
@@ -46,6 +46,8 @@ def make_demo_lake(
     objects : int
         Number of objects, at least 200; ``ZTF24abssjsb`` always has an alert in every night
         and two in the first two nights.
+    index : bool
+        Also build the alert index (``_cutout_index`` in the lake), so object ids alone work.
 
     Returns
     -------
@@ -78,6 +80,12 @@ def make_demo_lake(
             if DEMO_OBJECT_ID in table.column("objectId").to_pylist():
                 demo_object_files.append(files[-1])
         alerts += len(rows)
+    if index:
+        from .index import AlertIndex
+        from .indexing import build
+        from .lake import Lake
+
+        build(AlertIndex(Lake(root)), list(dates), progress=False)
     return DemoLake(root, dates, tuple(files), len(sky), alerts, tuple(demo_object_files))
 
 

@@ -119,7 +119,7 @@ def test_one_index_holds_one_survey(lake, rubin_lake, tmp_path):
 
 
 def test_the_index_can_live_outside_the_lake(tmp_path):
-    demo = make_demo_lake(tmp_path / "lake", seed=3)
+    demo = make_demo_lake(tmp_path / "lake", seed=3, index=False)
     index = AlertIndex(Lake(demo.root), (tmp_path / "elsewhere").as_uri())
     build(index, list(demo.nights), workers=2, progress=False)
     assert (tmp_path / "elsewhere" / "layout.json").is_file()
