@@ -17,9 +17,18 @@ _PUBLIC = {
     "ZTF": "surveys",
     "LSST": "surveys",
     "make_demo_lake": "demo",
+    "AlertIndex": "index",
+    "CutoutAPI": "api",
 }
 
 __all__ = ["__version__", *_PUBLIC]
+
+
+def _jupyter_server_extension_points() -> list[dict]:
+    """Tell jupyter-server where the extension is (it imports it only when enabled)."""
+    from .extension import FinkCutoutsApp
+
+    return [{"module": "fink_cutout_jupyter.extension", "app": FinkCutoutsApp}]
 
 
 def __getattr__(name: str):

@@ -50,6 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("-o", "--output", help="file to write (default: standard output)")
     get.set_defaults(run=_get)
 
+    serve = commands.add_parser("serve", help="serve /api/v1/cutouts over HTTP (aiohttp)")
+    serve.add_argument("--lake", required=True, help="lake root: directory, hdfs:// or s3:// URI")
+    serve.add_argument(
+        "--index", default="", help="index root (default: _cutout_index in the lake)"
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=4, help="threads reading the lake")
+    serve.add_argument("--survey", default="", choices=["", "ztf", "lsst"])
+    serve.add_argument("--science-dir", default="science", help="nights' directory")
+    serve.set_defaults(run=_serve)
+
     index = commands.add_parser("index", help="build, compact or describe the alert index")
     actions = index.add_subparsers(required=True, metavar="ACTION")
     build = actions.add_parser("build", help="index nights of the lake (replaces them)")
@@ -96,7 +108,14 @@ def _open_lab(root: Path) -> int:
     notebook = root / "quickstart.ipynb"
     notebook.write_bytes(_bundled_quickstart())
     environment = {**os.environ, "FINK_CUTOUTS_LAKE": str(root)}
-    command = ["jupyter", "lab", f"--ServerApp.root_dir={root}", str(notebook)]
+    command = [
+        "jupyter",
+        "lab",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.jpserver_extensions={'fink_cutout_jupyter': True}",
+        f"--FinkCutoutsApp.lake={root}",
+        str(notebook),
+    ]
     return subprocess.call(command, env=environment)
 
 
@@ -138,6 +157,13 @@ def _get(args: argparse.Namespace) -> int:
     else:
         sys.stdout.buffer.write(encoded.body)
         sys.stdout.buffer.flush()
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .service import serve
+
+    serve(args.lake, args.index, args.host, args.port, args.workers, args.survey, args.science_dir)
     return 0
 
 

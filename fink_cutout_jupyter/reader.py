@@ -105,11 +105,10 @@ class CutoutReader:
         OutsideLake
             `path` would leave the lake root.
         """
-        import pyarrow.parquet as pq
 
         kinds = _checked_kinds(kinds)
         with self.lake.open(path) as source:
-            parquet = pq.ParquetFile(source)
+            parquet = open_parquet(source, path)
             survey = self._survey_of(parquet)
             if object_id is None and alert_id is None:
                 raise BadParameter(
@@ -142,12 +141,11 @@ class CutoutReader:
         If the file's size differs from the indexed one, or the row no longer holds the alert,
         the file is scanned for the alert instead (`stale_reads` counts it, a warning says so).
         """
-        import pyarrow.parquet as pq
 
         kinds = _checked_kinds(kinds)
         with self.lake.open(location.path) as source:
             if source.size() == location.file_size:
-                parquet = pq.ParquetFile(source)
+                parquet = open_parquet(source, location.path)
                 survey = self._survey_of(parquet)
                 stamps = _read_stamps(
                     parquet, survey, location.row_group, location.row, kinds, location.alert_id
@@ -177,6 +175,17 @@ class CutoutReader:
 
     def _survey_of(self, parquet) -> Survey:
         return self.survey or survey_of_columns(leaf_paths(parquet.schema))
+
+
+def open_parquet(source, path: str):
+    """A `pyarrow.parquet.ParquetFile`, or `BadParameter` if `path` is not a Parquet file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(source)
+    except pa.ArrowInvalid as error:
+        raise BadParameter(f"hdfsPath: {path!r} is not a Parquet file ({error})") from None
 
 
 def _read_stamps(

@@ -92,7 +92,7 @@ class Survey:
     def validate_object_id(self, value: object) -> str | int:
         """Return the object id in its stored type, or raise `BadParameter`."""
         if self.integer_object_ids:
-            return _as_integer("objectId", value, self.example_object_id)
+            return as_integer("objectId", value, self.example_object_id)
         text = str(value).strip() if isinstance(value, str) else None
         if not text or not re.fullmatch(self.object_id_pattern, text):
             raise BadParameter(
@@ -103,14 +103,15 @@ class Survey:
 
     def validate_alert_id(self, value: object) -> int:
         """Return the alert id as an int, or raise `BadParameter`."""
-        return _as_integer(self.alert_id_column.rsplit(".", 1)[-1], value, "1234567890")
+        return as_integer(self.alert_id_column.rsplit(".", 1)[-1], value, "1234567890")
 
     def filter_name(self, value: object) -> str:
         """Human name of a filter value (ZTF stores 1, 2, 3 for g, r, i)."""
         return dict(self.filter_names).get(value, str(value))
 
 
-def _as_integer(parameter: str, value: object, example: str) -> int:
+def as_integer(parameter: str, value: object, example: str) -> int:
+    """`value` as an int (an int or a string of digits), or `BadParameter` naming `parameter`."""
     if isinstance(value, bool):
         value = None
     if isinstance(value, int):

@@ -1,0 +1,98 @@
+"""The Jupyter door: /api/v1/cutouts, /api/v1/alerts and /api/v1/openapi.json in every server."""
+
+from __future__ import annotations
+
+import os
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.application import ExtensionApp
+from tornado import web
+from traitlets import Int, Unicode, default
+
+from .doors import APIRunner
+
+AUTH_RESOURCE = "fink_cutouts"
+
+
+class _Handler(APIHandler):
+    """Translate a request to `APIRunner.answer` and its `Reply` back."""
+
+    auth_resource = AUTH_RESOURCE
+    route = ""
+
+    def initialize(self, runner: APIRunner) -> None:
+        self.runner = runner
+
+    async def _respond(self, params=None, body=None) -> None:
+        reply = await self.runner.answer(
+            self.route, params, body, self.request.headers.get("If-None-Match")
+        )
+        self.set_status(reply.status)
+        for name, value in reply.headers.items():
+            self.set_header(name, value)
+        self.finish(reply.body if reply.status != 304 else None)
+
+    @web.authenticated
+    @authorized("read")
+    async def get(self) -> None:
+        await self._respond(
+            params={name: self.get_argument(name) for name in self.request.arguments}
+        )
+
+
+class CutoutsHandler(_Handler):
+    route = "cutouts"
+
+    @web.authenticated
+    @authorized("read")
+    async def post(self) -> None:
+        await self._respond(body=self.request.body)
+
+
+class AlertsHandler(_Handler):
+    route = "alerts"
+
+
+class OpenAPIHandler(_Handler):
+    route = "openapi.json"
+
+
+class FinkCutoutsApp(ExtensionApp):
+    """Serve Fink cutouts from the data lake inside a Jupyter server."""
+
+    name = "fink_cutout_jupyter"
+
+    lake = Unicode(
+        help="Lake root: a directory, hdfs://host:port/path?user=NAME or s3://bucket/prefix URI "
+        "(default: $FINK_CUTOUTS_LAKE)"
+    ).tag(config=True)
+    index = Unicode("", help="Alert index root (default: _cutout_index inside the lake)").tag(
+        config=True
+    )
+    survey = Unicode("", help="ztf or lsst (default: recognised from the data)").tag(config=True)
+    science_dir = Unicode("science", help="Directory of the nights under the lake root").tag(
+        config=True
+    )
+    workers = Int(4, help="Threads reading the lake (at most this many reads at once)").tag(
+        config=True
+    )
+
+    @default("lake")
+    def _default_lake(self) -> str:
+        return os.environ.get("FINK_CUTOUTS_LAKE", "")
+
+    def initialize_settings(self) -> None:
+        self.runner = APIRunner(self.lake, self.index, self.survey, self.science_dir, self.workers)
+        self.log.info("fink_cutout_jupyter: serving cutouts of %s", self.lake or "(no lake set)")
+
+    def initialize_handlers(self) -> None:
+        for path, handler in (
+            ("/api/v1/cutouts", CutoutsHandler),
+            ("/api/v1/alerts", AlertsHandler),
+            ("/api/v1/openapi.json", OpenAPIHandler),
+        ):
+            self.handlers.append((path, handler, {"runner": self.runner}))
+
+    async def stop_extension(self) -> None:
+        self.runner.close()
