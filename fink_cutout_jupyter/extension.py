@@ -29,9 +29,12 @@ class _Handler(APIHandler):
             self.route, params, body, self.request.headers.get("If-None-Match")
         )
         self.set_status(reply.status)
-        for name, value in reply.headers.items():
+        headers = dict(reply.headers)
+        content_type = headers.pop("Content-Type", "application/json")
+        for name, value in headers.items():
             self.set_header(name, value)
-        self.finish(reply.body if reply.status != 304 else None)
+        # APIHandler.finish would otherwise label every body application/json.
+        self.finish(reply.body if reply.status != 304 else None, set_content_type=content_type)
 
     @web.authenticated
     @authorized("read")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gzip
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from fink_cutout_jupyter.demo import make_demo_lake
 from fink_cutout_jupyter.lake import Lake
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FINK_SHARED_DATA", REPOSITORY.parent / "shared" / "data"))
@@ -114,3 +117,58 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def demo_lake(demo) -> Lake:
     return Lake(demo.root)
+
+
+@dataclass(frozen=True)
+class LakeCase:
+    """A lake served by a door, and facts about it the contract tests check against."""
+
+    name: str
+    lake: str
+    index: str
+    science_dir: str
+    object_id: str
+    alert_ids: tuple[int, ...]
+    path: str
+
+
+@pytest.fixture(scope="session")
+def real_lake_case(ztf_lake, tmp_path_factory) -> LakeCase:
+    """The real ZTF lake with its index built outside it (the lake is read-only)."""
+    from fink_cutout_jupyter.index import AlertIndex
+    from fink_cutout_jupyter.indexing import build
+
+    index_root = tmp_path_factory.mktemp("real-lake-index")
+    index = AlertIndex(ztf_lake, index_root)
+    build(index, ztf_lake.nights(), progress=False)
+    alerts = index.alerts("ZTF18aaqfhlj")
+    return LakeCase(
+        "real",
+        ztf_lake.uri,
+        str(index_root),
+        "archive/science",
+        "ZTF18aaqfhlj",
+        tuple(a.alert_id for a in alerts),
+        alerts[0].path,
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_lake_case(demo) -> LakeCase:
+    from fink_cutout_jupyter.index import AlertIndex
+
+    alerts = AlertIndex(Lake(demo.root)).alerts("ZTF24abssjsb")
+    return LakeCase(
+        "demo",
+        str(demo.root),
+        "",
+        "science",
+        "ZTF24abssjsb",
+        tuple(a.alert_id for a in alerts),
+        alerts[0].path,
+    )
+
+
+@pytest.fixture(params=["demo", "real"])
+def lake_case(request) -> LakeCase:
+    return request.getfixturevalue(f"{request.param}_lake_case")

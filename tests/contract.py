@@ -1,0 +1,263 @@
+"""The /api/v1 contract, run against both doors (test_extension.py, test_service.py).
+
+A test module imports these tests and defines a ``door`` fixture: an async
+``fetch(path, method="GET", params=None, body=None, headers=None) -> Response``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from openapi_spec_validator import validate
+from PIL import Image
+
+
+@dataclass
+class Response:
+    status: int
+    headers: Mapping[str, str]  # case-insensitive (tornado HTTPHeaders, aiohttp CIMultiDict)
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+async def post(door, **payload) -> Response:
+    return await door("api/v1/cutouts", method="POST", body=json.dumps(payload).encode())
+
+
+async def test_args_are_described(door):
+    response = await door("api/v1/cutouts")
+    assert response.status == 200
+    names = [arg["name"] for arg in response.json()["args"]]
+    for name in ("hdfsPath", "objectId", "kind", "candid", "return_type", "output-format"):
+        assert name in names
+
+
+async def test_the_seed_readme_request(door, lake_case):
+    response = await post(
+        door,
+        hdfsPath=lake_case.path,
+        kind="Science",
+        objectId=lake_case.object_id,
+        return_type="array",
+    )
+    assert response.status == 200
+    arrays = response.json()
+    assert len(arrays) == 1
+    assert np.array(arrays[0], dtype=float).shape == (63, 63)
+
+
+async def test_fits_opens_with_astropy_and_equals_the_array(door, lake_case):
+    common = {"hdfsPath": lake_case.path, "objectId": lake_case.object_id, "kind": "Difference"}
+    array = (await post(door, **common, return_type="array")).json()[0]
+    response = await post(door, **common, return_type="FITS")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "application/fits"
+    with fits.open(io.BytesIO(response.body), ignore_missing_simple=True) as hdul:
+        data = hdul[0].data
+    np.testing.assert_array_equal(np.array(array, dtype=float), data)
+
+
+async def test_the_three_kinds_differ_and_all_returns_three(door, lake_case):
+    arrays = []
+    for kind in ("Science", "Template", "Difference"):
+        response = await post(
+            door, objectId=lake_case.object_id, kind=kind, hdfsPath=lake_case.path
+        )
+        arrays.append(response.json()[0])
+    assert arrays[0] != arrays[1] != arrays[2] != arrays[0]
+    everything = (await post(door, objectId=lake_case.object_id, hdfsPath=lake_case.path)).json()
+    assert everything == arrays
+
+
+async def test_get_with_query_parameters_equals_post(door, lake_case):
+    params = {"objectId": lake_case.object_id, "kind": "Template", "hdfsPath": lake_case.path}
+    got = await door("api/v1/cutouts", params=params)
+    posted = await post(door, **params)
+    assert got.status == posted.status == 200
+    assert got.body == posted.body
+
+
+async def test_without_path_the_index_gives_the_latest_alert_uncached(door, lake_case):
+    latest = await post(door, objectId=lake_case.object_id, kind="Science", return_type="FITS")
+    assert latest.status == 200
+    assert latest.headers["Cache-Control"] == "no-cache"
+    assert "ETag" not in latest.headers
+    explicit = await post(
+        door,
+        objectId=lake_case.object_id,
+        candid=lake_case.alert_ids[-1],
+        kind="Science",
+        return_type="FITS",
+    )
+    assert explicit.body == latest.body
+    assert f"_{lake_case.alert_ids[-1]}_Science.fits" in explicit.headers["Content-Disposition"]
+
+
+async def test_an_explicit_alert_is_immutable_and_revalidates(door, lake_case):
+    params = {"objectId": lake_case.object_id, "candid": str(lake_case.alert_ids[0])}
+    first = await door("api/v1/cutouts", params=params)
+    assert first.status == 200
+    assert "immutable" in first.headers["Cache-Control"]
+    etag = first.headers["ETag"]
+    again = await door("api/v1/cutouts", params=params, headers={"If-None-Match": etag})
+    assert again.status == 304
+    assert again.body == b""
+    other = await door(
+        "api/v1/cutouts", params={**params, "kind": "Science"}, headers={"If-None-Match": etag}
+    )
+    assert other.status == 200
+
+
+async def test_all_as_fits_is_multi_extension(door, lake_case):
+    response = await post(door, objectId=lake_case.object_id, kind="All", return_type="FITS")
+    assert response.status == 200
+    assert "_All.fits" in response.headers["Content-Disposition"]
+    with fits.open(io.BytesIO(response.body)) as hdul:
+        assert [hdu.name for hdu in hdul[1:]] == ["SCIENCE", "TEMPLATE", "DIFFERENCE"]
+        assert hdul[1].header["OBJECT"] == lake_case.object_id
+
+
+async def test_png_single_and_side_by_side(door, lake_case):
+    single = await post(
+        door, objectId=lake_case.object_id, kind="Science", **{"output-format": "PNG"}
+    )
+    assert single.status == 200
+    assert single.headers["Content-Type"] == "image/png"
+    assert Image.open(io.BytesIO(single.body)).size == (63, 63)
+    options = {"stretch": "asinh", "colormap": "viridis", "pmin": 1, "pmax": 99, "flip": "true"}
+    three = await post(door, objectId=lake_case.object_id, return_type="PNG", **options)
+    assert three.status == 200
+    assert Image.open(io.BytesIO(three.body)).size == (63 * 3 + 4, 63)
+    smoothed = await post(
+        door, objectId=lake_case.object_id, return_type="PNG", convolution_kernel="gauss", **options
+    )
+    assert smoothed.body != three.body
+
+
+async def test_alerts_of_an_object_sorted_by_time(door, lake_case):
+    response = await door("api/v1/alerts", params={"objectId": lake_case.object_id})
+    assert response.status == 200
+    alerts = response.json()
+    assert tuple(a["alertId"] for a in alerts) == lake_case.alert_ids
+    assert [a["jd"] for a in alerts] == sorted(a["jd"] for a in alerts)
+    for key in (
+        "date",
+        "filter",
+        "magnitude",
+        "magnitude_error",
+        "ra",
+        "dec",
+        "isdiffpos",
+        "hdfsPath",
+    ):
+        assert key in alerts[0]
+
+
+async def test_openapi_document_is_valid_and_complete(door):
+    response = await door("api/v1/openapi.json")
+    assert response.status == 200
+    document = response.json()
+    validate(document)
+    documented = {p["name"] for p in document["paths"]["/api/v1/cutouts"]["get"]["parameters"]}
+    described = {arg["name"] for arg in (await door("api/v1/cutouts")).json()["args"]}
+    assert documented == described
+
+
+async def test_every_documented_choice_is_accepted(door, lake_case):
+    document = (await door("api/v1/openapi.json")).json()
+    for parameter in document["paths"]["/api/v1/cutouts"]["get"]["parameters"]:
+        for choice in parameter["schema"].get("enum", []):
+            params = {"objectId": lake_case.object_id, "kind": "Science", parameter["name"]: choice}
+            if parameter["name"] not in ("kind", "return_type", "output-format"):
+                params["return_type"] = "PNG"
+            response = await door("api/v1/cutouts", params=params)
+            assert response.status == 200, (parameter["name"], choice, response.body)
+
+
+BAD_REQUESTS = [
+    (
+        {"kind": "Sci"},
+        400,
+        "kind: 'Sci' is not allowed; allowed: Science, Template, Difference, All",
+    ),
+    ({"return_type": "jpeg"}, 400, "return_type: 'jpeg' is not allowed; allowed: array, FITS, PNG"),
+    ({"return_type": "FITS", "output-format": "PNG"}, 400, "disagree"),
+    ({"objectId": None}, 400, "objectId: missing"),
+    ({"objectId": "toto"}, 400, "objectId: 'toto'"),
+    ({"kindd": "Science"}, 400, "kindd: unknown parameter; allowed:"),
+    ({"stretch": "cubic", "return_type": "PNG"}, 400, "stretch: 'cubic' is not allowed"),
+    ({"pmin": "low", "return_type": "PNG"}, 400, "pmin: 'low' is not a number"),
+    (
+        {"flip": "maybe", "return_type": "PNG"},
+        400,
+        "flip: 'maybe' is not allowed; allowed: true, false",
+    ),
+    ({"candid": "12x"}, 400, "candid: '12x' is not an integer"),
+    ({"objectId": "ZTF99zzzzzzz"}, 404, "objectId: no alert of ZTF99zzzzzzz"),
+    ({"candid": "1"}, 404, "candid: no alert 1"),
+    ({"hdfsPath": "science/none.parquet"}, 404, "no file 'science/none.parquet'"),
+    ({"hdfsPath": "../../etc/passwd"}, 403, "leaves the lake root"),
+    ({"hdfsPath": "/etc/passwd"}, 403, "is absolute"),
+    ({"hdfsPath": "hdfs://10.0.0.1:8020/user/fink/x.parquet"}, 403, "is a full URI"),
+]
+
+
+@pytest.mark.parametrize(("change", "status", "text"), BAD_REQUESTS)
+async def test_bad_requests_get_clear_errors_and_lose_nothing(
+    door, lake_case, change, status, text
+):
+    params = {"objectId": lake_case.object_id, "kind": "Science", **change}
+    params = {key: value for key, value in params.items() if value is not None}
+    response = await door("api/v1/cutouts", params=params)
+    assert response.status == status
+    assert response.json()["status"] == "error"
+    assert text in response.json()["text"]
+    assert (await post(door, objectId=lake_case.object_id, kind="Science")).status == 200
+
+
+async def test_bad_bodies_are_refused(door):
+    for body, text in [(b"[1", "not valid JSON"), (b"[1, 2]", "expected a JSON object")]:
+        response = await door("api/v1/cutouts", method="POST", body=body)
+        assert response.status == 400
+        assert text in response.json()["text"]
+
+
+async def test_alerts_needs_an_object(door):
+    response = await door("api/v1/alerts")
+    assert response.status == 400
+    assert "objectId: missing" in response.json()["text"]
+
+
+@pytest.mark.parametrize("lake_case", ["demo"], indirect=True)
+async def test_a_held_read_does_not_stall_other_requests(door, lake_case):
+    """A read blocked on the filesystem (a FIFO nobody writes) leaves the server answering."""
+    fifo = Path(lake_case.lake) / "held.parquet"
+    os.mkfifo(fifo)
+    try:
+        held = asyncio.ensure_future(
+            door("api/v1/cutouts", params={"objectId": lake_case.object_id, "hdfsPath": fifo.name})
+        )
+        await asyncio.sleep(0.5)
+        assert not held.done()
+        other = await door(
+            "api/v1/cutouts", params={"objectId": lake_case.object_id, "kind": "Science"}
+        )
+        assert other.status == 200
+        assert not held.done(), "the held read was still waiting while another request was answered"
+        os.close(os.open(fifo, os.O_WRONLY))
+        released = await asyncio.wait_for(held, 20)
+        assert released.status == 503, released.body  # a FIFO cannot seek: an error, not a 500
+        assert "held.parquet" in released.json()["text"]
+    finally:
+        fifo.unlink()

@@ -1,0 +1,116 @@
+"""The Jupyter door: the shared contract through a real jupyter server, plus auth and threading."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from contract import *  # noqa: F403 - the shared contract tests run against this door
+from contract import Response
+from tornado.httpclient import AsyncHTTPClient
+from traitlets.config import Config
+
+from fink_cutout_jupyter.extension import FinkCutoutsApp
+
+
+@pytest.fixture
+def jp_base_url():
+    return "/user/astro/"
+
+
+@pytest.fixture
+def served(lake_case, request):
+    """The lake the server is configured with (none for tests marked no_lake)."""
+    lake = "" if request.node.get_closest_marker("no_lake") else lake_case.lake
+    return {"lake": lake, "index": lake_case.index, "science_dir": lake_case.science_dir}
+
+
+@pytest.fixture
+def jp_server_config(served):
+    return Config(
+        {
+            "ServerApp": {"jpserver_extensions": {"fink_cutout_jupyter": True}},
+            "FinkCutoutsApp": {**served, "workers": 2},
+        }
+    )
+
+
+@pytest.fixture
+def door(jp_fetch):
+    async def fetch(path, method="GET", params=None, body=None, headers=None):
+        extra = {"body": body} if body is not None else {}
+        response = await jp_fetch(
+            *path.split("/"),
+            method=method,
+            params=params,
+            headers=headers,
+            raise_error=False,
+            **extra,
+        )
+        return Response(response.code, response.headers, response.body)
+
+    return fetch
+
+
+@pytest.fixture
+def server_url(http_server_client, jp_http_port, jp_base_url):
+    """The URL of the running server (http_server_client makes it listen)."""
+    return f"http://localhost:{jp_http_port}{jp_base_url}"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "token wrong-token"}])
+async def test_requests_without_a_valid_token_are_refused(door, server_url, headers):
+    assert (await door("api/v1/openapi.json")).status == 200
+    response = await AsyncHTTPClient().fetch(
+        f"{server_url}api/v1/cutouts?objectId=ZTF24abssjsb", headers=headers, raise_error=False
+    )
+    assert response.code in (401, 403)
+    posted = await AsyncHTTPClient().fetch(
+        f"{server_url}api/v1/cutouts", method="POST", body=b"{}", headers=headers, raise_error=False
+    )
+    assert posted.code in (401, 403)
+
+
+async def test_routes_live_under_the_base_url(server_url, jp_auth_header):
+    assert server_url.endswith("/user/astro/")
+    inside = await AsyncHTTPClient().fetch(
+        f"{server_url}api/v1/openapi.json", headers=jp_auth_header
+    )
+    assert inside.code == 200
+    assert inside.headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.no_lake
+async def test_without_a_lake_the_server_says_how_to_set_one(door):
+    response = await door("api/v1/cutouts", params={"objectId": "ZTF24abssjsb"})
+    assert response.status == 503
+    assert "FINK_CUTOUTS_LAKE" in response.json()["text"]
+
+
+def test_the_lake_defaults_to_the_environment(monkeypatch):
+    monkeypatch.setenv("FINK_CUTOUTS_LAKE", "hdfs://namenode:8020/user/fink")
+    assert FinkCutoutsApp().lake == "hdfs://namenode:8020/user/fink"
+
+
+def test_importing_the_extension_is_cheap():
+    code = (
+        "import sys, time; start = time.perf_counter(); import fink_cutout_jupyter.extension; "
+        "print(time.perf_counter() - start); "
+        "heavy = ('pyarrow', 'astropy', 'matplotlib', 'numpy'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[1] == "[]"
+
+
+def test_installing_enables_the_extension():
+    listed = subprocess.run(
+        [sys.executable, "-m", "jupyter", "server", "extension", "list"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "JUPYTER_CONFIG_DIR": "/nonexistent"},
+    )
+    output = listed.stdout + listed.stderr
+    assert "fink_cutout_jupyter" in output
+    assert "enabled" in output.split("fink_cutout_jupyter", 1)[1].splitlines()[0]

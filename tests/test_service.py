@@ -1,0 +1,88 @@
+"""The standalone door: the shared contract through a real aiohttp server, and the serve command."""
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from contract import *  # noqa: F403 - the shared contract tests run against this door
+from contract import Response
+
+from fink_cutout_jupyter.service import create_app
+
+
+@pytest.fixture
+def door(lake_case, jp_asyncio_loop):
+    app = create_app(lake_case.lake, lake_case.index, science_dir=lake_case.science_dir, workers=2)
+    server = TestServer(app, host="127.0.0.1")
+    jp_asyncio_loop.run_until_complete(server.start_server())
+
+    async def fetch(path, method="GET", params=None, body=None, headers=None):
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                method, server.make_url("/" + path), params=params, data=body, headers=headers
+            ) as response,
+        ):
+            return Response(response.status, response.headers, await response.read())
+
+    yield fetch
+    jp_asyncio_loop.run_until_complete(server.close())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_command_answers_logs_and_stops_gracefully(demo):
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fink_cutout_jupyter.cli",
+            "serve",
+            "--lake",
+            str(demo.root),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/cutouts?objectId=ZTF24abssjsb&kind=Science"
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("fink-cutouts serve did not answer")
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert '"GET /api/v1/cutouts?objectId=ZTF24abssjsb&kind=Science HTTP/1.1" 200' in output
+
+
+async def test_without_a_lake_every_request_says_how_to_set_one(jp_asyncio_loop):
+    server = TestServer(create_app(lake=""), host="127.0.0.1")
+    await server.start_server()
+    try:
+        url = server.make_url("/api/v1/cutouts?objectId=ZTF24abssjsb")
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert response.status == 503
+            assert "FINK_CUTOUTS_LAKE" in (await response.json())["text"]
+    finally:
+        await server.close()
