@@ -47,7 +47,8 @@ def make_demo_lake(
         Number of objects, at least 200; ``ZTF24abssjsb`` always has an alert in every night
         and two in the first two nights.
     index : bool
-        Also build the alert index (``_cutout_index`` in the lake), so object ids alone work.
+        Also build and compact the alert index (``_cutout_index`` in the lake), so that object
+        ids alone work.
 
     Returns
     -------
@@ -82,10 +83,12 @@ def make_demo_lake(
         alerts += len(rows)
     if index:
         from .index import AlertIndex
-        from .indexing import build
+        from .indexing import build, compact
         from .lake import Lake
 
-        build(AlertIndex(Lake(root)), list(dates), progress=False)
+        alert_index = AlertIndex(Lake(root))
+        build(alert_index, list(dates), progress=False)
+        compact(alert_index, progress=False)
     return DemoLake(root, dates, tuple(files), len(sky), alerts, tuple(demo_object_files))
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+
+import numpy as np
 
 from .errors import BadParameter
 from .reader import AlertCutouts
 from .render import RenderOptions, encode_png, side_by_side, to_rgb
-from .stamps import to_array, to_fits
+from .stamps import to_fits
 
 FORMATS = ("array", "FITS", "PNG")
 
@@ -28,6 +29,14 @@ def output_format(value: str) -> str:
     if canonical is None:
         raise BadParameter(f"return_type: {value!r} is not allowed; allowed: {', '.join(FORMATS)}")
     return canonical
+
+
+def arrays_json(arrays: list[np.ndarray]) -> bytes:
+    """JSON list of 2-D lists, values as float64 text (as ``tolist()`` gives), NaN as null."""
+    import orjson
+
+    as_float64 = [np.ascontiguousarray(array, dtype=np.float64) for array in arrays]
+    return orjson.dumps(as_float64, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def encode(alert: AlertCutouts, fmt: str, options: RenderOptions | None = None) -> Encoded:
@@ -53,8 +62,9 @@ def encode(alert: AlertCutouts, fmt: str, options: RenderOptions | None = None) 
     label = stamps[0].kind if len(stamps) == 1 else "All"
     stem = f"{alert.object_id if alert.object_id is not None else 'alert'}_{alert.alert_id}_{label}"
     if fmt == "array":
-        body = json.dumps([to_array(stamp) for stamp in stamps], allow_nan=False)
-        return Encoded(body.encode(), "application/json", f"{stem}.json")
+        return Encoded(
+            arrays_json([stamp.data for stamp in stamps]), "application/json", f"{stem}.json"
+        )
     if fmt == "FITS":
         body = to_fits(stamps[0]) if len(stamps) == 1 else alert.multi_extension_fits()
         return Encoded(body, "application/fits", f"{stem}.fits")

@@ -265,7 +265,7 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     import pyarrow.parquet as pq
 
     buffer = io.BytesIO()
-    pq.write_table(table, buffer, row_group_size=ROW_GROUP_ROWS, compression="zstd")
+    pq.write_table(table, buffer, row_group_size=ROW_GROUP_ROWS, compression="snappy")
     return buffer.getvalue()
 
 

@@ -60,9 +60,42 @@ class Stamp:
 
     @cached_property
     def data(self) -> np.ndarray:
-        """Pixels as float values in native byte order (NaN where the survey has no value)."""
-        pixels = self.image_hdu.data
+        """Pixels in native byte order (NaN where the survey has no value)."""
+        pixels = _plain_primary_image(self.fits_bytes)
+        if pixels is None:
+            pixels = self.image_hdu.data
         return pixels.astype(pixels.dtype.newbyteorder("="), copy=False)
+
+
+_CARD = 80
+_BLOCK = 2880
+_PIXEL_TYPES = {-32: ">f4", -64: ">f8", 8: "u1", 16: ">i2", 32: ">i4", 64: ">i8"}
+
+
+def _plain_primary_image(fits_bytes: bytes) -> np.ndarray | None:
+    """The primary image without opening the whole file: astropy parses the header, numpy views
+    the pixels. None when the image needs scaling or is not a plain 2-D array (astropy then reads
+    it in full)."""
+    from astropy.io import fits
+
+    end = next(
+        (i for i in range(0, len(fits_bytes), _CARD) if fits_bytes[i : i + 8] == b"END     "),
+        None,
+    )
+    if end is None:
+        return None
+    header = fits.Header.fromstring(fits_bytes[: end + _CARD])
+    dtype = _PIXEL_TYPES.get(header.get("BITPIX"))
+    scaled = header.get("BSCALE", 1) != 1 or header.get("BZERO", 0) != 0 or "BLANK" in header
+    if dtype is None or header.get("NAXIS") != 2 or scaled:
+        return None
+    shape = (header["NAXIS2"], header["NAXIS1"])
+    start = -(-(end + _CARD) // _BLOCK) * _BLOCK
+    if start + shape[0] * shape[1] * np.dtype(dtype).itemsize > len(fits_bytes):
+        return None
+    return np.frombuffer(fits_bytes, dtype=dtype, count=shape[0] * shape[1], offset=start).reshape(
+        shape
+    )
 
 
 def stamp_from_stored(kind: str, stored: bytes, gzipped: bool) -> Stamp:

@@ -58,3 +58,12 @@ def test_unknown_format():
         BadParameter, match="return_type: 'jpeg' is not allowed; allowed: array, FITS, PNG"
     ):
         output_format("jpeg")
+
+
+def test_array_json_equals_the_nested_lists_of_every_real_stamp(ztf_rows):
+    from fink_cutout_jupyter.formats import arrays_json
+    from fink_cutout_jupyter.stamps import Stamp, to_array
+
+    for row in ztf_rows:
+        stamps = [Stamp(kind, fits_bytes) for kind, fits_bytes in row["fits"].items()]
+        assert json.loads(arrays_json([s.data for s in stamps])) == [to_array(s) for s in stamps]

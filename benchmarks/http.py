@@ -1,0 +1,180 @@
+"""Latency of /api/v1/cutouts through both doors, beside the seed's method, in one run.
+
+Starts `fink-cutouts serve` and a `jupyter server` with the extension on a fresh demo lake,
+then times sequential keep-alive requests (latest alert of random objects, through the index):
+a single-kind array, All as arrays, a FITS file and a PNG. The seed's method (pq.read_table with
+an objectId filter + astropy + json, in-process, no HTTP) is timed on the same lake.
+
+Run: python benchmarks/http.py [--requests 200]
+"""
+
+import sys
+from pathlib import Path
+
+# This file is named http.py: take its folder off the path so that `http` is the standard library.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+import argparse  # noqa: E402
+import http.client  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import urllib.parse  # noqa: E402
+
+sys.path.append(str(HERE))
+from _timing import p50_p95_ms  # noqa: E402
+from reader import seed_method  # noqa: E402
+
+from fink_cutout_jupyter.demo import make_demo_lake  # noqa: E402
+from fink_cutout_jupyter.index import AlertIndex  # noqa: E402
+from fink_cutout_jupyter.lake import Lake  # noqa: E402
+
+CASES = {
+    "single_array": {"kind": "Science"},
+    "all_array": {"kind": "All"},
+    "fits": {"kind": "Science", "return_type": "FITS"},
+    "png": {"kind": "All", "return_type": "PNG", "stretch": "asinh"},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(port: int, path: str, headers: dict) -> None:
+    for _ in range(300):
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", path, headers=headers)
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing answers on port {port}")
+
+
+def time_requests(port: int, prefix: str, headers: dict, objects: list[str], count: int) -> dict:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    rng = random.Random(3)
+    results = {}
+    for name, params in CASES.items():
+        seconds = []
+        for number in range(count + 5):
+            query = urllib.parse.urlencode({"objectId": rng.choice(objects), **params})
+            start = time.perf_counter()
+            connection.request("GET", f"{prefix}api/v1/cutouts?{query}", headers=headers)
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{name}: HTTP {response.status}")
+            if number >= 5:
+                seconds.append(time.perf_counter() - start)
+        results[name] = p50_p95_ms(seconds)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        demo = make_demo_lake(Path(directory) / "lake")
+        lake = Lake(demo.root)
+        index = AlertIndex(lake)
+        objects = sorted({o for n in lake.nights() for o in _objects_of_night(lake, n)})
+        rng = random.Random(5)
+        seed_calls = []
+        for _ in range(args.requests):
+            location = index.latest(rng.choice(objects))
+            seed_calls.append((lake.resolve(location.path), location.object_id))
+        seed_method(*seed_calls[0], "Science")
+        seed_seconds = []
+        for path, object_id in seed_calls:
+            start = time.perf_counter()
+            seed_method(path, object_id, "Science")
+            seed_seconds.append(time.perf_counter() - start)
+        seed50, seed95 = p50_p95_ms(seed_seconds)
+        print(f"seed method (in-process, no HTTP): p50 {seed50:.2f} ms p95 {seed95:.2f} ms")
+
+        port, token = free_port(), "benchmark-token"
+        doors = {
+            "standalone": (
+                [
+                    sys.executable,
+                    "-m",
+                    "fink_cutout_jupyter.cli",
+                    "serve",
+                    "--lake",
+                    str(demo.root),
+                    "--port",
+                    str(port),
+                ],
+                "/",
+                {},
+            ),
+            "jupyter": (
+                [
+                    sys.executable,
+                    "-m",
+                    "jupyter",
+                    "server",
+                    "--no-browser",
+                    "--allow-root",
+                    f"--port={port + 1}",
+                    f"--IdentityProvider.token={token}",
+                    "--ServerApp.base_url=/user/bench/",
+                    f"--FinkCutoutsApp.lake={demo.root}",
+                    f"--ServerApp.root_dir={directory}",
+                ],
+                "/user/bench/",
+                {"Authorization": f"token {token}"},
+            ),
+        }
+        figures = {}
+        for door, (command, prefix, headers) in doors.items():
+            door_port = port if door == "standalone" else port + 1
+            process = subprocess.Popen(
+                command,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, "JUPYTER_CONFIG_DIR": directory},
+            )
+            try:
+                wait_until_up(door_port, f"{prefix}api/v1/openapi.json", headers)
+                figures[door] = time_requests(door_port, prefix, headers, objects, args.requests)
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+            for name, (p50, p95) in figures[door].items():
+                print(
+                    f"{door:10s} {name:12s}: p50 {p50:6.2f} ms p95 {p95:6.2f} ms "
+                    f"({seed50 / p50:.1f}x the seed's single cutout)"
+                )
+    standalone = figures["standalone"]
+    print(
+        f"seed_p50_ms={seed50:.2f} "
+        + " ".join(f"{name}_p50_ms={standalone[name][0]:.2f}" for name in CASES)
+    )
+
+
+def _objects_of_night(lake: Lake, night) -> set[str]:
+    import pyarrow.parquet as pq
+
+    return {
+        object_id
+        for path in lake.night_files(night)
+        for object_id in pq.read_table(lake.resolve(path), columns=["objectId"])
+        .column(0)
+        .to_pylist()
+    }
+
+
+if __name__ == "__main__":
+    main()
