@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="fink-demo-lake", help="lake root (default: %(default)s)")
     demo.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
     demo.add_argument("--no-lab", action="store_true", help="only write the lake")
+    demo.add_argument("--port", type=int, help="JupyterLab's port (default: its own choice)")
+    demo.add_argument("--no-browser", action="store_true", help="do not open a browser")
     demo.set_defaults(run=_demo)
 
     get = commands.add_parser("get", help="write the cutouts of one alert")
@@ -98,10 +100,11 @@ def _demo(args: argparse.Namespace) -> int:
     )
     if args.no_lab:
         return 0
-    return _open_lab(root)
+    extra = [f"--port={args.port}"] if args.port else []
+    return _open_lab(root, [*extra, *(["--no-browser"] if args.no_browser else [])])
 
 
-def _open_lab(root: Path) -> int:
+def _open_lab(root: Path, extra: list[str]) -> int:
     if shutil.which("jupyter") is None:
         print("JupyterLab is not installed: pip install 'fink-cutout-jupyter[demo]'")
         return 1
@@ -114,6 +117,8 @@ def _open_lab(root: Path) -> int:
         f"--ServerApp.root_dir={root}",
         "--ServerApp.jpserver_extensions={'fink_cutout_jupyter': True}",
         f"--FinkCutoutsApp.lake={root}",
+        *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+        *extra,
         str(notebook),
     ]
     return subprocess.call(command, env=environment)

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -116,3 +117,63 @@ def test_demo_command_writes_a_lake_and_says_where(tmp_path):
         assert stamp[0].data.shape == (63, 63)
     second = completed.stdout.split("or: ", 1)[1].splitlines()[0].split()
     assert main([*second[1:-1], str(tmp_path / "stamps.png")]) == 0
+
+
+def test_demo_opens_jupyterlab_serving_the_demo_lake(tmp_path):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    environment = {
+        **os.environ,
+        "JUPYTER_TOKEN": "demo-test-token",
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fink_cutout_jupyter.cli",
+            "demo",
+            "--out",
+            str(tmp_path / "lake"),
+            "--port",
+            str(port),
+            "--no-browser",
+        ],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    headers = {"Authorization": "token demo-test-token"}
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                request = urllib.request.Request(
+                    f"{base}/api/v1/alerts?objectId={DEMO_OBJECT_ID}", headers=headers
+                )
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    alerts = json.loads(response.read())
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the demo's JupyterLab did not answer")
+        assert len(alerts) == 5
+        request = urllib.request.Request(f"{base}/api/contents/quickstart.ipynb", headers=headers)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.loads(response.read())["type"] == "notebook"
+        with urllib.request.urlopen(
+            urllib.request.Request(f"{base}/lab", headers=headers), timeout=10
+        ) as response:
+            assert response.status == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
