@@ -18,6 +18,8 @@ _PUBLIC = {
     "LSST": "surveys",
     "make_demo_lake": "demo",
     "AlertIndex": "index",
+    "CutoutClient": "client",
+    "CutoutViewer": "viewer",
     "CutoutAPI": "api",
 }
 

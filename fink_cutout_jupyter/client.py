@@ -1,0 +1,291 @@
+"""CutoutClient: cutouts from a /api/v1 server (found on its own) or from the lake in-process."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .stamps import Stamp
+from .surveys import KINDS
+
+if TYPE_CHECKING:
+    import numpy as np
+    from astropy.io import fits
+
+
+class CutoutClientError(Exception):
+    """A request the server (or the in-process API) refused, with its message.
+
+    Attributes
+    ----------
+    status : int
+        HTTP status (400 bad parameter, 403 outside the lake, 404 unknown, 503 lake down, ...).
+    text : str
+        The server's explanation.
+    """
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(f"{text} (HTTP {status})")
+        self.status = status
+        self.text = text
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class _HTTP:
+    """/api/v1 of a server at `base_url` (ends with /), token-authenticated."""
+
+    def __init__(self, base_url: str, token: str | None, timeout: float) -> None:
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.headers = {"Authorization": f"token {token}"} if token else {}
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"server {self.base_url}"
+
+    def _url(self, route: str, params: Mapping[str, Any]) -> str:
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+        return f"{self.base_url}api/v1/{route}" + (f"?{query}" if query else "")
+
+    def get(self, route: str, params: Mapping[str, Any]) -> _Answer:
+        request = urllib.request.Request(self._url(route, params), headers=self.headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return _Answer(response.status, response.headers, response.read())
+        except urllib.error.HTTPError as error:
+            return _Answer(error.code, error.headers, error.read())
+        except OSError as error:
+            raise CutoutClientError(503, f"cannot reach {self.base_url}: {error}") from error
+
+    async def aget(self, session, route: str, params: Mapping[str, Any]) -> _Answer:
+        import aiohttp
+
+        try:
+            async with session.get(self._url(route, params), headers=self.headers) as response:
+                return _Answer(response.status, response.headers, await response.read())
+        except aiohttp.ClientError as error:
+            raise CutoutClientError(503, f"cannot reach {self.base_url}: {error}") from error
+
+
+class _InProcess:
+    """The same contract answered by `CutoutAPI` in this process, reading the lake directly."""
+
+    def __init__(self, lake: str) -> None:
+        from .api import CutoutAPI
+
+        self.lake = lake
+        self.api = CutoutAPI(lake)
+
+    def __repr__(self) -> str:
+        return f"lake {self.lake} (in-process)"
+
+    def get(self, route: str, params: Mapping[str, Any]) -> _Answer:
+        reply = self.api.handle(route, {k: v for k, v in params.items() if v is not None})
+        return _Answer(reply.status, reply.headers, reply.body)
+
+    async def aget(self, session, route: str, params: Mapping[str, Any]) -> _Answer:
+        import asyncio
+
+        return await asyncio.to_thread(self.get, route, params)
+
+
+def _running_jupyter_server(timeout: float) -> _HTTP | None:
+    """This kernel's own Jupyter server, if it serves /api/v1 (the extension is enabled)."""
+    try:
+        from jupyter_server.serverapp import list_running_servers
+    except ImportError:
+        return None
+    servers = list(list_running_servers())
+    parent = os.environ.get("JPY_PARENT_PID")
+    mine = [s for s in servers if parent and str(s.get("pid")) == parent]
+    for server in mine or (servers if len(servers) == 1 else []):
+        transport = _HTTP(server["url"], server.get("token"), timeout)
+        try:
+            if transport.get("openapi.json", {}).status == 200:
+                return transport
+        except CutoutClientError:
+            continue
+    return None
+
+
+def discover(
+    url: str | None = None, token: str | None = None, lake: str | None = None, timeout: float = 30
+) -> _HTTP | _InProcess:
+    """Where to get cutouts, in this order: `url`; `lake`; ``FINK_CUTOUTS_URL``; JupyterHub's
+    ``JUPYTERHUB_SERVICE_URL`` with ``JUPYTERHUB_API_TOKEN``; this kernel's Jupyter server; the lake
+    in ``FINK_CUTOUTS_LAKE`` read in-process."""
+    if url:
+        return _HTTP(url, token or os.environ.get("FINK_CUTOUTS_TOKEN"), timeout)
+    if lake:
+        return _InProcess(lake)
+    if os.environ.get("FINK_CUTOUTS_URL"):
+        return _HTTP(os.environ["FINK_CUTOUTS_URL"], os.environ.get("FINK_CUTOUTS_TOKEN"), timeout)
+    if os.environ.get("JUPYTERHUB_SERVICE_URL") and os.environ.get("JUPYTERHUB_API_TOKEN"):
+        return _HTTP(
+            os.environ["JUPYTERHUB_SERVICE_URL"], os.environ["JUPYTERHUB_API_TOKEN"], timeout
+        )
+    server = _running_jupyter_server(min(timeout, 5))
+    if server is not None:
+        return server
+    if os.environ.get("FINK_CUTOUTS_LAKE"):
+        return _InProcess(os.environ["FINK_CUTOUTS_LAKE"])
+    raise CutoutClientError(
+        503,
+        "no cutout server or lake found: pass url= or lake=, or set FINK_CUTOUTS_URL or "
+        "FINK_CUTOUTS_LAKE, or run in a Jupyter server with fink_cutout_jupyter enabled",
+    )
+
+
+class CutoutClient:
+    """Get Fink cutouts and alert lists, from a server or from the lake directly.
+
+    Parameters
+    ----------
+    url : str, optional
+        Base URL of a server with /api/v1 (a Jupyter server, a JupyterHub user server,
+        or ``fink-cutouts serve``).
+    token : str, optional
+        Its token (default ``$FINK_CUTOUTS_TOKEN``).
+    lake : str, optional
+        Read this lake in-process instead.
+    timeout : float
+        Seconds before an HTTP request fails.
+
+    Without `url` or `lake`, see `discover` for where the client looks.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        lake: str | None = None,
+        timeout: float = 30,
+    ) -> None:
+        self.transport = discover(url, token, lake, timeout)
+
+    def __repr__(self) -> str:
+        return f"CutoutClient({self.transport!r})"
+
+    def alerts(self, object_id: str | int) -> list[dict[str, Any]]:
+        """Every alert of an object, oldest first: ids, jd, date, filter, magnitude, ra, dec..."""
+        return json.loads(_checked(self.transport.get("alerts", {"objectId": object_id})).body)
+
+    def fits_bytes(
+        self, object_id: str | int | None = None, candid: int | None = None, kind: str = "Science"
+    ) -> bytes:
+        """The original FITS file of one stamp (``kind="All"``: a multi-extension file)."""
+        params = {"objectId": object_id, "candid": candid, "kind": kind, "return_type": "FITS"}
+        return _checked(self.transport.get("cutouts", params)).body
+
+    def hdulist(
+        self, object_id: str | int | None = None, candid: int | None = None, kind: str = "Science"
+    ) -> fits.HDUList:
+        """One stamp as an astropy HDUList."""
+        from astropy.io import fits
+
+        data = self.fits_bytes(object_id, candid, kind)
+        return fits.open(io.BytesIO(data), ignore_missing_simple=True)
+
+    def array(
+        self, object_id: str | int | None = None, candid: int | None = None, kind: str = "Science"
+    ) -> np.ndarray:
+        """One stamp's pixels as a float64 array (NaN where the survey has no value)."""
+        import numpy as np
+
+        params = {"objectId": object_id, "candid": candid, "kind": kind, "return_type": "array"}
+        arrays = json.loads(_checked(self.transport.get("cutouts", params)).body)
+        return np.array(arrays[0], dtype=float)
+
+    def png(
+        self,
+        object_id: str | int | None = None,
+        candid: int | None = None,
+        kind: str = "All",
+        **render,
+    ) -> bytes:
+        """A PNG rendered by the server (`render`: stretch, interval, pmin, pmax, colormap, ...)."""
+        params = {
+            "objectId": object_id,
+            "candid": candid,
+            "kind": kind,
+            "return_type": "PNG",
+            **render,
+        }
+        return _checked(self.transport.get("cutouts", params)).body
+
+    def stamps(
+        self,
+        object_id: str | int | None = None,
+        candid: int | None = None,
+        kinds: Sequence[str] = KINDS,
+    ) -> dict[str, Stamp]:
+        """Stamps (pixels, header, original FITS bytes) of one alert (default: the latest)."""
+        if candid is None:
+            candid = self.alerts(object_id)[-1]["alertId"]
+        return {kind: Stamp(kind, self.fits_bytes(object_id, candid, kind)) for kind in kinds}
+
+    async def aalerts(self, object_id: str | int) -> list[dict[str, Any]]:
+        """`alerts`, without blocking the event loop."""
+        async with _session() as session:
+            answer = await self.transport.aget(session, "alerts", {"objectId": object_id})
+        return json.loads(_checked(answer).body)
+
+    async def astamps(
+        self,
+        object_id: str | int | None = None,
+        candid: int | None = None,
+        kinds: Sequence[str] = KINDS,
+    ) -> dict[str, Stamp]:
+        """`stamps`, fetching the kinds concurrently."""
+        import asyncio
+
+        if candid is None:
+            candid = (await self.aalerts(object_id))[-1]["alertId"]
+        async with _session() as session:
+            answers = await asyncio.gather(
+                *(
+                    self.transport.aget(
+                        session,
+                        "cutouts",
+                        {
+                            "objectId": object_id,
+                            "candid": candid,
+                            "kind": kind,
+                            "return_type": "FITS",
+                        },
+                    )
+                    for kind in kinds
+                )
+            )
+        return {
+            kind: Stamp(kind, _checked(answer).body)
+            for kind, answer in zip(kinds, answers, strict=True)
+        }
+
+
+def _checked(answer: _Answer) -> _Answer:
+    if answer.status == 200:
+        return answer
+    try:
+        text = json.loads(answer.body)["text"]
+    except (ValueError, KeyError, TypeError):
+        text = answer.body[:300].decode(errors="replace") or "no message"
+    raise CutoutClientError(answer.status, text)
+
+
+def _session():
+    import aiohttp
+
+    return aiohttp.ClientSession()
