@@ -172,3 +172,59 @@ def demo_lake_case(demo) -> LakeCase:
 @pytest.fixture(params=["demo", "real"])
 def lake_case(request) -> LakeCase:
     return request.getfixturevalue(f"{request.param}_lake_case")
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, headers: dict | None = None, seconds: float = 60) -> None:
+    """Wait until `url` answers 200, or fail."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(
+                urllib.request.Request(url, headers=headers or {}), timeout=5
+            ):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing answered at {url} within {seconds} s")
+
+
+@pytest.fixture(scope="session")
+def served_demo(demo):
+    """`fink-cutouts serve` on the demo lake, as a real process: yields its base URL."""
+    import subprocess
+    import sys
+
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fink_cutout_jupyter.cli",
+            "serve",
+            "--lake",
+            str(demo.root),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for_http(f"{url}api/v1/openapi.json")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
