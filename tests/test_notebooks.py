@@ -16,7 +16,8 @@ def test_notebook_runs(notebook, demo, monkeypatch, tmp_path):
     NotebookClient(document, timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for cell in document.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    assert any("image/png" in o.get("data", {}) for o in outputs)
+    if notebook.name != "jupyterhub-hdfs.ipynb":
+        assert any("image/png" in o.get("data", {}) for o in outputs)
 
 
 def test_there_are_notebooks():
