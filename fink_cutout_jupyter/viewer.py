@@ -16,8 +16,8 @@ from .surveys import KINDS
 
 COLORMAPS = ("gray", "Greys", "viridis", "magma", "inferno", "cividis", "plasma", "hot", "coolwarm")
 _STYLE = (
-    "<style>.fink-stamp img, img.fink-stamp {image-rendering: pixelated; "
-    "image-rendering: crisp-edges; border: 1px solid #888}</style>"
+    "<style>img.fink-stamp {image-rendering: pixelated; object-fit: contain; "
+    "border: 1px solid #888; background: #fff}</style>"
 )
 
 

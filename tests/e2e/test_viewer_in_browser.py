@@ -164,6 +164,8 @@ async def test_quickstart_in_jupyterlab(jupyter, demo):
         for pixels in shown:
             assert min(pixels.shape[:2]) >= 200, "stamps are upscaled to at least 200 px"
             assert pixels.std() > 5, "stamps are not blank"
+        rendering = await stamps.first.evaluate("e => getComputedStyle(e).imageRendering")
+        assert rendering == "pixelated", "the browser upscales without smoothing"
 
         stretch = viewer.locator(".widget-dropdown", has=page.locator("label", has_text="stretch"))
         await stretch.locator("select").select_option("linear")

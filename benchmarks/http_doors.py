@@ -5,33 +5,28 @@ then times sequential keep-alive requests (latest alert of random objects, throu
 a single-kind array, All as arrays, a FITS file and a PNG. The seed's method (pq.read_table with
 an objectId filter + astropy + json, in-process, no HTTP) is timed on the same lake.
 
-Run: python benchmarks/http.py [--requests 200]
+Run: python benchmarks/http_doors.py [--requests 200]
 """
 
+import argparse
+import http.client
+import os
+import random
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+import urllib.parse
 from pathlib import Path
 
-# This file is named http.py: take its folder off the path so that `http` is the standard library.
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import p50_p95_ms
+from reader import seed_method
 
-import argparse  # noqa: E402
-import http.client  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import urllib.parse  # noqa: E402
-
-sys.path.append(str(HERE))
-from _timing import p50_p95_ms  # noqa: E402
-from reader import seed_method  # noqa: E402
-
-from fink_cutout_jupyter.demo import make_demo_lake  # noqa: E402
-from fink_cutout_jupyter.index import AlertIndex  # noqa: E402
-from fink_cutout_jupyter.lake import Lake  # noqa: E402
+from fink_cutout_jupyter.demo import make_demo_lake
+from fink_cutout_jupyter.index import AlertIndex
+from fink_cutout_jupyter.lake import Lake
 
 CASES = {
     "single_array": {"kind": "Science"},
