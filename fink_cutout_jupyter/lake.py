@@ -65,7 +65,7 @@ class Lake:
             return fs.LocalFileSystem(), os.path.abspath(local).replace(os.sep, "/")
         try:
             filesystem, base = fs.FileSystem.from_uri(self.uri)
-        except OSError as error:
+        except (OSError, ValueError) as error:  # ValueError: pyarrow's ArrowInvalid, a bad URI
             raise LakeUnavailable(f"cannot connect to the lake {self.uri}: {error}") from error
         return filesystem, base.rstrip("/") or base
 

@@ -1,0 +1,273 @@
+"""The lake on a real HDFS and a real S3 server (ci/services.sh), through every door.
+
+Run locally: ci/services.sh install && ci/services.sh start && eval "$(ci/services.sh env)", then
+pytest tests/integration. Without those servers the tests skip, except in CI, where they fail.
+"""
+
+import getpass
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import SHARED_DATA, free_port, wait_for_http
+from contract import Response
+from traitlets.config import Config
+
+from fink_cutout_jupyter.api import CutoutAPI
+from fink_cutout_jupyter.client import CutoutClient
+from fink_cutout_jupyter.index import AlertIndex
+from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.reader import CutoutReader
+
+NEEDED = ("HDFS_URI", "S3_ENDPOINT", "ARROW_LIBHDFS_DIR", "FINK_DFS_SCRIPT")
+USER = getpass.getuser()
+OBJECT = "ZTF18aaqfhlj"  # 3 alerts across the two real files
+SCIENCE = "archive/science"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def services():
+    missing = [name for name in NEEDED if not os.environ.get(name)]
+    if missing:
+        message = f"HDFS/S3 servers not configured ({', '.join(missing)}): see ci/services.sh"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def s3_credentials():
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    os.environ["AWS_ACCESS_KEY_ID"] = os.environ["S3_ACCESS_KEY"]
+    os.environ["AWS_SECRET_ACCESS_KEY"] = os.environ["S3_SECRET_KEY"]
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def hdfs_uri() -> str:
+    return f"{os.environ['HDFS_URI']}/user/{USER}?user={USER}&replication=1"
+
+
+def s3_uri(bucket: str = "fink-lake") -> str:
+    endpoint = os.environ["S3_ENDPOINT"]
+    return f"s3://{bucket}/ztf?endpoint_override={endpoint}&scheme=http&region=us-east-1"
+
+
+def upload(lake: Lake) -> None:
+    """Copy ../shared/data/ztf/lake into the remote lake (same relative paths)."""
+    local = Lake(SHARED_DATA / "ztf" / "lake", science_dir=SCIENCE)
+    for night in local.nights():
+        for path in local.night_files(night):
+            lake.filesystem.create_dir(lake.resolve(path).rsplit("/", 1)[0], recursive=True)
+            with (
+                local.open(path) as source,
+                lake.filesystem.open_output_stream(lake.resolve(path)) as sink,
+            ):
+                sink.write(source.read())
+
+
+@pytest.fixture(scope="module")
+def local_lake():
+    return Lake(SHARED_DATA / "ztf" / "lake", science_dir=SCIENCE)
+
+
+@pytest.fixture(scope="module")
+def hdfs_lake():
+    lake = Lake(hdfs_uri(), science_dir=SCIENCE)
+    upload(lake)
+    return lake
+
+
+@pytest.fixture(scope="module")
+def s3_lake(s3_credentials):
+    creator = Lake(s3_uri() + "&allow_bucket_creation=true", science_dir=SCIENCE)
+    creator.filesystem.create_dir("fink-lake")
+    upload(creator)
+    return Lake(s3_uri(), science_dir=SCIENCE)
+
+
+@pytest.fixture(scope="module", params=["hdfs", "s3"])
+def remote_lake(request):
+    return request.getfixturevalue(f"{request.param}_lake")
+
+
+def index_remote(lake: Lake) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fink_cutout_jupyter.cli",
+            "index",
+            "build",
+            "--lake",
+            lake.uri,
+            "--science-dir",
+            SCIENCE,
+            "--all",
+            "--quiet",
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def indexed_remote(remote_lake):
+    index_remote(remote_lake)
+    return remote_lake
+
+
+def test_the_seed_request_reads_the_same_bytes_as_locally(remote_lake, local_lake):
+    remote, local = CutoutReader(remote_lake), CutoutReader(local_lake)
+    for path in local_lake.night_files(local_lake.nights()[0]):
+        assert path.startswith("archive/science/year=1988/")
+        try:
+            expected = local.read(path, OBJECT)
+        except LookupError:
+            continue
+        found = remote.read(path, OBJECT)
+        assert found.alert_id == expected.alert_id
+        assert {k: s.fits_bytes for k, s in found.stamps.items()} == {
+            k: s.fits_bytes for k, s in expected.stamps.items()
+        }
+        api = CutoutAPI(remote_lake).handle(
+            "cutouts", {"hdfsPath": path, "objectId": OBJECT, "kind": "Science"}
+        )
+        local_api = CutoutAPI(local_lake).handle(
+            "cutouts", {"hdfsPath": path, "objectId": OBJECT, "kind": "Science"}
+        )
+        assert api.status == 200
+        assert api.body == local_api.body
+
+
+def test_index_build_on_the_remote_lake_finds_every_alert(indexed_remote, local_lake, tmp_path):
+    local_index = AlertIndex(local_lake, tmp_path / "local-index")
+    from fink_cutout_jupyter.indexing import build
+
+    build(local_index, local_lake.nights(), progress=False)
+    remote = AlertIndex(indexed_remote)
+    assert remote.stats()["entries"] == 124
+    assert [(a.alert_id, a.time, a.path) for a in remote.alerts(OBJECT)] == [
+        (a.alert_id, a.time, a.path) for a in local_index.alerts(OBJECT)
+    ]
+
+
+def test_missing_files_are_not_found(remote_lake):
+    reply = CutoutAPI(remote_lake).handle(
+        "cutouts", {"hdfsPath": "archive/science/none.parquet", "objectId": OBJECT}
+    )
+    assert reply.status == 404
+    assert "no file 'archive/science/none.parquet'" in json.loads(reply.body)["text"]
+
+
+def test_wrong_s3_credentials_are_a_clear_error(s3_lake, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "not-a-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+    reply = CutoutAPI(Lake(s3_uri(), science_dir=SCIENCE)).handle("alerts", {"objectId": OBJECT})
+    assert reply.status == 503
+    text = json.loads(reply.body)["text"]
+    assert "ACCESS_DENIED" in text or "InvalidAccessKeyId" in text or "Access Denied" in text
+
+
+def test_the_standalone_service_on_s3_and_its_client(s3_lake, local_lake, tmp_path):
+    index_remote(s3_lake)
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fink_cutout_jupyter.cli",
+            "serve",
+            "--lake",
+            s3_uri(),
+            "--port",
+            str(port),
+            "--science-dir",
+            SCIENCE,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/api/v1/openapi.json")
+        remote = CutoutClient(url=f"http://127.0.0.1:{port}/")
+        local_index = tmp_path / "index"
+        from fink_cutout_jupyter.indexing import build
+
+        build(AlertIndex(local_lake, local_index), local_lake.nights(), progress=False)
+        local_api = CutoutAPI(local_lake, str(local_index))
+        assert remote.alerts(OBJECT) == json.loads(
+            local_api.handle("alerts", {"objectId": OBJECT}).body
+        )
+        stamps = remote.stamps(OBJECT)
+        latest = remote.alerts(OBJECT)[-1]["alertId"]
+        for kind, stamp in stamps.items():
+            reply = local_api.handle(
+                "cutouts",
+                {"objectId": OBJECT, "candid": latest, "kind": kind, "return_type": "FITS"},
+            )
+            assert stamp.fits_bytes == reply.body
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+# The Jupyter door on HDFS: pytest-jupyter starts a real jupyter server with an hdfs:// lake.
+
+
+@pytest.fixture
+def jp_base_url():
+    return "/user/astro/"
+
+
+@pytest.fixture
+def jp_server_config(hdfs_lake):
+    index_remote(hdfs_lake)
+    return Config(
+        {
+            "ServerApp": {"jpserver_extensions": {"fink_cutout_jupyter": True}},
+            "FinkCutoutsApp": {"lake": hdfs_lake.uri, "science_dir": SCIENCE, "workers": 2},
+        }
+    )
+
+
+async def fetch(jp_fetch, path: str, params: dict) -> Response:
+    response = await jp_fetch(
+        *path.split("/"), params=params, raise_error=False, request_timeout=120
+    )
+    return Response(response.code, response.headers, response.body)
+
+
+async def test_the_jupyter_extension_on_hdfs_survives_a_namenode_restart(jp_fetch, local_lake):
+    local = CutoutReader(local_lake)
+    params = {"objectId": OBJECT, "kind": "Science", "return_type": "FITS"}
+    first = await fetch(jp_fetch, "api/v1/cutouts", params)
+    assert first.status == 200
+    path = json.loads((await fetch(jp_fetch, "api/v1/alerts", {"objectId": OBJECT})).body)[-1][
+        "hdfsPath"
+    ]
+    assert first.body == local.read(path, OBJECT, kinds=["Science"]).stamps["Science"].fits_bytes
+
+    script = os.environ["FINK_DFS_SCRIPT"]
+    subprocess.run(["bash", script, "namenode-stop"], check=True)
+    try:
+        start = time.monotonic()
+        down = await fetch(jp_fetch, "api/v1/cutouts", params)
+        waited = time.monotonic() - start
+        assert down.status == 503, down.body
+        assert "filesystem" in json.loads(down.body)["text"]
+        assert waited < 60
+        alive = await fetch(jp_fetch, "api/v1/openapi.json", {})
+        assert alive.status == 200
+    finally:
+        subprocess.run(["bash", script, "namenode-start"], check=True)
+    again = await fetch(jp_fetch, "api/v1/cutouts", params)
+    assert again.status == 200
+    assert again.body == first.body
