@@ -200,27 +200,21 @@ def wait_for_http(url: str, headers: dict | None = None, seconds: float = 60) ->
     raise AssertionError(f"nothing answered at {url} within {seconds} s")
 
 
-@pytest.fixture(scope="session")
-def served_demo(demo):
-    """`fink-cutouts serve` on the demo lake, as a real process: yields its base URL."""
+def start_service(lake: str, port: int, *options: str, **popen):
+    """Start `fink-cutouts serve` on `lake` as a real process (output discarded by default)."""
     import subprocess
     import sys
 
+    popen = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, **popen}
+    command = [sys.executable, "-m", "fink_cutout_jupyter.cli", "serve", "--lake", lake]
+    return subprocess.Popen([*command, "--port", str(port), *options], **popen)
+
+
+@pytest.fixture(scope="session")
+def served_demo(demo):
+    """`fink-cutouts serve` on the demo lake: yields its base URL."""
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fink_cutout_jupyter.cli",
-            "serve",
-            "--lake",
-            str(demo.root),
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_service(str(demo.root), port)
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_for_http(f"{url}api/v1/openapi.json")

@@ -1,15 +1,14 @@
 """The standalone door: the shared contract through a real aiohttp server, and the serve command."""
 
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from conftest import free_port, start_service
 from contract import *  # noqa: F403 - the shared contract tests run against this door
 from contract import Response
 
@@ -35,28 +34,10 @@ def door(lake_case, jp_asyncio_loop):
     jp_asyncio_loop.run_until_complete(server.close())
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_command_answers_logs_and_stops_gracefully(demo):
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fink_cutout_jupyter.cli",
-            "serve",
-            "--lake",
-            str(demo.root),
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process = start_service(
+        str(demo.root), port, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
         url = f"http://127.0.0.1:{port}/api/v1/cutouts?objectId=ZTF24abssjsb&kind=Science"

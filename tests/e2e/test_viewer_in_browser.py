@@ -134,7 +134,12 @@ async def stamp_pixels(image) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int)
 
 
-async def first_viewer(page):
+async def run_notebook(page, url: str, base: str, loaded: str):
+    """Open a notebook, run all its cells once the kernel is idle, and return the first viewer."""
+    await page.goto(url)
+    await page.locator(loaded).first.wait_for(timeout=120_000)
+    await wait_for_idle_kernel(base)
+    await run_all_cells(page)
     viewer = page.locator(".fink-cutout-viewer").first
     await viewer.locator("img.fink-stamp").nth(2).wait_for(state="visible", timeout=120_000)
     return viewer
@@ -152,11 +157,8 @@ async def wait_for_change(locator, before: np.ndarray, seconds: float = 20) -> n
 
 async def test_quickstart_in_jupyterlab(jupyter, demo):
     async with browser_page() as page:
-        await page.goto(f"{jupyter}/lab/tree/quickstart.ipynb?token={TOKEN}")
-        await page.locator(".jp-NotebookPanel").first.wait_for(timeout=120_000)
-        await wait_for_idle_kernel(jupyter)
-        await run_all_cells(page)
-        viewer = await first_viewer(page)
+        url = f"{jupyter}/lab/tree/quickstart.ipynb?token={TOKEN}"
+        viewer = await run_notebook(page, url, jupyter, ".jp-NotebookPanel")
 
         stamps = viewer.locator("img.fink-stamp")
         assert await stamps.count() == 3
@@ -198,10 +200,7 @@ async def test_quickstart_in_jupyterlab(jupyter, demo):
 
 async def test_quickstart_in_notebook_7(jupyter):
     async with browser_page() as page:
-        await page.goto(f"{jupyter}/notebooks/quickstart.ipynb?token={TOKEN}")
-        await page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
-        await wait_for_idle_kernel(jupyter)
-        await run_all_cells(page)
-        viewer = await first_viewer(page)
+        url = f"{jupyter}/notebooks/quickstart.ipynb?token={TOKEN}"
+        viewer = await run_notebook(page, url, jupyter, ".jp-Notebook")
         assert await viewer.locator("img.fink-stamp").count() == 3
         assert (await stamp_pixels(viewer.locator("img.fink-stamp").first)).std() > 5

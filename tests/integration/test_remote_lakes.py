@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from conftest import SHARED_DATA, free_port, wait_for_http
+from conftest import SHARED_DATA, free_port, start_service, wait_for_http
 from contract import Response
 from traitlets.config import Config
 
@@ -179,22 +179,7 @@ def test_wrong_s3_credentials_are_a_clear_error(s3_lake, monkeypatch):
 def test_the_standalone_service_on_s3_and_its_client(s3_lake, local_lake, tmp_path):
     index_remote(s3_lake)
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fink_cutout_jupyter.cli",
-            "serve",
-            "--lake",
-            s3_uri(),
-            "--port",
-            str(port),
-            "--science-dir",
-            SCIENCE,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_service(s3_uri(), port, "--science-dir", SCIENCE)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/api/v1/openapi.json")
         remote = CutoutClient(url=f"http://127.0.0.1:{port}/")
