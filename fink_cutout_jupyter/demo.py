@@ -76,7 +76,13 @@ def make_demo_lake(
         for part, chunk in enumerate(np.array_split(order, 2)):
             path = directory / f"part-{part:05d}-{seed:08x}-fink-demo-c000.snappy.parquet"
             table = _table([rows[i] for i in chunk])
-            pq.write_table(table, path, compression="snappy", row_group_size=len(chunk) + 1)
+            pq.write_table(
+                table,
+                path,
+                compression="snappy",
+                row_group_size=len(chunk) + 1,
+                use_dictionary=["objectId", "candidate.isdiffpos"],
+            )
             files.append(path.relative_to(root).as_posix())
             if DEMO_OBJECT_ID in table.column("objectId").to_pylist():
                 demo_object_files.append(files[-1])

@@ -30,12 +30,13 @@ from .columns import DISPLAY_FIELDS
 from .errors import NotFound
 from .lake import Lake
 from .locations import AlertLocation
+from .pages import ColumnInfo, PageSpan
 from .surveys import Survey, survey_named
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 DEFAULT_INDEX_DIR = "_cutout_index"
 TABLES = {"objects": "object_id", "alerts": "alert_id"}
 ROW_GROUP_ROWS = 1024
@@ -54,6 +55,8 @@ def entry_schema() -> pa.Schema:
             ("dictionary_offset", pa.int64()),
             ("dictionary_length", pa.int64()),
             ("index_in_page", pa.int32()),
+            ("codec", pa.string()),
+            ("max_definition_level", pa.int8()),
         ]
     )
     return pa.schema(
@@ -72,7 +75,8 @@ def entry_schema() -> pa.Schema:
             ("row_group", pa.int32()),
             ("row", pa.int32()),
             ("file_size", pa.int64()),
-            # Filled by the page-level reader: byte span of the data page of each cutout.
+            # Byte span of the data page holding each cutout (null if the file's pages are not
+            # supported by the page reader: the row group is then read with pyarrow).
             ("page_spans", pa.list_(page_span)),
         ]
     )
@@ -334,6 +338,19 @@ class AlertIndex:
         survey = survey_named(layout["survey"])
         properties = {name: row[name] for name in DISPLAY_FIELDS if row[name] is not None}
         properties["magnitude_unit"] = survey.magnitude_unit
+        spans = {
+            span["kind"]: (
+                PageSpan(
+                    span["offset"],
+                    span["length"],
+                    span["index_in_page"],
+                    span["dictionary_offset"],
+                    span["dictionary_length"],
+                ),
+                ColumnInfo(span["codec"], span["max_definition_level"]),
+            )
+            for span in row["page_spans"] or []
+        }
         return AlertLocation(
             object_id=row["object_id"],
             alert_id=row["alert_id"],
@@ -344,4 +361,6 @@ class AlertIndex:
             file_size=row["file_size"],
             properties=properties,
             time_scale=survey.time_scale,
+            page_spans=spans or None,
+            survey=survey.name,
         )

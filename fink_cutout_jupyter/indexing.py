@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 TARGET_BUCKET_ROWS = 200_000
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ def entries_of_file(index: AlertIndex, path: str, night: dt.date) -> tuple[Surve
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    schema = entry_schema()
     with index.lake.open(path) as source:
         size = source.size()
         parquet = pq.ParquetFile(source)
@@ -46,17 +49,50 @@ def entries_of_file(index: AlertIndex, path: str, night: dt.date) -> tuple[Surve
             _entries_of_group(parquet.read_row_group(g, columns=columns), survey, g)
             for g in range(parquet.metadata.num_row_groups)
         ]
-    schema = entry_schema()
+        spans = _page_spans(source, parquet, survey, path)
     table = pa.concat_tables(groups) if groups else schema.empty_table()
     constants = {
         "night": pa.array(np.full(table.num_rows, int(f"{night:%Y%m%d}")), pa.int32()),
         "path": pa.array([path] * table.num_rows, pa.string()),
         "file_size": pa.array(np.full(table.num_rows, size), pa.int64()),
-        "page_spans": pa.nulls(table.num_rows, schema.field("page_spans").type),
+        "page_spans": pa.array(spans, schema.field("page_spans").type)
+        if spans is not None
+        else pa.nulls(table.num_rows, schema.field("page_spans").type),
     }
     for name, column in constants.items():
         table = table.append_column(name, column)
     return survey, size, table.select(schema.names).cast(schema)
+
+
+def _page_spans(source, parquet, survey: Survey, path: str) -> list[list[dict]] | None:
+    """For every row of the file, the data page of each cutout column; None if unsupported."""
+    from .pages import Unsupported, page_map, spans_of_rows
+
+    metadata = parquet.metadata
+    paths = [metadata.row_group(0).column(i).path_in_schema for i in range(metadata.num_columns)]
+    rows: list[list[dict]] = []
+    try:
+        for group in range(metadata.num_row_groups):
+            per_kind = {}
+            for kind, column_path in survey.cutout_columns.items():
+                number = paths.index(column_path)
+                chunk = metadata.row_group(group).column(number)
+                if chunk.physical_type != "BYTE_ARRAY":
+                    raise Unsupported(f"{column_path} is {chunk.physical_type}")
+                level = parquet.schema.column(number).max_definition_level
+                if parquet.schema.column(number).max_repetition_level:
+                    raise Unsupported(f"{column_path} is repeated")
+                pages, dictionary = page_map(source, chunk)
+                extra = {"kind": kind, "codec": chunk.compression, "max_definition_level": level}
+                per_kind[kind] = [
+                    {**span.__dict__, **extra}
+                    for span in spans_of_rows(pages, dictionary, chunk.num_values)
+                ]
+            rows += [list(spans) for spans in zip(*per_kind.values(), strict=True)]
+    except (Unsupported, ValueError, OSError) as error:
+        logger.warning("%s: pages not mapped (%s); its cutouts are read with pyarrow", path, error)
+        return None
+    return rows
 
 
 def _entries_of_group(group: pa.Table, survey: Survey, number: int) -> pa.Table:

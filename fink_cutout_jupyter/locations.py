@@ -30,6 +30,11 @@ class AlertLocation:
         filter, magnitude, magnitude_error, ra, dec, isdiffpos, magnitude_unit.
     time_scale : str
         ``"jd"`` or ``"mjd"``.
+    page_spans : dict or None
+        Kind to (`PageSpan`, `ColumnInfo`): the data page holding each stamp, when the index
+        could map the file's pages (the reader then reads only those pages).
+    survey : str or None
+        Name of the survey of the indexed lake.
     """
 
     object_id: str | None
@@ -41,6 +46,8 @@ class AlertLocation:
     file_size: int
     properties: dict[str, Any] = field(default_factory=dict)
     time_scale: str = "jd"
+    page_spans: dict[str, Any] | None = None
+    survey: str | None = None
 
     @property
     def jd(self) -> float:

@@ -20,7 +20,7 @@ from .errors import BadParameter, NotFound
 from .lake import Lake
 from .locations import AlertLocation
 from .stamps import Stamp, stamp_from_stored, to_multi_extension_fits
-from .surveys import KINDS, Survey, survey_of_columns
+from .surveys import KINDS, Survey, survey_named, survey_of_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -77,12 +77,17 @@ class CutoutReader:
     stale_reads : int
         How many `read_location` calls found their file rewritten since it was indexed and
         fell back to scanning it.
+    page_reads, page_fallbacks : int
+        Stamps read from their data page alone, and page reads that failed a check and were
+        read with pyarrow instead.
     """
 
     def __init__(self, lake: Lake, survey: Survey | None = None) -> None:
         self.lake = lake
         self.survey = survey
         self.stale_reads = 0
+        self.page_reads = 0
+        self.page_fallbacks = 0
 
     def read(
         self,
@@ -143,15 +148,18 @@ class CutoutReader:
         """
 
         kinds = _checked_kinds(kinds)
+        survey = self.survey or (survey_named(location.survey) if location.survey else None)
         with self.lake.open(location.path) as source:
-            if source.size() == location.file_size:
-                parquet = open_parquet(source, location.path)
-                survey = self._survey_of(parquet)
-                stamps = _read_stamps(
-                    parquet, survey, location.row_group, location.row, kinds, location.alert_id
-                )
-            else:
+            if source.size() != location.file_size:
                 stamps = None
+            else:
+                stamps = self._read_pages(source, location, kinds, survey)
+                if stamps is None:
+                    parquet = open_parquet(source, location.path)
+                    survey = self._survey_of(parquet)
+                    stamps = _read_stamps(
+                        parquet, survey, location.row_group, location.row, kinds, location.alert_id
+                    )
         if stamps is None:
             self.stale_reads += 1
             logger.warning(
@@ -172,6 +180,29 @@ class CutoutReader:
             properties=dict(location.properties),
             stamps=stamps,
         )
+
+    def _read_pages(self, source, location: AlertLocation, kinds, survey: Survey | None):
+        """Stamps read from their data pages alone, or None to read the row group instead."""
+        from .pages import Unsupported, read_value
+
+        if survey is None or not location.page_spans:
+            return None
+        stamps = {}
+        try:
+            for kind in kinds:
+                span, column = location.page_spans[kind]
+                data = read_value(source, span, column)
+                if data is None:
+                    raise NotFound(f"alert {location.alert_id} has no {kind} stamp")
+                stamps[kind] = stamp_from_stored(kind, data, survey.gzipped)
+        except (Unsupported, KeyError, ValueError, IndexError, OSError) as error:
+            self.page_fallbacks += 1
+            logger.warning(
+                "page read of %s failed (%s): reading its row group", location.path, error
+            )
+            return None
+        self.page_reads += len(kinds)
+        return stamps
 
     def _survey_of(self, parquet) -> Survey:
         return self.survey or survey_of_columns(leaf_paths(parquet.schema))

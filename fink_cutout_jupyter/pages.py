@@ -1,0 +1,342 @@
+"""One Parquet data page holding a stamp: find it once at index time, read only it per request.
+
+The pieces of the Parquet format needed for that, with the specification's names: the Thrift
+compact protocol for ``PageHeader`` (``DataPageHeader``, ``DataPageHeaderV2``,
+``DictionaryPageHeader``), the RLE/bit-packed hybrid encoding of definition levels and
+dictionary indices, and PLAIN ``BYTE_ARRAY`` values. Decompression is pyarrow's `Codec`.
+
+Only flat or struct-nested optional ``BYTE_ARRAY`` columns (no repetition) are handled; anything
+else raises `Unsupported`, and callers fall back to pyarrow.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# PageType
+DATA_PAGE, INDEX_PAGE, DICTIONARY_PAGE, DATA_PAGE_V2 = 0, 1, 2, 3
+# Encoding
+PLAIN, PLAIN_DICTIONARY, RLE, RLE_DICTIONARY = 0, 2, 3, 8
+_CODECS = {
+    "UNCOMPRESSED": None,
+    "SNAPPY": "snappy",
+    "GZIP": "gzip",
+    "ZSTD": "zstd",
+    "LZ4_RAW": "lz4_raw",
+    "LZ4": "lz4",
+    "BROTLI": "brotli",
+}
+
+
+class Unsupported(Exception):
+    """The page cannot be decoded here (or is not what the index said): read it with pyarrow."""
+
+
+@dataclass(frozen=True)
+class PageSpan:
+    """Where one value lives: its data page, the column's dictionary page, its place in the page."""
+
+    offset: int
+    length: int
+    index_in_page: int
+    dictionary_offset: int = -1
+    dictionary_length: int = 0
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """What decoding needs to know of a column chunk, from the footer."""
+
+    codec: str
+    max_definition_level: int
+
+
+# Thrift compact protocol
+
+
+class _Compact:
+    """Just enough of Thrift's compact protocol to read page headers."""
+
+    def __init__(self, data: bytes | memoryview, position: int = 0) -> None:
+        self.data = data
+        self.position = position
+
+    def byte(self) -> int:
+        if self.position >= len(self.data):
+            raise EOFError
+        value = self.data[self.position]
+        self.position += 1
+        return value
+
+    def varint(self) -> int:
+        shift = result = 0
+        while True:
+            byte = self.byte()
+            result |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return result
+            shift += 7
+
+    def zigzag(self) -> int:
+        value = self.varint()
+        return (value >> 1) ^ -(value & 1)
+
+    def struct(self) -> dict[int, object]:
+        """Fields of a struct by id: ints, bools, nested structs; other values are skipped."""
+        fields, last = {}, 0
+        while True:
+            header = self.byte()
+            if header == 0:
+                return fields
+            delta, kind = header >> 4, header & 0x0F
+            last = last + delta if delta else self.zigzag()
+            fields[last] = self.value(kind)
+
+    def value(self, kind: int) -> object:
+        if kind in (1, 2):
+            return kind == 1
+        if kind == 3:
+            return self.byte()
+        if kind in (4, 5, 6):
+            return self.zigzag()
+        if kind == 7:
+            self.position += 8
+            return None
+        if kind == 8:
+            size = self.varint()
+            self.position += size
+            return None
+        if kind in (9, 10):
+            header = self.byte()
+            size = header >> 4 if header >> 4 != 15 else self.varint()
+            return [self.value(header & 0x0F) for _ in range(size)]
+        if kind == 11:
+            size = self.varint()
+            kinds = self.byte() if size else 0
+            return [(self.value(kinds >> 4), self.value(kinds & 0x0F)) for _ in range(size)]
+        if kind == 12:
+            return self.struct()
+        raise Unsupported(f"unknown Thrift compact type {kind}")
+
+
+@dataclass(frozen=True)
+class PageHeader:
+    """The fields of a Parquet ``PageHeader`` this reader uses."""
+
+    type: int
+    uncompressed_page_size: int
+    compressed_page_size: int
+    header_size: int
+    num_values: int
+    encoding: int
+    num_rows: int | None = None
+    definition_levels_byte_length: int = 0
+    repetition_levels_byte_length: int = 0
+    is_compressed: bool = True
+
+
+def parse_page_header(data: bytes | memoryview) -> PageHeader:
+    """Parse the Thrift ``PageHeader`` at the start of `data` (`EOFError` if it is cut short)."""
+    reader = _Compact(data)
+    fields = reader.struct()
+    kind = fields[1]
+    common = {
+        "type": kind,
+        "uncompressed_page_size": fields[2],
+        "compressed_page_size": fields[3],
+        "header_size": reader.position,
+    }
+    if kind == DATA_PAGE:
+        page = fields[5]
+        return PageHeader(**common, num_values=page[1], encoding=page[2])
+    if kind == DICTIONARY_PAGE:
+        page = fields[7]
+        return PageHeader(**common, num_values=page[1], encoding=page[2])
+    if kind == DATA_PAGE_V2:
+        page = fields[8]
+        return PageHeader(
+            **common,
+            num_values=page[1],
+            encoding=page[4],
+            num_rows=page[3],
+            definition_levels_byte_length=page[5],
+            repetition_levels_byte_length=page[6],
+            is_compressed=page.get(7, True),
+        )
+    return PageHeader(**common, num_values=0, encoding=PLAIN)
+
+
+def read_page_header(source: pa.NativeFile, offset: int, first_read: int = 256) -> PageHeader:
+    """Read and parse the page header at `offset`, reading more while it does not fit."""
+    size = first_read
+    while True:
+        data = source.read_at(size, offset)
+        try:
+            return parse_page_header(data)
+        except EOFError:
+            if len(data) < size:
+                raise Unsupported(f"truncated page header at {offset}") from None
+            size *= 4
+
+
+# Finding pages (index time)
+
+
+def page_map(source: pa.NativeFile, chunk) -> tuple[list[tuple[int, int, int]], tuple[int, int]]:
+    """Data pages of a column chunk as (first row, offset, length) and its dictionary page span.
+
+    `chunk` is the pyarrow ``ColumnChunkMetaData``. Page bodies are skipped: one small read
+    per page header.
+    """
+    start = chunk.data_page_offset
+    if chunk.has_dictionary_page and chunk.dictionary_page_offset:
+        start = min(start, chunk.dictionary_page_offset)
+    end = start + chunk.total_compressed_size
+    pages, dictionary, row, offset = [], (-1, 0), 0, start
+    while offset < end:
+        header = read_page_header(source, offset)
+        length = header.header_size + header.compressed_page_size
+        if header.type == DICTIONARY_PAGE:
+            dictionary = (offset, length)
+        elif header.type in (DATA_PAGE, DATA_PAGE_V2):
+            pages.append((row, offset, length))
+            row += header.num_rows if header.num_rows is not None else header.num_values
+        offset += length
+    if row != chunk.num_values:
+        raise Unsupported(f"pages hold {row} values, the footer says {chunk.num_values}")
+    return pages, dictionary
+
+
+def spans_of_rows(pages: list[tuple[int, int, int]], dictionary: tuple[int, int], rows: int):
+    """The `PageSpan` of each row 0..rows-1 of a column chunk (non-repeated column)."""
+    spans, page = [], 0
+    for row in range(rows):
+        while page + 1 < len(pages) and pages[page + 1][0] <= row:
+            page += 1
+        first, offset, length = pages[page]
+        spans.append(PageSpan(offset, length, row - first, *dictionary))
+    return spans
+
+
+# Reading one value (request time)
+
+
+def _decompress(data, codec: str, size: int) -> bytes:
+    import pyarrow as pa
+
+    name = _CODECS.get(codec, "?")
+    if name is None:
+        return bytes(data)
+    if name == "?":
+        raise Unsupported(f"codec {codec}")
+    try:
+        return pa.Codec(name).decompress(data, decompressed_size=size).to_pybytes()
+    except (OSError, ValueError, pa.ArrowException) as error:
+        if name == "lz4":  # LZ4 in Parquet is ambiguous: raw block in files pyarrow writes
+            return pa.Codec("lz4_raw").decompress(data, decompressed_size=size).to_pybytes()
+        raise Unsupported(f"{codec} decompression failed: {error}") from error
+
+
+def _bit_width(value: int) -> int:
+    return value.bit_length()
+
+
+def decode_hybrid(data, position: int, end: int, bit_width: int, count: int) -> list[int]:
+    """The first `count` values of an RLE/bit-packed hybrid run sequence in data[position:end]."""
+    values: list[int] = []
+    byte_width = (bit_width + 7) // 8
+    reader = _Compact(data, position)
+    while len(values) < count and reader.position < end:
+        header = reader.varint()
+        if header & 1:
+            groups = header >> 1
+            size = groups * bit_width
+            packed = int.from_bytes(bytes(data[reader.position : reader.position + size]), "little")
+            reader.position += size
+            mask = (1 << bit_width) - 1
+            values.extend((packed >> (bit_width * i)) & mask for i in range(groups * 8))
+        else:
+            repeat = header >> 1
+            value = int.from_bytes(
+                bytes(data[reader.position : reader.position + byte_width]), "little"
+            )
+            reader.position += byte_width
+            values.extend([value] * repeat)
+    if len(values) < count:
+        raise Unsupported("definition levels or indices end early")
+    return values[:count]
+
+
+def _plain_byte_array(data, position: int, index: int) -> bytes:
+    for _ in range(index):
+        (size,) = struct.unpack_from("<i", data, position)
+        position += 4 + size
+    (size,) = struct.unpack_from("<i", data, position)
+    if position + 4 + size > len(data):
+        raise Unsupported("value runs past the page")
+    return bytes(data[position + 4 : position + 4 + size])
+
+
+def read_value(source: pa.NativeFile, span: PageSpan, column: ColumnInfo) -> bytes | None:
+    """The BYTE_ARRAY value at `span` (None if null), reading only its page (and dictionary)."""
+    raw = source.read_at(span.length, span.offset)
+    header = parse_page_header(raw)
+    if header.header_size + header.compressed_page_size != span.length:
+        raise Unsupported("the page is not where the index says")
+    if span.index_in_page >= (header.num_rows or header.num_values):
+        raise Unsupported("the row is past the end of the page")
+    body = memoryview(raw)[header.header_size :]
+    max_level = column.max_definition_level
+    if header.type == DATA_PAGE_V2:
+        levels_size = header.definition_levels_byte_length + header.repetition_levels_byte_length
+        if header.repetition_levels_byte_length:
+            raise Unsupported("repeated columns")
+        levels, level_end = body, header.definition_levels_byte_length
+        values_data = body[levels_size:]
+        if header.is_compressed:
+            values_data = _decompress(
+                values_data, column.codec, header.uncompressed_page_size - levels_size
+            )
+        level_start, values_start = 0, 0
+    elif header.type == DATA_PAGE:
+        page = _decompress(body, column.codec, header.uncompressed_page_size)
+        levels, level_start = page, 4
+        level_end = 4 + struct.unpack_from("<i", page, 0)[0] if max_level else 0
+        values_data, values_start = page, level_end
+    else:
+        raise Unsupported(f"page type {header.type}")
+    index = span.index_in_page
+    if max_level:
+        defined = decode_hybrid(levels, level_start, level_end, _bit_width(max_level), index + 1)
+        if defined[index] != max_level:
+            return None
+        index = sum(level == max_level for level in defined[:index])
+    if header.encoding == PLAIN:
+        return _plain_byte_array(values_data, values_start, index)
+    if header.encoding in (PLAIN_DICTIONARY, RLE_DICTIONARY):
+        bit_width = values_data[values_start]
+        (entry,) = decode_hybrid(
+            values_data, values_start + 1, len(values_data), bit_width, index + 1
+        )[-1:]
+        return _dictionary_value(source, span, column, entry)
+    raise Unsupported(f"encoding {header.encoding}")
+
+
+def _dictionary_value(
+    source: pa.NativeFile, span: PageSpan, column: ColumnInfo, entry: int
+) -> bytes:
+    if span.dictionary_offset < 0:
+        raise Unsupported("dictionary-encoded page without a dictionary page")
+    raw = source.read_at(span.dictionary_length, span.dictionary_offset)
+    header = parse_page_header(raw)
+    if header.type != DICTIONARY_PAGE or entry >= header.num_values:
+        raise Unsupported("bad dictionary page")
+    page = _decompress(
+        memoryview(raw)[header.header_size :], column.codec, header.uncompressed_page_size
+    )
+    return _plain_byte_array(page, 0, entry)
