@@ -1,0 +1,193 @@
+"""The page reader against pyarrow, byte for byte, on every row of real and generated files."""
+
+import itertools
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from conftest import SHARED_DATA
+
+from fink_cutout_jupyter.columns import leaf
+from fink_cutout_jupyter.pages import (
+    ColumnInfo,
+    PageSpan,
+    Unsupported,
+    decode_hybrid,
+    page_map,
+    read_value,
+    spans_of_rows,
+)
+
+ZTF_CUTOUTS = ["cutoutScience.stampData", "cutoutTemplate.stampData", "cutoutDifference.stampData"]
+
+
+def compare_every_row(path: Path, columns: list[str]) -> int:
+    """Read every value of `columns` through the page reader and compare with pyarrow."""
+    parquet = pq.ParquetFile(path)
+    metadata = parquet.metadata
+    names = [metadata.row_group(0).column(i).path_in_schema for i in range(metadata.num_columns)]
+    compared = 0
+    with pa.OSFile(str(path)) as source:
+        for group in range(metadata.num_row_groups):
+            table = parquet.read_row_group(group, columns=columns)
+            for column in columns:
+                number = names.index(column)
+                chunk = metadata.row_group(group).column(number)
+                info = ColumnInfo(
+                    chunk.compression, parquet.schema.column(number).max_definition_level
+                )
+                pages, dictionary = page_map(source, chunk)
+                spans = spans_of_rows(pages, dictionary, chunk.num_values)
+                for span, expected in zip(spans, leaf(table, column).to_pylist(), strict=True):
+                    assert read_value(source, span, info) == expected, (
+                        path.name,
+                        group,
+                        column,
+                        span,
+                    )
+                    compared += 1
+    return compared
+
+
+@pytest.mark.parametrize(
+    "path", sorted(SHARED_DATA.glob("ztf/lake*/**/*.parquet")), ids=lambda p: p.name[:10]
+)
+def test_every_real_stamp_equals_pyarrow(path):
+    assert compare_every_row(path, ZTF_CUTOUTS) == 3 * pq.ParquetFile(path).metadata.num_rows
+
+
+def stamp_chunk(path: Path):
+    """Footer metadata of the cutoutScience.stampData chunk of the first row group."""
+    metadata = pq.ParquetFile(path).metadata
+    group = metadata.row_group(0)
+    return next(
+        group.column(i)
+        for i in range(group.num_columns)
+        if group.column(i).path_in_schema == "cutoutScience.stampData"
+    )
+
+
+@pytest.fixture(scope="module")
+def with_nulls() -> pa.Table:
+    """The real part-00002 rows, one Science stamp in seven set to null, plus repeated stamps."""
+    path = next(SHARED_DATA.glob("ztf/lake/**/part-00002-*.parquet"))
+    table = pq.read_table(path, columns=["objectId", "cutoutScience"])
+    science = table.column("cutoutScience")
+    nulls = pa.array([i % 7 == 3 for i in range(table.num_rows)])
+    science = pc.if_else(nulls, pa.scalar(None, science.type), science)
+    table = table.set_column(1, "cutoutScience", science)
+    return pa.concat_tables([table, table.slice(0, 20)])  # repeats make dictionaries pay
+
+
+CASES = list(
+    itertools.product(
+        ["snappy", "gzip", "zstd", "lz4", "none"],
+        ["1.0", "2.0"],
+        [True, False],
+        [True, False],
+        [64 * 1024, 1024 * 1024],
+        [None, 10],
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("codec", "version", "dictionary", "page_index", "page_size", "group_rows"), CASES
+)
+def test_generated_files_equal_pyarrow(
+    tmp_path, with_nulls, codec, version, dictionary, page_index, page_size, group_rows
+):
+    flat = pa.table({"cutout": pc.struct_field(with_nulls.column("cutoutScience"), "stampData")})
+    for name, table, column in [
+        ("nested", with_nulls, "cutoutScience.stampData"),
+        ("flat", flat, "cutout"),
+    ]:
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(
+            table,
+            path,
+            compression=codec,
+            data_page_version=version,
+            use_dictionary=dictionary,
+            write_page_index=page_index,
+            data_page_size=page_size,
+            row_group_size=group_rows or table.num_rows,
+            write_batch_size=4,  # pages close near data_page_size, not every 1024 rows
+        )
+        assert compare_every_row(path, [column]) == table.num_rows
+
+
+def test_dictionary_pages_are_really_exercised(tmp_path, with_nulls):
+    path = tmp_path / "dictionary.parquet"
+    pq.write_table(with_nulls, path, use_dictionary=True, dictionary_pagesize_limit=64 << 20)
+    chunk = stamp_chunk(path)
+    assert chunk.has_dictionary_page
+    with pa.OSFile(str(path)) as source:
+        _, dictionary = page_map(source, chunk)
+    assert dictionary[0] >= 0
+    assert compare_every_row(path, ["cutoutScience.stampData"]) == with_nulls.num_rows
+
+
+def test_many_small_pages_are_mapped_to_the_right_rows(tmp_path, with_nulls):
+    path = tmp_path / "small.parquet"
+    pq.write_table(
+        with_nulls, path, data_page_size=16 * 1024, use_dictionary=False, write_batch_size=1
+    )
+    chunk = stamp_chunk(path)
+    with pa.OSFile(str(path)) as source:
+        pages, _ = page_map(source, chunk)
+    assert len(pages) > 20
+    assert [first for first, *_ in pages] == sorted({first for first, *_ in pages})
+
+
+def test_a_span_that_does_not_match_the_file_is_refused(tmp_path, with_nulls):
+    path = tmp_path / "x.parquet"
+    pq.write_table(with_nulls, path, use_dictionary=False)
+    chunk = stamp_chunk(path)
+    info = ColumnInfo(chunk.compression, 2)
+    with pa.OSFile(str(path)) as source:
+        pages, dictionary = page_map(source, chunk)
+        span = spans_of_rows(pages, dictionary, chunk.num_values)[0]
+        with pytest.raises(Unsupported, match="not where the index says"):
+            read_value(source, PageSpan(span.offset, span.length - 1, 0), info)
+        with pytest.raises(Unsupported, match="past the end of the page"):
+            read_value(source, PageSpan(span.offset, span.length, 10**6), info)
+        with pytest.raises(Unsupported, match="codec"):
+            read_value(source, span, ColumnInfo("LZO", 2))
+
+
+def test_hybrid_runs_decode_as_the_spec_says():
+    # RLE run: header (3 << 1), value 5 in one byte; then a bit-packed group of 8 values of 3 bits.
+    packed = sum(v << (3 * i) for i, v in enumerate([0, 1, 2, 3, 4, 5, 6, 7])).to_bytes(3, "little")
+    data = bytes([3 << 1, 5, (1 << 1) | 1]) + packed
+    assert decode_hybrid(data, 0, len(data), 3, 11) == [5, 5, 5, 0, 1, 2, 3, 4, 5, 6, 7]
+    with pytest.raises(Unsupported, match="end early"):
+        decode_hybrid(data, 0, len(data), 3, 12)
+
+
+def test_a_failed_page_read_falls_back_to_pyarrow_and_is_counted(demo, caplog):
+    import dataclasses
+
+    from fink_cutout_jupyter.index import AlertIndex
+    from fink_cutout_jupyter.lake import Lake
+    from fink_cutout_jupyter.reader import CutoutReader
+
+    lake = Lake(demo.root)
+    location = AlertIndex(lake).latest("ZTF24abssjsb")
+    reader = CutoutReader(lake)
+    good = reader.read_location(location)
+    assert (reader.page_reads, reader.page_fallbacks) == (3, 0)
+    span, column = location.page_spans["Science"]
+    wrong = dataclasses.replace(span, length=span.length + 1)
+    broken = dataclasses.replace(
+        location, page_spans={**location.page_spans, "Science": (wrong, column)}
+    )
+    with caplog.at_level("WARNING"):
+        again = reader.read_location(broken)
+    assert reader.page_fallbacks == 1
+    assert "reading its row group" in caplog.text
+    assert {k: s.fits_bytes for k, s in again.stamps.items()} == {
+        k: s.fits_bytes for k, s in good.stamps.items()
+    }
