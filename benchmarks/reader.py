@@ -1,94 +1,176 @@
-"""One cutout from one file: the seed's method against CutoutReader, timed in the same run.
+"""One cutout from a ~100 MB Spark-like file: the seed's method against ours, in one run.
 
-The seed (fink-cutout-api) runs ``pq.read_table(path, columns=[objectId, cutoutX],
-filters=[objectId == X])``, gunzips, opens the FITS with astropy and serialises ``data.tolist()``
-to JSON. We do the same request through CutoutReader + to_array + json. Both read the whole
-column chunk of the stamp (the page-level reader is issue 7); ours also reads the small id, time
-and display columns so that it can return the *latest* alert.
+The file holds real ZTF alerts (part-00002 repeated 35 times with fresh ids): one row group,
+snappy, ~1 MB pages, written twice, without and with a page index. The seed (fink-cutout-api) runs
+``pq.read_table(path, columns=[objectId, cutoutX], filters=[objectId == X])``, gunzips, opens the
+FITS with astropy and serialises ``data.tolist()`` to JSON. Ours looks the alert up in the index,
+reads the stamp's data page alone, decodes and serialises it. Bytes read are the process's read
+bytes (/proc/self/io rchar) per request. Then ``All`` as arrays through `fink-cutouts serve`.
 
-Run: python benchmarks/reader.py  (uses ../shared/data and a fresh demo lake)
+Run: python benchmarks/reader.py [--requests 200]
 """
 
+import argparse
 import gzip
+import http.client
 import io
 import json
 import random
 import sys
 import tempfile
+import time
+import urllib.parse
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import p50_p95_ms, timed
+import pyarrow.parquet as pq
 
-from fink_cutout_jupyter.demo import make_demo_lake
+sys.path.insert(0, str(Path(__file__).parent))
+from _spark_like import NIGHT, spark_like_table, write_spark_like
+from _timing import p50_p95_ms
+
+from fink_cutout_jupyter.formats import arrays_json
+from fink_cutout_jupyter.index import AlertIndex
+from fink_cutout_jupyter.indexing import build
 from fink_cutout_jupyter.lake import Lake
 from fink_cutout_jupyter.reader import CutoutReader
-from fink_cutout_jupyter.stamps import to_array
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+KINDS = ("Science", "Template", "Difference")
 
 
-def seed_method(path: str, object_id: str, kind: str) -> str:
-    import pyarrow.parquet as pq
+def read_bytes() -> int:
+    with open("/proc/self/io") as stats:
+        return int(next(line for line in stats if line.startswith("rchar:")).split()[1])
+
+
+def seed_method(path: str, object_id: str, kinds) -> bytes:
     from astropy.io import fits
 
-    column = f"cutout{kind}"
+    columns = [f"cutout{kind}" for kind in kinds]
     table = pq.read_table(
-        path, columns=["objectId", column], filters=[("objectId", "=", object_id)]
+        path, columns=["objectId", *columns], filters=[("objectId", "=", object_id)]
     )
-    stored = table.to_pydict()[column][0]["stampData"]
-    with fits.open(io.BytesIO(gzip.decompress(stored)), ignore_missing_simple=True) as hdul:
-        return json.dumps([hdul[0].data.tolist()])
+    row = table.to_pydict()
+    arrays = []
+    for column in columns:
+        stored = row[column][0]["stampData"]
+        with fits.open(io.BytesIO(gzip.decompress(stored)), ignore_missing_simple=True) as hdul:
+            arrays.append(hdul[0].data.tolist())
+    return json.dumps(arrays).encode()
 
 
-def our_method(reader: CutoutReader, path: str, object_id: str, kind: str) -> str:
-    alert = reader.read(path, object_id=object_id, kinds=(kind,))
-    return json.dumps([to_array(alert.stamps[kind])], allow_nan=False)
+def our_method(index: AlertIndex, reader: CutoutReader, object_id: str, kinds) -> bytes:
+    alert = reader.read_location(index.latest(object_id), kinds)
+    return arrays_json([stamp.data for stamp in alert.stamps.values()])
 
 
-def compare(label: str, lake: Lake, requests: list[tuple[str, str]], repeat: int) -> float:
+def timed_with_bytes(calls) -> tuple[float, float, float]:
+    seconds, volume = [], []
+    for call in calls:
+        before, start = read_bytes(), time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - start)
+        volume.append(read_bytes() - before)
+    p50, p95 = p50_p95_ms(seconds)
+    return p50, p95, sum(volume) / len(volume)
+
+
+def compare(label: str, lake: Lake, path: str, objects: list[str], kinds) -> tuple[float, float]:
+    index = AlertIndex(lake)
     reader = CutoutReader(lake)
-    rng = random.Random(1)
-    chosen = [rng.choice(requests) for _ in range(repeat)]
-    seed_calls = iter(chosen * 2)
-    our_calls = iter(chosen * 2)
-
-    def seed_call():
-        path, object_id = next(seed_calls)
-        return seed_method(lake.resolve(path), object_id, "Science")
-
-    def our_call():
-        path, object_id = next(our_calls)
-        return our_method(reader, path, object_id, "Science")
-
-    seed, ours = timed(seed_call, repeat), timed(our_call, repeat)
-    seed50, seed95 = p50_p95_ms(seed)
-    our50, our95 = p50_p95_ms(ours)
+    absolute = lake.resolve(path)
+    for object_id in objects[:20]:  # warm both paths (imports, footer and index caches)
+        seed_method(absolute, object_id, kinds)
+        our_method(index, reader, object_id, kinds)
+    seed = timed_with_bytes(lambda o=o: seed_method(absolute, o, kinds) for o in objects)
+    ours = timed_with_bytes(lambda o=o: our_method(index, reader, o, kinds) for o in objects)
+    stamps = len(kinds)
+    seed_mb, our_mb = seed[2] / stamps / 1e6, ours[2] / stamps / 1e6
     print(
-        f"{label}: seed p50 {seed50:.2f} ms p95 {seed95:.2f} ms | ours p50 {our50:.2f} ms "
-        f"p95 {our95:.2f} ms | ratio {seed50 / our50:.2f}x"
+        f"{label:34s} seed p50 {seed[0]:6.2f} ms p95 {seed[1]:6.2f} ms {seed_mb:5.1f} MB/stamp"
+        f" | ours p50 {ours[0]:5.2f} ms p95 {ours[1]:5.2f} ms {our_mb:5.2f} MB/stamp"
+        f" | {seed[0] / ours[0]:5.1f}x (page reads {reader.page_reads}, "
+        f"fallbacks {reader.page_fallbacks})"
     )
-    return seed50 / our50
+    return seed[0] / ours[0], ours[2] / stamps
 
 
-def requests_of(lake: Lake) -> list[tuple[str, str]]:
-    import pyarrow.parquet as pq
+def http_all_p50(root: Path, objects: list[str]) -> float:
+    import socket
+    import subprocess
 
-    pairs = []
-    for night in lake.nights():
-        for path in lake.night_files(night):
-            ids = pq.read_table(lake.resolve(path), columns=["objectId"]).column(0).to_pylist()
-            pairs += [(path, object_id) for object_id in set(ids)]
-    return pairs
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fink_cutout_jupyter.cli",
+            "serve",
+            "--lake",
+            str(root),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        connection = None
+        for _ in range(300):
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                connection.request("GET", "/api/v1/openapi.json")
+                connection.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        seconds = []
+        for number, object_id in enumerate([objects[0], *objects]):
+            query = urllib.parse.urlencode({"objectId": object_id, "kind": "All"})
+            start = time.perf_counter()
+            connection.request("GET", f"/api/v1/cutouts?{query}")
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200
+            if number:
+                seconds.append(time.perf_counter() - start)
+        return p50_p95_ms(seconds)[0]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def main() -> None:
-    real = Lake(SHARED / "ztf" / "lake", science_dir="archive/science")
-    real_ratio = compare("real ZTF lake (2.9 MB files)", real, requests_of(real), 200)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    table = spark_like_table()
+    objects = random.Random(11).choices(
+        sorted(set(table.column("objectId").to_pylist())), k=args.requests
+    )
+    results = {}
     with tempfile.TemporaryDirectory() as directory:
-        demo = Lake(make_demo_lake(directory).root)
-        demo_ratio = compare("demo lake (1.5 MB files)", demo, requests_of(demo), 200)
-    print(f"real_ratio={real_ratio:.2f} demo_ratio={demo_ratio:.2f}")
+        for page_index in (False, True):
+            root = Path(directory) / f"lake-{page_index}"
+            (root / NIGHT).mkdir(parents=True)
+            path = f"{NIGHT}/part-00000-spark-like-c000.snappy.parquet"
+            write_spark_like(table, root / path, page_index=page_index)
+            lake = Lake(root)
+            build(AlertIndex(lake), ["20241121"], progress=False)
+            size = (root / path).stat().st_size / 1e6
+            name = "with page index" if page_index else "no page index"
+            print(f"{name}: {size:.0f} MB, {table.num_rows} alerts, 1 row group")
+            single = compare(f"  one cutout ({name})", lake, path, objects, ("Science",))
+            everything = compare(f"  All three ({name})", lake, path, objects, KINDS)
+            results[page_index] = (single, everything, root)
+        (single_ratio, per_stamp), (all_ratio, _), root = results[False]
+        http_all = http_all_p50(root, objects)
+    print(f"HTTP All as arrays through fink-cutouts serve (no page index): p50 {http_all:.2f} ms")
+    print(
+        f"single_ratio={single_ratio:.1f} all_ratio={all_ratio:.1f} "
+        f"bytes_per_stamp={per_stamp:.0f} http_all_p50_ms={http_all:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 The file is the real ZTF file part-00002 (67 alerts) repeated with fresh ids into one row group
 (snappy), like Fink's Spark output. In one run, for random objects, it times the seed's method
-(pq.read_table with an objectId filter + astropy + json) against ours (index lookup + reading the
-alert's row group + json), and reports the bytes each reads (column-chunk sizes from the footer).
+(pq.read_table with an objectId filter + astropy + json) against ours (index lookup + one ranged
+read of the stamp's data page + json), and reports the bytes each reads (the seed: its column
+chunks, from the footer; ours: the page).
 
-Needs the servers: ci/services.sh install && ci/services.sh start && eval "$(ci/services.sh env)".
+Needs the servers: ci/services.sh install, ci/services.sh start, eval "$(ci/services.sh env)".
 Run: python benchmarks/remote_lake.py [--copies 35] [--requests 30]
 """
 
@@ -18,34 +19,16 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _spark_like import NIGHT, spark_like_table, write_spark_like
 from _timing import p50_p95_ms
 
 from fink_cutout_jupyter.index import AlertIndex
 from fink_cutout_jupyter.indexing import build
 from fink_cutout_jupyter.lake import Lake
 from fink_cutout_jupyter.reader import CutoutReader
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-REAL = "ztf/lake/archive/science/year=1988/month=11/day=03"
-NIGHT = "science/year=2024/month=11/day=21"
-
-
-def spark_like_table(copies: int) -> pa.Table:
-    """The real file's rows `copies` times, each copy with its own object and alert ids."""
-    source = pq.read_table(next((SHARED / REAL).glob("part-00002-*.parquet")))
-    parts = []
-    for copy in range(copies):
-        suffix = chr(ord("a") + copy // 26) + chr(ord("a") + copy % 26)
-        stem = pc.utf8_slice_codeunits(source.column("objectId"), 0, 10)
-        ids = pc.binary_join_element_wise(stem, pa.scalar(suffix), "")
-        part = source.set_column(source.schema.get_field_index("objectId"), "objectId", ids)
-        candid = pc.add(source.column("candid"), copy * 10**12)
-        parts.append(part.set_column(part.schema.get_field_index("candid"), "candid", candid))
-    return pa.concat_tables(parts)
 
 
 def seed_method(lake: Lake, path: str, object_id: str) -> str:
@@ -83,17 +66,14 @@ def measure(label: str, lake: Lake, table: pa.Table, requests: int) -> None:
     path = f"{NIGHT}/part-00000-bench-c000.snappy.parquet"
     lake.filesystem.create_dir(lake.resolve(NIGHT), recursive=True)
     with lake.filesystem.open_output_stream(lake.resolve(path)) as sink:
-        pq.write_table(
-            table, sink, compression="snappy", row_group_size=table.num_rows, use_dictionary=False
-        )
+        write_spark_like(table, sink)
     index = AlertIndex(lake)
     build(index, ["20241121"], progress=False)
     size = lake.size(path)
     metadata = pq.ParquetFile(lake.open(path)).metadata
     reader = CutoutReader(lake)
     objects = random.Random(7).sample(sorted(set(table.column("objectId").to_pylist())), requests)
-    seed = []
-    ours = []
+    seed, ours, our_bytes = [], [], []
     for object_id in objects:
         start = time.perf_counter()
         seed_method(lake, path, object_id)
@@ -102,14 +82,17 @@ def measure(label: str, lake: Lake, table: pa.Table, requests: int) -> None:
         location = index.latest(object_id)
         our_method_location(reader, location)
         ours.append(time.perf_counter() - start)
+        span, _ = location.page_spans["Science"]
+        our_bytes.append(span.length + span.dictionary_length)
     seed50, seed95 = p50_p95_ms(seed)
     our50, our95 = p50_p95_ms(ours)
     seed_bytes = chunk_bytes(metadata, {"objectId", "cutoutScience"})
-    our_bytes = chunk_bytes(metadata, {"candid", "cutoutScience.stampData"})
+    our_bytes = sum(our_bytes) / len(our_bytes)
     print(
         f"{label}: file {size / 1e6:.0f} MB, {metadata.num_rows} alerts, 1 row group | "
         f"seed p50 {seed50:.0f} ms p95 {seed95:.0f} ms, reads {seed_bytes / 1e6:.1f} MB | "
-        f"ours p50 {our50:.0f} ms p95 {our95:.0f} ms, reads {our_bytes / 1e6:.1f} MB | "
+        f"ours p50 {our50:.1f} ms p95 {our95:.1f} ms, reads {our_bytes / 1e6:.2f} MB "
+        f"({reader.page_reads} page reads, {reader.page_fallbacks} fallbacks) | "
         f"ratio {seed50 / our50:.2f}x"
     )
 

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 INDEX_FORMAT = 2
 DEFAULT_INDEX_DIR = "_cutout_index"
 TABLES = {"objects": "object_id", "alerts": "alert_id"}
-ROW_GROUP_ROWS = 1024
+ROW_GROUP_ROWS = 256
 _FNV_OFFSET, _FNV_PRIME = np.uint64(14695981039346656037), np.uint64(1099511628211)
 
 
