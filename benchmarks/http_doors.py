@@ -89,11 +89,11 @@ def main() -> None:
         for _ in range(args.requests):
             location = index.latest(rng.choice(objects))
             seed_calls.append((lake.resolve(location.path), location.object_id))
-        seed_method(*seed_calls[0], "Science")
+        seed_method(*seed_calls[0], ("Science",))
         seed_seconds = []
         for path, object_id in seed_calls:
             start = time.perf_counter()
-            seed_method(path, object_id, "Science")
+            seed_method(path, object_id, ("Science",))
             seed_seconds.append(time.perf_counter() - start)
         seed50, seed95 = p50_p95_ms(seed_seconds)
         print(f"seed method (in-process, no HTTP): p50 {seed50:.2f} ms p95 {seed95:.2f} ms")
