@@ -110,16 +110,21 @@ def bucket_of_keys(keys: pa.Array, buckets: int) -> np.ndarray:
 
 
 def bucket_of(key: str | int, buckets: int) -> int:
-    """Hash bucket of one key."""
-    import pyarrow as pa
-
-    return int(bucket_of_keys(pa.array([str(key)]), buckets)[0])
+    """Hash bucket of one key (the same FNV-1a 64 as `bucket_of_keys`, without numpy)."""
+    hashed = int(_FNV_OFFSET)
+    for byte in str(key).encode():
+        hashed = ((hashed ^ byte) * int(_FNV_PRIME)) & 0xFFFFFFFFFFFFFFFF
+    return hashed % buckets
 
 
 class _SortedFile:
-    """A Parquet file of entries sorted by one key, with the key range of each row group."""
+    """A Parquet file of entries sorted by one key, with the key range of each row group.
 
-    def __init__(self, parquet, key: str) -> None:
+    Row groups read once stay decoded (rows by key) in a small LRU: index files never change
+    under a given name, size and modification time, so this cache never goes stale.
+    """
+
+    def __init__(self, parquet, key: str, cached_groups: int = 64) -> None:
         self.parquet = parquet
         self.lock = threading.Lock()
         metadata = parquet.metadata
@@ -132,16 +137,30 @@ class _SortedFile:
                 self.mins.append(statistics.min)
                 self.maxs.append(statistics.max)
         self.key = key
+        self.cached_groups = cached_groups
+        self._decoded: OrderedDict[int, dict] = OrderedDict()
 
-    def rows_with(self, key: str | int) -> pa.Table | None:
-        import pyarrow.compute as pc
-
+    def rows_with(self, key: str | int) -> list[dict]:
+        """Every entry whose key equals `key`."""
         first, last = bisect_left(self.maxs, key), bisect_right(self.mins, key)
-        if first >= last:
-            return None
+        return [
+            row
+            for group in self.groups[first:last]
+            for row in self._rows_by_key(group).get(key, ())
+        ]
+
+    def _rows_by_key(self, group: int) -> dict:
         with self.lock:
-            table = self.parquet.read_row_groups(self.groups[first:last])
-        return table.filter(pc.equal(table.column(self.key), key))
+            if group in self._decoded:
+                self._decoded.move_to_end(group)
+                return self._decoded[group]
+            rows: dict = {}
+            for row in self.parquet.read_row_group(group).to_pylist():
+                rows.setdefault(row[self.key], []).append(row)
+            self._decoded[group] = rows
+            while len(self._decoded) > self.cached_groups:
+                self._decoded.popitem(last=False)
+            return rows
 
 
 class AlertIndex:
@@ -293,25 +312,20 @@ class AlertIndex:
             return source.read()
 
     def _lookup(self, table: str, key: str | int) -> list[AlertLocation]:
-        import pyarrow as pa
-
         _, layout, deltas = self._current()
         delta_nights = {int(name[6:14]) for name, *_ in deltas[table]}
-        parts = []
+        rows = []
         if layout.get("generation") is not None:
             bucket = bucket_of(key, layout["buckets"])
             base = self._sorted_file(
                 f"base-{layout['generation']}/{table}/bucket-{bucket:05d}.parquet", table
             )
-            found = base.rows_with(key) if base else None
-            if found is not None and delta_nights:
-                keep = ~np.isin(found.column("night").to_numpy(), list(delta_nights))
-                found = found.filter(pa.array(keep))
-            parts.append(found)
+            if base is not None:
+                rows += [row for row in base.rows_with(key) if row["night"] not in delta_nights]
         for name, size, mtime in deltas[table]:
             delta = self._sorted_file(f"delta/{table}/{name}", table, (size, mtime))
-            parts.append(delta.rows_with(key) if delta else None)
-        rows = [row for part in parts if part is not None for row in part.to_pylist()]
+            if delta is not None:
+                rows += delta.rows_with(key)
         return [self._location(row, layout) for row in rows]
 
     def _sorted_file(self, relative: str, table: str, version: tuple = ()) -> _SortedFile | None:
