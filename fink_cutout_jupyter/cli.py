@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=4, help="threads reading the lake")
     serve.add_argument("--survey", default="", choices=["", "ztf", "lsst"])
     serve.add_argument("--science-dir", default="science", help="nights' directory")
+    serve.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for the lake before a 503"
+    )
     serve.set_defaults(run=_serve)
 
     index = commands.add_parser("index", help="build, compact or describe the alert index")
@@ -168,7 +171,16 @@ def _get(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from .service import serve
 
-    serve(args.lake, args.index, args.host, args.port, args.workers, args.survey, args.science_dir)
+    serve(
+        args.lake,
+        args.index,
+        args.host,
+        args.port,
+        args.workers,
+        args.survey,
+        args.science_dir,
+        args.timeout,
+    )
     return 0
 
 

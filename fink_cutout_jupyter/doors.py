@@ -33,6 +33,9 @@ class APIRunner:
         Directory of the nights under the lake root.
     workers : int
         Threads reading the lake; at most this many reads run at once.
+    timeout : float
+        Seconds a request may wait for the lake before it is answered 503 (the read itself goes
+        on in its thread: a filesystem call cannot be interrupted).
     """
 
     def __init__(
@@ -42,8 +45,10 @@ class APIRunner:
         survey: str = "",
         science_dir: str = "science",
         workers: int = 4,
+        timeout: float = 60.0,
     ) -> None:
         self.settings = {"lake": lake, "index": index, "survey": survey, "science_dir": science_dir}
+        self.timeout = timeout
         self.executor = ThreadPoolExecutor(
             max_workers=max(1, workers), thread_name_prefix="fink-cutouts"
         )
@@ -59,9 +64,13 @@ class APIRunner:
     ):
         """The `Reply` to a GET (`params`) or a POST (JSON `body`)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.executor, self._answer, route, params, body, if_none_match
-        )
+        work = loop.run_in_executor(self.executor, self._answer, route, params, body, if_none_match)
+        try:
+            return await asyncio.wait_for(asyncio.shield(work), self.timeout)
+        except TimeoutError:
+            from .api import error_reply
+
+            return error_reply(503, f"the lake did not answer within {self.timeout:g} s; try again")
 
     def close(self) -> None:
         """Stop the thread pool (running reads finish)."""

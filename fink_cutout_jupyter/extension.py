@@ -8,7 +8,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.application import ExtensionApp
 from tornado import web
-from traitlets import Int, Unicode, default
+from traitlets import Float, Int, Unicode, default
 
 from .doors import APIRunner
 
@@ -81,12 +81,18 @@ class FinkCutoutsApp(ExtensionApp):
         config=True
     )
 
+    timeout = Float(60.0, help="Seconds a request waits for the lake before answering 503").tag(
+        config=True
+    )
+
     @default("lake")
     def _default_lake(self) -> str:
         return os.environ.get("FINK_CUTOUTS_LAKE", "")
 
     def initialize_settings(self) -> None:
-        self.runner = APIRunner(self.lake, self.index, self.survey, self.science_dir, self.workers)
+        self.runner = APIRunner(
+            self.lake, self.index, self.survey, self.science_dir, self.workers, self.timeout
+        )
         self.log.info("fink_cutout_jupyter: serving cutouts of %s", self.lake or "(no lake set)")
 
     def initialize_handlers(self) -> None:

@@ -24,6 +24,7 @@ def create_app(
     survey: str = "",
     science_dir: str = "science",
     workers: int = 4,
+    timeout: float = 60.0,
 ) -> web.Application:
     """The aiohttp application (lake defaults to ``$FINK_CUTOUTS_LAKE``)."""
     runner = APIRunner(
@@ -32,6 +33,7 @@ def create_app(
         survey,
         science_dir,
         workers,
+        timeout,
     )
     app = web.Application()
     app[_RUNNER] = runner
@@ -71,10 +73,11 @@ def serve(
     workers: int = 4,
     survey: str = "",
     science_dir: str = "science",
+    timeout: float = 60.0,
 ) -> None:
     """Serve until interrupted; shuts down gracefully (running requests finish)."""
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    app = create_app(lake, index, survey, science_dir, workers)
+    app = create_app(lake, index, survey, science_dir, workers, timeout)
     web.run_app(app, host=host, port=port, shutdown_timeout=10.0)

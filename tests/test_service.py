@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from conftest import free_port, start_service
 from contract import *  # noqa: F403 - the shared contract tests run against this door
-from contract import Response
+from contract import Response, release
 
 from fink_cutout_jupyter.service import create_app
 
@@ -66,4 +66,31 @@ async def test_without_a_lake_every_request_says_how_to_set_one(jp_asyncio_loop)
             assert response.status == 503
             assert "FINK_CUTOUTS_LAKE" in (await response.json())["text"]
     finally:
+        await server.close()
+
+
+async def test_a_read_longer_than_the_timeout_answers_503_and_the_server_goes_on(demo):
+    import asyncio
+    import os
+    import time
+
+    fifo = demo.root / "slow.parquet"
+    os.mkfifo(fifo)
+    server = TestServer(create_app(str(demo.root), workers=2, timeout=0.5), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            held = server.make_url(f"/api/v1/cutouts?objectId=ZTF24abssjsb&hdfsPath={fifo.name}")
+            start = time.monotonic()
+            async with session.get(held) as response:
+                assert response.status == 503
+                assert "did not answer within 0.5 s" in (await response.json())["text"]
+            assert time.monotonic() - start < 5
+            fine = server.make_url("/api/v1/cutouts?objectId=ZTF24abssjsb&kind=Science")
+            async with session.get(fine) as response:
+                assert response.status == 200
+    finally:
+        release(fifo)
+        fifo.unlink()
+        await asyncio.sleep(0.1)
         await server.close()
