@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from .errors import BadParameter, CutoutError, NotFound
+from .errors import BadParameter, CutoutError
 from .surveys import KINDS
 
 
@@ -138,32 +139,31 @@ def _bundled_quickstart() -> bytes:
 
 
 def _get(args: argparse.Namespace) -> int:
-    from .formats import encode
-    from .index import AlertIndex
+    """One request to the same contract the HTTP API serves, answered in-process."""
+    from .api import CutoutAPI
     from .lake import Lake
-    from .reader import CutoutReader
     from .surveys import survey_named
 
     if args.object_id is None and args.candid is None:
         raise BadParameter("objectId: give an OBJECT_ID or --candid")
     survey = survey_named(args.survey) if args.survey else None
-    lake = Lake(args.lake)
-    reader = CutoutReader(lake, survey)
-    kinds = KINDS if args.kind == "All" else (args.kind,)
-    if args.path:
-        alert = reader.read(args.path, object_id=args.object_id, alert_id=args.candid, kinds=kinds)
-    else:
-        index = AlertIndex(lake, args.index)
-        location = index.alert(args.candid) if args.candid else index.latest(args.object_id)
-        if args.object_id and args.candid and location.object_id != str(args.object_id):
-            raise NotFound(f"candid: alert {args.candid} is not an alert of {args.object_id}")
-        alert = reader.read_location(location, kinds)
-    encoded = encode(alert, args.format)
+    params = {
+        "objectId": args.object_id,
+        "candid": args.candid,
+        "hdfsPath": args.path,
+        "kind": args.kind,
+        "return_type": args.format,
+    }
+    api = CutoutAPI(Lake(args.lake), args.index, survey)
+    reply = api.handle("cutouts", {name: v for name, v in params.items() if v is not None})
+    if reply.status != 200:
+        print(f"fink-cutouts: error: {json.loads(reply.body)['text']}", file=sys.stderr)
+        return 1
     if args.output:
-        Path(args.output).write_bytes(encoded.body)
-        print(f"wrote {args.output} ({len(encoded.body)} bytes)", file=sys.stderr)
+        Path(args.output).write_bytes(reply.body)
+        print(f"wrote {args.output} ({len(reply.body)} bytes)", file=sys.stderr)
     else:
-        sys.stdout.buffer.write(encoded.body)
+        sys.stdout.buffer.write(reply.body)
         sys.stdout.buffer.flush()
     return 0
 
