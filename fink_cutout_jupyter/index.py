@@ -251,9 +251,7 @@ class AlertIndex:
             )
         ]
         deltas = self.store.list_files("delta/objects")
-        nights = [
-            json.loads(self._read(f"nights/{name}")) for name, *_ in self.store.list_files("nights")
-        ]
+        nights = self._night_manifests()
 
         def rows(path: str) -> int:
             with self.store.open(path) as source:
@@ -277,8 +275,8 @@ class AlertIndex:
     def stale_files(self) -> list[str]:
         """Indexed files whose size in the lake differs from when they were indexed (or gone)."""
         stale = []
-        for name, *_ in self.store.list_files("nights"):
-            for path, size in json.loads(self._read(f"nights/{name}"))["files"].items():
+        for night in self._night_manifests():
+            for path, size in night["files"].items():
                 try:
                     changed = self.lake.size(path) != size
                 except NotFound:
@@ -288,6 +286,12 @@ class AlertIndex:
         return stale
 
     # Internals
+
+    def _night_manifests(self) -> list[dict]:
+        """What `index build` recorded for each night: its files with their sizes, its entries."""
+        return [
+            json.loads(self._read(f"nights/{name}")) for name, *_ in self.store.list_files("nights")
+        ]
 
     def _layout(self) -> dict:
         return self._current()[1]
