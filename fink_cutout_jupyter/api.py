@@ -18,14 +18,17 @@ from .errors import BadParameter, CutoutError, NotFound
 from .formats import FORMATS, encode, output_format
 from .index import AlertIndex
 from .lake import Lake
-from .reader import AlertCutouts, CutoutReader
+from .locations import AlertLocation
+from .reader import CutoutReader
 from .render import INTERVALS, KERNELS, STRETCHES, RenderOptions
 from .surveys import KINDS, Survey, as_integer
 
 logger = logging.getLogger(__name__)
 
 ROUTES = ("cutouts", "alerts", "openapi.json")
-IMMUTABLE = "private, max-age=31536000, immutable"
+# Stored, but revalidated on every use: a 304 costs one lookup and one stat, and a rewritten file
+# changes the ETag, so no cache can keep serving what the lake no longer holds.
+REVALIDATE = "private, no-cache"
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
 
 
@@ -43,6 +46,7 @@ class Parameter:
 
 CUTOUT_PARAMETERS = (
     Parameter("objectId", "ZTF object id, e.g. ZTF24abssjsb (or a Rubin diaObjectId)"),
+    Parameter("diaObjectId", "Rubin object id (same role as objectId; Fink's object API name)"),
     Parameter(
         "candid",
         "Alert id (ZTF candid). Without it, the latest alert of the object",
@@ -51,8 +55,8 @@ CUTOUT_PARAMETERS = (
     Parameter("diaSourceId", "Rubin alert id (same role as candid)", kind="integer"),
     Parameter(
         "hdfsPath",
-        "File to read, relative to the lake root (seed compatibility); without it the alert "
-        "index finds the alert",
+        "File to read (seed compatibility): relative to the lake root, or an absolute path or "
+        "URI of the lake's filesystem inside the root; without it the alert index finds the alert",
     ),
     Parameter("kind", "Which stamp(s)", allowed=(*KINDS, "All"), default="All"),
     Parameter("return_type", "Output format", allowed=FORMATS, default="array"),
@@ -89,16 +93,23 @@ class CutoutRequest:
     fmt: str
     render: RenderOptions
 
-    def etag(self) -> str:
-        """Strong ETag: the response for an explicit alert id never changes."""
-        identity = f"{__version__}|{self!r}"
+    def etag(self, *facts: Any) -> str:
+        """Strong ETag of this request's response given `facts`: what the answer depends on.
+
+        The doors pass the file read (lake-relative path), its `FileIdentity` and, when the
+        index chose the alert, the alert id: a rewritten file or a newer alert changes it.
+        """
+        identity = f"{__version__}|{self!r}|{facts!r}"
         return '"' + hashlib.sha256(identity.encode()).hexdigest()[:32] + '"'
 
 
 def parse_cutout_request(params: Mapping[str, Any], survey: Survey | None = None) -> CutoutRequest:
     """Validate the parameters of /api/v1/cutouts (`BadParameter` names what is wrong)."""
     _refuse_unknown(params, CUTOUT_PARAMETERS)
-    object_id = _text(params, "objectId")
+    object_ids = {_text(params, name) for name in ("objectId", "diaObjectId")} - {None}
+    if len(object_ids) > 1:
+        raise BadParameter("objectId: objectId and diaObjectId disagree; give one object id")
+    object_id = object_ids.pop() if object_ids else None
     alert_ids = {
         as_integer(name, params[name], "1234567890123456789")
         for name in ("candid", "diaSourceId")
@@ -183,21 +194,28 @@ class CutoutAPI:
             return error_reply(500, "internal error; the server log has the details")
 
     def cutouts(self, params: Mapping[str, Any], if_none_match: str | None = None) -> Reply:
-        """Stamps of one alert as array, FITS or PNG."""
+        """Stamps of one alert as array, FITS or PNG.
+
+        The ETag covers the file's identity (and the alert the index chose), so a 304 needs one
+        index lookup and one stat, and no read of the lake's pages.
+        """
         request = parse_cutout_request(params, self.survey)
-        immutable = request.alert_id is not None
-        etag = request.etag() if immutable else None
-        if etag and if_none_match and etag in {tag.strip() for tag in if_none_match.split(",")}:
-            return Reply(304, b"", {"ETag": etag, "Cache-Control": IMMUTABLE})
-        alert = self._read(request)
+        location = self._locate(request) if request.path is None else None
+        path = location.path if location else self.lake.relative(request.path)
+        identity = self.lake.identity(path)
+        etag = request.etag(path, tuple(identity), location and location.alert_id)
+        cache = {"ETag": etag, "Cache-Control": REVALIDATE}
+        if if_none_match and etag in {tag.strip() for tag in if_none_match.split(",")}:
+            return Reply(304, b"", cache)
+        if location is None:
+            alert = self.reader.read(path, request.object_id, request.alert_id, request.kinds)
+        else:
+            alert = self.reader.read_location(location, request.kinds, identity)
         encoded = encode(alert, request.fmt, request.render)
         headers = {"Content-Type": encoded.media_type}
         if request.fmt == "FITS":
             headers["Content-Disposition"] = f'attachment; filename="{encoded.filename}"'
-        headers |= (
-            {"ETag": etag, "Cache-Control": IMMUTABLE} if etag else {"Cache-Control": "no-cache"}
-        )
-        return Reply(200, encoded.body, headers)
+        return Reply(200, encoded.body, headers | cache)
 
     def alerts(self, params: Mapping[str, Any]) -> Reply:
         """Every alert of an object, oldest first."""
@@ -218,20 +236,16 @@ class CutoutAPI:
         ]
         return json_reply(rows, {"Cache-Control": "no-cache"})
 
-    def _read(self, request: CutoutRequest) -> AlertCutouts:
-        if request.path is not None:
-            return self.reader.read(
-                request.path, request.object_id, request.alert_id, request.kinds
+    def _locate(self, request: CutoutRequest) -> AlertLocation:
+        """The indexed alert a request without a file names."""
+        if request.alert_id is None:
+            return self.index.latest(request.object_id)
+        location = self.index.alert(request.alert_id)
+        if request.object_id is not None and location.object_id != request.object_id:
+            raise NotFound(
+                f"candid: alert {request.alert_id} is not an alert of {request.object_id}"
             )
-        if request.alert_id is not None:
-            location = self.index.alert(request.alert_id)
-            if request.object_id is not None and location.object_id != request.object_id:
-                raise NotFound(
-                    f"candid: alert {request.alert_id} is not an alert of {request.object_id}"
-                )
-        else:
-            location = self.index.latest(request.object_id)
-        return self.reader.read_location(location, request.kinds)
+        return location
 
 
 def json_reply(payload: Any, headers: Mapping[str, str] | None = None, status: int = 200) -> Reply:

@@ -74,10 +74,18 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--night", action="append", default=[], help="YYYYMMDD (repeatable)")
     build.add_argument("--all", action="store_true", help="every night of the lake")
     build.add_argument("--workers", type=int, default=4, help="files read in parallel")
+    build.add_argument(
+        "--rebuild", action="store_true", help="delete the index first (e.g. after an upgrade)"
+    )
     build.set_defaults(run=_index_build)
     compact = actions.add_parser("compact", help="merge nightly deltas into the base")
     compact.set_defaults(run=_index_compact)
     stats = actions.add_parser("stats", help="print counts and layout")
+    stats.add_argument(
+        "--verify",
+        action="store_true",
+        help="also read each file's alert ids to find rewrites that kept size and mtime",
+    )
     stats.set_defaults(run=_index_stats)
     for action in (build, compact, stats):
         action.add_argument("--lake", required=True, help="lake root: directory or URI")
@@ -192,11 +200,15 @@ def _index_of(args: argparse.Namespace):
 
 
 def _index_build(args: argparse.Namespace) -> int:
-    from .indexing import build
+    from .indexing import build, remove
 
     index = _index_of(args)
     if args.all == bool(args.night):
         raise BadParameter("night: give --night YYYYMMDD (repeatable) or --all, not both")
+    if args.rebuild:
+        if not args.all:
+            raise BadParameter("rebuild: --rebuild deletes the whole index; use it with --all")
+        remove(index)
     nights = index.lake.nights() if args.all else args.night
     for report in build(index, nights, workers=args.workers, progress=not args.quiet):
         print(f"{report.night:%Y-%m-%d}: {report.entries} alerts in {report.files} files")
@@ -218,7 +230,7 @@ def _index_stats(args: argparse.Namespace) -> int:
     index = _index_of(args)
     for key, value in index.stats().items():
         print(f"{key}: {value}")
-    stale = index.stale_files()
+    stale = index.stale_files(check_contents=args.verify)
     print(f"stale_files: {len(stale)}")
     for path in stale:
         print(f"  changed since indexed (re-run index build for its night): {path}")

@@ -29,3 +29,9 @@ class LakeUnavailable(CutoutError, OSError):
     """The lake's filesystem cannot be reached (HTTP 503)."""
 
     status = 503
+
+
+class IndexOutdated(CutoutError):
+    """The alert index was written by another version in another format (HTTP 503)."""
+
+    status = 503

@@ -12,7 +12,8 @@ of a JupyterHub with no database server:
     one night's entries, sorted by key, written by ``index build``; a night's delta replaces that
     night's entries in the base. ``index compact`` merges deltas into a new base generation.
 ``nights/YYYYMMDD.json``
-    what was indexed for a night: its files with their sizes, and the entry count.
+    what was indexed for a night: each file's identity (size, modification time, and a hash of
+    its alert ids in row order) and the entry count.
 """
 
 from __future__ import annotations
@@ -26,17 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .columns import DISPLAY_FIELDS
-from .errors import NotFound
+from .columns import DISPLAY_FIELDS, leaf, leaf_paths
+from .errors import IndexOutdated, NotFound
 from .lake import Lake
-from .locations import AlertLocation
+from .locations import AlertLocation, FileIdentity
 from .pages import ColumnInfo, PageSpan
-from .surveys import Survey, survey_named
+from .surveys import Survey, survey_named, survey_of_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 DEFAULT_INDEX_DIR = "_cutout_index"
 TABLES = {"objects": "object_id", "alerts": "alert_id"}
 ROW_GROUP_ROWS = 256
@@ -57,6 +58,7 @@ def entry_schema() -> pa.Schema:
             ("index_in_page", pa.int32()),
             ("codec", pa.string()),
             ("max_definition_level", pa.int8()),
+            ("physical_type", pa.string()),
         ]
     )
     return pa.schema(
@@ -75,8 +77,9 @@ def entry_schema() -> pa.Schema:
             ("row_group", pa.int32()),
             ("row", pa.int32()),
             ("file_size", pa.int64()),
-            # Byte span of the data page holding each cutout (null if the file's pages are not
-            # supported by the page reader: the row group is then read with pyarrow).
+            ("file_mtime_ns", pa.int64()),
+            # Byte span of the data page holding each cutout and the row's alert id (null if the
+            # file's pages are not supported by the page reader: the row group is then read).
             ("page_spans", pa.list_(page_span)),
         ]
     )
@@ -117,11 +120,44 @@ def bucket_of(key: str | int, buckets: int) -> int:
     return hashed % buckets
 
 
+def check_format(layout: dict, lake: Lake) -> None:
+    """Refuse an index written in another format, saying how to rebuild it."""
+    if layout.get("format") != INDEX_FORMAT:
+        raise IndexOutdated(
+            f"objectId: the alert index of {lake.uri} is in format {layout.get('format')}, this "
+            f"version reads format {INDEX_FORMAT}; rebuild it: "
+            f"fink-cutouts index build --lake {lake.uri} --all --rebuild"
+        )
+
+
+def alert_ids_digest(lake: Lake, path: str) -> str:
+    """SHA-256 of a lake file's alert ids in row order (as int64): what the index relies on."""
+    import pyarrow.parquet as pq
+
+    with lake.open(path) as source:
+        parquet = pq.ParquetFile(source)
+        survey = survey_of_columns(leaf_paths(parquet.schema))
+        ids = leaf(parquet.read(columns=[survey.alert_id_column]), survey.alert_id_column)
+    return ids_digest(ids)
+
+
+def ids_digest(ids: pa.ChunkedArray | pa.Array) -> str:
+    """SHA-256 of alert ids as little-endian int64 (nulls as 0)."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = pc.fill_null(pc.cast(ids, pa.int64()), 0).to_numpy(zero_copy_only=False)
+    return hashlib.sha256(values.astype("<i8").tobytes()).hexdigest()
+
+
 class _SortedFile:
     """A Parquet file of entries sorted by one key, with the key range of each row group.
 
-    Row groups read once stay decoded (rows by key) in a small LRU: index files never change
-    under a given name, size and modification time, so this cache never goes stale.
+    Row groups read once stay as Arrow tables with their keys in a small LRU (index files never
+    change under a given name, size and modification time, so this cache never goes stale); a
+    lookup turns only the entries it matches into Python objects.
     """
 
     def __init__(self, parquet, key: str, cached_groups: int = 64) -> None:
@@ -138,29 +174,36 @@ class _SortedFile:
                 self.maxs.append(statistics.max)
         self.key = key
         self.cached_groups = cached_groups
-        self._decoded: OrderedDict[int, dict] = OrderedDict()
+        self._decoded: OrderedDict[int, tuple[list, pa.Table]] = OrderedDict()
 
     def rows_with(self, key: str | int) -> list[dict]:
         """Every entry whose key equals `key`."""
         first, last = bisect_left(self.maxs, key), bisect_right(self.mins, key)
-        return [
-            row
-            for group in self.groups[first:last]
-            for row in self._rows_by_key(group).get(key, ())
-        ]
+        rows = []
+        for group in self.groups[first:last]:
+            keys, table = self._group(group)
+            start, stop = bisect_left(keys, key), bisect_right(keys, key)
+            if stop > start:
+                rows += table.slice(start, stop - start).to_pylist()
+        return rows
 
-    def _rows_by_key(self, group: int) -> dict:
+    def forget_decoded(self) -> None:
+        """Drop the decoded row groups (the footer stays parsed)."""
+        with self.lock:
+            self._decoded.clear()
+
+    def _group(self, group: int) -> tuple[list, pa.Table]:
+        """A row group's sorted keys and its entries as an Arrow table."""
         with self.lock:
             if group in self._decoded:
                 self._decoded.move_to_end(group)
                 return self._decoded[group]
-            rows: dict = {}
-            for row in self.parquet.read_row_group(group).to_pylist():
-                rows.setdefault(row[self.key], []).append(row)
-            self._decoded[group] = rows
+            table = self.parquet.read_row_group(group, use_threads=False)
+            decoded = (table.column(self.key).to_pylist(), table)
+            self._decoded[group] = decoded
             while len(self._decoded) > self.cached_groups:
                 self._decoded.popitem(last=False)
-            return rows
+            return decoded
 
 
 class AlertIndex:
@@ -272,13 +315,22 @@ class AlertIndex:
             "entries": sum(night["entries"] for night in nights),
         }
 
-    def stale_files(self) -> list[str]:
-        """Indexed files whose size in the lake differs from when they were indexed (or gone)."""
+    def stale_files(self, check_contents: bool = False) -> list[str]:
+        """Indexed files that were rewritten (or removed) since they were indexed.
+
+        A file is stale when its size or modification time differs from the indexed ones; with
+        `check_contents`, also when its alert ids are no longer in the indexed row order (a
+        rewrite that kept size and time, e.g. ``cp -p``), which reads each file's id column.
+        """
         stale = []
         for night in self._night_manifests():
-            for path, size in night["files"].items():
+            for path, indexed in night["files"].items():
                 try:
-                    changed = self.lake.size(path) != size
+                    changed = self.lake.identity(path) != FileIdentity(
+                        indexed["size"], indexed["mtime_ns"]
+                    )
+                    if not changed and check_contents:
+                        changed = alert_ids_digest(self.lake, path) != indexed["alert_ids_sha256"]
                 except NotFound:
                     changed = True
                 if changed:
@@ -307,6 +359,7 @@ class AlertIndex:
                         f"objectId: the lake {self.lake.uri} has no alert index yet; "
                         f"run: fink-cutouts index build --lake {self.lake.uri} --all"
                     ) from None
+                check_format(layout, self.lake)
                 deltas = {table: self.store.list_files(f"delta/{table}") for table in TABLES}
                 self._state = (time.monotonic(), layout, deltas)
             return self._state
@@ -365,7 +418,7 @@ class AlertIndex:
                     span["dictionary_offset"],
                     span["dictionary_length"],
                 ),
-                ColumnInfo(span["codec"], span["max_definition_level"]),
+                ColumnInfo(span["codec"], span["max_definition_level"], span["physical_type"]),
             )
             for span in row["page_spans"] or []
         }
@@ -377,6 +430,7 @@ class AlertIndex:
             row_group=row["row_group"],
             row=row["row"],
             file_size=row["file_size"],
+            file_mtime_ns=row["file_mtime_ns"],
             properties=properties,
             time_scale=survey.time_scale,
             page_spans=spans or None,

@@ -14,8 +14,18 @@ import numpy as np
 
 from .columns import display_columns, leaf, leaf_paths, object_ids, present
 from .errors import BadParameter, NotFound
-from .index import INDEX_FORMAT, ROW_GROUP_ROWS, TABLES, AlertIndex, bucket_of_keys, entry_schema
+from .index import (
+    INDEX_FORMAT,
+    ROW_GROUP_ROWS,
+    TABLES,
+    AlertIndex,
+    bucket_of_keys,
+    check_format,
+    entry_schema,
+    ids_digest,
+)
 from .lake import parse_night
+from .locations import ALERT_ID_SPAN
 from .surveys import Survey, survey_of_columns
 
 if TYPE_CHECKING:
@@ -34,14 +44,18 @@ class NightReport:
     entries: int
 
 
-def entries_of_file(index: AlertIndex, path: str, night: dt.date) -> tuple[Survey, int, pa.Table]:
-    """Survey, size and index entries of one lake file, reading only small columns."""
+def entries_of_file(index: AlertIndex, path: str, night: dt.date) -> tuple[Survey, dict, pa.Table]:
+    """Survey, identity and index entries of one lake file, reading only small columns.
+
+    The identity is what the night's manifest records of the file: ``size``, ``mtime_ns`` and
+    ``alert_ids_sha256`` (its alert ids in row order).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = entry_schema()
+    size, mtime_ns = index.lake.identity(path)
     with index.lake.open(path) as source:
-        size = source.size()
         parquet = pq.ParquetFile(source)
         survey = survey_of_columns(leaf_paths(parquet.schema))
         columns = present(parquet.schema, survey.lookup_columns + survey.display_columns)
@@ -51,39 +65,55 @@ def entries_of_file(index: AlertIndex, path: str, night: dt.date) -> tuple[Surve
         ]
         spans = _page_spans(source, parquet, survey, path)
     table = pa.concat_tables(groups) if groups else schema.empty_table()
+    identity = {
+        "size": size,
+        "mtime_ns": mtime_ns,
+        "alert_ids_sha256": ids_digest(table.column("alert_id")),
+    }
     constants = {
         "night": pa.array(np.full(table.num_rows, int(f"{night:%Y%m%d}")), pa.int32()),
         "path": pa.array([path] * table.num_rows, pa.string()),
         "file_size": pa.array(np.full(table.num_rows, size), pa.int64()),
+        "file_mtime_ns": pa.array(np.full(table.num_rows, mtime_ns), pa.int64()),
         "page_spans": pa.array(spans, schema.field("page_spans").type)
         if spans is not None
         else pa.nulls(table.num_rows, schema.field("page_spans").type),
     }
     for name, column in constants.items():
         table = table.append_column(name, column)
-    return survey, size, table.select(schema.names).cast(schema)
+    return survey, identity, table.select(schema.names).cast(schema)
 
 
 def _page_spans(source, parquet, survey: Survey, path: str) -> list[list[dict]] | None:
-    """For every row of the file, the data page of each cutout column; None if unsupported."""
-    from .pages import Unsupported, page_map, spans_of_rows
+    """For every row of the file, the data page of each cutout and of its alert id.
+
+    None if the page reader does not support the file's pages.
+    """
+    from .pages import PHYSICAL_TYPES, Unsupported, page_map, spans_of_rows
 
     metadata = parquet.metadata
     paths = [metadata.row_group(0).column(i).path_in_schema for i in range(metadata.num_columns)]
+    mapped = {**survey.cutout_columns, ALERT_ID_SPAN: survey.alert_id_column}
     rows: list[list[dict]] = []
     try:
         for group in range(metadata.num_row_groups):
             per_kind = {}
-            for kind, column_path in survey.cutout_columns.items():
+            for kind, column_path in mapped.items():
                 number = paths.index(column_path)
                 chunk = metadata.row_group(group).column(number)
-                if chunk.physical_type != "BYTE_ARRAY":
+                expected = PHYSICAL_TYPES[1:] if kind == ALERT_ID_SPAN else ("BYTE_ARRAY",)
+                if chunk.physical_type not in expected:
                     raise Unsupported(f"{column_path} is {chunk.physical_type}")
                 level = parquet.schema.column(number).max_definition_level
                 if parquet.schema.column(number).max_repetition_level:
                     raise Unsupported(f"{column_path} is repeated")
                 pages, dictionary = page_map(source, chunk)
-                extra = {"kind": kind, "codec": chunk.compression, "max_definition_level": level}
+                extra = {
+                    "kind": kind,
+                    "codec": chunk.compression,
+                    "max_definition_level": level,
+                    "physical_type": chunk.physical_type,
+                }
                 per_kind[kind] = [
                     {**span.__dict__, **extra}
                     for span in spans_of_rows(pages, dictionary, chunk.num_values)
@@ -156,8 +186,8 @@ def _write_night(index: AlertIndex, night: dt.date, files: list[str], results: l
     entries = (
         pa.concat_tables([t for *_, t in results]) if results else entry_schema().empty_table()
     )
-    sizes = {path: size for path, (_, size, _) in zip(files, results, strict=True)}
-    write_night(index, night, entries, sizes, surveys.pop() if surveys else None)
+    identities = {path: identity for path, (_, identity, _) in zip(files, results, strict=True)}
+    write_night(index, night, entries, identities, surveys.pop() if surveys else None)
     return NightReport(night, len(files), entries.num_rows)
 
 
@@ -165,7 +195,7 @@ def write_night(
     index: AlertIndex,
     night: dt.date,
     entries: pa.Table,
-    file_sizes: dict[str, int],
+    files: dict[str, dict],
     survey: str | None,
 ) -> None:
     """Store one night's entries as its delta (replacing an earlier one) and its manifest.
@@ -176,8 +206,9 @@ def write_night(
     night : date
     entries : pyarrow.Table
         Rows of `entry_schema`, in any order.
-    file_sizes : dict
-        The night's files (relative to the lake root) and their sizes.
+    files : dict
+        The night's files (relative to the lake root) and their identities: ``size``,
+        ``mtime_ns``, ``alert_ids_sha256`` (see `entries_of_file`).
     survey : str or None
         Survey of the entries; ``None`` for a night without files.
     """
@@ -198,7 +229,7 @@ def write_night(
         )
     manifest = {
         "night": f"{night:%Y-%m-%d}",
-        "files": file_sizes,
+        "files": files,
         "entries": entries.num_rows,
         "indexed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -305,9 +336,22 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
-def _layout_or_none(index: AlertIndex) -> dict | None:
+def _layout_or_none(index: AlertIndex, check: bool = True) -> dict | None:
     try:
         with index.store.open("layout.json") as source:
-            return json.loads(source.read())
+            layout = json.loads(source.read())
     except NotFound:
         return None
+    if check:
+        check_format(layout, index.lake)
+    return layout
+
+
+def remove(index: AlertIndex) -> None:
+    """Delete the whole index, whatever its format (before rebuilding it)."""
+    layout = _layout_or_none(index, check=False) or {}
+    if layout.get("generation") is not None:
+        index.store.delete(f"base-{layout['generation']}")
+    for entry in ("delta", "nights", "layout.json"):
+        index.store.delete(entry)
+    index.refresh()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from .errors import BadParameter, LakeUnavailable, NotFound, OutsideLake
+from .locations import FileIdentity
 
 if TYPE_CHECKING:
     import pyarrow
@@ -81,17 +82,47 @@ class Lake:
         with self._lock:
             return self._filesystem_and_base[1]
 
-    def resolve(self, relative: str) -> str:
-        """Turn a path relative to the root into a path of `filesystem`, refusing to leave the root.
+    def relative(self, path: object) -> str:
+        """A path of the lake as given by a client, made relative to the root.
+
+        Accepted: a path relative to the root; an absolute path inside the root as the root's
+        filesystem names it (``/user/fink/archive/…`` for ``hdfs://namenode:8020/user/fink``),
+        which is what Fink's object API sends; a URI of the lake's own filesystem (same scheme
+        and authority) whose path is inside the root.
 
         Raises
         ------
         BadParameter
             For an empty path, a NUL byte, or a value that is not a string.
         OutsideLake
-            For an absolute path, a URI, or a ``..`` component.
+            For anything that names a place outside the root: another filesystem, an absolute
+            path elsewhere, a ``..`` component.
         """
-        relative = safe_relative_path(relative)
+        if isinstance(path, str) and "\x00" not in path:
+            if _URI_SCHEME.match(path) or "://" in path:
+                path = self._path_of_own_uri(path)
+            if path.startswith("/"):
+                root = "/" + self.base.strip("/")
+                if not path.startswith(root.rstrip("/") + "/"):
+                    raise OutsideLake(
+                        f"hdfsPath: {path!r} is outside the lake root; expected {VALID_PATH_HINT}"
+                    )
+                path = path[len(root.rstrip("/")) + 1 :].lstrip("/")
+        return safe_relative_path(path)
+
+    def _path_of_own_uri(self, uri: str) -> str:
+        """The absolute path of a URI on the lake's own filesystem (`OutsideLake` otherwise)."""
+        given, own = urlsplit(uri), urlsplit(self.uri)
+        own_place = ("file", "") if self.is_local else (own.scheme.lower(), own.netloc.lower())
+        if (given.scheme.lower(), given.netloc.lower()) != own_place or not given.path:
+            raise OutsideLake(
+                f"hdfsPath: {uri!r} is not on the lake's filesystem; expected {VALID_PATH_HINT}"
+            )
+        return unquote(given.path)
+
+    def resolve(self, relative: str) -> str:
+        """Turn a client's path (see `relative`) into a path of `filesystem`, inside the root."""
+        relative = self.relative(relative)
         return posixpath.join(self.base, relative) if self.base else relative
 
     def open(self, relative: str) -> pyarrow.NativeFile:
@@ -102,14 +133,22 @@ class Lake:
 
     def size(self, relative: str) -> int:
         """Size in bytes of a file of the lake."""
+        return self.identity(relative).size
+
+    def identity(self, relative: str) -> FileIdentity:
+        """Size and modification time of a file of the lake: one metadata call, no read.
+
+        Special files (FIFOs, devices) are not refused here: opening them fails or blocks as
+        any read of the lake may, in a worker thread.
+        """
         from pyarrow import fs
 
         path = self.resolve(relative)
         with _translated_errors(relative):
             info = self.filesystem.get_file_info(path)
-        if info.type != fs.FileType.File:
+        if info.type in (fs.FileType.NotFound, fs.FileType.Directory):
             raise NotFound(f"hdfsPath: no file {relative!r} in the lake")
-        return info.size
+        return FileIdentity(info.size, info.mtime_ns if info.mtime_ns is not None else -1)
 
     def subdirectory(self, relative: str) -> Lake:
         """A lake rooted at a directory of this one, sharing its filesystem connection."""

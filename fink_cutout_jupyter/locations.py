@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 _JD_OF_MJD_ZERO = 2400000.5
+ALERT_ID_SPAN = "alertId"
+
+
+class FileIdentity(NamedTuple):
+    """What tells one version of a file from another without reading it: size and mtime.
+
+    ``mtime_ns`` is -1 where the filesystem reports no modification time.
+    """
+
+    size: int
+    mtime_ns: int
 
 
 @dataclass(frozen=True)
@@ -24,15 +35,17 @@ class AlertLocation:
         File relative to the lake root.
     row_group, row : int
         Position of the alert in the file: row group, and row within it.
-    file_size : int
-        Size of the file when it was indexed (a different size means the file was rewritten).
+    file_size, file_mtime_ns : int
+        Size and modification time of the file when it was indexed: a file whose `FileIdentity`
+        differs was rewritten since, and the indexed position is not trusted.
     properties : dict
         filter, magnitude, magnitude_error, ra, dec, isdiffpos, magnitude_unit.
     time_scale : str
         ``"jd"`` or ``"mjd"``.
     page_spans : dict or None
-        Kind to (`PageSpan`, `ColumnInfo`): the data page holding each stamp, when the index
-        could map the file's pages (the reader then reads only those pages).
+        Kind to (`PageSpan`, `ColumnInfo`): the data page holding each stamp, and under
+        ``"alertId"`` the page holding the row's alert id, when the index could map the file's
+        pages (the reader then reads only those pages, and checks the id).
     survey : str or None
         Name of the survey of the indexed lake.
     """
@@ -44,10 +57,16 @@ class AlertLocation:
     row_group: int
     row: int
     file_size: int
+    file_mtime_ns: int = -1
     properties: dict[str, Any] = field(default_factory=dict)
     time_scale: str = "jd"
     page_spans: dict[str, Any] | None = None
     survey: str | None = None
+
+    @property
+    def file_identity(self) -> FileIdentity:
+        """The indexed file's size and modification time."""
+        return FileIdentity(self.file_size, self.file_mtime_ns)
 
     @property
     def jd(self) -> float:

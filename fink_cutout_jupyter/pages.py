@@ -5,7 +5,8 @@ compact protocol for ``PageHeader`` (``DataPageHeader``, ``DataPageHeaderV2``,
 ``DictionaryPageHeader``), the RLE/bit-packed hybrid encoding of definition levels and
 dictionary indices, and PLAIN ``BYTE_ARRAY`` values. Decompression is pyarrow's `Codec`.
 
-Only flat or struct-nested optional ``BYTE_ARRAY`` columns (no repetition) are handled; anything
+Only flat or struct-nested ``BYTE_ARRAY``, ``INT32`` and ``INT64`` columns (no repetition) are
+handled: stamps, and the alert id read beside them to prove the row is still the alert's. Anything
 else raises `Unsupported`, and callers fall back to pyarrow.
 """
 
@@ -48,12 +49,17 @@ class PageSpan:
     dictionary_length: int = 0
 
 
+_FIXED_WIDTH = {"INT32": struct.Struct("<i"), "INT64": struct.Struct("<q")}
+PHYSICAL_TYPES = ("BYTE_ARRAY", *_FIXED_WIDTH)
+
+
 @dataclass(frozen=True)
 class ColumnInfo:
     """What decoding needs to know of a column chunk, from the footer."""
 
     codec: str
     max_definition_level: int
+    physical_type: str = "BYTE_ARRAY"
 
 
 # Thrift compact protocol
@@ -272,6 +278,17 @@ def decode_hybrid(data, position: int, end: int, bit_width: int, count: int) -> 
     return values[:count]
 
 
+def _plain_value(data, position: int, index: int, physical_type: str) -> bytes | int:
+    """The `index`-th PLAIN value of a page body starting at `position`."""
+    fixed = _FIXED_WIDTH.get(physical_type)
+    if fixed is None:
+        return _plain_byte_array(data, position, index)
+    start = position + index * fixed.size
+    if start + fixed.size > len(data):
+        raise Unsupported("value runs past the page")
+    return fixed.unpack_from(data, start)[0]
+
+
 def _plain_byte_array(data, position: int, index: int) -> bytes:
     for _ in range(index):
         (size,) = struct.unpack_from("<i", data, position)
@@ -282,8 +299,13 @@ def _plain_byte_array(data, position: int, index: int) -> bytes:
     return bytes(data[position + 4 : position + 4 + size])
 
 
-def read_value(source: pa.NativeFile, span: PageSpan, column: ColumnInfo) -> bytes | None:
-    """The BYTE_ARRAY value at `span` (None if null), reading only its page (and dictionary)."""
+def read_value(source: pa.NativeFile, span: PageSpan, column: ColumnInfo) -> bytes | int | None:
+    """The value at `span` (None if null), reading only its page (and dictionary page).
+
+    ``BYTE_ARRAY`` values come back as bytes, ``INT32``/``INT64`` as int.
+    """
+    if column.physical_type not in PHYSICAL_TYPES:
+        raise Unsupported(f"physical type {column.physical_type}")
     raw = source.read_at(span.length, span.offset)
     header = parse_page_header(raw)
     if header.header_size + header.compressed_page_size != span.length:
@@ -317,7 +339,7 @@ def read_value(source: pa.NativeFile, span: PageSpan, column: ColumnInfo) -> byt
             return None
         index = sum(level == max_level for level in defined[:index])
     if header.encoding == PLAIN:
-        return _plain_byte_array(values_data, values_start, index)
+        return _plain_value(values_data, values_start, index, column.physical_type)
     if header.encoding in (PLAIN_DICTIONARY, RLE_DICTIONARY):
         bit_width = values_data[values_start]
         (entry,) = decode_hybrid(
@@ -329,7 +351,7 @@ def read_value(source: pa.NativeFile, span: PageSpan, column: ColumnInfo) -> byt
 
 def _dictionary_value(
     source: pa.NativeFile, span: PageSpan, column: ColumnInfo, entry: int
-) -> bytes:
+) -> bytes | int:
     if span.dictionary_offset < 0:
         raise Unsupported("dictionary-encoded page without a dictionary page")
     raw = source.read_at(span.dictionary_length, span.dictionary_offset)
@@ -339,4 +361,4 @@ def _dictionary_value(
     page = _decompress(
         memoryview(raw)[header.header_size :], column.codec, header.uncompressed_page_size
     )
-    return _plain_byte_array(page, 0, entry)
+    return _plain_value(page, 0, entry, column.physical_type)

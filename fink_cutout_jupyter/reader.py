@@ -18,7 +18,8 @@ from .columns import (
 )
 from .errors import BadParameter, NotFound
 from .lake import Lake
-from .locations import AlertLocation
+from .locations import ALERT_ID_SPAN, AlertLocation, FileIdentity
+from .pages import Unsupported, read_value
 from .stamps import Stamp, stamp_from_stored, to_multi_extension_fits
 from .surveys import KINDS, Survey, survey_named, survey_of_columns
 
@@ -75,8 +76,8 @@ class CutoutReader:
     Attributes
     ----------
     stale_reads : int
-        How many `read_location` calls found their file rewritten since it was indexed and
-        fell back to scanning it.
+        How many `read_location` calls found their file rewritten since it was indexed (another
+        size or modification time, or another alert in the indexed row) and scanned it instead.
     page_reads, page_fallbacks : int
         Stamps read from their data page alone, and page reads that failed a check and were
         read with pyarrow instead.
@@ -96,7 +97,7 @@ class CutoutReader:
         alert_id: int | str | None = None,
         kinds: Sequence[str] = KINDS,
     ) -> AlertCutouts:
-        """Return the stamps of one alert in the file `path` (relative to the lake root).
+        """Return the stamps of one alert in the file `path` (see `Lake.relative`).
 
         With `alert_id`, that alert (of `object_id`, when both are given). With only `object_id`,
         the object's **latest** alert in the file by the survey's time column.
@@ -112,6 +113,7 @@ class CutoutReader:
         """
 
         kinds = _checked_kinds(kinds)
+        path = self.lake.relative(path)
         with self.lake.open(path) as source:
             parquet = open_parquet(source, path)
             survey = self._survey_of(parquet)
@@ -140,27 +142,29 @@ class CutoutReader:
             stamps=stamps,
         )
 
-    def read_location(self, location: AlertLocation, kinds: Sequence[str] = KINDS) -> AlertCutouts:
+    def read_location(
+        self,
+        location: AlertLocation,
+        kinds: Sequence[str] = KINDS,
+        identity: FileIdentity | None = None,
+    ) -> AlertCutouts:
         """Return the stamps of an alert at a known place (from the index), reading one row.
 
-        If the file's size differs from the indexed one, or the row no longer holds the alert,
-        the file is scanned for the alert instead (`stale_reads` counts it, a warning says so).
+        The stamps are served only once the row is proven to hold the alert: the file's
+        `FileIdentity` (size, modification time; `identity` if the caller has just read it) must
+        equal the indexed one, and the alert id stored in the same row (read from its own page,
+        or with the row group) must equal the requested one. Otherwise the file is scanned for
+        the alert instead (`stale_reads` counts it, a warning says so).
         """
 
         kinds = _checked_kinds(kinds)
-        survey = self.survey or (survey_named(location.survey) if location.survey else None)
-        with self.lake.open(location.path) as source:
-            if source.size() != location.file_size:
-                stamps = None
-            else:
-                stamps = self._read_pages(source, location, kinds, survey)
-                if stamps is None:
-                    parquet = open_parquet(source, location.path)
-                    survey = self._survey_of(parquet)
-                    stamps = _read_stamps(
-                        parquet, survey, location.row_group, location.row, kinds, location.alert_id
-                    )
-        if stamps is None:
+        if identity is None:
+            identity = self.lake.identity(location.path)
+        read = None
+        if identity == location.file_identity:
+            with self.lake.open(location.path) as source:
+                read = self._read_indexed_row(source, location, kinds)
+        if read is None:
             self.stale_reads += 1
             logger.warning(
                 "%s changed since it was indexed: scanning it for alert %s (re-index its night)",
@@ -168,6 +172,7 @@ class CutoutReader:
                 location.alert_id,
             )
             return self.read(location.path, alert_id=location.alert_id, kinds=kinds)
+        survey, stamps = read
         object_id = location.object_id
         if object_id is not None and survey.integer_object_ids:
             object_id = int(object_id)
@@ -181,31 +186,51 @@ class CutoutReader:
             stamps=stamps,
         )
 
-    def _read_pages(self, source, location: AlertLocation, kinds, survey: Survey | None):
-        """Stamps read from their data pages alone, or None to read the row group instead."""
-        from .pages import Unsupported, read_value
+    def _read_indexed_row(
+        self, source, location: AlertLocation, kinds: tuple[str, ...]
+    ) -> tuple[Survey, dict[str, Stamp]] | None:
+        """Survey and stamps of the indexed row, or None if it does not hold the alert."""
+        survey = self.survey or (survey_named(location.survey) if location.survey else None)
+        if survey is not None and location.page_spans:
+            try:
+                return survey, self._read_pages(source, location, kinds, survey)
+            except _RowMoved:
+                return None
+            except (Unsupported, KeyError, ValueError, IndexError, OSError) as error:
+                self.page_fallbacks += 1
+                logger.warning(
+                    "page read of %s failed (%s): reading its row group", location.path, error
+                )
+        parquet = open_parquet(source, location.path)
+        survey = self._survey_of(parquet)
+        stamps = _read_stamps(
+            parquet, survey, location.row_group, location.row, kinds, location.alert_id
+        )
+        return None if stamps is None else (survey, stamps)
 
-        if survey is None or not location.page_spans:
-            return None
+    def _read_pages(
+        self, source, location: AlertLocation, kinds: tuple[str, ...], survey: Survey
+    ) -> dict[str, Stamp]:
+        """Stamps read from their data pages alone, after the row's alert id (`_RowMoved`)."""
+        span, column = location.page_spans[ALERT_ID_SPAN]
+        if read_value(source, span, column) != location.alert_id:
+            raise _RowMoved
         stamps = {}
-        try:
-            for kind in kinds:
-                span, column = location.page_spans[kind]
-                data = read_value(source, span, column)
-                if data is None:
-                    raise NotFound(f"alert {location.alert_id} has no {kind} stamp")
-                stamps[kind] = stamp_from_stored(kind, data, survey.gzipped)
-        except (Unsupported, KeyError, ValueError, IndexError, OSError) as error:
-            self.page_fallbacks += 1
-            logger.warning(
-                "page read of %s failed (%s): reading its row group", location.path, error
-            )
-            return None
+        for kind in kinds:
+            span, column = location.page_spans[kind]
+            data = read_value(source, span, column)
+            if data is None:
+                raise NotFound(f"alert {location.alert_id} has no {kind} stamp")
+            stamps[kind] = stamp_from_stored(kind, data, survey.gzipped)
         self.page_reads += len(kinds)
         return stamps
 
     def _survey_of(self, parquet) -> Survey:
         return self.survey or survey_of_columns(leaf_paths(parquet.schema))
+
+
+class _RowMoved(Exception):
+    """The indexed row of a file holds another alert now."""
 
 
 def open_parquet(source, path: str):

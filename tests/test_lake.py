@@ -34,6 +34,40 @@ def test_hostile_paths_are_refused_with_what_a_valid_path_looks_like(ztf_lake, p
         ztf_lake.resolve(path)
 
 
+def test_absolute_paths_and_own_uris_inside_the_root_are_relative_to_it(ztf_lake):
+    """Fink's object API sends the absolute path it stored; a URI of the lake's own filesystem
+    names the same place."""
+    root = (SHARED_DATA / "ztf/lake").as_posix()
+    path = ztf_lake.night_files("19881103")[0]
+    assert ztf_lake.relative(f"{root}/{path}") == path
+    assert ztf_lake.relative(f"{root}//./{path}") == path
+    assert ztf_lake.relative(f"file://{root}/{path}") == path
+    assert ztf_lake.relative(path) == path
+    assert ztf_lake.size(f"{root}/{path}") == ztf_lake.size(path)
+
+
+@pytest.mark.parametrize(
+    "suffix",
+    [
+        "2/archive/x.parquet",  # a sibling whose name starts like the root
+        "/../lake-spark3/x.parquet",
+        "/archive/../../x.parquet",
+        "",
+        "/",
+    ],
+)
+def test_absolute_paths_that_only_look_inside_are_refused(ztf_lake, suffix):
+    with pytest.raises((OutsideLake, BadParameter), match="hdfsPath: "):
+        ztf_lake.relative((SHARED_DATA / "ztf/lake").as_posix() + suffix)
+
+
+def test_uris_of_other_filesystems_are_refused(ztf_lake):
+    root = (SHARED_DATA / "ztf/lake").as_posix()
+    for uri in (f"hdfs://namenode:8020{root}/x.parquet", f"s3://bucket{root}/x.parquet"):
+        with pytest.raises(OutsideLake, match="not on the lake's filesystem"):
+            ztf_lake.relative(uri)
+
+
 def test_valid_paths_are_normalised_inside_the_root(ztf_lake):
     assert safe_relative_path("./archive//science/./x.parquet") == "archive/science/x.parquet"
     resolved = ztf_lake.resolve("archive/science/x.parquet")
