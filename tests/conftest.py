@@ -63,6 +63,7 @@ def ztf_rows() -> list[dict]:
                     "objectId": record["objectId"],
                     "candid": record["candid"],
                     "jd": record["candidate"]["jd"],
+                    "candidate": {name: record["candidate"][name] for name in _DISPLAYED},
                     "fits": {
                         kind: gzip.decompress(record[f"cutout{kind}"]["stampData"])
                         for kind in ("Science", "Template", "Difference")
@@ -73,6 +74,22 @@ def ztf_rows() -> list[dict]:
 
 
 _ZTF_CUTOUTS = ["cutoutScience", "cutoutTemplate", "cutoutDifference"]
+_DISPLAYED = ("fid", "magpsf", "sigmapsf", "ra", "dec", "isdiffpos")
+ZTF_FILTERS = {1: "g", 2: "r", 3: "i"}  # ZTF's fid convention
+
+
+def displayed(row: dict) -> dict:
+    """What an alert's display fields must be, from its `candidate` as pyarrow read it."""
+    candidate = row["candidate"]
+    return {
+        "filter": ZTF_FILTERS[candidate["fid"]],
+        "magnitude": candidate["magpsf"],
+        "magnitude_error": candidate["sigmapsf"],
+        "ra": candidate["ra"],
+        "dec": candidate["dec"],
+        "isdiffpos": candidate["isdiffpos"],
+        "magnitude_unit": "mag",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +138,7 @@ def demo_lake(demo) -> Lake:
 
 @dataclass(frozen=True)
 class LakeCase:
-    """A lake served by a door, and facts about it the contract tests check against."""
+    """A lake served by a door, and facts about one of its objects read with pyarrow."""
 
     name: str
     lake: str
@@ -130,6 +147,47 @@ class LakeCase:
     object_id: str
     alert_ids: tuple[int, ...]
     path: str
+    alerts: tuple[dict, ...]
+
+
+def ztf_lake_case(name: str, root: Path, science_dir: str, index: str, object_id: str):
+    """The object's alerts, oldest first, as /api/v1/alerts must list them: from the files."""
+    import datetime as dt
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from astropy.time import Time
+
+    alerts = []
+    for file in sorted((root / science_dir).rglob("*.parquet")):
+        table = pq.read_table(file, columns=["objectId", "candid", "candidate"])
+        table = table.filter(pc.equal(table.column("objectId"), object_id))
+        for record in table.to_pylist():
+            row = {"candid": record["candid"], "candidate": record["candidate"]}
+            shown = displayed(row)
+            jd = record["candidate"]["jd"]
+            date = Time(jd, format="jd", scale="utc").to_datetime(timezone=dt.UTC)
+            alerts.append(
+                {
+                    "objectId": object_id,
+                    "alertId": record["candid"],
+                    "jd": jd,
+                    "date": date.isoformat(timespec="seconds"),
+                    **shown,
+                    "hdfsPath": file.relative_to(root).as_posix(),
+                }
+            )
+    alerts.sort(key=lambda alert: (alert["jd"], alert["alertId"]))
+    return LakeCase(
+        name,
+        str(root),
+        index,
+        science_dir,
+        object_id,
+        tuple(alert["alertId"] for alert in alerts),
+        alerts[0]["hdfsPath"],
+        tuple(alerts),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -139,34 +197,14 @@ def real_lake_case(ztf_lake, tmp_path_factory) -> LakeCase:
     from fink_cutout_jupyter.indexing import build
 
     index_root = tmp_path_factory.mktemp("real-lake-index")
-    index = AlertIndex(ztf_lake, index_root)
-    build(index, ztf_lake.nights(), progress=False)
-    alerts = index.alerts("ZTF18aaqfhlj")
-    return LakeCase(
-        "real",
-        ztf_lake.uri,
-        str(index_root),
-        "archive/science",
-        "ZTF18aaqfhlj",
-        tuple(a.alert_id for a in alerts),
-        alerts[0].path,
-    )
+    build(AlertIndex(ztf_lake, index_root), ztf_lake.nights(), progress=False)
+    root = SHARED_DATA / "ztf" / "lake"
+    return ztf_lake_case("real", root, "archive/science", str(index_root), "ZTF18aaqfhlj")
 
 
 @pytest.fixture(scope="session")
 def demo_lake_case(demo) -> LakeCase:
-    from fink_cutout_jupyter.index import AlertIndex
-
-    alerts = AlertIndex(Lake(demo.root)).alerts("ZTF24abssjsb")
-    return LakeCase(
-        "demo",
-        str(demo.root),
-        "",
-        "science",
-        "ZTF24abssjsb",
-        tuple(a.alert_id for a in alerts),
-        alerts[0].path,
-    )
+    return ztf_lake_case("demo", Path(demo.root), "science", "", "ZTF24abssjsb")
 
 
 @pytest.fixture(params=["demo", "real"])
@@ -222,3 +260,42 @@ def served_demo(demo):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@dataclass
+class RewritableLake:
+    """A one-file lake of real alerts, indexed, whose file can be rewritten at the same size."""
+
+    lake: Lake
+    index: object
+    path: str
+    file: Path
+    table: object
+
+    def rewrite(self, table, keep_mtime: bool) -> None:
+        """Replace the file with `table`, checking that its size did not change."""
+        from rewrites import write_fixed_layout
+
+        before = self.file.stat()
+        write_fixed_layout(table, self.file)
+        assert self.file.stat().st_size == before.st_size, "the rewrite changed the size"
+        if keep_mtime:
+            os.utime(self.file, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+@pytest.fixture
+def rewritable_lake(tmp_path) -> RewritableLake:
+    from rewrites import real_alerts, write_fixed_layout
+
+    from fink_cutout_jupyter.index import AlertIndex
+    from fink_cutout_jupyter.indexing import build
+
+    path = "science/year=2021/month=11/day=21/part-00000-fixed-layout.parquet"
+    file = tmp_path / "lake" / path
+    file.parent.mkdir(parents=True)
+    table = real_alerts()
+    write_fixed_layout(table, file)
+    lake = Lake(tmp_path / "lake")
+    index = AlertIndex(lake)
+    build(index, lake.nights(), progress=False)
+    return RewritableLake(lake, index, path, file, table)

@@ -161,19 +161,9 @@ async def test_alerts_of_an_object_sorted_by_time(door, lake_case):
     response = await door("api/v1/alerts", params={"objectId": lake_case.object_id})
     assert response.status == 200
     alerts = response.json()
-    assert tuple(a["alertId"] for a in alerts) == lake_case.alert_ids
-    assert [a["jd"] for a in alerts] == sorted(a["jd"] for a in alerts)
-    for key in (
-        "date",
-        "filter",
-        "magnitude",
-        "magnitude_error",
-        "ra",
-        "dec",
-        "isdiffpos",
-        "hdfsPath",
-    ):
-        assert key in alerts[0]
+    assert len(alerts) == len(lake_case.alerts) >= 2
+    for got, expected in zip(alerts, lake_case.alerts, strict=True):
+        assert got == pytest.approx(expected)
 
 
 async def test_openapi_document_is_valid_and_complete(door):

@@ -63,6 +63,86 @@ def test_etags_name_the_exact_response():
     assert first.etag() != parse_cutout_request({"candid": 1, "kind": "Template"}).etag()
     assert first.etag() != parse_cutout_request({"candid": 1, "kind": "Science", "flip": 1}).etag()
     assert first.etag()[0] == first.etag()[-1] == '"'  # a strong ETag
+    assert first.etag("a.parquet", (10, 1)) != first.etag("a.parquet", (10, 2))
+    assert first.etag("a.parquet", (10, 1), 5) != first.etag("a.parquet", (10, 1), 6)
+
+
+@pytest.mark.parametrize("through_index", [True, False], ids=["index", "hdfsPath"])
+def test_a_rewritten_file_gets_a_new_etag_and_serves_its_new_bytes(rewritable_lake, through_index):
+    from rewrites import change_a_pixel, stored_stamps
+
+    lake = rewritable_lake
+    candid = lake.table.column("candid")[10].as_py()
+    params = {"candid": str(candid), "kind": "Science", "return_type": "FITS"}
+    if not through_index:
+        params["hdfsPath"] = lake.path
+    api = CutoutAPI(lake.lake)
+    first = api.handle("cutouts", params)
+    assert first.body == stored_stamps(lake.file, candid)["Science"]
+    assert api.handle("cutouts", params, first.headers["ETag"]).status == 304
+
+    lake.rewrite(change_a_pixel(lake.table, 10, "Science"), keep_mtime=False)
+    again = api.handle("cutouts", params, first.headers["ETag"])
+    assert again.status == 200
+    assert again.headers["ETag"] != first.headers["ETag"]
+    assert again.body == stored_stamps(lake.file, candid)["Science"] != first.body
+
+
+def test_fink_object_api_ztf_request_verbatim(ztf_rows):
+    """What Fink's object API posts for ZTF: candid as text, the absolute path it stored."""
+    api = CutoutAPI(ztf_rows[0]["lake"])
+    for row in ztf_rows[:: len(ztf_rows) // 10]:
+        lake = row["lake"]
+        api = CutoutAPI(lake)
+        for kind in ("Science", "Template", "Difference"):
+            body = {
+                "candid": str(row["candid"]),
+                "hdfsPath": lake.resolve(row["path"]),
+                "kind": kind,
+                "objectId": row["objectId"],
+                "return_type": "FITS",
+            }
+            reply = api.handle("cutouts", body)
+            assert reply.status == 200, reply.body
+            assert reply.body == row["fits"][kind]
+        arrays = api.handle("cutouts", {**body, "return_type": "array"})
+        assert arrays.status == 200
+        assert len(json.loads(arrays.body)) == 1
+
+
+def test_fink_object_api_rubin_request_verbatim(rubin_lake, rubin_records):
+    """What Fink's object API posts for Rubin: diaSourceId as text, diaObjectId, absolute path."""
+    api = CutoutAPI(rubin_lake)
+    files = rubin_lake.night_files("20260306")
+    answered = 0
+    for record in rubin_records:
+        if not (record["diaObject"] or {}).get("diaObjectId"):
+            continue
+        for path in files:
+            body = {
+                "diaSourceId": str(record["diaSourceId"]),
+                "hdfsPath": rubin_lake.resolve(path),
+                "kind": "Difference",
+                "diaObjectId": record["diaObject"]["diaObjectId"],
+                "return_type": "FITS",
+            }
+            reply = api.handle("cutouts", body)
+            if reply.status == 404:
+                continue
+            assert reply.status == 200, reply.body
+            assert reply.body == record["cutoutDifference"]
+            wrong = api.handle("cutouts", {**body, "diaObjectId": "1"})
+            assert wrong.status == 404
+            assert "is not an alert of 1" in json.loads(wrong.body)["text"]
+            answered += 1
+    assert answered == 7
+
+
+def test_object_id_names_must_agree():
+    assert parse_cutout_request({"diaObjectId": "42"}).object_id == "42"
+    assert parse_cutout_request({"diaObjectId": 42, "objectId": "42"}).object_id == "42"
+    with pytest.raises(BadParameter, match="objectId: objectId and diaObjectId disagree"):
+        parse_cutout_request({"diaObjectId": 42, "objectId": "43"})
 
 
 def test_handle_turns_every_failure_into_a_json_reply(demo, tmp_path, caplog):

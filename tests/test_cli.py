@@ -177,3 +177,26 @@ def test_demo_opens_jupyterlab_serving_the_demo_lake(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_an_index_of_an_older_format_says_how_to_rebuild_it(ztf_lake, tmp_path, capsys):
+    from fink_cutout_jupyter.api import CutoutAPI
+
+    lake = ["--lake", ztf_lake.uri, "--science-dir", "archive/science"]
+    index = ["--index", str(tmp_path / "index")]
+    assert main(["index", "build", *lake, *index, "--all", "-q"]) == 0
+    layout = tmp_path / "index" / "layout.json"
+    layout.write_text(json.dumps({**json.loads(layout.read_text()), "format": 2}))
+
+    reply = CutoutAPI(ztf_lake, str(tmp_path / "index")).handle(
+        "cutouts", {"objectId": "ZTF18aaqfhlj"}
+    )
+    assert reply.status == 503
+    assert "in format 2, this version reads format 3" in json.loads(reply.body)["text"]
+    assert main(["index", "build", *lake, *index, "--all", "-q"]) == 1
+    assert "--all --rebuild" in capsys.readouterr().err
+    assert main(["index", "build", *lake, *index, "--all", "--rebuild", "-q"]) == 0
+    reply = CutoutAPI(ztf_lake, str(tmp_path / "index")).handle(
+        "cutouts", {"objectId": "ZTF18aaqfhlj"}
+    )
+    assert reply.status == 200

@@ -2,6 +2,7 @@ from collections import defaultdict
 
 import pyarrow as pa
 import pytest
+from conftest import displayed
 
 from fink_cutout_jupyter.errors import BadParameter, NotFound
 from fink_cutout_jupyter.index import AlertIndex, bucket_of, bucket_of_keys
@@ -32,6 +33,7 @@ def test_every_real_alert_is_found_by_its_id(real_index, real_rows):
             row["path"],
             row["jd"],
         )
+        assert location.properties == displayed(row)
 
 
 def test_every_object_gets_all_its_alerts_across_files_sorted_by_time(real_index, real_rows):
@@ -58,20 +60,16 @@ def test_index_locations_read_the_right_stamps(real_index, real_rows, ztf_lake):
     assert reader.stale_reads == 0
 
 
-def test_locations_carry_display_fields_and_dates(real_index):
+def test_locations_carry_dates(real_index, real_rows):
+    import datetime as dt
+
+    from astropy.time import Time
+
     location = real_index.latest("ZTF18aaqfhlj")
-    assert set(location.properties) == {
-        "filter",
-        "magnitude",
-        "magnitude_error",
-        "ra",
-        "dec",
-        "isdiffpos",
-        "magnitude_unit",
-    }
-    assert location.properties["filter"] in {"g", "r", "i"}
-    assert location.date.year == 2021
     assert location.jd == location.time
+    jd = next(row["jd"] for row in real_rows if row["candid"] == location.alert_id)
+    expected = Time(jd, format="jd", scale="utc").to_datetime(timezone=dt.UTC)
+    assert abs(location.date - expected) < dt.timedelta(milliseconds=1)
 
 
 def test_unknown_and_bad_ids(real_index):
@@ -122,3 +120,25 @@ def test_buckets_are_stable_and_spread():
     assert bucket_of_keys(pa.chunked_array([["a"], ["b", "c"]]), 4).tolist() == [
         bucket_of(k, 4) for k in "abc"
     ]
+
+
+def test_stale_files_detect_a_same_size_rewrite_by_its_mtime(rewritable_lake):
+    from rewrites import swap_rows
+
+    lake = rewritable_lake
+    assert lake.index.stale_files(check_contents=True) == []
+    lake.rewrite(swap_rows(lake.table, 3, 40), keep_mtime=False)
+    assert lake.index.stale_files() == [lake.path]
+
+
+def test_a_content_check_finds_rewrites_that_kept_size_and_mtime(rewritable_lake):
+    from rewrites import swap_rows
+
+    from fink_cutout_jupyter.indexing import build as build_index
+
+    lake = rewritable_lake
+    lake.rewrite(swap_rows(lake.table, 3, 40), keep_mtime=True)
+    assert lake.index.stale_files() == []
+    assert lake.index.stale_files(check_contents=True) == [lake.path]
+    build_index(lake.index, lake.lake.nights(), progress=False)
+    assert lake.index.stale_files(check_contents=True) == []

@@ -109,3 +109,90 @@ def test_side_by_side_keeps_each_image():
     assert canvas.shape == (3, 7, 3)
     assert (canvas[:2, 3:] == 7).all()
     assert (canvas[:, 2] == 255).all()
+
+
+def _finite_stamp(real_pixels) -> np.ndarray:
+    """A real Difference stamp without NaN, of ZTF's full size."""
+    return next(
+        p for p in real_pixels[2::3] if np.isfinite(p).all() and p.shape == (63, 63) and p.std()
+    ).astype(float)
+
+
+def _expected_limits(pixels: np.ndarray, interval: str, pmin=0.5, pmax=99.95):
+    from astropy.visualization import ZScaleInterval
+
+    if interval == "percentile":
+        return np.percentile(pixels, [pmin, pmax])
+    if interval == "minmax":
+        return pixels.min(), pixels.max()
+    return ZScaleInterval().get_limits(pixels)
+
+
+def _fink_sigmoid(pixels: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
+    """Fink's sigmoid on pixel values, rescaled so that vmin -> 0 and vmax -> 1."""
+
+    def sigmoid(x):
+        return 1 / (1 + np.exp(-(x - pixels.mean()) / pixels.std()))
+
+    clipped = np.clip(pixels, vmin, vmax)
+    return (sigmoid(clipped) - sigmoid(vmin)) / (sigmoid(vmax) - sigmoid(vmin))
+
+
+@pytest.mark.parametrize("interval", INTERVALS)
+@pytest.mark.parametrize("stretch", STRETCHES)
+def test_each_stretch_and_interval_does_what_it_says(real_pixels, stretch, interval):
+    from astropy import visualization
+
+    pixels = _finite_stamp(real_pixels)
+    vmin, vmax = _expected_limits(pixels, interval)
+    unit = np.clip((pixels - vmin) / (vmax - vmin), 0, 1)
+    expected = {
+        "linear": lambda: unit,
+        "sqrt": lambda: np.sqrt(unit),
+        "log": lambda: visualization.LogStretch()(unit),
+        "asinh": lambda: visualization.AsinhStretch()(unit),
+        "power": lambda: unit**2,
+        "sigmoid": lambda: _fink_sigmoid(pixels, vmin, vmax),
+    }[stretch]()
+    got = normalize(pixels, RenderOptions(stretch=stretch, interval=interval))
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+    if stretch != "linear":
+        assert np.abs(got - unit).max() > 0.02, "the stretch changes nothing"
+
+
+def test_percentile_limits_are_the_requested_percentiles(real_pixels):
+    pixels = _finite_stamp(real_pixels)
+    got = normalize(pixels, RenderOptions(stretch="linear", pmin=5, pmax=80))
+    low, high = np.percentile(pixels, [5, 80])
+    assert got[pixels <= low].max() == 0
+    assert got[pixels >= high].min() == 1
+    inside = (pixels > low) & (pixels < high)
+    np.testing.assert_allclose(got[inside], (pixels[inside] - low) / (high - low))
+
+
+def _numpy_smooth(pixels: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Convolution with edge extension, written out with numpy."""
+    half = kernel.shape[0] // 2
+    padded = np.pad(pixels, half, mode="edge")
+    out = np.zeros_like(pixels, dtype=float)
+    for dy in range(kernel.shape[0]):
+        for dx in range(kernel.shape[1]):
+            out += kernel[dy, dx] * padded[dy : dy + pixels.shape[0], dx : dx + pixels.shape[1]]
+    return out
+
+
+@pytest.mark.parametrize("name", ["gauss", "box"])
+def test_each_kernel_is_the_smoothing_it_names(real_pixels, name):
+    pixels = _finite_stamp(real_pixels)
+    if name == "box":
+        kernel = np.full((3, 3), 1 / 9)
+    else:  # a Gaussian of sigma 1 px sampled at pixel centres over +-4 sigma, normalised
+        y, x = np.mgrid[-4:5, -4:5]
+        kernel = np.exp(-(x**2 + y**2) / 2)
+        kernel /= kernel.sum()
+    smooth = _numpy_smooth(pixels, kernel)
+    expected = (smooth - smooth.min()) / (smooth.max() - smooth.min())
+    got = normalize(
+        pixels, RenderOptions(stretch="linear", interval="minmax", convolution_kernel=name)
+    )
+    np.testing.assert_allclose(got, expected, atol=1e-9)
