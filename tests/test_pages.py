@@ -36,7 +36,9 @@ def compare_every_row(path: Path, columns: list[str]) -> int:
                 number = names.index(column)
                 chunk = metadata.row_group(group).column(number)
                 info = ColumnInfo(
-                    chunk.compression, parquet.schema.column(number).max_definition_level
+                    chunk.compression,
+                    parquet.schema.column(number).max_definition_level,
+                    chunk.physical_type,
                 )
                 pages, dictionary = page_map(source, chunk)
                 spans = spans_of_rows(pages, dictionary, chunk.num_values)
@@ -54,8 +56,9 @@ def compare_every_row(path: Path, columns: list[str]) -> int:
 @pytest.mark.parametrize(
     "path", sorted(SHARED_DATA.glob("ztf/lake*/**/*.parquet")), ids=lambda p: p.name[:10]
 )
-def test_every_real_stamp_equals_pyarrow(path):
-    assert compare_every_row(path, ZTF_CUTOUTS) == 3 * pq.ParquetFile(path).metadata.num_rows
+def test_every_real_stamp_and_alert_id_equals_pyarrow(path):
+    rows = pq.ParquetFile(path).metadata.num_rows
+    assert compare_every_row(path, [*ZTF_CUTOUTS, "candid"]) == 4 * rows
 
 
 def stamp_chunk(path: Path):
@@ -78,6 +81,11 @@ def with_nulls() -> pa.Table:
     nulls = pa.array([i % 7 == 3 for i in range(table.num_rows)])
     science = pc.if_else(nulls, pa.scalar(None, science.type), science)
     table = table.set_column(1, "cutoutScience", science)
+    ids = pq.read_table(path, columns=["candid"]).column(0)
+    table = table.append_column("candid", pc.if_else(nulls, pa.scalar(None, pa.int64()), ids))
+    # Compressible values: every codec really compresses these pages (stamps are gzip already).
+    note = pa.array([f"alert {i % 5} ".encode() * 200 for i in range(table.num_rows)])
+    table = table.append_column("note", note)
     return pa.concat_tables([table, table.slice(0, 20)])  # repeats make dictionaries pay
 
 
@@ -100,9 +108,9 @@ def test_generated_files_equal_pyarrow(
     tmp_path, with_nulls, codec, version, dictionary, page_index, page_size, group_rows
 ):
     flat = pa.table({"cutout": pc.struct_field(with_nulls.column("cutoutScience"), "stampData")})
-    for name, table, column in [
-        ("nested", with_nulls, "cutoutScience.stampData"),
-        ("flat", flat, "cutout"),
+    for name, table, columns in [
+        ("nested", with_nulls, ["cutoutScience.stampData", "candid", "note"]),
+        ("flat", flat, ["cutout"]),
     ]:
         path = tmp_path / f"{name}.parquet"
         pq.write_table(
@@ -116,7 +124,28 @@ def test_generated_files_equal_pyarrow(
             row_group_size=group_rows or table.num_rows,
             write_batch_size=4,  # pages close near data_page_size, not every 1024 rows
         )
-        assert compare_every_row(path, [column]) == table.num_rows
+        assert compare_every_row(path, columns) == len(columns) * table.num_rows
+        if name == "nested" and version == "2.0" and codec != "none" and not dictionary:
+            assert compressed_v2_pages(path, "note"), "no v2 page was really compressed"
+
+
+def compressed_v2_pages(path: Path, column: str) -> int:
+    """How many data pages v2 of `column` hold compressed values (``is_compressed``)."""
+    from fink_cutout_jupyter.pages import DATA_PAGE_V2, read_page_header
+
+    metadata = pq.ParquetFile(path).metadata
+    found = 0
+    with pa.OSFile(str(path)) as source:
+        for group in range(metadata.num_row_groups):
+            chunk = next(
+                metadata.row_group(group).column(i)
+                for i in range(metadata.num_columns)
+                if metadata.row_group(group).column(i).path_in_schema == column
+            )
+            for _, offset, _ in page_map(source, chunk)[0]:
+                header = read_page_header(source, offset)
+                found += header.type == DATA_PAGE_V2 and header.is_compressed
+    return found
 
 
 def test_dictionary_pages_are_really_exercised(tmp_path, with_nulls):
@@ -191,3 +220,59 @@ def test_a_failed_page_read_falls_back_to_pyarrow_and_is_counted(demo, caplog):
     assert {k: s.fits_bytes for k, s in again.stamps.items()} == {
         k: s.fits_bytes for k, s in good.stamps.items()
     }
+
+
+@pytest.mark.parametrize(
+    "encodings",
+    [
+        {"candid": "DELTA_BINARY_PACKED"},
+        {"cutoutScience.stampData": "DELTA_LENGTH_BYTE_ARRAY"},
+        {"cutoutScience.stampData": "DELTA_BYTE_ARRAY"},
+    ],
+    ids=["delta id", "delta-length stamps", "delta stamps"],
+)
+def test_pages_the_reader_cannot_decode_fall_back_to_pyarrow(tmp_path, ztf_rows, encodings):
+    """The index maps any file's pages; what the page reader cannot decode, pyarrow reads."""
+    from fink_cutout_jupyter.index import AlertIndex
+    from fink_cutout_jupyter.indexing import build
+    from fink_cutout_jupyter.lake import Lake
+    from fink_cutout_jupyter.reader import CutoutReader
+
+    rows = [row for row in ztf_rows if row["path"] == ztf_rows[0]["path"]]
+    source = rows[0]["lake"].resolve(rows[0]["path"])
+    night = tmp_path / "science/year=2021/month=11/day=21"
+    night.mkdir(parents=True)
+    pq.write_table(
+        pq.read_table(source),
+        night / "part-00000-delta.parquet",
+        use_dictionary=False,
+        column_encoding=encodings,
+    )
+    lake = Lake(tmp_path)
+    index = AlertIndex(lake)
+    build(index, lake.nights(), progress=False)
+    reader = CutoutReader(lake)
+    for row in rows:
+        location = index.alert(row["candid"])
+        assert location.page_spans is not None
+        alert = reader.read_location(location)
+        assert {kind: stamp.fits_bytes for kind, stamp in alert.stamps.items()} == row["fits"]
+    assert (reader.page_fallbacks, reader.page_reads, reader.stale_reads) == (len(rows), 0, 0)
+
+
+def test_values_the_reader_does_not_know_are_refused(tmp_path, with_nulls):
+    path = tmp_path / "x.parquet"
+    pq.write_table(with_nulls, path, use_dictionary=False)
+    chunk = stamp_chunk(path)
+    with pa.OSFile(str(path)) as source:
+        pages, dictionary = page_map(source, chunk)
+        span = spans_of_rows(pages, dictionary, chunk.num_values)[0]
+        with pytest.raises(Unsupported, match="physical type DOUBLE"):
+            read_value(source, span, ColumnInfo(chunk.compression, 2, "DOUBLE"))
+    pq.write_table(with_nulls, path, use_dictionary=True)
+    chunk = stamp_chunk(path)
+    with pa.OSFile(str(path)) as source:
+        pages, _ = page_map(source, chunk)
+        _, offset, length = pages[0]
+        with pytest.raises(Unsupported, match="without a dictionary page"):
+            read_value(source, PageSpan(offset, length, 0), ColumnInfo(chunk.compression, 2))
