@@ -146,6 +146,10 @@ class Lake:
         path = self.resolve(relative)
         with _translated_errors(relative):
             info = self.filesystem.get_file_info(path)
+            if info.type == fs.FileType.NotFound:
+                # libhdfs reports "not found" for a NameNode it cannot reach: opening the file
+                # tells a missing file (NotFound) from an outage (LakeUnavailable).
+                self.filesystem.open_input_file(path).close()
         if info.type in (fs.FileType.NotFound, fs.FileType.Directory):
             raise NotFound(f"hdfsPath: no file {relative!r} in the lake")
         return FileIdentity(info.size, info.mtime_ns if info.mtime_ns is not None else -1)

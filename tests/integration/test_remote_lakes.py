@@ -24,7 +24,7 @@ from fink_cutout_jupyter.reader import CutoutReader
 
 NEEDED = ("HDFS_URI", "S3_ENDPOINT", "ARROW_LIBHDFS_DIR", "FINK_DFS_SCRIPT")
 USER = getpass.getuser()
-OBJECT = "ZTF18aaqfhlj"  # 3 alerts across the two real files
+OBJECT = "ZTF18aaqfhlj"  # 3 alerts in the real lake
 SCIENCE = "archive/science"
 
 
@@ -124,8 +124,9 @@ def indexed_remote(remote_lake):
     return remote_lake
 
 
-def test_the_seed_request_reads_the_same_bytes_as_locally(remote_lake, local_lake):
+def test_the_seed_request_reads_the_same_bytes_as_locally(remote_lake, local_lake, ztf_rows):
     remote, local = CutoutReader(remote_lake), CutoutReader(local_lake)
+    checked = 0
     for path in local_lake.night_files(local_lake.nights()[0]):
         assert path.startswith("archive/science/year=1988/")
         try:
@@ -145,6 +146,68 @@ def test_the_seed_request_reads_the_same_bytes_as_locally(remote_lake, local_lak
         )
         assert api.status == 200
         assert api.body == local_api.body
+        checked += 1
+    files = {row["path"] for row in ztf_rows if row["objectId"] == OBJECT}
+    assert checked == len(files) >= 1
+
+
+def test_fink_object_api_request_verbatim_on_hdfs(hdfs_lake, ztf_rows):
+    """Fink's object API posts the absolute HDFS path it stored, cut after the NameNode's port,
+    and the candid as text; a full hdfs:// URI of the same NameNode names the same file."""
+    api = CutoutAPI(hdfs_lake)
+    namenode = os.environ["HDFS_URI"]
+    rows = [row for row in ztf_rows if row["lake"].uri.endswith("ztf/lake")]
+    for row in rows[::10]:
+        absolute = f"/user/{USER}/{row['path']}"
+        for hdfs_path in (absolute, f"{namenode}{absolute}"):
+            body = {
+                "candid": str(row["candid"]),
+                "hdfsPath": hdfs_path,
+                "kind": "Difference",
+                "objectId": row["objectId"],
+                "return_type": "FITS",
+            }
+            reply = api.handle("cutouts", body)
+            assert reply.status == 200, reply.body
+            assert reply.body == row["fits"]["Difference"]
+    outside = api.handle("cutouts", {**body, "hdfsPath": f"/user/not-{USER}/{row['path']}"})
+    assert outside.status == 403
+
+
+def test_same_size_rewrites_on_hdfs_never_serve_another_alerts_stamps():
+    import dataclasses
+
+    from rewrites import real_alerts, stored_stamps, swap_rows, write_fixed_layout
+
+    from fink_cutout_jupyter.indexing import build
+
+    lake = Lake(f"{os.environ['HDFS_URI']}/user/{USER}/rewrites?user={USER}&replication=1")
+    path = "science/year=2021/month=11/day=21/part-00000-fixed-layout.parquet"
+    lake.filesystem.create_dir(lake.resolve(path).rsplit("/", 1)[0], recursive=True)
+    table = real_alerts()
+    write_fixed_layout(table, lake.resolve(path), lake.filesystem)
+    index = AlertIndex(lake)
+    build(index, lake.nights(), progress=False)
+    locations = {candid: index.alert(candid) for candid in table.column("candid").to_pylist()}
+    size = lake.size(path)
+
+    write_fixed_layout(swap_rows(table, 3, 40), lake.resolve(path), lake.filesystem)
+    assert lake.size(path) == size
+    assert index.stale_files() == [path]  # HDFS gives the rewrite a new mtime
+    now = lake.identity(path)
+    for trusted in (False, True):  # as indexed, then as if the rewrite had kept the mtime
+        reader = CutoutReader(lake)
+        for candid, location in locations.items():
+            if trusted:
+                location = dataclasses.replace(
+                    location, file_size=now.size, file_mtime_ns=now.mtime_ns
+                )
+            alert = reader.read_location(location)
+            expected = stored_stamps(lake.resolve(path), candid, lake.filesystem)
+            assert {k: s.fits_bytes for k, s in alert.stamps.items()} == expected
+        assert reader.stale_reads == (2 if trusted else len(locations))
+    lake.delete("science")
+    lake.delete("_cutout_index")
 
 
 def test_index_build_on_the_remote_lake_finds_every_alert(indexed_remote, local_lake, tmp_path):
