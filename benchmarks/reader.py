@@ -1,20 +1,21 @@
-"""One cutout from a ~100 MB Spark-like file: the seed's method against ours, in one run.
+"""One cutout and all three from a ~100 MB Spark-like file: the seed's method against ours.
 
 The file holds real ZTF alerts (part-00002 repeated 35 times with fresh ids): one row group,
 snappy, ~1 MB pages, written twice, without and with a page index. The seed (fink-cutout-api) runs
 ``pq.read_table(path, columns=[objectId, cutoutX], filters=[objectId == X])``, gunzips, opens the
 FITS with astropy and serialises ``data.tolist()`` to JSON. Ours looks the alert up in the index,
-reads the stamp's data page alone, decodes and serialises it. Bytes read are the process's read
-bytes (/proc/self/io rchar) per request. Then ``All`` as arrays through `fink-cutouts serve`.
+checks the file's identity (one stat) and the row's alert id (its own small page), reads the
+stamps' data pages alone, decodes and serialises them. How each figure is measured (warm, cold
+index, fresh index, bytes) is in _compare.py. Then the identity check's own cost, and ``All`` as
+arrays through `fink-cutouts serve`.
 
-Run: python benchmarks/reader.py [--requests 200]
+The file is written just before it is read: the OS page cache holds it for both sides.
+
+Run: python benchmarks/reader.py [--requests 100]
 """
 
 import argparse
-import gzip
 import http.client
-import io
-import json
 import random
 import sys
 import tempfile
@@ -22,81 +23,47 @@ import time
 import urllib.parse
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 sys.path.insert(0, str(Path(__file__).parent))
+from _compare import compare
 from _spark_like import NIGHT, spark_like_table, write_spark_like
 from _timing import p50_p95_ms
 
-from fink_cutout_jupyter.formats import arrays_json
 from fink_cutout_jupyter.index import AlertIndex
 from fink_cutout_jupyter.indexing import build
 from fink_cutout_jupyter.lake import Lake
-from fink_cutout_jupyter.reader import CutoutReader
+from fink_cutout_jupyter.locations import ALERT_ID_SPAN
+from fink_cutout_jupyter.pages import read_value
 
 KINDS = ("Science", "Template", "Difference")
+WARM_UP = 100
 
 
-def read_bytes() -> int:
-    with open("/proc/self/io") as stats:
-        return int(next(line for line in stats if line.startswith("rchar:")).split()[1])
+def object_sets(table, requests: int, seed: int) -> dict[str, list[str]]:
+    """Disjoint random objects: warm-up, timed (warm index), cold index, fresh index."""
+    objects = sorted(set(table.column("objectId").to_pylist()))
+    chosen = random.Random(seed).sample(objects, WARM_UP + 3 * requests)
+    sets, start = {"warm": chosen[:WARM_UP]}, WARM_UP
+    for name in ("timed", "cold", "fresh"):
+        sets[name], start = chosen[start : start + requests], start + requests
+    return sets
 
 
-def seed_method(path: str, object_id: str, kinds) -> bytes:
-    from astropy.io import fits
-
-    columns = [f"cutout{kind}" for kind in kinds]
-    table = pq.read_table(
-        path, columns=["objectId", *columns], filters=[("objectId", "=", object_id)]
-    )
-    row = table.to_pydict()
-    arrays = []
-    for column in columns:
-        stored = row[column][0]["stampData"]
-        with fits.open(io.BytesIO(gzip.decompress(stored)), ignore_missing_simple=True) as hdul:
-            arrays.append(hdul[0].data.tolist())
-    return json.dumps(arrays).encode()
-
-
-def our_method(index: AlertIndex, reader: CutoutReader, object_id: str, kinds) -> bytes:
-    alert = reader.read_location(index.latest(object_id), kinds)
-    return arrays_json([stamp.data for stamp in alert.stamps.values()])
-
-
-def timed_with_bytes(calls) -> tuple[float, float, float]:
-    seconds, volume = [], []
-    for call in calls:
-        before, start = read_bytes(), time.perf_counter()
-        call()
-        seconds.append(time.perf_counter() - start)
-        volume.append(read_bytes() - before)
-    p50, p95 = p50_p95_ms(seconds)
-    return p50, p95, sum(volume) / len(volume)
-
-
-def compare(
-    label: str, lake: Lake, path: str, objects: list[str], kinds, quiet: bool = False
-) -> tuple[float, float]:
+def identity_check_cost(lake: Lake, objects: list[str]) -> tuple[float, float, int]:
+    """p50 µs of the two checks alone: the file's stat, and reading the row's alert id."""
     index = AlertIndex(lake)
-    reader = CutoutReader(lake)
-    absolute = lake.resolve(path)
-    for object_id in objects[:20]:  # warm both paths: imports, caches, allocator
-        seed_method(absolute, object_id, kinds)
-    for object_id in objects:
-        our_method(index, reader, object_id, kinds)
-    seed = timed_with_bytes(lambda o=o: seed_method(absolute, o, kinds) for o in objects)
-    ours = timed_with_bytes(lambda o=o: our_method(index, reader, o, kinds) for o in objects)
-    stamps = len(kinds)
-    seed_mb, our_mb = seed[2] / stamps / 1e6, ours[2] / stamps / 1e6
-    if quiet:
-        return seed[0] / ours[0], ours[2] / stamps
-    print(
-        f"{label:34s} seed p50 {seed[0]:6.2f} ms p95 {seed[1]:6.2f} ms {seed_mb:5.1f} MB/stamp"
-        f" | ours p50 {ours[0]:5.2f} ms p95 {ours[1]:5.2f} ms {our_mb:5.2f} MB/stamp"
-        f" | {seed[0] / ours[0]:5.1f}x (page reads {reader.page_reads}, "
-        f"fallbacks {reader.page_fallbacks})"
-    )
-    return seed[0] / ours[0], ours[2] / stamps
+    locations = [index.latest(object_id) for object_id in objects]
+    stats, ids = [], []
+    with lake.open(locations[0].path) as source:
+        for location in locations:
+            start = time.perf_counter()
+            lake.identity(location.path)
+            stats.append(time.perf_counter() - start)
+            span, column = location.page_spans[ALERT_ID_SPAN]
+            start = time.perf_counter()
+            assert read_value(source, span, column) == location.alert_id
+            ids.append(time.perf_counter() - start)
+    id_page = locations[0].page_spans[ALERT_ID_SPAN][0].length
+    return p50_p95_ms(stats)[0] * 1e3, p50_p95_ms(ids)[0] * 1e3, id_page
 
 
 def http_all_p50(root: Path, objects: list[str]) -> float:
@@ -148,12 +115,9 @@ def http_all_p50(root: Path, objects: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=100)
     args = parser.parse_args()
     table = spark_like_table()
-    objects = random.Random(11).choices(
-        sorted(set(table.column("objectId").to_pylist())), k=args.requests
-    )
     results = {}
     with tempfile.TemporaryDirectory() as directory:
         for page_index in (False, True):
@@ -166,18 +130,28 @@ def main() -> None:
             size = (root / path).stat().st_size / 1e6
             name = "with page index" if page_index else "no page index"
             print(f"{name}: {size:.0f} MB, {table.num_rows} alerts, 1 row group")
-            # One unreported pass first: the process's first ~1 MB reads run slower (allocator
-            # warm-up), which would otherwise penalise whichever file is measured first.
-            compare("warm-up", lake, path, objects[:100], KINDS, quiet=True)
-            single = compare(f"  one cutout ({name})", lake, path, objects, ("Science",))
-            everything = compare(f"  All three ({name})", lake, path, objects, KINDS)
-            results[page_index] = (single, everything, root)
-        (single_ratio, per_stamp), (all_ratio, _), root = results[False]
-        http_all = http_all_p50(root, objects)
+            for label, kinds, seed in (("one cutout", ("Science",), 11), ("All three", KINDS, 12)):
+                comparison = compare(lake, path, object_sets(table, args.requests, seed), kinds)
+                print(comparison.line(f"  {label}", len(kinds)), flush=True)
+                results[page_index, label] = comparison
+            if not page_index:
+                stat_us, id_us, id_page = identity_check_cost(
+                    lake, object_sets(table, args.requests, 13)["timed"]
+                )
+                print(
+                    f"  identity check per request: stat p50 {stat_us:.1f} us + alert id from "
+                    f"its page ({id_page / 1e3:.1f} kB) p50 {id_us:.1f} us"
+                )
+                http_all = http_all_p50(root, object_sets(table, args.requests, 14)["timed"])
+    single, everything = results[False, "one cutout"], results[False, "All three"]
     print(f"HTTP All as arrays through fink-cutouts serve (no page index): p50 {http_all:.2f} ms")
     print(
-        f"single_ratio={single_ratio:.1f} all_ratio={all_ratio:.1f} "
-        f"bytes_per_stamp={per_stamp:.0f} http_all_p50_ms={http_all:.2f}"
+        f"single_ratio={single.seed.p50_ms / single.warm.p50_ms:.1f} "
+        f"all_ratio={everything.seed.p50_ms / everything.warm.p50_ms:.1f} "
+        f"cold_index_ratio={single.seed.p50_ms / single.cold.p50_ms:.1f} "
+        f"fresh_index_ratio={single.seed.p50_ms / single.fresh.p50_ms:.1f} "
+        f"identity_check_us={stat_us + id_us:.1f} "
+        f"bytes_per_stamp={single.warm.bytes_per_request:.0f} http_all_p50_ms={http_all:.2f}"
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -16,13 +15,17 @@ from .columns import display_columns, leaf, leaf_paths, object_ids, present
 from .errors import BadParameter, NotFound
 from .index import (
     INDEX_FORMAT,
-    ROW_GROUP_ROWS,
+    INDEX_SUFFIX,
+    SPAN_KINDS,
     TABLES,
     AlertIndex,
     bucket_of_keys,
     check_format,
     entry_schema,
     ids_digest,
+    index_file_bytes,
+    index_file_rows,
+    read_index_table,
 )
 from .lake import parse_night
 from .locations import ALERT_ID_SPAN
@@ -84,41 +87,37 @@ def entries_of_file(index: AlertIndex, path: str, night: dt.date) -> tuple[Surve
     return survey, identity, table.select(schema.names).cast(schema)
 
 
-def _page_spans(source, parquet, survey: Survey, path: str) -> list[list[dict]] | None:
-    """For every row of the file, the data page of each cutout and of its alert id.
+def _page_spans(source, parquet, survey: Survey, path: str) -> list[bytes] | None:
+    """For every row of the file, the data pages of its cutouts and alert id (`pack_spans`).
 
     None if the page reader does not support the file's pages.
     """
-    from .pages import PHYSICAL_TYPES, Unsupported, page_map, spans_of_rows
+    from .pages import PHYSICAL_TYPES, ColumnInfo, Unsupported, pack_spans, page_map, spans_of_rows
 
     metadata = parquet.metadata
     paths = [metadata.row_group(0).column(i).path_in_schema for i in range(metadata.num_columns)]
     mapped = {**survey.cutout_columns, ALERT_ID_SPAN: survey.alert_id_column}
-    rows: list[list[dict]] = []
+    rows: list[bytes] = []
     try:
         for group in range(metadata.num_row_groups):
-            per_kind = {}
-            for kind, column_path in mapped.items():
-                number = paths.index(column_path)
+            per_kind = []
+            for kind in SPAN_KINDS:
+                number = paths.index(mapped[kind])
                 chunk = metadata.row_group(group).column(number)
                 expected = PHYSICAL_TYPES[1:] if kind == ALERT_ID_SPAN else ("BYTE_ARRAY",)
                 if chunk.physical_type not in expected:
-                    raise Unsupported(f"{column_path} is {chunk.physical_type}")
-                level = parquet.schema.column(number).max_definition_level
+                    raise Unsupported(f"{mapped[kind]} is {chunk.physical_type}")
                 if parquet.schema.column(number).max_repetition_level:
-                    raise Unsupported(f"{column_path} is repeated")
+                    raise Unsupported(f"{mapped[kind]} is repeated")
+                column = ColumnInfo(
+                    chunk.compression,
+                    parquet.schema.column(number).max_definition_level,
+                    chunk.physical_type,
+                )
                 pages, dictionary = page_map(source, chunk)
-                extra = {
-                    "kind": kind,
-                    "codec": chunk.compression,
-                    "max_definition_level": level,
-                    "physical_type": chunk.physical_type,
-                }
-                per_kind[kind] = [
-                    {**span.__dict__, **extra}
-                    for span in spans_of_rows(pages, dictionary, chunk.num_values)
-                ]
-            rows += [list(spans) for spans in zip(*per_kind.values(), strict=True)]
+                spans = spans_of_rows(pages, dictionary, chunk.num_values)
+                per_kind.append([(span, column) for span in spans])
+            rows += [pack_spans(list(spans)) for spans in zip(*per_kind, strict=True)]
     except (Unsupported, ValueError, OSError) as error:
         logger.warning("%s: pages not mapped (%s); its cutouts are read with pyarrow", path, error)
         return None
@@ -225,7 +224,7 @@ def write_night(
         keyed = entries.filter(pc.is_valid(entries.column(key)))
         ordered = keyed.sort_by([(key, "ascending"), ("time", "ascending")])
         index.store.write_atomically(
-            f"delta/{table}/night={night:%Y%m%d}.parquet", _parquet_bytes(ordered)
+            f"delta/{table}/night={night:%Y%m%d}{INDEX_SUFFIX}", index_file_bytes(ordered, key)
         )
     manifest = {
         "night": f"{night:%Y-%m-%d}",
@@ -246,7 +245,6 @@ def compact(index: AlertIndex, progress: bool = True) -> dict:
     the deltas are in memory at a time. Do not run it while a build writes to the same index.
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
     layout = _layout_or_none(index)
@@ -264,8 +262,7 @@ def compact(index: AlertIndex, progress: bool = True) -> dict:
     base_rows = 0
     if old_generation is not None:
         for name, *_ in index.store.list_files(f"base-{old_generation}/objects"):
-            with index.store.open(f"base-{old_generation}/objects/{name}") as source:
-                base_rows += pq.ParquetFile(source).metadata.num_rows
+            base_rows += index_file_rows(index.store, f"base-{old_generation}/objects/{name}")
     total = base_rows + delta_tables["objects"].num_rows
     buckets = old_buckets
     while total / buckets > TARGET_BUCKET_ROWS:
@@ -286,8 +283,8 @@ def compact(index: AlertIndex, progress: bool = True) -> dict:
                         [(key, "ascending"), ("time", "ascending")]
                     )
                     index.store.write_atomically(
-                        f"base-{generation}/{table}/bucket-{new:05d}.parquet",
-                        _parquet_bytes(merged),
+                        f"base-{generation}/{table}/bucket-{new:05d}{INDEX_SUFFIX}",
+                        index_file_bytes(merged, key),
                     )
                 bar.update()
     new_layout = {**layout, "buckets": buckets, "generation": generation}
@@ -316,24 +313,13 @@ def _old_bucket(
     if generation is None:
         return None
     try:
-        return _read_table(index, f"base-{generation}/{table}/bucket-{bucket:05d}.parquet")
+        return _read_table(index, f"base-{generation}/{table}/bucket-{bucket:05d}{INDEX_SUFFIX}")
     except NotFound:
         return None
 
 
 def _read_table(index: AlertIndex, relative: str) -> pa.Table:
-    import pyarrow.parquet as pq
-
-    with index.store.open(relative) as source:
-        return pq.ParquetFile(source).read().cast(entry_schema())
-
-
-def _parquet_bytes(table: pa.Table) -> bytes:
-    import pyarrow.parquet as pq
-
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, row_group_size=ROW_GROUP_ROWS, compression="snappy")
-    return buffer.getvalue()
+    return read_index_table(index.store, relative).cast(entry_schema())
 
 
 def _layout_or_none(index: AlertIndex, check: bool = True) -> dict | None:

@@ -52,6 +52,18 @@ class Lake:
     def __repr__(self) -> str:
         return f"Lake({self.uri!r})"
 
+    @classmethod
+    def on_filesystem(
+        cls, filesystem: pyarrow.fs.FileSystem, base: str, science_dir: str = "science"
+    ) -> Lake:
+        """A lake on a pyarrow filesystem object already made (e.g. one set up for Kerberos).
+
+        `base` is the root's path inside `filesystem`.
+        """
+        lake = cls(f"{filesystem.type_name}:{base}", science_dir)
+        lake.__dict__["_filesystem_and_base"] = (filesystem, base.rstrip("/") or base)
+        return lake
+
     @property
     def is_local(self) -> bool:
         """Whether the lake is a local directory."""
@@ -156,11 +168,8 @@ class Lake:
 
     def subdirectory(self, relative: str) -> Lake:
         """A lake rooted at a directory of this one, sharing its filesystem connection."""
-        child = Lake.__new__(Lake)
+        child = Lake.on_filesystem(self.filesystem, self.resolve(relative), self.science_dir)
         child.uri = f"{self.uri.rstrip('/')}/{safe_relative_path(relative)}"
-        child.science_dir = self.science_dir
-        child._lock = threading.Lock()
-        child.__dict__["_filesystem_and_base"] = (self.filesystem, self.resolve(relative))
         return child
 
     def list_files(self, relative: str) -> list[tuple[str, int, float]]:

@@ -13,6 +13,7 @@ else raises `Unsupported`, and callers fall back to pyarrow.
 from __future__ import annotations
 
 import struct
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -60,6 +61,43 @@ class ColumnInfo:
     codec: str
     max_definition_level: int
     physical_type: str = "BYTE_ARRAY"
+
+
+# Spans as the index stores them: one fixed-layout value per alert
+
+_CODEC_NUMBERS = ("UNCOMPRESSED", "SNAPPY", "GZIP", "LZO", "BROTLI", "LZ4", "ZSTD", "LZ4_RAW")
+_PACKED_SPAN = struct.Struct("<qqiqqBBB")
+
+
+def pack_spans(spans: list[tuple[PageSpan, ColumnInfo]]) -> bytes:
+    """Spans with their columns as bytes: per span, little-endian ``offset`` (int64),
+    ``length`` (int64), ``index_in_page`` (int32), ``dictionary_offset`` (int64),
+    ``dictionary_length`` (int64), then codec, max definition level and physical type (uint8,
+    as numbered in `_CODEC_NUMBERS` and `PHYSICAL_TYPES`): 39 bytes each.
+    """
+    return b"".join(
+        _PACKED_SPAN.pack(
+            span.offset,
+            span.length,
+            span.index_in_page,
+            span.dictionary_offset,
+            span.dictionary_length,
+            _CODEC_NUMBERS.index(column.codec),
+            column.max_definition_level,
+            PHYSICAL_TYPES.index(column.physical_type),
+        )
+        for span, column in spans
+    )
+
+
+def unpack_spans(packed: bytes) -> list[tuple[PageSpan, ColumnInfo]]:
+    """The spans `pack_spans` wrote, in order."""
+    spans = []
+    for fields in _PACKED_SPAN.iter_unpack(packed):
+        *where, codec, level, physical = fields
+        column = ColumnInfo(_CODEC_NUMBERS[codec], level, PHYSICAL_TYPES[physical])
+        spans.append((PageSpan(*where), column))
+    return spans
 
 
 # Thrift compact protocol
@@ -232,19 +270,40 @@ def spans_of_rows(pages: list[tuple[int, int, int]], dictionary: tuple[int, int]
 # Reading one value (request time)
 
 
-def _decompress(data, codec: str, size: int) -> bytes:
+_scratch = threading.local()
+
+
+def _read_span(source: pa.NativeFile, offset: int, length: int) -> memoryview:
+    """`length` bytes at `offset`, in this thread's reusable buffer.
+
+    A page is ~1 MB of which a stamp is ~10 kB: a fresh 1 MB object per read costs more in page
+    faults (glibc hands such blocks back to the system when freed) than the read itself. The
+    view is valid until this thread's next read.
+    """
+    buffer = getattr(_scratch, "buffer", None)
+    if buffer is None or len(buffer) < length:
+        buffer = _scratch.buffer = bytearray(max(length, 2 << 20))
+    view = memoryview(buffer)[:length]
+    source.seek(offset)
+    if source.readinto(view) != length:
+        raise Unsupported(f"the file ends before the page at {offset}")
+    return view
+
+
+def _decompress(data, codec: str, size: int) -> memoryview:
+    """The page body uncompressed (a view of `data` itself when uncompressed)."""
     import pyarrow as pa
 
     name = _CODECS.get(codec, "?")
     if name is None:
-        return bytes(data)
+        return memoryview(data)
     if name == "?":
         raise Unsupported(f"codec {codec}")
     try:
-        return pa.Codec(name).decompress(data, decompressed_size=size).to_pybytes()
+        return memoryview(pa.Codec(name).decompress(data, decompressed_size=size))
     except (OSError, ValueError, pa.ArrowException) as error:
         if name == "lz4":  # LZ4 in Parquet is ambiguous: raw block in files pyarrow writes
-            return pa.Codec("lz4_raw").decompress(data, decompressed_size=size).to_pybytes()
+            return memoryview(pa.Codec("lz4_raw").decompress(data, decompressed_size=size))
         raise Unsupported(f"{codec} decompression failed: {error}") from error
 
 
@@ -306,13 +365,13 @@ def read_value(source: pa.NativeFile, span: PageSpan, column: ColumnInfo) -> byt
     """
     if column.physical_type not in PHYSICAL_TYPES:
         raise Unsupported(f"physical type {column.physical_type}")
-    raw = source.read_at(span.length, span.offset)
+    raw = _read_span(source, span.offset, span.length)
     header = parse_page_header(raw)
     if header.header_size + header.compressed_page_size != span.length:
         raise Unsupported("the page is not where the index says")
     if span.index_in_page >= (header.num_rows or header.num_values):
         raise Unsupported("the row is past the end of the page")
-    body = memoryview(raw)[header.header_size :]
+    body = raw[header.header_size :]
     max_level = column.max_definition_level
     if header.type == DATA_PAGE_V2:
         levels_size = header.definition_levels_byte_length + header.repetition_levels_byte_length
@@ -354,11 +413,9 @@ def _dictionary_value(
 ) -> bytes | int:
     if span.dictionary_offset < 0:
         raise Unsupported("dictionary-encoded page without a dictionary page")
-    raw = source.read_at(span.dictionary_length, span.dictionary_offset)
+    raw = _read_span(source, span.dictionary_offset, span.dictionary_length)
     header = parse_page_header(raw)
     if header.type != DICTIONARY_PAGE or entry >= header.num_values:
         raise Unsupported("bad dictionary page")
-    page = _decompress(
-        memoryview(raw)[header.header_size :], column.codec, header.uncompressed_page_size
-    )
+    page = _decompress(raw[header.header_size :], column.codec, header.uncompressed_page_size)
     return _plain_value(page, 0, entry, column.physical_type)

@@ -6,7 +6,7 @@ import pytest
 
 from fink_cutout_jupyter import indexing
 from fink_cutout_jupyter.demo import DEMO_OBJECT_ID, make_demo_lake
-from fink_cutout_jupyter.index import AlertIndex
+from fink_cutout_jupyter.index import AlertIndex, read_index_table
 from fink_cutout_jupyter.indexing import build, compact
 from fink_cutout_jupyter.lake import Lake
 from fink_cutout_jupyter.reader import CutoutReader
@@ -33,11 +33,11 @@ def test_reindexing_a_night_twice_gives_the_same_index(lake):
     index = AlertIndex(lake)
     build(index, lake.nights(), progress=False)
     night = lake.nights()[1]
-    delta = f"delta/objects/night={night:%Y%m%d}.parquet"
-    first = pq.read_table(index.store.resolve(delta))
+    delta = f"delta/objects/night={night:%Y%m%d}.arrow"
+    first = read_index_table(index.store, delta)
     before = every_alert(index, lake)
     build(index, [night], progress=False)
-    assert pq.read_table(index.store.resolve(delta)).equals(first)
+    assert read_index_table(index.store, delta).equals(first)
     assert every_alert(index, lake) == before
     assert index.stats()["entries"] == len(before)
 
