@@ -89,10 +89,11 @@ def make_demo_lake(
         alerts += len(rows)
     if index:
         from .index import AlertIndex
-        from .indexing import build, compact
+        from .indexing import build, compact, remove
         from .lake import Lake
 
         alert_index = AlertIndex(Lake(root))
+        remove(alert_index)  # the files were rewritten: so is their index, whatever its format
         build(alert_index, list(dates), progress=False)
         compact(alert_index, progress=False)
     return DemoLake(root, dates, tuple(files), len(sky), alerts, tuple(demo_object_files))

@@ -83,3 +83,16 @@ def test_demo_lake_is_indexed(demo, demo_lake):
 def test_demo_refuses_a_too_small_lake(tmp_path):
     with pytest.raises(ValueError, match="at least 3 nights and 200 objects"):
         make_demo_lake(tmp_path, nights=2)
+
+
+def test_remaking_the_demo_replaces_an_index_of_an_older_format(tmp_path):
+    import json
+
+    from fink_cutout_jupyter.index import AlertIndex
+    from fink_cutout_jupyter.lake import Lake
+
+    make_demo_lake(tmp_path / "lake")
+    layout = tmp_path / "lake" / "_cutout_index" / "layout.json"
+    layout.write_text(json.dumps({**json.loads(layout.read_text()), "format": 2}))
+    make_demo_lake(tmp_path / "lake")
+    assert len(AlertIndex(Lake(tmp_path / "lake")).alerts(DEMO_OBJECT_ID)) == 5
