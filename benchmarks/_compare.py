@@ -1,17 +1,17 @@
 """The seed's method against ours on one lake file, measured alike (reader.py, remote_lake.py).
 
 Procedure (each object is timed once, on one side of each figure):
-- warm-up: both methods run on the same `warm` objects (imports, allocator, footers, index row
-  groups); never timed.
+- warm-up: both methods run on the same `warm` objects (imports, allocator, footers, index
+  batches); never timed.
 - seed: its method on the `timed` objects.
-- ours, warm index: our method on the `timed` objects; their index row groups were decoded by the
-  warm-up requests (other objects), which the printed count of row-group reads during the timed
+- ours, warm index: our method on the `timed` objects; their index batches were decoded by the
+  warm-up requests (other objects), which the printed count of batch reads during the timed
   requests checks (0); their data pages were not read before by either side's timed run.
 - ours, cold index: on other objects (`cold`), each request after dropping every decoded index
-  row group (footers stay parsed): what a server pays when its cache does not hold that part of
+  batch (footers stay parsed): what a server pays when its cache does not hold that part of
   a large index.
 - ours, fresh index: on other objects again (`fresh`), a new `AlertIndex` per request (footers,
-  layout and row group read): the first request of a new server.
+  layout and batch read): the first request of a new server.
 - bytes: both methods again through a filesystem that counts the bytes its files return,
   untimed (Python counting would distort the timing).
 """
@@ -74,8 +74,8 @@ class Comparison:
     warm: Side
     cold: Side
     fresh: Side
-    warm_row_group_reads: int
-    cold_row_group_reads: int
+    warm_batch_reads: int
+    cold_batch_reads: int
 
     def line(self, label: str, stamps: int) -> str:
         seed, warm, cold, fresh = self.seed, self.warm, self.cold, self.fresh
@@ -87,8 +87,8 @@ class Comparison:
             f"{warm.bytes_per_request / per_stamp:4.2f} MB/stamp) {seed.p50_ms / warm.p50_ms:4.1f}x"
             f" | cold index {cold.p50_ms:5.2f} ms {seed.p50_ms / cold.p50_ms:4.1f}x"
             f" | fresh index {fresh.p50_ms:5.2f} ms {seed.p50_ms / fresh.p50_ms:4.1f}x"
-            f" | index row groups read: warm {self.warm_row_group_reads},"
-            f" cold {self.cold_row_group_reads}"
+            f" | index batches read: warm {self.warm_batch_reads},"
+            f" cold {self.cold_batch_reads}"
         )
 
 
@@ -109,14 +109,14 @@ def compare(lake: Lake, path: str, objects: dict[str, list[str]], kinds) -> Comp
         seed_method(lake, path, object_id, kinds)
         our_method(index, reader, object_id, kinds)
     seed = [_time(lambda o=o: seed_method(lake, path, o, kinds)) for o in objects["timed"]]
-    before = index.row_group_reads
+    before = index.batch_reads
     warm = [_time(lambda o=o: our_method(index, reader, o, kinds)) for o in objects["timed"]]
-    warm_reads = index.row_group_reads - before
-    cold, before = [], index.row_group_reads
+    warm_reads = index.batch_reads - before
+    cold, before = [], index.batch_reads
     for object_id in objects["cold"]:
         index.forget_decoded()
         cold.append(_time(lambda o=object_id: our_method(index, reader, o, kinds)))
-    cold_reads = index.row_group_reads - before
+    cold_reads = index.batch_reads - before
     fresh = [
         _time(lambda o=o: our_method(AlertIndex(lake), reader, o, kinds)) for o in objects["fresh"]
     ]
@@ -134,7 +134,7 @@ def _bytes_read(lake: Lake, path: str, objects, kinds) -> tuple[float, float]:
     counter = _CountingHandler(lake.filesystem)
     counted = Lake.on_filesystem(fs.PyFileSystem(counter), lake.base)
     index, reader = AlertIndex(counted), CutoutReader(counted)
-    for object_id in objects["warm"]:  # footers and index row groups, as in the timed run
+    for object_id in objects["warm"]:  # footers and index batches, as in the timed run
         our_method(index, reader, object_id, kinds)
     totals = []
     for method in (

@@ -21,8 +21,8 @@ import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _compare import seed_method
 from _timing import p50_p95_ms
-from reader import seed_method
 
 from fink_cutout_jupyter.demo import make_demo_lake
 from fink_cutout_jupyter.index import AlertIndex
@@ -88,12 +88,12 @@ def main() -> None:
         seed_calls = []
         for _ in range(args.requests):
             location = index.latest(rng.choice(objects))
-            seed_calls.append((lake.resolve(location.path), location.object_id))
-        seed_method(*seed_calls[0], ("Science",))
+            seed_calls.append((location.path, location.object_id))
+        seed_method(lake, *seed_calls[0], ("Science",))
         seed_seconds = []
         for path, object_id in seed_calls:
             start = time.perf_counter()
-            seed_method(path, object_id, ("Science",))
+            seed_method(lake, path, object_id, ("Science",))
             seed_seconds.append(time.perf_counter() - start)
         seed50, seed95 = p50_p95_ms(seed_seconds)
         print(f"seed method (in-process, no HTTP): p50 {seed50:.2f} ms p95 {seed95:.2f} ms")

@@ -42,7 +42,7 @@ from .surveys import KINDS, Survey, survey_named, survey_of_columns
 if TYPE_CHECKING:
     import pyarrow as pa
 
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 DEFAULT_INDEX_DIR = "_cutout_index"
 TABLES = {"objects": "object_id", "alerts": "alert_id"}
 ROW_GROUP_ROWS = 256
@@ -145,6 +145,11 @@ def ids_digest(ids: pa.ChunkedArray | pa.Array) -> str:
 
     values = pc.fill_null(pc.cast(ids, pa.int64()), 0).to_numpy(zero_copy_only=False)
     return hashlib.sha256(values.astype("<i8").tobytes()).hexdigest()
+
+
+def index_files(store: Lake, directory: str) -> list[tuple[str, int, float]]:
+    """(name, size, mtime) of the index files in a directory (not temporary or stray files)."""
+    return [entry for entry in store.list_files(directory) if entry[0].endswith(INDEX_SUFFIX)]
 
 
 def index_file_bytes(table: pa.Table, key: str) -> bytes:
@@ -305,15 +310,15 @@ class AlertIndex:
             self._state = None
 
     def forget_decoded(self) -> None:
-        """Drop every decoded row group, keeping the open files' footers (a cold-index state)."""
+        """Drop every decoded batch, keeping the open files' footers (a cold-index state)."""
         with self._lock:
             files = list(self._files.values())
         for opened in files:
             opened.forget_decoded()
 
     @property
-    def row_group_reads(self) -> int:
-        """How many index row groups the files still cached here have read and decoded."""
+    def batch_reads(self) -> int:
+        """How many index batches the files still cached here have read and decoded."""
         with self._lock:
             return sum(opened.reads for opened in self._files.values())
 
@@ -328,10 +333,10 @@ class AlertIndex:
         base = [
             f"{base_directory}/{name}"
             for name, *_ in (
-                self.store.list_files(base_directory) if generation is not None else []
+                index_files(self.store, base_directory) if generation is not None else []
             )
         ]
-        deltas = self.store.list_files("delta/objects")
+        deltas = index_files(self.store, "delta/objects")
         nights = self._night_manifests()
 
         def rows(path: str) -> int:
@@ -397,7 +402,7 @@ class AlertIndex:
                         f"run: fink-cutouts index build --lake {self.lake.uri} --all"
                     ) from None
                 check_format(layout, self.lake)
-                deltas = {table: self.store.list_files(f"delta/{table}") for table in TABLES}
+                deltas = {table: index_files(self.store, f"delta/{table}") for table in TABLES}
                 self._state = (time.monotonic(), layout, deltas)
             return self._state
 

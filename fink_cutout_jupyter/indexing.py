@@ -25,6 +25,7 @@ from .index import (
     ids_digest,
     index_file_bytes,
     index_file_rows,
+    index_files,
     read_index_table,
 )
 from .lake import parse_night
@@ -251,7 +252,7 @@ def compact(index: AlertIndex, progress: bool = True) -> dict:
     if layout is None:
         raise NotFound("the index is empty: nothing to compact")
     old_generation, old_buckets = layout["generation"], layout["buckets"]
-    deltas = {table: index.store.list_files(f"delta/{table}") for table in TABLES}
+    deltas = {table: index_files(index.store, f"delta/{table}") for table in TABLES}
     if not deltas["objects"]:
         return {"generation": old_generation, "buckets": old_buckets, "merged_nights": 0}
     delta_tables = {
@@ -261,7 +262,7 @@ def compact(index: AlertIndex, progress: bool = True) -> dict:
     replaced = set(delta_tables["objects"].column("night").unique().to_pylist())
     base_rows = 0
     if old_generation is not None:
-        for name, *_ in index.store.list_files(f"base-{old_generation}/objects"):
+        for name, *_ in index_files(index.store, f"base-{old_generation}/objects"):
             base_rows += index_file_rows(index.store, f"base-{old_generation}/objects/{name}")
     total = base_rows + delta_tables["objects"].num_rows
     buckets = old_buckets

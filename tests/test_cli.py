@@ -181,6 +181,7 @@ def test_demo_opens_jupyterlab_serving_the_demo_lake(tmp_path):
 
 def test_an_index_of_an_older_format_says_how_to_rebuild_it(ztf_lake, tmp_path, capsys):
     from fink_cutout_jupyter.api import CutoutAPI
+    from fink_cutout_jupyter.index import INDEX_FORMAT
 
     lake = ["--lake", ztf_lake.uri, "--science-dir", "archive/science"]
     index = ["--index", str(tmp_path / "index")]
@@ -192,7 +193,9 @@ def test_an_index_of_an_older_format_says_how_to_rebuild_it(ztf_lake, tmp_path, 
         "cutouts", {"objectId": "ZTF18aaqfhlj"}
     )
     assert reply.status == 503
-    assert "in format 2, this version reads format 3" in json.loads(reply.body)["text"]
+    assert (
+        f"in format 2, this version reads format {INDEX_FORMAT}" in json.loads(reply.body)["text"]
+    )
     assert main(["index", "build", *lake, *index, "--all", "-q"]) == 1
     assert "--all --rebuild" in capsys.readouterr().err
     assert main(["index", "build", *lake, *index, "--all", "--rebuild", "-q"]) == 0

@@ -142,3 +142,18 @@ def test_a_content_check_finds_rewrites_that_kept_size_and_mtime(rewritable_lake
     assert lake.index.stale_files(check_contents=True) == [lake.path]
     build_index(lake.index, lake.lake.nights(), progress=False)
     assert lake.index.stale_files(check_contents=True) == []
+
+
+def test_stray_files_in_the_index_are_ignored(real_index, real_rows):
+    """A write interrupted by a crash leaves a temporary file beside the deltas."""
+    from pathlib import Path
+
+    delta = Path(real_index.store.resolve("delta/objects"))
+    stray = delta / (next(delta.glob("*.arrow")).name + ".tmp-123-456")
+    stray.write_bytes(b"half a file")
+    try:
+        fresh = AlertIndex(real_index.lake, real_index.store)
+        assert len(fresh.alerts(real_rows[0]["objectId"])) >= 1
+        assert fresh.stats()["delta_nights"] == 1
+    finally:
+        stray.unlink()

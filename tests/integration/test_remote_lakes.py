@@ -111,6 +111,7 @@ def index_remote(lake: Lake) -> None:
             "--science-dir",
             SCIENCE,
             "--all",
+            "--rebuild",  # whatever an earlier run (or version) left on the servers
             "--quiet",
         ],
         check=True,
