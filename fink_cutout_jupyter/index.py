@@ -13,9 +13,7 @@ of a JupyterHub with no database server:
     one night's entries, sorted by key, written by ``index build``; a night's delta replaces that
     night's entries in the base. ``index compact`` merges deltas into a new base generation.
 
-Index files are Arrow IPC files (LZ4-compressed buffers) whose schema metadata holds the entry
-count and each batch's key range. Not Parquet: a cold lookup decodes one batch of all columns,
-and Parquet's fixed cost per column chunk (~10 µs) made that 2.5 times slower at the same size.
+The files' format (Arrow IPC batches with their key ranges) is in `index_files`.
 ``nights/YYYYMMDD.json``
     what was indexed for a night: each file's identity (size, modification time, and a hash of
     its alert ids in row order) and the entry count.
@@ -26,7 +24,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +31,7 @@ import numpy as np
 
 from .columns import DISPLAY_FIELDS, leaf, leaf_paths
 from .errors import IndexOutdated, NotFound
+from .index_files import INDEX_SUFFIX, SortedFile, index_file_rows, index_files
 from .lake import Lake
 from .locations import ALERT_ID_SPAN, AlertLocation, FileIdentity
 from .pages import unpack_spans
@@ -45,10 +43,7 @@ if TYPE_CHECKING:
 INDEX_FORMAT = 4
 DEFAULT_INDEX_DIR = "_cutout_index"
 TABLES = {"objects": "object_id", "alerts": "alert_id"}
-ROW_GROUP_ROWS = 256
 SPAN_KINDS = (*KINDS, ALERT_ID_SPAN)
-INDEX_SUFFIX = ".arrow"
-_KEY_RANGES, _ROWS = b"fink_cutouts.key_ranges", b"fink_cutouts.rows"
 _FNV_OFFSET, _FNV_PRIME = np.uint64(14695981039346656037), np.uint64(1099511628211)
 
 
@@ -147,97 +142,6 @@ def ids_digest(ids: pa.ChunkedArray | pa.Array) -> str:
     return hashlib.sha256(values.astype("<i8").tobytes()).hexdigest()
 
 
-def index_files(store: Lake, directory: str) -> list[tuple[str, int, float]]:
-    """(name, size, mtime) of the index files in a directory (not temporary or stray files)."""
-    return [entry for entry in store.list_files(directory) if entry[0].endswith(INDEX_SUFFIX)]
-
-
-def index_file_bytes(table: pa.Table, key: str) -> bytes:
-    """An index file: `table` (sorted by `key`) in LZ4 record batches, key ranges in metadata."""
-    import pyarrow as pa
-    import pyarrow.ipc as ipc
-
-    batches = [batch for batch in table.to_batches(ROW_GROUP_ROWS) if batch.num_rows]
-    ranges = [[batch.column(key)[0].as_py(), batch.column(key)[-1].as_py()] for batch in batches]
-    schema = table.schema.with_metadata(
-        {_KEY_RANGES: json.dumps(ranges), _ROWS: str(table.num_rows)}
-    )
-    sink = pa.BufferOutputStream()
-    with ipc.new_file(sink, schema, options=ipc.IpcWriteOptions(compression="lz4")) as writer:
-        for batch in batches:
-            writer.write_batch(batch)
-    return sink.getvalue().to_pybytes()
-
-
-def read_index_table(store: Lake, relative: str) -> pa.Table:
-    """All entries of one index file."""
-    import pyarrow.ipc as ipc
-
-    with store.open(relative) as source:
-        return ipc.open_file(source).read_all().replace_schema_metadata(None)
-
-
-def index_file_rows(store: Lake, relative: str) -> int:
-    """How many entries one index file holds (from its footer)."""
-    import pyarrow.ipc as ipc
-
-    with store.open(relative) as source:
-        return int(ipc.open_file(source).schema.metadata[_ROWS])
-
-
-class _SortedFile:
-    """An index file of entries sorted by one key, with the key range of each record batch.
-
-    Batches read once stay decoded with their keys in a small LRU (index files never change
-    under a given name, size and modification time, so this cache never goes stale); a lookup
-    turns only the entries it matches into Python objects.
-    """
-
-    def __init__(self, source, key: str, cached_groups: int = 64) -> None:
-        import pyarrow.ipc as ipc
-
-        self.reader = ipc.open_file(source)
-        self.lock = threading.Lock()
-        ranges = json.loads(self.reader.schema.metadata[_KEY_RANGES])
-        self.groups = list(range(len(ranges)))
-        self.mins = [low for low, _ in ranges]
-        self.maxs = [high for _, high in ranges]
-        self.key = key
-        self.cached_groups = cached_groups
-        self.reads = 0
-        self._decoded: OrderedDict[int, tuple[list, pa.RecordBatch]] = OrderedDict()
-
-    def rows_with(self, key: str | int) -> list[dict]:
-        """Every entry whose key equals `key`."""
-        first, last = bisect_left(self.maxs, key), bisect_right(self.mins, key)
-        rows = []
-        for group in self.groups[first:last]:
-            keys, table = self._group(group)
-            start, stop = bisect_left(keys, key), bisect_right(keys, key)
-            if stop > start:
-                rows += table.slice(start, stop - start).to_pylist()
-        return rows
-
-    def forget_decoded(self) -> None:
-        """Drop the decoded batches (the footer stays parsed)."""
-        with self.lock:
-            self._decoded.clear()
-
-    def _group(self, group: int) -> tuple[list, pa.RecordBatch]:
-        """A batch's sorted keys and its entries."""
-        with self.lock:
-            if group in self._decoded:
-                self._decoded.move_to_end(group)
-                return self._decoded[group]
-            batch = self.reader.get_batch(group)
-            self.reads += 1
-            decoded = (batch.column(self.key).to_pylist(), batch)
-            self._decoded[group] = decoded
-            while len(self._decoded) > self.cached_groups:
-                self._decoded.popitem(last=False)
-            return decoded
-
-
 class AlertIndex:
     """Find alerts by object id or alert id through index files kept on the lake's filesystem.
 
@@ -270,7 +174,7 @@ class AlertIndex:
         self.refresh_seconds = refresh_seconds
         self.cached_files = cached_files
         self._lock = threading.Lock()
-        self._files: OrderedDict[tuple, _SortedFile] = OrderedDict()
+        self._files: OrderedDict[tuple, SortedFile] = OrderedDict()
         self._state: tuple[float, dict, dict] | None = None
 
     def __repr__(self) -> str:
@@ -427,7 +331,7 @@ class AlertIndex:
                 rows += delta.rows_with(key)
         return [self._location(row, layout) for row in rows]
 
-    def _sorted_file(self, relative: str, table: str, version: tuple = ()) -> _SortedFile | None:
+    def _sorted_file(self, relative: str, table: str, version: tuple = ()) -> SortedFile | None:
         cache_key = (relative, *version)
         with self._lock:
             if cache_key in self._files:
@@ -437,7 +341,7 @@ class AlertIndex:
             source = self.store.open(relative)
         except NotFound:
             return None
-        opened = _SortedFile(source, TABLES[table])
+        opened = SortedFile(source, TABLES[table])
         with self._lock:
             self._files[cache_key] = opened
             while len(self._files) > self.cached_files:

@@ -15,7 +15,6 @@ from .columns import display_columns, leaf, leaf_paths, object_ids, present
 from .errors import BadParameter, NotFound
 from .index import (
     INDEX_FORMAT,
-    INDEX_SUFFIX,
     SPAN_KINDS,
     TABLES,
     AlertIndex,
@@ -23,6 +22,9 @@ from .index import (
     check_format,
     entry_schema,
     ids_digest,
+)
+from .index_files import (
+    INDEX_SUFFIX,
     index_file_bytes,
     index_file_rows,
     index_files,

@@ -1,7 +1,7 @@
 """One Parquet data page holding a stamp: find it once at index time, read only it per request.
 
 The pieces of the Parquet format needed for that, with the specification's names: the Thrift
-compact protocol for ``PageHeader`` (``DataPageHeader``, ``DataPageHeaderV2``,
+compact protocol (`thrift`) for ``PageHeader`` (``DataPageHeader``, ``DataPageHeaderV2``,
 ``DictionaryPageHeader``), the RLE/bit-packed hybrid encoding of definition levels and
 dictionary indices, and PLAIN ``BYTE_ARRAY`` values. Decompression is pyarrow's `Codec`.
 
@@ -16,6 +16,8 @@ import struct
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from .thrift import CompactReader
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -100,74 +102,6 @@ def unpack_spans(packed: bytes) -> list[tuple[PageSpan, ColumnInfo]]:
     return spans
 
 
-# Thrift compact protocol
-
-
-class _Compact:
-    """Just enough of Thrift's compact protocol to read page headers."""
-
-    def __init__(self, data: bytes | memoryview, position: int = 0) -> None:
-        self.data = data
-        self.position = position
-
-    def byte(self) -> int:
-        if self.position >= len(self.data):
-            raise EOFError
-        value = self.data[self.position]
-        self.position += 1
-        return value
-
-    def varint(self) -> int:
-        shift = result = 0
-        while True:
-            byte = self.byte()
-            result |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return result
-            shift += 7
-
-    def zigzag(self) -> int:
-        value = self.varint()
-        return (value >> 1) ^ -(value & 1)
-
-    def struct(self) -> dict[int, object]:
-        """Fields of a struct by id: ints, bools, nested structs; other values are skipped."""
-        fields, last = {}, 0
-        while True:
-            header = self.byte()
-            if header == 0:
-                return fields
-            delta, kind = header >> 4, header & 0x0F
-            last = last + delta if delta else self.zigzag()
-            fields[last] = self.value(kind)
-
-    def value(self, kind: int) -> object:
-        if kind in (1, 2):
-            return kind == 1
-        if kind == 3:
-            return self.byte()
-        if kind in (4, 5, 6):
-            return self.zigzag()
-        if kind == 7:
-            self.position += 8
-            return None
-        if kind == 8:
-            size = self.varint()
-            self.position += size
-            return None
-        if kind in (9, 10):
-            header = self.byte()
-            size = header >> 4 if header >> 4 != 15 else self.varint()
-            return [self.value(header & 0x0F) for _ in range(size)]
-        if kind == 11:
-            size = self.varint()
-            kinds = self.byte() if size else 0
-            return [(self.value(kinds >> 4), self.value(kinds & 0x0F)) for _ in range(size)]
-        if kind == 12:
-            return self.struct()
-        raise Unsupported(f"unknown Thrift compact type {kind}")
-
-
 @dataclass(frozen=True)
 class PageHeader:
     """The fields of a Parquet ``PageHeader`` this reader uses."""
@@ -186,7 +120,7 @@ class PageHeader:
 
 def parse_page_header(data: bytes | memoryview) -> PageHeader:
     """Parse the Thrift ``PageHeader`` at the start of `data` (`EOFError` if it is cut short)."""
-    reader = _Compact(data)
+    reader = CompactReader(data)
     fields = reader.struct()
     kind = fields[1]
     common = {
@@ -315,7 +249,7 @@ def decode_hybrid(data, position: int, end: int, bit_width: int, count: int) -> 
     """The first `count` values of an RLE/bit-packed hybrid run sequence in data[position:end]."""
     values: list[int] = []
     byte_width = (bit_width + 7) // 8
-    reader = _Compact(data, position)
+    reader = CompactReader(data, position)
     while len(values) < count and reader.position < end:
         header = reader.varint()
         if header & 1:

@@ -6,7 +6,8 @@ import pytest
 
 from fink_cutout_jupyter import indexing
 from fink_cutout_jupyter.demo import DEMO_OBJECT_ID, make_demo_lake
-from fink_cutout_jupyter.index import AlertIndex, read_index_table
+from fink_cutout_jupyter.index import AlertIndex
+from fink_cutout_jupyter.index_files import read_index_table
 from fink_cutout_jupyter.indexing import build, compact
 from fink_cutout_jupyter.lake import Lake
 from fink_cutout_jupyter.reader import CutoutReader
