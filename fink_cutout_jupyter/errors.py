@@ -1,5 +1,13 @@
 """Errors a caller can read: each carries the HTTP status the API answers with."""
 
+QUOTED_LENGTH = 100
+
+
+def quote(value: object) -> str:
+    """`repr` of a caller's value for an error text, cut to about `QUOTED_LENGTH` characters."""
+    text = repr(value)
+    return text if len(text) <= QUOTED_LENGTH else f"{text[: QUOTED_LENGTH - 1]}…"
+
 
 class CutoutError(Exception):
     """Base of every error this package raises on purpose."""
@@ -29,6 +37,22 @@ class LakeUnavailable(CutoutError, OSError):
     """The lake's filesystem cannot be reached (HTTP 503)."""
 
     status = 503
+
+
+class TooLarge(CutoutError):
+    """A request body larger than the API accepts (HTTP 413)."""
+
+    status = 413
+
+
+class CorruptData(CutoutError):
+    """Stored bytes that do not decode: a stamp, a lake file or an index file (HTTP 502).
+
+    Not an outage (503, worth retrying) and not the caller's doing (4xx): the lake answered,
+    with bytes that are not what they should be.
+    """
+
+    status = 502
 
 
 class IndexOutdated(CutoutError):

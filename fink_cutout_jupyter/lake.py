@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from .errors import BadParameter, LakeUnavailable, NotFound, OutsideLake
+from .errors import BadParameter, LakeUnavailable, NotFound, OutsideLake, quote
 from .locations import FileIdentity
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ VALID_PATH_HINT = (
 _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _MISSING_FILE_MESSAGES = ("not found", "does not exist", "no such file")
 _PARTITION = re.compile(r"^(year|month|day)=(\d+)$")
+MAX_PATH_LENGTH = 1024
+MAX_NAME_BYTES = 255
 
 
 class Lake:
@@ -117,7 +119,8 @@ class Lake:
                 root = "/" + self.base.strip("/")
                 if not path.startswith(root.rstrip("/") + "/"):
                     raise OutsideLake(
-                        f"hdfsPath: {path!r} is outside the lake root; expected {VALID_PATH_HINT}"
+                        f"hdfsPath: {quote(path)} is outside the lake root; "
+                        f"expected {VALID_PATH_HINT}"
                     )
                 path = path[len(root.rstrip("/")) + 1 :].lstrip("/")
         return safe_relative_path(path)
@@ -128,19 +131,53 @@ class Lake:
         own_place = ("file", "") if self.is_local else (own.scheme.lower(), own.netloc.lower())
         if (given.scheme.lower(), given.netloc.lower()) != own_place or not given.path:
             raise OutsideLake(
-                f"hdfsPath: {uri!r} is not on the lake's filesystem; expected {VALID_PATH_HINT}"
+                f"hdfsPath: {quote(uri)} is not on the lake's filesystem; "
+                f"expected {VALID_PATH_HINT}"
             )
         return unquote(given.path)
 
     def resolve(self, relative: str) -> str:
-        """Turn a client's path (see `relative`) into a path of `filesystem`, inside the root."""
+        """Turn a client's path (see `relative`) into a path of `filesystem`, inside the root.
+
+        On a local filesystem the path is followed through its links: one that leads outside
+        the root is refused (`OutsideLake`) whether or not its target exists, so that links
+        tell nothing of what is outside. Links that stay inside the root work.
+        """
         relative = self.relative(relative)
-        return posixpath.join(self.base, relative) if self.base else relative
+        path = posixpath.join(self.base, relative) if self.base else relative
+        real_root = self._real_root
+        if real_root is not None:
+            real = os.path.realpath(path)
+            if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
+                raise OutsideLake(
+                    f"hdfsPath: {quote(relative)} leads outside the lake root; "
+                    f"expected {VALID_PATH_HINT}"
+                )
+        return path
+
+    @cached_property
+    def _real_root(self) -> str | None:
+        """The root with its links followed, for a local filesystem (None elsewhere)."""
+        from pyarrow import fs
+
+        if not isinstance(self.filesystem, fs.LocalFileSystem):
+            return None
+        return os.path.realpath(self.base or "/")
+
+    def scrub(self, text: str) -> str:
+        """`text` without the root's own path (error texts never show the server's paths)."""
+        with self._lock:
+            known = "_filesystem_and_base" in self.__dict__
+        if not known:
+            return text
+        for root in {self.base, self._real_root or ""} - {"", "/"}:
+            text = text.replace(root.rstrip("/") + "/", "").replace(root, "<lake root>")
+        return text
 
     def open(self, relative: str) -> pyarrow.NativeFile:
         """Open a file of the lake for random access (`NotFound` if it does not exist)."""
         path = self.resolve(relative)
-        with _translated_errors(relative):
+        with _translated_errors(self, relative):
             return self.filesystem.open_input_file(path)
 
     def size(self, relative: str) -> int:
@@ -156,14 +193,14 @@ class Lake:
         from pyarrow import fs
 
         path = self.resolve(relative)
-        with _translated_errors(relative):
+        with _translated_errors(self, relative):
             info = self.filesystem.get_file_info(path)
             if info.type == fs.FileType.NotFound:
                 # libhdfs reports "not found" for a NameNode it cannot reach: opening the file
                 # tells a missing file (NotFound) from an outage (LakeUnavailable).
                 self.filesystem.open_input_file(path).close()
         if info.type in (fs.FileType.NotFound, fs.FileType.Directory):
-            raise NotFound(f"hdfsPath: no file {relative!r} in the lake")
+            raise NotFound(f"hdfsPath: no file {quote(self.scrub(relative))} in the lake")
         return FileIdentity(info.size, info.mtime_ns if info.mtime_ns is not None else -1)
 
     def subdirectory(self, relative: str) -> Lake:
@@ -185,7 +222,7 @@ class Lake:
         """Write a file in full, then move it into place, so readers never see half of it."""
         path = self.resolve(relative)
         temporary = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
-        with _translated_errors(relative):
+        with _translated_errors(self, relative):
             self.filesystem.create_dir(posixpath.dirname(path), recursive=True)
             with self.filesystem.open_output_stream(temporary) as stream:
                 stream.write(data)
@@ -196,7 +233,7 @@ class Lake:
         from pyarrow import fs
 
         path = self.resolve(relative)
-        with _translated_errors(relative):
+        with _translated_errors(self, relative):
             kind = self.filesystem.get_file_info(path).type
             if kind == fs.FileType.Directory:
                 self.filesystem.delete_dir(path)
@@ -246,7 +283,7 @@ class Lake:
     def _list(self, directory: str) -> list:
         from pyarrow import fs
 
-        with _translated_errors(directory):
+        with _translated_errors(self, directory):
             infos = self.filesystem.get_file_info(fs.FileSelector(directory, allow_not_found=True))
         return sorted(infos, key=lambda info: info.path)
 
@@ -254,23 +291,33 @@ class Lake:
 def safe_relative_path(relative: object) -> str:
     """Validate a lake-relative path and return it normalised (no ``.``, no doubled slashes)."""
     if not isinstance(relative, str) or not relative.strip():
-        raise BadParameter(f"hdfsPath: {relative!r} is not a path; expected {VALID_PATH_HINT}")
+        raise BadParameter(f"hdfsPath: {quote(relative)} is not a path; expected {VALID_PATH_HINT}")
+    if len(relative) > MAX_PATH_LENGTH:
+        raise BadParameter(
+            f"hdfsPath: {len(relative)} characters, longer than {MAX_PATH_LENGTH}; "
+            f"expected {VALID_PATH_HINT}"
+        )
     if "\x00" in relative:
         raise BadParameter(f"hdfsPath: the path contains a NUL byte; expected {VALID_PATH_HINT}")
     if _URI_SCHEME.match(relative) or "://" in relative:
         raise OutsideLake(
-            f"hdfsPath: {relative!r} is a full URI; give {VALID_PATH_HINT} "
+            f"hdfsPath: {quote(relative)} is a full URI; give {VALID_PATH_HINT} "
             "(not hdfs://IP:PORT/user/…)"
         )
     if relative.startswith(("/", "\\", "~")):
-        raise OutsideLake(f"hdfsPath: {relative!r} is absolute; expected {VALID_PATH_HINT}")
+        raise OutsideLake(f"hdfsPath: {quote(relative)} is absolute; expected {VALID_PATH_HINT}")
     parts = [part for part in re.split(r"[/\\]", relative) if part not in ("", ".")]
     if ".." in parts:
         raise OutsideLake(
-            f"hdfsPath: {relative!r} leaves the lake root; expected {VALID_PATH_HINT}"
+            f"hdfsPath: {quote(relative)} leaves the lake root; expected {VALID_PATH_HINT}"
         )
     if not parts:
-        raise BadParameter(f"hdfsPath: {relative!r} names no file; expected {VALID_PATH_HINT}")
+        raise BadParameter(f"hdfsPath: {quote(relative)} names no file; expected {VALID_PATH_HINT}")
+    if any(len(part.encode()) > MAX_NAME_BYTES for part in parts):
+        raise BadParameter(
+            f"hdfsPath: a name in {quote(relative)} is longer than {MAX_NAME_BYTES} bytes; "
+            f"expected {VALID_PATH_HINT}"
+        )
     return "/".join(parts)
 
 
@@ -282,7 +329,7 @@ def parse_night(night: dt.date | str) -> dt.date:
     try:
         return dt.datetime.strptime(text, "%Y%m%d").date()
     except ValueError:
-        raise BadParameter(f"night: {night!r} is not a date; expected YYYYMMDD") from None
+        raise BadParameter(f"night: {quote(night)} is not a date; expected YYYYMMDD") from None
 
 
 def _local_path(uri: str) -> str | None:
@@ -296,8 +343,9 @@ def _local_path(uri: str) -> str | None:
 class _translated_errors:
     """Turn pyarrow's OSErrors into NotFound (missing) or LakeUnavailable (anything else)."""
 
-    def __init__(self, what: str) -> None:
-        self.what = what
+    def __init__(self, lake: Lake, what: str) -> None:
+        self.lake = lake
+        self.what = lake.scrub(what)
 
     def __enter__(self) -> None:
         return None
@@ -309,9 +357,9 @@ class _translated_errors:
         if isinstance(error, FileNotFoundError) or (
             isinstance(error, OSError) and any(s in message for s in _MISSING_FILE_MESSAGES)
         ):
-            raise NotFound(f"hdfsPath: no file {self.what!r} in the lake") from error
+            raise NotFound(f"hdfsPath: no file {quote(self.what)} in the lake") from error
         if isinstance(error, OSError):
             raise LakeUnavailable(
-                f"the lake's filesystem failed on {self.what!r}: {error}"
+                f"the lake's filesystem failed on {quote(self.what)}: {self.lake.scrub(str(error))}"
             ) from error
         return False

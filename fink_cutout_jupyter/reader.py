@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from .columns import (
     present,
     value,
 )
-from .errors import BadParameter, NotFound
+from .errors import BadParameter, CorruptData, NotFound, quote
 from .lake import Lake
 from .locations import ALERT_ID_SPAN, AlertLocation, FileIdentity
 from .pages import Unsupported, read_value
@@ -81,6 +82,8 @@ class CutoutReader:
     page_reads, page_fallbacks : int
         Stamps read from their data page alone, and page reads that failed a check and were
         read with pyarrow instead.
+    corrupt_files : set of str
+        Files holding a stamp that did not decode (each logged once).
     """
 
     def __init__(self, lake: Lake, survey: Survey | None = None) -> None:
@@ -89,6 +92,8 @@ class CutoutReader:
         self.stale_reads = 0
         self.page_reads = 0
         self.page_fallbacks = 0
+        self.corrupt_files: set[str] = set()
+        self._lock = threading.Lock()
 
     def read(
         self,
@@ -131,7 +136,7 @@ class CutoutReader:
             row = _select_row(table, survey, object_id, alert_id, path)
             group, row_in_group = _row_group_of(parquet, row)
             found_id = value(table, survey.alert_id_column, row)
-            stamps = _read_stamps(parquet, survey, group, row_in_group, kinds, found_id)
+            stamps = self._read_stamps(parquet, survey, group, row_in_group, kinds, found_id, path)
         return AlertCutouts(
             survey=survey,
             path=path,
@@ -171,7 +176,13 @@ class CutoutReader:
                 location.path,
                 location.alert_id,
             )
-            return self.read(location.path, alert_id=location.alert_id, kinds=kinds)
+            try:
+                return self.read(location.path, alert_id=location.alert_id, kinds=kinds)
+            except NotAlertFile as error:
+                raise CorruptData(
+                    f"hdfsPath: {location.path}, indexed as holding alert {location.alert_id}, "
+                    f"is no longer a readable alert file ({error})"
+                ) from None
         survey, stamps = read
         object_id = location.object_id
         if object_id is not None and survey.integer_object_ids:
@@ -203,8 +214,14 @@ class CutoutReader:
                 )
         parquet = open_parquet(source, location.path)
         survey = self._survey_of(parquet)
-        stamps = _read_stamps(
-            parquet, survey, location.row_group, location.row, kinds, location.alert_id
+        stamps = self._read_stamps(
+            parquet,
+            survey,
+            location.row_group,
+            location.row,
+            kinds,
+            location.alert_id,
+            location.path,
         )
         return None if stamps is None else (survey, stamps)
 
@@ -221,12 +238,64 @@ class CutoutReader:
             data = read_value(source, span, column)
             if data is None:
                 raise NotFound(f"alert {location.alert_id} has no {kind} stamp")
-            stamps[kind] = stamp_from_stored(kind, data, survey.gzipped)
+            stamps[kind] = self._decoded(kind, data, survey, location.alert_id, location.path)
         self.page_reads += len(kinds)
         return stamps
 
+    def _read_stamps(
+        self,
+        parquet,
+        survey: Survey,
+        group: int,
+        row: int,
+        kinds: Sequence[str],
+        alert_id: int,
+        path: str,
+    ) -> dict[str, Stamp] | None:
+        """Stamps of one row of a row group, or None if that row is not the alert `alert_id`."""
+        if (
+            group >= parquet.metadata.num_row_groups
+            or row >= parquet.metadata.row_group(group).num_rows
+        ):
+            return None
+        columns = [survey.alert_id_column, *(survey.cutout_columns[kind] for kind in kinds)]
+        stored = parquet.read_row_group(group, columns=columns).slice(row, 1)
+        if value(stored, survey.alert_id_column, 0) != alert_id:
+            return None
+        stamps = {}
+        for kind in kinds:
+            data = value(stored, survey.cutout_columns[kind], 0)
+            if data is None:
+                raise NotFound(f"alert {alert_id} has no {kind} stamp")
+            stamps[kind] = self._decoded(kind, data, survey, alert_id, path)
+        return stamps
+
+    def _decoded(self, kind: str, stored: bytes, survey: Survey, alert_id: int, path: str) -> Stamp:
+        """The stamp, or `CorruptData` naming the alert, the kind and the file (logged once)."""
+        try:
+            return stamp_from_stored(kind, stored, survey.gzipped)
+        except CorruptData as error:
+            with self._lock:
+                first = path not in self.corrupt_files
+                self.corrupt_files.add(path)
+            if first:
+                logger.error("corrupt stamp in %s (alert %s, %s): %s", path, alert_id, kind, error)
+            raise CorruptData(
+                f"kind: the {kind} stamp of alert {alert_id} in {path} is corrupt ({error}); "
+                "ask for the other kinds one by one"
+            ) from None
+
     def _survey_of(self, parquet) -> Survey:
-        return self.survey or survey_of_columns(leaf_paths(parquet.schema))
+        if self.survey is not None:
+            return self.survey
+        try:
+            return survey_of_columns(leaf_paths(parquet.schema))
+        except BadParameter as error:
+            raise NotAlertFile(f"hdfsPath: {error}") from None
+
+
+class NotAlertFile(NotFound):
+    """A file of the lake that is not a readable Parquet file of alerts (HTTP 404)."""
 
 
 class _RowMoved(Exception):
@@ -234,36 +303,20 @@ class _RowMoved(Exception):
 
 
 def open_parquet(source, path: str):
-    """A `pyarrow.parquet.ParquetFile`, or `BadParameter` if `path` is not a Parquet file."""
+    """A `pyarrow.parquet.ParquetFile`; `NotAlertFile` (404) if `path` is not a Parquet file.
+
+    Not 400: a file of the lake that is not readable Parquet answers as a missing one does.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         return pq.ParquetFile(source)
     except pa.ArrowInvalid as error:
-        raise BadParameter(f"hdfsPath: {path!r} is not a Parquet file ({error})") from None
-
-
-def _read_stamps(
-    parquet, survey: Survey, group: int, row: int, kinds: Sequence[str], alert_id: int
-) -> dict[str, Stamp] | None:
-    """Stamps of one row of a row group, or None if that row is not the alert `alert_id`."""
-    if (
-        group >= parquet.metadata.num_row_groups
-        or row >= parquet.metadata.row_group(group).num_rows
-    ):
-        return None
-    columns = [survey.alert_id_column, *(survey.cutout_columns[kind] for kind in kinds)]
-    stored = parquet.read_row_group(group, columns=columns).slice(row, 1)
-    if value(stored, survey.alert_id_column, 0) != alert_id:
-        return None
-    stamps = {}
-    for kind in kinds:
-        data = value(stored, survey.cutout_columns[kind], 0)
-        if data is None:
-            raise NotFound(f"alert {alert_id} has no {kind} stamp")
-        stamps[kind] = stamp_from_stored(kind, data, survey.gzipped)
-    return stamps
+        raise NotAlertFile(
+            f"hdfsPath: {quote(path)} is not an alert file of the lake (not readable Parquet: "
+            f"{error})"
+        ) from None
 
 
 def _select_row(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import BadParameter
+from .errors import BadParameter, CorruptData, quote
 from .surveys import KINDS
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class Stamp:
         for hdu in self.hdulist:
             if hdu.data is not None:
                 return hdu
-        raise BadParameter(f"the {self.kind} stamp holds no image")
+        raise CorruptData(f"the {self.kind} stamp holds no image")
 
     @property
     def header(self) -> fits.Header:
@@ -60,10 +60,21 @@ class Stamp:
 
     @cached_property
     def data(self) -> np.ndarray:
-        """Pixels in native byte order (NaN where the survey has no value)."""
-        pixels = _plain_primary_image(self.fits_bytes)
+        """Pixels in native byte order (NaN where the survey has no value).
+
+        Raises
+        ------
+        CorruptData
+            The FITS file does not decode.
+        """
+        try:
+            pixels = _plain_primary_image(self.fits_bytes)
+            if pixels is None:
+                pixels = self.image_hdu.data
+        except (OSError, ValueError, TypeError, IndexError, KeyError) as error:
+            raise CorruptData(f"the {self.kind} stamp's FITS does not decode ({error})") from None
         if pixels is None:
-            pixels = self.image_hdu.data
+            raise CorruptData(f"the {self.kind} stamp holds no image")
         return pixels.astype(pixels.dtype.newbyteorder("="), copy=False)
 
 
@@ -99,10 +110,28 @@ def _plain_primary_image(fits_bytes: bytes) -> np.ndarray | None:
 
 
 def stamp_from_stored(kind: str, stored: bytes, gzipped: bool) -> Stamp:
-    """Build a `Stamp` from the bytes stored in the lake (gzipped FITS for ZTF)."""
+    """Build a `Stamp` from the bytes stored in the lake (gzipped FITS for ZTF).
+
+    Raises
+    ------
+    CorruptData
+        Not gzip (where the survey gzips), or not a whole FITS file: one starts with ``SIMPLE``
+        and is made of 2880-byte blocks.
+    """
     if kind not in KINDS:
         raise BadParameter(f"kind: {kind!r} is not allowed; allowed: {', '.join(KINDS)}")
-    return Stamp(kind, _gunzip(stored) if gzipped else bytes(stored))
+    if gzipped:
+        try:
+            stored = _gunzip(stored)
+        except Exception as error:  # OSError, EOFError, zlib.error, isal's IsalError
+            raise CorruptData(f"the stored {kind} stamp is not gzip ({error})") from None
+    fits_bytes = bytes(stored)
+    if not fits_bytes.startswith(b"SIMPLE") or len(fits_bytes) % _BLOCK:
+        raise CorruptData(
+            f"the stored {kind} stamp is not a whole FITS file ({len(fits_bytes)} bytes, "
+            f"starting {quote(fits_bytes[:16])})"
+        )
+    return Stamp(kind, fits_bytes)
 
 
 def to_fits(stamp: Stamp) -> bytes:

@@ -83,7 +83,7 @@ def test_a_parquet_file_that_is_not_an_alert_file_is_refused(tmp_path):
     from fink_cutout_jupyter.lake import Lake
 
     pq.write_table(pa.table({"objectId": ["ZTF24abssjsb"]}), tmp_path / "other.parquet")
-    with pytest.raises(BadParameter, match="not a Fink alert file"):
+    with pytest.raises(NotFound, match="hdfsPath: the file is not a Fink alert file"):
         CutoutReader(Lake(tmp_path)).read("other.parquet", "ZTF24abssjsb")
 
 
