@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._version import __version__
-from .errors import BadParameter, CutoutError, NotFound
+from .errors import BadParameter, CutoutError, NotFound, TooLarge, quote
 from .formats import FORMATS, encode, output_format
 from .index import AlertIndex
 from .lake import Lake
@@ -29,12 +30,27 @@ ROUTES = ("cutouts", "alerts", "openapi.json")
 # Stored, but revalidated on every use: a 304 costs one lookup and one stat, and a rewritten file
 # changes the ETag, so no cache can keep serving what the lake no longer holds.
 REVALIDATE = "private, no-cache"
-_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
+FORMAT_SPELLINGS = (*FORMATS, *(name.lower() for name in FORMATS if name.lower() != name))
+MAX_BODY_BYTES = 64 * 1024
+MAX_TEXT_LENGTH = 256
+# What a value of each kind may be, as JSON gives it or as a query string's text.
+_KIND_TYPES = {
+    "string": (str,),
+    "id": (str, int),
+    "integer": (str, int),
+    "number": (str, int, float),
+    "boolean": (str, bool),
+}
 
 
 @dataclass(frozen=True)
 class Parameter:
-    """One request parameter: documented in ``{"args": [...]}`` and in the OpenAPI document."""
+    """One request parameter: documented in ``{"args": [...]}`` and in the OpenAPI document.
+
+    `kind` is ``string``, ``id`` (text, or a whole number for Rubin), ``integer`` (an alert id:
+    up to 20 digits, 0 to 2**63-1), ``number`` (0 to 100) or ``boolean``; text is at most
+    `max_length` characters.
+    """
 
     name: str
     description: str
@@ -42,11 +58,14 @@ class Parameter:
     allowed: tuple[str, ...] | None = None
     default: Any = None
     kind: str = "string"
+    max_length: int = MAX_TEXT_LENGTH
 
 
 CUTOUT_PARAMETERS = (
-    Parameter("objectId", "ZTF object id, e.g. ZTF24abssjsb (or a Rubin diaObjectId)"),
-    Parameter("diaObjectId", "Rubin object id (same role as objectId; Fink's object API name)"),
+    Parameter("objectId", "ZTF object id, e.g. ZTF24abssjsb (or a Rubin diaObjectId)", kind="id"),
+    Parameter(
+        "diaObjectId", "Rubin object id (same role as objectId; Fink's object API name)", kind="id"
+    ),
     Parameter(
         "candid",
         "Alert id (ZTF candid). Without it, the latest alert of the object",
@@ -57,19 +76,36 @@ CUTOUT_PARAMETERS = (
         "hdfsPath",
         "File to read (seed compatibility): relative to the lake root, or an absolute path or "
         "URI of the lake's filesystem inside the root; without it the alert index finds the alert",
+        max_length=1024,
     ),
     Parameter("kind", "Which stamp(s)", allowed=(*KINDS, "All"), default="All"),
-    Parameter("return_type", "Output format", allowed=FORMATS, default="array"),
-    Parameter("output-format", "Same as return_type (Fink portal's name)", allowed=FORMATS),
+    Parameter("return_type", "Output format", allowed=FORMAT_SPELLINGS, default="array"),
+    Parameter(
+        "output-format",
+        "Same as return_type (Fink portal's name); return_type wins when both are given",
+        allowed=FORMAT_SPELLINGS,
+    ),
     Parameter("stretch", "PNG: stretch", allowed=STRETCHES, default="sigmoid"),
     Parameter("interval", "PNG: interval", allowed=INTERVALS, default="percentile"),
-    Parameter("pmin", "PNG: lower percentile (interval=percentile)", default=0.5, kind="number"),
-    Parameter("pmax", "PNG: upper percentile (interval=percentile)", default=99.95, kind="number"),
+    Parameter(
+        "pmin",
+        "PNG: lower percentile (interval=percentile), 0 <= pmin < 50",
+        default=0.5,
+        kind="number",
+    ),
+    Parameter(
+        "pmax",
+        "PNG: upper percentile (interval=percentile), 50 < pmax <= 100",
+        default=99.95,
+        kind="number",
+    ),
     Parameter("colormap", "PNG: any matplotlib colormap name", default="gray"),
     Parameter("convolution_kernel", "PNG: smoothing before the stretch", allowed=KERNELS),
-    Parameter("flip", "PNG: put row 0 at the bottom", default=False, kind="boolean"),
+    Parameter("flip", "PNG: flip vertically (row 0 at the bottom)", default=False, kind="boolean"),
 )
-ALERT_PARAMETERS = (Parameter("objectId", "Object id whose alerts to list", required=True),)
+ALERT_PARAMETERS = (
+    Parameter("objectId", "Object id whose alerts to list", required=True, kind="id"),
+)
 _RENDER_FIELDS = ("stretch", "interval", "pmin", "pmax", "colormap", "convolution_kernel", "flip")
 
 
@@ -92,6 +128,7 @@ class CutoutRequest:
     kinds: tuple[str, ...]
     fmt: str
     render: RenderOptions
+    disagreeing: bool = False  # two names of one id with different values: no such alert
 
     def etag(self, *facts: Any) -> str:
         """Strong ETag of this request's response given `facts`: what the answer depends on.
@@ -103,47 +140,60 @@ class CutoutRequest:
         return '"' + hashlib.sha256(identity.encode()).hexdigest()[:32] + '"'
 
 
+def parse_body(body: bytes) -> dict[str, Any]:
+    """The parameters of a POST: a JSON object of at most `MAX_BODY_BYTES` (`TooLarge`, 413)."""
+    import orjson
+
+    if len(body) > MAX_BODY_BYTES:
+        raise TooLarge(f"body: {len(body)} bytes, more than {MAX_BODY_BYTES}")
+    if not body.strip():
+        raise BadParameter("body: empty; send a JSON object of parameters (e.g. {})")
+    try:
+        params = orjson.loads(body)  # refuses nesting deeper than 1,024
+    except orjson.JSONDecodeError as error:
+        raise BadParameter(f"body: not valid JSON ({quote(str(error))})") from None
+    if not isinstance(params, dict):
+        raise BadParameter("body: expected a JSON object of parameters")
+    return params
+
+
 def parse_cutout_request(params: Mapping[str, Any], survey: Survey | None = None) -> CutoutRequest:
-    """Validate the parameters of /api/v1/cutouts (`BadParameter` names what is wrong)."""
-    _refuse_unknown(params, CUTOUT_PARAMETERS)
-    object_ids = {_text(params, name) for name in ("objectId", "diaObjectId")} - {None}
-    if len(object_ids) > 1:
-        raise BadParameter("objectId: objectId and diaObjectId disagree; give one object id")
-    object_id = object_ids.pop() if object_ids else None
+    """Validate the parameters of /api/v1/cutouts (`BadParameter` names what is wrong).
+
+    Every rule here is one the OpenAPI document states, so that a request it calls valid is
+    never refused with a 400: two names of one id that disagree name no alert (404, later),
+    and ``return_type`` wins over ``output-format``.
+    """
+    _check(params, CUTOUT_PARAMETERS)
+    object_ids = {str(params[name]) for name in ("objectId", "diaObjectId") if name in params}
     alert_ids = {
         as_integer(name, params[name], "1234567890123456789")
         for name in ("candid", "diaSourceId")
-        if _text(params, name)
+        if name in params
     }
-    if len(alert_ids) > 1:
-        raise BadParameter("candid: candid and diaSourceId disagree; give one alert id")
-    alert_id = alert_ids.pop() if alert_ids else None
-    if object_id is None and alert_id is None:
+    if not object_ids and not alert_ids:
         raise BadParameter(
-            "objectId: missing; give objectId (e.g. ZTF24abssjsb), candid or diaSourceId"
+            "objectId: missing; give objectId (e.g. ZTF24abssjsb), diaObjectId, candid or "
+            "diaSourceId"
         )
-    if object_id is not None and survey is not None:
-        object_id = str(survey.validate_object_id(object_id))
-    kind = _text(params, "kind") or "All"
-    if kind not in (*KINDS, "All"):
-        raise BadParameter(f"kind: {kind!r} is not allowed; allowed: {', '.join((*KINDS, 'All'))}")
-    formats = {_text(params, name) for name in ("return_type", "output-format")} - {None}
-    if len(formats) > 1:
-        raise BadParameter("return_type: return_type and output-format disagree; give one")
-    fmt = output_format(formats.pop() if formats else "array")
-    options = {name: params[name] for name in _RENDER_FIELDS if _text(params, name)}
+    if survey is not None:
+        object_ids = {str(survey.validate_object_id(value)) for value in object_ids}
+    kind = params.get("kind", "All")
+    fmt = output_format(params.get("return_type", params.get("output-format", "array")))
+    options = {name: params[name] for name in _RENDER_FIELDS if name in params}
     for name in ("pmin", "pmax"):
         if name in options:
             options[name] = _number(name, options[name])
     if "flip" in options:
         options["flip"] = _boolean("flip", options["flip"])
     return CutoutRequest(
-        object_id=object_id,
-        alert_id=alert_id,
-        path=_text(params, "hdfsPath"),
+        object_id=min(object_ids) if object_ids else None,
+        alert_id=min(alert_ids) if alert_ids else None,
+        path=params.get("hdfsPath"),
         kinds=KINDS if kind == "All" else (kind,),
         fmt=fmt,
         render=RenderOptions(**options),
+        disagreeing=len(object_ids) > 1 or len(alert_ids) > 1,
     )
 
 
@@ -161,12 +211,17 @@ class CutoutAPI:
     """
 
     def __init__(
-        self, lake: Lake | str, index_root: str | None = None, survey: Survey | None = None
+        self,
+        lake: Lake | str,
+        index_root: str | None = None,
+        survey: Survey | None = None,
+        base_url: str = "/",
     ) -> None:
         self.lake = lake if isinstance(lake, Lake) else Lake(lake)
         self.index = AlertIndex(self.lake, index_root or None)
         self.reader = CutoutReader(self.lake, survey)
         self.survey = survey
+        self.base_url = base_url
 
     def handle(
         self, route: str, params: Mapping[str, Any], if_none_match: str | None = None
@@ -182,8 +237,8 @@ class CutoutAPI:
             if route == "openapi.json":
                 from .openapi import openapi_document
 
-                return json_reply(openapi_document())
-            return error_reply(404, f"no route {route!r}; routes: {', '.join(ROUTES)}")
+                return json_reply(openapi_document(self.base_url, self._known_survey()))
+            return error_reply(404, f"no route {quote(route)}; routes: {', '.join(ROUTES)}")
         except CutoutError as error:
             return error_reply(error.status, str(error))
         except OSError as error:
@@ -200,6 +255,11 @@ class CutoutAPI:
         index lookup and one stat, and no read of the lake's pages.
         """
         request = parse_cutout_request(params, self.survey)
+        if request.disagreeing:
+            raise NotFound(
+                "candid: candid and diaSourceId (or objectId and diaObjectId) name different "
+                "alerts; no alert has both"
+            )
         location = self._locate(request) if request.path is None else None
         path = location.path if location else self.lake.relative(request.path)
         identity = self.lake.identity(path)
@@ -219,8 +279,8 @@ class CutoutAPI:
 
     def alerts(self, params: Mapping[str, Any]) -> Reply:
         """Every alert of an object, oldest first."""
-        _refuse_unknown(params, ALERT_PARAMETERS)
-        object_id = _text(params, "objectId")
+        _check(params, ALERT_PARAMETERS)
+        object_id = params.get("objectId")
         if object_id is None:
             raise BadParameter("objectId: missing; e.g. objectId=ZTF24abssjsb")
         rows = [
@@ -235,6 +295,15 @@ class CutoutAPI:
             for location in self.index.alerts(object_id)
         ]
         return json_reply(rows, {"Cache-Control": "no-cache"})
+
+    def _known_survey(self) -> Survey | None:
+        """The lake's survey if configured or indexed (None while nothing says)."""
+        if self.survey is not None:
+            return self.survey
+        try:
+            return self.index.survey
+        except CutoutError:
+            return None
 
     def _locate(self, request: CutoutRequest) -> AlertLocation:
         """The indexed alert a request without a file names."""
@@ -272,35 +341,62 @@ def _describe(parameter: Parameter) -> dict[str, Any]:
     return described
 
 
-def _refuse_unknown(params: Mapping[str, Any], known: tuple[Parameter, ...]) -> None:
-    names = {parameter.name for parameter in known}
-    unknown = sorted(set(params) - names)
-    if unknown:
-        raise BadParameter(f"{unknown[0]}: unknown parameter; allowed: {', '.join(sorted(names))}")
+def _check(params: Mapping[str, Any], known: tuple[Parameter, ...]) -> None:
+    """Refuse unknown names, values of the wrong type, and text longer than allowed."""
+    by_name = {parameter.name: parameter for parameter in known}
+    for name, value in params.items():
+        parameter = by_name.get(name)
+        if parameter is None:
+            raise BadParameter(
+                f"{quote(name)[1:-1]}: unknown parameter; allowed: {', '.join(sorted(by_name))}"
+            )
+        if not isinstance(value, _KIND_TYPES[parameter.kind]) or (
+            isinstance(value, bool) and parameter.kind != "boolean"
+        ):
+            got = _JSON_TYPES.get(type(value), type(value).__name__)
+            raise BadParameter(f"{name}: expected {_EXPECTED[parameter.kind]}, got {got}")
+        if isinstance(value, str) and not value:
+            raise BadParameter(f"{name}: empty")
+        if isinstance(value, str) and len(value) > parameter.max_length:
+            raise BadParameter(
+                f"{name}: {len(value)} characters, at most {parameter.max_length} allowed"
+            )
+        if parameter.allowed and value not in parameter.allowed:
+            raise BadParameter(
+                f"{name}: {quote(value)} is not allowed; allowed: {', '.join(parameter.allowed)}"
+            )
 
 
-def _text(params: Mapping[str, Any], name: str) -> str | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
+_JSON_TYPES = {type(None): "null", dict: "an object", list: "an array", float: "a number"}
+_EXPECTED = {
+    "string": "text",
+    "id": "text or a whole number",
+    "integer": "a whole number (or its digits as text)",
+    "number": "a number",
+    "boolean": "true or false",
+}
+
+
+# pmin in [0, 50), pmax in (50, 100]: pmin < pmax always, as the OpenAPI document can state it.
+PERCENTILE_RANGES = {"pmin": (0.0, 50.0), "pmax": (50.0, 100.0)}
+_NUMBER_TEXT = r"[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?"  # openapi.NUMBER_PATTERN
 
 
 def _number(name: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise BadParameter(f"{name}: {value!r} is not a number between 0 and 100") from None
-    if number != number:
-        raise BadParameter(f"{name}: NaN is not a number between 0 and 100")
+    low, high = PERCENTILE_RANGES[name]
+    allowed = f"a number from {low:g} to {high:g} (pmin < 50 < pmax)"
+    if isinstance(value, str) and not re.fullmatch(_NUMBER_TEXT, value):
+        raise BadParameter(f"{name}: {quote(value)} is not {allowed}")
+    number = float(value)
+    inside = low <= number < high if name == "pmin" else low < number <= high
+    if not inside:  # NaN is never inside
+        raise BadParameter(f"{name}: {quote(value)} is not {allowed}")
     return number
 
 
 def _boolean(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
-    if text in _TRUE or text in _FALSE:
-        return text in _TRUE
-    raise BadParameter(f"{name}: {value!r} is not allowed; allowed: true, false")
+    if value in ("true", "false"):
+        return value == "true"
+    raise BadParameter(f"{name}: {quote(value)} is not allowed; allowed: true, false")

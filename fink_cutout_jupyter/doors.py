@@ -7,7 +7,6 @@ in a worker thread on the first request, so a Jupyter server starts as fast as w
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -36,6 +35,8 @@ class APIRunner:
     timeout : float
         Seconds a request may wait for the lake before it is answered 503 (the read itself goes
         on in its thread: a filesystem call cannot be interrupted).
+    base_url : str
+        Where the door serves /api/v1 (the OpenAPI document's ``servers`` entry).
     """
 
     def __init__(
@@ -46,8 +47,10 @@ class APIRunner:
         science_dir: str = "science",
         workers: int = 4,
         timeout: float = 60.0,
+        base_url: str = "/",
     ) -> None:
         self.settings = {"lake": lake, "index": index, "survey": survey, "science_dir": science_dir}
+        self.base_url = base_url
         self.timeout = timeout
         self.executor = ThreadPoolExecutor(
             max_workers=max(1, workers), thread_name_prefix="fink-cutouts"
@@ -77,15 +80,14 @@ class APIRunner:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     def _answer(self, route: str, params, body, if_none_match):
-        from .api import error_reply
+        from .api import error_reply, parse_body
+        from .errors import CutoutError
 
         if body is not None:
             try:
-                params = json.loads(body or b"{}")
-            except ValueError as error:
-                return error_reply(400, f"body: not valid JSON ({error})")
-            if not isinstance(params, dict):
-                return error_reply(400, "body: expected a JSON object of parameters")
+                params = parse_body(body)
+            except CutoutError as error:
+                return error_reply(error.status, str(error))
         api = self._get_api()
         if api is None:
             return error_reply(503, NO_LAKE)
@@ -100,5 +102,7 @@ class APIRunner:
 
                 survey = survey_named(self.settings["survey"]) if self.settings["survey"] else None
                 lake = Lake(self.settings["lake"], science_dir=self.settings["science_dir"])
-                self._api = CutoutAPI(lake, self.settings["index"] or None, survey)
+                self._api = CutoutAPI(
+                    lake, self.settings["index"] or None, survey, base_url=self.base_url
+                )
             return self._api

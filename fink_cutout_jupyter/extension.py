@@ -13,6 +13,8 @@ from traitlets import Float, Int, Unicode, default
 from .doors import APIRunner
 
 AUTH_RESOURCE = "fink_cutouts"
+# Jupyter's own query parameters (login token, XSRF cookie check): never API parameters.
+JUPYTER_PARAMETERS = frozenset({"token", "_xsrf"})
 
 
 class _Handler(APIHandler):
@@ -36,11 +38,27 @@ class _Handler(APIHandler):
         # APIHandler.finish would otherwise label every body application/json.
         self.finish(reply.body if reply.status != 304 else None, set_content_type=content_type)
 
+    def write_error(self, status_code: int, **kwargs) -> None:
+        """Tornado's own errors (405, 403, 500, ...) in the contract's JSON shape."""
+        from .api import error_reply
+
+        reason = self._reason or "error"
+        exception = kwargs.get("exc_info", (None, None))[1]
+        if isinstance(exception, web.HTTPError) and exception.log_message:
+            reason = exception.log_message % exception.args if exception.args else reason
+        reply = error_reply(status_code, reason)
+        self.set_header("Content-Type", "application/json")
+        self.finish(reply.body)
+
     @web.authenticated
     @authorized("read")
     async def get(self) -> None:
         await self._respond(
-            params={name: self.get_argument(name) for name in self.request.arguments}
+            params={
+                name: self.get_argument(name)
+                for name in self.request.arguments
+                if name not in JUPYTER_PARAMETERS
+            }
         )
 
 
@@ -91,7 +109,13 @@ class FinkCutoutsApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         self.runner = APIRunner(
-            self.lake, self.index, self.survey, self.science_dir, self.workers, self.timeout
+            self.lake,
+            self.index,
+            self.survey,
+            self.science_dir,
+            self.workers,
+            self.timeout,
+            base_url=self.serverapp.base_url,
         )
         self.log.info("fink_cutout_jupyter: serving cutouts of %s", self.lake or "(no lake set)")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import BadParameter
+from .errors import BadParameter, quote
 from .reader import AlertCutouts
 from .render import RenderOptions, encode_png, side_by_side, to_rgb
 from .stamps import to_fits
@@ -27,7 +27,9 @@ def output_format(value: str) -> str:
     """The canonical spelling of an output format (case-insensitive), or `BadParameter`."""
     canonical = {name.lower(): name for name in FORMATS}.get(str(value).lower())
     if canonical is None:
-        raise BadParameter(f"return_type: {value!r} is not allowed; allowed: {', '.join(FORMATS)}")
+        raise BadParameter(
+            f"return_type: {quote(value)} is not allowed; allowed: {', '.join(FORMATS)}"
+        )
     return canonical
 
 

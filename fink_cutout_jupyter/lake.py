@@ -311,12 +311,13 @@ def safe_relative_path(relative: object) -> str:
         raise OutsideLake(
             f"hdfsPath: {quote(relative)} leaves the lake root; expected {VALID_PATH_HINT}"
         )
+    # Neither can name a file of the lake: answered as any missing file is.
     if not parts:
-        raise BadParameter(f"hdfsPath: {quote(relative)} names no file; expected {VALID_PATH_HINT}")
+        raise NotFound(f"hdfsPath: {quote(relative)} names no file; expected {VALID_PATH_HINT}")
     if any(len(part.encode()) > MAX_NAME_BYTES for part in parts):
-        raise BadParameter(
-            f"hdfsPath: a name in {quote(relative)} is longer than {MAX_NAME_BYTES} bytes; "
-            f"expected {VALID_PATH_HINT}"
+        raise NotFound(
+            f"hdfsPath: no file in the lake has a name longer than {MAX_NAME_BYTES} bytes, as in "
+            f"{quote(relative)}"
         )
     return "/".join(parts)
 

@@ -1,92 +1,215 @@
-"""The OpenAPI 3 document of /api/v1, generated from the parameter tables of `api`."""
+"""The OpenAPI 3.1 document of /api/v1, generated from the parameter tables of `api`.
+
+It states every rule the API enforces, so that a request the document calls valid is never
+refused with a 400, and one it calls invalid always is: types, lengths, patterns (alert ids as
+digits up to 2**63-1, the survey's object ids), enums, ranges, "no parameters, or at least one
+id", no unknown parameters. Query parameters form one exploded object (``style: form``), which
+lets the same object schema hold for a GET's query and a POST's JSON body.
+"""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from ._version import __version__
-from .api import ALERT_PARAMETERS, CUTOUT_PARAMETERS, Parameter
+from .api import ALERT_PARAMETERS, CUTOUT_PARAMETERS, MAX_BODY_BYTES, Parameter
+from .surveys import MAX_ID, Survey
 
+NUMBER_PATTERN = r"^[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
+_PATH_PATTERN = r"^[^\x00]*[^\x00\s][^\x00]*$"  # not blank, no NUL
+_ID_NAMES = ("objectId", "diaObjectId", "candid", "diaSourceId")
 _ERRORS = {
-    "400": "A parameter is missing or not allowed (the text names it and the allowed values)",
+    "400": "A parameter is missing or not allowed: the text names it and the allowed values",
     "403": "The path leaves the lake root, or the request is not authorized",
-    "404": "No such object, alert or file",
-    "503": "The lake's filesystem is unreachable",
+    "404": "No such object, alert or file (or two names of one id that disagree)",
+    "413": f"The body is larger than {MAX_BODY_BYTES} bytes",
+    "500": "An error of the server itself (never the caller's doing)",
+    "502": "The lake holds bytes that do not decode (a corrupt stamp, file or index file)",
+    "503": "The lake or the alert index is unavailable, or the server is busy (Retry-After)",
 }
 
 
-def _schema(parameter: Parameter) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": parameter.kind}
+def digits_up_to(maximum: int) -> str:
+    """A regular expression of the decimal numbers from 0 to `maximum` (no sign, no leading 0)."""
+    text = str(maximum)
+    shorter = f"[1-9][0-9]{{0,{len(text) - 2}}}" if len(text) > 1 else ""
+    same_length = []
+    for position, digit in enumerate(text):
+        low = 1 if position == 0 else 0
+        if int(digit) > low:
+            below = f"[{low}-{int(digit) - 1}]" if int(digit) - 1 > low else str(low)
+            rest = len(text) - position - 1
+            same_length.append(text[:position] + below + (f"[0-9]{{{rest}}}" if rest else ""))
+    same_length.append(text)
+    return "^(0|" + "|".join(filter(None, [shorter, *same_length])) + ")$"
+
+
+ID_PATTERN = digits_up_to(MAX_ID)
+
+
+@lru_cache(maxsize=1)
+def _colormaps() -> tuple[str, ...]:
+    import matplotlib
+
+    return tuple(sorted(matplotlib.colormaps))
+
+
+def _value_schema(parameter: Parameter, survey: Survey | None, body: bool) -> dict[str, Any]:
+    """What one parameter may be, in a query (text) or a JSON body (typed values too)."""
     if parameter.allowed:
-        schema["enum"] = list(parameter.allowed)
+        schema: dict[str, Any] = {"type": "string", "enum": list(parameter.allowed)}
+    elif parameter.name == "colormap":
+        schema = {"type": "string", "enum": list(_colormaps())}
+    elif parameter.kind == "integer" or (
+        parameter.kind == "id" and survey is not None and survey.integer_object_ids
+    ):
+        as_text = {"type": "string", "pattern": ID_PATTERN}
+        number = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+        schema = {"anyOf": [number, as_text]} if body else number
+    elif parameter.kind == "id":
+        schema = {"type": "string", "minLength": 1, "maxLength": parameter.max_length}
+        if survey is not None:
+            schema["pattern"] = f"^{survey.object_id_pattern}$"
+    elif parameter.kind == "number":
+        low, high = {"pmin": (0, 50), "pmax": (50, 100)}[parameter.name]
+        bounds = (
+            {"minimum": low, "exclusiveMaximum": high}
+            if parameter.name == "pmin"
+            else {"exclusiveMinimum": low, "maximum": high}
+        )
+        number = {"type": "number", **bounds}
+        schema = {"anyOf": [number, {"type": "string", "pattern": NUMBER_PATTERN}]}
+        if not body:
+            schema = number
+    elif parameter.kind == "boolean":
+        schema = {"type": "boolean"}
+        if body:
+            schema = {"anyOf": [schema, {"type": "string", "enum": ["true", "false"]}]}
+    else:
+        schema = {"type": "string", "minLength": 1, "maxLength": parameter.max_length}
+        if parameter.name == "hdfsPath":
+            schema["pattern"] = _PATH_PATTERN
     if parameter.default is not None:
         schema["default"] = parameter.default
-    if parameter.kind == "number":
-        schema |= {"minimum": 0, "maximum": 100}
+    return schema | {"description": parameter.description}
+
+
+def _parameters_object(
+    parameters: tuple[Parameter, ...], survey: Survey | None, body: bool, ids: bool
+) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {p.name: _value_schema(p, survey, body) for p in parameters},
+        "additionalProperties": False,
+    }
+    required = [p.name for p in parameters if p.required]
+    if required:
+        schema["required"] = required
+    if ids:  # no parameters (the list of parameters), or at least one id
+        schema["anyOf"] = [{"maxProperties": 0}, *({"required": [n]} for n in _ID_NAMES)]
     return schema
 
 
-def _query(parameters: tuple[Parameter, ...]) -> list[dict[str, Any]]:
+def _query(name: str, schema_name: str) -> list[dict[str, Any]]:
     return [
         {
-            "name": p.name,
+            "name": name,
             "in": "query",
-            "required": p.required,
-            "description": p.description,
-            "schema": _schema(p),
+            "style": "form",
+            "explode": True,
+            "schema": {"$ref": f"#/components/schemas/{schema_name}"},
         }
-        for p in parameters
     ]
 
 
-def _errors() -> dict[str, Any]:
+def _errors(*codes: str) -> dict[str, Any]:
     reference = {"$ref": "#/components/schemas/Error"}
     return {
-        code: {"description": text, "content": {"application/json": {"schema": reference}}}
-        for code, text in _ERRORS.items()
+        code: {"description": _ERRORS[code], "content": {"application/json": {"schema": reference}}}
+        for code in codes or _ERRORS
     }
 
 
-def _cutout_responses() -> dict[str, Any]:
+_CACHING = {
+    "ETag": {"description": "Strong; covers the file read", "schema": {"type": "string"}},
+    "Cache-Control": {"description": "private, no-cache", "schema": {"type": "string"}},
+}
+
+
+def _cutout_responses(body: bool) -> dict[str, Any]:
     stamp = {"type": "array", "items": {"type": "array", "items": {"type": ["number", "null"]}}}
+    stamps = {"type": "array", "items": stamp, "minItems": 1, "maxItems": 3}
+    arguments = {"$ref": "#/components/schemas/Arguments"}
+    codes = ("400", "403", "404", "413", "500", "502", "503") if body else ()
+    codes = codes or ("400", "403", "404", "500", "502", "503")
     return {
         "200": {
-            "description": "The stamps: JSON arrays (Science, Template, Difference order; NaN as "
-            "null), the original FITS file (multi-extension for All), or a PNG (side by side)",
+            "description": "The stamps as JSON arrays (Science, Template, Difference order; NaN "
+            "as null), the original FITS file (multi-extension for All) or a PNG (side by "
+            "side); without parameters, the list of parameters",
+            "headers": _CACHING,
             "content": {
-                "application/json": {"schema": {"type": "array", "items": stamp}},
+                "application/json": {"schema": {"anyOf": [stamps, arguments]}},
                 "application/fits": {"schema": {"type": "string", "format": "binary"}},
                 "image/png": {"schema": {"type": "string", "format": "binary"}},
             },
         },
-        "304": {"description": "Not modified (If-None-Match matched the ETag of an alert id)"},
-        **_errors(),
+        "304": {"description": "Not modified: If-None-Match holds the ETag", "headers": _CACHING},
+        **_errors(*codes),
     }
 
 
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 description of every route and parameter."""
-    cutouts_body = {
+def _alert_schema() -> dict[str, Any]:
+    number = {"type": ["number", "null"]}
+    return {
         "type": "object",
+        "required": ["objectId", "alertId", "jd", "date", "hdfsPath"],
         "properties": {
-            p.name: _schema(p) | {"description": p.description} for p in CUTOUT_PARAMETERS
-        },
-    }
-    alert = {
-        "type": "object",
-        "properties": {
-            "objectId": {"type": "string"},
+            "objectId": {"type": ["string", "null"]},
             "alertId": {"type": "integer"},
             "jd": {"type": "number"},
             "date": {"type": "string", "format": "date-time"},
             "filter": {"type": "string"},
-            "magnitude": {"type": "number"},
-            "magnitude_error": {"type": "number"},
+            "magnitude": number,
+            "magnitude_error": number,
             "magnitude_unit": {"type": "string", "enum": ["mag", "nJy"]},
-            "ra": {"type": "number"},
-            "dec": {"type": "number"},
+            "ra": number,
+            "dec": number,
             "isdiffpos": {"type": "string"},
             "hdfsPath": {"type": "string"},
+        },
+    }
+
+
+def openapi_document(base_url: str = "/", survey: Survey | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 description of every route, parameter, status and media type.
+
+    Parameters
+    ----------
+    base_url : str
+        Where the routes live (a Jupyter server's ``base_url``, e.g. ``/user/alice/``).
+    survey : Survey or None
+        The lake's survey, when known: its object ids' pattern is then part of the document.
+    """
+    arguments = {
+        "type": "object",
+        "required": ["args"],
+        "properties": {
+            "args": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "required", "description"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "required": {"type": "boolean"},
+                        "description": {"type": "string"},
+                        "allowed": {"type": "array", "items": {"type": "string"}},
+                        "default": {},
+                    },
+                },
+            }
         },
     }
     return {
@@ -96,54 +219,71 @@ def openapi_document() -> dict[str, Any]:
             "version": __version__,
             "description": "Alert cutouts read straight from Fink's Parquet data lake.",
         },
+        "servers": [{"url": base_url.rstrip("/") or "/"}],
         "paths": {
             "/api/v1/cutouts": {
                 "get": {
                     "summary": "Stamps of an alert (no parameters: the list of parameters)",
-                    "parameters": _query(CUTOUT_PARAMETERS),
-                    "responses": _cutout_responses(),
+                    "parameters": _query("parameters", "CutoutQuery"),
+                    "responses": _cutout_responses(body=False),
                 },
                 "post": {
-                    "summary": "Stamps of an alert, parameters as a JSON body",
+                    "summary": "Stamps of an alert, parameters as a JSON object",
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": cutouts_body}},
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/CutoutBody"}
+                            }
+                        },
                     },
-                    "responses": _cutout_responses(),
+                    "responses": _cutout_responses(body=True),
                 },
             },
             "/api/v1/alerts": {
                 "get": {
                     "summary": "Every alert of an object, oldest first",
-                    "parameters": _query(ALERT_PARAMETERS),
+                    "parameters": _query("parameters", "AlertsQuery"),
                     "responses": {
                         "200": {
                             "description": "The alerts",
                             "content": {
-                                "application/json": {"schema": {"type": "array", "items": alert}}
+                                "application/json": {
+                                    "schema": {"type": "array", "items": _alert_schema()}
+                                }
                             },
                         },
-                        **_errors(),
+                        **_errors("400", "404", "500", "502", "503"),
                     },
                 }
             },
             "/api/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
-                    "responses": {"200": {"description": "OpenAPI 3.1 document"}},
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.1 document",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
                 }
             },
         },
         "components": {
             "schemas": {
+                "CutoutQuery": _parameters_object(CUTOUT_PARAMETERS, survey, False, ids=True),
+                "CutoutBody": _parameters_object(CUTOUT_PARAMETERS, survey, True, ids=True),
+                "AlertsQuery": _parameters_object(ALERT_PARAMETERS, survey, False, ids=False),
+                "Arguments": arguments,
                 "Error": {
                     "type": "object",
                     "required": ["status", "text"],
+                    "additionalProperties": False,
                     "properties": {
                         "status": {"type": "string", "enum": ["error"]},
                         "text": {"type": "string"},
                     },
-                }
+                },
             }
         },
     }

@@ -361,5 +361,7 @@ def _checked_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
     kinds = tuple(kinds)
     unknown = [kind for kind in kinds if kind not in KINDS]
     if unknown or not kinds:
-        raise BadParameter(f"kind: {unknown or kinds!r} not allowed; allowed: {', '.join(KINDS)}")
+        raise BadParameter(
+            f"kind: {quote(unknown or kinds)} not allowed; allowed: {', '.join(KINDS)}"
+        )
     return kinds

@@ -9,7 +9,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .errors import BadParameter
+from .errors import BadParameter, quote
 
 STRETCHES = ("linear", "sqrt", "log", "asinh", "power", "sigmoid")
 INTERVALS = ("percentile", "zscale", "minmax")
@@ -66,7 +66,9 @@ class RenderOptions:
 
 def _require_choice(parameter: str, value: object, allowed: Sequence[str]) -> None:
     if value not in allowed:
-        raise BadParameter(f"{parameter}: {value!r} is not allowed; allowed: {', '.join(allowed)}")
+        raise BadParameter(
+            f"{parameter}: {quote(value)} is not allowed; allowed: {', '.join(allowed)}"
+        )
 
 
 @lru_cache(maxsize=64)
@@ -76,7 +78,7 @@ def _colormap_table(name: str) -> np.ndarray:
 
     if name not in matplotlib.colormaps:
         raise BadParameter(
-            f"colormap: {name!r} is not a matplotlib colormap; allowed e.g. gray, Greys, "
+            f"colormap: {quote(name)} is not a matplotlib colormap; allowed e.g. gray, Greys, "
             "viridis, magma, inferno, cividis (any name in matplotlib.colormaps)"
         )
     return matplotlib.colormaps[name](np.linspace(0.0, 1.0, 256), bytes=True)[:, :3]
@@ -89,7 +91,7 @@ def _rgb(color: str) -> tuple[int, int, int]:
     try:
         return tuple(round(255 * c) for c in to_rgb(color))
     except ValueError:
-        raise BadParameter(f"nan_color: {color!r} is not a matplotlib colour") from None
+        raise BadParameter(f"nan_color: {quote(color)} is not a matplotlib colour") from None
 
 
 def _interval(options: RenderOptions):

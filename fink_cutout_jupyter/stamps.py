@@ -119,7 +119,7 @@ def stamp_from_stored(kind: str, stored: bytes, gzipped: bool) -> Stamp:
         and is made of 2880-byte blocks.
     """
     if kind not in KINDS:
-        raise BadParameter(f"kind: {kind!r} is not allowed; allowed: {', '.join(KINDS)}")
+        raise BadParameter(f"kind: {quote(kind)} is not allowed; allowed: {', '.join(KINDS)}")
     if gzipped:
         try:
             stored = _gunzip(stored)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import BadParameter
+from .errors import BadParameter, quote
 
 KINDS = ("Science", "Template", "Difference")
 
@@ -93,10 +93,10 @@ class Survey:
         """Return the object id in its stored type, or raise `BadParameter`."""
         if self.integer_object_ids:
             return as_integer("objectId", value, self.example_object_id)
-        text = str(value).strip() if isinstance(value, str) else None
+        text = value if isinstance(value, str) else None
         if not text or not re.fullmatch(self.object_id_pattern, text):
             raise BadParameter(
-                f"objectId: {value!r} is not a {self.name.upper()} object id; "
+                f"objectId: {quote(value)} is not a {self.name.upper()} object id; "
                 f"expected something like {self.example_object_id!r}"
             )
         return text
@@ -110,15 +110,29 @@ class Survey:
         return dict(self.filter_names).get(value, str(value))
 
 
+MAX_ID = 2**63 - 1  # ids are int64 in the lake
+ID_DIGITS = r"0|[1-9][0-9]{0,18}"  # no sign, no leading zero, no space (then at most MAX_ID)
+
+
 def as_integer(parameter: str, value: object, example: str) -> int:
-    """`value` as an int (an int or a string of digits), or `BadParameter` naming `parameter`."""
-    if isinstance(value, bool):
-        value = None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
-        return int(value)
-    raise BadParameter(f"{parameter}: {value!r} is not an integer id; expected e.g. {example}")
+    """`value` as an id: a whole number from 0 to 2**63-1, as an int or its digits (`ID_DIGITS`).
+
+    Raises
+    ------
+    BadParameter
+        Naming `parameter`, for anything else (quoted, cut to ~100 characters).
+    """
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(ID_DIGITS, value):
+        number = int(value)
+    if number is None or not 0 <= number <= MAX_ID:
+        raise BadParameter(
+            f"{parameter}: {quote(value)} is not an id (a whole number from 0 to 2**63-1); "
+            f"expected e.g. {example}"
+        )
+    return number
 
 
 ZTF = Survey(
@@ -168,7 +182,7 @@ def survey_named(name: str) -> Survey:
     """Return the survey called `name` (case-insensitive; ``rubin`` means ``lsst``)."""
     key = {"rubin": "lsst"}.get(name.lower(), name.lower())
     if key not in SURVEYS:
-        raise BadParameter(f"survey: {name!r} is unknown; allowed: {', '.join(SURVEYS)}")
+        raise BadParameter(f"survey: {quote(name)} is unknown; allowed: {', '.join(SURVEYS)}")
     return SURVEYS[key]
 
 

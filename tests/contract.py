@@ -171,20 +171,21 @@ async def test_openapi_document_is_valid_and_complete(door):
     assert response.status == 200
     document = response.json()
     validate(document)
-    documented = {p["name"] for p in document["paths"]["/api/v1/cutouts"]["get"]["parameters"]}
+    documented = set(document["components"]["schemas"]["CutoutQuery"]["properties"])
     described = {arg["name"] for arg in (await door("api/v1/cutouts")).json()["args"]}
     assert documented == described
 
 
 async def test_every_documented_choice_is_accepted(door, lake_case):
     document = (await door("api/v1/openapi.json")).json()
-    for parameter in document["paths"]["/api/v1/cutouts"]["get"]["parameters"]:
-        for choice in parameter["schema"].get("enum", []):
-            params = {"objectId": lake_case.object_id, "kind": "Science", parameter["name"]: choice}
-            if parameter["name"] not in ("kind", "return_type", "output-format"):
+    properties = document["components"]["schemas"]["CutoutQuery"]["properties"]
+    for name, schema in properties.items():
+        for choice in schema.get("enum", [])[:40]:
+            params = {"objectId": lake_case.object_id, "kind": "Science", name: choice}
+            if name not in ("kind", "return_type", "output-format"):
                 params["return_type"] = "PNG"
             response = await door("api/v1/cutouts", params=params)
-            assert response.status == 200, (parameter["name"], choice, response.body)
+            assert response.status == 200, (name, choice, response.body)
 
 
 BAD_REQUESTS = [
@@ -194,7 +195,6 @@ BAD_REQUESTS = [
         "kind: 'Sci' is not allowed; allowed: Science, Template, Difference, All",
     ),
     ({"return_type": "jpeg"}, 400, "return_type: 'jpeg' is not allowed; allowed: array, FITS, PNG"),
-    ({"return_type": "FITS", "output-format": "PNG"}, 400, "disagree"),
     ({"objectId": None}, 400, "objectId: missing"),
     ({"objectId": "toto"}, 400, "objectId: 'toto'"),
     ({"kindd": "Science"}, 400, "kindd: unknown parameter; allowed:"),
@@ -205,7 +205,7 @@ BAD_REQUESTS = [
         400,
         "flip: 'maybe' is not allowed; allowed: true, false",
     ),
-    ({"candid": "12x"}, 400, "candid: '12x' is not an integer"),
+    ({"candid": "12x"}, 400, "candid: '12x' is not an id (a whole number from 0 to 2**63-1)"),
     ({"objectId": "ZTF99zzzzzzz"}, 404, "objectId: no alert of ZTF99zzzzzzz"),
     ({"candid": "1"}, 404, "candid: no alert 1"),
     ({"hdfsPath": "science/none.parquet"}, 404, "no file 'science/none.parquet'"),

@@ -76,7 +76,7 @@ def test_get_png_and_all_fits(demo, tmp_path):
         (["ZTF24aaaaaaa"], "objectId: no alert of ZTF24aaaaaaa"),
         (["toto"], "objectId: 'toto' is not a ZTF object id"),
         ([], "objectId: give an OBJECT_ID or --candid"),
-        ([DEMO_OBJECT_ID, "--candid", "x1"], "candid: 'x1' is not an integer id"),
+        ([DEMO_OBJECT_ID, "--candid", "x1"], "candid: 'x1' is not an id (a whole number"),
     ],
 )
 def test_get_fails_with_one_line(demo, capsys, arguments, message):

@@ -21,7 +21,7 @@ HOSTILE_PATHS = [
     ("C:/Windows/system.ini", OutsideLake),
     ("", BadParameter),
     ("   ", BadParameter),
-    ("./", BadParameter),
+    ("./", NotFound),
     ("science/\x00.parquet", BadParameter),
     (None, BadParameter),
     (["a.parquet"], BadParameter),
