@@ -37,10 +37,12 @@ MAX_TEXT_LENGTH = 256
 _KIND_TYPES = {
     "string": (str,),
     "id": (str, int),
-    "integer": (str, int),
+    "integer": (str, int, float),
     "number": (str, int, float),
     "boolean": (str, bool),
 }
+# In a JSON body, numbers and booleans are JSON's own (ids may still be digits as text).
+_BODY_KIND_TYPES = _KIND_TYPES | {"number": (int, float), "boolean": (bool,)}
 
 
 @dataclass(frozen=True)
@@ -157,14 +159,17 @@ def parse_body(body: bytes) -> dict[str, Any]:
     return params
 
 
-def parse_cutout_request(params: Mapping[str, Any], survey: Survey | None = None) -> CutoutRequest:
+def parse_cutout_request(
+    params: Mapping[str, Any], survey: Survey | None = None, body: bool = False
+) -> CutoutRequest:
     """Validate the parameters of /api/v1/cutouts (`BadParameter` names what is wrong).
 
     Every rule here is one the OpenAPI document states, so that a request it calls valid is
     never refused with a 400: two names of one id that disagree name no alert (404, later),
-    and ``return_type`` wins over ``output-format``.
+    and ``return_type`` wins over ``output-format``. With `body`, the parameters came as a JSON
+    object, whose numbers and booleans must be JSON's own.
     """
-    _check(params, CUTOUT_PARAMETERS)
+    _check(params, CUTOUT_PARAMETERS, body)
     object_ids = {str(params[name]) for name in ("objectId", "diaObjectId") if name in params}
     alert_ids = {
         as_integer(name, params[name], "1234567890123456789")
@@ -224,14 +229,21 @@ class CutoutAPI:
         self.base_url = base_url
 
     def handle(
-        self, route: str, params: Mapping[str, Any], if_none_match: str | None = None
+        self,
+        route: str,
+        params: Mapping[str, Any],
+        if_none_match: str | None = None,
+        body: bool = False,
     ) -> Reply:
-        """Answer one request; never raises (errors become JSON replies)."""
+        """Answer one request; never raises (errors become JSON replies).
+
+        `body`: the parameters came as a POST's JSON object (see `parse_cutout_request`).
+        """
         try:
             if route == "cutouts":
                 if not params:
                     return json_reply({"args": [_describe(p) for p in CUTOUT_PARAMETERS]})
-                return self.cutouts(params, if_none_match)
+                return self.cutouts(params, if_none_match, body)
             if route == "alerts":
                 return self.alerts(params)
             if route == "openapi.json":
@@ -243,18 +255,21 @@ class CutoutAPI:
             return error_reply(error.status, str(error))
         except OSError as error:
             logger.warning("lake unavailable: %s", error)
-            return error_reply(503, f"the lake's filesystem is unavailable: {error}")
+            text = self.lake.scrub(str(error))
+            return error_reply(503, f"the lake's filesystem is unavailable: {text}")
         except Exception:
             logger.exception("unexpected error answering %s %s", route, dict(params))
             return error_reply(500, "internal error; the server log has the details")
 
-    def cutouts(self, params: Mapping[str, Any], if_none_match: str | None = None) -> Reply:
+    def cutouts(
+        self, params: Mapping[str, Any], if_none_match: str | None = None, body: bool = False
+    ) -> Reply:
         """Stamps of one alert as array, FITS or PNG.
 
         The ETag covers the file's identity (and the alert the index chose), so a 304 needs one
         index lookup and one stat, and no read of the lake's pages.
         """
-        request = parse_cutout_request(params, self.survey)
+        request = parse_cutout_request(params, self.survey, body)
         if request.disagreeing:
             raise NotFound(
                 "candid: candid and diaSourceId (or objectId and diaObjectId) name different "
@@ -341,8 +356,9 @@ def _describe(parameter: Parameter) -> dict[str, Any]:
     return described
 
 
-def _check(params: Mapping[str, Any], known: tuple[Parameter, ...]) -> None:
+def _check(params: Mapping[str, Any], known: tuple[Parameter, ...], body: bool = False) -> None:
     """Refuse unknown names, values of the wrong type, and text longer than allowed."""
+    types = _BODY_KIND_TYPES if body else _KIND_TYPES
     by_name = {parameter.name: parameter for parameter in known}
     for name, value in params.items():
         parameter = by_name.get(name)
@@ -350,7 +366,7 @@ def _check(params: Mapping[str, Any], known: tuple[Parameter, ...]) -> None:
             raise BadParameter(
                 f"{quote(name)[1:-1]}: unknown parameter; allowed: {', '.join(sorted(by_name))}"
             )
-        if not isinstance(value, _KIND_TYPES[parameter.kind]) or (
+        if not isinstance(value, types[parameter.kind]) or (
             isinstance(value, bool) and parameter.kind != "boolean"
         ):
             got = _JSON_TYPES.get(type(value), type(value).__name__)
@@ -379,7 +395,7 @@ _EXPECTED = {
 
 # pmin in [0, 50), pmax in (50, 100]: pmin < pmax always, as the OpenAPI document can state it.
 PERCENTILE_RANGES = {"pmin": (0.0, 50.0), "pmax": (50.0, 100.0)}
-_NUMBER_TEXT = r"[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?"  # openapi.NUMBER_PATTERN
+_NUMBER_TEXT = r"[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?"  # a number's text in a query
 
 
 def _number(name: str, value: Any) -> float:

@@ -91,7 +91,7 @@ class APIRunner:
         api = self._get_api()
         if api is None:
             return error_reply(503, NO_LAKE)
-        return api.handle(route, params or {}, if_none_match)
+        return api.handle(route, params or {}, if_none_match, body=body is not None)
 
     def _get_api(self):
         with self._lock:

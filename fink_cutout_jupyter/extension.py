@@ -53,10 +53,11 @@ class _Handler(APIHandler):
     @web.authenticated
     @authorized("read")
     async def get(self) -> None:
+        # Each value as sent (get_argument would strip it and blank control characters).
         await self._respond(
             params={
-                name: self.get_argument(name)
-                for name in self.request.arguments
+                name: self.decode_argument(values[-1], name)
+                for name, values in self.request.query_arguments.items()
                 if name not in JUPYTER_PARAMETERS
             }
         )

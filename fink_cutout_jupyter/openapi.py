@@ -16,7 +16,6 @@ from ._version import __version__
 from .api import ALERT_PARAMETERS, CUTOUT_PARAMETERS, MAX_BODY_BYTES, Parameter
 from .surveys import MAX_ID, Survey
 
-NUMBER_PATTERN = r"^[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
 _PATH_PATTERN = r"^[^\x00]*[^\x00\s][^\x00]*$"  # not blank, no NUL
 _ID_NAMES = ("objectId", "diaObjectId", "candid", "diaSourceId")
 _ERRORS = {
@@ -78,14 +77,9 @@ def _value_schema(parameter: Parameter, survey: Survey | None, body: bool) -> di
             if parameter.name == "pmin"
             else {"exclusiveMinimum": low, "maximum": high}
         )
-        number = {"type": "number", **bounds}
-        schema = {"anyOf": [number, {"type": "string", "pattern": NUMBER_PATTERN}]}
-        if not body:
-            schema = number
+        schema = {"type": "number", **bounds}  # a JSON number in a body, its text in a query
     elif parameter.kind == "boolean":
         schema = {"type": "boolean"}
-        if body:
-            schema = {"anyOf": [schema, {"type": "string", "enum": ["true", "false"]}]}
     else:
         schema = {"type": "string", "minLength": 1, "maxLength": parameter.max_length}
         if parameter.name == "hdfsPath":
@@ -111,11 +105,12 @@ def _parameters_object(
     return schema
 
 
-def _query(name: str, schema_name: str) -> list[dict[str, Any]]:
+def _query(name: str, schema_name: str, required: bool = False) -> list[dict[str, Any]]:
     return [
         {
             "name": name,
             "in": "query",
+            "required": required,
             "style": "form",
             "explode": True,
             "schema": {"$ref": f"#/components/schemas/{schema_name}"},
@@ -243,7 +238,7 @@ def openapi_document(base_url: str = "/", survey: Survey | None = None) -> dict[
             "/api/v1/alerts": {
                 "get": {
                     "summary": "Every alert of an object, oldest first",
-                    "parameters": _query("parameters", "AlertsQuery"),
+                    "parameters": _query("parameters", "AlertsQuery", required=True),
                     "responses": {
                         "200": {
                             "description": "The alerts",

@@ -4,18 +4,29 @@ Run it with ``fink-cutouts serve --lake ROOT`` or behind gunicorn::
 
     FINK_CUTOUTS_LAKE=hdfs://namenode:8020/user/fink gunicorn \\
         'fink_cutout_jupyter.service:create_app()' --worker-class aiohttp.GunicornWebWorker
+
+``fink-cutouts serve`` also answers the HTTP parser's own errors (a bad or too long request line)
+in the contract's JSON shape, and closes connections that make no progress for
+`IDLE_SECONDS` (idle keep-alive, or headers never finished); behind gunicorn, its own settings
+and the proxy's do that.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
+from .api import MAX_BODY_BYTES, error_reply
 from .doors import APIRunner
 
 _RUNNER = web.AppKey("runner", APIRunner)
 _ROUTES = ("cutouts", "alerts", "openapi.json")
+IDLE_SECONDS = 15.0
+MAX_REQUEST_LINE = 32 * 1024  # a query within the OpenAPI document's lengths always fits
 
 
 def create_app(
@@ -35,7 +46,7 @@ def create_app(
         workers,
         timeout,
     )
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_json_errors])
     app[_RUNNER] = runner
     for route in _ROUTES:
         app.router.add_get(f"/api/v1/{route}", _handler(route))
@@ -46,6 +57,25 @@ def create_app(
 
     app.on_cleanup.append(close)
     return app
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler) -> web.StreamResponse:
+    """aiohttp's own errors (unknown route, method, too large, unhandled) as contract JSON."""
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        text = "request body too large" if error.status == 413 else error.reason
+        if error.status == 404:
+            text = f"no route {request.path}; routes: /api/v1/{', /api/v1/'.join(_ROUTES)}"
+        return _response(error_reply(error.status, text), error.headers.get("Allow"))
+
+
+def _response(reply, allow: str | None = None) -> web.Response:
+    headers = dict(reply.headers) | ({"Allow": allow} if allow else {})
+    return web.Response(status=reply.status, body=reply.body or None, headers=headers)
 
 
 def _handler(route: str, post: bool = False):
@@ -60,9 +90,63 @@ def _handler(route: str, post: bool = False):
             reply = await runner.answer(
                 route, params=dict(request.query), if_none_match=if_none_match
             )
-        return web.Response(status=reply.status, body=reply.body or None, headers=reply.headers)
+        return _response(reply)
 
     return handle
+
+
+class _ContractHandler(RequestHandler):
+    """aiohttp's connection handler, with JSON parser errors and a no-progress timeout."""
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._seen_requests = -1
+        self._watch = asyncio.get_running_loop().call_later(IDLE_SECONDS, self._check_progress)
+
+    def _check_progress(self) -> None:
+        busy = getattr(self, "_current_request", None) is not None
+        if not busy and self._request_count == self._seen_requests and self.transport:
+            self.transport.close()  # idle keep-alive, or headers not finished in time
+            return
+        self._seen_requests = self._request_count
+        self._watch = asyncio.get_running_loop().call_later(IDLE_SECONDS, self._check_progress)
+
+    def connection_lost(self, exc) -> None:
+        self._watch.cancel()
+        super().connection_lost(exc)
+
+    def handle_error(self, request, status: int = 500, exc=None, message=None):
+        self.log_exception("Error handling request", exc_info=exc)
+        text = "internal error" if status >= 500 else f"bad request ({message or 'malformed'})"
+        response = _response(error_reply(status, text[:200]))
+        response.force_close()
+        return response
+
+
+async def _serve_until_stopped(app: web.Application, host: str, port: int) -> None:
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stopped.set)
+    kwargs = {"max_line_size": MAX_REQUEST_LINE, "keepalive_timeout": IDLE_SECONDS}
+    server = await loop.create_server(
+        lambda: _ContractHandler(runner.server, loop=loop, **kwargs), host, port
+    )
+    logging_info(f"serving on http://{host}:{port}/api/v1/ (Ctrl-C or SIGTERM stops)")
+    try:
+        await stopped.wait()
+    finally:
+        server.close()
+        await runner.server.shutdown(10.0)
+        await runner.cleanup()
+
+
+def logging_info(text: str) -> None:
+    import logging
+
+    logging.getLogger(__name__).info(text)
 
 
 def serve(
@@ -75,9 +159,9 @@ def serve(
     science_dir: str = "science",
     timeout: float = 60.0,
 ) -> None:
-    """Serve until interrupted; shuts down gracefully (running requests finish)."""
+    """Serve until SIGINT or SIGTERM; shuts down gracefully (running requests finish)."""
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = create_app(lake, index, survey, science_dir, workers, timeout)
-    web.run_app(app, host=host, port=port, shutdown_timeout=10.0)
+    asyncio.run(_serve_until_stopped(app, host, port))

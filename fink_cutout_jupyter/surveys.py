@@ -122,11 +122,12 @@ def as_integer(parameter: str, value: object, example: str) -> int:
     BadParameter
         Naming `parameter`, for anything else (quoted, cut to ~100 characters).
     """
-    number = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str) and re.fullmatch(ID_DIGITS, value):
-        number = int(value)
+    whole = (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, float) and value.is_integer()  # JSON's 10.0 is an integer too
+    )
+    number = (
+        int(value) if whole or (isinstance(value, str) and re.fullmatch(ID_DIGITS, value)) else None
+    )
     if number is None or not 0 <= number <= MAX_ID:
         raise BadParameter(
             f"{parameter}: {quote(value)} is not an id (a whole number from 0 to 2**63-1); "
