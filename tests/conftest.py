@@ -248,6 +248,37 @@ def start_service(lake: str, port: int, *options: str, **popen):
     return subprocess.Popen([*command, "--port", str(port), *options], **popen)
 
 
+def start_jupyter_server(
+    lake: str, port: int, root: Path, base_url: str = "/", token: str = "test-token", **popen
+):
+    """Start `jupyter server` with the extension on `lake` as a real process."""
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / "config")}
+    popen = {
+        "stdout": subprocess.DEVNULL,
+        "stderr": subprocess.DEVNULL,
+        "env": environment,
+        **popen,
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "server",
+        "--no-browser",
+        "--allow-root",
+        f"--port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        f"--ServerApp.base_url={base_url}",
+        f"--FinkCutoutsApp.lake={lake}",
+        "--ServerApp.jpserver_extensions={'fink_cutout_jupyter': True}",
+    ]
+    return subprocess.Popen(command, **popen)
+
+
 @pytest.fixture(scope="session")
 def served_demo(demo):
     """`fink-cutouts serve` on the demo lake: yields its base URL."""

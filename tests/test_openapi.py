@@ -1,6 +1,9 @@
 import random
 import re
+from urllib.parse import urlsplit
 
+import pytest
+from conftest import free_port, start_jupyter_server, wait_for_http
 from openapi_spec_validator import validate
 
 from fink_cutout_jupyter.api import ALERT_PARAMETERS, CUTOUT_PARAMETERS
@@ -56,3 +59,58 @@ def test_errors_are_documented_for_every_call():
         responses = paths["/api/v1/cutouts"][method]["responses"]
         assert {"200", "304", "400", "403", "404", "500", "502", "503"} <= set(responses)
     assert "413" in paths["/api/v1/cutouts"]["post"]["responses"]
+
+
+EXAMPLES = 300  # per operation and per mode (valid, invalid requests)
+
+
+@pytest.fixture(scope="module", params=["standalone", "jupyter"])
+def live_door(request, demo, tmp_path_factory):
+    """A door on the demo lake as a real process: (base URL, headers)."""
+    if request.param == "standalone":
+        yield request.getfixturevalue("served_demo"), {}
+        return
+    port, headers = free_port(), {"Authorization": "token fuzz-token"}
+    root = tmp_path_factory.mktemp("jupyter-fuzz")
+    server = start_jupyter_server(str(demo.root), port, root, "/user/astro/", "fuzz-token")
+    url = f"http://127.0.0.1:{port}/user/astro/"
+    try:
+        wait_for_http(f"{url}api/v1/openapi.json", headers)
+        yield url, headers
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_schemathesis_finds_nothing(live_door, mode):
+    """Every check of schemathesis (no 5xx, statuses, media types, response schemas, valid
+    requests accepted, invalid ones refused) on requests generated from the served document."""
+    import schemathesis
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    url, headers = live_door
+    schema = schemathesis.openapi.from_url(f"{url}api/v1/openapi.json", headers=headers)
+    assert schema.raw_schema["servers"] == [{"url": urlsplit(url).path.rstrip("/") or "/"}]
+    operations = [result.ok() for result in schema.get_all_operations()]
+    for operation in operations:
+
+        @given(case=operation.as_strategy(generation_mode=schemathesis.GenerationMode(mode)))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        def run(case):
+            case.call_and_validate(headers=headers)
+
+        run()
+    # schemathesis leaves out the document's own path (tested by tests/contract.py)
+    assert [operation.label for operation in operations] == [
+        "GET /api/v1/cutouts",
+        "POST /api/v1/cutouts",
+        "GET /api/v1/alerts",
+    ]
