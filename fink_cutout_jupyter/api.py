@@ -249,7 +249,7 @@ class CutoutAPI:
             if route == "openapi.json":
                 from .openapi import openapi_document
 
-                return json_reply(openapi_document(self.base_url, self._known_survey()))
+                return json_reply(openapi_document(self.base_url, self.known_survey()))
             return error_reply(404, f"no route {quote(route)}; routes: {', '.join(ROUTES)}")
         except CutoutError as error:
             return error_reply(error.status, str(error))
@@ -311,7 +311,7 @@ class CutoutAPI:
         ]
         return json_reply(rows, {"Cache-Control": "no-cache"})
 
-    def _known_survey(self) -> Survey | None:
+    def known_survey(self) -> Survey | None:
         """The lake's survey if configured or indexed (None while nothing says)."""
         if self.survey is not None:
             return self.survey

@@ -1,7 +1,13 @@
-"""What both HTTP doors share: the API built on first use, answered in a bounded thread pool.
+"""What both HTTP doors share: the API built on first use, answered in bounded thread pools.
 
 Importing this module is cheap (standard library only): pyarrow, astropy, numpy and the API load
 in a worker thread on the first request, so a Jupyter server starts as fast as without us.
+
+Work is split by kind so that one kind cannot starve another: stamp reads (array, FITS), PNG
+renders, and lookups (alerts, the parameter list, the OpenAPI document) each have their own
+threads and a bounded queue. A request whose queue is full is answered 503 with ``Retry-After``
+at once. The parameter list, and the OpenAPI document once the lake's survey is known, are
+answered from memory on the event loop.
 """
 
 from __future__ import annotations
@@ -9,12 +15,24 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 NO_LAKE = (
     "no lake configured: set FINK_CUTOUTS_LAKE (a directory, hdfs:// or s3:// URI) or "
     "c.FinkCutoutsApp.lake in jupyter_server_config.py, or pass --lake to fink-cutouts serve"
 )
+QUEUED_PER_THREAD = 8  # requests waiting for each thread of a pool before 503 (Retry-After)
+RETRY_AFTER_SECONDS = 1
+
+
+@dataclass
+class _Pool:
+    """Threads for one kind of work, and how many requests they hold (running or queued)."""
+
+    executor: ThreadPoolExecutor
+    limit: int
+    held: int = field(default=0)
 
 
 class APIRunner:
@@ -31,7 +49,8 @@ class APIRunner:
     science_dir : str
         Directory of the nights under the lake root.
     workers : int
-        Threads reading the lake; at most this many reads run at once.
+        Threads reading stamps (at most this many reads at once); PNG renders get half as
+        many, lookups two. Each pool holds at most `QUEUED_PER_THREAD` requests per thread.
     timeout : float
         Seconds a request may wait for the lake before it is answered 503 (the read itself goes
         on in its thread: a filesystem call cannot be interrupted).
@@ -52,9 +71,15 @@ class APIRunner:
         self.settings = {"lake": lake, "index": index, "survey": survey, "science_dir": science_dir}
         self.base_url = base_url
         self.timeout = timeout
-        self.executor = ThreadPoolExecutor(
-            max_workers=max(1, workers), thread_name_prefix="fink-cutouts"
-        )
+        sizes = {"read": max(1, workers), "render": max(1, workers // 2), "lookup": 2}
+        self.pools = {
+            name: _Pool(
+                ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"fink-cutouts-{name}"),
+                size * QUEUED_PER_THREAD,
+            )
+            for name, size in sizes.items()
+        }
+        self._memory: dict[tuple[str, bool], Any] = {}  # cached replies: (route, has params)
         self._api = None
         self._lock = threading.Lock()
 
@@ -66,20 +91,6 @@ class APIRunner:
         if_none_match: str | None = None,
     ):
         """The `Reply` to a GET (`params`) or a POST (JSON `body`)."""
-        loop = asyncio.get_running_loop()
-        work = loop.run_in_executor(self.executor, self._answer, route, params, body, if_none_match)
-        try:
-            return await asyncio.wait_for(asyncio.shield(work), self.timeout)
-        except TimeoutError:
-            from .api import error_reply
-
-            return error_reply(503, f"the lake did not answer within {self.timeout:g} s; try again")
-
-    def close(self) -> None:
-        """Stop the thread pool (running reads finish)."""
-        self.executor.shutdown(wait=False, cancel_futures=True)
-
-    def _answer(self, route: str, params, body, if_none_match):
         from .api import error_reply, parse_body
         from .errors import CutoutError
 
@@ -88,10 +99,46 @@ class APIRunner:
                 params = parse_body(body)
             except CutoutError as error:
                 return error_reply(error.status, str(error))
+        params = params or {}
+        remembered = self._memory.get((route, bool(params)))
+        if remembered is not None:
+            return remembered
+        pool = self.pools[_kind_of_work(route, params)]
+        if pool.held >= pool.limit:
+            reply = error_reply(503, "the server is busy; try again in a second")
+            reply.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return reply
+        pool.held += 1
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(
+            pool.executor, self._answer, route, params, body is not None, if_none_match
+        )
+        try:
+            return await asyncio.wait_for(asyncio.shield(work), self.timeout)
+        except TimeoutError:
+            return error_reply(503, f"the lake did not answer within {self.timeout:g} s; try again")
+        finally:
+            work.add_done_callback(lambda _: self._release(pool))
+
+    @staticmethod
+    def _release(pool: _Pool) -> None:
+        pool.held -= 1
+
+    def close(self) -> None:
+        """Stop the thread pools (running reads finish)."""
+        for pool in self.pools.values():
+            pool.executor.shutdown(wait=False, cancel_futures=True)
+
+    def _answer(self, route: str, params: dict, body: bool, if_none_match):
+        from .api import error_reply
+
         api = self._get_api()
         if api is None:
             return error_reply(503, NO_LAKE)
-        return api.handle(route, params or {}, if_none_match, body=body is not None)
+        reply = api.handle(route, params, if_none_match, body=body)
+        if reply.status == 200 and _lasting(route, params, api):
+            self._memory[route, bool(params)] = reply
+        return reply
 
     def _get_api(self):
         with self._lock:
@@ -106,3 +153,17 @@ class APIRunner:
                     lake, self.settings["index"] or None, survey, base_url=self.base_url
                 )
             return self._api
+
+
+def _kind_of_work(route: str, params: dict) -> str:
+    if route != "cutouts" or not params:
+        return "lookup"
+    fmt = params.get("return_type", params.get("output-format"))
+    return "render" if isinstance(fmt, str) and fmt.upper() == "PNG" else "read"
+
+
+def _lasting(route: str, params: dict, api) -> bool:
+    """Whether a reply never changes: the parameter list; the document once the survey is known."""
+    if route == "cutouts":
+        return not params
+    return route == "openapi.json" and api.known_survey() is not None

@@ -147,7 +147,7 @@ async def test_png_single_and_side_by_side(door, lake_case):
     assert single.status == 200
     assert single.headers["Content-Type"] == "image/png"
     assert Image.open(io.BytesIO(single.body)).size == (63, 63)
-    options = {"stretch": "asinh", "colormap": "viridis", "pmin": 1, "pmax": 99, "flip": "true"}
+    options = {"stretch": "asinh", "colormap": "viridis", "pmin": 1, "pmax": 99, "flip": True}
     three = await post(door, objectId=lake_case.object_id, return_type="PNG", **options)
     assert three.status == 200
     assert Image.open(io.BytesIO(three.body)).size == (63 * 3 + 4, 63)

@@ -1,0 +1,84 @@
+"""What both doors share: pools by kind of work, bounded queues, answers from memory."""
+
+import asyncio
+import json
+import os
+import time
+
+from contract import release
+
+from fink_cutout_jupyter.doors import QUEUED_PER_THREAD, APIRunner
+
+OBJECT = "ZTF24abssjsb"
+
+
+async def test_a_full_read_queue_answers_503_at_once_and_other_work_goes_on(demo):
+    """Reads held by the lake (a FIFO nobody writes) fill the read pool: the next read is
+    refused at once with Retry-After, while lookups and renders still answer."""
+    fifo = demo.root / "held-queue.parquet"
+    os.mkfifo(fifo)
+    runner = APIRunner(str(demo.root), workers=1, timeout=30)
+    held = [
+        asyncio.ensure_future(runner.answer("cutouts", {"objectId": OBJECT, "hdfsPath": fifo.name}))
+        for _ in range(QUEUED_PER_THREAD)
+    ]
+    try:
+        await asyncio.sleep(0.5)
+        assert runner.pools["read"].held == QUEUED_PER_THREAD
+        start = time.monotonic()
+        busy = await runner.answer("cutouts", {"objectId": OBJECT, "kind": "Science"})
+        assert time.monotonic() - start < 0.5
+        assert busy.status == 503
+        assert busy.headers["Retry-After"] == "1"
+        assert json.loads(busy.body)["text"] == "the server is busy; try again in a second"
+
+        for route, params in [
+            ("alerts", {"objectId": OBJECT}),
+            ("openapi.json", {}),
+            ("cutouts", {}),
+            ("cutouts", {"objectId": OBJECT, "kind": "Science", "return_type": "PNG"}),
+        ]:
+            start = time.monotonic()
+            reply = await runner.answer(route, params)
+            assert reply.status == 200, (route, reply.body)
+            assert time.monotonic() - start < 5
+    finally:
+        while not all(request.done() for request in held):  # each release frees one reader
+            release(fifo)
+            await asyncio.sleep(0.05)
+        answers = await asyncio.gather(*held)
+        fifo.unlink()
+        runner.close()
+    assert {reply.status for reply in answers} <= {503, 404}
+    assert runner.pools["read"].held == 0
+
+
+async def test_lasting_replies_come_from_memory(demo):
+    runner = APIRunner(str(demo.root), workers=1)
+    try:
+        document = await runner.answer("openapi.json")
+        arguments = await runner.answer("cutouts")  # the parameter list
+        assert document.status == arguments.status == 200
+        runner.pools["lookup"].executor.shutdown()  # no thread left to answer from
+        assert await runner.answer("openapi.json") is document
+        assert await runner.answer("cutouts") is arguments
+    finally:
+        runner.close()
+
+
+async def test_bodies_are_checked_before_any_thread(demo):
+    runner = APIRunner(str(demo.root), workers=1)
+    try:
+        for body, status, text in [
+            (b"", 400, "body: empty"),
+            (b"[" * 5000, 400, "body: not valid JSON"),
+            (b'{"objectId": "' + b"x" * 70_000 + b'"}', 413, "more than 65536"),
+            (b'{"colormap": []}', 400, "colormap: expected text, got an array"),
+            (b'{"objectId": "ZTF24abssjsb", "flip": 1}', 400, "flip: expected true or false"),
+        ]:
+            reply = await runner.answer("cutouts", body=body)
+            assert reply.status == status, body[:40]
+            assert text in json.loads(reply.body)["text"]
+            assert len(reply.body) < 400
+    finally:
+        runner.close()
