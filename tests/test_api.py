@@ -1,4 +1,6 @@
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -183,3 +185,125 @@ def test_no_parameters_describe_the_arguments(demo):
     kind = next(arg for arg in args if arg["name"] == "kind")
     assert kind["allowed"] == ["Science", "Template", "Difference", "All"]
     assert kind["default"] == "All"
+
+
+@pytest.fixture
+def damaged_lake(tmp_path):
+    """Real alerts with three broken Science stamps, and files and links that are not the lake's."""
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from rewrites import real_alerts, write_fixed_layout
+
+    from fink_cutout_jupyter.index import AlertIndex
+    from fink_cutout_jupyter.indexing import build
+
+    table = real_alerts()
+    stamps = table.column("cutoutScience").combine_chunks()
+    data = pc.struct_field(stamps, "stampData").to_pylist()
+    fits = gzip.decompress(data[2])
+    data[0] = b"garbage, not gzip"
+    data[1] = gzip.compress(b"gzip of something that is not FITS")
+    data[2] = gzip.compress(fits[:2000])  # a FITS file cut short, in a valid gzip
+    broken = pa.StructArray.from_arrays(
+        [pc.struct_field(stamps, "fileName"), pa.array(data, pa.binary())],
+        ["fileName", "stampData"],
+    )
+    table = table.set_column(table.schema.get_field_index("cutoutScience"), "cutoutScience", broken)
+    night = tmp_path / "lake/science/year=2021/month=11/day=21"
+    night.mkdir(parents=True)
+    write_fixed_layout(table, night / "part-00000-damaged.parquet")
+    deleted = real_alerts().slice(10, 5)
+    moved_ids = pc.add(deleted.column("candid"), 1)  # alerts of their own
+    deleted = deleted.set_column(deleted.schema.get_field_index("candid"), "candid", moved_ids)
+    write_fixed_layout(deleted, night / "part-00001-deleted.parquet")
+    lake = Lake(tmp_path / "lake")
+    build(AlertIndex(lake), lake.nights(), progress=False)
+    (night / "part-00001-deleted.parquet").unlink()
+    whole = (night / "part-00000-damaged.parquet").read_bytes()
+    (night / "part-00002-truncated.parquet").write_bytes(whole[: len(whole) // 2])
+    (night / "part-00003-random.parquet").write_bytes(os.urandom(5000))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.parquet").write_bytes(whole)
+    (tmp_path / "lake/link-out.parquet").symlink_to(outside / "secret.parquet")
+    (tmp_path / "lake/dir-out").symlink_to(outside)
+    (tmp_path / "lake/link-missing.parquet").symlink_to(outside / "missing.parquet")
+    (tmp_path / "lake/link-in.parquet").symlink_to(night / "part-00000-damaged.parquet")
+    return lake, table.column("candid").to_pylist() + moved_ids.to_pylist()
+
+
+def test_corrupt_stamps_are_their_own_error_and_the_other_kinds_still_answer(damaged_lake, caplog):
+    lake, candids = damaged_lake
+    api = CutoutAPI(lake)
+    path = "science/year=2021/month=11/day=21/part-00000-damaged.parquet"
+    with caplog.at_level("ERROR"):
+        for row in (0, 1, 2):
+            for extra in ({}, {"hdfsPath": path}):
+                params = {"candid": candids[row], "kind": "Science", **extra}
+                for fmt in ("array", "FITS", "PNG"):
+                    reply = api.handle("cutouts", {**params, "return_type": fmt})
+                    assert reply.status == 502, (row, fmt, reply.body)
+                    text = json.loads(reply.body)["text"]
+                    assert f"the Science stamp of alert {candids[row]} in {path}" in text
+                everything = api.handle("cutouts", {**params, "kind": "All"})
+                assert everything.status == 502
+                assert "Science stamp" in json.loads(everything.body)["text"]
+                for kind in ("Template", "Difference"):
+                    fine = api.handle("cutouts", {**params, "kind": kind, "return_type": "FITS"})
+                    assert fine.status == 200
+                    assert fine.body.startswith(b"SIMPLE")
+    assert caplog.text.count("corrupt stamp in") == 1, "logged once per file"
+    assert str(lake.uri) not in caplog.text + reply.body.decode()
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "text"),
+    [
+        (
+            "science/year=2021/month=11/day=21/part-00002-truncated.parquet",
+            404,
+            "not an alert file",
+        ),
+        ("science/year=2021/month=11/day=21/part-00003-random.parquet", 404, "not an alert file"),
+        ("science/year=2021/month=11/day=21/part-00001-deleted.parquet", 404, "no file"),
+        ("science/year=2021/month=11/day=21", 404, "no file"),
+        ("link-out.parquet", 403, "leads outside the lake root"),
+        ("dir-out/secret.parquet", 403, "leads outside the lake root"),
+        ("link-missing.parquet", 403, "leads outside the lake root"),
+        ("x" * 300 + ".parquet", 404, "longer than 255 bytes"),
+    ],
+)
+def test_files_that_are_not_the_lakes_alerts_answer_their_status(damaged_lake, path, status, text):
+    lake, candids = damaged_lake
+    api = CutoutAPI(lake)
+    reply = api.handle("cutouts", {"objectId": "ZTF18aaqfhlj", "hdfsPath": path})
+    assert reply.status == status, reply.body
+    answer = json.loads(reply.body)["text"]
+    assert text in answer
+    assert str(lake.uri) not in answer, "no server path in a reply"
+    assert len(answer) < 600
+    ok = api.handle("cutouts", {"candid": candids[5], "kind": "Science"})
+    assert ok.status == 200, "the server goes on"
+
+
+def test_links_that_stay_inside_the_lake_work(damaged_lake):
+    lake, candids = damaged_lake
+    reply = CutoutAPI(lake).handle(
+        "cutouts", {"candid": candids[5], "hdfsPath": "link-in.parquet", "return_type": "FITS"}
+    )
+    assert reply.status == 200
+
+
+def test_an_indexed_file_deleted_or_truncated_after_indexing(damaged_lake):
+    lake, candids = damaged_lake
+    api = CutoutAPI(lake)
+    deleted = api.handle("cutouts", {"candid": candids[-1]})  # indexed in part-00001, deleted
+    assert deleted.status == 404
+    assert "no file" in json.loads(deleted.body)["text"]
+    damaged = Path(lake.resolve("science/year=2021/month=11/day=21/part-00000-damaged.parquet"))
+    damaged.write_bytes(damaged.read_bytes()[:5000])
+    truncated = api.handle("cutouts", {"candid": candids[5]})
+    assert truncated.status == 502
+    assert "is no longer a readable alert file" in json.loads(truncated.body)["text"]
