@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--survey", default="", choices=["", "ztf", "lsst"])
     serve.add_argument("--science-dir", default="science", help="nights' directory")
     serve.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=15.0,
+        help="seconds a connection may make no progress (idle, or headers unfinished)",
+    )
+    serve.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to wait for the lake before a 503"
     )
     serve.set_defaults(run=_serve)
@@ -188,6 +194,7 @@ def _serve(args: argparse.Namespace) -> int:
         args.survey,
         args.science_dir,
         args.timeout,
+        args.idle_timeout,
     )
     return 0
 

@@ -22,7 +22,7 @@ NO_LAKE = (
     "no lake configured: set FINK_CUTOUTS_LAKE (a directory, hdfs:// or s3:// URI) or "
     "c.FinkCutoutsApp.lake in jupyter_server_config.py, or pass --lake to fink-cutouts serve"
 )
-QUEUED_PER_THREAD = 8  # requests waiting for each thread of a pool before 503 (Retry-After)
+QUEUED_PER_THREAD = 16  # requests held per thread of a pool before a 503 (Retry-After)
 RETRY_AFTER_SECONDS = 1
 
 
@@ -49,7 +49,7 @@ class APIRunner:
     science_dir : str
         Directory of the nights under the lake root.
     workers : int
-        Threads reading stamps (at most this many reads at once); PNG renders get half as
+        Threads reading stamps (at most this many reads at once); PNG renders get a quarter as
         many, lookups two. Each pool holds at most `QUEUED_PER_THREAD` requests per thread.
     timeout : float
         Seconds a request may wait for the lake before it is answered 503 (the read itself goes
@@ -71,7 +71,7 @@ class APIRunner:
         self.settings = {"lake": lake, "index": index, "survey": survey, "science_dir": science_dir}
         self.base_url = base_url
         self.timeout = timeout
-        sizes = {"read": max(1, workers), "render": max(1, workers // 2), "lookup": 2}
+        sizes = {"read": max(1, workers), "render": max(1, workers // 4), "lookup": 2}
         self.pools = {
             name: _Pool(
                 ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"fink-cutouts-{name}"),

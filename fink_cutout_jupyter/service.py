@@ -27,6 +27,7 @@ _RUNNER = web.AppKey("runner", APIRunner)
 _ROUTES = ("cutouts", "alerts", "openapi.json")
 IDLE_SECONDS = 15.0
 MAX_REQUEST_LINE = 32 * 1024  # a query within the OpenAPI document's lengths always fits
+GIL_SWITCH_SECONDS = 0.001
 
 
 def create_app(
@@ -98,10 +99,14 @@ def _handler(route: str, post: bool = False):
 class _ContractHandler(RequestHandler):
     """aiohttp's connection handler, with JSON parser errors and a no-progress timeout."""
 
+    def __init__(self, *args, idle_seconds: float = IDLE_SECONDS, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._idle_seconds = idle_seconds
+
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self._seen_requests = -1
-        self._watch = asyncio.get_running_loop().call_later(IDLE_SECONDS, self._check_progress)
+        self._watch = asyncio.get_running_loop().call_later(0, self._check_progress)
 
     def _check_progress(self) -> None:
         busy = getattr(self, "_current_request", None) is not None
@@ -109,7 +114,8 @@ class _ContractHandler(RequestHandler):
             self.transport.close()  # idle keep-alive, or headers not finished in time
             return
         self._seen_requests = self._request_count
-        self._watch = asyncio.get_running_loop().call_later(IDLE_SECONDS, self._check_progress)
+        loop = asyncio.get_running_loop()
+        self._watch = loop.call_later(self._idle_seconds, self._check_progress)
 
     def connection_lost(self, exc) -> None:
         self._watch.cancel()
@@ -123,16 +129,20 @@ class _ContractHandler(RequestHandler):
         return response
 
 
-async def _serve_until_stopped(app: web.Application, host: str, port: int) -> None:
+async def _serve_until_stopped(
+    app: web.Application, host: str, port: int, idle_seconds: float
+) -> None:
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, stopped.set)
-    kwargs = {"max_line_size": MAX_REQUEST_LINE, "keepalive_timeout": IDLE_SECONDS}
+    kwargs = {"max_line_size": MAX_REQUEST_LINE, "keepalive_timeout": idle_seconds}
     server = await loop.create_server(
-        lambda: _ContractHandler(runner.server, loop=loop, **kwargs), host, port
+        lambda: _ContractHandler(runner.server, loop=loop, idle_seconds=idle_seconds, **kwargs),
+        host,
+        port,
     )
     logging_info(f"serving on http://{host}:{port}/api/v1/ (Ctrl-C or SIGTERM stops)")
     try:
@@ -158,10 +168,19 @@ def serve(
     survey: str = "",
     science_dir: str = "science",
     timeout: float = 60.0,
+    idle_seconds: float = IDLE_SECONDS,
 ) -> None:
-    """Serve until SIGINT or SIGTERM; shuts down gracefully (running requests finish)."""
+    """Serve until SIGINT or SIGTERM; shuts down gracefully (running requests finish).
+
+    Connections that make no progress for `idle_seconds` (no new request on a kept-alive
+    connection, or headers not finished) are closed.
+    """
     import logging
+    import sys
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # This process is ours: hand the GIL over more often, so that the event loop answers cheap
+    # requests between the worker threads' renders (a Jupyter server's process is not ours).
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     app = create_app(lake, index, survey, science_dir, workers, timeout)
-    asyncio.run(_serve_until_stopped(app, host, port))
+    asyncio.run(_serve_until_stopped(app, host, port, idle_seconds))

@@ -1,0 +1,217 @@
+"""Load on `fink-cutouts serve`, with this client in its own process, on a fresh demo lake.
+
+1. Two consecutive runs of mixed requests (arrays, All, FITS, PNG, alerts, the OpenAPI document,
+   bad parameters, unknown objects) at `--concurrency`: every answer must have the status its
+   request expects (errors are counted), and the server's RSS is read after each run.
+2. ``kind=All`` as arrays at `--concurrency`: requests per second and p99.
+3. ``openapi.json`` p99, sampled one at a time while another process keeps 64 PNG requests
+   running at once.
+
+The last line: ``rps_all_array=… p99_all_array_ms=… openapi_p99_under_png_flood_ms=…
+rss_growth_pct=… errors=…``. Goals (issue 11): openapi p99 <= 20 ms, RSS growth <= 10 %,
+>= 300 requests/s for All arrays at 16-way on 2 cores.
+
+Run: python benchmarks/load.py [--requests 5000] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+KINDS = ("Science", "Template", "Difference")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) * 1024
+
+
+def mixed_requests(objects: list[str], count: int, seed: int) -> list[tuple[dict, set[int]]]:
+    """(query, statuses it may answer) for `count` requests of every sort."""
+    rng = random.Random(seed)
+    sorts = [
+        lambda o: ({"objectId": o, "kind": rng.choice(KINDS)}, {200}),
+        lambda o: ({"objectId": o}, {200}),
+        lambda o: ({"objectId": o, "kind": "All", "return_type": "FITS"}, {200}),
+        lambda o: ({"objectId": o, "kind": "Science", "return_type": "PNG"}, {200}),
+        lambda o: ({"route": "alerts", "objectId": o}, {200}),
+        lambda o: ({"route": "openapi.json"}, {200}),
+        lambda o: ({"objectId": o, "kind": "Sci"}, {400}),
+        lambda o: ({"objectId": "ZTF99zzzzzzz"}, {404}),
+        lambda o: ({"candid": "99999999999999999999"}, {400}),
+        lambda o: ({"objectId": o, "hdfsPath": "../../etc/passwd"}, {403}),
+    ]
+    return [rng.choice(sorts)(rng.choice(objects)) for _ in range(count)]
+
+
+async def run(base: str, requests: list[tuple[dict, set[int]]], concurrency: int):
+    """Send `requests` with `concurrency` workers: (seconds of each, errors, wall seconds)."""
+    queue = list(reversed(requests))
+    seconds, errors = [], []
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while queue:
+            query, expected = queue.pop()
+            query = dict(query)
+            route = query.pop("route", "cutouts")
+            start = time.perf_counter()
+            try:
+                async with session.get(f"{base}api/v1/{route}", params=query) as response:
+                    await response.read()
+                    status = response.status
+            except aiohttp.ClientError as error:
+                status = repr(error)
+            seconds.append(time.perf_counter() - start)
+            if status not in expected:
+                errors.append((query, status))
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        wall = time.perf_counter() - start
+    return seconds, errors, wall
+
+
+def _flood(base: str, objects: list[str], stop) -> None:
+    """64 PNG requests at a time until `stop` is set (runs in its own process)."""
+    flood = [({"objectId": o, "kind": "All", "return_type": "PNG"}, {200, 503}) for o in objects]
+
+    async def flooding() -> None:
+        while not stop.is_set():
+            await run(base, flood[:256], 64)
+
+    asyncio.run(flooding())
+
+
+def openapi_under_png_flood(base: str, objects: list[str], samples: int) -> list[float]:
+    """openapi.json latencies, one request at a time, while another process floods with PNGs."""
+    import http.client
+    import multiprocessing
+    from urllib.parse import urlsplit
+
+    stop = multiprocessing.Event()
+    flooder = multiprocessing.Process(target=_flood, args=(base, objects, stop))
+    flooder.start()
+    address = urlsplit(base)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    latencies = []
+    try:
+        time.sleep(1.0)
+        for _ in range(samples):
+            start = time.perf_counter()
+            connection.request("GET", f"{address.path}api/v1/openapi.json")
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200
+            latencies.append(time.perf_counter() - start)
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        flooder.join(timeout=60)
+    return latencies
+
+
+def p99_ms(seconds: list[float]) -> float:
+    ordered = sorted(seconds)
+    return ordered[int(0.99 * (len(ordered) - 1))] * 1e3
+
+
+def demo_objects(root: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    files = sorted((root / "science").rglob("*.parquet"))
+    return sorted({o for f in files for o in pq.read_table(f, columns=["objectId"])[0].to_pylist()})
+
+
+async def measure(base: str, pid: int, objects: list[str], args) -> dict:
+    results, rss = {"errors": []}, []
+    for number in range(2):
+        _, errors, _ = await run(
+            base, mixed_requests(objects, args.requests, number), args.concurrency
+        )
+        results["errors"] += errors
+        rss.append(rss_bytes(pid))
+    all_arrays = [({"objectId": o, "kind": "All"}, {200}) for o in objects]
+    all_arrays = (all_arrays * (args.requests // len(all_arrays) + 1))[: args.requests // 2]
+    seconds, errors, wall = await run(base, all_arrays, args.concurrency)
+    results["errors"] += errors
+    results["rps_all_array"] = len(seconds) / wall
+    results["p99_all_array_ms"] = p99_ms(seconds)
+    results["openapi_p99_under_png_flood_ms"] = p99_ms(
+        await asyncio.to_thread(openapi_under_png_flood, base, objects, args.samples)
+    )
+    results["rss_growth_pct"] = 100 * (rss[1] - rss[0]) / rss[0]
+    results["rss_mb"] = [r / 1e6 for r in rss]
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=5000, help="per mixed run")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--samples", type=int, default=300, help="openapi.json under the flood")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory) / "lake"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fink_cutout_jupyter.cli",
+                "demo",
+                "--out",
+                str(root),
+                "--no-lab",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        port = free_port()
+        command = [sys.executable, "-m", "fink_cutout_jupyter.cli", "serve", "--lake", str(root)]
+        server = subprocess.Popen(
+            [*command, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        base = f"http://127.0.0.1:{port}/"
+        try:
+            for _ in range(300):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            results = asyncio.run(measure(base, server.pid, demo_objects(root), args))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    print(f"errors: {results['errors'][:5]} ({len(results['errors'])} in all)")
+    first, second = results["rss_mb"]
+    print(f"server RSS after each mixed run: {first:.0f} / {second:.0f} MB")
+    print(
+        f"rps_all_array={results['rps_all_array']:.0f} "
+        f"p99_all_array_ms={results['p99_all_array_ms']:.1f} "
+        f"openapi_p99_under_png_flood_ms={results['openapi_p99_under_png_flood_ms']:.1f} "
+        f"rss_growth_pct={results['rss_growth_pct']:.1f} errors={len(results['errors'])}"
+    )
+
+
+if __name__ == "__main__":
+    main()
