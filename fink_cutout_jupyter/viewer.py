@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+from functools import lru_cache
 from typing import Any
 
 import ipywidgets as widgets
 
 from .client import CutoutClient, CutoutClientError
+from .errors import CorruptData
 from .render import INTERVALS, STRETCHES, RenderOptions, encode_png, side_by_side, to_rgb
 from .stamps import Stamp, to_multi_extension_fits
 from .surveys import KINDS
@@ -62,6 +64,14 @@ def download_link(data: bytes, filename: str, label: str) -> str:
     )
 
 
+@lru_cache(maxsize=1)
+def _error_tile() -> bytes:
+    """A grey tile in place of a stamp that cannot be shown (its reason is written under it)."""
+    import numpy as np
+
+    return encode_png(np.full((63, 63, 3), 200, dtype=np.uint8))
+
+
 def error_box(text: str) -> str:
     """A readable error inside the widget."""
     return f'<div class="fink-error" style="color:#b00020">⚠ {html.escape(text)}</div>'
@@ -101,6 +111,7 @@ class CutoutViewer(widgets.VBox):
         self.object_id = object_id
         self.alerts: list[dict[str, Any]] = []
         self.stamps: dict[str, Stamp] = {}
+        self.broken: dict[str, str] = {}  # kind -> why its stamp cannot be shown
         self._cache: dict[int, dict[str, Stamp]] = {}
         self.message = widgets.HTML()
         self.title = widgets.HTML()
@@ -179,14 +190,28 @@ class CutoutViewer(widgets.VBox):
         else:
             self._display(candid)
 
+    def _fetch(self, candid: int) -> dict[str, Stamp | str]:
+        """Each kind's stamp, or the text of why it is unreadable (a corrupt stamp: HTTP 502)."""
+        found: dict[str, Stamp | str] = {}
+        for kind in KINDS:
+            try:
+                found[kind] = Stamp(kind, self.client.fits_bytes(self.object_id, candid, kind))
+            except CutoutClientError as error:
+                if error.status != CorruptData.status:
+                    raise
+                found[kind] = error.text
+        return found
+
     def _display(self, candid: int) -> None:
         try:
             if candid not in self._cache:
-                self._cache[candid] = self.client.stamps(self.object_id, candid)
+                self._cache[candid] = self._fetch(candid)
         except CutoutClientError as error:
             self._show_error(error.text)
             return
-        self.stamps = self._cache[candid]
+        fetched = self._cache[candid]
+        self.stamps = {kind: got for kind, got in fetched.items() if isinstance(got, Stamp)}
+        self.broken = {kind: got for kind, got in fetched.items() if isinstance(got, str)}
         position = [a["alertId"] for a in self.alerts].index(candid)
         self.previous_button.disabled = position == 0
         self.next_button.disabled = position == len(self.alerts) - 1
@@ -195,6 +220,8 @@ class CutoutViewer(widgets.VBox):
             self.downloads[kind].value = download_link(
                 stamp.fits_bytes, self._filename(kind), "⬇ FITS"
             )
+        for kind, text in self.broken.items():
+            self.downloads[kind].value = error_box(f"{kind}: {text}")
         everything = to_multi_extension_fits(
             self.stamps, self.object_id, candid, self.alert["jd"], "jd"
         )
@@ -217,12 +244,19 @@ class CutoutViewer(widgets.VBox):
         self.percentiles.disabled = self.interval.value != "percentile"
         options = self.options
         for kind, stamp in self.stamps.items():
-            self.images[kind].value = encode_png(to_rgb(stamp.data, options))
+            try:
+                self.images[kind].value = encode_png(to_rgb(stamp.data, options))
+            except CorruptData as error:  # bytes that came whole but do not decode
+                self.broken[kind] = str(error)
+                self.downloads[kind].value = error_box(f"{kind}: {error}")
+        for kind in self.broken:
+            self.images[kind].value = _error_tile()
 
     def png(self) -> bytes:
         """The three stamps as shown, side by side, as one PNG."""
         options = self.options
-        return encode_png(side_by_side([to_rgb(s.data, options) for s in self.stamps.values()]))
+        readable = [s for kind, s in self.stamps.items() if kind not in self.broken]
+        return encode_png(side_by_side([to_rgb(s.data, options) for s in readable]))
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = super()._repr_mimebundle_(**kwargs)

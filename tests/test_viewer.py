@@ -146,3 +146,39 @@ def test_strings_put_into_html_are_escaped():
     link = download_link(b"x", 'a"><script>.fits', "<b>")
     assert "<script>" not in link
     assert 'download="a&quot;&gt;&lt;script&gt;.fits"' in link
+
+
+def test_a_corrupt_stamp_is_an_error_tile_and_the_others_show(tmp_path):
+    """One stored Science stamp is garbage: the viewer shows Template and Difference, and a
+    grey tile with the reason for Science."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from fink_cutout_jupyter.demo import make_demo_lake
+
+    demo = make_demo_lake(tmp_path / "lake", index=False)
+    for path in demo.files:
+        table = pq.read_table(demo.root / path)
+        science = table.column("cutoutScience").combine_chunks()
+        garbage = pa.array([b"not gzip"] * table.num_rows, pa.binary())
+        broken = pa.StructArray.from_arrays(
+            [pc.struct_field(science, "fileName"), garbage], ["fileName", "stampData"]
+        )
+        index = table.schema.get_field_index("cutoutScience")
+        pq.write_table(table.set_column(index, "cutoutScience", broken), demo.root / path)
+    from fink_cutout_jupyter.index import AlertIndex
+    from fink_cutout_jupyter.indexing import build
+    from fink_cutout_jupyter.lake import Lake
+
+    build(AlertIndex(Lake(demo.root)), list(demo.nights), progress=False)
+    viewer = CutoutViewer(DEMO_OBJECT_ID, client=CutoutClient(lake=str(demo.root)))
+    assert set(viewer.stamps) == {"Template", "Difference"}
+    assert list(viewer.broken) == ["Science"]
+    assert "Science: kind: the Science stamp of alert" in viewer.downloads["Science"].value
+    assert "fink-error" in viewer.downloads["Science"].value
+    assert np.ptp(pixels(viewer.images["Science"])) == 0  # a plain tile
+    for kind in ("Template", "Difference"):
+        assert np.ptp(pixels(viewer.images[kind])) > 0
+        assert "download=" in viewer.downloads[kind].value
+    assert viewer.message.value == ""
