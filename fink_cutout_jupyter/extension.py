@@ -80,6 +80,14 @@ class OpenAPIHandler(_Handler):
     route = "openapi.json"
 
 
+class NoRouteHandler(_Handler):
+    """Any other path under /api/v1: the contract's 404 (the route names the path)."""
+
+    def initialize(self, runner: APIRunner) -> None:
+        super().initialize(runner)
+        self.route = self.request.path.rsplit("/api/v1/", 1)[-1]
+
+
 class FinkCutoutsApp(ExtensionApp):
     """Serve Fink cutouts from the data lake inside a Jupyter server."""
 
@@ -125,6 +133,7 @@ class FinkCutoutsApp(ExtensionApp):
             ("/api/v1/cutouts", CutoutsHandler),
             ("/api/v1/alerts", AlertsHandler),
             ("/api/v1/openapi.json", OpenAPIHandler),
+            ("/api/v1/.*", NoRouteHandler),
         ):
             self.handlers.append((path, handler, {"runner": self.runner}))
 

@@ -114,9 +114,9 @@ def check_format(layout: dict, lake: Lake) -> None:
     """Refuse an index written in another format, saying how to rebuild it."""
     if layout.get("format") != INDEX_FORMAT:
         raise IndexOutdated(
-            f"objectId: the alert index of {lake.uri} is in format {layout.get('format')}, this "
+            f"objectId: the lake's alert index is in format {layout.get('format')}, this "
             f"version reads format {INDEX_FORMAT}; rebuild it: "
-            f"fink-cutouts index build --lake {lake.uri} --all --rebuild"
+            "fink-cutouts index build --lake LAKE --all --rebuild"
         )
 
 
@@ -188,7 +188,7 @@ class AlertIndex:
         key = str(survey.validate_object_id(object_id))
         found = self._lookup("objects", key)
         if not found:
-            raise NotFound(f"objectId: no alert of {key} in the index of {self.lake.uri}")
+            raise NotFound(f"objectId: no alert of {key} in the lake's alert index")
         return sorted(found, key=lambda location: (location.time, location.alert_id))
 
     def latest(self, object_id: str | int) -> AlertLocation:
@@ -200,7 +200,7 @@ class AlertIndex:
         key = self.survey.validate_alert_id(alert_id)
         found = self._lookup("alerts", key)
         if not found:
-            raise NotFound(f"candid: no alert {key} in the index of {self.lake.uri}")
+            raise NotFound(f"candid: no alert {key} in the lake's alert index")
         return found[0]
 
     @property
@@ -302,8 +302,8 @@ class AlertIndex:
                     layout = json.loads(self._read("layout.json"))
                 except NotFound:
                     raise NotFound(
-                        f"objectId: the lake {self.lake.uri} has no alert index yet; "
-                        f"run: fink-cutouts index build --lake {self.lake.uri} --all"
+                        "objectId: the lake has no alert index yet; "
+                        "run: fink-cutouts index build --lake LAKE --all"
                     ) from None
                 check_format(layout, self.lake)
                 deltas = {table: index_files(self.store, f"delta/{table}") for table in TABLES}

@@ -81,7 +81,9 @@ class Lake:
         try:
             filesystem, base = fs.FileSystem.from_uri(self.uri)
         except (OSError, ValueError) as error:  # ValueError: pyarrow's ArrowInvalid, a bad URI
-            raise LakeUnavailable(f"cannot connect to the lake {self.uri}: {error}") from error
+            # Not the URI itself: it may carry credentials (?access_key=...).
+            scheme = urlsplit(self.uri).scheme
+            raise LakeUnavailable(f"cannot connect to the {scheme} lake: {error}") from error
         return filesystem, base.rstrip("/") or base
 
     @property

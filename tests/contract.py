@@ -235,6 +235,16 @@ async def test_bad_bodies_are_refused(door):
         assert text in response.json()["text"]
 
 
+async def test_unknown_routes_and_methods_answer_in_the_contracts_shape(door):
+    unknown = await door("api/v1/nope")
+    assert unknown.status == 404
+    assert unknown.json()["status"] == "error"
+    assert "routes:" in unknown.json()["text"]
+    wrong = await door("api/v1/alerts", method="DELETE")
+    assert wrong.status == 405
+    assert wrong.json()["status"] == "error"
+
+
 async def test_alerts_needs_an_object(door):
     response = await door("api/v1/alerts")
     assert response.status == 400

@@ -80,6 +80,17 @@ async def test_routes_live_under_the_base_url(server_url, jp_auth_header):
     assert inside.headers["Content-Type"] == "application/json"
 
 
+async def test_jupyters_login_token_in_the_query_is_not_a_parameter(
+    server_url, jp_auth_header, lake_case
+):
+    token = jp_auth_header["Authorization"].split()[-1]
+    response = await AsyncHTTPClient().fetch(
+        f"{server_url}api/v1/cutouts?objectId={lake_case.object_id}&kind=Science&token={token}",
+        raise_error=False,
+    )
+    assert response.code == 200, response.body
+
+
 @pytest.mark.no_lake
 async def test_without_a_lake_the_server_says_how_to_set_one(door):
     response = await door("api/v1/cutouts", params={"objectId": "ZTF24abssjsb"})
