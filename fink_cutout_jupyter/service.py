@@ -68,7 +68,7 @@ async def _json_errors(request: web.Request, handler) -> web.StreamResponse:
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        text = "request body too large" if error.status == 413 else error.reason
+        text = f"body: more than {MAX_BODY_BYTES} bytes" if error.status == 413 else error.reason
         if error.status == 404:
             text = f"no route {request.path}; routes: /api/v1/{', /api/v1/'.join(_ROUTES)}"
         return _response(error_reply(error.status, text), error.headers.get("Allow"))

@@ -212,6 +212,13 @@ BAD_REQUESTS = [
     ({"hdfsPath": "../../etc/passwd"}, 403, "leaves the lake root"),
     ({"hdfsPath": "/etc/passwd"}, 403, "is outside the lake root"),
     ({"hdfsPath": "hdfs://10.0.0.1:8020/user/fink/x.parquet"}, 403, "not on the lake's filesystem"),
+    # Found by probing as an attacker would (issue 11): each was a 500, a 503 or a huge echo.
+    ({"candid": "9223372036854775808", "hdfsPath": "x.parquet"}, 400, "from 0 to 2**63-1"),
+    ({"candid": "1" * 5000}, 400, "candid: 5000 characters, at most 256"),
+    ({"objectId": "Z" * 5000}, 400, "objectId: 5000 characters, at most 256"),
+    ({"hdfsPath": "science"}, 404, "no file 'science'"),
+    ({"hdfsPath": "a" * 300}, 404, "longer than 255 bytes"),
+    ({"candid": "12", "flip": "yes"}, 400, "flip: 'yes' is not allowed; allowed: true, false"),
 ]
 
 
@@ -225,13 +232,24 @@ async def test_bad_requests_get_clear_errors_and_lose_nothing(
     assert response.status == status
     assert response.json()["status"] == "error"
     assert text in response.json()["text"]
+    assert len(response.body) < 700, "the input is quoted, not echoed"
+    assert lake_case.lake not in response.json()["text"], "no server path"
     assert (await post(door, objectId=lake_case.object_id, kind="Science")).status == 200
 
 
 async def test_bad_bodies_are_refused(door):
-    for body, text in [(b"[1", "not valid JSON"), (b"[1, 2]", "expected a JSON object")]:
+    for body, status, text in [
+        (b"[1", 400, "not valid JSON"),
+        (b"[1, 2]", 400, "expected a JSON object"),
+        (b"", 400, "body: empty"),
+        (b"[" * 5000 + b"]" * 5000, 400, "not valid JSON"),
+        (b'{"objectId": "ZTF24abssjsb", "colormap": []}', 400, "colormap: expected text"),
+        (b'{"objectId": "ZTF24abssjsb", "colormap": {}}', 400, "colormap: expected text"),
+        (b'{"objectId": "' + b"x" * 1_100_000 + b'"}', 413, "more than 65536"),
+    ]:
         response = await door("api/v1/cutouts", method="POST", body=body)
-        assert response.status == 400
+        assert response.status == status, body[:30]
+        assert response.json()["status"] == "error"
         assert text in response.json()["text"]
 
 

@@ -1,6 +1,9 @@
 """The standalone door: the shared contract through a real aiohttp server, and the serve command."""
 
+import io
+import json
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -8,7 +11,7 @@ import urllib.request
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from conftest import free_port, start_service
+from conftest import free_port, start_service, wait_for_http
 from contract import *  # noqa: F403 - the shared contract tests run against this door
 from contract import Response, release
 
@@ -25,7 +28,11 @@ def door(lake_case, jp_asyncio_loop):
         async with (
             aiohttp.ClientSession() as session,
             session.request(
-                method, server.make_url("/" + path), params=params, data=body, headers=headers
+                method,
+                server.make_url("/" + path),
+                params=params,
+                data=io.BytesIO(body) if body is not None else None,
+                headers=headers,
             ) as response,
         ):
             return Response(response.status, response.headers, await response.read())
@@ -94,3 +101,25 @@ async def test_a_read_longer_than_the_timeout_answers_503_and_the_server_goes_on
         fifo.unlink()
         await asyncio.sleep(0.1)
         await server.close()
+
+
+def test_the_serve_command_answers_malformed_requests_in_json(demo):
+    """The HTTP parser's own errors (a request line over 32 KB) in the contract's shape."""
+    port = free_port()
+    process = start_service(str(demo.root), port)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/api/v1/openapi.json")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            line = b"GET /api/v1/cutouts?objectId=" + b"Z" * 40_000 + b" HTTP/1.1\r\n\r\n"
+            connection.sendall(line)
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+        head, body = answer.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.0 400") or head.startswith(b"HTTP/1.1 400"), head
+        assert b"Content-Type: application/json" in head
+        assert json.loads(body)["status"] == "error"
+        assert len(body) < 400
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
