@@ -1,13 +1,11 @@
 import asyncio
 import io
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest import free_port, wait_for_http
+from conftest import free_port, start_jupyter_server, wait_for_http
 
 from fink_cutout_jupyter.client import CutoutClient, CutoutClientError, discover
 from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
@@ -113,25 +111,7 @@ def test_discovery_order(clean_environment, monkeypatch, demo, served_demo):
 
 def test_discovery_finds_this_kernels_jupyter_server(clean_environment, demo, tmp_path):
     port = free_port()
-    environment = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter",
-            "server",
-            "--no-browser",
-            "--allow-root",
-            f"--port={port}",
-            "--IdentityProvider.token=kernel-test",
-            f"--ServerApp.root_dir={tmp_path}",
-            f"--FinkCutoutsApp.lake={demo.root}",
-            "--ServerApp.jpserver_extensions={'fink_cutout_jupyter': True}",
-        ],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_jupyter_server(str(demo.root), port, tmp_path, token="kernel-test")
     try:
         wait_for_http(
             f"http://127.0.0.1:{port}/api/v1/openapi.json", {"Authorization": "token kernel-test"}
