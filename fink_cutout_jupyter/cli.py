@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -135,11 +136,19 @@ def _open_lab(root: Path, extra: list[str]) -> int:
         f"--ServerApp.root_dir={root}",
         "--ServerApp.jpserver_extensions={'fink_cutout_jupyter': True}",
         f"--FinkCutoutsApp.lake={root}",
+        # The printed URL (and the browser) open the quickstart, not the Launcher.
+        f"--LabApp.default_url=/lab/tree/{notebook.name}",
         *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
         *extra,
-        str(notebook),
     ]
-    return subprocess.call(command, env=environment)
+    lab = subprocess.Popen(command, env=environment)
+
+    def forward(number, _frame) -> None:  # stopping the demo stops its JupyterLab
+        lab.send_signal(number)
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, forward)
+    return lab.wait()
 
 
 def _bundled_quickstart() -> bytes:

@@ -31,8 +31,9 @@ class CutoutClientError(Exception):
         The server's explanation.
     """
 
-    def __init__(self, status: int, text: str) -> None:
-        super().__init__(f"{text} (HTTP {status})")
+    def __init__(self, status: int, text: str, over_http: bool = True) -> None:
+        # In-process answers made no request: their status is the API's, not HTTP's.
+        super().__init__(f"{text} (HTTP {status})" if over_http else text)
         self.status = status
         self.text = text
 
@@ -42,6 +43,7 @@ class _Answer:
     status: int
     headers: Mapping[str, str]
     body: bytes
+    over_http: bool = True
 
 
 class _HTTP:
@@ -93,7 +95,7 @@ class _InProcess:
 
     def get(self, route: str, params: Mapping[str, Any]) -> _Answer:
         reply = self.api.handle(route, {k: v for k, v in params.items() if v is not None})
-        return _Answer(reply.status, reply.headers, reply.body)
+        return _Answer(reply.status, reply.headers, reply.body, over_http=False)
 
     async def aget(self, session, route: str, params: Mapping[str, Any]) -> _Answer:
         import asyncio
@@ -282,7 +284,7 @@ def _checked(answer: _Answer) -> _Answer:
         text = json.loads(answer.body)["text"]
     except (ValueError, KeyError, TypeError):
         text = answer.body[:300].decode(errors="replace") or "no message"
-    raise CutoutClientError(answer.status, text)
+    raise CutoutClientError(answer.status, text, answer.over_http)
 
 
 def _session():

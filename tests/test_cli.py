@@ -119,7 +119,22 @@ def test_demo_command_writes_a_lake_and_says_where(tmp_path):
     assert main([*second[1:-1], str(tmp_path / "stamps.png")]) == 0
 
 
-def test_demo_opens_jupyterlab_serving_the_demo_lake(tmp_path):
+def _processes_mentioning(text: str) -> list[int]:
+    """Pids of the processes whose command line holds `text` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as stream:
+                    if text.encode() in stream.read():
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def test_demo_opens_jupyterlab_on_the_quickstart_and_stops_with_it(tmp_path):
+    import signal
     import socket
     import time
     import urllib.request
@@ -135,21 +150,14 @@ def test_demo_opens_jupyterlab_serving_the_demo_lake(tmp_path):
         "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
     }
+    lake = tmp_path / "lake"
+    log = (tmp_path / "demo.log").open("w")
+    command = ["demo", "--out", str(lake), "--port", str(port), "--no-browser"]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fink_cutout_jupyter.cli",
-            "demo",
-            "--out",
-            str(tmp_path / "lake"),
-            "--port",
-            str(port),
-            "--no-browser",
-        ],
+        [sys.executable, "-m", "fink_cutout_jupyter.cli", *command],
         env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     headers = {"Authorization": "token demo-test-token"}
     try:
@@ -170,13 +178,24 @@ def test_demo_opens_jupyterlab_serving_the_demo_lake(tmp_path):
         request = urllib.request.Request(f"{base}/api/contents/quickstart.ipynb", headers=headers)
         with urllib.request.urlopen(request, timeout=10) as response:
             assert json.loads(response.read())["type"] == "notebook"
-        with urllib.request.urlopen(
-            urllib.request.Request(f"{base}/lab", headers=headers), timeout=10
-        ) as response:
-            assert response.status == 200
+        for path in ("/lab/tree/quickstart.ipynb", "/tree", "/notebooks/quickstart.ipynb"):
+            with urllib.request.urlopen(
+                urllib.request.Request(f"{base}{path}", headers=headers), timeout=10
+            ) as response:
+                assert response.status == 200, path
+        printed = (tmp_path / "demo.log").read_text()
+        assert f":{port}/lab/tree/quickstart.ipynb?token=" in printed
+        assert _processes_mentioning(str(lake)), "JupyterLab runs on the demo lake"
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        log.close()
+    deadline = time.monotonic() + 30
+    while _processes_mentioning(str(lake)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_mentioning(str(lake)) == [], "stopping the demo stops its JupyterLab"
+    with pytest.raises(ConnectionRefusedError):  # nothing listens on the port any more
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
 def test_an_index_of_an_older_format_says_how_to_rebuild_it(ztf_lake, tmp_path, capsys):
