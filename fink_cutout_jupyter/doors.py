@@ -124,6 +124,27 @@ class APIRunner:
     def _release(pool: _Pool) -> None:
         pool.held -= 1
 
+    def connect(self) -> None:
+        """Start a remote lake's client now, in the main thread, and keep this process's signals.
+
+        An HDFS client is a JVM, which takes over SIGINT and SIGTERM when it starts: started in
+        a worker thread on the first request, it left servers that ignore SIGTERM (a hub stops
+        user servers with it) or die without finishing their requests. Started here, before or
+        while the server sets its handlers, and followed by `keep_signal_handlers`, it cannot.
+        """
+        import logging
+
+        from .errors import CutoutError
+
+        api = self._get_api()
+        if api is None or api.lake.is_local:
+            return
+        try:
+            api.lake.filesystem  # noqa: B018 - connecting is the point
+        except CutoutError as error:
+            logging.getLogger(__name__).warning("the lake is not reachable yet: %s", error)
+        keep_signal_handlers()
+
     def close(self) -> None:
         """Stop the thread pools (running reads finish)."""
         for pool in self.pools.values():
@@ -167,3 +188,13 @@ def _lasting(route: str, params: dict, api) -> bool:
     if route == "cutouts":
         return not params
     return route == "openapi.json" and api.known_survey() is not None
+
+
+def keep_signal_handlers() -> None:
+    """Install again the Python handlers of SIGINT, SIGTERM and SIGHUP (main thread only)."""
+    import signal
+
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        handler = signal.getsignal(number)
+        if handler is not None:
+            signal.signal(number, handler)

@@ -127,6 +127,7 @@ class FinkCutoutsApp(ExtensionApp):
             base_url=self.serverapp.base_url,
         )
         self.log.info("fink_cutout_jupyter: serving cutouts of %s", self.lake or "(no lake set)")
+        self.runner.connect()
 
     def initialize_handlers(self) -> None:
         for path, handler in (

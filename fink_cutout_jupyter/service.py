@@ -132,6 +132,7 @@ class _ContractHandler(RequestHandler):
 async def _serve_until_stopped(
     app: web.Application, host: str, port: int, idle_seconds: float
 ) -> None:
+    app[_RUNNER].connect()  # a remote lake's client first: its JVM must not own our signals
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     loop = asyncio.get_running_loop()

@@ -249,7 +249,13 @@ def start_service(lake: str, port: int, *options: str, **popen):
 
 
 def start_jupyter_server(
-    lake: str, port: int, root: Path, base_url: str = "/", token: str = "test-token", **popen
+    lake: str,
+    port: int,
+    root: Path,
+    base_url: str = "/",
+    token: str = "test-token",
+    science_dir: str = "science",
+    **popen,
 ):
     """Start `jupyter server` with the extension on `lake` as a real process."""
     import subprocess
@@ -274,6 +280,7 @@ def start_jupyter_server(
         f"--ServerApp.root_dir={root}",
         f"--ServerApp.base_url={base_url}",
         f"--FinkCutoutsApp.lake={lake}",
+        f"--FinkCutoutsApp.science_dir={science_dir}",
         "--ServerApp.jpserver_extensions={'fink_cutout_jupyter': True}",
     ]
     return subprocess.Popen(command, **popen)

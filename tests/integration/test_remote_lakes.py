@@ -321,3 +321,66 @@ async def test_the_jupyter_extension_on_hdfs_survives_a_namenode_restart(jp_fetc
     again = await fetch(jp_fetch, "api/v1/cutouts", params)
     assert again.status == 200
     assert again.body == first.body
+
+
+# Servers that stop when asked: a hub stops user servers and services with SIGTERM. An HDFS
+# client's JVM takes over the signals when it starts; the doors start it first and keep theirs.
+
+
+def _stops_gracefully(process, url: str, headers: dict, number: int) -> None:
+    import signal
+    import socket
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    wait_for_http(f"{url}api/v1/openapi.json", headers)
+    request = urllib.request.Request(
+        f"{url}api/v1/cutouts?objectId={OBJECT}&kind=Science&return_type=FITS", headers=headers
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:  # a real read of the lake
+        assert response.status == 200
+    process.send_signal(signal.Signals(number))
+    assert process.wait(timeout=15) == 0, "stopped by its own handler, requests finished"
+    address = urlsplit(url)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((address.hostname, address.port), timeout=5).close()
+
+
+@pytest.mark.parametrize("number", [15, 2], ids=["SIGTERM", "SIGINT"])
+def test_the_standalone_service_stops_when_asked_after_hdfs_reads(hdfs_lake, number):
+    index_remote(hdfs_lake)
+    port = free_port()
+    process = start_service(hdfs_lake.uri, port, "--science-dir", SCIENCE)
+    try:
+        _stops_gracefully(process, f"http://127.0.0.1:{port}/", {}, number)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_the_standalone_service_stops_when_asked_after_s3_reads(s3_lake):
+    index_remote(s3_lake)
+    port = free_port()
+    process = start_service(s3_uri(), port, "--science-dir", SCIENCE)
+    try:
+        _stops_gracefully(process, f"http://127.0.0.1:{port}/", {}, 15)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_jupyter_server_stops_when_asked_after_hdfs_reads(hdfs_lake, tmp_path):
+    from conftest import start_jupyter_server
+
+    index_remote(hdfs_lake)
+    port = free_port()
+    process = start_jupyter_server(
+        hdfs_lake.uri, port, tmp_path, "/", "stop-token", science_dir=SCIENCE
+    )
+    try:
+        _stops_gracefully(
+            process, f"http://127.0.0.1:{port}/", {"Authorization": "token stop-token"}, 15
+        )
+    finally:
+        process.kill()
+        process.wait()
