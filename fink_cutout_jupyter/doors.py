@@ -91,8 +91,9 @@ class APIRunner:
         if_none_match: str | None = None,
     ):
         """The `Reply` to a GET (`params`) or a POST (JSON `body`)."""
-        from .api import error_reply, parse_body
+        from .api import error_reply
         from .errors import CutoutError
+        from .parameters import parse_body
 
         if body is not None:
             try:

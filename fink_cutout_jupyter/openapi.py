@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from ._version import __version__
-from .api import ALERT_PARAMETERS, CUTOUT_PARAMETERS, MAX_BODY_BYTES, Parameter
+from .parameters import ALERT_PARAMETERS, CUTOUT_PARAMETERS, MAX_BODY_BYTES, Parameter
 from .surveys import MAX_ID, Survey
 
 _PATH_PATTERN = r"^[^\x00]*[^\x00\s][^\x00]*$"  # not blank, no NUL

@@ -20,8 +20,9 @@ import signal
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from .api import MAX_BODY_BYTES, error_reply
+from .api import error_reply
 from .doors import APIRunner
+from .parameters import MAX_BODY_BYTES
 
 _RUNNER = web.AppKey("runner", APIRunner)
 _ROUTES = ("cutouts", "alerts", "openapi.json")

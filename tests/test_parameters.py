@@ -1,0 +1,61 @@
+import pytest
+
+from fink_cutout_jupyter.errors import BadParameter, TooLarge
+from fink_cutout_jupyter.parameters import (
+    CUTOUT_PARAMETERS,
+    MAX_BODY_BYTES,
+    boolean,
+    check,
+    describe,
+    number,
+    parse_body,
+)
+
+
+@pytest.mark.parametrize(
+    ("params", "body", "text"),
+    [
+        ({"objectId": ["a"]}, False, "objectId: expected text or a whole number, got an array"),
+        (
+            {"candid": None},
+            True,
+            "candid: expected a whole number (or its digits as text), got null",
+        ),
+        ({"pmin": "1.5"}, True, "pmin: expected a number, got str"),
+        ({"flip": "true"}, True, "flip: expected true or false, got str"),
+        ({"kind": ""}, False, "kind: empty"),
+        ({"kind": "sci"}, False, "kind: 'sci' is not allowed; allowed: Science"),
+        ({"hdfsPath": "x" * 1025}, False, "hdfsPath: 1025 characters, at most 1024"),
+        ({"nope" * 100: 1}, False, "unknown parameter; allowed:"),
+    ],
+)
+def test_each_kind_of_parameter_is_checked(params, body, text):
+    with pytest.raises(BadParameter, match=text.replace("(", r"\(").replace(")", r"\)")) as caught:
+        check(params, CUTOUT_PARAMETERS, body)
+    assert len(str(caught.value)) < 400
+
+
+def test_queries_give_text_and_bodies_give_json_values():
+    check({"pmin": "1.5", "flip": "true", "candid": "12"}, CUTOUT_PARAMETERS)
+    check({"pmin": 1.5, "flip": True, "candid": 12}, CUTOUT_PARAMETERS, body=True)
+    assert number("pmin", "1e-3") == 0.001
+    assert boolean("flip", "false") is False
+    for bad in ("1_0", " 1", "inf", "nan", "-1"):
+        with pytest.raises(BadParameter, match=r"pmin: .* is not a number from 0 to 50"):
+            number("pmin", bad)
+    with pytest.raises(BadParameter, match="pmax: 50 is not a number from 50 to 100"):
+        number("pmax", 50)
+
+
+def test_bodies():
+    assert parse_body(b'{"objectId": "ZTF24abssjsb"}') == {"objectId": "ZTF24abssjsb"}
+    with pytest.raises(TooLarge):
+        parse_body(b" " * (MAX_BODY_BYTES + 1))
+    with pytest.raises(BadParameter, match="body: not valid JSON"):
+        parse_body(b"[" * 2000 + b"]" * 2000)
+
+
+def test_the_parameter_list_names_defaults_and_choices():
+    kind = next(describe(p) for p in CUTOUT_PARAMETERS if p.name == "kind")
+    assert kind == kind | {"required": False, "default": "All"}
+    assert kind["allowed"] == ["Science", "Template", "Difference", "All"]
