@@ -59,7 +59,6 @@ class CutoutRequest:
     kinds: tuple[str, ...]
     fmt: str
     render: RenderOptions
-    disagreeing: bool = False  # two names of one id with different values: no such alert
 
     def etag(self, *facts: Any) -> str:
         """Strong ETag of this request's response given `facts`: what the answer depends on.
@@ -77,7 +76,7 @@ def parse_cutout_request(
     """Validate the parameters of /api/v1/cutouts (`BadParameter` names what is wrong).
 
     Every rule here is one the OpenAPI document states, so that a request it calls valid is
-    never refused with a 400: two names of one id that disagree name no alert (404, later),
+    never refused with a 400: two names of one id that disagree name no alert (`NotFound`),
     and ``return_type`` wins over ``output-format``. With `body`, the parameters came as a JSON
     object, whose numbers and booleans must be JSON's own.
     """
@@ -95,6 +94,11 @@ def parse_cutout_request(
         )
     if survey is not None:
         object_ids = {str(survey.validate_object_id(value)) for value in object_ids}
+    if len(object_ids) > 1 or len(alert_ids) > 1:
+        raise NotFound(
+            "candid: candid and diaSourceId (or objectId and diaObjectId) name different "
+            "alerts; no alert has both"
+        )
     kind = params.get("kind", "All")
     fmt = output_format(params.get("return_type", params.get("output-format", "array")))
     options = {name: params[name] for name in RENDER_FIELDS if name in params}
@@ -104,13 +108,12 @@ def parse_cutout_request(
     if "flip" in options:
         options["flip"] = boolean("flip", options["flip"])
     return CutoutRequest(
-        object_id=min(object_ids) if object_ids else None,
-        alert_id=min(alert_ids) if alert_ids else None,
+        object_id=object_ids.pop() if object_ids else None,
+        alert_id=alert_ids.pop() if alert_ids else None,
         path=params.get("hdfsPath"),
         kinds=KINDS if kind == "All" else (kind,),
         fmt=fmt,
         render=RenderOptions(**options),
-        disagreeing=len(object_ids) > 1 or len(alert_ids) > 1,
     )
 
 
@@ -162,7 +165,7 @@ class CutoutAPI:
                 from .openapi import openapi_document
 
                 return json_reply(openapi_document(self.base_url, self.known_survey()))
-            return error_reply(404, f"no route {quote(route)}; routes: {', '.join(ROUTES)}")
+            return no_route_reply(route)
         except CutoutError as error:
             return error_reply(error.status, str(error))
         except OSError as error:
@@ -182,11 +185,6 @@ class CutoutAPI:
         index lookup and one stat, and no read of the lake's pages.
         """
         request = parse_cutout_request(params, self.survey, body)
-        if request.disagreeing:
-            raise NotFound(
-                "candid: candid and diaSourceId (or objectId and diaObjectId) name different "
-                "alerts; no alert has both"
-            )
         location = self._locate(request) if request.path is None else None
         path = location.path if location else self.lake.relative(request.path)
         identity = self.lake.identity(path)
@@ -248,6 +246,11 @@ def json_reply(payload: Any, headers: Mapping[str, str] | None = None, status: i
     """A JSON reply (NaN is never emitted: it is not JSON)."""
     body = json.dumps(payload, allow_nan=False).encode()
     return Reply(status, body, {"Content-Type": "application/json", **(headers or {})})
+
+
+def no_route_reply(route: str) -> Reply:
+    """The 404 of a path under /api/v1 that is none of `ROUTES` (both doors answer it)."""
+    return error_reply(404, f"no route {quote(route)}; routes: {', '.join(ROUTES)}")
 
 
 def error_reply(status: int, text: str) -> Reply:

@@ -110,7 +110,7 @@ def bucket_of(key: str | int, buckets: int) -> int:
     return hashed % buckets
 
 
-def check_format(layout: dict, lake: Lake) -> None:
+def check_format(layout: dict) -> None:
     """Refuse an index written in another format, saying how to rebuild it."""
     if layout.get("format") != INDEX_FORMAT:
         raise IndexOutdated(
@@ -305,7 +305,7 @@ class AlertIndex:
                         "objectId: the lake has no alert index yet; "
                         "run: fink-cutouts index build --lake LAKE --all"
                     ) from None
-                check_format(layout, self.lake)
+                check_format(layout)
                 deltas = {table: index_files(self.store, f"delta/{table}") for table in TABLES}
                 self._state = (time.monotonic(), layout, deltas)
             return self._state

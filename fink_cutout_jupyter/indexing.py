@@ -332,7 +332,7 @@ def _layout_or_none(index: AlertIndex, check: bool = True) -> dict | None:
     except NotFound:
         return None
     if check:
-        check_format(layout, index.lake)
+        check_format(layout)
     return layout
 
 

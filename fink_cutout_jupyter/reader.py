@@ -232,13 +232,16 @@ class CutoutReader:
         span, column = location.page_spans[ALERT_ID_SPAN]
         if read_value(source, span, column) != location.alert_id:
             raise _RowMoved
-        stamps = {}
-        for kind in kinds:
-            span, column = location.page_spans[kind]
-            data = read_value(source, span, column)
-            if data is None:
-                raise NotFound(f"alert {location.alert_id} has no {kind} stamp")
-            stamps[kind] = self._decoded(kind, data, survey, location.alert_id, location.path)
+        stamps = {
+            kind: self._decoded(
+                kind,
+                read_value(source, *location.page_spans[kind]),
+                survey,
+                location.alert_id,
+                location.path,
+            )
+            for kind in kinds
+        }
         self.page_reads += len(kinds)
         return stamps
 
@@ -262,16 +265,20 @@ class CutoutReader:
         stored = parquet.read_row_group(group, columns=columns).slice(row, 1)
         if value(stored, survey.alert_id_column, 0) != alert_id:
             return None
-        stamps = {}
-        for kind in kinds:
-            data = value(stored, survey.cutout_columns[kind], 0)
-            if data is None:
-                raise NotFound(f"alert {alert_id} has no {kind} stamp")
-            stamps[kind] = self._decoded(kind, data, survey, alert_id, path)
-        return stamps
+        return {
+            kind: self._decoded(
+                kind, value(stored, survey.cutout_columns[kind], 0), survey, alert_id, path
+            )
+            for kind in kinds
+        }
 
-    def _decoded(self, kind: str, stored: bytes, survey: Survey, alert_id: int, path: str) -> Stamp:
-        """The stamp, or `CorruptData` naming the alert, the kind and the file (logged once)."""
+    def _decoded(
+        self, kind: str, stored: bytes | None, survey: Survey, alert_id: int, path: str
+    ) -> Stamp:
+        """The stamp; `NotFound` if the row has none, `CorruptData` naming the alert, the kind
+        and the file if it does not decode (logged once per file)."""
+        if stored is None:
+            raise NotFound(f"alert {alert_id} has no {kind} stamp")
         try:
             return stamp_from_stored(kind, stored, survey.gzipped)
         except CorruptData as error:

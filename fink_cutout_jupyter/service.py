@@ -14,18 +14,19 @@ and the proxy's do that.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from .api import error_reply
+from .api import ROUTES, error_reply, no_route_reply
 from .doors import APIRunner
 from .parameters import MAX_BODY_BYTES
 
+logger = logging.getLogger(__name__)
 _RUNNER = web.AppKey("runner", APIRunner)
-_ROUTES = ("cutouts", "alerts", "openapi.json")
 IDLE_SECONDS = 15.0
 MAX_REQUEST_LINE = 32 * 1024  # a query within the OpenAPI document's lengths always fits
 GIL_SWITCH_SECONDS = 0.001
@@ -50,7 +51,7 @@ def create_app(
     )
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_json_errors])
     app[_RUNNER] = runner
-    for route in _ROUTES:
+    for route in ROUTES:
         app.router.add_get(f"/api/v1/{route}", _handler(route))
     app.router.add_post("/api/v1/cutouts", _handler("cutouts", post=True))
 
@@ -69,9 +70,9 @@ async def _json_errors(request: web.Request, handler) -> web.StreamResponse:
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        text = f"body: more than {MAX_BODY_BYTES} bytes" if error.status == 413 else error.reason
         if error.status == 404:
-            text = f"no route {request.path}; routes: /api/v1/{', /api/v1/'.join(_ROUTES)}"
+            return _response(no_route_reply(request.path.rsplit("/api/v1/", 1)[-1]))
+        text = f"body: more than {MAX_BODY_BYTES} bytes" if error.status == 413 else error.reason
         return _response(error_reply(error.status, text), error.headers.get("Allow"))
 
 
@@ -146,19 +147,13 @@ async def _serve_until_stopped(
         host,
         port,
     )
-    logging_info(f"serving on http://{host}:{port}/api/v1/ (Ctrl-C or SIGTERM stops)")
+    logger.info("serving on http://%s:%s/api/v1/ (Ctrl-C or SIGTERM stops)", host, port)
     try:
         await stopped.wait()
     finally:
         server.close()
         await runner.server.shutdown(10.0)
         await runner.cleanup()
-
-
-def logging_info(text: str) -> None:
-    import logging
-
-    logging.getLogger(__name__).info(text)
 
 
 def serve(
@@ -177,7 +172,6 @@ def serve(
     Connections that make no progress for `idle_seconds` (no new request on a kept-alive
     connection, or headers not finished) are closed.
     """
-    import logging
     import sys
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

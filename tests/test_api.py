@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from fink_cutout_jupyter.api import CutoutAPI, parse_cutout_request
-from fink_cutout_jupyter.errors import BadParameter
+from fink_cutout_jupyter.errors import BadParameter, NotFound
 from fink_cutout_jupyter.lake import Lake
 from fink_cutout_jupyter.render import RenderOptions
 from fink_cutout_jupyter.surveys import KINDS, ZTF
@@ -29,8 +29,8 @@ def test_portal_and_seed_names_mean_the_same():
         parse_cutout_request({"diaSourceId": "170094456272322680"}).alert_id == 170094456272322680
     )
     assert parse_cutout_request({"candid": 7, "diaSourceId": "7"}).alert_id == 7
-    assert not parse_cutout_request({"candid": 7, "diaSourceId": "7"}).disagreeing
-    assert parse_cutout_request({"candid": 7, "diaSourceId": 8}).disagreeing
+    with pytest.raises(NotFound, match="name different alerts"):
+        parse_cutout_request({"candid": 7, "diaSourceId": 8})
     both = parse_cutout_request({"candid": 5, "return_type": "FITS", "output-format": "PNG"})
     assert both.fmt == "FITS", "return_type wins over output-format"
 
@@ -151,7 +151,8 @@ def test_fink_object_api_rubin_request_verbatim(rubin_lake, rubin_records):
 def test_two_names_of_one_id_that_disagree_name_no_alert(demo):
     assert parse_cutout_request({"diaObjectId": "42"}).object_id == "42"
     assert parse_cutout_request({"diaObjectId": 42, "objectId": "42"}).object_id == "42"
-    assert parse_cutout_request({"diaObjectId": 42, "objectId": "43"}).disagreeing
+    with pytest.raises(NotFound, match="name different alerts"):
+        parse_cutout_request({"diaObjectId": 42, "objectId": "43"})
     reply = CutoutAPI(Lake(demo.root)).handle("cutouts", {"candid": 1, "diaSourceId": 2})
     assert reply.status == 404
     assert "name different alerts" in json.loads(reply.body)["text"]
