@@ -59,8 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--index", default="", help="index root (default: _cutout_index in the lake)"
     )
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: 8000)")
+    serve.add_argument("--base-url", help="path prefix of /api/v1 (default: /)")
+    serve.add_argument(
+        "--jupyterhub",
+        action="store_true",
+        help="run as a JupyterHub service: requests need a hub token with access to it "
+        "(on by itself when the hub's service environment is set)",
+    )
     serve.add_argument("--workers", type=int, default=4, help="threads reading the lake")
     serve.add_argument("--survey", default="", choices=["", "ztf", "lsst"])
     serve.add_argument("--science-dir", default="science", help="nights' directory")
@@ -74,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=60.0, help="seconds to wait for the lake before a 503"
     )
     serve.set_defaults(run=_serve)
+
+    hub = commands.add_parser(
+        "jupyterhub-config", help="print the tested JupyterHub configuration (see the README)"
+    )
+    hub.set_defaults(run=lambda _: _print_bytes(bundled("jupyterhub_config.py", "jupyter-config")))
 
     index = commands.add_parser("index", help="build, compact or describe the alert index")
     actions = index.add_subparsers(required=True, metavar="ACTION")
@@ -128,7 +140,7 @@ def _open_lab(root: Path, extra: list[str]) -> int:
         print("JupyterLab is not installed: pip install 'fink-cutout-jupyter[demo]'")
         return 1
     notebook = root / "quickstart.ipynb"
-    notebook.write_bytes(_bundled_quickstart())
+    notebook.write_bytes(bundled_quickstart())
     environment = {**os.environ, "FINK_CUTOUTS_LAKE": str(root)}
     command = [
         "jupyter",
@@ -151,14 +163,25 @@ def _open_lab(root: Path, extra: list[str]) -> int:
     return lab.wait()
 
 
-def _bundled_quickstart() -> bytes:
-    """The quickstart notebook: packed into the wheel, or beside the package in a checkout."""
+def bundled(name: str, checkout_directory: str) -> bytes:
+    """A file packed into the wheel, or found in its directory of a checkout."""
     from importlib.resources import files
 
-    packed = files("fink_cutout_jupyter").joinpath("quickstart.ipynb")
+    packed = files("fink_cutout_jupyter").joinpath(name)
     if packed.is_file():
         return packed.read_bytes()
-    return (Path(__file__).parents[1] / "notebooks" / "quickstart.ipynb").read_bytes()
+    return (Path(__file__).parents[1] / checkout_directory / name).read_bytes()
+
+
+def bundled_quickstart() -> bytes:
+    """The quickstart notebook."""
+    return bundled("quickstart.ipynb", "notebooks")
+
+
+def _print_bytes(data: bytes) -> int:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+    return 0
 
 
 def _get(args: argparse.Namespace) -> int:
@@ -192,18 +215,31 @@ def _get(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .hub_auth import HubService
     from .service import serve
 
+    try:
+        hub = HubService.from_environment()
+    except ValueError as error:
+        raise SystemExit(f"fink-cutouts serve: {error}") from None
+    if args.jupyterhub and hub is None:
+        raise SystemExit(
+            "fink-cutouts serve --jupyterhub: no JupyterHub service environment "
+            "(JUPYTERHUB_SERVICE_NAME, JUPYTERHUB_API_URL, JUPYTERHUB_SERVICE_URL); "
+            "register the service in jupyterhub_config.py (see the README)"
+        )
     serve(
         args.lake,
         args.index,
-        args.host,
-        args.port,
+        args.host or (hub.host if hub else "127.0.0.1"),
+        args.port or (hub.port if hub else 8000),
         args.workers,
         args.survey,
         args.science_dir,
         args.timeout,
         args.idle_timeout,
+        args.base_url or (hub.prefix if hub else "/"),
+        hub,
     )
     return 0
 

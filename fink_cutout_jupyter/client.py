@@ -125,19 +125,23 @@ def _running_jupyter_server(timeout: float) -> _HTTP | None:
 def discover(
     url: str | None = None, token: str | None = None, lake: str | None = None, timeout: float = 30
 ) -> _HTTP | _InProcess:
-    """Where to get cutouts, in this order: `url`; `lake`; ``FINK_CUTOUTS_URL``; JupyterHub's
-    ``JUPYTERHUB_SERVICE_URL`` with ``JUPYTERHUB_API_TOKEN``; this kernel's Jupyter server; the lake
-    in ``FINK_CUTOUTS_LAKE`` read in-process."""
+    """Where to get cutouts, in this order: `url`; `lake`; ``FINK_CUTOUTS_URL`` (e.g. the hub
+    service ``…/services/fink-cutouts/``); JupyterHub's ``JUPYTERHUB_SERVICE_URL`` (this user's
+    server); this kernel's Jupyter server; the lake in ``FINK_CUTOUTS_LAKE`` read in-process.
+
+    The token sent to `url` is `token`, else ``FINK_CUTOUTS_TOKEN``. ``FINK_CUTOUTS_URL``, set by
+    the hub's admin, gets ``FINK_CUTOUTS_TOKEN``, else (in a JupyterHub user server)
+    ``JUPYTERHUB_API_TOKEN``, the server's own hub token; a URL the user passes never gets it."""
+    hub_token = os.environ.get("JUPYTERHUB_API_TOKEN")
     if url:
         return _HTTP(url, token or os.environ.get("FINK_CUTOUTS_TOKEN"), timeout)
     if lake:
         return _InProcess(lake)
     if os.environ.get("FINK_CUTOUTS_URL"):
-        return _HTTP(os.environ["FINK_CUTOUTS_URL"], os.environ.get("FINK_CUTOUTS_TOKEN"), timeout)
-    if os.environ.get("JUPYTERHUB_SERVICE_URL") and os.environ.get("JUPYTERHUB_API_TOKEN"):
-        return _HTTP(
-            os.environ["JUPYTERHUB_SERVICE_URL"], os.environ["JUPYTERHUB_API_TOKEN"], timeout
-        )
+        token = os.environ.get("FINK_CUTOUTS_TOKEN") or hub_token
+        return _HTTP(os.environ["FINK_CUTOUTS_URL"], token, timeout)
+    if os.environ.get("JUPYTERHUB_SERVICE_URL") and hub_token:
+        return _HTTP(os.environ["JUPYTERHUB_SERVICE_URL"], hub_token, timeout)
     server = _running_jupyter_server(min(timeout, 5))
     if server is not None:
         return server

@@ -23,6 +23,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from .api import ROUTES, error_reply, no_route_reply
 from .doors import APIRunner
+from .hub_auth import TOKEN_PARAMETER, HubService, HubTokenCheck, hub_auth_middleware
 from .parameters import MAX_BODY_BYTES
 
 logger = logging.getLogger(__name__)
@@ -39,8 +40,15 @@ def create_app(
     science_dir: str = "science",
     workers: int = 4,
     timeout: float = 60.0,
+    base_url: str = "/",
+    hub: HubService | None = None,
 ) -> web.Application:
-    """The aiohttp application (lake defaults to ``$FINK_CUTOUTS_LAKE``)."""
+    """The aiohttp application (lake defaults to ``$FINK_CUTOUTS_LAKE``).
+
+    `base_url` is where /api/v1 is served (a hub service's prefix). With `hub`, every request
+    needs a JupyterHub token with access to that service (see `hub_auth`).
+    """
+    base_url = f"/{base_url.strip('/')}/".replace("//", "/")
     runner = APIRunner(
         lake if lake is not None else os.environ.get("FINK_CUTOUTS_LAKE", ""),
         index,
@@ -48,15 +56,24 @@ def create_app(
         science_dir,
         workers,
         timeout,
+        base_url,
     )
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_json_errors])
+    middlewares = [_json_errors]
+    check = None
+    if hub is not None:
+        check = HubTokenCheck(hub)
+        middlewares.append(hub_auth_middleware(check))
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     app[_RUNNER] = runner
+    ignored = frozenset({TOKEN_PARAMETER}) if hub is not None else frozenset()
     for route in ROUTES:
-        app.router.add_get(f"/api/v1/{route}", _handler(route))
-    app.router.add_post("/api/v1/cutouts", _handler("cutouts", post=True))
+        app.router.add_get(f"{base_url}api/v1/{route}", _handler(route, ignored=ignored))
+    app.router.add_post(f"{base_url}api/v1/cutouts", _handler("cutouts", post=True))
 
     async def close(_: web.Application) -> None:
         runner.close()
+        if check is not None:
+            await check.close()
 
     app.on_cleanup.append(close)
     return app
@@ -81,7 +98,7 @@ def _response(reply, allow: str | None = None) -> web.Response:
     return web.Response(status=reply.status, body=reply.body or None, headers=headers)
 
 
-def _handler(route: str, post: bool = False):
+def _handler(route: str, post: bool = False, ignored: frozenset[str] = frozenset()):
     async def handle(request: web.Request) -> web.StreamResponse:
         runner = request.app[_RUNNER]
         if_none_match = request.headers.get("If-None-Match")
@@ -91,7 +108,9 @@ def _handler(route: str, post: bool = False):
             )
         else:
             reply = await runner.answer(
-                route, params=dict(request.query), if_none_match=if_none_match
+                route,
+                params={k: v for k, v in request.query.items() if k not in ignored},
+                if_none_match=if_none_match,
             )
         return _response(reply)
 
@@ -132,7 +151,7 @@ class _ContractHandler(RequestHandler):
 
 
 async def _serve_until_stopped(
-    app: web.Application, host: str, port: int, idle_seconds: float
+    app: web.Application, host: str, port: int, idle_seconds: float, base_url: str
 ) -> None:
     app[_RUNNER].connect()  # a remote lake's client first: its JVM must not own our signals
     runner = web.AppRunner(app, handle_signals=False)
@@ -147,7 +166,7 @@ async def _serve_until_stopped(
         host,
         port,
     )
-    logger.info("serving on http://%s:%s/api/v1/ (Ctrl-C or SIGTERM stops)", host, port)
+    logger.info("serving on http://%s:%s%sapi/v1/ (Ctrl-C or SIGTERM stops)", host, port, base_url)
     try:
         await stopped.wait()
     finally:
@@ -166,11 +185,14 @@ def serve(
     science_dir: str = "science",
     timeout: float = 60.0,
     idle_seconds: float = IDLE_SECONDS,
+    base_url: str = "/",
+    hub: HubService | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM; shuts down gracefully (running requests finish).
 
     Connections that make no progress for `idle_seconds` (no new request on a kept-alive
-    connection, or headers not finished) are closed.
+    connection, or headers not finished) are closed. With `hub`, requests need a JupyterHub
+    token (see `create_app`).
     """
     import sys
 
@@ -178,5 +200,11 @@ def serve(
     # This process is ours: hand the GIL over more often, so that the event loop answers cheap
     # requests between the worker threads' renders (a Jupyter server's process is not ours).
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
-    app = create_app(lake, index, survey, science_dir, workers, timeout)
-    asyncio.run(_serve_until_stopped(app, host, port, idle_seconds))
+    app = create_app(lake, index, survey, science_dir, workers, timeout, base_url, hub)
+    if hub is not None:
+        logger.info(
+            "JupyterHub service %r: requests need a hub token with access:services!service=%s",
+            hub.name,
+            hub.name,
+        )
+    asyncio.run(_serve_until_stopped(app, host, port, idle_seconds, base_url))

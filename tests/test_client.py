@@ -107,8 +107,14 @@ def test_discovery_order(clean_environment, monkeypatch, demo, served_demo):
     assert hub.headers == {"Authorization": "token hub-token"}
     monkeypatch.setenv("FINK_CUTOUTS_URL", served_demo)
     assert repr(discover()) == f"server {served_demo}"
+    assert discover().headers == {"Authorization": "token hub-token"}, "the admin's URL"
+    monkeypatch.setenv("FINK_CUTOUTS_TOKEN", "service-token")
+    assert discover().headers == {"Authorization": "token service-token"}
     assert repr(discover(lake=str(demo.root))).startswith("lake ")
-    assert repr(discover(url="http://example.invalid/x")) == "server http://example.invalid/x/"
+    passed = discover(url="http://example.invalid/x")
+    assert repr(passed) == "server http://example.invalid/x/"
+    monkeypatch.delenv("FINK_CUTOUTS_TOKEN")
+    assert discover(url="http://example.invalid/x").headers == {}, "never the hub token"
 
 
 def test_discovery_finds_this_kernels_jupyter_server(clean_environment, demo, tmp_path):

@@ -123,3 +123,18 @@ def test_the_serve_command_answers_malformed_requests_in_json(demo):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+async def test_a_base_url_prefixes_every_route(demo, jp_asyncio_loop):
+    server = TestServer(create_app(str(demo.root), base_url="fink/cutouts"), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = server.make_url("/fink/cutouts/api/v1/openapi.json")
+            async with session.get(url) as response:
+                assert response.status == 200
+                assert (await response.json())["servers"] == [{"url": "/fink/cutouts"}]
+            async with session.get(server.make_url("/api/v1/openapi.json")) as response:
+                assert response.status == 404
+    finally:
+        await server.close()

@@ -1,44 +1,27 @@
 """CutoutViewer in a real JupyterLab (and Notebook 7) driven in Debian's Chromium by Playwright."""
 
-import asyncio
-import contextlib
-import io
 import os
-import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from browser import (
+    browser_page,
+    download,
+    require_chromium,
+    run_notebook,
+    stamp_pixels,
+    wait_for_change,
+)
 from conftest import REPOSITORY, free_port, wait_for_http
-from PIL import Image
+from rewrites import stored_stamps
 
-from fink_cutout_jupyter.client import CutoutClient
 from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
 
-CHROMIUM = Path("/usr/bin/chromium")
 TOKEN = "e2e-token"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    message = f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+HEADERS = {"Authorization": f"token {TOKEN}"}
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +63,7 @@ def jupyter(demo, tmp_path_factory):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(f"{base}/api/v1/openapi.json", {"Authorization": f"token {TOKEN}"}, 120)
+        wait_for_http(f"{base}/api/v1/openapi.json", HEADERS, 120)
         yield base
     finally:
         process.terminate()
@@ -88,77 +71,12 @@ def jupyter(demo, tmp_path_factory):
         log.close()
 
 
-@contextlib.asynccontextmanager
-async def browser_page():
-    """A page of Debian's Chromium, headless, that accepts downloads."""
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        context = await browser.new_context(
-            accept_downloads=True, viewport={"width": 1400, "height": 1000}
-        )
-        try:
-            yield await context.new_page()
-        finally:
-            await browser.close()
-
-
-async def wait_for_idle_kernel(base: str, seconds: float = 120) -> None:
-    """Wait until the server reports a notebook session whose kernel is idle."""
-    import json
-    import urllib.request
-
-    request = urllib.request.Request(
-        f"{base}/api/sessions", headers={"Authorization": f"token {TOKEN}"}
-    )
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            sessions = json.loads(response.read())
-        if any(s["kernel"] and s["kernel"]["execution_state"] == "idle" for s in sessions):
-            return
-        await asyncio.sleep(0.5)
-    raise AssertionError("no kernel became idle")
-
-
-async def run_all_cells(page) -> None:
-    await page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-    await page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-
-
-async def stamp_pixels(image) -> np.ndarray:
-    shot = await image.screenshot()
-    return np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int)
-
-
-async def run_notebook(page, url: str, base: str, loaded: str):
-    """Open a notebook, run all its cells once the kernel is idle, and return the first viewer."""
-    await page.goto(url)
-    await page.locator(loaded).first.wait_for(timeout=120_000)
-    await wait_for_idle_kernel(base)
-    await run_all_cells(page)
-    viewer = page.locator(".fink-cutout-viewer").first
-    await viewer.locator("img.fink-stamp").nth(2).wait_for(state="visible", timeout=120_000)
-    return viewer
-
-
-async def wait_for_change(locator, before: np.ndarray, seconds: float = 20) -> np.ndarray:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        now = await stamp_pixels(locator)
-        if now.shape != before.shape or np.abs(now - before).sum() > 0:
-            return now
-        await asyncio.sleep(0.2)
-    raise AssertionError("the stamp did not change")
-
-
-async def test_quickstart_in_jupyterlab(jupyter, demo):
-    async with browser_page() as page:
+async def test_quickstart_in_jupyterlab(jupyter, demo_lake_case):
+    async with browser_page("quickstart_in_jupyterlab") as page:
         url = f"{jupyter}/lab/tree/quickstart.ipynb?token={TOKEN}"
-        viewer = await run_notebook(page, url, jupyter, ".jp-NotebookPanel")
+        viewer = await run_notebook(
+            page, url, f"{jupyter}/api/sessions", HEADERS, ".jp-NotebookPanel"
+        )
 
         stamps = viewer.locator("img.fink-stamp")
         assert await stamps.count() == 3
@@ -186,21 +104,18 @@ async def test_quickstart_in_jupyterlab(jupyter, demo):
         )
 
         link = viewer.locator("a.fink-download[download$='_Science.fits']")
-        async with page.expect_download() as download_info:
-            await link.click()
-        download = await download_info.value
-        name = download.suggested_filename
-        saved = Path(await download.path()).read_bytes()
-    candid = int(name.split("_")[1])
-    expected = CutoutClient(lake=str(demo.root)).fits_bytes(DEMO_OBJECT_ID, candid, "Science")
+        name, saved = await download(page, link)
+    latest = demo_lake_case.alerts[-1]
+    candid = latest["alertId"]
+    stored = stored_stamps(Path(demo_lake_case.lake) / latest["hdfsPath"], candid)
     assert name == f"{DEMO_OBJECT_ID}_{candid}_Science.fits"
-    assert saved == expected
+    assert saved == stored["Science"]
     assert str(candid) in latest_title
 
 
 async def test_quickstart_in_notebook_7(jupyter):
-    async with browser_page() as page:
+    async with browser_page("quickstart_in_notebook_7") as page:
         url = f"{jupyter}/notebooks/quickstart.ipynb?token={TOKEN}"
-        viewer = await run_notebook(page, url, jupyter, ".jp-Notebook")
+        viewer = await run_notebook(page, url, f"{jupyter}/api/sessions", HEADERS, ".jp-Notebook")
         assert await viewer.locator("img.fink-stamp").count() == 3
         assert (await stamp_pixels(viewer.locator("img.fink-stamp").first)).std() > 5

@@ -1,0 +1,173 @@
+"""Hub token checks of the standalone service, against a stand-in for the hub's /hub/api/user.
+
+The stand-in is a real aiohttp server answering as JupyterHub 6 does (the user model with the
+token's scopes, 403 for an unknown token) and counting its calls. The real hub is in
+tests/integration/test_jupyterhub.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from fink_cutout_jupyter.hub_auth import HubService
+from fink_cutout_jupyter.service import create_app
+
+ACCESS = "access:services!service=fink-cutouts"
+TOKENS = {
+    "alice-token": ("alice", [ACCESS, "read:users:name!user=alice"]),
+    "admin-token": ("admin", ["access:services", "admin:users"]),
+    "unscoped-token": ("bob", ["read:users:name!user=bob"]),
+}
+QUERY = {"objectId": "ZTF24abssjsb", "kind": "Science", "return_type": "FITS"}
+
+
+class StandInHub:
+    """GET /hub/api/user as the hub answers it; `calls` counts the requests."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.app = web.Application()
+        self.app.router.add_get("/hub/api/user", self.user)
+        self.server = TestServer(self.app, host="127.0.0.1")
+
+    async def user(self, request: web.Request) -> web.Response:
+        self.calls += 1
+        await asyncio.sleep(0.05)  # a hub round trip: concurrent checks overlap
+        token = request.headers.get("Authorization", "").partition(" ")[2]
+        if token not in TOKENS:
+            return web.json_response({"status": 403, "message": "Forbidden"}, status=403)
+        name, scopes = TOKENS[token]
+        return web.json_response({"kind": "user", "name": name, "scopes": scopes})
+
+
+@contextlib.asynccontextmanager
+async def hub_and_service(lake: str):
+    """The stand-in hub, and the service checking tokens with it (both on loopback)."""
+    stand_in = StandInHub()
+    await stand_in.server.start_server()
+    hub = HubService(
+        "fink-cutouts",
+        str(stand_in.server.make_url("/hub/api")),
+        "http://127.0.0.1:0",
+        "/services/fink-cutouts/",
+    )
+    service = TestServer(create_app(lake, base_url=hub.prefix, hub=hub), host="127.0.0.1")
+    await service.start_server()
+    try:
+        yield stand_in, service
+    finally:
+        await service.close()
+        await stand_in.server.close()
+
+
+async def get(server, headers=None, params=QUERY, path="api/v1/cutouts"):
+    url = server.make_url(f"/services/fink-cutouts/{path}")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, params=params, headers=headers or {}) as reply,
+    ):
+        return reply.status, reply.headers.get("Content-Type", ""), await reply.read()
+
+
+def test_the_hub_environment_names_the_service():
+    assert HubService.from_environment({}) is None
+    with pytest.raises(ValueError, match="JUPYTERHUB_API_URL"):
+        HubService.from_environment({"JUPYTERHUB_SERVICE_NAME": "fink-cutouts"})
+    hub = HubService.from_environment(
+        {
+            "JUPYTERHUB_SERVICE_NAME": "fink-cutouts",
+            "JUPYTERHUB_API_URL": "http://127.0.0.1:8081/hub/api/",
+            "JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:10101",
+        }
+    )
+    assert (hub.host, hub.port, hub.prefix) == ("127.0.0.1", 10101, "/services/fink-cutouts/")
+    assert hub.api_url == "http://127.0.0.1:8081/hub/api"
+
+
+@pytest.mark.parametrize(
+    ("headers", "params", "status", "reason"),
+    [
+        ({}, QUERY, 403, "a JupyterHub token is required"),
+        ({"Authorization": "token nope"}, QUERY, 403, "not a valid JupyterHub token"),
+        ({"Authorization": "token unscoped-token"}, QUERY, 403, f"bob lacks the scope {ACCESS}"),
+        ({"Authorization": "Basic alice-token"}, QUERY, 403, "a JupyterHub token is required"),
+        ({"Authorization": "token alice-token"}, QUERY, 200, ""),
+        ({"Authorization": "Bearer alice-token"}, QUERY, 200, ""),
+        ({"Authorization": "token admin-token"}, QUERY, 200, ""),
+        ({}, {**QUERY, "token": "alice-token"}, 200, ""),
+    ],
+)
+async def test_only_tokens_with_access_to_the_service_are_served(
+    demo, jp_asyncio_loop, headers, params, status, reason
+):
+    async with hub_and_service(str(demo.root)) as (_, service):
+        got, content_type, body = await get(service, headers, params)
+    assert got == status
+    if status == 403:
+        assert content_type.startswith("application/json")
+        assert reason in body.decode()
+    else:
+        assert body.startswith(b"SIMPLE  =")
+
+
+async def test_a_burst_costs_one_hub_call_and_answers_are_kept_briefly(demo, jp_asyncio_loop):
+    async with hub_and_service(str(demo.root)) as (stand_in, service):
+        headers = {"Authorization": "token alice-token"}
+        answers = await asyncio.gather(*(get(service, headers) for _ in range(50)))
+        assert {status for status, _, _ in answers} == {200}
+        assert stand_in.calls == 1
+        wrong = {"Authorization": "token x"}
+        refused = await asyncio.gather(*(get(service, wrong) for _ in range(5)))
+        assert {status for status, _, _ in refused} == {403}
+        assert stand_in.calls == 2, "a refusal is remembered too"
+
+
+async def test_an_answer_is_asked_again_once_it_expires(jp_asyncio_loop):
+    from fink_cutout_jupyter.hub_auth import HubTokenCheck
+
+    stand_in = StandInHub()
+    await stand_in.server.start_server()
+    api = str(stand_in.server.make_url("/hub/api"))
+    check = HubTokenCheck(HubService("fink-cutouts", api, "http://127.0.0.1:0", "/"), 0.2)
+    try:
+        assert await check.owner("alice-token") == "alice"
+        assert await check.owner("alice-token") == "alice"
+        assert stand_in.calls == 1
+        await asyncio.sleep(0.3)
+        assert await check.owner("alice-token") == "alice"
+        assert stand_in.calls == check.hub_calls == 2
+    finally:
+        await check.close()
+        await stand_in.server.close()
+
+
+async def test_a_hub_that_does_not_answer_is_a_503_and_the_service_goes_on(demo, jp_asyncio_loop):
+    async with hub_and_service(str(demo.root)) as (stand_in, service):
+        port = stand_in.server.port
+        await stand_in.server.close()
+        status, _, body = await get(service, {"Authorization": "token alice-token"})
+        assert status == 503
+        assert b"cannot check the token" in body
+        stand_in.server = TestServer(stand_in.app, host="127.0.0.1", port=port)
+        await stand_in.server.start_server()  # the hub is back, at the same address
+        status, _, _ = await get(service, {"Authorization": "token alice-token"})
+        assert status == 200, "a failed check is not remembered"
+
+
+def test_serve_jupyterhub_outside_a_hub_is_a_clear_error(demo, monkeypatch):
+    for name in ("JUPYTERHUB_SERVICE_NAME", "JUPYTERHUB_API_URL", "JUPYTERHUB_SERVICE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    command = [sys.executable, "-m", "fink_cutout_jupyter.cli", "serve", "--jupyterhub"]
+    done = subprocess.run(
+        [*command, "--lake", str(demo.root)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "no JupyterHub service environment" in done.stderr
