@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -54,6 +55,8 @@ class Hub:
     process: subprocess.Popen
     started_seconds: float
     log_file: object = None
+    proxy_api: str = ""
+    proxy_token: str = ""
     tokens: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -109,6 +112,14 @@ class Hub:
             time.sleep(0.2)
         raise AssertionError(f"{user}'s server was not ready within {seconds} s:\n{self.log}")
 
+    def direct_url(self, prefix: str) -> str:
+        """Where the proxy sends `prefix` (e.g. ``/user/alice``): the server itself."""
+        reply = requests.get(
+            f"{self.proxy_api}/api/routes", headers={"Authorization": f"token {self.proxy_token}"}
+        )
+        reply.raise_for_status()
+        return reply.json()[prefix.rstrip("/")]["target"]
+
     def api_calls(self, path: str = "/hub/api/user") -> int:
         """Requests the hub logged for `path` (its access log: one line per request)."""
         return sum(f" GET {path} (" in line for line in self.log.splitlines())
@@ -158,6 +169,7 @@ def start_hub(directory: Path, lake: str, seconds: float = 120) -> Hub:
     Only addresses, the users' homes and the test password are given on top of the shipped file.
     """
     directory.mkdir(parents=True, exist_ok=True)
+    proxy_token = secrets.token_hex(16)
     port, hub_port, proxy_api_port, service_port = (free_port() for _ in range(4))
     environment = {
         key: value
@@ -168,7 +180,9 @@ def start_hub(directory: Path, lake: str, seconds: float = 120) -> Hub:
         "FINK_CUTOUTS_LAKE": lake,
         "FINK_CUTOUTS_SERVICE_PORT": str(service_port),
         "FINK_HUB_PASSWORD": PASSWORD,
-        "FINK_HUB_MARK": str(directory),  # lets `processes` find every child by its environment
+        "FINK_HUB_MARK": str(directory),
+        "CONFIGPROXY_AUTH_TOKEN": proxy_token,
+        "PYTHONUNBUFFERED": "1",  # lets `processes` find every child by its environment
         "JUPYTER_CONFIG_DIR": str(directory / "jupyter-config"),
         "JUPYTER_RUNTIME_DIR": str(directory / "runtime"),
     }
@@ -197,6 +211,8 @@ def start_hub(directory: Path, lake: str, seconds: float = 120) -> Hub:
         process,
         0.0,
         log,
+        f"http://127.0.0.1:{proxy_api_port}",
+        proxy_token,
     )
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
