@@ -35,6 +35,18 @@ from fink_cutout_jupyter.lake import Lake
 from fink_cutout_jupyter.reader import CutoutReader
 
 
+def lake_objects(lake: Lake) -> list[str]:
+    """Every object id of the lake, sorted (read with pyarrow)."""
+    return sorted(
+        {
+            object_id
+            for night in lake.nights()
+            for path in lake.night_files(night)
+            for object_id in pq.read_table(lake.resolve(path), columns=["objectId"])[0].to_pylist()
+        }
+    )
+
+
 def seed_method(lake: Lake, path: str, object_id: str, kinds) -> bytes:
     """fink-cutout-api: read the object's rows of the cutout columns, astropy, JSON lists."""
     from astropy.io import fits

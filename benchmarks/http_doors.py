@@ -21,7 +21,7 @@ import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _compare import seed_method
+from _compare import lake_objects, seed_method
 from _timing import p50_p95_ms
 
 from fink_cutout_jupyter.demo import make_demo_lake
@@ -83,7 +83,7 @@ def main() -> None:
         demo = make_demo_lake(Path(directory) / "lake")
         lake = Lake(demo.root)
         index = AlertIndex(lake)
-        objects = sorted({o for n in lake.nights() for o in _objects_of_night(lake, n)})
+        objects = lake_objects(lake)
         rng = random.Random(5)
         seed_calls = []
         for _ in range(args.requests):
@@ -157,18 +157,6 @@ def main() -> None:
         f"seed_p50_ms={seed50:.2f} "
         + " ".join(f"{name}_p50_ms={standalone[name][0]:.2f}" for name in CASES)
     )
-
-
-def _objects_of_night(lake: Lake, night) -> set[str]:
-    import pyarrow.parquet as pq
-
-    return {
-        object_id
-        for path in lake.night_files(night)
-        for object_id in pq.read_table(lake.resolve(path), columns=["objectId"])
-        .column(0)
-        .to_pylist()
-    }
 
 
 if __name__ == "__main__":

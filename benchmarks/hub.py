@@ -27,23 +27,13 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from _compare import seed_method
+from _compare import lake_objects, seed_method
 from _timing import p50_p95_ms
 from hub import SERVICE, start_hub
 
 from fink_cutout_jupyter.demo import make_demo_lake
 from fink_cutout_jupyter.index import AlertIndex
 from fink_cutout_jupyter.lake import Lake
-
-
-def objects_of(lake: Lake) -> list[str]:
-    import pyarrow.parquet as pq
-
-    found = set()
-    for night in lake.nights():
-        for path in lake.night_files(night):
-            found |= set(pq.read_table(lake.resolve(path), columns=["objectId"])[0].to_pylist())
-    return sorted(found)
 
 
 def latency(session: requests.Session, bases: dict[str, str], objects: list[str]) -> dict:
@@ -70,7 +60,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         demo = make_demo_lake(Path(directory) / "lake")
         lake = Lake(demo.root)
-        objects = objects_of(lake)
+        objects = lake_objects(lake)
         random.Random(7).shuffle(objects)
         warm, timed = objects[:20], objects[20 : 20 + args.requests]
 
