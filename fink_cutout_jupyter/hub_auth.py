@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .api import error_reply
+from .connections import reply_response
 
 logger = logging.getLogger(__name__)
 CACHE_SECONDS = 60.0
@@ -178,14 +179,10 @@ def hub_auth_middleware(check: HubTokenCheck):
                 )
             await check.owner(token)
         except Refused as refusal:
-            return _response(error_reply(403, str(refusal)))
+            return reply_response(error_reply(403, str(refusal)))
         except HubUnavailable as error:
             logger.warning("%s", error)
-            return _response(error_reply(503, f"cannot check the token: {error}"))
+            return reply_response(error_reply(503, f"cannot check the token: {error}"))
         return await handler(request)
 
     return require_hub_token
-
-
-def _response(reply) -> web.Response:
-    return web.Response(status=reply.status, body=reply.body, headers=dict(reply.headers))

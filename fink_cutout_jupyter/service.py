@@ -19,16 +19,15 @@ import os
 import signal
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
 
 from .api import ROUTES, error_reply, no_route_reply
+from .connections import IDLE_SECONDS, ContractHandler, reply_response
 from .doors import APIRunner
 from .hub_auth import TOKEN_PARAMETER, HubService, HubTokenCheck, hub_auth_middleware
 from .parameters import MAX_BODY_BYTES
 
 logger = logging.getLogger(__name__)
 _RUNNER = web.AppKey("runner", APIRunner)
-IDLE_SECONDS = 15.0
 MAX_REQUEST_LINE = 32 * 1024  # a query within the OpenAPI document's lengths always fits
 GIL_SWITCH_SECONDS = 0.001
 
@@ -88,14 +87,9 @@ async def _json_errors(request: web.Request, handler) -> web.StreamResponse:
         if error.status < 400:
             raise
         if error.status == 404:
-            return _response(no_route_reply(request.path.rsplit("/api/v1/", 1)[-1]))
+            return reply_response(no_route_reply(request.path.rsplit("/api/v1/", 1)[-1]))
         text = f"body: more than {MAX_BODY_BYTES} bytes" if error.status == 413 else error.reason
-        return _response(error_reply(error.status, text), error.headers.get("Allow"))
-
-
-def _response(reply, allow: str | None = None) -> web.Response:
-    headers = dict(reply.headers) | ({"Allow": allow} if allow else {})
-    return web.Response(status=reply.status, body=reply.body or None, headers=headers)
+        return reply_response(error_reply(error.status, text), error.headers.get("Allow"))
 
 
 def _handler(route: str, post: bool = False, ignored: frozenset[str] = frozenset()):
@@ -112,42 +106,9 @@ def _handler(route: str, post: bool = False, ignored: frozenset[str] = frozenset
                 params={k: v for k, v in request.query.items() if k not in ignored},
                 if_none_match=if_none_match,
             )
-        return _response(reply)
+        return reply_response(reply)
 
     return handle
-
-
-class _ContractHandler(RequestHandler):
-    """aiohttp's connection handler, with JSON parser errors and a no-progress timeout."""
-
-    def __init__(self, *args, idle_seconds: float = IDLE_SECONDS, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._idle_seconds = idle_seconds
-
-    def connection_made(self, transport) -> None:
-        super().connection_made(transport)
-        self._seen_requests = -1
-        self._watch = asyncio.get_running_loop().call_later(0, self._check_progress)
-
-    def _check_progress(self) -> None:
-        busy = getattr(self, "_current_request", None) is not None
-        if not busy and self._request_count == self._seen_requests and self.transport:
-            self.transport.close()  # idle keep-alive, or headers not finished in time
-            return
-        self._seen_requests = self._request_count
-        loop = asyncio.get_running_loop()
-        self._watch = loop.call_later(self._idle_seconds, self._check_progress)
-
-    def connection_lost(self, exc) -> None:
-        self._watch.cancel()
-        super().connection_lost(exc)
-
-    def handle_error(self, request, status: int = 500, exc=None, message=None):
-        self.log_exception("Error handling request", exc_info=exc)
-        text = "internal error" if status >= 500 else f"bad request ({message or 'malformed'})"
-        response = _response(error_reply(status, text[:200]))
-        response.force_close()
-        return response
 
 
 async def _serve_until_stopped(
@@ -162,7 +123,7 @@ async def _serve_until_stopped(
         loop.add_signal_handler(number, stopped.set)
     kwargs = {"max_line_size": MAX_REQUEST_LINE, "keepalive_timeout": idle_seconds}
     server = await loop.create_server(
-        lambda: _ContractHandler(runner.server, loop=loop, idle_seconds=idle_seconds, **kwargs),
+        lambda: ContractHandler(runner.server, loop=loop, idle_seconds=idle_seconds, **kwargs),
         host,
         port,
     )
