@@ -106,6 +106,17 @@ def _parser() -> argparse.ArgumentParser:
         help="also read each file's alert ids to find rewrites that kept size and mtime",
     )
     stats.set_defaults(run=_index_stats)
+    for action in (build, compact):
+        action.add_argument(
+            "--spark",
+            action="store_true",
+            help="run on Spark (pip install 'fink-cutout-jupyter[spark]'); with --all, write "
+            "a new compacted base",
+        )
+        action.add_argument(
+            "--master",
+            help="Spark master: local[*], yarn, spark://… (default: spark-submit's, else local[*])",
+        )
     for action in (build, compact, stats):
         action.add_argument("--lake", required=True, help="lake root: directory or URI")
         action.add_argument("--index", help="index root (default: _cutout_index in the lake)")
@@ -252,6 +263,8 @@ def _index_of(args: argparse.Namespace):
 
 
 def _index_build(args: argparse.Namespace) -> int:
+    import time
+
     from .indexing import build, remove
 
     index = _index_of(args)
@@ -262,15 +275,38 @@ def _index_build(args: argparse.Namespace) -> int:
             raise BadParameter("rebuild: --rebuild deletes the whole index; use it with --all")
         remove(index)
     nights = index.lake.nights() if args.all else args.night
-    for report in build(index, nights, workers=args.workers, progress=not args.quiet):
+    started = time.perf_counter()
+    if args.spark:
+        from .spark_indexing import build_with_spark, spark_session
+
+        spark = spark_session(args.master)
+        reports = build_with_spark(
+            spark, index.lake, nights, args.index or "", base=args.all, progress=not args.quiet
+        ).nights
+    else:
+        reports = build(index, nights, workers=args.workers, progress=not args.quiet)
+    for report in reports:
         print(f"{report.night:%Y-%m-%d}: {report.entries} alerts in {report.files} files")
+    print(
+        f"indexed {sum(r.files for r in reports)} files, {sum(r.entries for r in reports)} "
+        f"alerts, {sum(r.bytes_read for r in reports) / 1e6:.1f} MB read, "
+        f"in {time.perf_counter() - started:.1f} s"
+        + (" (Spark, as a new base generation)" if args.spark and args.all else "")
+    )
     return 0
 
 
 def _index_compact(args: argparse.Namespace) -> int:
-    from .indexing import compact
+    if args.spark:
+        from .spark_indexing import compact_with_spark, spark_session
 
-    result = compact(_index_of(args), progress=not args.quiet)
+        result = compact_with_spark(
+            spark_session(args.master), _index_of(args).lake, args.index or ""
+        )
+    else:
+        from .indexing import compact
+
+        result = compact(_index_of(args), progress=not args.quiet)
     print(
         f"merged {result['merged_nights']} nights into generation {result['generation']} "
         f"({result['buckets']} buckets)"

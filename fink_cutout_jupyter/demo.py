@@ -30,7 +30,12 @@ class DemoLake:
 
 
 def make_demo_lake(
-    out: str | Path, seed: int = 42, nights: int = 3, objects: int = 240, index: bool = True
+    out: str | Path,
+    seed: int = 42,
+    nights: int = 3,
+    objects: int = 240,
+    index: bool = True,
+    files_per_night: int = 2,
 ) -> DemoLake:
     """Write a synthetic Fink ZTF lake under `out` and return what it holds.
 
@@ -49,6 +54,8 @@ def make_demo_lake(
     index : bool
         Also build and compact the alert index (``_cutout_index`` in the lake), so that object
         ids alone work.
+    files_per_night : int
+        Each night's alerts, shuffled, are split over this many files.
 
     Returns
     -------
@@ -73,7 +80,7 @@ def make_demo_lake(
         directory.mkdir(parents=True, exist_ok=True)
         for old in directory.glob("part-*.parquet"):
             old.unlink()
-        for part, chunk in enumerate(np.array_split(order, 2)):
+        for part, chunk in enumerate(np.array_split(order, files_per_night)):
             path = directory / f"part-{part:05d}-{seed:08x}-fink-demo-c000.snappy.parquet"
             table = _table([rows[i] for i in chunk])
             pq.write_table(

@@ -35,7 +35,7 @@ def index_file_bytes(table: pa.Table, key: str) -> bytes:
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
-    batches = [batch for batch in table.to_batches(ROW_GROUP_ROWS) if batch.num_rows]
+    batches = [b for b in table.combine_chunks().to_batches(ROW_GROUP_ROWS) if b.num_rows]
     ranges = [[batch.column(key)[0].as_py(), batch.column(key)[-1].as_py()] for batch in batches]
     schema = table.schema.with_metadata(
         {_KEY_RANGES: json.dumps(ranges), _ROWS: str(table.num_rows)}

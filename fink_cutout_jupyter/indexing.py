@@ -7,7 +7,7 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from .index_files import (
     index_files,
     read_index_table,
 )
-from .lake import parse_night
+from .lake import Lake, parse_night
 from .locations import ALERT_ID_SPAN
 from .surveys import Survey, survey_of_columns
 
@@ -43,25 +43,36 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class NightReport:
-    """What indexing one night found."""
+    """What indexing one night found, and the bytes of the lake it read."""
 
     night: dt.date
     files: int
     entries: int
+    bytes_read: int = 0
 
 
-def entries_of_file(index: AlertIndex, path: str, night: dt.date) -> tuple[Survey, dict, pa.Table]:
+class IndexedFile(NamedTuple):
+    """The index entries of one lake file, with what the night's manifest records of it."""
+
+    survey: Survey
+    identity: dict
+    entries: pa.Table
+    bytes_read: int
+
+
+def entries_of_file(lake: Lake, path: str, night: dt.date) -> IndexedFile:
     """Survey, identity and index entries of one lake file, reading only small columns.
 
     The identity is what the night's manifest records of the file: ``size``, ``mtime_ns`` and
-    ``alert_ids_sha256`` (its alert ids in row order).
+    ``alert_ids_sha256`` (its alert ids in row order). No cutout byte is read: their pages are
+    found from the page headers.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = entry_schema()
-    size, mtime_ns = index.lake.identity(path)
-    with index.lake.open(path) as source:
+    size, mtime_ns = lake.identity(path)
+    with _CountingFile(lake.open(path)) as source:
         parquet = pq.ParquetFile(source)
         survey = survey_of_columns(leaf_paths(parquet.schema))
         columns = present(parquet.schema, survey.lookup_columns + survey.display_columns)
@@ -87,7 +98,59 @@ def entries_of_file(index: AlertIndex, path: str, night: dt.date) -> tuple[Surve
     }
     for name, column in constants.items():
         table = table.append_column(name, column)
-    return survey, identity, table.select(schema.names).cast(schema)
+    return IndexedFile(survey, identity, table.select(schema.names).cast(schema), source.bytes_read)
+
+
+class _CountingFile:
+    """A lake file that counts the bytes read from it (pyarrow reads it as a Python file)."""
+
+    def __init__(self, native: pa.NativeFile) -> None:
+        self.native = native
+        self.bytes_read = 0
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.native.read(size)
+        self.bytes_read += len(data)
+        return data
+
+    def read_at(self, size: int, offset: int) -> bytes:
+        data = self.native.read_at(size, offset)
+        self.bytes_read += len(data)
+        return data
+
+    def seek(self, position: int, whence: int = 0) -> int:
+        return self.native.seek(position, whence)
+
+    def tell(self) -> int:
+        return self.native.tell()
+
+    def size(self) -> int:
+        return self.native.size()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+        self.native.close()
+
+    def __enter__(self) -> _CountingFile:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
+
+
+def sort_entries(entries: pa.Table, key: str) -> pa.Table:
+    """Entries in index order: by `key`, then time, then alert id (every build sorts so)."""
+    return entries.sort_by([(key, "ascending"), ("time", "ascending"), ("alert_id", "ascending")])
 
 
 def _page_spans(source, parquet, survey: Survey, path: str) -> list[bytes] | None:
@@ -171,26 +234,31 @@ def build(
         for night, files in jobs.items():
             bar.set_description(f"indexing {night:%Y-%m-%d}")
             results = []
-            for result in pool.map(lambda path, n=night: entries_of_file(index, path, n), files):
+            for result in pool.map(
+                lambda path, n=night: entries_of_file(index.lake, path, n), files
+            ):
                 results.append(result)
                 bar.update()
-            reports.append(_write_night(index, night, files, results))
+            reports.append(write_indexed_night(index, night, files, results))
     index.refresh()
     return reports
 
 
-def _write_night(index: AlertIndex, night: dt.date, files: list[str], results: list) -> NightReport:
+def write_indexed_night(
+    index: AlertIndex, night: dt.date, files: list[str], results: list[IndexedFile]
+) -> NightReport:
+    """Write one night (`write_night`) from its files' `IndexedFile`, in the order of `files`."""
     import pyarrow as pa
 
-    surveys = {survey.name for survey, _, _ in results}
+    surveys = {result.survey.name for result in results}
     if len(surveys) > 1:
         raise BadParameter(f"survey: the index holds one survey, found {sorted(surveys)}")
     entries = (
-        pa.concat_tables([t for *_, t in results]) if results else entry_schema().empty_table()
+        pa.concat_tables([r.entries for r in results]) if results else entry_schema().empty_table()
     )
-    identities = {path: identity for path, (_, identity, _) in zip(files, results, strict=True)}
+    identities = {path: r.identity for path, r in zip(files, results, strict=True)}
     write_night(index, night, entries, identities, surveys.pop() if surveys else None)
-    return NightReport(night, len(files), entries.num_rows)
+    return NightReport(night, len(files), entries.num_rows, sum(r.bytes_read for r in results))
 
 
 def write_night(
@@ -216,28 +284,49 @@ def write_night(
     """
     import pyarrow.compute as pc
 
-    layout = _layout_or_none(index)
+    layout = read_layout(index)
     if layout and survey and layout["survey"] != survey:
         raise BadParameter(f"survey: the index holds one survey, {layout['survey']}, not {survey}")
     if layout is None:
-        layout = {"format": INDEX_FORMAT, "survey": survey or "ztf"}
-        layout |= {"buckets": 1, "generation": None}
-        index.store.write_atomically("layout.json", json.dumps(layout, indent=1).encode())
+        write_layout(index, survey or "ztf", buckets=1, generation=None)
     for table, key in TABLES.items():
-        keyed = entries.filter(pc.is_valid(entries.column(key)))
-        ordered = keyed.sort_by([(key, "ascending"), ("time", "ascending")])
+        ordered = sort_entries(entries.filter(pc.is_valid(entries.column(key))), key)
         index.store.write_atomically(
             f"delta/{table}/night={night:%Y%m%d}{INDEX_SUFFIX}", index_file_bytes(ordered, key)
         )
+    write_manifest(index, night, files, entries.num_rows)
+
+
+def write_manifest(index: AlertIndex, night: dt.date, files: dict[str, dict], entries: int) -> None:
+    """Record what indexing a night read: its files' identities and its number of entries."""
     manifest = {
         "night": f"{night:%Y-%m-%d}",
         "files": files,
-        "entries": entries.num_rows,
+        "entries": entries,
         "indexed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     index.store.write_atomically(
         f"nights/{night:%Y%m%d}.json", json.dumps(manifest, indent=1).encode()
     )
+
+
+def write_layout(index: AlertIndex, survey: str, buckets: int, generation: int | None) -> None:
+    """Publish the index's layout: from then on, readers use base `generation`."""
+    layout = {
+        "format": INDEX_FORMAT,
+        "survey": survey,
+        "buckets": buckets,
+        "generation": generation,
+    }
+    index.store.write_atomically("layout.json", json.dumps(layout, indent=1).encode())
+
+
+def bucket_count(entries: int, at_least: int = 1) -> int:
+    """Buckets for a base of `entries`: doubled from `at_least` to ≤ `TARGET_BUCKET_ROWS` each."""
+    buckets = at_least
+    while entries / buckets > TARGET_BUCKET_ROWS:
+        buckets *= 2
+    return buckets
 
 
 def compact(index: AlertIndex, progress: bool = True) -> dict:
@@ -250,7 +339,7 @@ def compact(index: AlertIndex, progress: bool = True) -> dict:
     import pyarrow as pa
     from tqdm.auto import tqdm
 
-    layout = _layout_or_none(index)
+    layout = read_layout(index)
     if layout is None:
         raise NotFound("the index is empty: nothing to compact")
     old_generation, old_buckets = layout["generation"], layout["buckets"]
@@ -266,32 +355,26 @@ def compact(index: AlertIndex, progress: bool = True) -> dict:
     if old_generation is not None:
         for name, *_ in index_files(index.store, f"base-{old_generation}/objects"):
             base_rows += index_file_rows(index.store, f"base-{old_generation}/objects/{name}")
-    total = base_rows + delta_tables["objects"].num_rows
-    buckets = old_buckets
-    while total / buckets > TARGET_BUCKET_ROWS:
-        buckets *= 2
+    buckets = bucket_count(base_rows + delta_tables["objects"].num_rows, old_buckets)
     generation = 0 if old_generation is None else old_generation + 1
     with tqdm(total=2 * old_buckets, unit="bucket", desc="compacting", disable=not progress) as bar:
         for table, key in TABLES.items():
-            fresh = _by_bucket(delta_tables[table], key, buckets)
+            fresh = by_bucket(delta_tables[table], key, buckets)
             for old in range(old_buckets):
                 base = _old_bucket(index, old_generation, table, old)
                 if base is not None and replaced:
                     kept = ~np.isin(base.column("night").to_numpy(), list(replaced))
                     base = base.filter(pa.array(kept))
-                base = _by_bucket(base, key, buckets) if base is not None else None
+                base = by_bucket(base, key, buckets) if base is not None else None
                 for new in range(old, buckets, old_buckets):
                     parts = [fresh(new)] + ([base(new)] if base is not None else [])
-                    merged = pa.concat_tables(parts).sort_by(
-                        [(key, "ascending"), ("time", "ascending")]
-                    )
+                    merged = sort_entries(pa.concat_tables(parts), key)
                     index.store.write_atomically(
                         f"base-{generation}/{table}/bucket-{new:05d}{INDEX_SUFFIX}",
                         index_file_bytes(merged, key),
                     )
                 bar.update()
-    new_layout = {**layout, "buckets": buckets, "generation": generation}
-    index.store.write_atomically("layout.json", json.dumps(new_layout, indent=1).encode())
+    write_layout(index, layout["survey"], buckets, generation)
     for table, files in deltas.items():
         for name, *_ in files:
             index.store.delete(f"delta/{table}/{name}")
@@ -301,7 +384,7 @@ def compact(index: AlertIndex, progress: bool = True) -> dict:
     return {"generation": generation, "buckets": buckets, "merged_nights": len(deltas["objects"])}
 
 
-def _by_bucket(table: pa.Table, key: str, buckets: int):
+def by_bucket(table: pa.Table, key: str, buckets: int):
     """A function giving the rows of `table` whose key falls in a bucket (one sort, then slices)."""
     of_rows = bucket_of_keys(table.column(key), buckets)
     order = np.argsort(of_rows, kind="stable")
@@ -325,7 +408,8 @@ def _read_table(index: AlertIndex, relative: str) -> pa.Table:
     return read_index_table(index.store, relative).cast(entry_schema())
 
 
-def _layout_or_none(index: AlertIndex, check: bool = True) -> dict | None:
+def read_layout(index: AlertIndex, check: bool = True) -> dict | None:
+    """The index's layout (format, survey, buckets, base generation); None for no index."""
     try:
         with index.store.open("layout.json") as source:
             layout = json.loads(source.read())
@@ -338,7 +422,7 @@ def _layout_or_none(index: AlertIndex, check: bool = True) -> dict | None:
 
 def remove(index: AlertIndex) -> None:
     """Delete the whole index, whatever its format (before rebuilding it)."""
-    layout = _layout_or_none(index, check=False) or {}
+    layout = read_layout(index, check=False) or {}
     if layout.get("generation") is not None:
         index.store.delete(f"base-{layout['generation']}")
     for entry in ("delta", "nights", "layout.json"):

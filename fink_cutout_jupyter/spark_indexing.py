@@ -1,0 +1,327 @@
+"""Building the alert index with Spark: the lake's files spread over executors.
+
+Each executor runs the single-process build's own `entries_of_file` on its files (small columns
+and page headers through ``pyarrow.fs``: HDFS, S3 and local lakes alike; no cutout bytes), and
+the index files are written by the same functions, so the index is the same:
+
+- nights (``build_with_spark(spark, lake, nights)``): files are indexed in waves of whole
+  nights on the executors; the driver writes each night's delta and manifest (`write_night`);
+- a whole lake (``base=True``): the entries go straight into a new base generation, shuffled
+  by bucket, each bucket sorted and written by an executor; then the driver writes the
+  manifests and publishes the generation in ``layout.json`` (readers use the old one until then);
+- ``compact_with_spark`` merges the deltas into a new base generation the same way.
+
+From Fink's nightly Spark job::
+
+    from fink_cutout_jupyter.spark_indexing import build_with_spark
+    build_with_spark(spark, "hdfs://namenode:8020/user/fink?user=fink", ["20241121"])
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .errors import BadParameter, NotFound
+from .index import TABLES, AlertIndex, entry_schema
+from .index_files import (
+    INDEX_SUFFIX,
+    index_file_bytes,
+    index_file_rows,
+    index_files,
+    read_index_table,
+)
+from .indexing import (
+    IndexedFile,
+    NightReport,
+    bucket_count,
+    by_bucket,
+    entries_of_file,
+    read_layout,
+    sort_entries,
+    write_indexed_night,
+    write_layout,
+    write_manifest,
+)
+from .lake import Lake, parse_night
+from .surveys import survey_named
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+WAVE_FILES_PER_CORE = 4  # a wave of whole nights holds at least this many files per core
+
+
+@dataclass
+class BuildSummary:
+    """What a build did: its nights (files, alerts, bytes of the lake read) and its seconds."""
+
+    nights: list[NightReport] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def files(self) -> int:
+        return sum(n.files for n in self.nights)
+
+    @property
+    def alerts(self) -> int:
+        return sum(n.entries for n in self.nights)
+
+    @property
+    def bytes_read(self) -> int:
+        return sum(n.bytes_read for n in self.nights)
+
+
+def spark_session(master: str | None = None):
+    """A SparkSession for the command line (``spark-submit``'s own settings apply)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise BadParameter(
+            "spark: pyspark is not installed: pip install 'fink-cutout-jupyter[spark]'"
+        ) from None
+    builder = SparkSession.builder.appName("fink-cutouts index")
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
+    spark = (builder.master(master) if master else builder).getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def build_with_spark(
+    spark,
+    lake: Lake | str,
+    nights: list[dt.date | str] | None = None,
+    index: str = "",
+    base: bool = False,
+    progress: bool = True,
+) -> BuildSummary:
+    """Index nights of the lake on a Spark cluster, as ``fink-cutouts index build`` would.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+        The session (Fink's nightly job's own, or one from ``SparkSession.builder``).
+    lake : Lake or str
+        The lake root (a directory, ``hdfs://`` or ``s3://`` URI), or a `Lake` made from one.
+    nights : list of date or "YYYYMMDD", optional
+        Nights to index (re-indexing a night replaces it); default: every night of the lake.
+    index : str
+        Index root ("" for ``_cutout_index`` inside the lake).
+    base : bool
+        Write the nights into a new compacted base generation that replaces the whole index
+        (the first build over a whole lake), instead of nightly deltas.
+    progress : bool
+        Show a progress bar of the files indexed.
+
+    Returns
+    -------
+    BuildSummary
+    """
+    started = time.perf_counter()
+    lake = lake if isinstance(lake, Lake) else Lake(lake)
+    where = _Where(lake.uri, lake.science_dir, index)
+    alert_index = where.index()
+    chosen = sorted({parse_night(n) for n in nights}) if nights else lake.nights()
+    jobs = [(night, path) for night in chosen for path in lake.night_files(night)]
+    build = _build_base if base else _build_deltas
+    summary = BuildSummary(build(spark, where, alert_index, chosen, jobs, progress))
+    alert_index.refresh()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def compact_with_spark(spark, lake: Lake | str, index: str = "") -> dict:
+    """Merge the nightly deltas into a new base generation on the cluster (as `compact`)."""
+    lake = lake if isinstance(lake, Lake) else Lake(lake)
+    where = _Where(lake.uri, lake.science_dir, index)
+    alert_index = where.index()
+    layout = read_layout(alert_index)
+    if layout is None:
+        raise NotFound("the index is empty: nothing to compact")
+    old_generation, old_buckets = layout["generation"], layout["buckets"]
+    store = alert_index.store
+    deltas = {table: index_files(store, f"delta/{table}") for table in TABLES}
+    if not deltas["objects"]:
+        return {"generation": old_generation, "buckets": old_buckets, "merged_nights": 0}
+    sources = [(t, f"delta/{t}/{name}") for t, listed in deltas.items() for name, *_ in listed]
+    old_base = f"base-{old_generation}"
+    if old_generation is not None:
+        for table in TABLES:
+            listed = index_files(store, f"{old_base}/{table}")
+            sources += [(table, f"{old_base}/{table}/{name}") for name, *_ in listed]
+    replaced = [int(name[6:14]) for name, *_ in deltas["objects"]]  # night=YYYYMMDD.arrow
+    rows = sum(index_file_rows(store, path) for table, path in sources if table == "objects")
+    buckets = bucket_count(rows, old_buckets)
+    generation = 0 if old_generation is None else old_generation + 1
+    pieces = spark.sparkContext.parallelize(sources, max(1, len(sources))).flatMap(
+        lambda source: where.pieces_of_index_file(*source, replaced, buckets)
+    )
+    _write_buckets(pieces, where, generation, buckets)
+    write_layout(alert_index, layout["survey"], buckets, generation)
+    for table, listed in deltas.items():
+        for name, *_ in listed:
+            store.delete(f"delta/{table}/{name}")
+    if old_generation is not None:
+        store.delete(old_base)
+    alert_index.refresh()
+    return {"generation": generation, "buckets": buckets, "merged_nights": len(deltas["objects"])}
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where the lake and the index are: plain strings, so that executors get them pickled."""
+
+    lake_uri: str
+    science_dir: str
+    index_root: str
+
+    def index(self) -> AlertIndex:
+        return AlertIndex(Lake(self.lake_uri, self.science_dir), self.index_root or None)
+
+    def indexed_files(self, jobs):
+        """Executor: each (night, path) as (night, path, survey, identity, IPC, rows, bytes)."""
+        lake = Lake(self.lake_uri, self.science_dir)
+        for night, path in jobs:
+            found = entries_of_file(lake, path, night)
+            entries = _ipc(found.entries)
+            rows = found.entries.num_rows
+            yield night, path, found.survey.name, found.identity, entries, rows, found.bytes_read
+
+    def pieces_of_index_file(self, table: str, relative: str, replaced: list[int], buckets: int):
+        """Executor: one index file's entries (a delta's, or a base's not `replaced`) by bucket."""
+        import numpy as np
+        import pyarrow as pa
+
+        entries = read_index_table(self.index().store, relative).cast(entry_schema())
+        if relative.startswith("base-"):
+            nights = entries.column("night").to_numpy()
+            entries = entries.filter(pa.array(~np.isin(nights, replaced)))
+        yield from _pieces(table, entries, buckets)
+
+    def write_bucket(self, table: str, bucket: int, pieces: list[bytes], generation: int) -> int:
+        """Executor: merge, sort and write one bucket of a new base generation."""
+        import pyarrow as pa
+
+        parts = [_table(piece) for piece in pieces] or [entry_schema().empty_table()]
+        entries = sort_entries(pa.concat_tables(parts), TABLES[table])
+        self.index().store.write_atomically(
+            f"base-{generation}/{table}/bucket-{bucket:05d}{INDEX_SUFFIX}",
+            index_file_bytes(entries, TABLES[table]),
+        )
+        return entries.num_rows
+
+
+def _build_deltas(spark, where: _Where, index: AlertIndex, nights, jobs, progress: bool):
+    """Files indexed in waves of whole nights; the driver writes each night's delta."""
+    from tqdm.auto import tqdm
+
+    context = spark.sparkContext
+    wave_size = max(1, context.defaultParallelism * WAVE_FILES_PER_CORE)
+    files_of = {night: [path for n, path in jobs if n == night] for night in nights}
+    reports = []
+    with tqdm(total=len(jobs), unit="file", desc="indexing (Spark)", disable=not progress) as bar:
+        for wave_nights in _waves(files_of, wave_size):
+            wave = [(night, path) for night in wave_nights for path in files_of[night]]
+            rdd = context.parallelize(wave, max(1, len(wave))).mapPartitions(where.indexed_files)
+            found = {(r[0], r[1]): r for r in rdd.collect()}
+            bar.update(len(wave))
+            for night in wave_nights:
+                files = files_of[night]
+                results = [_indexed_file(found[(night, path)]) for path in files]
+                reports.append(write_indexed_night(index, night, files, results))
+    return reports
+
+
+def _build_base(spark, where: _Where, index: AlertIndex, nights, jobs, progress: bool):
+    """Every file indexed into a new base generation (shuffled by bucket), then published."""
+    from pyspark import StorageLevel
+
+    context = spark.sparkContext
+    indexed = context.parallelize(jobs, max(1, len(jobs))).mapPartitions(where.indexed_files)
+    indexed = indexed.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        facts = indexed.map(lambda r: (r[0], r[1], r[2], r[3], r[5], r[6])).collect()
+        surveys = {fact[2] for fact in facts}
+        if len(surveys) > 1:
+            raise BadParameter(f"survey: the index holds one survey, found {sorted(surveys)}")
+        buckets = bucket_count(sum(fact[4] for fact in facts))
+        old = read_layout(index, check=False) or {}
+        generation = 0 if old.get("generation") is None else old["generation"] + 1
+        pieces = indexed.flatMap(
+            lambda r: (piece for table in TABLES for piece in _pieces(table, _table(r[4]), buckets))
+        )
+        _write_buckets(pieces, where, generation, buckets)
+    finally:
+        indexed.unpersist()
+    reports = []
+    for night in nights:
+        mine = [fact for fact in facts if fact[0] == night]
+        entries = sum(fact[4] for fact in mine)
+        write_manifest(index, night, {fact[1]: fact[3] for fact in mine}, entries)
+        reports.append(NightReport(night, len(mine), entries, sum(fact[5] for fact in mine)))
+    write_layout(index, surveys.pop() if surveys else old.get("survey", "ztf"), buckets, generation)
+    index.store.delete("delta")  # every night is in the new base now
+    if old.get("generation") is not None:
+        index.store.delete(f"base-{old['generation']}")
+    return reports
+
+
+def _write_buckets(pieces, where: _Where, generation: int, buckets: int) -> None:
+    """Group the (table, bucket) pieces on the cluster and write every bucket, empty ones too."""
+    context = pieces.context
+    every = context.parallelize([((table, b), None) for table in TABLES for b in range(buckets)])
+    grouped = pieces.union(every).groupByKey(numPartitions=max(1, min(2 * buckets, 4096)))
+    grouped.map(
+        lambda item: where.write_bucket(
+            *item[0], [piece for piece in item[1] if piece is not None], generation
+        )
+    ).collect()
+
+
+def _pieces(table: str, entries: pa.Table, buckets: int):
+    """The entries with a key for `table`, by bucket: ((table, bucket), Arrow IPC)."""
+    import pyarrow.compute as pc
+
+    key = TABLES[table]
+    keyed = entries.filter(pc.is_valid(entries.column(key)))
+    if keyed.num_rows:
+        pick = by_bucket(keyed, key, buckets)
+        for bucket in range(buckets):
+            rows = pick(bucket)
+            if rows.num_rows:
+                yield (table, bucket), _ipc(rows)
+
+
+def _waves(files_of: dict, wave_size: int):
+    """Nights grouped so that each group has at least `wave_size` files (the last may not)."""
+    wave, files = [], 0
+    for night, paths in files_of.items():
+        wave.append(night)
+        files += len(paths)
+        if files >= wave_size:
+            yield wave
+            wave, files = [], 0
+    if wave:
+        yield wave
+
+
+def _indexed_file(result) -> IndexedFile:
+    _, _, survey, identity, entries, _, bytes_read = result
+    return IndexedFile(survey_named(survey), identity, _table(entries), bytes_read)
+
+
+def _ipc(table: pa.Table) -> bytes:
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _table(data: bytes) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(data).read_all()
