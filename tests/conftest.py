@@ -337,3 +337,25 @@ def rewritable_lake(tmp_path) -> RewritableLake:
     index = AlertIndex(lake)
     build(index, lake.nights(), progress=False)
     return RewritableLake(lake, index, path, file, table)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A local[2] Spark session for the whole test session (skipped without pyspark)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        message = "pyspark is missing: pip install -e '.[test]' (.ci/run does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("fink-cutouts tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

@@ -9,7 +9,6 @@ is checked against the Parquet footers.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -24,27 +23,6 @@ from fink_cutout_jupyter.index import TABLES, AlertIndex
 from fink_cutout_jupyter.index_files import read_index_table
 from fink_cutout_jupyter.indexing import build, compact
 from fink_cutout_jupyter.lake import Lake
-
-
-@pytest.fixture(scope="session")
-def spark():
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        message = "pyspark is missing: pip install -e '.[test]' (.ci/run does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("fink-cutouts tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")

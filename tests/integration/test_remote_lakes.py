@@ -384,3 +384,40 @@ def test_a_jupyter_server_stops_when_asked_after_hdfs_reads(hdfs_lake, tmp_path)
     finally:
         process.kill()
         process.wait()
+
+
+def test_spark_indexes_a_lake_on_hdfs_and_a_cutout_is_served_through_it(
+    spark, ztf_rows, local_lake, tmp_path
+):
+    """Spark's executors read the lake on HDFS through pyarrow.fs; a server on that index
+    serves each alert's stored stamps, and the index lists what a local build lists."""
+    from fink_cutout_jupyter.indexing import build
+    from fink_cutout_jupyter.spark_indexing import build_with_spark
+
+    uri = hdfs_uri().replace(f"/user/{USER}?", f"/user/{USER}/spark-lake?")
+    lake = Lake(uri, science_dir=SCIENCE)
+    lake.delete("_cutout_index")  # whatever an earlier run left
+    upload(lake)
+    summary = build_with_spark(spark, lake, base=True, progress=False)
+    rows = [row for row in ztf_rows if row["lake"].uri.endswith("ztf/lake")]
+    assert (summary.files, summary.alerts) == (len({row["path"] for row in rows}), len(rows))
+
+    local = AlertIndex(local_lake, str(tmp_path / "local-index"))
+    build(local, local_lake.nights(), progress=False)
+    on_hdfs = AlertIndex(lake)
+    for object_id in {row["objectId"] for row in rows}:
+        listed = [(a.alert_id, a.path, a.page_spans) for a in on_hdfs.alerts(object_id)]
+        assert listed == [(a.alert_id, a.path, a.page_spans) for a in local.alerts(object_id)]
+
+    port = free_port()
+    process = start_service(uri, port, "--science-dir", SCIENCE)
+    base = f"http://127.0.0.1:{port}/api/v1/"
+    try:
+        wait_for_http(f"{base}openapi.json", seconds=120)
+        client = CutoutClient(url=f"http://127.0.0.1:{port}/")
+        for row in rows[::5]:
+            stored = client.fits_bytes(row["objectId"], row["candid"], "Science")
+            assert stored == row["fits"]["Science"]
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
