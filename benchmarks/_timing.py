@@ -20,3 +20,9 @@ def p50_p95_ms(seconds: list[float]) -> tuple[float, float]:
     """Median and 95th percentile in milliseconds."""
     ordered = sorted(seconds)
     return statistics.median(ordered) * 1e3, ordered[int(0.95 * (len(ordered) - 1))] * 1e3
+
+
+def p50_p99_ms(seconds: list[float]) -> tuple[float, float]:
+    """Median and 99th percentile in milliseconds."""
+    ordered = sorted(seconds)
+    return statistics.median(ordered) * 1e3, ordered[int(0.99 * (len(ordered) - 1))] * 1e3

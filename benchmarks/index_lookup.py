@@ -1,15 +1,23 @@
-"""Alert index lookups at 10^4, 10^6 and 10^7 entries, by object and by alert id.
+"""Alert index lookups at 10^4 to 5x10^7 entries, by object and by alert id; and with many
+nights not compacted.
 
 Synthetic entries (no lake) shaped like real ones: four packed page spans each (three stamps and
-the alert id, as `pages.pack_spans` writes them), file size and mtime. Ten nights of deltas are
-written through the index's own writer and compacted. Then, on disjoint random keys:
+the alert id, as `pages.pack_spans` writes them), file size and mtime. Ten nights are written
+through the index's own writer (one build per night, as every night in production) and
+compacted (above 10^7 entries, after each night, to bound memory). Then, on disjoint random keys:
 - warm: after 200 untimed lookups of other keys (footers parsed; batches decoded where those
   keys led, which for the small index is all of it);
 - cold index: every decoded batch dropped before each lookup (footers stay parsed), as on a
-  server whose cache does not hold that part of the index.
-Goal: p50 <= 2 ms, flat with the size.
+  server whose cache does not hold that part of the index;
+- fresh: a new `AlertIndex` per lookup (layout, base sizes, footer and batch read): a new
+  server's first lookup, or one whose footer cache dropped that file.
+Goal: p50 <= 2 ms and fresh p99 <= 10 ms, flat with the size.
 
-Run: python benchmarks/index_lookup.py [--sizes 1e4,1e6,1e7] [--lookups 2000]
+Uncompacted nights: 1, 30 and 365 nights of 16 alerts each (objects seen every night), each
+written by its own build over a compacted base; fresh and warm lookups, against the same
+index once compacted. Goal: fresh <= 3x the compacted figure.
+
+Run: python benchmarks/index_lookup.py [--sizes 1e4,1e6,1e7,5e7] [--lookups 2000]
 """
 
 import argparse
@@ -24,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import p50_p95_ms
+from _timing import p50_p99_ms
 
 from fink_cutout_jupyter.index import SPAN_KINDS, AlertIndex, entry_schema
 from fink_cutout_jupyter.indexing import compact, write_night
@@ -110,11 +118,14 @@ def packed_spans(rng, count: int) -> pa.Array:
     )
 
 
-def timed_lookups(index: AlertIndex, keys: list, cold: bool) -> list[float]:
+def timed_lookups(index: AlertIndex, keys: list, cold: bool, fresh: bool = False) -> list[float]:
     seconds = []
     for key in keys:
         if cold:
             index.forget_decoded()
+        if fresh:
+            index.close()
+            index = AlertIndex(index.lake, index.store)
         begin = time.perf_counter()
         with suppress(LookupError):
             found = index.alerts(key) if isinstance(key, str) else [index.alert(key)]
@@ -132,6 +143,9 @@ def measure(size: int, lookups: int, directory: Path) -> dict[str, tuple[float, 
     for night in range(NIGHTS):
         entries = night_entries(rng, night * per_night, per_night, objects, night)
         write_night(index, dt.date(2024, 11, 1 + night), entries, {}, "ztf")
+        del entries
+        if size > 10**7:
+            compact(index, progress=False)
     layout = compact(index, progress=False)
     built = time.perf_counter() - start
     object_keys = object_ids(rng.integers(0, objects, 3 * lookups) * 7919 % 26**7).to_pylist()
@@ -142,34 +156,79 @@ def measure(size: int, lookups: int, directory: Path) -> dict[str, tuple[float, 
     figures = {}
     for name, keys in (("object", object_keys), ("alert", alert_keys)):
         warm, cold = keys[lookups : 2 * lookups], keys[2 * lookups :]
-        figures[f"{name} warm"] = p50_p95_ms(timed_lookups(index, warm, cold=False))
-        figures[f"{name} cold"] = p50_p95_ms(timed_lookups(index, cold, cold=True))
+        figures[f"{name} warm"] = p50_p99_ms(timed_lookups(index, warm, cold=False))
+        figures[f"{name} cold"] = p50_p99_ms(timed_lookups(index, cold, cold=True))
+    fresh_keys = object_keys[: lookups // 4]  # other keys than the untimed ones above
+    figures["object fresh"] = p50_p99_ms(timed_lookups(index, fresh_keys, cold=True, fresh=True))
     print(
         f"{size:>10,d} entries ({layout['buckets']} buckets, built in {built:.1f} s): "
         + " | ".join(
-            f"{name} p50 {p50:.3f} ms p95 {p95:.3f}" for name, (p50, p95) in figures.items()
+            f"{name} p50 {p50:.3f} ms p99 {p99:.3f}" for name, (p50, p99) in figures.items()
         ),
         flush=True,
     )
     return figures
 
 
+def measure_uncompacted(counts: list[int], lookups: int, directory: Path) -> dict[str, float]:
+    """Fresh and warm lookup p50 (ms) with `counts` nights waiting for compaction, and the
+    fresh p50 once they are compacted."""
+    figures = {}
+    for count in counts:
+        rng = np.random.default_rng(count)
+        lake = Lake(directory / "lake")
+        index = AlertIndex(lake, directory / f"uncompacted-{count}", refresh_seconds=3600)
+        objects, per_night = 64, 16
+        write_night(index, dt.date(2024, 1, 1), night_entries(rng, 0, 4096, objects, 0), {}, "ztf")
+        compact(index, progress=False)
+        for night in range(1, count + 1):
+            entries = night_entries(rng, 4096 + night * per_night, per_night, objects, night)
+            write_night(index, dt.date(2024, 1, 1) + dt.timedelta(days=night), entries, {}, "ztf")
+        keys = object_ids(rng.integers(0, objects, 2 * lookups) * 7919 % 26**7).to_pylist()
+        deltas = index.stats()["delta_files"]
+        fresh = p50_p99_ms(timed_lookups(index, keys[:lookups], cold=True, fresh=True))[0]
+        timed_lookups(index, keys[:200], cold=False)
+        warm = p50_p99_ms(timed_lookups(index, keys[lookups:], cold=False))[0]
+        compact(index, progress=False)
+        compacted = p50_p99_ms(timed_lookups(index, keys[:lookups], cold=True, fresh=True))[0]
+        print(
+            f"{count:>4d} uncompacted nights ({deltas} delta files): fresh p50 {fresh:.3f} ms, "
+            f"warm p50 {warm:.3f} ms; compacted: fresh p50 {compacted:.3f} ms "
+            f"({fresh / compacted:.2f}x)",
+            flush=True,
+        )
+        figures |= {
+            f"uncompacted_{count}_fresh_ms": fresh,
+            f"uncompacted_{count}_warm_ms": warm,
+            f"compacted_{count}_fresh_ms": compacted,
+        }
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default="1e4,1e6,1e7")
+    parser.add_argument("--sizes", default="1e4,1e6,1e7,5e7")
+    parser.add_argument("--nights", default="1,30,365")
     parser.add_argument("--lookups", type=int, default=2000)
     args = parser.parse_args()
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     results = {}
     with tempfile.TemporaryDirectory() as directory:
+        uncompacted = measure_uncompacted(
+            [int(n) for n in args.nights.split(",")], args.lookups // 4, Path(directory)
+        )
         for size in sizes:
             results[size] = measure(size, args.lookups, Path(directory))
     print(
         " ".join(
-            f"p50_ms_1e{len(str(s)) - 1}={results[s]['object warm'][0]:.3f} "
-            f"cold_p50_ms_1e{len(str(s)) - 1}={results[s]['object cold'][0]:.3f}"
+            f"p50_ms_{s:.0e}={results[s]['object warm'][0]:.3f} "
+            f"cold_p50_ms_{s:.0e}={results[s]['object cold'][0]:.3f} "
+            f"fresh_p50_ms_{s:.0e}={results[s]['object fresh'][0]:.3f} "
+            f"fresh_p99_ms_{s:.0e}={results[s]['object fresh'][1]:.3f}"
             for s in sizes
         )
+        + " "
+        + " ".join(f"{name}={value:.3f}" for name, value in uncompacted.items())
     )
 
 

@@ -85,6 +85,7 @@ env_lines() {
   echo "export HDFS_URI=hdfs://127.0.0.1:9000"
   echo "export S3_ENDPOINT=127.0.0.1:8333 S3_ACCESS_KEY=testkey S3_SECRET_KEY=testsecret"
   echo "export FINK_DFS_ROOT=$ROOT FINK_DFS_SCRIPT=$(readlink -f "$0")"
+  echo "export HDFS_AUDIT_LOG=$ROOT/logs/namenode-audit.log"
 }
 
 wait_for() {  # wait_for SECONDS COMMAND...
@@ -102,13 +103,31 @@ safemode_off() {
 }
 s3_up() { [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8333/)" = 403 ]; }
 
-start_java() {  # start_java NAME CLASS
-  nohup java -Xmx512m -cp "$ROOT/cp:$(classpath)" "$2" > "$ROOT/logs/$1.log" 2>&1 &
-  echo $! > "$ROOT/$1.pid"
+start_java() {  # start_java NAME CLASS [JVM OPTIONS...]
+  local name=$1 class=$2; shift 2
+  nohup java -Xmx512m "$@" -cp "$ROOT/cp:$(classpath)" "$class" > "$ROOT/logs/$name.log" 2>&1 &
+  echo $! > "$ROOT/$name.pid"
+}
+
+# The NameNode's audit log: one line per client call (cmd=getfileinfo, open, listStatus, ...), so
+# that tests can count the NameNode calls a lookup costs ($HDFS_AUDIT_LOG).
+namenode_log4j() {
+  printf '%s\n' 'log4j.rootLogger=WARN, c' 'log4j.appender.c=org.apache.log4j.ConsoleAppender' \
+    'log4j.appender.c.layout=org.apache.log4j.PatternLayout' \
+    'log4j.appender.c.layout.ConversionPattern=%d %p %c{2}: %m%n' \
+    'log4j.logger.org.apache.hadoop.hdfs.server.namenode.FSNamesystem.audit=INFO, audit' \
+    'log4j.additivity.org.apache.hadoop.hdfs.server.namenode.FSNamesystem.audit=false' \
+    'log4j.appender.audit=org.apache.log4j.FileAppender' \
+    "log4j.appender.audit.File=$ROOT/logs/namenode-audit.log" \
+    'log4j.appender.audit.ImmediateFlush=true' \
+    'log4j.appender.audit.layout=org.apache.log4j.PatternLayout' \
+    'log4j.appender.audit.layout.ConversionPattern=%m%n' > "$ROOT/conf-namenode-log4j.properties"
 }
 
 namenode_start() {
-  start_java namenode org.apache.hadoop.hdfs.server.namenode.NameNode
+  namenode_log4j
+  start_java namenode org.apache.hadoop.hdfs.server.namenode.NameNode \
+    "-Dlog4j.configuration=file:$ROOT/conf-namenode-log4j.properties"
   wait_for 60 datanode_live && wait_for 60 safemode_off || {
     echo "HDFS did not come up" >&2; tail -30 "$ROOT/logs/namenode.log" >&2; return 1; }
 }

@@ -1,22 +1,24 @@
-"""AlertIndex: where every alert of an object is, from Parquet files kept on the lake itself.
+"""AlertIndex: where every alert of an object is, from index files kept on the lake itself.
 
 Layout under the index root (default ``<lake>/_cutout_index``), readable by every Jupyter server
 of a JupyterHub with no database server:
 
 ``layout.json``
-    format, survey, number of hash buckets and the current base generation.
+    format, survey, number of hash buckets, the current base generation, and every delta with
+    its nights and file sizes (`index_layout`): a lookup lists no directory.
 ``base-<G>/objects/bucket-<b>.arrow``, ``base-<G>/alerts/bucket-<b>.arrow``
     compacted entries, hash-bucketed by object id (resp. alert id), sorted by key, in record
     batches of `ROW_GROUP_ROWS` entries: a lookup reads one footer (cached) and one batch,
-    whatever the lake's size.
-``delta/objects/night=YYYYMMDD.arrow``, ``delta/alerts/night=YYYYMMDD.arrow``
-    one night's entries, sorted by key, written by ``index build``; a night's delta replaces that
-    night's entries in the base. ``index compact`` merges deltas into a new base generation.
+    whatever the lake's size. ``base-<G>/sizes.json``: their sizes.
+``delta/objects/<name>.arrow``, ``delta/alerts/<name>.arrow``
+    entries of nights not compacted yet, sorted by key, written by ``index build``; a night's
+    entries in a delta replace that night's in the base. Deltas merge by size tier;
+    ``index compact`` merges them all into a new base generation.
+``nights/<order>.json``
+    what was indexed for some nights: each file's identity (size, modification time, and a hash
+    of its alert ids in row order) and the entry count; the latest manifest of a night counts.
 
 The files' format (Arrow IPC batches with their key ranges) is in `index_files`.
-``nights/YYYYMMDD.json``
-    what was indexed for a night: each file's identity (size, modification time, and a hash of
-    its alert ids in row order) and the entry count.
 """
 
 from __future__ import annotations
@@ -24,14 +26,22 @@ from __future__ import annotations
 import json
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .columns import DISPLAY_FIELDS, leaf, leaf_paths
-from .errors import IndexOutdated, NotFound
-from .index_files import INDEX_SUFFIX, SortedFile, index_file_rows, index_files
+from .errors import NotFound
+from .index_files import SortedFile, index_file_rows
+from .index_layout import (
+    base_file,
+    base_sizes_file,
+    delta_file,
+    owners,
+    read_layout,
+)
 from .lake import Lake
 from .locations import ALERT_ID_SPAN, AlertLocation, FileIdentity
 from .pages import unpack_spans
@@ -40,7 +50,6 @@ from .surveys import KINDS, Survey, survey_named, survey_of_columns
 if TYPE_CHECKING:
     import pyarrow as pa
 
-INDEX_FORMAT = 4
 DEFAULT_INDEX_DIR = "_cutout_index"
 TABLES = {"objects": "object_id", "alerts": "alert_id"}
 SPAN_KINDS = (*KINDS, ALERT_ID_SPAN)
@@ -110,16 +119,6 @@ def bucket_of(key: str | int, buckets: int) -> int:
     return hashed % buckets
 
 
-def check_format(layout: dict) -> None:
-    """Refuse an index written in another format, saying how to rebuild it."""
-    if layout.get("format") != INDEX_FORMAT:
-        raise IndexOutdated(
-            f"objectId: the lake's alert index is in format {layout.get('format')}, this "
-            f"version reads format {INDEX_FORMAT}; rebuild it: "
-            "fink-cutouts index build --lake LAKE --all --rebuild"
-        )
-
-
 def alert_ids_digest(lake: Lake, path: str) -> str:
     """SHA-256 of a lake file's alert ids in row order (as int64): what the index relies on."""
     import pyarrow.parquet as pq
@@ -174,8 +173,11 @@ class AlertIndex:
         self.refresh_seconds = refresh_seconds
         self.cached_files = cached_files
         self._lock = threading.Lock()
-        self._files: OrderedDict[tuple, SortedFile] = OrderedDict()
-        self._state: tuple[float, dict, dict] | None = None
+        self._files: OrderedDict[str, SortedFile] = OrderedDict()
+        self._state: tuple[float, dict, dict[int, int]] | None = None
+        self._base_sizes: tuple[int | None, dict] = (None, {})
+        self._missing = False
+        weakref.finalize(self, _close_files, self._files)
 
     def __repr__(self) -> str:
         return f"AlertIndex({self.lake!r}, root={self.store.uri!r})"
@@ -184,9 +186,9 @@ class AlertIndex:
 
     def alerts(self, object_id: str | int) -> list[AlertLocation]:
         """All alerts of an object, oldest first (`NotFound` if the index has none)."""
-        survey = self.survey
-        key = str(survey.validate_object_id(object_id))
-        found = self._lookup("objects", key)
+        state = self._current()  # once per lookup: the survey and the files agree
+        key = str(survey_named(state[1]["survey"]).validate_object_id(object_id))
+        found = self._lookup(state, "objects", key)
         if not found:
             raise NotFound(f"objectId: no alert of {key} in the lake's alert index")
         return sorted(found, key=lambda location: (location.time, location.alert_id))
@@ -197,8 +199,9 @@ class AlertIndex:
 
     def alert(self, alert_id: int | str) -> AlertLocation:
         """An alert by its id alone (ZTF candid, Rubin diaSourceId)."""
-        key = self.survey.validate_alert_id(alert_id)
-        found = self._lookup("alerts", key)
+        state = self._current()
+        key = survey_named(state[1]["survey"]).validate_alert_id(alert_id)
+        found = self._lookup(state, "alerts", key)
         if not found:
             raise NotFound(f"candid: no alert {key} in the lake's alert index")
         return found[0]
@@ -228,19 +231,13 @@ class AlertIndex:
 
     def stats(self) -> dict[str, Any]:
         """Counts and layout: survey, buckets, generation, entries in base and deltas, nights."""
-        try:
-            layout = self._layout()
-        except NotFound:
-            layout = {}
+        layout = read_layout(self.store, check=False) or {}
         generation = layout.get("generation")
-        base_directory = f"base-{generation}/objects"
-        base = [
-            f"{base_directory}/{name}"
-            for name, *_ in (
-                index_files(self.store, base_directory) if generation is not None else []
-            )
-        ]
-        deltas = index_files(self.store, "delta/objects")
+        base = []
+        if generation is not None:
+            base = [base_file(generation, "objects", b) for b in range(layout["buckets"])]
+            base = [path for path in base if self.store.exists(path)]
+        deltas = layout.get("deltas", [])
         nights = self._night_manifests()
 
         def rows(path: str) -> int:
@@ -254,8 +251,9 @@ class AlertIndex:
             "generation": generation,
             "base_entries": sum(rows(path) for path in base),
             "base_files": len(base),
-            "delta_nights": len(deltas),
-            "delta_entries": sum(rows(f"delta/objects/{name}") for name, *_ in deltas),
+            "delta_files": len(deltas),
+            "delta_nights": len(owners(layout)) if deltas else 0,
+            "delta_entries": sum(rows(delta_file("objects", d["name"])) for d in deltas),
             "nights": len(nights),
             "files": sum(len(night["files"]) for night in nights),
             "entries": sum(night["entries"] for night in nights),
@@ -287,65 +285,79 @@ class AlertIndex:
 
     def _night_manifests(self) -> list[dict]:
         """What `index build` recorded for each night: its files with their sizes, its entries."""
-        return [
-            json.loads(self._read(f"nights/{name}")) for name, *_ in self.store.list_files("nights")
-        ]
+        current = {}
+        for name, *_ in sorted(self.store.list_files("nights")):  # later manifests win
+            manifest = json.loads(self.store.read_small(f"nights/{name}"))
+            current |= manifest["nights"]
+        return [{"night": night, **recorded} for night, recorded in sorted(current.items())]
+
+    def close(self) -> None:
+        """Close the index files this index keeps open."""
+        with self._lock:
+            _close_files(self._files)
 
     def _layout(self) -> dict:
         return self._current()[1]
 
-    def _current(self) -> tuple[float, dict, dict]:
-        """(read at, layout, deltas by table) refreshed every `refresh_seconds`."""
+    def _current(self) -> tuple[float, dict, dict[int, int]]:
+        """(read at, layout, owner of each delta night), read again after `refresh_seconds`.
+
+        Reading the layout is one call to the filesystem (one small file, read as a stream).
+        """
         with self._lock:
-            if self._state is None or time.monotonic() - self._state[0] > self.refresh_seconds:
-                try:
-                    layout = json.loads(self._read("layout.json"))
-                except NotFound:
-                    raise NotFound(
-                        "objectId: the lake has no alert index yet; "
-                        "run: fink-cutouts index build --lake LAKE --all"
-                    ) from None
-                check_format(layout)
-                deltas = {table: index_files(self.store, f"delta/{table}") for table in TABLES}
-                self._state = (time.monotonic(), layout, deltas)
-            return self._state
+            state = self._state
+        if state is None or time.monotonic() - state[0] > self.refresh_seconds:
+            # One call when the index exists; once it was found missing, look before reading.
+            layout = read_layout(self.store, look_first=self._missing)
+            self._missing = layout is None
+            if layout is None:
+                raise NotFound(
+                    "objectId: the lake has no alert index yet; "
+                    "run: fink-cutouts index build --lake LAKE --all"
+                )
+            state = (time.monotonic(), layout, owners(layout))
+            with self._lock:
+                self._state = state
+        return state
 
-    def _read(self, relative: str) -> bytes:
-        with self.store.open(relative) as source:
-            return source.read()
+    def _base_size(self, generation: int, table: str, bucket: int) -> int | None:
+        """A base file's size, from its generation's sizes file (read once per generation)."""
+        with self._lock:
+            known_generation, sizes = self._base_sizes
+        if known_generation != generation:
+            sizes = json.loads(self.store.read_small(base_sizes_file(generation)))
+            with self._lock:
+                self._base_sizes = (generation, sizes)
+        return sizes[table][bucket] or None
 
-    def _lookup(self, table: str, key: str | int) -> list[AlertLocation]:
-        _, layout, deltas = self._current()
-        delta_nights = {int(name[6:14]) for name, *_ in deltas[table]}
+    def _lookup(self, state: tuple, table: str, key: str | int) -> list[AlertLocation]:
+        _, layout, owner = state
         rows = []
-        if layout.get("generation") is not None:
+        generation = layout["generation"]
+        if generation is not None:
             bucket = bucket_of(key, layout["buckets"])
-            base = self._sorted_file(
-                f"base-{layout['generation']}/{table}/bucket-{bucket:05d}{INDEX_SUFFIX}", table
+            size = self._base_size(generation, table, bucket)
+            if size is not None:
+                base = self._sorted_file(base_file(generation, table, bucket), table, size)
+                rows += [row for row in base.rows_with(key) if row["night"] not in owner]
+        for delta in layout["deltas"]:
+            opened = self._sorted_file(
+                delta_file(table, delta["name"]), table, delta["sizes"][table]
             )
-            if base is not None:
-                rows += [row for row in base.rows_with(key) if row["night"] not in delta_nights]
-        for name, size, mtime in deltas[table]:
-            delta = self._sorted_file(f"delta/{table}/{name}", table, (size, mtime))
-            if delta is not None:
-                rows += delta.rows_with(key)
+            rows += [row for row in opened.rows_with(key) if owner[row["night"]] == delta["order"]]
         return [self._location(row, layout) for row in rows]
 
-    def _sorted_file(self, relative: str, table: str, version: tuple = ()) -> SortedFile | None:
-        cache_key = (relative, *version)
+    def _sorted_file(self, relative: str, table: str, size: int) -> SortedFile:
+        """An index file, kept open (its name is never reused for other contents)."""
         with self._lock:
-            if cache_key in self._files:
-                self._files.move_to_end(cache_key)
-                return self._files[cache_key]
-        try:
-            source = self.store.open(relative)
-        except NotFound:
-            return None
-        opened = SortedFile(source, TABLES[table])
+            if relative in self._files:
+                self._files.move_to_end(relative)
+                return self._files[relative]
+        opened = SortedFile(self.store.open(relative), TABLES[table], size)
         with self._lock:
-            self._files[cache_key] = opened
+            self._files[relative] = opened
             while len(self._files) > self.cached_files:
-                self._files.popitem(last=False)
+                self._files.popitem(last=False)  # closed when no lookup uses it any more
         return opened
 
     @staticmethod
@@ -369,3 +381,10 @@ class AlertIndex:
             page_spans=spans,
             survey=survey.name,
         )
+
+
+def _close_files(files: OrderedDict[str, SortedFile]) -> None:
+    """Close and forget open index files: when their index is collected, or at exit at the
+    latest, while the filesystem is still open (HDFS logs files closed after it)."""
+    while files:
+        files.popitem()[1].close()

@@ -71,10 +71,11 @@ class SortedFile:
     turns only the entries it matches into Python objects.
     """
 
-    def __init__(self, source, key: str, cached_groups: int = 64) -> None:
+    def __init__(self, source, key: str, size: int | None = None, cached_groups: int = 64) -> None:
         import pyarrow.ipc as ipc
 
-        self.reader = ipc.open_file(source)
+        self.source = source
+        self.reader = ipc.open_file(source, footer_offset=size)  # a known size: no size query
         self.lock = threading.Lock()
         ranges = json.loads(self.reader.schema.metadata[_KEY_RANGES])
         self.groups = list(range(len(ranges)))
@@ -95,6 +96,12 @@ class SortedFile:
             if stop > start:
                 rows += table.slice(start, stop - start).to_pylist()
         return rows
+
+    def close(self) -> None:
+        """Close the file (before its filesystem goes: HDFS logs files closed after it)."""
+        with self.lock:
+            self._decoded.clear()
+            self.source.close()
 
     def forget_decoded(self) -> None:
         """Drop the decoded batches (the footer stays parsed)."""

@@ -1,35 +1,21 @@
-"""Building the alert index: nightly deltas from the lake's small columns, and compaction."""
+"""Building the alert index from the lake: each file's entries from its small columns and page
+headers, a night at a time (written by `index_writes`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from .columns import display_columns, leaf, leaf_paths, object_ids, present
-from .errors import BadParameter, NotFound
-from .index import (
-    INDEX_FORMAT,
-    SPAN_KINDS,
-    TABLES,
-    AlertIndex,
-    bucket_of_keys,
-    check_format,
-    entry_schema,
-    ids_digest,
-)
-from .index_files import (
-    INDEX_SUFFIX,
-    index_file_bytes,
-    index_file_rows,
-    index_files,
-    read_index_table,
-)
+from .errors import BadParameter
+from .index import SPAN_KINDS, AlertIndex, entry_schema, ids_digest
+from .index_writes import IndexedNight, compact, remove, write_night, write_nights
 from .lake import Lake, parse_night
 from .locations import ALERT_ID_SPAN
 from .surveys import Survey, survey_of_columns
@@ -37,7 +23,9 @@ from .surveys import Survey, survey_of_columns
 if TYPE_CHECKING:
     import pyarrow as pa
 
-TARGET_BUCKET_ROWS = 200_000
+__all__ = ["Pending", "build", "compact", "entries_of_file", "remove", "write_night"]
+CHUNK_ENTRIES = 1_000_000  # entries held before writing the nights indexed so far
+
 logger = logging.getLogger(__name__)
 
 
@@ -148,11 +136,6 @@ class _CountingFile:
         self.close()
 
 
-def sort_entries(entries: pa.Table, key: str) -> pa.Table:
-    """Entries in index order: by `key`, then time, then alert id (every build sorts so)."""
-    return entries.sort_by([(key, "ascending"), ("time", "ascending"), ("alert_id", "ascending")])
-
-
 def _page_spans(source, parquet, survey: Survey, path: str) -> list[bytes] | None:
     """For every row of the file, the data pages of its cutouts and alert id (`pack_spans`).
 
@@ -219,14 +202,15 @@ def build(
 ) -> list[NightReport]:
     """Index whole nights of the lake; re-indexing a night replaces its entries.
 
-    Files run in parallel on `workers` threads behind a progress bar. Each night becomes one
-    delta per table (objects, alerts) and a ``nights/YYYYMMDD.json`` manifest.
+    Files run in parallel on `workers` threads behind a progress bar. Nights are written
+    together as one delta (`write_nights`) once they hold `CHUNK_ENTRIES` entries, and at the
+    end: memory stays bounded, and a build of many small nights writes few files.
     """
     from tqdm.auto import tqdm
 
     nights = sorted({parse_night(night) for night in nights})
     jobs = {night: index.lake.night_files(night) for night in nights}
-    reports = []
+    reports, pending = [], Pending(index)
     with (
         ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
         tqdm(total=sum(map(len, jobs.values())), unit="file", disable=not progress) as bar,
@@ -234,197 +218,41 @@ def build(
         for night, files in jobs.items():
             bar.set_description(f"indexing {night:%Y-%m-%d}")
             results = []
-            for result in pool.map(
-                lambda path, n=night: entries_of_file(index.lake, path, n), files
-            ):
+            for result in pool.map(entries_of_file, repeat(index.lake), files, repeat(night)):
                 results.append(result)
                 bar.update()
-            reports.append(write_indexed_night(index, night, files, results))
+            reports.append(pending.add(night, files, results))
+    pending.write()
     index.refresh()
     return reports
 
 
-def write_indexed_night(
-    index: AlertIndex, night: dt.date, files: list[str], results: list[IndexedFile]
-) -> NightReport:
-    """Write one night (`write_night`) from its files' `IndexedFile`, in the order of `files`."""
-    import pyarrow as pa
+class Pending:
+    """Indexed nights waiting to be written together (one survey), written by `CHUNK_ENTRIES`."""
 
-    surveys = {result.survey.name for result in results}
-    if len(surveys) > 1:
-        raise BadParameter(f"survey: the index holds one survey, found {sorted(surveys)}")
-    entries = (
-        pa.concat_tables([r.entries for r in results]) if results else entry_schema().empty_table()
-    )
-    identities = {path: r.identity for path, r in zip(files, results, strict=True)}
-    write_night(index, night, entries, identities, surveys.pop() if surveys else None)
-    return NightReport(night, len(files), entries.num_rows, sum(r.bytes_read for r in results))
+    def __init__(self, index: AlertIndex) -> None:
+        self.index = index
+        self.nights: list[IndexedNight] = []
+        self.surveys: set[str] = set()
 
+    def add(self, night: dt.date, files: list[str], results: list[IndexedFile]) -> NightReport:
+        """Add a night from its files' `IndexedFile` (in the order of `files`); its report."""
+        import pyarrow as pa
 
-def write_night(
-    index: AlertIndex,
-    night: dt.date,
-    entries: pa.Table,
-    files: dict[str, dict],
-    survey: str | None,
-) -> None:
-    """Store one night's entries as its delta (replacing an earlier one) and its manifest.
-
-    Parameters
-    ----------
-    index : AlertIndex
-    night : date
-    entries : pyarrow.Table
-        Rows of `entry_schema`, in any order.
-    files : dict
-        The night's files (relative to the lake root) and their identities: ``size``,
-        ``mtime_ns``, ``alert_ids_sha256`` (see `entries_of_file`).
-    survey : str or None
-        Survey of the entries; ``None`` for a night without files.
-    """
-    import pyarrow.compute as pc
-
-    layout = read_layout(index)
-    if layout and survey and layout["survey"] != survey:
-        raise BadParameter(f"survey: the index holds one survey, {layout['survey']}, not {survey}")
-    if layout is None:
-        write_layout(index, survey or "ztf", buckets=1, generation=None)
-    for table, key in TABLES.items():
-        ordered = sort_entries(entries.filter(pc.is_valid(entries.column(key))), key)
-        index.store.write_atomically(
-            f"delta/{table}/night={night:%Y%m%d}{INDEX_SUFFIX}", index_file_bytes(ordered, key)
+        self.surveys |= {result.survey.name for result in results}
+        if len(self.surveys) > 1:
+            raise BadParameter(f"survey: the index holds one survey, found {sorted(self.surveys)}")
+        entries = pa.concat_tables([r.entries for r in results] or [entry_schema().empty_table()])
+        identities = {path: r.identity for path, r in zip(files, results, strict=True)}
+        self.nights.append(IndexedNight(night, entries, identities))
+        report = NightReport(
+            night, len(files), entries.num_rows, sum(r.bytes_read for r in results)
         )
-    write_manifest(index, night, files, entries.num_rows)
+        if sum(n.entries.num_rows for n in self.nights) >= CHUNK_ENTRIES:
+            self.write()
+        return report
 
-
-def write_manifest(index: AlertIndex, night: dt.date, files: dict[str, dict], entries: int) -> None:
-    """Record what indexing a night read: its files' identities and its number of entries."""
-    manifest = {
-        "night": f"{night:%Y-%m-%d}",
-        "files": files,
-        "entries": entries,
-        "indexed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    index.store.write_atomically(
-        f"nights/{night:%Y%m%d}.json", json.dumps(manifest, indent=1).encode()
-    )
-
-
-def write_layout(index: AlertIndex, survey: str, buckets: int, generation: int | None) -> None:
-    """Publish the index's layout: from then on, readers use base `generation`."""
-    layout = {
-        "format": INDEX_FORMAT,
-        "survey": survey,
-        "buckets": buckets,
-        "generation": generation,
-    }
-    index.store.write_atomically("layout.json", json.dumps(layout, indent=1).encode())
-
-
-def bucket_count(entries: int, at_least: int = 1) -> int:
-    """Buckets for a base of `entries`: doubled from `at_least` to ≤ `TARGET_BUCKET_ROWS` each."""
-    buckets = at_least
-    while entries / buckets > TARGET_BUCKET_ROWS:
-        buckets *= 2
-    return buckets
-
-
-def compact(index: AlertIndex, progress: bool = True) -> dict:
-    """Merge the nightly deltas into a new base generation, bucket by bucket.
-
-    The number of buckets grows (doubling) so that a bucket holds about `TARGET_BUCKET_ROWS`
-    entries; an old bucket ``b`` splits into ``b`` and ``b + B``, so only one old bucket and
-    the deltas are in memory at a time. Do not run it while a build writes to the same index.
-    """
-    import pyarrow as pa
-    from tqdm.auto import tqdm
-
-    layout = read_layout(index)
-    if layout is None:
-        raise NotFound("the index is empty: nothing to compact")
-    old_generation, old_buckets = layout["generation"], layout["buckets"]
-    deltas = {table: index_files(index.store, f"delta/{table}") for table in TABLES}
-    if not deltas["objects"]:
-        return {"generation": old_generation, "buckets": old_buckets, "merged_nights": 0}
-    delta_tables = {
-        table: pa.concat_tables([_read_table(index, f"delta/{table}/{name}") for name, *_ in files])
-        for table, files in deltas.items()
-    }
-    replaced = set(delta_tables["objects"].column("night").unique().to_pylist())
-    base_rows = 0
-    if old_generation is not None:
-        for name, *_ in index_files(index.store, f"base-{old_generation}/objects"):
-            base_rows += index_file_rows(index.store, f"base-{old_generation}/objects/{name}")
-    buckets = bucket_count(base_rows + delta_tables["objects"].num_rows, old_buckets)
-    generation = 0 if old_generation is None else old_generation + 1
-    with tqdm(total=2 * old_buckets, unit="bucket", desc="compacting", disable=not progress) as bar:
-        for table, key in TABLES.items():
-            fresh = by_bucket(delta_tables[table], key, buckets)
-            for old in range(old_buckets):
-                base = _old_bucket(index, old_generation, table, old)
-                if base is not None and replaced:
-                    kept = ~np.isin(base.column("night").to_numpy(), list(replaced))
-                    base = base.filter(pa.array(kept))
-                base = by_bucket(base, key, buckets) if base is not None else None
-                for new in range(old, buckets, old_buckets):
-                    parts = [fresh(new)] + ([base(new)] if base is not None else [])
-                    merged = sort_entries(pa.concat_tables(parts), key)
-                    index.store.write_atomically(
-                        f"base-{generation}/{table}/bucket-{new:05d}{INDEX_SUFFIX}",
-                        index_file_bytes(merged, key),
-                    )
-                bar.update()
-    write_layout(index, layout["survey"], buckets, generation)
-    for table, files in deltas.items():
-        for name, *_ in files:
-            index.store.delete(f"delta/{table}/{name}")
-    if old_generation is not None:
-        index.store.delete(f"base-{old_generation}")
-    index.refresh()
-    return {"generation": generation, "buckets": buckets, "merged_nights": len(deltas["objects"])}
-
-
-def by_bucket(table: pa.Table, key: str, buckets: int):
-    """A function giving the rows of `table` whose key falls in a bucket (one sort, then slices)."""
-    of_rows = bucket_of_keys(table.column(key), buckets)
-    order = np.argsort(of_rows, kind="stable")
-    grouped = table.take(order)
-    bounds = np.searchsorted(of_rows[order], np.arange(buckets + 1))
-    return lambda bucket: grouped.slice(bounds[bucket], bounds[bucket + 1] - bounds[bucket])
-
-
-def _old_bucket(
-    index: AlertIndex, generation: int | None, table: str, bucket: int
-) -> pa.Table | None:
-    if generation is None:
-        return None
-    try:
-        return _read_table(index, f"base-{generation}/{table}/bucket-{bucket:05d}{INDEX_SUFFIX}")
-    except NotFound:
-        return None
-
-
-def _read_table(index: AlertIndex, relative: str) -> pa.Table:
-    return read_index_table(index.store, relative).cast(entry_schema())
-
-
-def read_layout(index: AlertIndex, check: bool = True) -> dict | None:
-    """The index's layout (format, survey, buckets, base generation); None for no index."""
-    try:
-        with index.store.open("layout.json") as source:
-            layout = json.loads(source.read())
-    except NotFound:
-        return None
-    if check:
-        check_format(layout)
-    return layout
-
-
-def remove(index: AlertIndex) -> None:
-    """Delete the whole index, whatever its format (before rebuilding it)."""
-    layout = read_layout(index, check=False) or {}
-    if layout.get("generation") is not None:
-        index.store.delete(f"base-{layout['generation']}")
-    for entry in ("delta", "nights", "layout.json"):
-        index.store.delete(entry)
-    index.refresh()
+    def write(self) -> None:
+        if self.nights:
+            write_nights(self.index, self.nights, next(iter(self.surveys), None))
+            self.nights = []

@@ -182,6 +182,21 @@ class Lake:
         with _translated_errors(self, relative):
             return self.filesystem.open_input_file(path)
 
+    def read_small(self, relative: str) -> bytes:
+        """The whole of a small file, read as a stream (on HDFS: one NameNode call)."""
+        path = self.resolve(relative)
+        with _translated_errors(self, relative), self.filesystem.open_input_stream(path) as stream:
+            return stream.read()
+
+    def exists(self, relative: str) -> bool:
+        """Whether a file or directory exists (asked first where absence is normal: opening a
+        missing file on HDFS logs the client's Java stack trace)."""
+        from pyarrow import fs
+
+        path = self.resolve(relative)
+        with _translated_errors(self, relative):
+            return self.filesystem.get_file_info(path).type != fs.FileType.NotFound
+
     def size(self, relative: str) -> int:
         """Size in bytes of a file of the lake."""
         return self.identity(relative).size

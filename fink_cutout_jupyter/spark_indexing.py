@@ -26,25 +26,17 @@ from typing import TYPE_CHECKING
 
 from .errors import BadParameter, NotFound
 from .index import TABLES, AlertIndex, entry_schema
-from .index_files import (
-    INDEX_SUFFIX,
-    index_file_bytes,
-    index_file_rows,
-    index_files,
-    read_index_table,
-)
-from .indexing import (
-    IndexedFile,
-    NightReport,
+from .index_files import index_file_bytes, index_file_rows
+from .index_layout import base_file, delta_file, new_layout, owners, read_layout
+from .index_writes import (
+    _entries_of,
     bucket_count,
     by_bucket,
-    entries_of_file,
-    read_layout,
+    publish_base,
     sort_entries,
-    write_indexed_night,
-    write_layout,
     write_manifest,
 )
+from .indexing import IndexedFile, NightReport, Pending, entries_of_file
 from .lake import Lake, parse_night
 from .surveys import survey_named
 
@@ -133,40 +125,37 @@ def build_with_spark(
 
 
 def compact_with_spark(spark, lake: Lake | str, index: str = "") -> dict:
-    """Merge the nightly deltas into a new base generation on the cluster (as `compact`)."""
+    """Merge the deltas into a new base generation on the cluster (as `compact`)."""
     lake = lake if isinstance(lake, Lake) else Lake(lake)
     where = _Where(lake.uri, lake.science_dir, index)
     alert_index = where.index()
-    layout = read_layout(alert_index)
+    layout = read_layout(alert_index.store)
     if layout is None:
         raise NotFound("the index is empty: nothing to compact")
     old_generation, old_buckets = layout["generation"], layout["buckets"]
-    store = alert_index.store
-    deltas = {table: index_files(store, f"delta/{table}") for table in TABLES}
-    if not deltas["objects"]:
+    if not layout["deltas"]:
         return {"generation": old_generation, "buckets": old_buckets, "merged_nights": 0}
-    sources = [(t, f"delta/{t}/{name}") for t, listed in deltas.items() for name, *_ in listed]
-    old_base = f"base-{old_generation}"
+    owner = owners(layout)
+    sources = []  # (index file, nights kept or None, nights dropped or None)
+    for delta in layout["deltas"]:
+        own = [n for n in delta["nights"] if owner[n] == delta["order"]]
+        if own:
+            sources.append((delta_file("alerts", delta["name"]), own, None))
+    rows = sum(index_file_rows(alert_index.store, path) for path, *_ in sources)
     if old_generation is not None:
         for table in TABLES:
-            listed = index_files(store, f"{old_base}/{table}")
-            sources += [(table, f"{old_base}/{table}/{name}") for name, *_ in listed]
-    replaced = [int(name[6:14]) for name, *_ in deltas["objects"]]  # night=YYYYMMDD.arrow
-    rows = sum(index_file_rows(store, path) for table, path in sources if table == "objects")
+            for bucket in range(old_buckets):
+                sources.append((base_file(old_generation, table, bucket), None, list(owner)))
+                if table == "objects":
+                    rows += index_file_rows(alert_index.store, sources[-1][0])
     buckets = bucket_count(rows, old_buckets)
     generation = 0 if old_generation is None else old_generation + 1
     pieces = spark.sparkContext.parallelize(sources, max(1, len(sources))).flatMap(
-        lambda source: where.pieces_of_index_file(*source, replaced, buckets)
+        lambda source: where.pieces_of_index_file(*source, buckets)
     )
-    _write_buckets(pieces, where, generation, buckets)
-    write_layout(alert_index, layout["survey"], buckets, generation)
-    for table, listed in deltas.items():
-        for name, *_ in listed:
-            store.delete(f"delta/{table}/{name}")
-    if old_generation is not None:
-        store.delete(old_base)
-    alert_index.refresh()
-    return {"generation": generation, "buckets": buckets, "merged_nights": len(deltas["objects"])}
+    sizes = _write_buckets(pieces, where, generation, buckets)
+    publish_base(alert_index, layout, generation, buckets, sizes)
+    return {"generation": generation, "buckets": buckets, "merged_nights": len(owner)}
 
 
 @dataclass(frozen=True)
@@ -189,28 +178,25 @@ class _Where:
             rows = found.entries.num_rows
             yield night, path, found.survey.name, found.identity, entries, rows, found.bytes_read
 
-    def pieces_of_index_file(self, table: str, relative: str, replaced: list[int], buckets: int):
-        """Executor: one index file's entries (a delta's, or a base's not `replaced`) by bucket."""
-        import numpy as np
-        import pyarrow as pa
+    def pieces_of_index_file(self, relative: str, keep, drop, buckets: int):
+        """Executor: an index file's entries of the nights kept (not dropped), by bucket.
 
-        entries = read_index_table(self.index().store, relative).cast(entry_schema())
-        if relative.startswith("base-"):
-            nights = entries.column("night").to_numpy()
-            entries = entries.filter(pa.array(~np.isin(nights, replaced)))
-        yield from _pieces(table, entries, buckets)
+        A delta's file of the alerts table holds all its entries: both tables' pieces come
+        from it; a base file gives its own table's."""
+        entries = _entries_of(self.index(), relative, keep=keep, drop=drop)
+        tables = [relative.split("/")[1]] if relative.startswith("base-") else list(TABLES)
+        for table in tables:
+            yield from _pieces(table, entries, buckets)
 
-    def write_bucket(self, table: str, bucket: int, pieces: list[bytes], generation: int) -> int:
-        """Executor: merge, sort and write one bucket of a new base generation."""
+    def write_bucket(self, table: str, bucket: int, pieces: list[bytes], generation: int):
+        """Executor: merge, sort and write one bucket of a new base generation; its size."""
         import pyarrow as pa
 
         parts = [_table(piece) for piece in pieces] or [entry_schema().empty_table()]
         entries = sort_entries(pa.concat_tables(parts), TABLES[table])
-        self.index().store.write_atomically(
-            f"base-{generation}/{table}/bucket-{bucket:05d}{INDEX_SUFFIX}",
-            index_file_bytes(entries, TABLES[table]),
-        )
-        return entries.num_rows
+        data = index_file_bytes(entries, TABLES[table])
+        self.index().store.write_atomically(base_file(generation, table, bucket), data)
+        return (table, bucket), len(data)
 
 
 def _build_deltas(spark, where: _Where, index: AlertIndex, nights, jobs, progress: bool):
@@ -220,7 +206,7 @@ def _build_deltas(spark, where: _Where, index: AlertIndex, nights, jobs, progres
     context = spark.sparkContext
     wave_size = max(1, context.defaultParallelism * WAVE_FILES_PER_CORE)
     files_of = {night: [path for n, path in jobs if n == night] for night in nights}
-    reports = []
+    reports, pending = [], Pending(index)  # nights written together as the single build does
     with tqdm(total=len(jobs), unit="file", desc="indexing (Spark)", disable=not progress) as bar:
         for wave_nights in _waves(files_of, wave_size):
             wave = [(night, path) for night in wave_nights for path in files_of[night]]
@@ -230,7 +216,8 @@ def _build_deltas(spark, where: _Where, index: AlertIndex, nights, jobs, progres
             for night in wave_nights:
                 files = files_of[night]
                 results = [_indexed_file(found[(night, path)]) for path in files]
-                reports.append(write_indexed_night(index, night, files, results))
+                reports.append(pending.add(night, files, results))
+    pending.write()
     return reports
 
 
@@ -247,37 +234,45 @@ def _build_base(spark, where: _Where, index: AlertIndex, nights, jobs, progress:
         if len(surveys) > 1:
             raise BadParameter(f"survey: the index holds one survey, found {sorted(surveys)}")
         buckets = bucket_count(sum(fact[4] for fact in facts))
-        old = read_layout(index, check=False) or {}
+        old = read_layout(index.store, check=False) or {}
         generation = 0 if old.get("generation") is None else old["generation"] + 1
         pieces = indexed.flatMap(
             lambda r: (piece for table in TABLES for piece in _pieces(table, _table(r[4]), buckets))
         )
-        _write_buckets(pieces, where, generation, buckets)
+        sizes = _write_buckets(pieces, where, generation, buckets)
     finally:
         indexed.unpersist()
-    reports = []
+    survey = surveys.pop() if surveys else old.get("survey", "ztf")
+    if old.get("format") != new_layout(survey)["format"]:
+        old = {}  # an index of another format: replaced whole
+    layout = {**new_layout(survey), **old, "survey": survey}
+    reports, recorded = [], []
     for night in nights:
         mine = [fact for fact in facts if fact[0] == night]
         entries = sum(fact[4] for fact in mine)
-        write_manifest(index, night, {fact[1]: fact[3] for fact in mine}, entries)
+        recorded.append((night, {fact[1]: fact[3] for fact in mine}, entries))
         reports.append(NightReport(night, len(mine), entries, sum(fact[5] for fact in mine)))
-    write_layout(index, surveys.pop() if surveys else old.get("survey", "ztf"), buckets, generation)
-    index.store.delete("delta")  # every night is in the new base now
-    if old.get("generation") is not None:
-        index.store.delete(f"base-{old['generation']}")
+    write_manifest(index, layout["next"], recorded)
+    layout["next"] += 1
+    publish_base(index, layout, generation, buckets, sizes)
     return reports
 
 
-def _write_buckets(pieces, where: _Where, generation: int, buckets: int) -> None:
-    """Group the (table, bucket) pieces on the cluster and write every bucket, empty ones too."""
+def _write_buckets(pieces, where: _Where, generation: int, buckets: int) -> dict[str, list[int]]:
+    """Group the (table, bucket) pieces on the cluster and write every bucket, empty ones too;
+    the files' sizes by table."""
     context = pieces.context
     every = context.parallelize([((table, b), None) for table in TABLES for b in range(buckets)])
     grouped = pieces.union(every).groupByKey(numPartitions=max(1, min(2 * buckets, 4096)))
-    grouped.map(
+    written = grouped.map(
         lambda item: where.write_bucket(
             *item[0], [piece for piece in item[1] if piece is not None], generation
         )
     ).collect()
+    sizes = {table: [0] * buckets for table in TABLES}
+    for (table, bucket), size in written:
+        sizes[table][bucket] = size
+    return sizes
 
 
 def _pieces(table: str, entries: pa.Table, buckets: int):

@@ -200,7 +200,7 @@ def test_demo_opens_jupyterlab_on_the_quickstart_and_stops_with_it(tmp_path):
 
 def test_an_index_of_an_older_format_says_how_to_rebuild_it(ztf_lake, tmp_path, capsys):
     from fink_cutout_jupyter.api import CutoutAPI
-    from fink_cutout_jupyter.index import INDEX_FORMAT
+    from fink_cutout_jupyter.index_layout import INDEX_FORMAT
 
     lake = ["--lake", ztf_lake.uri, "--science-dir", "archive/science"]
     index = ["--index", str(tmp_path / "index")]

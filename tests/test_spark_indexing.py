@@ -55,7 +55,8 @@ def contents(index: AlertIndex) -> dict:
             found[name] = read_index_table(index.store, name).to_pylist()
         elif file.suffix == ".json":
             found[name] = json.loads(file.read_text())
-            found[name].pop("indexed_at", None)
+            found[name].pop("indexed_at", None)  # a manifest's build time
+            found[name].pop("next", None)  # the layout's count of deltas ever written
     return found
 
 

@@ -421,3 +421,58 @@ def test_spark_indexes_a_lake_on_hdfs_and_a_cutout_is_served_through_it(
     finally:
         process.terminate()
         process.wait(timeout=60)
+
+
+def namenode_calls(since: int) -> list[str]:
+    """Client calls the NameNode logged since byte `since` of its audit log: 'cmd path'."""
+    with open(os.environ["HDFS_AUDIT_LOG"]) as log:
+        log.seek(since)
+        lines = log.read().splitlines()
+    fields = [dict(f.split("=", 1) for f in line.split("\t") if "=" in f) for line in lines]
+    return [f"{f['cmd']} {f['src']}" for f in fields if "cmd" in f]
+
+
+def audit_mark() -> int:
+    return os.path.getsize(os.environ["HDFS_AUDIT_LOG"])
+
+
+def test_lookups_on_hdfs_cost_few_namenode_calls_and_print_no_java_traces(capfd):
+    """A new server's lookup in a compacted index: the layout, the base's sizes and one bucket
+    (one call each); a refresh: one call; uncompacted nights: one call per delta file, and
+    deltas merge by tier so that 30 nights are a few files."""
+    import datetime as dt
+
+    from fink_cutout_jupyter.index_layout import FANOUT
+    from fink_cutout_jupyter.indexing import build, compact, entries_of_file, write_night
+
+    uri = hdfs_uri().replace(f"/user/{USER}?", f"/user/{USER}/calls-lake?")
+    lake = Lake(uri, science_dir=SCIENCE)
+    lake.delete("_cutout_index")
+    upload(lake)
+    capfd.readouterr()
+    build(AlertIndex(lake), lake.nights(), progress=False)  # the first build: no index yet
+    compact(AlertIndex(lake), progress=False)
+
+    since = audit_mark()
+    index = AlertIndex(lake, refresh_seconds=0)
+    assert len(index.alerts(OBJECT)) == 3
+    calls = namenode_calls(since)
+    assert len(calls) <= 4, calls
+    since = audit_mark()
+    index.alerts(OBJECT)
+    assert [call.split()[0] for call in namenode_calls(since)] == ["open"], "the layout only"
+
+    night = lake.nights()[0]
+    template = entries_of_file(lake, lake.night_files(night)[0], night).entries
+    for number in range(30):
+        day = dt.date(2030, 1, 1) + dt.timedelta(days=number)
+        write_night(AlertIndex(lake), day, template.slice(0, 1), {}, "ztf")
+    since = audit_mark()
+    assert len(AlertIndex(lake).alerts(OBJECT)) >= 3
+    calls = namenode_calls(since)
+    layout = json.loads(lake.read_small("_cutout_index/layout.json"))
+    assert len(layout["deltas"]) <= 2 * (FANOUT - 1)
+    assert len(calls) <= 3 + len(layout["deltas"]), calls
+    assert all(call.split()[0] == "open" for call in calls), calls
+    stderr = capfd.readouterr().err
+    assert "Exception" not in stderr and "Failed to close" not in stderr, stderr[-3000:]
