@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 TARGET_BUCKET_ROWS = 200_000
+SMALL_DELTAS_BYTES = 64 * 2**20  # deltas this small together are merged into one
 
 
 def sort_entries(entries: pa.Table, key: str) -> pa.Table:
@@ -83,8 +84,10 @@ def write_nights(index: AlertIndex, nights: list[IndexedNight], survey: str | No
     """Store nights' entries as one new delta, replacing those nights' earlier entries.
 
     One delta and one manifest for all the nights: on HDFS, each file written costs a fixed
-    ~0.2 s on average (the client waits for the NameNode to complete it), whatever its size. The
-    delta's tier grows with its number of nights, then deltas merge by tier (`index_layout`).
+    0-0.4 s (the client of Hadoop 2.7 waits 400 ms when the NameNode has not completed the
+    file yet), whatever its size. While the waiting deltas are small (`SMALL_DELTAS_BYTES`),
+    the nights are written merged with them into one delta; otherwise as a delta of a tier that
+    grows with their number, and deltas merge by tier (`index_layout`).
     """
     import pyarrow as pa
 
@@ -94,16 +97,23 @@ def write_nights(index: AlertIndex, nights: list[IndexedNight], survey: str | No
     layout = layout or new_layout(survey or "ztf")
     numbers = [night_number(n.night) for n in nights]
     level = int(math.log(len(numbers), FANOUT) + 1e-9)
-    name = delta_name(layout, numbers, level)
     entries = pa.concat_tables([n.entries for n in nights] or [entry_schema().empty_table()])
-    sizes = _write_delta(index, entries, name)
     write_manifest(index, layout["next"], [(n.night, n.files, n.entries.num_rows) for n in nights])
-    add_delta(layout, numbers, sizes, level)
-    dropped = _merge_tiers(index, layout)
+    waiting = layout["deltas"]
+    if waiting and entries.nbytes <= SMALL_DELTAS_BYTES and _size(waiting) <= SMALL_DELTAS_BYTES:
+        dropped = _merge(index, layout, list(waiting), level, numbers, entries)
+    else:
+        name = delta_name(layout, numbers, level)
+        add_delta(layout, numbers, _write_delta(index, entries, name), level)
+        dropped = _merge_tiers(index, layout)
     publish(index.store, layout)
     for delta in dropped:
         for table in TABLES:
             index.store.delete(delta_file(table, delta["name"]))
+
+
+def _size(deltas: list[dict]) -> int:
+    return sum(sum(delta["sizes"].values()) for delta in deltas)
 
 
 def _write_delta(index: AlertIndex, entries: pa.Table, name: str) -> dict[str, int]:
@@ -120,28 +130,47 @@ def _write_delta(index: AlertIndex, entries: pa.Table, name: str) -> dict[str, i
 
 
 def _merge_tiers(index: AlertIndex, layout: dict) -> list[dict]:
-    """Drop superseded deltas and merge every level holding `FANOUT` deltas; what was dropped.
+    """Drop superseded deltas, merge every level holding `FANOUT` deltas, then all deltas into
+    one while together they are under `SMALL_DELTAS_BYTES`; returns what was dropped.
 
     The layout is changed in place (not published).
     """
-    import pyarrow as pa
-
     dropped = superseded(layout)
     layout["deltas"] = [d for d in layout["deltas"] if d not in dropped]
     while (level := level_to_merge(layout)) is not None:
         group = [d for d in layout["deltas"] if d["level"] == level][:FANOUT]
-        owner = owners(layout)
-        parts, nights = [], []
-        for delta in group:
-            own = [n for n in delta["nights"] if owner[n] == delta["order"]]
-            nights += own
-            parts.append(_entries_of(index, delta_file("alerts", delta["name"]), keep=own))
-        name = delta_name(layout, nights, level + 1)
-        sizes = _write_delta(index, pa.concat_tables(parts), name)
-        layout["deltas"] = [d for d in layout["deltas"] if d not in group]
-        add_delta(layout, nights, sizes, level + 1)
-        dropped += group
+        dropped += _merge(index, layout, group, level + 1)
+    deltas = layout["deltas"]
+    if len(deltas) > 1 and _size(deltas) <= SMALL_DELTAS_BYTES:
+        dropped += _merge(index, layout, list(deltas), max(d["level"] for d in deltas))
     return dropped
+
+
+def _merge(
+    index: AlertIndex,
+    layout: dict,
+    group: list[dict],
+    level: int,
+    new_nights: list[int] = (),
+    new_entries: pa.Table | None = None,
+) -> list[dict]:
+    """Replace `group` by one delta of (at least) `level` holding the entries they own, with
+    `new_entries` of `new_nights` if given (newest); returns `group`."""
+    import pyarrow as pa
+
+    owner = owners(layout)
+    parts = [new_entries] if new_entries is not None else []
+    nights = list(new_nights)
+    for delta in group:
+        own = [n for n in delta["nights"] if owner[n] == delta["order"] and n not in new_nights]
+        nights += own
+        parts.append(_entries_of(index, delta_file("alerts", delta["name"]), keep=own))
+        level = max(level, delta["level"])
+    name = delta_name(layout, nights, level)
+    sizes = _write_delta(index, pa.concat_tables(parts), name)
+    layout["deltas"] = [d for d in layout["deltas"] if d not in group]
+    add_delta(layout, nights, sizes, level)
+    return group
 
 
 def _entries_of(
