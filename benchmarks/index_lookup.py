@@ -34,8 +34,17 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import p50_p99_ms
 
-from fink_cutout_jupyter.index import SPAN_KINDS, AlertIndex, entry_schema
-from fink_cutout_jupyter.indexing import compact, write_night
+from fink_cutout_jupyter.index import SPAN_KINDS, TABLES, AlertIndex, bucket_of_keys, entry_schema
+from fink_cutout_jupyter.index_files import index_file_bytes
+from fink_cutout_jupyter.index_layout import base_file, new_layout
+from fink_cutout_jupyter.index_writes import (
+    bucket_count,
+    by_bucket,
+    compact,
+    publish_base,
+    sort_entries,
+    write_night,
+)
 from fink_cutout_jupyter.lake import Lake
 from fink_cutout_jupyter.pages import PHYSICAL_TYPES
 
@@ -134,20 +143,46 @@ def timed_lookups(index: AlertIndex, keys: list, cold: bool, fresh: bool = False
     return seconds
 
 
+def write_base_directly(index: AlertIndex, size: int, objects: int, passes: int = 4) -> dict:
+    """The compacted base of `size` entries written bucket by bucket, a quarter of the buckets
+    at a time (the same entries generated again for each quarter), as a Spark base build does:
+    writing 10 nights and compacting them would hold every entry in memory at once."""
+    per_night = size // NIGHTS
+    buckets = bucket_count(size)
+    sizes = {table: [0] * buckets for table in TABLES}
+    for table, key in TABLES.items():
+        for part in range(passes):
+            low, high = part * buckets // passes, (part + 1) * buckets // passes
+            rng, chunks = np.random.default_rng(size), []
+            for night in range(NIGHTS):
+                entries = night_entries(rng, night * per_night, per_night, objects, night)
+                of_rows = bucket_of_keys(entries.column(key), buckets)
+                chunks.append(entries.filter(pa.array((of_rows >= low) & (of_rows < high))))
+            pick = by_bucket(pa.concat_tables(chunks), key, buckets)
+            del chunks
+            for bucket in range(low, high):
+                data = index_file_bytes(sort_entries(pick(bucket), key), key)
+                index.store.write_atomically(base_file(0, table, bucket), data)
+                sizes[table][bucket] = len(data)
+    publish_base(index, new_layout("ztf"), 0, buckets, sizes)
+    return {"buckets": buckets}
+
+
 def measure(size: int, lookups: int, directory: Path) -> dict[str, tuple[float, float]]:
     rng = np.random.default_rng(size)
     index = AlertIndex(Lake(directory / "lake"), directory / f"index-{size}", refresh_seconds=3600)
     objects = max(1, size // ALERTS_PER_OBJECT)
     start = time.perf_counter()
     per_night = size // NIGHTS
-    for night in range(NIGHTS):
-        entries = night_entries(rng, night * per_night, per_night, objects, night)
-        write_night(index, dt.date(2024, 11, 1 + night), entries, {}, "ztf")
-        del entries
-        if size > 10**7:
-            compact(index, progress=False)
-    layout = compact(index, progress=False)
+    if size > 10**7:
+        layout = write_base_directly(index, size, objects)
+    else:
+        for night in range(NIGHTS):
+            entries = night_entries(rng, night * per_night, per_night, objects, night)
+            write_night(index, dt.date(2024, 11, 1 + night), entries, {}, "ztf")
+        layout = compact(index, progress=False)
     built = time.perf_counter() - start
+    stored = sum(f.stat().st_size for f in Path(index.store.uri).rglob("bucket-*.arrow"))
     object_keys = object_ids(rng.integers(0, objects, 3 * lookups) * 7919 % 26**7).to_pylist()
     alert_keys = rng.integers(0, per_night * NIGHTS, 3 * lookups).tolist()
     for key in object_keys[:200] + alert_keys[:200]:  # footers, and batches of other keys
@@ -161,7 +196,8 @@ def measure(size: int, lookups: int, directory: Path) -> dict[str, tuple[float, 
     fresh_keys = object_keys[: lookups // 4]  # other keys than the untimed ones above
     figures["object fresh"] = p50_p99_ms(timed_lookups(index, fresh_keys, cold=True, fresh=True))
     print(
-        f"{size:>10,d} entries ({layout['buckets']} buckets, built in {built:.1f} s): "
+        f"{size:>10,d} entries ({layout['buckets']} buckets, {stored / size / 2:.0f} bytes per "
+        f"entry and table, built in {built:.1f} s): "
         + " | ".join(
             f"{name} p50 {p50:.3f} ms p99 {p99:.3f}" for name, (p50, p99) in figures.items()
         ),

@@ -43,7 +43,8 @@ from .surveys import survey_named
 if TYPE_CHECKING:
     import pyarrow as pa
 
-WAVE_FILES_PER_CORE = 4  # a wave of whole nights holds at least this many files per core
+WAVE_FILES_PER_CORE = 16  # a wave of whole nights holds at least this many files per core
+TASKS_PER_CORE = 4
 
 
 @dataclass
@@ -150,7 +151,7 @@ def compact_with_spark(spark, lake: Lake | str, index: str = "") -> dict:
                     rows += index_file_rows(alert_index.store, sources[-1][0])
     buckets = bucket_count(rows, old_buckets)
     generation = 0 if old_generation is None else old_generation + 1
-    pieces = spark.sparkContext.parallelize(sources, max(1, len(sources))).flatMap(
+    pieces = _spread(spark.sparkContext, sources).flatMap(
         lambda source: where.pieces_of_index_file(*source, buckets)
     )
     sizes = _write_buckets(pieces, where, generation, buckets)
@@ -210,7 +211,7 @@ def _build_deltas(spark, where: _Where, index: AlertIndex, nights, jobs, progres
     with tqdm(total=len(jobs), unit="file", desc="indexing (Spark)", disable=not progress) as bar:
         for wave_nights in _waves(files_of, wave_size):
             wave = [(night, path) for night in wave_nights for path in files_of[night]]
-            rdd = context.parallelize(wave, max(1, len(wave))).mapPartitions(where.indexed_files)
+            rdd = _spread(context, wave).mapPartitions(where.indexed_files)
             found = {(r[0], r[1]): r for r in rdd.collect()}
             bar.update(len(wave))
             for night in wave_nights:
@@ -226,7 +227,7 @@ def _build_base(spark, where: _Where, index: AlertIndex, nights, jobs, progress:
     from pyspark import StorageLevel
 
     context = spark.sparkContext
-    indexed = context.parallelize(jobs, max(1, len(jobs))).mapPartitions(where.indexed_files)
+    indexed = _spread(context, jobs).mapPartitions(where.indexed_files)
     indexed = indexed.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         facts = indexed.map(lambda r: (r[0], r[1], r[2], r[3], r[5], r[6])).collect()
@@ -256,6 +257,14 @@ def _build_base(spark, where: _Where, index: AlertIndex, nights, jobs, progress:
     layout["next"] += 1
     publish_base(index, layout, generation, buckets, sizes)
     return reports
+
+
+def _spread(context, items: list):
+    """`items` over `TASKS_PER_CORE` tasks per core at most (a task has a fixed cost of tens
+    of ms: one per small file would cost more than indexing it)."""
+    return context.parallelize(
+        items, max(1, min(len(items), context.defaultParallelism * TASKS_PER_CORE))
+    )
 
 
 def _write_buckets(pieces, where: _Where, generation: int, buckets: int) -> dict[str, list[int]]:
