@@ -221,6 +221,20 @@ def by_bucket(table: pa.Table, key: str, buckets: int):
     return lambda bucket: grouped.slice(bounds[bucket], bounds[bucket + 1] - bounds[bucket])
 
 
+def to_compact(index: AlertIndex) -> tuple[dict, dict[str, list[int]]]:
+    """The layout, and the nights each waiting delta holds entries of (by its alerts file)."""
+    layout = read_layout(index.store)
+    if layout is None:
+        raise NotFound("the index is empty: nothing to compact")
+    owner = owners(layout)
+    waiting = {}
+    for delta in layout["deltas"]:
+        own = [n for n in delta["nights"] if owner[n] == delta["order"]]
+        if own:
+            waiting[delta_file("alerts", delta["name"])] = own
+    return layout, waiting
+
+
 def compact(index: AlertIndex, progress: bool = True) -> dict:
     """Merge the deltas into a new base generation, bucket by bucket.
 
@@ -231,20 +245,13 @@ def compact(index: AlertIndex, progress: bool = True) -> dict:
     import pyarrow as pa
     from tqdm.auto import tqdm
 
-    layout = read_layout(index.store)
-    if layout is None:
-        raise NotFound("the index is empty: nothing to compact")
+    layout, waiting = to_compact(index)
     old_generation, old_buckets = layout["generation"], layout["buckets"]
-    if not layout["deltas"]:
+    if not waiting:
         return {"generation": old_generation, "buckets": old_buckets, "merged_nights": 0}
     owner = owners(layout)
     fresh_entries = pa.concat_tables(
-        [
-            _entries_of(index, delta_file("alerts", d["name"]), keep=owned)
-            for d in layout["deltas"]
-            if (owned := [n for n in d["nights"] if owner[n] == d["order"]])
-        ]
-        or [entry_schema().empty_table()]
+        [_entries_of(index, path, keep=nights) for path, nights in waiting.items()]
     )
     base_rows = 0
     if old_generation is not None:

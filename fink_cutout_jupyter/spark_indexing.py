@@ -24,16 +24,17 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .errors import BadParameter, NotFound
+from .errors import BadParameter
 from .index import TABLES, AlertIndex, entry_schema
 from .index_files import index_file_bytes, index_file_rows
-from .index_layout import base_file, delta_file, new_layout, owners, read_layout
+from .index_layout import base_file, new_layout, owners, read_layout
 from .index_writes import (
     _entries_of,
     bucket_count,
     by_bucket,
     publish_base,
     sort_entries,
+    to_compact,
     write_manifest,
 )
 from .indexing import IndexedFile, NightReport, Pending, entries_of_file
@@ -130,18 +131,12 @@ def compact_with_spark(spark, lake: Lake | str, index: str = "") -> dict:
     lake = lake if isinstance(lake, Lake) else Lake(lake)
     where = _Where(lake.uri, lake.science_dir, index)
     alert_index = where.index()
-    layout = read_layout(alert_index.store)
-    if layout is None:
-        raise NotFound("the index is empty: nothing to compact")
+    layout, waiting = to_compact(alert_index)
     old_generation, old_buckets = layout["generation"], layout["buckets"]
-    if not layout["deltas"]:
+    if not waiting:
         return {"generation": old_generation, "buckets": old_buckets, "merged_nights": 0}
     owner = owners(layout)
-    sources = []  # (index file, nights kept or None, nights dropped or None)
-    for delta in layout["deltas"]:
-        own = [n for n in delta["nights"] if owner[n] == delta["order"]]
-        if own:
-            sources.append((delta_file("alerts", delta["name"]), own, None))
+    sources = [(path, nights, None) for path, nights in waiting.items()]  # (file, keep, drop)
     rows = sum(index_file_rows(alert_index.store, path) for path, *_ in sources)
     if old_generation is not None:
         for table in TABLES:
