@@ -21,13 +21,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 ROW_GROUP_ROWS = 256
-INDEX_SUFFIX = ".arrow"
 _KEY_RANGES, _ROWS = b"fink_cutouts.key_ranges", b"fink_cutouts.rows"
-
-
-def index_files(store: Lake, directory: str) -> list[tuple[str, int, float]]:
-    """(name, size, mtime) of the index files in a directory (not temporary or stray files)."""
-    return [entry for entry in store.list_files(directory) if entry[0].endswith(INDEX_SUFFIX)]
 
 
 def index_file_bytes(table: pa.Table, key: str) -> bytes:
