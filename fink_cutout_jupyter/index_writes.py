@@ -164,7 +164,7 @@ def _merge(
     for delta in group:
         own = [n for n in delta["nights"] if owner[n] == delta["order"] and n not in new_nights]
         nights += own
-        parts.append(_entries_of(index, delta_file("alerts", delta["name"]), keep=own))
+        parts.append(entries_of_index_file(index, delta_file("alerts", delta["name"]), keep=own))
         level = max(level, delta["level"])
     name = delta_name(layout, nights, level)
     sizes = _write_delta(index, pa.concat_tables(parts), name)
@@ -173,7 +173,7 @@ def _merge(
     return group
 
 
-def _entries_of(
+def entries_of_index_file(
     index: AlertIndex, relative: str, keep: list[int] | None = None, drop: list[int] | None = None
 ) -> pa.Table:
     """An index file's entries, only those of the nights in `keep`, or not in `drop`."""
@@ -251,7 +251,7 @@ def compact(index: AlertIndex, progress: bool = True) -> dict:
         return {"generation": old_generation, "buckets": old_buckets, "merged_nights": 0}
     owner = owners(layout)
     fresh_entries = pa.concat_tables(
-        [_entries_of(index, path, keep=nights) for path, nights in waiting.items()]
+        [entries_of_index_file(index, path, keep=nights) for path, nights in waiting.items()]
     )
     base_rows = 0
     if old_generation is not None:
@@ -270,7 +270,9 @@ def compact(index: AlertIndex, progress: bool = True) -> dict:
                 base = None
                 if old_generation is not None:
                     relative = base_file(old_generation, table, old)
-                    base = by_bucket(_entries_of(index, relative, drop=list(owner)), key, buckets)
+                    base = by_bucket(
+                        entries_of_index_file(index, relative, drop=list(owner)), key, buckets
+                    )
                 for new in range(old, buckets, old_buckets):
                     parts = [fresh(new)] + ([base(new)] if base is not None else [])
                     data = index_file_bytes(sort_entries(pa.concat_tables(parts), key), key)

@@ -29,9 +29,9 @@ from .index import TABLES, AlertIndex, entry_schema
 from .index_files import index_file_bytes, index_file_rows
 from .index_layout import base_file, new_layout, owners, read_layout
 from .index_writes import (
-    _entries_of,
     bucket_count,
     by_bucket,
+    entries_of_index_file,
     publish_base,
     sort_entries,
     to_compact,
@@ -179,7 +179,7 @@ class _Where:
 
         A delta's file of the alerts table holds all its entries: both tables' pieces come
         from it; a base file gives its own table's."""
-        entries = _entries_of(self.index(), relative, keep=keep, drop=drop)
+        entries = entries_of_index_file(self.index(), relative, keep=keep, drop=drop)
         tables = [relative.split("/")[1]] if relative.startswith("base-") else list(TABLES)
         for table in tables:
             yield from _pieces(table, entries, buckets)
