@@ -9,9 +9,11 @@ two-night ZTF lake of ../shared/data is uploaded to HDFS and indexed there, then
 - a refresh of the layout on a running index: calls and milliseconds;
 - `index build` of a generated 30-night lake (one file per night) on HDFS, all nights in one
   build, then one night per build: seconds per night;
-- a new process's first cutout (`fink-cutouts get` by object id through the index): the time
-  from launching it to its output, HDFS client's start included, against the same command on
-  the local copy of the lake.
+- a new process's first cutout: `fink-cutouts get` by object id through the index (launch to
+  output), and a new `fink-cutouts serve` (launch to the first cutout's reply, the request sent as
+  soon as it listens), HDFS client's start included; with the JVM's class-data-sharing archive
+  (`jvm_archive`, made by the first process on a machine) and without it
+  (``FINK_CUTOUTS_JVM_ARCHIVE=0``: a machine's first process); against the local copy of the lake.
 
 Run: python benchmarks/hdfs_index.py
 """
@@ -19,11 +21,13 @@ Run: python benchmarks/hdfs_index.py
 import datetime as dt
 import getpass
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -63,13 +67,41 @@ def fresh_lookups(lake: Lake, objects: list[str]) -> tuple[float, float]:
     return statistics.median(seconds) * 1e3, calls
 
 
-def first_cutout_seconds(lake_uri: str, index: str = "") -> float:
+def first_cutout_seconds(lake_uri: str, index: str = "", archive: bool = True) -> float:
     command = [sys.executable, "-m", "fink_cutout_jupyter.cli", "get", OBJECT, "--lake", lake_uri]
     command += ["--kind", "Science", "-o", os.devnull]
     command += ["--index", index] if index else []
+    environ = {**os.environ, "FINK_CUTOUTS_JVM_ARCHIVE": "1" if archive else "0"}
     started = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
+    subprocess.run(command, check=True, capture_output=True, env=environ)
     return time.perf_counter() - started
+
+
+def first_served_seconds(lake_uri: str, index: str = "", archive: bool = True) -> float:
+    """A new `fink-cutouts serve`: from its launch to the reply of its first cutout."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "fink_cutout_jupyter.cli", "serve", "--lake", lake_uri]
+    command += ["--science-dir", SCIENCE, "--port", str(port)]
+    command += ["--index", index] if index else []
+    environ = {**os.environ, "FINK_CUTOUTS_JVM_ARCHIVE": "1" if archive else "0"}
+    url = f"http://127.0.0.1:{port}/api/v1/cutouts?objectId={OBJECT}&kind=Science"
+    started = time.perf_counter()
+    server = subprocess.Popen(command, env=environ, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.1).close()
+                break
+            except OSError:
+                time.sleep(0.002)
+        with urllib.request.urlopen(url) as reply:
+            reply.read()
+        return time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def main() -> None:
@@ -119,11 +151,23 @@ def main() -> None:
 
     compact(AlertIndex(lake), progress=False)
     all_at_once, one_by_one = build_seconds_per_night(user)
-    hdfs_first = statistics.median(first_cutout_seconds(uri) for _ in range(3))
+    first_cutout_seconds(uri)  # the archive, if this machine has none yet
+    time.sleep(5)
+    firsts = {}
+    for archive in (False, True):
+        firsts["get", archive] = statistics.median(
+            first_cutout_seconds(uri, archive=archive) for _ in range(5)
+        )
+        firsts["serve", archive] = statistics.median(
+            first_served_seconds(uri, archive=archive) for _ in range(5)
+        )
     with tempfile.TemporaryDirectory() as local_index:
         build(AlertIndex(local, local_index), local.nights(), progress=False)
-        local_first = statistics.median(
-            first_cutout_seconds(str(SHARED), local_index) for _ in range(3)
+        firsts["get", "local"] = statistics.median(
+            first_cutout_seconds(str(SHARED), local_index) for _ in range(5)
+        )
+        firsts["serve", "local"] = statistics.median(
+            first_served_seconds(str(SHARED), local_index) for _ in range(5)
         )
     for name, (milliseconds, calls) in figures.items():
         print(f"fresh lookup, {name}: p50 {milliseconds:.1f} ms, {calls:.1f} NameNode calls")
@@ -136,10 +180,11 @@ def main() -> None:
         f"refresh of a running index (on every lookup here): {refresh_ms:.1f} ms, "
         f"{refresh_calls} calls"
     )
-    print(
-        f"a new process's first cutout through the index: {hdfs_first:.2f} s on HDFS, "
-        f"{local_first:.2f} s on the local copy"
-    )
+    for door, name in (("get", "fink-cutouts get"), ("serve", "a new fink-cutouts serve")):
+        print(
+            f"first cutout of {name} (p50 of 5): {firsts[door, True]:.2f} s on HDFS with the JVM "
+            f"archive, {firsts[door, False]:.2f} s without, {firsts[door, 'local']:.2f} s local"
+        )
     print(
         f"fresh_compacted_ms={figures['compacted'][0]:.1f} "
         f"fresh_compacted_calls={figures['compacted'][1]:.1f} "
@@ -151,7 +196,12 @@ def main() -> None:
         )
         + f" night_write_s={per_night:.2f} build_all_s_per_night={all_at_once:.2f} "
         f"build_one_s_per_night={one_by_one:.2f} refresh_calls={refresh_calls:.1f} "
-        f"first_cutout_s={hdfs_first:.2f} local_first_cutout_s={local_first:.2f}"
+        f"first_cutout_s={firsts['get', True]:.2f} "
+        f"first_cutout_no_archive_s={firsts['get', False]:.2f} "
+        f"server_first_cutout_s={firsts['serve', True]:.2f} "
+        f"server_first_cutout_no_archive_s={firsts['serve', False]:.2f} "
+        f"local_first_cutout_s={firsts['get', 'local']:.2f} "
+        f"local_server_first_cutout_s={firsts['serve', 'local']:.2f}"
     )
 
 

@@ -476,3 +476,38 @@ def test_lookups_on_hdfs_cost_few_namenode_calls_and_print_no_java_traces(capfd)
     stderr = capfd.readouterr().err
     assert "Exception" not in stderr, stderr[-3000:]
     assert "Failed to close" not in stderr, stderr[-3000:]
+
+
+def test_a_second_process_maps_hadoops_classes_from_the_archive_the_first_made(hdfs_lake, tmp_path):
+    """The JVM of libhdfs: the first process records its classes and dumps the archive when it
+    exits; the next one loads them from it. No warning on stderr from either."""
+    script = "import sys; from fink_cutout_jupyter.lake import Lake; Lake(sys.argv[1]).nights()"
+    command = [sys.executable, "-c", script, hdfs_uri()]
+    environ = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    environ.pop("FINK_CUTOUTS_JVM_ARCHIVE", None)
+    first = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    directory = tmp_path / "fink-cutouts" / "jvm"
+    deadline = time.monotonic() + 90
+    while not list(directory.glob("*.jsa")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    while len(os.listdir(directory)) > 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [path.suffix for path in directory.iterdir()] == [".jsa"], "no list, no partial"
+
+    log = tmp_path / "classes.log"
+    environ["LIBHDFS_OPTS"] = f"-Xlog:class+load=info:file={log}"
+    second = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    sources = {
+        line.split()[1]: line.split(" source: ", 1)[1]
+        for line in log.read_text().splitlines()
+        if " source: " in line
+    }
+    hadoop = {name: source for name, source in sources.items() if "org.apache.hadoop" in name}
+    assert hadoop["org.apache.hadoop.hdfs.DistributedFileSystem"] == "shared objects file"
+    shared = sum(source == "shared objects file" for source in hadoop.values())
+    assert shared >= 0.9 * len(hadoop), f"{shared} of {len(hadoop)} Hadoop classes shared"
+    for run in (first, second):
+        assert "Exception" not in run.stderr, run.stderr
+        assert "[warning]" not in run.stderr, run.stderr
