@@ -208,6 +208,8 @@ class CutoutAPI:
         object_id = params.get("objectId")
         if object_id is None:
             raise BadParameter("objectId: missing; e.g. objectId=ZTF24abssjsb")
+        locations = self.index.alerts(object_id)
+        survey = {"survey": self.index.survey.name} if locations else {}
         rows = [
             {
                 "objectId": location.object_id,
@@ -215,9 +217,10 @@ class CutoutAPI:
                 "jd": location.jd,
                 "date": location.date.isoformat(timespec="seconds"),
                 **location.properties,
+                **survey,
                 "hdfsPath": location.path,
             }
-            for location in self.index.alerts(object_id)
+            for location in locations
         ]
         return json_reply(rows, {"Cache-Control": "no-cache"})
 

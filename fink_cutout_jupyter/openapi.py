@@ -172,6 +172,7 @@ def _alert_schema() -> dict[str, Any]:
             "ra": number,
             "dec": number,
             "isdiffpos": {"type": "string"},
+            "survey": {"type": "string", "enum": ["ztf", "lsst"]},
             "hdfsPath": {"type": "string"},
         },
     }

@@ -5,21 +5,41 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
-from functools import lru_cache
 from typing import Any
 
 import ipywidgets as widgets
+import traitlets
 
 from .client import CutoutClient, CutoutClientError
 from .errors import CorruptData
-from .render import INTERVALS, STRETCHES, RenderOptions, encode_png, side_by_side, to_rgb
+from .render import encode_png, side_by_side
+from .stamp_display import (
+    coloured,
+    detection_text,
+    interval_cuts,
+    levels,
+    object_links,
+    orientation_text,
+    stamp_payload,
+)
+from .stamp_widget import StampPanels
 from .stamps import Stamp, to_multi_extension_fits
-from .surveys import KINDS
+from .surveys import KINDS, LSST, ZTF
 
-COLORMAPS = ("gray", "Greys", "viridis", "magma", "inferno", "cividis", "plasma", "hot", "coolwarm")
-_STYLE = (
-    "<style>img.fink-stamp {image-rendering: pixelated; object-fit: contain; "
-    "border: 1px solid #888; background: #fff}</style>"
+_LINK_STYLE = "color: var(--jp-content-link-color, #1a73e8); text-decoration: underline"
+_LINKED = (
+    "stretch",
+    "interval",
+    "pmin",
+    "pmax",
+    "colormap",
+    "difference_colormap",
+    "difference_symmetric",
+    "share_cuts",
+    "zoom",
+    "center",
+    "flip",
+    "size",
 )
 
 
@@ -33,7 +53,8 @@ def alert_label(alert: dict[str, Any]) -> str:
 
 
 def alert_title(object_id: str, alert: dict[str, Any]) -> str:
-    """HTML heading of the viewer: object, date, filter, magnitude ± error, position (escaped)."""
+    """HTML heading of the viewer: object, date, filter, magnitude ± error, position, detection
+    sign (escaped)."""
     error = alert.get("magnitude_error")
     magnitude = alert.get("magnitude")
     brightness = (
@@ -50,6 +71,7 @@ def alert_title(object_id: str, alert: dict[str, Any]) -> str:
         f"filter {html.escape(str(alert.get('filter', '?')))}",
         html.escape(brightness),
         html.escape(position),
+        html.escape(detection_text(alert.get("isdiffpos"))),
     ]
     return " · ".join(part for part in parts if part)
 
@@ -60,16 +82,17 @@ def download_link(data: bytes, filename: str, label: str) -> str:
     name = html.escape(filename, quote=True)
     return (
         f'<a download="{name}" href="data:application/fits;base64,{encoded}" '
-        f'title="{name}" class="fink-download">{html.escape(label)}</a>'
+        f'title="{name}" class="fink-download" style="{_LINK_STYLE}">{html.escape(label)}</a>'
     )
 
 
-@lru_cache(maxsize=1)
-def _error_tile() -> bytes:
-    """A grey tile in place of a stamp that cannot be shown (its reason is written under it)."""
-    import numpy as np
-
-    return encode_png(np.full((63, 63, 3), 200, dtype=np.uint8))
+def links_html(links: dict[str, str]) -> str:
+    """Plain links out, opening in a new tab (nothing is fetched)."""
+    return " · ".join(
+        f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer" '
+        f'class="fink-link" style="{_LINK_STYLE}">{html.escape(name)} ↗</a>'
+        for name, url in links.items()
+    )
 
 
 def error_box(text: str) -> str:
@@ -78,7 +101,11 @@ def error_box(text: str) -> str:
 
 
 class CutoutViewer(widgets.VBox):
-    """Science, Template and Difference stamps of an object's alerts, with controls.
+    """Science, Template and Difference stamps of an object's alerts, drawn in the browser.
+
+    Hover a stamp for the pixel's values and sky position; the mouse wheel or the buttons zoom
+    (up to 16 times) about the pointer, drag pans, double-click resets: the three stamps always show
+    the same region. Blink cycles Science and Template in the first panel (key ``b``).
 
     Parameters
     ----------
@@ -89,20 +116,50 @@ class CutoutViewer(widgets.VBox):
     client : CutoutClient, optional
         Where the cutouts come from (default: `CutoutClient()`, which finds this notebook's
         Jupyter server, or reads ``FINK_CUTOUTS_LAKE`` in-process).
-    size : int
-        Displayed size of each stamp in pixels (the browser upscales without smoothing).
+    size : {"small", "medium", "large"}
+        Displayed size of each stamp.
     stretch, interval, pmin, pmax, colormap, flip
-        Initial rendering (see `RenderOptions`).
+        Initial rendering: a stretch of astropy.visualization (``linear``, ``sqrt``, ``log``,
+        ``asinh``, ``power``) or Fink's ``sigmoid``; ``zscale``, ``percentile`` (between `pmin`
+        and `pmax`), ``minmax`` or ``manual`` (the `cuts` you set); any matplotlib colormap for
+        Science and Template; `flip` puts row 0 at the bottom.
+
+    Attributes
+    ----------
+    stretch, interval, pmin, pmax, colormap, difference_colormap, difference_symmetric,
+    share_cuts, zoom, center, flip, size : traits
+        Set them to change the display, observe them to follow the user's changes
+        (``viewer.observe(callback, names="zoom")``).
+    cuts : dict
+        ``{kind: [low, high]}`` in the stamps' unit, as shown. Setting it (a dict, or one
+        ``(low, high)`` for every kind) switches `interval` to ``manual``.
+    alert : int
+        The alert shown (its ``candid`` / ``diaSourceId``); set it to show another.
     """
+
+    stretch = traitlets.Unicode()
+    interval = traitlets.Unicode()
+    pmin = traitlets.Float()
+    pmax = traitlets.Float()
+    colormap = traitlets.Unicode()
+    difference_colormap = traitlets.Unicode()
+    difference_symmetric = traitlets.Bool()
+    share_cuts = traitlets.Bool()
+    zoom = traitlets.Float()
+    center = traitlets.List()
+    flip = traitlets.Bool()
+    size = traitlets.Unicode()
+    cuts = traitlets.Any({})
+    alert = traitlets.Int(None, allow_none=True)
 
     def __init__(
         self,
         object_id: str | int,
         candid: int | None = None,
         client: CutoutClient | None = None,
-        size: int = 240,
-        stretch: str = "asinh",
-        interval: str = "percentile",
+        size: str = "medium",
+        stretch: str = "linear",
+        interval: str = "zscale",
         pmin: float = 0.5,
         pmax: float = 99.5,
         colormap: str = "gray",
@@ -112,45 +169,42 @@ class CutoutViewer(widgets.VBox):
         self.alerts: list[dict[str, Any]] = []
         self.stamps: dict[str, Stamp] = {}
         self.broken: dict[str, str] = {}  # kind -> why its stamp cannot be shown
-        self._cache: dict[int, dict[str, Stamp]] = {}
+        self._cache: dict[int, dict[str, Stamp | str]] = {}
+        self._cuts_from_browser = False
+        self.panels = StampPanels(
+            stretch=stretch,
+            interval=interval,
+            pmin=pmin,
+            pmax=pmax,
+            colormap=colormap,
+            flip=flip,
+            size=size,
+        )
         self.message = widgets.HTML()
         self.title = widgets.HTML()
-        self.images = {kind: widgets.Image(format="png", width=size, height=size) for kind in KINDS}
-        self.downloads = {kind: widgets.HTML() for kind in KINDS}
-        self.download_all = widgets.HTML()
-        for image in self.images.values():
-            image.add_class("fink-stamp")
-        columns = [
-            widgets.VBox([widgets.HTML(f"<b>{kind}</b>"), self.images[kind], self.downloads[kind]])
-            for kind in KINDS
-        ]
-        self.stretch = widgets.Dropdown(options=STRETCHES, value=stretch, description="stretch")
-        self.interval = widgets.Dropdown(options=INTERVALS, value=interval, description="interval")
-        self.percentiles = widgets.FloatRangeSlider(
-            value=(pmin, pmax), min=0, max=100, step=0.05, description="percentiles"
-        )
-        names = COLORMAPS if colormap in COLORMAPS else (colormap, *COLORMAPS)
-        self.colormap = widgets.Dropdown(options=names, value=colormap, description="colormap")
-        self.flip = widgets.Checkbox(value=flip, description="row 0 at bottom")
+        self.links = widgets.HTML()
+        self.downloads = widgets.HTML()
         self.previous_button = widgets.Button(description="◀ previous", tooltip="previous alert")
         self.next_button = widgets.Button(description="next ▶", tooltip="next alert")
         self.alert_list = widgets.Dropdown(description="alert", layout=widgets.Layout(width="28em"))
-        for control in (self.stretch, self.interval, self.percentiles, self.colormap, self.flip):
-            control.observe(lambda _: self.render(), names="value")
         self.previous_button.on_click(lambda _: self.previous())
         self.next_button.on_click(lambda _: self.next())
         self.alert_list.observe(self._on_alert_chosen, names="value")
         super().__init__(
             [
-                widgets.HTML(_STYLE),
                 self.title,
-                widgets.HBox(columns),
+                self.links,
+                self.panels,
                 widgets.HBox([self.previous_button, self.alert_list, self.next_button]),
-                widgets.HBox([self.stretch, self.interval, self.percentiles]),
-                widgets.HBox([self.colormap, self.flip, self.download_all]),
+                self.downloads,
                 self.message,
             ]
         )
+        for name in _LINKED:
+            traitlets.link((self.panels, name), (self, name))
+        self.panels.observe(self._on_browser_cuts, names="cuts")
+        self.observe(self._on_cuts, names="cuts")
+        self.observe(self._on_alert_set, names="alert")
         self.add_class("fink-cutout-viewer")
         try:
             self.client = client or CutoutClient()
@@ -167,20 +221,14 @@ class CutoutViewer(widgets.VBox):
         self.show_alert(start)
 
     @property
-    def options(self) -> RenderOptions:
-        """The rendering chosen by the controls."""
-        return RenderOptions(
-            stretch=self.stretch.value,
-            interval=self.interval.value,
-            pmin=self.percentiles.value[0],
-            pmax=self.percentiles.value[1],
-            colormap=self.colormap.value,
-            flip=self.flip.value,
-        )
+    def survey(self):
+        """The survey of the object's alerts (ZTF unless the server says otherwise)."""
+        name = self.alerts[0].get("survey") if self.alerts else None
+        return LSST if name == LSST.name else ZTF
 
     @property
-    def alert(self) -> dict[str, Any] | None:
-        """The alert shown."""
+    def alert_record(self) -> dict[str, Any] | None:
+        """The alert shown, as `CutoutClient.alerts` gives it."""
         return next((a for a in self.alerts if a["alertId"] == self.alert_list.value), None)
 
     def show_alert(self, candid: int) -> None:
@@ -189,6 +237,63 @@ class CutoutViewer(widgets.VBox):
             self.alert_list.value = candid  # the list's observer shows it
         else:
             self._display(candid)
+
+    def next(self) -> None:
+        """Show the next alert in time."""
+        self._step(+1)
+
+    def previous(self) -> None:
+        """Show the previous alert in time."""
+        self._step(-1)
+
+    def blink(self, on: bool = True, interval: float | None = None, kinds=None) -> None:
+        """Cycle the first panel through `kinds` (default Science, Template) every `interval` s."""
+        if interval is not None:
+            self.panels.blink_interval = interval
+        if kinds is not None:
+            self.panels.blink_kinds = list(kinds)
+        self.panels.blinking = on
+
+    def cuts_of(self, kind: str) -> list[float]:
+        """The cuts of one stamp: as the browser reported them, else computed with astropy."""
+        if kind in self.cuts:
+            return self.cuts[kind]
+        symmetric = kind == "Difference" and self.difference_symmetric
+        if self.interval == "manual" or kind not in self.stamps:
+            return [0.0, 1.0]
+        shared = "Science" if self.share_cuts and kind == "Template" else kind
+        return interval_cuts(
+            self.stamps[shared].data, self.interval, self.pmin, self.pmax, symmetric
+        )
+
+    def rgb(self, kind: str):
+        """One stamp coloured as shown: (H, W, 3) uint8, row 0 at the top unless flipped."""
+        import numpy as np
+
+        symmetric = kind == "Difference" and self.difference_symmetric
+        colormap = self.difference_colormap if kind == "Difference" else self.colormap
+        shown = coloured(
+            levels(self.stamps[kind].data, self.stretch, self.cuts_of(kind), symmetric), colormap
+        )
+        return np.flipud(shown) if self.flip else shown
+
+    def png(self) -> bytes:
+        """The three stamps as shown (cuts, stretch, colormaps), side by side, as one PNG."""
+        readable = [kind for kind in self.stamps if kind not in self.broken]
+        return encode_png(side_by_side([self.rgb(kind) for kind in readable]))
+
+    def save(self, path, dpi: int = 150) -> None:
+        """A labelled figure of the three stamps with their colorbars (PNG, PDF, SVG by suffix)."""
+        from .viewer_figure import stamps_figure
+
+        figure = stamps_figure(self)
+        figure.savefig(path, dpi=dpi, bbox_inches="tight")
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if self.stamps:
+            bundle["image/png"] = base64.b64encode(self.png()).decode()
+        return bundle
 
     def _fetch(self, candid: int) -> dict[str, Stamp | str]:
         """Each kind's stamp, or the text of why it is unreadable (a corrupt stamp: HTTP 502)."""
@@ -209,60 +314,50 @@ class CutoutViewer(widgets.VBox):
         except CutoutClientError as error:
             self._show_error(error.text)
             return
-        fetched = self._cache[candid]
-        self.stamps = {kind: got for kind, got in fetched.items() if isinstance(got, Stamp)}
-        self.broken = {kind: got for kind, got in fetched.items() if isinstance(got, str)}
+        self.stamps, self.broken, payloads = {}, {}, []
+        for kind, got in self._cache[candid].items():
+            try:
+                if isinstance(got, str):
+                    raise CorruptData(got)
+                payloads.append(stamp_payload(got, self.survey))
+                self.stamps[kind] = got
+            except CorruptData as error:  # bytes that came whole but do not decode
+                self.broken[kind] = str(error)
+                payloads.append({"kind": kind, "error": f"{kind}: {error}"})
+        record = self.alert_record
         position = [a["alertId"] for a in self.alerts].index(candid)
         self.previous_button.disabled = position == 0
         self.next_button.disabled = position == len(self.alerts) - 1
-        self.title.value = alert_title(str(self.object_id), self.alert)
-        for kind, stamp in self.stamps.items():
-            self.downloads[kind].value = download_link(
-                stamp.fits_bytes, self._filename(kind), "⬇ FITS"
-            )
-        for kind, text in self.broken.items():
-            self.downloads[kind].value = error_box(f"{kind}: {text}")
-        everything = to_multi_extension_fits(
-            self.stamps, self.object_id, candid, self.alert["jd"], "jd"
+        self.title.value = alert_title(str(self.object_id), record)
+        self.links.value = links_html(
+            object_links(str(self.object_id), self.survey, record.get("ra"), record.get("dec"))
         )
-        self.download_all.value = download_link(
-            everything, self._filename("All"), "⬇ all three (multi-extension FITS)"
-        )
+        self._show_downloads(candid)
+        compass = next((p.get("compass") for p in payloads if p.get("compass")), None)
+        self.panels.orientation = orientation_text(self.survey, compass)
+        first = next((p for p in payloads if "width" in p), None)
+        if first and self.alert is None:
+            self.panels.center = [first["width"] / 2, first["height"] / 2]
+        self.panels.stamps = payloads
+        self.alert = candid
         self.message.value = ""
-        self.render()
 
-    def next(self) -> None:
-        """Show the next alert in time."""
-        self._step(+1)
-
-    def previous(self) -> None:
-        """Show the previous alert in time."""
-        self._step(-1)
-
-    def render(self) -> None:
-        """Redraw the stamps from the pixels already in the kernel (no request)."""
-        self.percentiles.disabled = self.interval.value != "percentile"
-        options = self.options
-        for kind, stamp in self.stamps.items():
-            try:
-                self.images[kind].value = encode_png(to_rgb(stamp.data, options))
-            except CorruptData as error:  # bytes that came whole but do not decode
-                self.broken[kind] = str(error)
-                self.downloads[kind].value = error_box(f"{kind}: {error}")
-        for kind in self.broken:
-            self.images[kind].value = _error_tile()
-
-    def png(self) -> bytes:
-        """The three stamps as shown, side by side, as one PNG."""
-        options = self.options
-        readable = [s for kind, s in self.stamps.items() if kind not in self.broken]
-        return encode_png(side_by_side([to_rgb(s.data, options) for s in readable]))
-
-    def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs)
+    def _show_downloads(self, candid: int) -> None:
+        links = [
+            download_link(stamp.fits_bytes, self._filename(kind), f"⬇ {kind} FITS")
+            for kind, stamp in self.stamps.items()
+        ]
         if self.stamps:
-            bundle["image/png"] = base64.b64encode(self.png()).decode()
-        return bundle
+            everything = to_multi_extension_fits(
+                self.stamps, self.object_id, candid, self.alert_record["jd"], "jd"
+            )
+            links.append(
+                download_link(
+                    everything, self._filename("All"), "⬇ all three (multi-extension FITS)"
+                )
+            )
+        links += [error_box(f"{kind}: {text}") for kind, text in self.broken.items()]
+        self.downloads.value = " · ".join(links)
 
     def _step(self, offset: int) -> None:
         ids = [a["alertId"] for a in self.alerts]
@@ -274,6 +369,36 @@ class CutoutViewer(widgets.VBox):
     def _on_alert_chosen(self, change) -> None:
         if change["new"] is not None and self.alerts:
             self._display(change["new"])
+
+    @traitlets.validate("alert")
+    def _alert_of_the_object(self, proposal):
+        if proposal["value"] not in {a["alertId"] for a in self.alerts}:
+            raise traitlets.TraitError(f"{proposal['value']} is not an alert of {self.object_id}")
+        return proposal["value"]
+
+    def _on_alert_set(self, change) -> None:
+        if change["new"] != self.alert_list.value:
+            self.show_alert(change["new"])
+
+    def _on_browser_cuts(self, change) -> None:
+        self._cuts_from_browser = True
+        try:
+            self.cuts = change["new"]
+        finally:
+            self._cuts_from_browser = False
+
+    @traitlets.validate("cuts")
+    def _cuts_per_kind(self, proposal):
+        value = proposal["value"]
+        if isinstance(value, dict):
+            return {kind: [float(v) for v in cut] for kind, cut in value.items()}
+        low, high = (float(v) for v in value)
+        return {kind: [low, high] for kind in KINDS}
+
+    def _on_cuts(self, change) -> None:
+        if not self._cuts_from_browser:
+            self.panels.interval = "manual"
+            self.panels.cuts = change["new"]
 
     def _filename(self, kind: str) -> str:
         return f"{self.object_id}_{self.alert_list.value}_{kind}.fits"

@@ -6,6 +6,7 @@ A page that fails a test leaves a screenshot in ``test-artifacts/`` (or ``$FINK_
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import io
 import json
@@ -71,17 +72,23 @@ async def browser_page(name: str = "page"):
             await browser.close()
 
 
-async def wait_for_idle_kernel(sessions_url: str, headers: dict, seconds: float = 120) -> None:
-    """Wait until the server at `sessions_url` reports a notebook session with an idle kernel."""
+async def wait_for_idle_kernel(
+    sessions_url: str, headers: dict, path: str = "", seconds: float = 120
+) -> None:
+    """Wait until the server at `sessions_url` reports an idle kernel for the notebook `path`
+    (any notebook when empty)."""
     request = urllib.request.Request(sessions_url, headers=headers)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with urllib.request.urlopen(request, timeout=5) as response:
             sessions = json.loads(response.read())
-        if any(s["kernel"] and s["kernel"]["execution_state"] == "idle" for s in sessions):
+        if any(
+            s["kernel"] and s["kernel"]["execution_state"] == "idle" and s["path"].endswith(path)
+            for s in sessions
+        ):
             return
         await asyncio.sleep(0.5)
-    raise AssertionError("no kernel became idle")
+    raise AssertionError(f"no kernel became idle for {path or 'a notebook'}")
 
 
 async def run_all_cells(page) -> None:
@@ -89,26 +96,30 @@ async def run_all_cells(page) -> None:
     await page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
 
 
-async def stamp_pixels(image) -> np.ndarray:
-    shot = await image.screenshot()
-    return np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int)
+async def canvas_rgb(canvas) -> np.ndarray:
+    """The pixels a canvas holds (its own resolution, not a screenshot), as (H, W, 3) ints."""
+    url = await canvas.evaluate("c => c.toDataURL('image/png')")
+    png = base64.b64decode(url.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
 
 
 async def run_notebook(page, url: str, sessions_url: str, headers: dict, loaded: str):
     """Open a notebook, run all its cells once the kernel is idle, and return the first viewer."""
     await page.goto(url)
-    await page.locator(loaded).first.wait_for(timeout=120_000)
-    await wait_for_idle_kernel(sessions_url, headers)
+    await page.locator(f"{loaded}:visible").first.wait_for(timeout=120_000)
+    path = re.search(r"/(?:tree|notebooks)/([^?]+)", url)
+    await wait_for_idle_kernel(sessions_url, headers, path[1] if path else "")
     await run_all_cells(page)
-    viewer = page.locator(".fink-cutout-viewer").first
-    await viewer.locator("img.fink-stamp").nth(2).wait_for(state="visible", timeout=120_000)
+    viewer = page.locator(".fink-cutout-viewer:visible").first
+    stamps = viewer.locator("canvas.fink-stamp-canvas")
+    await stamps.nth(2).wait_for(state="visible", timeout=120_000)
     return viewer
 
 
 async def wait_for_change(locator, before: np.ndarray, seconds: float = 20) -> np.ndarray:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        now = await stamp_pixels(locator)
+        now = await canvas_rgb(locator)
         if now.shape != before.shape or np.abs(now - before).sum() > 0:
             return now
         await asyncio.sleep(0.2)

@@ -174,6 +174,7 @@ def ztf_lake_case(name: str, root: Path, science_dir: str, index: str, object_id
                     "jd": jd,
                     "date": date.isoformat(timespec="seconds"),
                     **shown,
+                    "survey": "ztf",
                     "hdfsPath": file.relative_to(root).as_posix(),
                 }
             )

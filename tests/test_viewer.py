@@ -1,4 +1,5 @@
-"""CutoutViewer's state without a browser: images, controls, navigation, downloads, errors."""
+"""CutoutViewer's state without a browser: what it sends the front-end, traits, navigation,
+downloads, the static fallback, saved figures, errors."""
 
 import base64
 import io
@@ -6,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+import traitlets
 from astropy.io import fits
 from PIL import Image
 
@@ -25,58 +27,102 @@ def viewer(client):
     return CutoutViewer(DEMO_OBJECT_ID, client=client)
 
 
-def pixels(image_widget) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(image_widget.value)))
+def link_bytes(html_value: str, kind: str) -> tuple[str, bytes]:
+    """The file name and bytes of the download link of one kind."""
+    for match in re.finditer(
+        r'download="([^"]+)" href="data:application/fits;base64,([^"]+)"', html_value
+    ):
+        if match[1].endswith(f"_{kind}.fits"):
+            return match[1], base64.b64decode(match[2])
+    raise AssertionError(f"no {kind} link")
 
 
-def link_bytes(html_value: str) -> tuple[str, bytes]:
-    name = re.search(r'download="([^"]+)"', html_value)[1]
-    data = re.search(r'href="data:application/fits;base64,([^"]+)"', html_value)[1]
-    return name, base64.b64decode(data)
+def stored_pixels(client, candid, kind) -> np.ndarray:
+    with fits.open(
+        io.BytesIO(client.fits_bytes(DEMO_OBJECT_ID, candid, kind)), ignore_missing_simple=True
+    ) as hdul:
+        return hdul[0].data.astype("<f4")
 
 
-def test_opens_on_the_latest_alert_with_three_stamps(viewer, client):
+def test_opens_on_the_latest_alert_and_sends_each_stamps_pixels_once(viewer, client):
     alerts = client.alerts(DEMO_OBJECT_ID)
-    assert viewer.alert_list.value == alerts[-1]["alertId"]
+    assert viewer.alert_list.value == viewer.alert == alerts[-1]["alertId"]
     assert len(viewer.alert_list.options) == len(alerts) == 5
+    sent = {stamp["kind"]: stamp for stamp in viewer.panels.stamps}
+    assert list(sent) == list(KINDS)
     for kind in KINDS:
-        assert pixels(viewer.images[kind]).shape == (63, 63, 3)
-        assert pixels(viewer.images[kind]).std() > 0
+        pixels = np.frombuffer(sent[kind]["pixels"], dtype="<f4").reshape(63, 63)
+        np.testing.assert_array_equal(pixels, stored_pixels(client, viewer.alert, kind))
+        assert sent[kind]["unit"] == "DN"
+        assert sent[kind]["sky"] == {"center": [31.5, 31.5], "scale": 1.01}
+        assert sent[kind]["compass"] is None
     assert "ZTF24abssjsb" in viewer.title.value
+    assert "positive detection" in viewer.title.value
     assert viewer.next_button.disabled
     assert not viewer.previous_button.disabled
     assert viewer.message.value == ""
 
 
-def test_controls_rerender_from_kernel_data(viewer, client):
-    before = {kind: pixels(viewer.images[kind]) for kind in KINDS}
-    viewer.stretch.value = "linear"
-    after = {kind: pixels(viewer.images[kind]) for kind in KINDS}
-    assert all(not np.array_equal(before[k], after[k]) for k in KINDS)
-    viewer.colormap.value = "viridis"
-    coloured = pixels(viewer.images["Science"])
-    assert not np.array_equal(coloured[..., 0], coloured[..., 1])
-    viewer.flip.value = True
-    np.testing.assert_array_equal(pixels(viewer.images["Science"]), coloured[::-1])
-    viewer.percentiles.value = (10, 90)
-    viewer.interval.value = "zscale"
-    assert viewer.percentiles.disabled
-    assert viewer.options.interval == "zscale"
+def test_the_links_out_search_around_the_alert(viewer, client):
+    latest = client.alerts(DEMO_OBJECT_ID)[-1]
+    assert f'href="https://fink-portal.org/{DEMO_OBJECT_ID}"' in viewer.links.value
+    assert f"ra={latest['ra']:.6f}" in viewer.links.value
+    assert "simbad.cds.unistra.fr" in viewer.links.value
+    assert 'rel="noopener noreferrer"' in viewer.links.value
+
+
+def test_traits_of_the_viewer_are_the_panels_traits(viewer):
+    viewer.stretch = "log"
+    viewer.zoom = 4
+    viewer.colormap = "magma"
+    assert (viewer.panels.stretch, viewer.panels.zoom) == ("log", 4)
+    assert "magma" in viewer.panels.colormaps, "a new colormap's table is sent"
+    viewer.panels.center = [10.0, 20.0]  # as the browser sets it after a drag
+    assert viewer.center == [10.0, 20.0]
+    seen = []
+    viewer.observe(lambda change: seen.append(change["new"]), names="zoom")
+    viewer.panels.zoom = 2  # the mouse wheel
+    assert seen == [2]
+    with pytest.raises(traitlets.TraitError, match="not a matplotlib colormap"):
+        viewer.colormap = "no-such-map"
+
+
+def test_cuts_set_in_the_kernel_are_manual_and_the_browsers_are_reported(viewer):
+    viewer.panels.cuts = {"Science": [1.0, 2.0]}  # what the browser computed
+    assert viewer.cuts == {"Science": [1.0, 2.0]}
+    assert viewer.interval == "zscale"
+    viewer.cuts = (0, 100)
+    assert viewer.interval == "manual"
+    assert viewer.panels.cuts == {kind: [0.0, 100.0] for kind in KINDS}
+
+
+def test_blink_cycles_the_chosen_kinds(viewer):
+    viewer.blink(interval=0.25, kinds=["Science", "Difference"])
+    assert viewer.panels.blinking
+    assert (viewer.panels.blink_interval, viewer.panels.blink_kinds) == (
+        0.25,
+        ["Science", "Difference"],
+    )
+    viewer.blink(False)
+    assert not viewer.panels.blinking
 
 
 def test_navigation_changes_the_alert(viewer, client):
     alerts = client.alerts(DEMO_OBJECT_ID)
-    science = viewer.images["Science"].value
+    science = viewer.panels.stamps[0]["pixels"]
     viewer.previous()
-    assert viewer.alert_list.value == alerts[-2]["alertId"]
-    assert viewer.images["Science"].value != science
+    assert viewer.alert == viewer.alert_list.value == alerts[-2]["alertId"]
+    assert viewer.panels.stamps[0]["pixels"] != science
     assert str(alerts[-2]["alertId"]) in viewer.title.value
-    viewer.alert_list.value = alerts[0]["alertId"]
+    viewer.alert = alerts[0]["alertId"]
+    assert viewer.alert_list.value == alerts[0]["alertId"]
     assert viewer.previous_button.disabled
     viewer.previous()
     assert viewer.alert_list.value == alerts[0]["alertId"]
     viewer.next()
     assert viewer.alert_list.value == alerts[1]["alertId"]
+    with pytest.raises(traitlets.TraitError, match="not an alert of"):
+        viewer.alert = 1
 
 
 def test_opens_on_a_given_alert(client):
@@ -87,21 +133,43 @@ def test_opens_on_a_given_alert(client):
 def test_download_links_decode_to_the_exact_fits_bytes(viewer, client):
     candid = viewer.alert_list.value
     for kind in KINDS:
-        name, data = link_bytes(viewer.downloads[kind].value)
+        name, data = link_bytes(viewer.downloads.value, kind)
         assert name == f"{DEMO_OBJECT_ID}_{candid}_{kind}.fits"
         assert data == client.fits_bytes(DEMO_OBJECT_ID, candid, kind)
-    name, data = link_bytes(viewer.download_all.value)
+    name, data = link_bytes(viewer.downloads.value, "All")
     assert name == f"{DEMO_OBJECT_ID}_{candid}_All.fits"
     with fits.open(io.BytesIO(data)) as hdul:
         assert [hdu.name for hdu in hdul[1:]] == ["SCIENCE", "TEMPLATE", "DIFFERENCE"]
         assert hdul[1].header["ALERTID"] == candid
 
 
-def test_the_saved_notebook_shows_a_png_without_widget_state(viewer):
+def test_the_saved_notebook_shows_the_stamps_as_astropy_draws_them(viewer, client):
+    """The static fallback: zscale cuts (symmetric for the Difference), linear stretch, the
+    colormaps' 256 levels, computed here with astropy and matplotlib on the FITS bytes."""
+    import matplotlib
+    from astropy.visualization import ZScaleInterval
+
     bundle = viewer._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    image = Image.open(io.BytesIO(base64.b64decode(bundle["image/png"])))
-    assert image.size == (63 * 3 + 4, 63)
+    image = np.asarray(Image.open(io.BytesIO(base64.b64decode(bundle["image/png"]))))
+    assert image.shape == (63, 63 * 3 + 4, 3)
+    pixels = stored_pixels(client, viewer.alert, "Difference").astype(float)
+    reach = np.abs(ZScaleInterval().get_limits(pixels)).max()
+    level = np.floor(np.clip((pixels + reach) / (2 * reach), 0, 1) * 255 + 0.5).astype(int)
+    table = matplotlib.colormaps["RdBu_r"](np.linspace(0, 1, 256), bytes=True)[:, :3]
+    difference = image[:, -63:].astype(int)
+    assert np.abs(difference - table[level]).max() <= 2
+
+
+def test_save_writes_a_labelled_figure(viewer, tmp_path):
+    viewer.save(tmp_path / "stamps.png")
+    with Image.open(tmp_path / "stamps.png") as figure:
+        assert figure.width > 3 * 63
+        assert figure.height > 63
+    viewer.save(tmp_path / "stamps.svg")
+    svg = (tmp_path / "stamps.svg").read_text()
+    for text in (DEMO_OBJECT_ID, "Science", "Template", "Difference", "DN", "zscale"):
+        assert text in svg
 
 
 @pytest.mark.parametrize(
@@ -175,10 +243,13 @@ def test_a_corrupt_stamp_is_an_error_tile_and_the_others_show(tmp_path):
     viewer = CutoutViewer(DEMO_OBJECT_ID, client=CutoutClient(lake=str(demo.root)))
     assert set(viewer.stamps) == {"Template", "Difference"}
     assert list(viewer.broken) == ["Science"]
-    assert "Science: kind: the Science stamp of alert" in viewer.downloads["Science"].value
-    assert "fink-error" in viewer.downloads["Science"].value
-    assert np.ptp(pixels(viewer.images["Science"])) == 0  # a plain tile
+    assert "Science: kind: the Science stamp of alert" in viewer.downloads.value
+    assert "fink-error" in viewer.downloads.value
+    sent = {stamp["kind"]: stamp for stamp in viewer.panels.stamps}
+    assert "pixels" not in sent["Science"]
+    assert "the Science stamp of alert" in sent["Science"]["error"]
     for kind in ("Template", "Difference"):
-        assert np.ptp(pixels(viewer.images[kind])) > 0
-        assert "download=" in viewer.downloads[kind].value
+        assert len(sent[kind]["pixels"]) == 63 * 63 * 4
+        assert f'_{kind}.fits"' in viewer.downloads.value
     assert viewer.message.value == ""
+    assert Image.open(io.BytesIO(viewer.png())).size == (63 * 2 + 2, 63)

@@ -1,18 +1,32 @@
-"""CutoutViewer in a real JupyterLab (and Notebook 7) driven in Debian's Chromium by Playwright."""
+"""CutoutViewer in a real JupyterLab (and Notebook 7) driven in Debian's Chromium by Playwright.
 
+What the browser draws is checked against astropy and matplotlib on the stored bytes: the pixels
+of each stamp (zscale cuts, linear stretch, the colormaps' tables), the hover readout's values,
+offsets and sky positions (Rubin's WCS).
+"""
+
+import io
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib
+import numpy as np
 import pytest
+from astropy.io import fits
+from astropy.visualization import ZScaleInterval
+from astropy.wcs import WCS
 from browser import (
+    ARTIFACTS,
     browser_page,
+    canvas_rgb,
     download,
     require_chromium,
     run_notebook,
-    stamp_pixels,
     wait_for_change,
 )
 from conftest import REPOSITORY, free_port, wait_for_http
@@ -22,16 +36,62 @@ from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
 
 TOKEN = "e2e-token"
 HEADERS = {"Authorization": f"token {TOKEN}"}
+RUBIN_OBJECT = "170028485706776685"
+MINUS, TIMES = "\u2212", "\u00d7"  # as the readout and the zoom label write them
+NUMBER = r"([-+\u2212]?[0-9.]+(?:e[-+]?\d+)?)"
+
+
+def notebook(*cells: str) -> str:
+    return json.dumps(
+        {
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "metadata": {},
+                    "source": source,
+                    "outputs": [],
+                    "execution_count": None,
+                }
+                for source in cells
+            ],
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
-def jupyter(demo, tmp_path_factory):
+def rubin_root(rubin_lake):
+    from fink_cutout_jupyter.index import AlertIndex
+    from fink_cutout_jupyter.indexing import build
+
+    build(AlertIndex(rubin_lake), rubin_lake.nights(), progress=False)
+    return rubin_lake.uri
+
+
+@pytest.fixture(scope="module")
+def jupyter(demo, rubin_root, tmp_path_factory):
     """A real JupyterLab (with Notebook 7) on a temporary root holding the quickstart notebook."""
     require_chromium()
     home = tmp_path_factory.mktemp("jupyter")
     root = home / "root"
     root.mkdir()
     shutil.copy(REPOSITORY / "notebooks" / "quickstart.ipynb", root / "quickstart.ipynb")
+    (root / "traits.ipynb").write_text(
+        notebook(
+            "from fink_cutout_jupyter import CutoutViewer\n"
+            f'v = CutoutViewer("{DEMO_OBJECT_ID}")\nv',
+            'v.zoom = 4\nv.stretch = "log"\nv.blink(True, interval=0.2)',
+            'print("STATE", v.stretch, v.zoom, v.interval, v.cuts["Difference"])',
+        )
+    )
+    (root / "rubin.ipynb").write_text(
+        notebook(
+            "from fink_cutout_jupyter import CutoutClient, CutoutViewer\n"
+            f'CutoutViewer({RUBIN_OBJECT}, client=CutoutClient(lake="{rubin_root}"))'
+        )
+    )
     port = free_port()
     environment = {
         **os.environ,
@@ -71,51 +131,210 @@ def jupyter(demo, tmp_path_factory):
         log.close()
 
 
+def expected_rgb(fits_bytes: bytes, colormap: str, symmetric: bool) -> np.ndarray:
+    """The stamp as the viewer's defaults draw it, by astropy and matplotlib: zscale cuts
+    (symmetric about 0 for the Difference), linear stretch, 256-level colormap."""
+    with fits.open(io.BytesIO(fits_bytes), ignore_missing_simple=True) as hdul:
+        pixels = next(h.data for h in hdul if h.data is not None).astype(float)
+    low, high = ZScaleInterval().get_limits(pixels[np.isfinite(pixels)])
+    if symmetric:
+        low, high = -max(abs(low), abs(high)), max(abs(low), abs(high))
+    level = np.clip((pixels - low) / (high - low), 0, 1)
+    table = matplotlib.colormaps[colormap](np.linspace(0, 1, 256), bytes=True)[:, :3]
+    rgb = table[np.floor(level * 255 + 0.5).astype(int)]
+    rgb[~np.isfinite(pixels)] = (255, 0, 255)
+    return rgb.astype(int)
+
+
+def sampled(canvas: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The canvas at each stamp pixel's centre (zoom 1: the stamp fills the square canvas)."""
+    scale = canvas.shape[0] / max(height, width)
+    rows = ((np.arange(height) + 0.5 - height / 2) * scale + canvas.shape[0] / 2).astype(int)
+    columns = ((np.arange(width) + 0.5 - width / 2) * scale + canvas.shape[1] / 2).astype(int)
+    return canvas[np.ix_(rows, columns)]
+
+
+async def hover(page, canvas, column: float, row: float, width: int) -> str:
+    """Move the pointer over a stamp pixel (zoom 1) and return the readout."""
+    box = await canvas.bounding_box()
+    scale = box["width"] / width
+    await page.mouse.move(box["x"] + (column + 0.5) * scale, box["y"] + (row + 0.5) * scale)
+    readout = page.locator(".fink-readout").first
+    await page.wait_for_function(
+        "([e, c, r]) => e.textContent.startsWith(`column ${c}, row ${r} `)",
+        arg=[await readout.element_handle(), column, row],
+    )
+    return await readout.text_content()
+
+
+def number_after(label: str, text: str) -> float:
+    return float(re.search(re.escape(label) + " " + NUMBER, text)[1].replace(MINUS, "-"))
+
+
 async def test_quickstart_in_jupyterlab(jupyter, demo_lake_case):
+    latest = demo_lake_case.alerts[-1]
+    stored = stored_stamps(Path(demo_lake_case.lake) / latest["hdfsPath"], latest["alertId"])
     async with browser_page("quickstart_in_jupyterlab") as page:
         url = f"{jupyter}/lab/tree/quickstart.ipynb?token={TOKEN}"
         viewer = await run_notebook(
             page, url, f"{jupyter}/api/sessions", HEADERS, ".jp-NotebookPanel"
         )
+        canvases = viewer.locator("canvas.fink-stamp-canvas")
+        assert await canvases.count() == 3
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await viewer.screenshot(path=str(ARTIFACTS / "viewer-in-jupyterlab.png"))
+        for index, kind in enumerate(("Science", "Template", "Difference")):
+            shown = sampled(await canvas_rgb(canvases.nth(index)), 63, 63)
+            colormap = "RdBu_r" if kind == "Difference" else "gray"
+            expected = expected_rgb(stored[kind], colormap, kind == "Difference")
+            close = np.abs(shown - expected).max(axis=2) <= 2
+            assert close.mean() > 0.99, f"{kind}: {close.mean():.3f} of the pixels as astropy's"
 
-        stamps = viewer.locator("img.fink-stamp")
-        assert await stamps.count() == 3
-        shown = [await stamp_pixels(stamps.nth(i)) for i in range(3)]
-        for pixels in shown:
-            assert min(pixels.shape[:2]) >= 200, "stamps are upscaled to at least 200 px"
-            assert pixels.std() > 5, "stamps are not blank"
-        rendering = await stamps.first.evaluate("e => getComputedStyle(e).imageRendering")
-        assert rendering == "pixelated", "the browser upscales without smoothing"
+        header = await viewer.locator(".widget-html").first.inner_text()
+        assert str(latest["alertId"]) in header
+        assert "positive detection" in header
+        portal = viewer.locator("a.fink-link", has_text="Fink portal")
+        assert await portal.get_attribute("href") == f"https://fink-portal.org/{DEMO_OBJECT_ID}"
+        assert "no WCS" in await viewer.locator(".fink-orientation").inner_text()
+        cuts = await viewer.locator(".fink-cuts").nth(2).inner_text()
+        assert "symmetric about 0" in cuts
+        assert number_after("cuts", cuts) == -float(re.search(r"… " + NUMBER, cuts)[1])
+        assert "DN" in cuts
+        assert await viewer.locator(".fink-ticks").nth(0).locator(".fink-tick").count() >= 3
 
-        stretch = viewer.locator(".widget-dropdown", has=page.locator("label", has_text="stretch"))
-        await stretch.locator("select").select_option("linear")
-        await wait_for_change(stamps.nth(0), shown[0])
+        with fits.open(io.BytesIO(stored["Science"]), ignore_missing_simple=True) as hdul:
+            science = hdul[0].data.astype(float)
+        readout = await hover(page, canvases.nth(0), 40, 20, 63)
+        assert number_after("Science", readout) == pytest.approx(science[20, 40], rel=1e-3)
+        assert number_after("position:", readout) == pytest.approx((40.5 - 31.5) * 1.01, abs=0.06)
+        assert "along rows" in readout
+        on_template = await hover(page, canvases.nth(1), 40, 20, 63)
+        assert on_template == readout, "one crosshair, one readout for the three stamps"
 
-        title = viewer.locator(".widget-html").nth(1)
-        latest_title = await title.inner_text()
-        await viewer.get_by_role("button", name="◀ previous").click()
+        box = await canvases.nth(0).bounding_box()
+        point = (box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.3)
+        await page.mouse.move(*point)
+        before = await viewer.locator(".fink-readout").text_content()
+        for _ in range(3):
+            await page.mouse.wheel(0, -100)
+        zoom = viewer.locator(".fink-zoom")
+        await page.wait_for_function(
+            f"e => e.textContent === 'zoom 1.95{TIMES}'", arg=await zoom.element_handle()
+        )
+        await page.mouse.move(point[0] + 1, point[1])
+        await page.mouse.move(*point)
+        after = await viewer.locator(".fink-readout").text_content()
+        assert after.split(" · ")[0] == before.split(" · ")[0], "the wheel zooms about the pointer"
+        template_box = await canvases.nth(1).bounding_box()
+        await page.mouse.move(
+            template_box["x"] + box["width"] * 0.7, template_box["y"] + box["height"] * 0.3
+        )
+        linked = await viewer.locator(".fink-readout").text_content()
+        assert linked.split(" · ")[0] == after.split(" · ")[0], "the stamps show the same region"
+        await page.mouse.dblclick(*point)
+        await page.wait_for_function(
+            f"e => e.textContent === 'zoom 1.00{TIMES}'", arg=await zoom.element_handle()
+        )
+
+        science_before = await canvas_rgb(canvases.nth(0))
+        await viewer.locator("select[aria-label='stretch']").select_option("log")
+        await wait_for_change(canvases.nth(0), science_before)
+        milliseconds = float(await viewer.locator(".fink-stamps").get_attribute("data-render-ms"))
+        assert milliseconds > 0
+
+        titles = viewer.locator(".fink-panel-title")
+        await viewer.locator(".fink-stamps").focus()
+        await page.keyboard.press("b")
+        blink = viewer.get_by_role("button", name=re.compile("blink Science and Template"))
+        assert await blink.get_attribute("aria-pressed") == "true"
+        first_title = await titles.first.element_handle()
+        await page.wait_for_function("e => e.textContent === 'Template'", arg=first_title)
+        await page.wait_for_function("e => e.textContent === 'Science'", arg=first_title)
+        assert await titles.nth(1).text_content() == "Template", "the others stay"
+        await page.keyboard.press("b")
+
+        await viewer.locator("select[aria-label='size']").select_option("large")
+        assert await canvases.nth(0).evaluate("c => c.clientWidth") == 360
+
+        title = viewer.locator(".widget-html").first
         handle = await title.element_handle()
-        await page.wait_for_function(
-            "([e, old]) => e.innerText !== old", arg=[handle, latest_title]
-        )
+        await viewer.get_by_role("button", name="◀ previous").click()
+        await page.wait_for_function("([e, old]) => e.innerText !== old", arg=[handle, header])
         await viewer.get_by_role("button", name="next ▶").click()
-        await page.wait_for_function(
-            "([e, old]) => e.innerText === old", arg=[handle, latest_title]
-        )
+        await page.wait_for_function("([e, old]) => e.innerText === old", arg=[handle, header])
 
         link = viewer.locator("a.fink-download[download$='_Science.fits']")
         name, saved = await download(page, link)
-    latest = demo_lake_case.alerts[-1]
-    candid = latest["alertId"]
-    stored = stored_stamps(Path(demo_lake_case.lake) / latest["hdfsPath"], candid)
-    assert name == f"{DEMO_OBJECT_ID}_{candid}_Science.fits"
+    assert name == f"{DEMO_OBJECT_ID}_{latest['alertId']}_Science.fits"
     assert saved == stored["Science"]
-    assert str(candid) in latest_title
+
+
+async def test_traits_go_both_ways_between_kernel_and_browser(jupyter):
+    async with browser_page("viewer_traits") as page:
+        url = f"{jupyter}/lab/tree/traits.ipynb?token={TOKEN}"
+        viewer = await run_notebook(
+            page, url, f"{jupyter}/api/sessions", HEADERS, ".jp-NotebookPanel"
+        )
+        zoom = viewer.locator(".fink-zoom")
+        await page.wait_for_function(
+            f"e => e.textContent === 'zoom 4.00{TIMES}'", arg=await zoom.element_handle()
+        )
+        stretch = viewer.locator("select[aria-label='stretch']")
+        assert await stretch.input_value() == "log"
+        blink = viewer.get_by_role("button", name=re.compile("blink Science and Template"))
+        assert await blink.get_attribute("aria-pressed") == "true"
+
+        await stretch.select_option("sqrt")
+        await viewer.locator("select[aria-label='interval']").select_option("minmax")
+        last = page.locator(".jp-NotebookPanel:visible .jp-CodeCell").nth(2)
+        await last.locator(".jp-InputArea-editor").click()
+        await page.keyboard.press("Shift+Enter")
+        output = last.locator(".jp-OutputArea-output")
+        await output.filter(has_text="STATE").wait_for(timeout=60_000)
+        state = await output.inner_text()
+    _, stretch_name, zoom_value, interval, *difference = state.split()
+    assert (stretch_name, float(zoom_value), interval) == ("sqrt", 4.0, "minmax")
+    low, high = (float(v.strip("[],")) for v in difference)
+    assert low == -high, "the browser's cuts reach the kernel: symmetric Difference"
+
+
+async def test_a_rubin_stamp_reads_its_sky_position_from_the_wcs(jupyter, rubin_lake):
+    import pyarrow.parquet as pq
+
+    records = []
+    for path in sorted(Path(rubin_lake.uri).rglob("*.parquet")):
+        records += pq.read_table(
+            path, columns=["diaSourceId", "diaObject", "cutoutScience"]
+        ).to_pylist()
+    mine = [
+        r for r in records if r["diaObject"] and str(r["diaObject"]["diaObjectId"]) == RUBIN_OBJECT
+    ]
+    with fits.open(io.BytesIO(mine[-1]["cutoutScience"])) as hdul:
+        image = next(h for h in hdul if h.data is not None)
+        pixels, header = image.data.astype(float), image.header
+    width = pixels.shape[1]
+    async with browser_page("viewer_rubin") as page:
+        url = f"{jupyter}/lab/tree/rubin.ipynb?token={TOKEN}"
+        viewer = await run_notebook(
+            page, url, f"{jupyter}/api/sessions", HEADERS, ".jp-NotebookPanel"
+        )
+        readout = await hover(page, viewer.locator("canvas.fink-stamp-canvas").first, 7, 21, width)
+        orientation = await viewer.locator(".fink-orientation").inner_text()
+    header = header.copy()  # Rubin's stamps name no CTYPE: read as TAN, as the viewer says
+    header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
+    ra, dec = WCS(header).celestial.pixel_to_world_values(7, 21)
+    assert number_after("RA", readout) == pytest.approx(float(ra), abs=2e-6)
+    assert number_after("Dec", readout) == pytest.approx(float(dec), abs=2e-6)
+    assert number_after("Science", readout) == pytest.approx(pixels[21, 7], rel=1e-3)
+    assert "nJy" in readout
+    assert "TAN assumed" in readout
+    assert "north is" in orientation
 
 
 async def test_quickstart_in_notebook_7(jupyter):
     async with browser_page("quickstart_in_notebook_7") as page:
         url = f"{jupyter}/notebooks/quickstart.ipynb?token={TOKEN}"
         viewer = await run_notebook(page, url, f"{jupyter}/api/sessions", HEADERS, ".jp-Notebook")
-        assert await viewer.locator("img.fink-stamp").count() == 3
-        assert (await stamp_pixels(viewer.locator("img.fink-stamp").first)).std() > 5
+        canvases = viewer.locator("canvas.fink-stamp-canvas")
+        assert await canvases.count() == 3
+        assert (await canvas_rgb(canvases.first)).std() > 5

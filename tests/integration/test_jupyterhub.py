@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from browser import browser_page, download, require_chromium, run_notebook, stamp_pixels
+from browser import browser_page, canvas_rgb, download, require_chromium, run_notebook
 from hub import PASSWORD, SERVICE, Hub, missing_pieces, start_hub
 from rewrites import stored_stamps
 
@@ -275,10 +275,10 @@ async def test_alice_logs_in_runs_the_quickstart_and_downloads_a_fits(hub: Hub, 
             auth(hub.token("alice")),
             ".jp-NotebookPanel",
         )
-        stamps = viewer.locator("img.fink-stamp")
+        stamps = viewer.locator("canvas.fink-stamp-canvas")
         assert await stamps.count() == 3
         for index in range(3):
-            assert (await stamp_pixels(stamps.nth(index))).std() > 5, "stamps are not blank"
+            assert (await canvas_rgb(stamps.nth(index))).std() > 5, "stamps are not blank"
         link = viewer.locator("a.fink-download[download$='_Science.fits']")
         name, saved = await download(page, link)
     assert name == f"{OBJECT}_{alert['alertId']}_Science.fits"

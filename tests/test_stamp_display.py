@@ -1,0 +1,152 @@
+"""What the front-end is sent, computed without a display, checked against astropy and
+matplotlib on real ZTF and Rubin stamps."""
+
+import io
+
+import matplotlib
+import numpy as np
+import pytest
+from astropy import visualization
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from fink_cutout_jupyter.stamp_display import (
+    celestial_wcs,
+    colormap_tables,
+    detection_text,
+    interval_cuts,
+    levels,
+    object_links,
+    orientation_text,
+    stamp_payload,
+)
+from fink_cutout_jupyter.stamps import Stamp
+from fink_cutout_jupyter.surveys import LSST, ZTF
+
+
+@pytest.fixture(scope="module")
+def ztf_stamp(ztf_rows) -> Stamp:
+    return Stamp("Science", ztf_rows[0]["fits"]["Science"])
+
+
+@pytest.fixture(scope="module")
+def rubin_stamp(rubin_records) -> Stamp:
+    return Stamp("Science", rubin_records[2]["cutoutScience"])
+
+
+def opened(stamp: Stamp):
+    hdul = fits.open(io.BytesIO(stamp.fits_bytes), ignore_missing_simple=True)
+    return next(hdu for hdu in hdul if hdu.data is not None)
+
+
+def test_a_ztf_stamp_is_sent_as_its_float32_pixels_with_offsets_and_no_compass(ztf_stamp):
+    image = opened(ztf_stamp)
+    payload = stamp_payload(ztf_stamp, ZTF)
+    height, width = image.data.shape
+    pixels = np.frombuffer(payload["pixels"], dtype="<f4").reshape(height, width)
+    np.testing.assert_array_equal(pixels, image.data.astype("<f4"))
+    assert (payload["width"], payload["height"], payload["unit"]) == (width, height, "DN")
+    finite = image.data[np.isfinite(image.data)]
+    assert payload["zscale"] == pytest.approx(visualization.ZScaleInterval().get_limits(finite))
+    assert payload["sky"] == {"center": [width / 2, height / 2], "scale": 1.01}
+    assert payload["compass"] is None
+    assert "no WCS" in orientation_text(ZTF, None)
+
+
+def test_a_rubin_stamp_gives_each_pixels_sky_position_from_its_wcs(rubin_stamp):
+    image = opened(rubin_stamp)
+    header = image.header.copy()
+    assert "CTYPE1" not in header, "Rubin's stamps name no projection"
+    header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
+    wcs = WCS(header)
+    payload = stamp_payload(rubin_stamp, LSST)
+    height, width = image.data.shape
+    ra = np.frombuffer(payload["sky"]["ra"], dtype="<f8").reshape(height, width)
+    dec = np.frombuffer(payload["sky"]["dec"], dtype="<f8").reshape(height, width)
+    for column, row in [(0, 0), (7, 21), (width - 1, height - 1)]:
+        expected = wcs.pixel_to_world_values(column, row)
+        assert (ra[row, column], dec[row, column]) == pytest.approx(expected, abs=1e-9)
+    assert payload["sky"]["frame"].startswith("ICRS, TAN assumed")
+    assert payload["unit"] == "nJy"
+    center = ((width - 1) / 2, (height - 1) / 2)
+    for name, axis in (("north", 1), ("east", 0)):
+        vector = np.array(payload["compass"][name])
+        assert np.linalg.norm(vector) == pytest.approx(1)
+        here = np.array(wcs.pixel_to_world_values(*center))
+        there = np.array(wcs.pixel_to_world_values(*(np.array(center) + vector)))
+        moved = there - here
+        assert moved[axis] > 0, f"one pixel {name}wards increases {'Dec' if axis else 'RA'}"
+        assert abs(moved[1 - axis]) * 3600 < 0.01 * (1 if axis else 1 / np.cos(np.radians(here[1])))
+    text = orientation_text(LSST, payload["compass"])
+    assert "north is" in text
+
+
+def test_a_header_that_names_its_projection_is_read_as_it_is():
+    header = fits.Header(
+        {
+            "NAXIS": 2,
+            "CTYPE1": "RA---TAN",
+            "CTYPE2": "DEC--TAN",
+            "CRVAL1": 10.0,
+            "CRVAL2": 20.0,
+            "CRPIX1": 16,
+            "CRPIX2": 16,
+            "CD1_1": -5.5e-5,
+            "CD1_2": 0.0,
+            "CD2_1": 0.0,
+            "CD2_2": 5.5e-5,
+        }
+    )
+    wcs = celestial_wcs(header)
+    assert wcs.assumed == ""
+    north_up_east_left = {"north": [0.0, 1.0], "east": [-1.0, 0.0]}  # in (column, row)
+    assert "east is to its right" in orientation_text(LSST, north_up_east_left)
+    assert celestial_wcs(fits.Header({"NAXIS": 2, "BUNIT": "DN"})) is None
+
+
+@pytest.mark.parametrize(
+    ("isdiffpos", "text"),
+    [("t", "positive"), ("1", "positive"), ("f", "negative"), ("0", "negative"), (None, "")],
+)
+def test_the_detection_sign_comes_from_isdiffpos(isdiffpos, text):
+    assert detection_text(isdiffpos).startswith(text)
+
+
+def test_links_out_name_the_object_and_its_position():
+    links = object_links("ZTF24abssjsb", ZTF, 186.358271, 13.645369)
+    assert links["Fink portal"] == "https://fink-portal.org/ZTF24abssjsb"
+    assert "ra=186.358271&decl=13.645369&radius=5.0&coords_unit=arcsec" in links["TNS"]
+    assert "Coord=186.358271+%2B13.645369" in links["SIMBAD"]
+    assert list(object_links("170028485706776685", LSST, None, None)) == ["Fink portal"]
+
+
+def test_cuts_are_astropys_intervals(ztf_stamp):
+    pixels = opened(ztf_stamp).data.astype(float)
+    finite = pixels[np.isfinite(pixels)]
+    low, high = visualization.AsymmetricPercentileInterval(1, 99).get_limits(finite)
+    assert interval_cuts(pixels, "percentile", 1, 99, False) == pytest.approx([low, high])
+    assert interval_cuts(pixels, "minmax", 0, 100, False) == pytest.approx(
+        [finite.min(), finite.max()]
+    )
+    reach = max(abs(low), abs(high))
+    assert interval_cuts(pixels, "percentile", 1, 99, True) == pytest.approx([-reach, reach])
+
+
+def test_levels_use_astropys_stretches_and_keep_nan():
+    values = np.array([-2.0, -1.0, 0.0, 0.5, 1.0, 3.0, np.nan])
+    linear = levels(values, "linear", [-1.0, 1.0], symmetric=True)
+    np.testing.assert_allclose(linear[:6], [0, 0, 0.5, 0.75, 1, 1])
+    assert np.isnan(linear[6])
+    asinh = levels(values, "asinh", [0.0, 1.0], symmetric=False)
+    expected = visualization.AsinhStretch()(np.clip(values[:6], 0, 1))
+    np.testing.assert_allclose(asinh[:6], expected)
+    symmetric = levels(values, "sqrt", [-1.0, 1.0], symmetric=True)
+    assert symmetric[3] == pytest.approx(0.5 + 0.5 * np.sqrt(0.5))
+    assert symmetric[1] + symmetric[4] == pytest.approx(1.0), "symmetric about zero"
+
+
+def test_colormap_tables_are_matplotlibs_256_levels():
+    tables = colormap_tables(["gray", "RdBu_r"])
+    expected = matplotlib.colormaps["RdBu_r"](np.linspace(0, 1, 256), bytes=True)[:, :3]
+    assert tables["RdBu_r"] == expected.tobytes()
+    assert len(tables["gray"]) == 768
