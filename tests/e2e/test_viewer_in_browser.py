@@ -154,15 +154,16 @@ def sampled(canvas: np.ndarray, height: int, width: int) -> np.ndarray:
     return canvas[np.ix_(rows, columns)]
 
 
-async def hover(page, canvas, column: float, row: float, width: int) -> str:
-    """Move the pointer over a stamp pixel (zoom 1) and return the readout."""
+async def hover(page, canvas, column: int, row: int, width: int, shown_row=None) -> str:
+    """Move the pointer over the stamp pixel drawn at (column, row) at zoom 1, wait for the
+    readout to name the pixel (`shown_row` if the rows are flipped) and return it."""
     box = await canvas.bounding_box()
     scale = box["width"] / width
     await page.mouse.move(box["x"] + (column + 0.5) * scale, box["y"] + (row + 0.5) * scale)
     readout = page.locator(".fink-readout").first
     await page.wait_for_function(
         "([e, c, r]) => e.textContent.startsWith(`column ${c}, row ${r} `)",
-        arg=[await readout.element_handle(), column, row],
+        arg=[await readout.element_handle(), column, row if shown_row is None else shown_row],
     )
     return await readout.text_content()
 
@@ -235,6 +236,30 @@ async def test_quickstart_in_jupyterlab(jupyter, demo_lake_case):
         await page.wait_for_function(
             f"e => e.textContent === 'zoom 1.00{TIMES}'", arg=await zoom.element_handle()
         )
+
+        pixel = (box["width"] - 2) / 63  # screen pixels per stamp pixel, inside the border
+        await page.mouse.move(*point)
+        await page.mouse.down()
+        await page.mouse.move(point[0] + 10 * pixel, point[1], steps=5)
+        await page.mouse.up()
+        await page.mouse.move(point[0], point[1] + 1)
+        await page.mouse.move(*point)
+        dragged = await viewer.locator(".fink-readout").text_content()
+        column_before = int(re.search(r"column (\d+)", before)[1])
+        assert int(re.search(r"column (\d+)", dragged)[1]) == column_before - 10, "drag pans"
+        await page.mouse.dblclick(*point)
+
+        await viewer.get_by_label("flip vertically").check()
+        await hover(page, canvases.nth(0), 40, 62 - 20, 63, shown_row=20)  # row 0 at the bottom
+        await viewer.get_by_label("flip vertically").uncheck()
+
+        cuts_texts = viewer.locator(".fink-cuts")
+        assert await cuts_texts.nth(1).inner_text() != await cuts_texts.nth(0).inner_text()
+        await viewer.get_by_label("same cuts for Science and Template").check()
+        handle = await cuts_texts.nth(1).element_handle()
+        science_cuts = await cuts_texts.nth(0).inner_text()
+        await page.wait_for_function("([e, s]) => e.innerText === s", arg=[handle, science_cuts])
+        await viewer.get_by_label("same cuts for Science and Template").uncheck()
 
         science_before = await canvas_rgb(canvases.nth(0))
         await viewer.locator("select[aria-label='stretch']").select_option("log")
