@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._version import __version__
+from .batch import BatchReader, is_batch, parse_batch_request
+from .batch_formats import encode_batch
 from .errors import BadParameter, CutoutError, NotFound, quote
 from .formats import encode, output_format
 from .index import AlertIndex
@@ -140,6 +142,7 @@ class CutoutAPI:
         self.lake = lake if isinstance(lake, Lake) else Lake(lake)
         self.index = AlertIndex(self.lake, index_root or None)
         self.reader = CutoutReader(self.lake, survey)
+        self.batches = BatchReader(self.index, self.reader)
         self.survey = survey
         self.base_url = base_url
 
@@ -158,6 +161,8 @@ class CutoutAPI:
             if route == "cutouts":
                 if not params:
                     return json_reply({"args": [describe(p) for p in CUTOUT_PARAMETERS]})
+                if body and is_batch(params):
+                    return self.batch(params)
                 return self.cutouts(params, if_none_match, body)
             if route == "alerts":
                 return self.alerts(params)
@@ -201,6 +206,15 @@ class CutoutAPI:
         if request.fmt == "FITS":
             headers["Content-Disposition"] = f'attachment; filename="{encoded.filename}"'
         return Reply(200, encoded.body, headers | cache)
+
+    def batch(self, params: Mapping[str, Any]) -> Reply:
+        """Stamps of many alerts (a POST whose ids are lists): Arrow IPC, JSON or FITS."""
+        request = parse_batch_request(params, self.survey)
+        encoded = encode_batch(self.batches.read(request), request)
+        headers = {"Content-Type": encoded.media_type, "Cache-Control": "no-store"}
+        if encoded.filename:
+            headers["Content-Disposition"] = f'attachment; filename="{encoded.filename}"'
+        return Reply(200, encoded.body, headers)
 
     def alerts(self, params: Mapping[str, Any]) -> Reply:
         """Every alert of an object, oldest first."""

@@ -29,6 +29,11 @@ class DemoLake:
     demo_object_files: tuple[str, ...]
 
 
+# Rows per data page, as parquet-mr's 1 MB pages hold them (~40 KB of stamps per alert). pyarrow
+# checks a page's size only after each write batch: its default of 1,024 rows makes 13 MB pages.
+PAGE_ROWS = 64
+
+
 def make_demo_lake(
     out: str | Path,
     seed: int = 42,
@@ -89,6 +94,7 @@ def make_demo_lake(
                 compression="snappy",
                 row_group_size=len(chunk) + 1,
                 use_dictionary=["objectId", "candidate.isdiffpos"],
+                write_batch_size=PAGE_ROWS,
             )
             files.append(path.relative_to(root).as_posix())
             if DEMO_OBJECT_ID in table.column("objectId").to_pylist():

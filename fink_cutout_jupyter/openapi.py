@@ -105,6 +105,33 @@ def _parameters_object(
     return schema
 
 
+def _batch_object(survey: Survey | None) -> dict[str, Any]:
+    """A batch: one list of object ids or alert ids, a kind, an output format."""
+    from .batch import BATCH_FORMATS, MAX_BATCH_IDS
+
+    by_name = {p.name: p for p in CUTOUT_PARAMETERS}
+    properties = {
+        name: {
+            "type": "array",
+            "items": _value_schema(by_name[name], survey, True),
+            "minItems": 1,
+            "maxItems": MAX_BATCH_IDS,
+            "description": f"{by_name[name].description}; a list: one answer per id, in order",
+        }
+        for name in _ID_NAMES
+    }
+    formats = [*BATCH_FORMATS, *(f.lower() for f in BATCH_FORMATS if f.lower() != f)]
+    properties["kind"] = _value_schema(by_name["kind"], survey, True)
+    for name in ("return_type", "output-format"):
+        properties[name] = {"enum": formats, "default": "arrow", "description": "Batch output"}
+    return {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+        "oneOf": [{"required": [name]} for name in _ID_NAMES],
+    }
+
+
 def _query(name: str, schema_name: str, required: bool = False) -> list[dict[str, Any]]:
     return [
         {
@@ -138,17 +165,37 @@ def _cutout_responses(body: bool) -> dict[str, Any]:
     arguments = {"$ref": "#/components/schemas/Arguments"}
     codes = ("400", "403", "404", "413", "500", "502", "503") if body else ()
     codes = codes or ("400", "403", "404", "500", "502", "503")
+    batch = {
+        "type": "object",
+        "required": ["kinds", "shape", "alerts"],
+        "properties": {
+            "kinds": {"type": "array", "items": {"type": "string"}},
+            "shape": {"type": "array", "items": {"type": "integer"}},
+            "shape_policy": {"type": "string"},
+            "alerts": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+    content = {
+        "application/json": {
+            "schema": {"anyOf": [stamps, arguments, batch] if body else [stamps, arguments]}
+        },
+        "application/fits": {"schema": {"type": "string", "format": "binary"}},
+        "image/png": {"schema": {"type": "string", "format": "binary"}},
+    }
+    if body:
+        content["application/vnd.apache.arrow.stream"] = {
+            "schema": {"type": "string", "format": "binary"}
+        }
     return {
         "200": {
             "description": "The stamps as JSON arrays (Science, Template, Difference order; NaN "
             "as null), the original FITS file (multi-extension for All) or a PNG (side by "
-            "side); without parameters, the list of parameters",
+            "side); without parameters, the list of parameters. A batch (POST with a list of "
+            "ids): Arrow IPC (default; a row per id: id, status, alert fields, one "
+            "fixed-shape float32 tensor column per kind), JSON, or FITS (an ALERTS table and "
+            "one image per stamp)",
             "headers": _CACHING,
-            "content": {
-                "application/json": {"schema": {"anyOf": [stamps, arguments]}},
-                "application/fits": {"schema": {"type": "string", "format": "binary"}},
-                "image/png": {"schema": {"type": "string", "format": "binary"}},
-            },
+            "content": content,
         },
         "304": {"description": "Not modified: If-None-Match holds the ETag", "headers": _CACHING},
         **_errors(*codes),
@@ -224,12 +271,18 @@ def openapi_document(base_url: str = "/", survey: Survey | None = None) -> dict[
                     "responses": _cutout_responses(body=False),
                 },
                 "post": {
-                    "summary": "Stamps of an alert, parameters as a JSON object",
+                    "summary": "Stamps of an alert, parameters as a JSON object; or of many "
+                    "alerts, when the ids are a list (a batch)",
                     "requestBody": {
                         "required": True,
                         "content": {
                             "application/json": {
-                                "schema": {"$ref": "#/components/schemas/CutoutBody"}
+                                "schema": {
+                                    "anyOf": [
+                                        {"$ref": "#/components/schemas/CutoutBody"},
+                                        {"$ref": "#/components/schemas/BatchBody"},
+                                    ]
+                                }
                             }
                         },
                     },
@@ -269,6 +322,7 @@ def openapi_document(base_url: str = "/", survey: Survey | None = None) -> dict[
             "schemas": {
                 "CutoutQuery": _parameters_object(CUTOUT_PARAMETERS, survey, False, ids=True),
                 "CutoutBody": _parameters_object(CUTOUT_PARAMETERS, survey, True, ids=True),
+                "BatchBody": _batch_object(survey),
                 "AlertsQuery": _parameters_object(ALERT_PARAMETERS, survey, False, ids=False),
                 "Arguments": arguments,
                 "Error": {

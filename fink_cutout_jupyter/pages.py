@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import struct
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -271,25 +272,24 @@ def decode_hybrid(data, position: int, end: int, bit_width: int, count: int) -> 
     return values[:count]
 
 
-def _plain_value(data, position: int, index: int, physical_type: str) -> bytes | int:
-    """The `index`-th PLAIN value of a page body starting at `position`."""
+def _plain_values(data, position: int, indices: list[int], physical_type: str) -> list:
+    """The PLAIN values at `indices` (ascending) of a page body starting at `position`."""
     fixed = _FIXED_WIDTH.get(physical_type)
-    if fixed is None:
-        return _plain_byte_array(data, position, index)
-    start = position + index * fixed.size
-    if start + fixed.size > len(data):
-        raise Unsupported("value runs past the page")
-    return fixed.unpack_from(data, start)[0]
-
-
-def _plain_byte_array(data, position: int, index: int) -> bytes:
-    for _ in range(index):
+    if fixed is not None:
+        if position + (indices[-1] + 1) * fixed.size > len(data):
+            raise Unsupported("value runs past the page")
+        return [fixed.unpack_from(data, position + index * fixed.size)[0] for index in indices]
+    found, current = [], 0
+    for index in indices:
+        while current < index:
+            (size,) = struct.unpack_from("<i", data, position)
+            position += 4 + size
+            current += 1
         (size,) = struct.unpack_from("<i", data, position)
-        position += 4 + size
-    (size,) = struct.unpack_from("<i", data, position)
-    if position + 4 + size > len(data):
-        raise Unsupported("value runs past the page")
-    return bytes(data[position + 4 : position + 4 + size])
+        if position + 4 + size > len(data):
+            raise Unsupported("value runs past the page")
+        found.append(bytes(data[position + 4 : position + 4 + size]))
+    return found
 
 
 def read_value(source: pa.NativeFile, span: PageSpan, column: ColumnInfo) -> bytes | int | None:
@@ -297,13 +297,22 @@ def read_value(source: pa.NativeFile, span: PageSpan, column: ColumnInfo) -> byt
 
     ``BYTE_ARRAY`` values come back as bytes, ``INT32``/``INT64`` as int.
     """
+    return read_values(source, span, column, [span.index_in_page])[span.index_in_page]
+
+
+def read_values(
+    source: pa.NativeFile, span: PageSpan, column: ColumnInfo, rows: Iterable[int]
+) -> dict[int, bytes | int | None]:
+    """The values of several rows of the page at `span` (row in page -> value, None if null),
+    reading the page and its dictionary page once."""
     if column.physical_type not in PHYSICAL_TYPES:
         raise Unsupported(f"physical type {column.physical_type}")
+    rows = sorted(set(rows))
     raw = _read_span(source, span.offset, span.length)
     header = parse_page_header(raw)
     if header.header_size + header.compressed_page_size != span.length:
         raise Unsupported("the page is not where the index says")
-    if span.index_in_page >= (header.num_rows or header.num_values):
+    if rows[-1] >= (header.num_rows or header.num_values):
         raise Unsupported("the row is past the end of the page")
     body = raw[header.header_size :]
     max_level = column.max_definition_level
@@ -325,31 +334,43 @@ def read_value(source: pa.NativeFile, span: PageSpan, column: ColumnInfo) -> byt
         values_data, values_start = page, level_end
     else:
         raise Unsupported(f"page type {header.type}")
-    index = span.index_in_page
+    value_index = {row: row for row in rows}  # a row's place among the page's non-null values
     if max_level:
-        defined = decode_hybrid(levels, level_start, level_end, _bit_width(max_level), index + 1)
-        if defined[index] != max_level:
-            return None
-        index = sum(level == max_level for level in defined[:index])
+        defined = decode_hybrid(levels, level_start, level_end, _bit_width(max_level), rows[-1] + 1)
+        before, counted = 0, 0
+        for row in rows:
+            before += sum(level == max_level for level in defined[counted:row])
+            counted = row
+            value_index[row] = before if defined[row] == max_level else None
+    present = [row for row in rows if value_index[row] is not None]
+    found: dict[int, bytes | int | None] = dict.fromkeys(rows)
+    if not present:
+        return found
+    wanted = [value_index[row] for row in present]
     if header.encoding == PLAIN:
-        return _plain_value(values_data, values_start, index, column.physical_type)
-    if header.encoding in (PLAIN_DICTIONARY, RLE_DICTIONARY):
+        values = _plain_values(values_data, values_start, wanted, column.physical_type)
+    elif header.encoding in (PLAIN_DICTIONARY, RLE_DICTIONARY):
         bit_width = values_data[values_start]
-        (entry,) = decode_hybrid(
-            values_data, values_start + 1, len(values_data), bit_width, index + 1
-        )[-1:]
-        return _dictionary_value(source, span, column, entry)
-    raise Unsupported(f"encoding {header.encoding}")
+        entries = decode_hybrid(
+            values_data, values_start + 1, len(values_data), bit_width, wanted[-1] + 1
+        )
+        values = _dictionary_values(source, span, column, [entries[index] for index in wanted])
+    else:
+        raise Unsupported(f"encoding {header.encoding}")
+    found.update(zip(present, values, strict=True))
+    return found
 
 
-def _dictionary_value(
-    source: pa.NativeFile, span: PageSpan, column: ColumnInfo, entry: int
-) -> bytes | int:
+def _dictionary_values(
+    source: pa.NativeFile, span: PageSpan, column: ColumnInfo, entries: list[int]
+) -> list[bytes | int]:
     if span.dictionary_offset < 0:
         raise Unsupported("dictionary-encoded page without a dictionary page")
     raw = _read_span(source, span.dictionary_offset, span.dictionary_length)
     header = parse_page_header(raw)
-    if header.type != DICTIONARY_PAGE or entry >= header.num_values:
+    if header.type != DICTIONARY_PAGE or max(entries) >= header.num_values:
         raise Unsupported("bad dictionary page")
     page = _decompress(raw[header.header_size :], column.codec, header.uncompressed_page_size)
-    return _plain_value(page, 0, entry, column.physical_type)
+    order = sorted(set(entries))
+    values = dict(zip(order, _plain_values(page, 0, order, column.physical_type), strict=True))
+    return [values[entry] for entry in entries]

@@ -291,3 +291,38 @@ async def test_a_held_read_does_not_stall_other_requests(door, lake_case):
         assert "held.parquet" in released.json()["text"]
     finally:
         fifo.unlink()
+
+
+async def test_a_batch_answers_every_id_in_order_with_its_stamps(door, lake_case):
+    import pyarrow as pa
+    from rewrites import stored_stamps
+
+    ids = [*reversed(lake_case.alert_ids), 42]
+    response = await post(door, candid=[str(i) for i in ids], kind="Difference")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "application/vnd.apache.arrow.stream"
+    table = pa.ipc.open_stream(response.body).read_all()
+    assert table.column("id").to_pylist() == [str(i) for i in ids]
+    statuses = table.column("status").to_pylist()
+    assert statuses[-1] == "not found: candid: no alert 42 in the lake's alert index"
+    differences = table.column("Difference").combine_chunks().to_numpy_ndarray()
+    by_id = {alert["alertId"]: alert for alert in lake_case.alerts}
+    for row, alert_id in enumerate(ids[:-1]):
+        assert statuses[row] == "ok"
+        stored = stored_stamps(Path(lake_case.lake) / by_id[alert_id]["hdfsPath"], alert_id)
+        with fits.open(io.BytesIO(stored["Difference"]), ignore_missing_simple=True) as hdul:
+            np.testing.assert_array_equal(differences[row], hdul[0].data.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "text"),
+    [
+        ({"candid": list(range(2001))}, 400, "at most 2000 per request"),
+        ({"objectId": ["ZTF24abssjsb"], "return_type": "PNG"}, 400, "allowed: arrow, array"),
+        ({"candid": [1], "diaSourceId": [2]}, 400, "one list of ids"),
+    ],
+)
+async def test_a_bad_batch_is_refused_and_names_the_parameter(door, payload, status, text):
+    response = await post(door, **payload)
+    assert response.status == status
+    assert text in response.json()["text"]

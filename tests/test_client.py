@@ -136,3 +136,39 @@ def test_discovery_finds_this_kernels_jupyter_server(clean_environment, demo, tm
         os.environ.pop("JPY_PARENT_PID", None)
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_batch_gives_one_array_and_a_table_over_http_and_in_process(both, demo):
+    import pyarrow.parquet as pq
+
+    ids = []
+    for path in demo.files[:2]:
+        ids += pq.read_table(demo.root / path, columns=["candid"]).column(0).to_pylist()
+    ids = [*ids[::-1], 3]
+    http, local = both
+    stamps, table = http.batch(ids, kinds=["Difference", "Science"])
+    assert stamps.shape == (len(ids), 2, 63, 63)
+    assert stamps.dtype == np.float32
+    assert list(table["id"]) == [str(i) for i in ids]
+    assert table["alertId"].dtype == "Int64"
+    assert table["status"].iloc[-1].startswith("not found")
+    assert np.isnan(stamps[-1]).all()
+    for row in np.flatnonzero(table["status"] == "ok")[:20]:
+        expected = local.array(candid=ids[row], kind="Difference")
+        np.testing.assert_array_equal(stamps[row, 0], expected.astype(np.float32))
+    same, same_table = local.batch(ids, kinds=["Difference", "Science"])
+    np.testing.assert_array_equal(same, stamps)
+    assert same_table.equals(table)
+
+
+def test_batch_splits_long_lists_into_requests(both, monkeypatch, demo):
+    import fink_cutout_jupyter.batch as batch
+
+    monkeypatch.setattr(batch, "MAX_BATCH_IDS", 7)
+    _, local = both
+    ids = [local.alerts(DEMO_OBJECT_ID)[0]["alertId"]] * 20
+    stamps, table = local.batch(ids, kinds=["Template"], progress=False)
+    assert stamps.shape == (20, 1, 63, 63)
+    assert (table["status"] == "ok").all()
+    with pytest.raises(ValueError, match="allowed: some of Science"):
+        local.batch(ids, kinds=["Sky"])

@@ -17,6 +17,7 @@ from fink_cutout_jupyter.pages import (
     decode_hybrid,
     page_map,
     read_value,
+    read_values,
     spans_of_rows,
 )
 
@@ -42,7 +43,8 @@ def compare_every_row(path: Path, columns: list[str]) -> int:
                 )
                 pages, dictionary = page_map(source, chunk)
                 spans = spans_of_rows(pages, dictionary, chunk.num_values)
-                for span, expected in zip(spans, leaf(table, column).to_pylist(), strict=True):
+                values = leaf(table, column).to_pylist()
+                for span, expected in zip(spans, values, strict=True):
                     assert read_value(source, span, info) == expected, (
                         path.name,
                         group,
@@ -50,7 +52,19 @@ def compare_every_row(path: Path, columns: list[str]) -> int:
                         span,
                     )
                     compared += 1
+                compare_pages_at_once(source, spans, values, info)
     return compared
+
+
+def compare_pages_at_once(source, spans: list[PageSpan], values: list, info: ColumnInfo) -> None:
+    """`read_values`: every page's rows in one read, and every other row (gaps between them)."""
+    by_page: dict[int, list[tuple[PageSpan, object]]] = {}
+    for span, expected in zip(spans, values, strict=True):
+        by_page.setdefault(span.offset, []).append((span, expected))
+    for rows in by_page.values():
+        for chosen in (rows, rows[::2], rows[-1:]):
+            found = read_values(source, chosen[0][0], info, [s.index_in_page for s, _ in chosen])
+            assert found == {span.index_in_page: expected for span, expected in chosen}
 
 
 @pytest.mark.parametrize(

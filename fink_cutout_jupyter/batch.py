@@ -1,0 +1,215 @@
+"""The batch door: the stamps of many alerts in one request, each data page read once.
+
+`POST /api/v1/cutouts` with a list of ids (``objectId``/``diaObjectId``: each object's latest
+alert; ``candid``/``diaSourceId``: those alerts) answers every id, in the order given, with its
+alert's stamps or the reason it has none. The alerts are grouped by file and by data page: a page
+holding the stamps of forty alerts is read and decompressed once, whatever the order of the ids.
+Every row is still proven to be the requested alert's (file identity, and the alert id stored in
+the same row); a row that is not, or a page the page reader cannot decode, is read alone by
+`CutoutReader.read_location`, which scans the file if needed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import BadParameter, CorruptData, CutoutError, NotFound, quote
+from .index import AlertIndex
+from .locations import ALERT_ID_SPAN, AlertLocation
+from .pages import Unsupported, read_values
+from .reader import CutoutReader
+from .stamps import Stamp, stamp_from_stored
+from .surveys import KINDS, Survey, as_integer, survey_named
+
+MAX_BATCH_IDS = 2000
+BATCH_FORMATS = ("arrow", "array", "FITS")
+OBJECT_NAMES = ("objectId", "diaObjectId")
+ALERT_NAMES = ("candid", "diaSourceId")
+_ALLOWED = (*OBJECT_NAMES, *ALERT_NAMES, "kind", "return_type", "output-format")
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """A validated batch: ids of one kind (objects or alerts), stamp kinds, output format."""
+
+    ids: tuple[str | int, ...]
+    by_object: bool
+    kinds: tuple[str, ...]
+    fmt: str
+
+
+@dataclass
+class BatchItem:
+    """One requested id: its alert and stamps, or why it has none (`status` other than ok)."""
+
+    requested: str | int
+    status: str = "ok"
+    location: AlertLocation | None = None
+    stamps: dict[str, Stamp] = field(default_factory=dict)
+
+
+def is_batch(params: Mapping[str, Any]) -> bool:
+    """Whether a POST's parameters ask for many alerts (an id given as a list)."""
+    return any(isinstance(params.get(name), list) for name in (*OBJECT_NAMES, *ALERT_NAMES))
+
+
+def parse_batch_request(params: Mapping[str, Any], survey: Survey | None = None) -> BatchRequest:
+    """Validate a batch (`BadParameter` names what is wrong, past `MAX_BATCH_IDS` ids too)."""
+    for name in params:
+        if name not in _ALLOWED:
+            raise BadParameter(
+                f"{quote(name)[1:-1]}: not a batch parameter; allowed: {', '.join(_ALLOWED)}"
+            )
+    given = [name for name in (*OBJECT_NAMES, *ALERT_NAMES) if name in params]
+    if len(given) != 1:
+        raise BadParameter(
+            f"{given[0] if given else 'objectId'}: a batch takes one list of ids, under one of "
+            f"{', '.join((*OBJECT_NAMES, *ALERT_NAMES))} (got {', '.join(given) or 'none'})"
+        )
+    name = given[0]
+    values = params[name]
+    if not isinstance(values, list) or not values:
+        raise BadParameter(f"{name}: expected a non-empty list of ids")
+    if len(values) > MAX_BATCH_IDS:
+        raise BadParameter(f"{name}: {len(values)} ids, at most {MAX_BATCH_IDS} per request")
+    by_object = name in OBJECT_NAMES
+    ids = []
+    for position, value in enumerate(values):
+        kinds = (str, int) if by_object else (str, int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or value == "":
+            raise BadParameter(f"{name}[{position}]: {quote(value)} is not an id")
+        if by_object:
+            ids.append(str(survey.validate_object_id(value)) if survey else str(value))
+        else:
+            ids.append(as_integer(f"{name}[{position}]", value, "1234567890123456789"))
+    kind = params.get("kind", "All")
+    if kind not in (*KINDS, "All"):
+        raise BadParameter(f"kind: {quote(kind)} is not allowed; allowed: {', '.join(KINDS)}, All")
+    formats = {name.lower(): name for name in BATCH_FORMATS}
+    for name in ("return_type", "output-format"):
+        if name in params and str(params[name]).lower() not in formats:
+            raise BadParameter(
+                f"{name}: {quote(params[name])} is not allowed for a batch; allowed: "
+                f"{', '.join(BATCH_FORMATS)}"
+            )
+    canonical = formats[
+        str(params.get("return_type", params.get("output-format", "arrow"))).lower()
+    ]
+    return BatchRequest(tuple(ids), by_object, KINDS if kind == "All" else (kind,), canonical)
+
+
+class BatchReader:
+    """Reads a batch through the index, grouping its stamps by file and data page.
+
+    Attributes
+    ----------
+    pages_read : int
+        Data pages read and decompressed by all batches so far (dictionary pages not counted).
+    """
+
+    def __init__(self, index: AlertIndex, reader: CutoutReader) -> None:
+        self.index = index
+        self.reader = reader
+        self.pages_read = 0
+
+    def read(self, request: BatchRequest) -> list[BatchItem]:
+        """Every requested id, in order, with its stamps or its status."""
+        items = [self._locate(value, request.by_object) for value in request.ids]
+        by_file: dict[str, list[BatchItem]] = defaultdict(list)
+        for item in items:
+            if item.location is not None:
+                by_file[item.location.path].append(item)
+        for path, found in by_file.items():
+            self._read_file(path, found, request.kinds)
+        return items
+
+    def _locate(self, value: str | int, by_object: bool) -> BatchItem:
+        item = BatchItem(value)
+        try:
+            if by_object:
+                item.location = self.index.alerts(value)[-1]
+            else:
+                item.location = self.index.alert(value)
+        except NotFound as error:
+            item.status = f"not found: {error}"
+        return item
+
+    def _read_file(self, path: str, items: list[BatchItem], kinds: tuple[str, ...]) -> None:
+        """Stamps of the file's alerts by page; the others (stale, undecodable) one by one."""
+        alone = list(items)
+        identity = self.reader.lake.identity(path)
+        paged = [
+            item
+            for item in items
+            if item.location.page_spans and item.location.file_identity == identity
+        ]
+        if paged:
+            chosen = {id(item) for item in paged}
+            with self.reader.lake.open(path) as source:
+                retry = self._read_pages(source, paged, kinds)
+            alone = [item for item in items if id(item) not in chosen] + retry
+        for item in alone:
+            try:
+                item.stamps = self.reader.read_location(item.location, kinds).stamps
+            except CutoutError as error:
+                item.status = f"{'corrupt' if isinstance(error, CorruptData) else 'error'}: {error}"
+
+    def _read_pages(self, source, items: list[BatchItem], kinds) -> list[BatchItem]:
+        """Read each page holding one of the items' alert ids or stamps once; return the items
+        whose row does not hold their alert, or whose pages cannot be decoded here."""
+        wanted: dict[tuple, list[tuple[BatchItem, str, Any]]] = defaultdict(list)
+        for item in items:
+            for name in (ALERT_ID_SPAN, *kinds):
+                span, column = item.location.page_spans[name]
+                page = (span.offset, span.length, span.dictionary_offset, column)
+                wanted[page].append((item, name, span))
+        values: dict[tuple[int, str], Any] = {}
+        failed: set[int] = set()
+        for entries in wanted.values():
+            span, column = entries[0][2], entries[0][0].location.page_spans[entries[0][1]][1]
+            try:
+                found = read_values(source, span, column, [e[2].index_in_page for e in entries])
+            except (Unsupported, ValueError, IndexError, OSError):
+                failed.update(id(item) for item, _, _ in entries)
+                continue
+            self.pages_read += 1
+            for item, name, entry_span in entries:
+                values[id(item), name] = found[entry_span.index_in_page]
+        retry = []
+        for item in items:
+            key = id(item)
+            if key in failed or values.get((key, ALERT_ID_SPAN)) != item.location.alert_id:
+                retry.append(item)
+                continue
+            survey = _survey(self.reader, item.location)
+            try:
+                item.stamps = {
+                    kind: self._stamp(kind, values[key, kind], survey, item) for kind in kinds
+                }
+            except CutoutError as error:
+                item.status = f"{'corrupt' if isinstance(error, CorruptData) else 'error'}: {error}"
+        return retry
+
+    def _stamp(self, kind: str, stored, survey: Survey, item: BatchItem) -> Stamp:
+        if stored is None:
+            raise NotFound(f"alert {item.location.alert_id} has no {kind} stamp")
+        try:
+            return stamp_from_stored(kind, stored, survey.gzipped)
+        except CorruptData as error:
+            raise CorruptData(
+                f"the {kind} stamp of alert {item.location.alert_id} in {item.location.path} "
+                f"is corrupt ({error})"
+            ) from None
+
+
+def _survey(reader: CutoutReader, location: AlertLocation) -> Survey:
+    return reader.survey or survey_named(location.survey or "ztf")
+
+
+def batch_shape(items: Sequence[BatchItem]) -> tuple[int, int]:
+    """The stamps' most common shape (stamps of another shape are sent as NaN, see `stack`)."""
+    shapes = Counter(s.data.shape for item in items for s in item.stamps.values())
+    return shapes.most_common(1)[0][0] if shapes else (0, 0)

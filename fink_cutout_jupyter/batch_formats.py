@@ -1,0 +1,170 @@
+"""A batch's answer as bytes: Arrow IPC (stamps as fixed-shape tensors), JSON, or FITS.
+
+Every format lists the requested ids in the order given, each with its status (``ok``, or why it
+has no stamps) and its alert's id and display fields. Stamps are float32 with NaN kept.
+
+Shape policy: the batch's stamps share one shape, the most common among them (ZTF: 63x63). A
+stamp of another shape (ZTF stamps cut at a CCD edge are smaller) is sent as NaN in the Arrow and
+JSON stacks and named in its row's status (``ok; other shape: Science 63x50``); fetch it alone to
+get its pixels. FITS keeps every stamp as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .batch import BatchItem, BatchRequest, batch_shape
+from .formats import Encoded
+
+SHAPE_POLICY = (
+    "stamps share the batch's most common shape; a stamp of another shape is NaN, "
+    "and its row's status names it"
+)
+FIELDS = (
+    "filter",
+    "magnitude",
+    "magnitude_error",
+    "magnitude_unit",
+    "ra",
+    "dec",
+    "isdiffpos",
+)
+
+
+def stack(items: Sequence[BatchItem], kinds: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Stamps as one float32 array (n, kinds, height, width), NaN where none; the statuses."""
+    height, width = batch_shape(items)
+    stamps = np.full((len(items), len(kinds), height, width), np.nan, dtype=np.float32)
+    statuses = []
+    for row, item in enumerate(items):
+        other = []
+        for column, kind in enumerate(kinds):
+            stamp = item.stamps.get(kind)
+            if stamp is None:
+                continue
+            if stamp.data.shape == (height, width):
+                stamps[row, column] = stamp.data
+            else:
+                other.append(f"{kind} {stamp.data.shape[0]}x{stamp.data.shape[1]}")
+        statuses.append(f"{item.status}; other shape: {', '.join(other)}" if other else item.status)
+    return stamps, statuses
+
+
+def metadata(item: BatchItem) -> dict[str, Any]:
+    """The alert's ids, time and display fields (None where not found)."""
+    location = item.location
+    if location is None:
+        return {"objectId": None, "alertId": None, "jd": None, "date": None, "hdfsPath": None}
+    return {
+        "objectId": location.object_id,
+        "alertId": location.alert_id,
+        "jd": location.jd,
+        "date": location.date.isoformat(timespec="seconds"),
+        "hdfsPath": location.path,
+        **{name: location.properties.get(name) for name in FIELDS},
+    }
+
+
+def encode_batch(items: Sequence[BatchItem], request: BatchRequest) -> Encoded:
+    """The answer to a batch in the request's format (``arrow``, ``array`` or ``FITS``)."""
+    if request.fmt == "FITS":
+        return Encoded(_fits(items, request.kinds), "application/fits", "batch.fits")
+    stamps, statuses = stack(items, request.kinds)
+    if request.fmt == "array":
+        return Encoded(_json(items, request.kinds, stamps, statuses), "application/json", "")
+    return Encoded(
+        _arrow(items, request.kinds, stamps, statuses),
+        "application/vnd.apache.arrow.stream",
+        "batch.arrows",
+    )
+
+
+def _table_columns(items, statuses) -> dict[str, list]:
+    rows = [metadata(item) for item in items]
+    columns = {"id": [str(item.requested) for item in items], "status": statuses}
+    for name in ("objectId", "alertId", "jd", "date", *FIELDS, "hdfsPath"):
+        columns[name] = [row.get(name) for row in rows]
+    columns["objectId"] = [None if v is None else str(v) for v in columns["objectId"]]
+    return columns
+
+
+def _arrow(items, kinds, stamps: np.ndarray, statuses) -> bytes:
+    import pyarrow as pa
+
+    columns = _table_columns(items, statuses)
+    types = {"alertId": pa.int64(), "jd": pa.float64(), "magnitude": pa.float64()}
+    types |= {"magnitude_error": pa.float64(), "ra": pa.float64(), "dec": pa.float64()}
+    arrays = {
+        name: pa.array(values, types.get(name, pa.string())) for name, values in columns.items()
+    }
+    height, width = stamps.shape[2:]
+    for position, kind in enumerate(kinds):
+        plane = np.ascontiguousarray(stamps[:, position])
+        if height and width:
+            arrays[kind] = pa.FixedShapeTensorArray.from_numpy_ndarray(plane)
+        else:  # nothing found: no shape to give the tensors
+            arrays[kind] = pa.nulls(len(items), pa.float32())
+    table = pa.table(arrays).replace_schema_metadata(
+        {"kinds": ",".join(kinds), "shape": f"{height}x{width}", "shape_policy": SHAPE_POLICY}
+    )
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _json(items, kinds, stamps: np.ndarray, statuses) -> bytes:
+    import orjson
+
+    columns = _table_columns(items, statuses)
+    alerts = []
+    for row, item in enumerate(items):
+        alert = {name: values[row] for name, values in columns.items()}
+        alert["stamps"] = stamps[row].astype(np.float64) if item.stamps else None
+        alerts.append(alert)
+    document = {
+        "kinds": list(kinds),
+        "shape": list(stamps.shape[2:]),
+        "shape_policy": SHAPE_POLICY,
+        "alerts": alerts,
+    }
+    return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _fits(items, kinds) -> bytes:
+    import io
+
+    from astropy.io import fits
+    from astropy.table import Table
+
+    columns = _table_columns(items, [item.status for item in items])
+    table = Table(
+        {
+            "ID": columns["id"],
+            "STATUS": columns["status"],
+            "OBJECTID": [v or "" for v in columns["objectId"]],
+            "ALERTID": [v if v is not None else -1 for v in columns["alertId"]],
+        }
+    )
+    primary = fits.PrimaryHDU()
+    primary.header["NALERTS"] = (len(items), "ids requested, in the ALERTS table")
+    primary.header["KINDS"] = ",".join(kinds)
+    hdus = [primary, fits.BinTableHDU(table, name="ALERTS")]
+    for row, item in enumerate(items):
+        for kind in kinds:
+            stamp = item.stamps.get(kind)
+            if stamp is None:
+                continue
+            image = fits.ImageHDU(np.asarray(stamp.data, dtype=np.float32), name=kind.upper())
+            image.header["EXTVER"] = (row + 1, "row of the ALERTS table")
+            image.header["ALERTID"] = item.location.alert_id
+            image.header["OBJECTID"] = str(item.location.object_id or "")
+            if "BUNIT" in stamp.header:
+                image.header["BUNIT"] = stamp.header["BUNIT"]
+            hdus.append(image)
+    buffer = io.BytesIO()
+    fits.HDUList(hdus).writeto(buffer)
+    return buffer.getvalue()

@@ -1,0 +1,90 @@
+"""A batch's answer in Arrow IPC, JSON and FITS, read back with pyarrow, orjson and astropy."""
+
+import io
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from astropy.io import fits
+
+from fink_cutout_jupyter.api import CutoutAPI
+from fink_cutout_jupyter.batch import BatchReader, BatchRequest
+from fink_cutout_jupyter.batch_formats import encode_batch, stack
+from fink_cutout_jupyter.surveys import KINDS
+
+
+@pytest.fixture(scope="module")
+def answered(demo):
+    """Demo alerts including stamps of another shape (63x62 at a CCD edge), and unknown ids."""
+    import pyarrow.parquet as pq
+
+    api = CutoutAPI(str(demo.root))
+    ids = []
+    for path in demo.files:
+        ids += pq.read_table(demo.root / path, columns=["candid"]).column(0).to_pylist()
+    request = BatchRequest((*ids[:120], 7), False, KINDS, "arrow")
+    return BatchReader(api.index, api.reader).read(request), request
+
+
+def fits_pixels(stamp) -> np.ndarray:
+    with fits.open(io.BytesIO(stamp.fits_bytes), ignore_missing_simple=True) as hdul:
+        return hdul[0].data.astype(np.float32)
+
+
+def test_arrow_gives_fixed_shape_tensors_and_a_row_per_id(answered):
+    items, request = answered
+    body = encode_batch(items, request)
+    assert body.media_type == "application/vnd.apache.arrow.stream"
+    table = pa.ipc.open_stream(body.body).read_all()
+    assert table.column("id").to_pylist() == [str(item.requested) for item in items]
+    assert table.schema.metadata[b"shape"] == b"63x63"
+    science = table.column("Science").combine_chunks().to_numpy_ndarray()
+    assert science.shape == (len(items), 63, 63)
+    assert science.dtype == np.float32
+    statuses = table.column("status").to_pylist()
+    other = [i for i, status in enumerate(statuses) if "other shape" in status]
+    assert other, "the demo has edge stamps"
+    for row, item in enumerate(items):
+        if statuses[row] == "ok":
+            np.testing.assert_array_equal(science[row], fits_pixels(item.stamps["Science"]))
+        else:
+            assert np.isnan(science[row]).all()
+    assert statuses[-1].startswith("not found")
+    assert table.column("alertId").to_pylist()[-1] is None
+
+
+def test_json_has_the_same_rows_with_null_for_nan(answered):
+    items, request = answered
+    body = encode_batch(items, BatchRequest(request.ids, False, ("Difference",), "array"))
+    document = json.loads(body.body)
+    assert document["kinds"] == ["Difference"]
+    assert document["shape"] == [63, 63]
+    first = document["alerts"][0]
+    expected = fits_pixels(items[0].stamps["Difference"]).astype(float)
+    np.testing.assert_array_equal(np.array(first["stamps"][0], dtype=float), expected)
+    assert document["alerts"][-1]["stamps"] is None
+
+
+def test_fits_keeps_every_stamp_as_it_is(answered):
+    items, request = answered
+    body = encode_batch(items, BatchRequest(request.ids, False, KINDS, "FITS"))
+    with fits.open(io.BytesIO(body.body)) as hdul:
+        table = hdul["ALERTS"].data
+        assert len(table) == len(items)
+        assert table["STATUS"][-1].startswith("not found")
+        found = [item for item in items if item.stamps]
+        assert len(hdul) == 2 + 3 * len(found)
+        for row, item in enumerate(items[:5]):
+            image = hdul["SCIENCE", row + 1]
+            assert image.header["ALERTID"] == item.location.alert_id
+            np.testing.assert_array_equal(image.data, fits_pixels(item.stamps["Science"]))
+
+
+def test_stack_policy_keeps_only_the_common_shape(answered):
+    items, _ = answered
+    stamps, statuses = stack(items, ["Template"])
+    assert stamps.shape == (len(items), 1, 63, 63)
+    edge = next(i for i, status in enumerate(statuses) if "other shape" in status)
+    assert "Template 63x62" in statuses[edge]
+    assert np.isnan(stamps[edge]).all()
