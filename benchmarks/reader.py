@@ -6,8 +6,9 @@ snappy, ~1 MB pages, written twice, without and with a page index. The seed (fin
 FITS with astropy and serialises ``data.tolist()`` to JSON. Ours looks the alert up in the index,
 checks the file's identity (one stat) and the row's alert id (its own small page), reads the
 stamps' data pages alone, decodes and serialises them. How each figure is measured (warm, cold
-index, fresh index, bytes) is in _compare.py. Then the identity check's own cost, and ``All`` as
-arrays through `fink-cutouts serve`.
+index, fresh index, bytes) is in _compare.py. Then the identity check's own cost, ``All`` as
+arrays through `fink-cutouts serve`, and each kind's stamp against its floor: reading and
+decompressing its data page alone.
 
 The file is written just before it is read: the OS page cache holds it for both sides.
 
@@ -64,6 +65,35 @@ def identity_check_cost(lake: Lake, objects: list[str]) -> tuple[float, float, i
             ids.append(time.perf_counter() - start)
     id_page = locations[0].page_spans[ALERT_ID_SPAN][0].length
     return p50_p95_ms(stats)[0] * 1e3, p50_p95_ms(ids)[0] * 1e3, id_page
+
+
+def kind_costs(lake: Lake, objects: list[str]) -> dict[str, tuple[float, float]]:
+    """Per kind, p50 µs of its stamp (its page read and decompressed, the value taken out,
+    gunzipped and decoded to pixels) and of the floor (its page read and decompressed alone),
+    on other objects for each, so that neither side reads a page the other just read."""
+    from fink_cutout_jupyter.pages import _decompress, _read_span, parse_page_header
+    from fink_cutout_jupyter.stamps import stamp_from_stored
+
+    index = AlertIndex(lake)
+    half = len(objects) // 2
+    costs = {}
+    with lake.open(index.latest(objects[0]).path) as source:
+        for kind in KINDS:
+            stamp, floor = [], []
+            for number, object_id in enumerate(objects):
+                span, column = index.latest(object_id).page_spans[kind]
+                start = time.perf_counter()
+                if number < half:
+                    stamp_from_stored(kind, read_value(source, span, column), True).data
+                    stamp.append(time.perf_counter() - start)
+                else:
+                    raw = _read_span(source, span.offset, span.length)
+                    header = parse_page_header(raw)
+                    body = raw[header.header_size :]
+                    _decompress(body, column.codec, header.uncompressed_page_size)
+                    floor.append(time.perf_counter() - start)
+            costs[kind] = (p50_p95_ms(stamp)[0] * 1e3, p50_p95_ms(floor)[0] * 1e3)
+    return costs
 
 
 def http_all_p50(root: Path, objects: list[str]) -> float:
@@ -143,11 +173,19 @@ def main() -> None:
                     f"its page ({id_page / 1e3:.1f} kB) p50 {id_us:.1f} us"
                 )
                 http_all = http_all_p50(root, object_sets(table, args.requests, 14)["timed"])
+                costs = kind_costs(lake, object_sets(table, 2 * args.requests, 15)["timed"])
+                for kind, (stamp_us, floor_us) in costs.items():
+                    print(
+                        f"  {kind}: its stamp p50 {stamp_us:.0f} us (page read, decompressed, "
+                        f"value gunzipped and decoded) against the floor {floor_us:.0f} us "
+                        f"(page read and decompressed alone): {stamp_us / floor_us:.2f}x"
+                    )
     single, everything = results[False, "one cutout"], results[False, "All three"]
     print(f"HTTP All as arrays through fink-cutouts serve (no page index): p50 {http_all:.2f} ms")
     print(
         f"single_ratio={single.seed.p50_ms / single.warm.p50_ms:.1f} "
         f"all_ratio={everything.seed.p50_ms / everything.warm.p50_ms:.1f} "
+        f"worst_kind_over_floor={max(stamp / floor for stamp, floor in costs.values()):.2f} "
         f"cold_index_ratio={single.seed.p50_ms / single.cold.p50_ms:.1f} "
         f"fresh_index_ratio={single.seed.p50_ms / single.fresh.p50_ms:.1f} "
         f"identity_check_us={stat_us + id_us:.1f} "

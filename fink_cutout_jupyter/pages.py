@@ -339,7 +339,7 @@ def read_values(
         defined = decode_hybrid(levels, level_start, level_end, _bit_width(max_level), rows[-1] + 1)
         before, counted = 0, 0
         for row in rows:
-            before += sum(level == max_level for level in defined[counted:row])
+            before += defined[counted:row].count(max_level)
             counted = row
             value_index[row] = before if defined[row] == max_level else None
     present = [row for row in rows if value_index[row] is not None]

@@ -6,7 +6,7 @@ import gzip
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -87,26 +87,39 @@ def _plain_primary_image(fits_bytes: bytes) -> np.ndarray | None:
     """The primary image without opening the whole file: astropy parses the header, numpy views
     the pixels. None when the image needs scaling or is not a plain 2-D array (astropy then reads
     it in full)."""
-    from astropy.io import fits
-
     end = next(
         (i for i in range(0, len(fits_bytes), _CARD) if fits_bytes[i : i + 8] == b"END     "),
         None,
     )
     if end is None:
         return None
-    header = fits.Header.fromstring(fits_bytes[: end + _CARD])
-    dtype = _PIXEL_TYPES.get(header.get("BITPIX"))
-    scaled = header.get("BSCALE", 1) != 1 or header.get("BZERO", 0) != 0 or "BLANK" in header
-    if dtype is None or header.get("NAXIS") != 2 or scaled:
+    layout = _plain_layout(bytes(fits_bytes[: end + _CARD]))
+    if layout is None:
         return None
-    shape = (header["NAXIS2"], header["NAXIS1"])
+    dtype, shape = layout
     start = -(-(end + _CARD) // _BLOCK) * _BLOCK
     if start + shape[0] * shape[1] * np.dtype(dtype).itemsize > len(fits_bytes):
         return None
     return np.frombuffer(fits_bytes, dtype=dtype, count=shape[0] * shape[1], offset=start).reshape(
         shape
     )
+
+
+@lru_cache(maxsize=256)
+def _plain_layout(header_bytes: bytes) -> tuple[str, tuple[int, int]] | None:
+    """Pixel type and shape of a plain 2-D primary image, from its header as astropy reads it.
+
+    A survey's stamps share a handful of headers (ZTF: SIMPLE, BITPIX, NAXIS*, BUNIT), so each
+    distinct header is parsed once.
+    """
+    from astropy.io import fits
+
+    header = fits.Header.fromstring(header_bytes)
+    dtype = _PIXEL_TYPES.get(header.get("BITPIX"))
+    scaled = header.get("BSCALE", 1) != 1 or header.get("BZERO", 0) != 0 or "BLANK" in header
+    if dtype is None or header.get("NAXIS") != 2 or scaled:
+        return None
+    return dtype, (header["NAXIS2"], header["NAXIS1"])
 
 
 def stamp_from_stored(kind: str, stored: bytes, gzipped: bool) -> Stamp:
