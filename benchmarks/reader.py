@@ -84,7 +84,7 @@ def kind_costs(lake: Lake, objects: list[str]) -> dict[str, tuple[float, float]]
                 span, column = index.latest(object_id).page_spans[kind]
                 start = time.perf_counter()
                 if number < half:
-                    stamp_from_stored(kind, read_value(source, span, column), True).data
+                    _ = stamp_from_stored(kind, read_value(source, span, column), True).data
                     stamp.append(time.perf_counter() - start)
                 else:
                     raw = _read_span(source, span.offset, span.length)

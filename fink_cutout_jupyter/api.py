@@ -192,7 +192,7 @@ class CutoutAPI:
         request = parse_cutout_request(params, self.survey, body)
         location = self._locate(request) if request.path is None else None
         path = location.path if location else self.lake.relative(request.path)
-        identity = self.lake.identity(path)
+        identity = self.reader.files.identity(path)
         etag = request.etag(path, tuple(identity), location and location.alert_id)
         cache = {"ETag": etag, "Cache-Control": REVALIDATE}
         if if_none_match and etag in {tag.strip() for tag in if_none_match.split(",")}:
@@ -237,6 +237,11 @@ class CutoutAPI:
             for location in locations
         ]
         return json_reply(rows, {"Cache-Control": "no-cache"})
+
+    def close(self) -> None:
+        """Close the files kept open for a remote lake, and the index's."""
+        self.reader.files.close()
+        self.index.close()
 
     def known_survey(self) -> Survey | None:
         """The lake's survey if configured or indexed (None while nothing says)."""

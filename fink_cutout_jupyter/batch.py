@@ -140,7 +140,7 @@ class BatchReader:
     def _read_file(self, path: str, items: list[BatchItem], kinds: tuple[str, ...]) -> None:
         """Stamps of the file's alerts by page; the others (stale, undecodable) one by one."""
         alone = list(items)
-        identity = self.reader.lake.identity(path)
+        identity = self.reader.files.identity(path)
         paged = [
             item
             for item in items
@@ -148,7 +148,7 @@ class BatchReader:
         ]
         if paged:
             chosen = {id(item) for item in paged}
-            with self.reader.lake.open(path) as source:
+            with self.reader.files.reading(path, identity) as source:
                 retry = self._read_pages(source, paged, kinds)
             alone = [item for item in items if id(item) not in chosen] + retry
         for item in alone:

@@ -147,9 +147,11 @@ class APIRunner:
         keep_signal_handlers()
 
     def close(self) -> None:
-        """Stop the thread pools (running reads finish)."""
+        """Stop the thread pools (running reads finish) and close the lake's open files."""
         for pool in self.pools.values():
             pool.executor.shutdown(wait=False, cancel_futures=True)
+        if self._api is not None:
+            self._api.close()
 
     def _answer(self, route: str, params: dict, body: bool, if_none_match):
         from .api import error_reply

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .open_files import SharedFile, fetch_pages
 from .thrift import CompactReader
 
 if TYPE_CHECKING:
@@ -215,6 +216,11 @@ def _read_span(source: pa.NativeFile, offset: int, length: int) -> memoryview:
     faults (glibc hands such blocks back to the system when freed) than the read itself. The
     view is valid until this thread's next read.
     """
+    if isinstance(source, SharedFile):
+        data = source.read(offset, length)
+        if len(data) != length:
+            raise Unsupported(f"the file ends before the page at {offset}")
+        return data
     buffer = getattr(_scratch, "buffer", None)
     if buffer is None or len(buffer) < length:
         buffer = _scratch.buffer = bytearray(max(length, 2 << 20))
@@ -300,15 +306,35 @@ def read_value(source: pa.NativeFile, span: PageSpan, column: ColumnInfo) -> byt
     return read_values(source, span, column, [span.index_in_page])[span.index_in_page]
 
 
+def read_pages(
+    source: pa.NativeFile | SharedFile, wanted: list[tuple[PageSpan, ColumnInfo, list[int]]]
+) -> list[dict[int, bytes | int | None]]:
+    """`read_values` of several pages; a shared remote file's pages are fetched concurrently."""
+    if isinstance(source, SharedFile) and len(wanted) > 1:
+        raws = fetch_pages(source, [(span.offset, span.length) for span, _, _ in wanted])
+        return [
+            read_values(source, span, column, rows, raw)
+            for (span, column, rows), raw in zip(wanted, raws, strict=True)
+        ]
+    return [read_values(source, span, column, rows) for span, column, rows in wanted]
+
+
 def read_values(
-    source: pa.NativeFile, span: PageSpan, column: ColumnInfo, rows: Iterable[int]
+    source: pa.NativeFile | SharedFile,
+    span: PageSpan,
+    column: ColumnInfo,
+    rows: Iterable[int],
+    raw: memoryview | None = None,
 ) -> dict[int, bytes | int | None]:
     """The values of several rows of the page at `span` (row in page -> value, None if null),
-    reading the page and its dictionary page once."""
+    reading the page (unless its bytes are given as `raw`) and its dictionary page once."""
     if column.physical_type not in PHYSICAL_TYPES:
         raise Unsupported(f"physical type {column.physical_type}")
     rows = sorted(set(rows))
-    raw = _read_span(source, span.offset, span.length)
+    if raw is None:
+        raw = _read_span(source, span.offset, span.length)
+    elif len(raw) != span.length:
+        raise Unsupported(f"the file ends before the page at {span.offset}")
     header = parse_page_header(raw)
     if header.header_size + header.compressed_page_size != span.length:
         raise Unsupported("the page is not where the index says")

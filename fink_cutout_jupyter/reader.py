@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -20,7 +21,8 @@ from .columns import (
 from .errors import BadParameter, CorruptData, NotFound, quote
 from .lake import Lake
 from .locations import ALERT_ID_SPAN, AlertLocation, FileIdentity
-from .pages import Unsupported, read_value
+from .open_files import OpenFiles, SharedFile
+from .pages import Unsupported, read_pages, read_value
 from .stamps import Stamp, stamp_from_stored, to_multi_extension_fits
 from .surveys import KINDS, Survey, survey_named, survey_of_columns
 
@@ -93,6 +95,7 @@ class CutoutReader:
         self.page_reads = 0
         self.page_fallbacks = 0
         self.corrupt_files: set[str] = set()
+        self.files = OpenFiles(lake)
         self._lock = threading.Lock()
 
     def read(
@@ -164,10 +167,10 @@ class CutoutReader:
 
         kinds = _checked_kinds(kinds)
         if identity is None:
-            identity = self.lake.identity(location.path)
+            identity = self.files.identity(location.path)
         read = None
         if identity == location.file_identity:
-            with self.lake.open(location.path) as source:
+            with self.files.reading(location.path, identity) as source:
                 read = self._read_indexed_row(source, location, kinds)
         if read is None:
             self.stale_reads += 1
@@ -212,34 +215,46 @@ class CutoutReader:
                 logger.warning(
                     "page read of %s failed (%s): reading its row group", location.path, error
                 )
-        parquet = open_parquet(source, location.path)
-        survey = self._survey_of(parquet)
-        stamps = self._read_stamps(
-            parquet,
-            survey,
-            location.row_group,
-            location.row,
-            kinds,
-            location.alert_id,
-            location.path,
-        )
+        with contextlib.ExitStack() as stack:
+            if isinstance(source, SharedFile):  # pyarrow reads by seeking: a file of its own
+                source = stack.enter_context(self.lake.open(location.path))
+            parquet = open_parquet(source, location.path)
+            survey = self._survey_of(parquet)
+            stamps = self._read_stamps(
+                parquet,
+                survey,
+                location.row_group,
+                location.row,
+                kinds,
+                location.alert_id,
+                location.path,
+            )
         return None if stamps is None else (survey, stamps)
 
     def _read_pages(
         self, source, location: AlertLocation, kinds: tuple[str, ...], survey: Survey
     ) -> dict[str, Stamp]:
-        """Stamps read from their data pages alone, after the row's alert id (`_RowMoved`)."""
-        span, column = location.page_spans[ALERT_ID_SPAN]
-        if read_value(source, span, column) != location.alert_id:
+        """Stamps read from their data pages alone, after the row's alert id (`_RowMoved`).
+
+        On a remote lake the id's page and the stamps' pages are fetched concurrently."""
+        names = (ALERT_ID_SPAN, *kinds)
+        wanted = [
+            (span, column, [span.index_in_page])
+            for span, column in (location.page_spans[name] for name in names)
+        ]
+        if not isinstance(source, SharedFile):  # local: the id first, no stamp read for nothing
+            wanted = wanted[:1]
+        found = read_pages(source, wanted)
+        value_of = {
+            name: values[span.index_in_page]
+            for name, values, (span, _, _) in zip(names, found, wanted, strict=False)
+        }
+        if value_of[ALERT_ID_SPAN] != location.alert_id:
             raise _RowMoved
+        for name in names[len(wanted) :]:
+            value_of[name] = read_value(source, *location.page_spans[name])
         stamps = {
-            kind: self._decoded(
-                kind,
-                read_value(source, *location.page_spans[kind]),
-                survey,
-                location.alert_id,
-                location.path,
-            )
+            kind: self._decoded(kind, value_of[kind], survey, location.alert_id, location.path)
             for kind in kinds
         }
         self.page_reads += len(kinds)
