@@ -121,21 +121,30 @@ class _InProcess:
 
 
 def _running_jupyter_server(timeout: float) -> _HTTP | None:
-    """This kernel's own Jupyter server, if it serves /api/v1 (the extension is enabled)."""
+    """This kernel's own Jupyter server, if it serves /api/v1 (the extension is enabled).
+
+    The server is the process that started the kernel (``JPY_PARENT_PID``), found by its
+    ``jpserver-<pid>.json`` in the runtime directory; another server running on the machine is
+    never taken for it. (jupyter_server's own listing costs a second of imports.)
+    """
+    parent = os.environ.get("JPY_PARENT_PID", "")
+    if not parent.isdigit():
+        return None
     try:
-        from jupyter_server.serverapp import list_running_servers
+        from jupyter_core.paths import jupyter_runtime_dir
     except ImportError:
         return None
-    servers = list(list_running_servers())
-    parent = os.environ.get("JPY_PARENT_PID")
-    mine = [s for s in servers if parent and str(s.get("pid")) == parent]
-    for server in mine or (servers if len(servers) == 1 else []):
-        transport = _HTTP(server["url"], server.get("token"), timeout)
-        try:
-            if transport.get("openapi.json", {}).status == 200:
-                return transport
-        except CutoutClientError:
-            continue
+    try:
+        with open(os.path.join(jupyter_runtime_dir(), f"jpserver-{parent}.json")) as info_file:
+            info = json.load(info_file)
+        transport = _HTTP(info["url"], info.get("token"), timeout)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        if transport.get("openapi.json", {}).status == 200:
+            return transport
+    except CutoutClientError:
+        pass
     return None
 
 

@@ -124,6 +124,11 @@ def test_discovery_finds_this_kernels_jupyter_server(clean_environment, demo, tm
         wait_for_http(
             f"http://127.0.0.1:{port}/api/v1/openapi.json", {"Authorization": "token kernel-test"}
         )
+        with pytest.raises(CutoutClientError, match="no cutout server or lake found"):
+            CutoutClient()  # a server that did not start this kernel is not this kernel's
+        os.environ["JPY_PARENT_PID"] = str(server.pid + 1_000_000)
+        with pytest.raises(CutoutClientError, match="no cutout server or lake found"):
+            CutoutClient()
         os.environ["JPY_PARENT_PID"] = str(server.pid)
         client = CutoutClient()
         assert repr(client) == f"CutoutClient(server http://localhost:{port}/)"
