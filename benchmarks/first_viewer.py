@@ -90,17 +90,14 @@ async def measure(base: str, names: list[str]) -> list[float]:
         return times
 
 
-def main() -> None:
-    from fink_cutout_jupyter.demo import make_demo_lake
-
+def run_in_jupyterlab(make_demo_lake, notebooks, measure_in_browser):
+    """Start JupyterLab on a demo lake, write `notebooks(demo, directory)`, measure, stop."""
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
         demo = make_demo_lake(root / "demo")
-        notebooks = root / "notebooks"
-        notebooks.mkdir()
-        names = [f"viewer-{number}.ipynb" for number in range(RUNS + 1)]
-        for name in names:
-            (notebooks / name).write_text(json.dumps(NOTEBOOK))
+        folder = root / "notebooks"
+        folder.mkdir()
+        names = notebooks(demo, folder)
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -113,7 +110,7 @@ def main() -> None:
                 *(sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root"),
                 f"--port={port}",
                 f"--IdentityProvider.token={TOKEN}",
-                f"--ServerApp.root_dir={notebooks}",
+                f"--ServerApp.root_dir={folder}",
                 f"--FinkCutoutsApp.lake={demo.root}",
             ],
             env=environment,
@@ -129,10 +126,22 @@ def main() -> None:
                     break
                 except OSError:
                     time.sleep(0.2)
-            times = asyncio.run(measure(base, names))
+            return asyncio.run(measure_in_browser(base, names))
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def main() -> None:
+    from fink_cutout_jupyter.demo import make_demo_lake
+
+    def notebooks(demo, folder: Path) -> list[str]:
+        names = [f"viewer-{number}.ipynb" for number in range(RUNS + 1)]
+        for name in names:
+            (folder / name).write_text(json.dumps(NOTEBOOK))
+        return names
+
+    times = run_in_jupyterlab(make_demo_lake, notebooks, measure)
     print(
         "Run All to three stamps drawn, fresh kernel each: "
         + ", ".join(f"{t:.2f}" for t in times)

@@ -20,6 +20,7 @@ _PUBLIC = {
     "AlertIndex": "index",
     "CutoutClient": "client",
     "CutoutViewer": "viewer",
+    "CutoutGallery": "gallery",
     "CutoutAPI": "api",
 }
 

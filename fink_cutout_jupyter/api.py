@@ -36,7 +36,7 @@ from .surveys import KINDS, Survey, as_integer
 
 logger = logging.getLogger(__name__)
 
-ROUTES = ("cutouts", "alerts", "openapi.json")
+ROUTES = ("cutouts", "alerts", "limits", "openapi.json")
 # Stored, but revalidated on every use: a 304 costs one lookup and one stat, and a rewritten file
 # changes the ETag, so no cache can keep serving what the lake no longer holds.
 REVALIDATE = "private, no-cache"
@@ -166,6 +166,8 @@ class CutoutAPI:
                 return self.cutouts(params, if_none_match, body)
             if route == "alerts":
                 return self.alerts(params)
+            if route == "limits":
+                return self.limits(params)
             if route == "openapi.json":
                 from .openapi import openapi_document
 
@@ -243,6 +245,21 @@ class CutoutAPI:
         self.reader.files.close()
         self.index.close()
 
+    def limits(self, params: Mapping[str, Any]) -> Reply:
+        """The object's upper limits from its latest alert's history (ZTF), oldest first."""
+        from .history import upper_limits
+
+        check(params, ALERT_PARAMETERS)
+        object_id = params.get("objectId")
+        if object_id is None:
+            raise BadParameter("objectId: missing; e.g. objectId=ZTF24abssjsb")
+        latest = self.index.alerts(object_id)[-1]
+        survey = self.reader.survey or self.index.survey
+        rows = upper_limits(self.lake, latest, survey)
+        for row in rows:
+            row["date"] = _date_of_jd(row["jd"])
+        return json_reply(rows, {"Cache-Control": "no-cache"})
+
     def known_survey(self) -> Survey | None:
         """The lake's survey if configured or indexed (None while nothing says)."""
         if self.survey is not None:
@@ -262,6 +279,13 @@ class CutoutAPI:
                 f"candid: alert {request.alert_id} is not an alert of {request.object_id}"
             )
         return location
+
+
+def _date_of_jd(jd: float) -> str:
+    import datetime as dt
+
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (epoch + dt.timedelta(days=jd - 2440587.5)).isoformat(timespec="seconds")
 
 
 def json_reply(payload: Any, headers: Mapping[str, str] | None = None, status: int = 200) -> Reply:

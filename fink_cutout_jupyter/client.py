@@ -214,6 +214,10 @@ class CutoutClient:
         """Every alert of an object, oldest first: ids, jd, date, filter, magnitude, ra, dec..."""
         return json.loads(_checked(self.transport.get("alerts", {"objectId": object_id})).body)
 
+    def upper_limits(self, object_id: str | int) -> list[dict[str, Any]]:
+        """The object's upper limits from its latest alert's history: jd, date, filter, limit."""
+        return json.loads(_checked(self.transport.get("limits", {"objectId": object_id})).body)
+
     def fits_bytes(
         self, object_id: str | int | None = None, candid: int | None = None, kind: str = "Science"
     ) -> bytes:

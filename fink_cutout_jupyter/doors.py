@@ -180,6 +180,8 @@ class APIRunner:
 
 
 def _kind_of_work(route: str, params: dict) -> str:
+    if route == "limits":
+        return "read"
     if route != "cutouts" or not params:
         return "lookup"
     fmt = params.get("return_type", params.get("output-format"))

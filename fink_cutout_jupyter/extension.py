@@ -1,4 +1,4 @@
-"""The Jupyter door: /api/v1/cutouts, /api/v1/alerts and /api/v1/openapi.json in every server."""
+"""The Jupyter door: /api/v1/cutouts, alerts, limits and openapi.json in every server."""
 
 from __future__ import annotations
 
@@ -76,6 +76,10 @@ class AlertsHandler(_Handler):
     route = "alerts"
 
 
+class LimitsHandler(_Handler):
+    route = "limits"
+
+
 class OpenAPIHandler(_Handler):
     route = "openapi.json"
 
@@ -133,6 +137,7 @@ class FinkCutoutsApp(ExtensionApp):
         for path, handler in (
             ("/api/v1/cutouts", CutoutsHandler),
             ("/api/v1/alerts", AlertsHandler),
+            ("/api/v1/limits", LimitsHandler),
             ("/api/v1/openapi.json", OpenAPIHandler),
             ("/api/v1/.*", NoRouteHandler),
         ):

@@ -225,6 +225,20 @@ def _alert_schema() -> dict[str, Any]:
     }
 
 
+def _limit_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["jd", "date", "filter", "limit"],
+        "additionalProperties": False,
+        "properties": {
+            "jd": {"type": "number"},
+            "date": {"type": "string", "format": "date-time"},
+            "filter": {"type": "string"},
+            "limit": {"type": "number", "description": "magnitude not reached (diffmaglim)"},
+        },
+    }
+
+
 def openapi_document(base_url: str = "/", survey: Survey | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 description of every route, parameter, status and media type.
 
@@ -299,6 +313,24 @@ def openapi_document(base_url: str = "/", survey: Survey | None = None) -> dict[
                             "content": {
                                 "application/json": {
                                     "schema": {"type": "array", "items": _alert_schema()}
+                                }
+                            },
+                        },
+                        **_errors("400", "404", "500", "502", "503"),
+                    },
+                }
+            },
+            "/api/v1/limits": {
+                "get": {
+                    "summary": "The object's upper limits (non-detections) from its latest "
+                    "alert's history, oldest first; empty where the lake keeps no history",
+                    "parameters": _query("parameters", "AlertsQuery", required=True),
+                    "responses": {
+                        "200": {
+                            "description": "The upper limits",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"type": "array", "items": _limit_schema()}
                                 }
                             },
                         },

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import html
 from typing import Any
 
 import ipywidgets as widgets
@@ -12,10 +10,10 @@ import traitlets
 
 from .client import CutoutClient, CutoutClientError
 from .errors import CorruptData
+from .light_curve import LightCurve, light_curve_points, light_curve_rgb
 from .render import encode_png, side_by_side
 from .stamp_display import (
     coloured,
-    detection_text,
     interval_cuts,
     levels,
     object_links,
@@ -25,8 +23,8 @@ from .stamp_display import (
 from .stamp_widget import StampPanels
 from .stamps import Stamp, to_multi_extension_fits
 from .surveys import KINDS, LSST, ZTF
+from .viewer_html import alert_label, alert_title, download_link, error_box, links_html
 
-_LINK_STYLE = "color: var(--jp-content-link-color, #1a73e8); text-decoration: underline"
 _LINKED = (
     "stretch",
     "interval",
@@ -41,63 +39,6 @@ _LINKED = (
     "flip",
     "size",
 )
-
-
-def alert_label(alert: dict[str, Any]) -> str:
-    """One line naming an alert in the alert list: date, filter, magnitude."""
-    date = dt.datetime.fromisoformat(alert["date"]).strftime("%Y-%m-%d %H:%M")
-    magnitude = alert.get("magnitude")
-    shown = f"{magnitude:.2f}" if isinstance(magnitude, float) else "?"
-    unit = alert.get("magnitude_unit", "")
-    return f"{date} UTC · {alert.get('filter', '?')} · {shown} {unit}".strip()
-
-
-def alert_title(object_id: str, alert: dict[str, Any]) -> str:
-    """HTML heading of the viewer: object, date, filter, magnitude ± error, position, detection
-    sign (escaped)."""
-    error = alert.get("magnitude_error")
-    magnitude = alert.get("magnitude")
-    brightness = (
-        f"{magnitude:.2f} ± {error:.2f} {alert.get('magnitude_unit', '')}"
-        if isinstance(magnitude, float) and isinstance(error, float)
-        else "?"
-    )
-    date = dt.datetime.fromisoformat(alert["date"]).strftime("%Y-%m-%d %H:%M:%S")
-    position = f"ra {alert['ra']:.6f}°, dec {alert['dec']:+.6f}°" if "ra" in alert else ""
-    parts = [
-        f"<b>{html.escape(str(object_id))}</b>",
-        f"alert {html.escape(str(alert['alertId']))}",
-        f"{date} UTC",
-        f"filter {html.escape(str(alert.get('filter', '?')))}",
-        html.escape(brightness),
-        html.escape(position),
-        html.escape(detection_text(alert.get("isdiffpos"))),
-    ]
-    return " · ".join(part for part in parts if part)
-
-
-def download_link(data: bytes, filename: str, label: str) -> str:
-    """An ``<a download>`` link carrying `data` as a data URI (works without a server)."""
-    encoded = base64.b64encode(data).decode()
-    name = html.escape(filename, quote=True)
-    return (
-        f'<a download="{name}" href="data:application/fits;base64,{encoded}" '
-        f'title="{name}" class="fink-download" style="{_LINK_STYLE}">{html.escape(label)}</a>'
-    )
-
-
-def links_html(links: dict[str, str]) -> str:
-    """Plain links out, opening in a new tab (nothing is fetched)."""
-    return " · ".join(
-        f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer" '
-        f'class="fink-link" style="{_LINK_STYLE}">{html.escape(name)} ↗</a>'
-        for name, url in links.items()
-    )
-
-
-def error_box(text: str) -> str:
-    """A readable error inside the widget."""
-    return f'<div class="fink-error" style="color:#b00020">⚠ {html.escape(text)}</div>'
 
 
 class CutoutViewer(widgets.VBox):
@@ -180,6 +121,7 @@ class CutoutViewer(widgets.VBox):
             flip=flip,
             size=size,
         )
+        self.light_curve = LightCurve()
         self.message = widgets.HTML()
         self.title = widgets.HTML()
         self.links = widgets.HTML()
@@ -196,6 +138,7 @@ class CutoutViewer(widgets.VBox):
                 self.links,
                 self.panels,
                 widgets.HBox([self.previous_button, self.alert_list, self.next_button]),
+                self.light_curve,
                 self.downloads,
                 self.message,
             ]
@@ -205,6 +148,7 @@ class CutoutViewer(widgets.VBox):
         self.panels.observe(self._on_browser_cuts, names="cuts")
         self.observe(self._on_cuts, names="cuts")
         self.observe(self._on_alert_set, names="alert")
+        self.light_curve.observe(self._on_point_clicked, names="clicked")
         self.add_class("fink-cutout-viewer")
         try:
             self.client = client or CutoutClient()
@@ -218,6 +162,12 @@ class CutoutViewer(widgets.VBox):
             return
         self.alert_list.options = [(alert_label(a), a["alertId"]) for a in alerts]
         self.alerts = alerts
+        self.light_curve.unit = alerts[-1].get("magnitude_unit") or "mag"
+        self.light_curve.points = light_curve_points(alerts)
+        try:
+            self.light_curve.limits = self.client.upper_limits(object_id)
+        except CutoutClientError:  # a server without the route, or no history
+            self.light_curve.limits = []
         self.show_alert(start)
 
     @property
@@ -292,8 +242,26 @@ class CutoutViewer(widgets.VBox):
     def _repr_mimebundle_(self, **kwargs):
         bundle = super()._repr_mimebundle_(**kwargs)
         if self.stamps:
-            bundle["image/png"] = base64.b64encode(self.png()).decode()
+            bundle["image/png"] = base64.b64encode(self.static_png()).decode()
         return bundle
+
+    def static_png(self, scale: int = 3) -> bytes:
+        """What a saved notebook shows without the widget: the stamps as shown (enlarged
+        `scale` times) above the light curve."""
+        import numpy as np
+
+        readable = [kind for kind in self.stamps if kind not in self.broken]
+        stamps = side_by_side([self.rgb(kind) for kind in readable])
+        stamps = np.repeat(np.repeat(stamps, scale, axis=0), scale, axis=1)
+        curve = light_curve_rgb(
+            self.light_curve.points, self.light_curve.limits, self.light_curve.unit, stamps.shape[1]
+        )
+        width = max(stamps.shape[1], curve.shape[1])
+        rows = [
+            np.pad(part, ((0, 0), (0, width - part.shape[1]), (0, 0)), constant_values=255)
+            for part in (stamps, curve)
+        ]
+        return encode_png(np.concatenate(rows))
 
     def _fetch(self, candid: int) -> dict[str, Stamp | str]:
         """Each kind's stamp, or the text of why it is unreadable (a corrupt stamp: HTTP 502)."""
@@ -339,6 +307,7 @@ class CutoutViewer(widgets.VBox):
         if first and self.alert is None:
             self.panels.center = [first["width"] / 2, first["height"] / 2]
         self.panels.stamps = payloads
+        self.light_curve.shown = str(candid)
         self.alert = candid
         self.message.value = ""
 
@@ -379,6 +348,10 @@ class CutoutViewer(widgets.VBox):
     def _on_alert_set(self, change) -> None:
         if change["new"] != self.alert_list.value:
             self.show_alert(change["new"])
+
+    def _on_point_clicked(self, change) -> None:
+        if change["new"]:
+            self.alert = int(change["new"])
 
     def _on_browser_cuts(self, change) -> None:
         self._cuts_from_browser = True

@@ -308,3 +308,49 @@ def test_an_indexed_file_deleted_or_truncated_after_indexing(damaged_lake):
     truncated = api.handle("cutouts", {"candid": candids[5]})
     assert truncated.status == 502
     assert "is no longer a readable alert file" in json.loads(truncated.body)["text"]
+
+
+def test_upper_limits_are_the_latest_alerts_non_detections(real_lake_case):
+    """ZTF's prv_candidates, read with pyarrow: the entries without a candid of each object's
+    latest alert, with their diffmaglim; the demo lake keeps no history: none."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from fink_cutout_jupyter.lake import Lake
+
+    lake = Lake(real_lake_case.lake, science_dir=real_lake_case.science_dir)
+    api = CutoutAPI(lake, real_lake_case.index)
+    latest: dict[str, dict] = {}
+    for path in sorted((Path(real_lake_case.lake) / real_lake_case.science_dir).rglob("*.parquet")):
+        for row in pq.read_table(
+            path, columns=["objectId", "candidate", "prv_candidates"]
+        ).to_pylist():
+            known = latest.get(row["objectId"])
+            if known is None or row["candidate"]["jd"] > known["candidate"]["jd"]:
+                latest[row["objectId"]] = row
+    checked = 0
+    for object_id, row in sorted(latest.items()):
+        expected = sorted(
+            (entry["jd"], "gri"[entry["fid"] - 1], entry["diffmaglim"])
+            for entry in row["prv_candidates"] or []
+            if entry["candid"] is None
+        )
+        reply = api.handle("limits", {"objectId": object_id})
+        assert reply.status == 200
+        limits = json.loads(reply.body)
+        assert [(limit["jd"], limit["filter"], limit["limit"]) for limit in limits] == [
+            (jd, band, pytest.approx(limit)) for jd, band, limit in expected
+        ], object_id
+        assert all(limit["date"].endswith("+00:00") for limit in limits)
+        checked += bool(expected)
+    assert checked >= 10, "real alerts with non-detections were compared"
+    assert api.handle("limits", {"objectId": "ZTF99zzzzzzz"}).status == 404
+    assert api.handle("limits", {}).status == 400
+
+
+def test_a_lake_without_history_has_no_upper_limits(demo):
+    import json
+
+    reply = CutoutAPI(str(demo.root)).handle("limits", {"objectId": "ZTF24abssjsb"})
+    assert (reply.status, json.loads(reply.body)) == (200, [])

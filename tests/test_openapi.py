@@ -113,4 +113,5 @@ def test_schemathesis_finds_nothing(live_door, mode):
         "GET /api/v1/cutouts",
         "POST /api/v1/cutouts",
         "GET /api/v1/alerts",
+        "GET /api/v1/limits",
     ]

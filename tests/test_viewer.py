@@ -144,21 +144,37 @@ def test_download_links_decode_to_the_exact_fits_bytes(viewer, client):
 
 
 def test_the_saved_notebook_shows_the_stamps_as_astropy_draws_them(viewer, client):
-    """The static fallback: zscale cuts (symmetric for the Difference), linear stretch, the
-    colormaps' 256 levels, computed here with astropy and matplotlib on the FITS bytes."""
+    """The static fallback: the stamps enlarged three times with zscale cuts (symmetric for the
+    Difference), linear stretch, the colormaps' 256 levels, computed here with astropy and
+    matplotlib on the FITS bytes; the light curve under them."""
     import matplotlib
     from astropy.visualization import ZScaleInterval
 
     bundle = viewer._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     image = np.asarray(Image.open(io.BytesIO(base64.b64decode(bundle["image/png"]))))
-    assert image.shape == (63, 63 * 3 + 4, 3)
+    assert image.shape[1] == 3 * (63 * 3 + 4)
+    assert image.shape[0] > 3 * 63 + 100, "the light curve is under the stamps"
+    stamps = image[: 3 * 63 : 3, ::3]
     pixels = stored_pixels(client, viewer.alert, "Difference").astype(float)
     reach = np.abs(ZScaleInterval().get_limits(pixels)).max()
     level = np.floor(np.clip((pixels + reach) / (2 * reach), 0, 1) * 255 + 0.5).astype(int)
     table = matplotlib.colormaps["RdBu_r"](np.linspace(0, 1, 256), bytes=True)[:, :3]
-    difference = image[:, -63:].astype(int)
+    difference = stamps[:, -63:].astype(int)
     assert np.abs(difference - table[level]).max() <= 2
+    curve = image[3 * 63 :]
+    assert (curve != 255).any(), "something is drawn under the stamps"
+
+
+def test_the_light_curve_has_every_detection_and_a_click_opens_its_alert(viewer, client):
+    alerts = client.alerts(DEMO_OBJECT_ID)
+    points = viewer.light_curve.points
+    assert [p["alertId"] for p in points] == [str(a["alertId"]) for a in alerts]
+    assert [p["magnitude"] for p in points] == [a["magnitude"] for a in alerts]
+    assert viewer.light_curve.shown == str(alerts[-1]["alertId"])
+    viewer.light_curve.clicked = str(alerts[0]["alertId"])  # as the browser sets it
+    assert viewer.alert == alerts[0]["alertId"]
+    assert viewer.light_curve.shown == str(alerts[0]["alertId"])
 
 
 def test_save_writes_a_labelled_figure(viewer, tmp_path):

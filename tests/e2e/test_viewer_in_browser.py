@@ -86,6 +86,17 @@ def jupyter(demo, rubin_root, tmp_path_factory):
             'print("STATE", v.stretch, v.zoom, v.interval, v.cuts["Difference"])',
         )
     )
+    (root / "lightcurve.ipynb").write_text(
+        notebook(f'from fink_cutout_jupyter import CutoutViewer\nCutoutViewer("{DEMO_OBJECT_ID}")')
+    )
+    (root / "gallery.ipynb").write_text(
+        notebook(
+            "from fink_cutout_jupyter import CutoutGallery\n"
+            f"ids = {gallery_ids(demo)!r}\n"
+            "g = CutoutGallery(ids)\ng",
+            'print("LABELS", len(g.labels), sorted(g.labels.label), sorted(g.labels.id))',
+        )
+    )
     (root / "rubin.ipynb").write_text(
         notebook(
             "from fink_cutout_jupyter import CutoutClient, CutoutViewer\n"
@@ -100,8 +111,9 @@ def jupyter(demo, rubin_root, tmp_path_factory):
         "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
     }
-    for name in ("FINK_CUTOUTS_LAKE", "FINK_CUTOUTS_URL", "JUPYTERHUB_SERVICE_URL"):
+    for name in ("FINK_CUTOUTS_URL", "JUPYTERHUB_SERVICE_URL"):
         environment.pop(name, None)
+    environment["FINK_CUTOUTS_LAKE"] = str(demo.root)  # as `fink-cutouts demo` sets it
     log = (home / "server.log").open("w")
     process = subprocess.Popen(
         [
@@ -129,6 +141,16 @@ def jupyter(demo, rubin_root, tmp_path_factory):
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+def gallery_ids(demo) -> list[int]:
+    """120 alert ids of the demo lake, the last two replaced by ids no alert has."""
+    import pyarrow.parquet as pq
+
+    found = []
+    for path in demo.files:
+        found += pq.read_table(demo.root / path, columns=["candid"]).column(0).to_pylist()
+    return [*found[:118], 1, 2]
 
 
 def expected_rgb(fits_bytes: bytes, colormap: str, symmetric: bool) -> np.ndarray:
@@ -363,3 +385,84 @@ async def test_quickstart_in_notebook_7(jupyter):
         canvases = viewer.locator("canvas.fink-stamp-canvas")
         assert await canvases.count() == 3
         assert (await canvas_rgb(canvases.first)).std() > 5
+
+
+async def test_the_light_curve_has_every_alert_and_a_click_opens_the_oldest(
+    jupyter, demo_lake_case
+):
+    async with browser_page("viewer_light_curve") as page:
+        url = f"{jupyter}/lab/tree/lightcurve.ipynb?token={TOKEN}"
+        viewer = await run_notebook(
+            page, url, f"{jupyter}/api/sessions", HEADERS, ".jp-NotebookPanel"
+        )
+        points = viewer.locator(".fink-lightcurve .fink-point")
+        await points.nth(len(demo_lake_case.alerts) - 1).wait_for(timeout=30_000)
+        assert await points.count() == len(demo_lake_case.alerts)
+        oldest = demo_lake_case.alerts[0]
+        first = points.first
+        assert await first.get_attribute("data-alert-id") == str(oldest["alertId"])
+        await first.hover()
+        readout = await viewer.locator(".fink-lightcurve-readout").inner_text()
+        assert f"alert {oldest['alertId']}" in readout
+        assert "MJD" in readout
+        await first.click()
+        title = viewer.locator(".widget-html").first
+        await page.wait_for_function(
+            "([e, id]) => e.innerText.includes(`alert ${id}`)",
+            arg=[await title.element_handle(), str(oldest["alertId"])],
+        )
+        ring = viewer.locator(".fink-lightcurve .fink-shown")
+        assert await ring.count() == 1
+
+
+async def test_a_gallery_pages_labels_by_keyboard_and_shows_unknown_ids(jupyter, demo):
+    ids = [str(i) for i in gallery_ids(demo)]
+    async with browser_page("gallery") as page:
+        url = f"{jupyter}/lab/tree/gallery.ipynb?token={TOKEN}"
+        await page.goto(url)
+        await page.locator(".jp-NotebookPanel:visible").first.wait_for(timeout=120_000)
+        from browser import run_all_cells, wait_for_idle_kernel
+
+        await wait_for_idle_kernel(f"{jupyter}/api/sessions", HEADERS, "gallery.ipynb")
+        await run_all_cells(page)
+        gallery = page.locator(".jp-NotebookPanel:visible .fink-gallery").first
+        tiles = gallery.locator(".fink-tile")
+        await tiles.nth(59).wait_for(timeout=120_000)
+        assert await tiles.count() == 60
+        assert [await tiles.nth(i).get_attribute("data-id") for i in range(60)] == ids[:60]
+        assert await gallery.locator("canvas.fink-thumbnail").count() >= 55
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await gallery.screenshot(path=str(ARTIFACTS / "gallery-in-jupyterlab.png"))
+
+        await gallery.focus()
+        for key in ("1", "ArrowRight", "2", "ArrowRight", "1"):
+            await page.keyboard.press(key)
+        badges = gallery.locator(".fink-tile-label:not(:empty)")
+        await page.wait_for_function(
+            "e => e.querySelectorAll('.fink-tile-label[data-label=\"real\"]').length === 2",
+            arg=await gallery.element_handle(),
+        )
+        assert await badges.count() == 3
+
+        renders = await gallery.get_attribute("data-renders")
+        started = await page.evaluate("performance.now()")
+        await gallery.get_by_role("button", name="page ▶").click()
+        paged = await page.wait_for_function(
+            "([e, old]) => e.dataset.renders !== old ? performance.now() : null",
+            arg=[await gallery.element_handle(), renders],
+            polling=20,
+        )
+        print(f"next page of 60 drawn in {(await paged.json_value() - started) / 1000:.2f} s")
+        assert [await tiles.nth(i).get_attribute("data-id") for i in range(60)] == ids[60:]
+        assert await tiles.nth(58).locator(".fink-tile-missing").inner_text() == "not found"
+        assert await tiles.nth(57).locator("canvas").count() == 1
+
+        last = page.locator(".jp-NotebookPanel:visible .jp-CodeCell").nth(1)
+        await last.locator(".jp-InputArea-editor").click()
+        await page.keyboard.press("Shift+Enter")
+        output = last.locator(".jp-OutputArea-output")
+        await output.filter(has_text="LABELS").wait_for(timeout=60_000)
+        printed = await output.inner_text()
+    assert printed.startswith("LABELS 3 ['bogus', 'real', 'real']")
+    for identifier in ids[:3]:
+        assert identifier in printed

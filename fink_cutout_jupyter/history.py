@@ -1,0 +1,48 @@
+"""An object's upper limits from its latest alert's history (ZTF's ``prv_candidates``).
+
+ZTF alerts carry the 30 days before them: earlier detections, and the nights the object was
+observed but not detected, with the depth reached (``diffmaglim``, an upper limit on its
+magnitude). The latest alert's row is read alone (its row group's ``prv_candidates`` column and
+alert id), and the row is proven to be the alert's (its stored alert id) before its history is
+used. Lakes without the column (Rubin's, the demo's) have no upper limits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .columns import leaf, value
+from .lake import Lake
+from .locations import AlertLocation
+from .reader import open_parquet
+from .surveys import Survey
+
+HISTORY_COLUMN = "prv_candidates"
+
+
+def upper_limits(lake: Lake, location: AlertLocation, survey: Survey) -> list[dict[str, Any]]:
+    """The non-detections in the alert's history: jd, filter, limit (magnitude), oldest first.
+
+    Empty when the file has no history column, or when the indexed row no longer holds the
+    alert (the file was rewritten since it was indexed: nothing unproven is shown).
+    """
+    with lake.open(location.path) as source:
+        parquet = open_parquet(source, location.path)
+        if HISTORY_COLUMN not in parquet.schema_arrow.names:
+            return []
+        table = parquet.read_row_group(
+            location.row_group, columns=[survey.alert_id_column, HISTORY_COLUMN]
+        ).slice(location.row, 1)
+    if table.num_rows != 1 or value(table, survey.alert_id_column, 0) != location.alert_id:
+        return []
+    filters = dict(survey.filter_names)
+    limits = [
+        {
+            "jd": entry["jd"],
+            "filter": filters.get(entry.get("fid"), str(entry.get("fid"))),
+            "limit": float(entry["diffmaglim"]),
+        }
+        for entry in leaf(table, HISTORY_COLUMN).to_pylist()[0] or []
+        if entry.get("candid") is None and entry.get("diffmaglim") is not None
+    ]
+    return sorted(limits, key=lambda limit: limit["jd"])

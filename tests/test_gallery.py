@@ -1,0 +1,91 @@
+"""CutoutGallery without a browser: pages through the batch door, tiles, labels, the viewer."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fink_cutout_jupyter.client import CutoutClient
+from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+from fink_cutout_jupyter.gallery import CutoutGallery
+
+
+@pytest.fixture(scope="module")
+def client(demo):
+    return CutoutClient(lake=str(demo.root))
+
+
+@pytest.fixture(scope="module")
+def candids(demo):
+    import pyarrow.parquet as pq
+
+    found = []
+    for path in demo.files:
+        found += pq.read_table(demo.root / path, columns=["candid"]).column(0).to_pylist()
+    return found
+
+
+def test_a_page_holds_its_ids_thumbnails_and_captions(client, candids):
+    gallery = CutoutGallery([*candids[:119], 42], client=client, page_size=60)
+    assert gallery.grid.pages == 2
+    tiles = gallery.grid.tiles
+    assert [tile["id"] for tile in tiles] == [str(c) for c in candids[:60]]
+    first = tiles[0]
+    expected = client.array(candid=candids[0], kind="Difference").astype(np.float32)
+    if first["stamps"]:
+        pixels = np.frombuffer(first["stamps"][0], dtype=np.float32).reshape(63, 63)
+        np.testing.assert_array_equal(pixels, expected)
+    assert len(first["caption"]) == 2
+    gallery.next_page()
+    tiles = gallery.grid.tiles
+    assert [tile["id"] for tile in tiles] == [str(c) for c in [*candids[60:119], 42]]
+    assert tiles[-1]["status"] == "not found"
+    assert tiles[-1]["stamps"] == []
+
+
+def test_labels_from_the_browser_live_in_the_kernel_across_pages(client, candids, tmp_path):
+    gallery = CutoutGallery(candids[:10], client=client, page_size=4)
+    for identifier, label in ((candids[0], "real"), (candids[1], "bogus"), (candids[2], "real")):
+        gallery._on_message(None, {"event": "label", "id": str(identifier), "label": label}, [])
+    gallery._on_message(None, {"event": "page", "delta": 1}, [])
+    assert gallery.page == 1
+    frame = gallery.labels
+    assert frame[["id", "label"]].values.tolist() == [
+        [str(candids[0]), "real"],
+        [str(candids[1]), "bogus"],
+        [str(candids[2]), "real"],
+    ]
+    assert gallery.grid.labels[str(candids[1])] == "bogus"
+    gallery.save_labels(tmp_path / "labels.csv")
+    other = CutoutGallery(candids[:10], client=client, page_size=4)
+    assert other.load_labels(tmp_path / "labels.csv") == 3
+    assert other.grid.labels == gallery.grid.labels
+
+
+def test_a_dataframe_of_objects_and_opening_a_viewer(client):
+    frame = pd.DataFrame({"objectId": [DEMO_OBJECT_ID, "ZTF99zzzzzzz"], "mag": [17.0, 18.0]})
+    gallery = CutoutGallery(frame, client=client, kind="All")
+    assert gallery.by == "objectId"
+    assert len(gallery.grid.tiles[0]["stamps"]) == 3
+    gallery._on_message(None, {"event": "open", "id": DEMO_OBJECT_ID}, [])
+    viewer = gallery.viewer_box.children[0]
+    assert viewer.alert == client.alerts(DEMO_OBJECT_ID)[-1]["alertId"]
+    gallery.open_viewer("ZTF99zzzzzzz")  # not found: nothing to open
+    assert gallery.viewer_box.children[0] is viewer
+
+
+def test_bad_arguments_are_refused(client):
+    with pytest.raises(ValueError, match="kind"):
+        CutoutGallery(["ZTF24abssjsb"], client=client, kind="Sky")
+    with pytest.raises(ValueError, match="page_size"):
+        CutoutGallery(["ZTF24abssjsb"], client=client, page_size=0)
+
+
+def test_a_stamp_cut_at_a_ccd_edge_is_shown_at_its_own_shape(client, candids):
+    gallery = CutoutGallery(candids[:120], client=client, page_size=120)
+    edge = [tile for tile in gallery.grid.tiles if "other shape" in tile["status"]]
+    assert edge, "the demo has edge stamps"
+    for tile in edge:
+        expected = client.array(candid=int(tile["id"]), kind="Difference")
+        assert (tile["height"], tile["width"]) == expected.shape != (63, 63)
+        pixels = np.frombuffer(tile["stamps"][0], dtype=np.float32).reshape(expected.shape)
+        np.testing.assert_array_equal(pixels, expected.astype(np.float32))
