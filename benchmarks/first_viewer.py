@@ -60,7 +60,9 @@ async def idle_kernel(base: str, name: str) -> None:
     raise RuntimeError("no idle kernel")
 
 
-async def one_run(browser, base: str, name: str) -> float:
+async def run_all(browser, base: str, name: str):
+    """Open the notebook in a new page, wait for its idle kernel and JupyterLab to settle, click
+    Run All: the page, and the time of the click in it (``performance.now()``)."""
     page = await browser.new_page(viewport={"width": 1400, "height": 1000})
     await page.goto(f"{base}/lab/tree/{name}?token={TOKEN}")
     await page.locator(".jp-NotebookPanel:visible").first.wait_for(timeout=120_000)
@@ -71,6 +73,11 @@ async def one_run(browser, base: str, name: str) -> float:
     await item.wait_for()
     started = await page.evaluate("performance.now()")
     await item.click()
+    return page, started
+
+
+async def one_run(browser, base: str, name: str) -> float:
+    page, started = await run_all(browser, base, name)
     drawn = await page.wait_for_function(DRAWN, polling=20, timeout=120_000)
     seconds = (await drawn.json_value() - started) / 1000
     await page.close()

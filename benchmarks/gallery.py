@@ -9,7 +9,6 @@ thumbnail is printed from the kernel's widget state.
 Run: python benchmarks/gallery.py (needs /usr/bin/chromium)
 """
 
-import asyncio
 import json
 import statistics
 import sys
@@ -24,16 +23,7 @@ DRAWN = """() => {
 
 
 async def one_run(browser, base: str, name: str) -> tuple[float, float]:
-    page = await browser.new_page(viewport={"width": 1400, "height": 1000})
-    await page.goto(f"{base}/lab/tree/{name}?token={first_viewer.TOKEN}")
-    await page.locator(".jp-NotebookPanel:visible").first.wait_for(timeout=120_000)
-    await first_viewer.idle_kernel(base, name)
-    await asyncio.sleep(first_viewer.SETTLE_SECONDS)
-    await page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    item = page.get_by_text("Run All Cells", exact=True)
-    await item.wait_for()
-    started = await page.evaluate("performance.now()")
-    await item.click()
+    page, started = await first_viewer.run_all(browser, base, name)
     drawn = await page.wait_for_function(DRAWN, polling=20, timeout=120_000)
     first = (await drawn.json_value() - started) / 1000
     gallery = page.locator(".jp-NotebookPanel:visible .fink-gallery").first

@@ -13,18 +13,14 @@ Run: python benchmarks/viewer_render.py (needs /usr/bin/chromium and the demo's 
 
 import asyncio
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-TOKEN = "benchmark"
+sys.path.insert(0, str(Path(__file__).parent))
+from first_viewer import TOKEN, run_in_jupyterlab  # noqa: E402 - a sibling script
+
 CHANGES = [("stretch", v) for v in ("log", "sqrt", "asinh", "power", "sigmoid", "linear")] + [
     ("interval", v) for v in ("percentile", "minmax", "zscale")
 ]
@@ -120,43 +116,15 @@ async def measure(url: str) -> dict[str, tuple[float, list[float]]]:
 def main() -> None:
     from fink_cutout_jupyter.demo import make_demo_lake
 
-    with tempfile.TemporaryDirectory() as directory:
-        root = Path(directory)
-        demo = make_demo_lake(root / "demo")
-        rubin = rubin_lake(root / "rubin")
-        (root / "notebooks").mkdir()
-        (root / "notebooks" / "render.ipynb").write_text(
-            json.dumps(notebook(str(demo.root), rubin))
-        )
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        environment = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / "config")}
-        environment["JUPYTERLAB_WORKSPACES_DIR"] = str(root / "workspaces")
-        server = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root"),
-                f"--port={port}",
-                f"--IdentityProvider.token={TOKEN}",
-                f"--ServerApp.root_dir={root / 'notebooks'}",
-            ],
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            figures = asyncio.run(measure(f"{base}/lab/tree/render.ipynb?token={TOKEN}"))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    def notebooks(demo, folder: Path) -> list[str]:
+        rubin = rubin_lake(folder.parent / "rubin")
+        (folder / "render.ipynb").write_text(json.dumps(notebook(str(demo.root), rubin)))
+        return ["render.ipynb"]
+
+    async def in_browser(base: str, names: list[str]):
+        return await measure(f"{base}/lab/tree/{names[0]}?token={TOKEN}")
+
+    figures = run_in_jupyterlab(make_demo_lake, notebooks, in_browser)
     line = []
     for name, (first, times) in figures.items():
         p50, worst = statistics.median(times), max(times)

@@ -63,19 +63,14 @@ class _HTTP:
         return f"{self.base_url}api/v1/{route}" + (f"?{query}" if query else "")
 
     def get(self, route: str, params: Mapping[str, Any]) -> _Answer:
-        request = urllib.request.Request(self._url(route, params), headers=self.headers)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return _Answer(response.status, response.headers, response.read())
-        except urllib.error.HTTPError as error:
-            return _Answer(error.code, error.headers, error.read())
-        except OSError as error:
-            raise CutoutClientError(503, f"cannot reach {self.base_url}: {error}") from error
+        return self._send(urllib.request.Request(self._url(route, params), headers=self.headers))
 
     def post(self, route: str, params: Mapping[str, Any]) -> _Answer:
         headers = {**self.headers, "Content-Type": "application/json"}
         data = json.dumps(params).encode()
-        request = urllib.request.Request(self._url(route, {}), data, headers, method="POST")
+        return self._send(urllib.request.Request(self._url(route, {}), data, headers))
+
+    def _send(self, request: urllib.request.Request) -> _Answer:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return _Answer(response.status, response.headers, response.read())

@@ -13,6 +13,7 @@ import traitlets
 from .client import CutoutClient, CutoutClientError
 from .gallery_ids import Labels, gallery_ids, pages
 from .stamp_display import colormap_tables
+from .stamp_widget import bundled_module
 from .surveys import KINDS
 
 STATIC = Path(__file__).parent / "static"
@@ -23,7 +24,7 @@ TILE_SIZE = 96
 class GalleryGrid(anywidget.AnyWidget):
     """The browser's grid of one page of thumbnails (``static/gallery.js``)."""
 
-    _esm = STATIC / "gallery.js"
+    _esm = bundled_module("colours.js", "controls.js", "gallery.js")
     _css = STATIC / "gallery.css"
 
     tiles = traitlets.List(traitlets.Dict()).tag(sync=True)

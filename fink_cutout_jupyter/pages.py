@@ -248,10 +248,6 @@ def _decompress(data, codec: str, size: int) -> memoryview:
         raise Unsupported(f"{codec} decompression failed: {error}") from error
 
 
-def _bit_width(value: int) -> int:
-    return value.bit_length()
-
-
 def decode_hybrid(data, position: int, end: int, bit_width: int, count: int) -> list[int]:
     """The first `count` values of an RLE/bit-packed hybrid run sequence in data[position:end]."""
     values: list[int] = []
@@ -362,7 +358,8 @@ def read_values(
         raise Unsupported(f"page type {header.type}")
     value_index = {row: row for row in rows}  # a row's place among the page's non-null values
     if max_level:
-        defined = decode_hybrid(levels, level_start, level_end, _bit_width(max_level), rows[-1] + 1)
+        width = max_level.bit_length()
+        defined = decode_hybrid(levels, level_start, level_end, width, rows[-1] + 1)
         before, counted = 0, 0
         for row in rows:
             before += defined[counted:row].count(max_level)

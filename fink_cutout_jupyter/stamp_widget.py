@@ -22,10 +22,16 @@ SIZES = ("small", "medium", "large")
 MAX_ZOOM = 16.0
 
 
+def bundled_module(*names: str) -> str:
+    """One ES module from files of ``static/``: shared helpers first, the widget's own last (the
+    only one with ``export default``). No build step: the files are joined as they are."""
+    return "\n".join((STATIC / name).read_text() for name in names)
+
+
 class StampPanels(anywidget.AnyWidget):
     """Science, Template and Difference drawn side by side from their pixels (see the traits)."""
 
-    _esm = STATIC / "stamps.js"
+    _esm = bundled_module("colours.js", "controls.js", "stamps.js")
     _css = STATIC / "stamps.css"
 
     stamps = traitlets.List(traitlets.Dict(), help="`stamp_display.stamp_payload` of each").tag(

@@ -1,20 +1,6 @@
 // A page of thumbnails drawn from their float32 pixels, with keys to move, label, select and
-// open. Labels and selections are sent to the kernel, which keeps them.
-
-const NAN_RGB = [255, 0, 255];
-
-function floats(view) {
-  return new Float32Array(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));
-}
-
-// numpy.percentile's default (linear interpolation between closest ranks).
-function percentile(sorted, p) {
-  if (!sorted.length) return NaN;
-  const rank = (p / 100) * (sorted.length - 1);
-  const low = Math.floor(rank);
-  const high = Math.min(low + 1, sorted.length - 1);
-  return sorted[low] + (sorted[high] - sorted[low]) * (rank - low);
-}
+// open. Labels and selections are sent to the kernel, which keeps them. (After colours.js and
+// controls.js.)
 
 function draw(canvas, pixels, width, height, kind, tables) {
   const sorted = pixels.filter(Number.isFinite).sort();
@@ -31,24 +17,12 @@ function draw(canvas, pixels, width, height, kind, tables) {
   const image = new ImageData(width, height);
   for (let i = 0; i < pixels.length; i++) {
     const value = pixels[i];
-    let rgb = NAN_RGB;
-    if (Number.isFinite(value)) {
-      const level = Math.max(0, Math.min(1, (value - low) / (high - low)));
-      const at = 3 * Math.round(level * 255);
-      rgb = [lut[at], lut[at + 1], lut[at + 2]];
-    }
+    const rgb = Number.isFinite(value) ? colour(lut, (value - low) / (high - low)) : NAN_RGB;
     image.data.set([...rgb, 255], 4 * i);
   }
   canvas.width = width;
   canvas.height = height;
   canvas.getContext("2d").putImageData(image, 0, 0);
-}
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
 
 function render({ model, el }) {

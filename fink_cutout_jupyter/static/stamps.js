@@ -1,42 +1,8 @@
-// The stamps of one alert, drawn from their float32 pixels: cuts, stretch, colormap, linked zoom
+// The stamps of one alert, drawn from their float32 pixels (after colours.js and controls.js): cuts, stretch, colormap, linked zoom
 // and pan, blink, hover readout, colorbars and compass all happen here, without the kernel.
 
 const SIZES = { small: 160, medium: 240, large: 360 };
 const MAX_ZOOM = 16;
-const NAN_RGB = [255, 0, 255];
-// astropy.visualization's stretches with their default parameters (x already in [0, 1]).
-const STRETCHES = {
-  linear: (x) => x,
-  sqrt: (x) => Math.sqrt(x),
-  log: (x) => Math.log(1000 * x + 1) / Math.log(1001),
-  asinh: (x) => Math.asinh(x / 0.1) / Math.asinh(10),
-  power: (x) => x * x,
-};
-
-function pixelsOf(stamp) {
-  const view = stamp.pixels;
-  const copy = view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength);
-  return new Float32Array(copy);
-}
-
-function statistics(pixels) {
-  const finite = pixels.filter(Number.isFinite).sort();
-  let sum = 0;
-  for (const v of finite) sum += v;
-  const mean = finite.length ? sum / finite.length : 0;
-  let squares = 0;
-  for (const v of finite) squares += (v - mean) * (v - mean);
-  return { sorted: finite, mean, std: finite.length ? Math.sqrt(squares / finite.length) : 0 };
-}
-
-// numpy.percentile's default (linear interpolation between closest ranks).
-function percentile(sorted, p) {
-  if (!sorted.length) return NaN;
-  const rank = (p / 100) * (sorted.length - 1);
-  const low = Math.floor(rank);
-  const high = Math.min(low + 1, sorted.length - 1);
-  return sorted[low] + (sorted[high] - sorted[low]) * (rank - low);
-}
 
 function intervalLimits(model, stamp, stats) {
   const interval = model.get("interval");
@@ -53,29 +19,7 @@ function isSymmetric(model, kind) {
   return kind === "Difference" && model.get("difference_symmetric");
 }
 
-function stretchFunction(model, stats, low, high) {
-  const name = model.get("stretch");
-  if (name !== "sigmoid") return STRETCHES[name] || STRETCHES.linear;
-  // Fink's sigmoid on the pixel values, rescaled so that the cuts map to 0 and 1.
-  const span = high - low;
-  const center = (stats.mean - low) / span;
-  const scale = stats.std > 0 ? stats.std / span : 1;
-  const sigmoid = (x) => 1 / (1 + Math.exp(-Math.max(-50, Math.min(50, (x - center) / scale))));
-  const s0 = sigmoid(0);
-  const s1 = sigmoid(1);
-  return (x) => (sigmoid(x) - s0) / (s1 - s0);
-}
 
-// A value -> a level in [0, 1]: the cuts, then the stretch (about zero for a symmetric stamp).
-function levelFunction(stretch, low, high, symmetric) {
-  return (value) => {
-    let x = (value - low) / (high - low);
-    x = Math.max(0, Math.min(1, x));
-    if (!symmetric) return stretch(x);
-    const signed = 2 * x - 1;
-    return 0.5 + 0.5 * Math.sign(signed) * stretch(Math.abs(signed));
-  };
-}
 
 function lookupTable(model, kind) {
   const name = kind === "Difference" ? model.get("difference_colormap") : model.get("colormap");
@@ -83,91 +27,15 @@ function lookupTable(model, kind) {
   return new Uint8Array(table.buffer, table.byteOffset, table.byteLength);
 }
 
-function colour(lut, level) {
-  const at = 3 * Math.round(Math.max(0, Math.min(1, level)) * 255);
-  return [lut[at], lut[at + 1], lut[at + 2]];
-}
 
-function niceTicks(low, high, count = 4) {
-  const span = high - low;
-  if (!(span > 0)) return [low];
-  const raw = span / count;
-  const power = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
-  const ticks = [];
-  for (let t = Math.ceil(low / step) * step; t <= high + step * 1e-9; t += step) {
-    ticks.push(Math.abs(t) < step * 1e-9 ? 0 : t);
-  }
-  return ticks;
-}
 
-function formatValue(value) {
-  if (!Number.isFinite(value)) return "NaN";
-  const size = Math.abs(value);
-  if (size !== 0 && (size >= 1e5 || size < 1e-3)) return value.toExponential(2);
-  return Number(value.toPrecision(4)).toString();
-}
 
-function signed(value, digits = 1) {
-  return (value >= 0 ? "+" : "−") + Math.abs(value).toFixed(digits);
-}
 
-// The pointer in the canvas's own coordinates (inside its border).
-function pointerOffset(canvas, event) {
-  const box = canvas.getBoundingClientRect();
-  return [event.clientX - box.left - canvas.clientLeft, event.clientY - box.top - canvas.clientTop];
-}
 
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
-function choice(label, options, value, onChange) {
-  const wrap = element("label", "fink-control");
-  wrap.append(element("span", "", label));
-  const select = element("select");
-  select.setAttribute("aria-label", label);
-  for (const option of options) select.append(new Option(option, option));
-  select.value = value;
-  select.addEventListener("change", () => onChange(select.value));
-  wrap.append(select);
-  return { wrap, input: select };
-}
 
-function numberInput(label, value, step, onChange) {
-  const wrap = element("label", "fink-control");
-  wrap.append(element("span", "", label));
-  const input = element("input");
-  input.type = "number";
-  input.step = step;
-  input.value = value;
-  input.setAttribute("aria-label", label);
-  input.addEventListener("change", () => onChange(Number(input.value)));
-  wrap.append(input);
-  return { wrap, input };
-}
 
-function checkbox(label, value, onChange) {
-  const wrap = element("label", "fink-control");
-  const input = element("input");
-  input.type = "checkbox";
-  input.checked = value;
-  input.addEventListener("change", () => onChange(input.checked));
-  wrap.append(input, element("span", "", label));
-  return { wrap, input };
-}
 
-function button(label, title, onClick) {
-  const node = element("button", "fink-button", label);
-  node.type = "button";
-  node.title = title;
-  node.setAttribute("aria-label", title);
-  node.addEventListener("click", onClick);
-  return node;
-}
 
 function render({ model, el }) {
   const root = element("div", "fink-stamps");
@@ -208,7 +76,7 @@ function render({ model, el }) {
   function prepare() {
     prepared = model.get("stamps").map((stamp) => {
       if (!stamp.pixels) return { stamp };
-      const pixels = pixelsOf(stamp);
+      const pixels = floats(stamp.pixels);
       return { stamp, pixels, stats: statistics(pixels) };
     });
   }
@@ -234,7 +102,7 @@ function render({ model, el }) {
       const { width, height, kind } = item.stamp;
       let [low, high] = cuts[kind];
       if (!(high > low)) [low, high] = [low - 0.5, low + 0.5];
-      const stretch = stretchFunction(model, item.stats, low, high);
+      const stretch = stretchFunction(model.get("stretch"), item.stats, low, high);
       const level = levelFunction(stretch, low, high, isSymmetric(model, kind));
       const lut = lookupTable(model, kind);
       const image = new ImageData(width, height);
