@@ -253,7 +253,7 @@ class CutoutAPI:
         object_id = params.get("objectId")
         if object_id is None:
             raise BadParameter("objectId: missing; e.g. objectId=ZTF24abssjsb")
-        latest = self.index.alerts(object_id)[-1]
+        latest = self.index.latest(object_id)
         survey = self.reader.survey or self.index.survey
         rows = upper_limits(self.lake, latest, survey)
         for row in rows:

@@ -130,7 +130,7 @@ class BatchReader:
         item = BatchItem(value)
         try:
             if by_object:
-                item.location = self.index.alerts(value)[-1]
+                item.location = self.index.latest(value)
             else:
                 item.location = self.index.alert(value)
         except NotFound as error:

@@ -181,16 +181,13 @@ def interval_cuts(
     pixels: np.ndarray, interval: str, pmin: float, pmax: float, symmetric: bool
 ) -> list[float]:
     """The cuts as the front-end computes them, with astropy's intervals."""
-    from astropy import visualization
+    from .render import RenderOptions, _interval
 
     finite = np.asarray(pixels, dtype=float)
     finite = finite[np.isfinite(finite)]
     if finite.size == 0:
         return [0.0, 1.0]
-    chosen = {
-        "zscale": visualization.ZScaleInterval(),
-        "minmax": visualization.MinMaxInterval(),
-    }.get(interval, visualization.AsymmetricPercentileInterval(pmin, pmax))
+    chosen = _interval(RenderOptions(interval=interval, pmin=pmin, pmax=pmax))
     low, high = (float(v) for v in chosen.get_limits(finite))
     if symmetric:
         reach = max(abs(low), abs(high))
