@@ -38,6 +38,13 @@ class _Handler(APIHandler):
         # APIHandler.finish would otherwise label every body application/json.
         self.finish(reply.body if reply.status != 304 else None, set_content_type=content_type)
 
+    def _request_summary(self) -> str:
+        """The request as tornado's warnings name it, with ?token= scrubbed (as Jupyter's log)."""
+        from jupyter_server.log import _scrub_uri
+
+        uri = _scrub_uri(self.request.uri, self.settings.get("extra_log_scrub_param_keys", []))
+        return f"{self.request.method} {uri} ({self.request.remote_ip})"
+
     def write_error(self, status_code: int, **kwargs) -> None:
         """Tornado's own errors (405, 403, 500, ...) in the contract's JSON shape."""
         from .api import error_reply

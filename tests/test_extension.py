@@ -1,5 +1,6 @@
 """The Jupyter door: the shared contract through a real jupyter server, plus auth and threading."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -125,3 +126,22 @@ def test_installing_enables_the_extension():
     output = listed.stdout + listed.stderr
     assert "fink_cutout_jupyter" in output
     assert "enabled" in output.split("fink_cutout_jupyter", 1)[1].splitlines()[0]
+
+
+async def test_no_token_in_the_servers_log_lines(server_url, jp_auth_header, lake_case, caplog):
+    """Jupyter's request log scrubs ?token=, and so must tornado's warnings naming a request."""
+    token = jp_auth_header["Authorization"].split()[-1]
+    caplog.set_level(logging.DEBUG)
+    for query, status in (
+        (f"objectId={lake_case.object_id}&kind=Science&token={token}", 200),
+        (f"objectId={lake_case.object_id}&kind=Sci&token={token}", 400),  # the contract's 400
+        (f"objectId=%ff&token={token}", 400),  # tornado's own 400: not UTF-8
+    ):
+        response = await AsyncHTTPClient().fetch(
+            f"{server_url}api/v1/cutouts?{query}", raise_error=False
+        )
+        assert response.code == status, response.body
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert logged.count("/user/astro/api/v1/cutouts?") >= 4, logged  # three requests, a warning
+    assert "token=[secret]" in logged
+    assert token not in logged, logged
