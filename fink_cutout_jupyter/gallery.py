@@ -11,7 +11,7 @@ import ipywidgets as widgets
 import traitlets
 
 from .client import CutoutClient, CutoutClientError
-from .gallery_ids import Labels, gallery_ids, pages
+from .gallery_ids import Labels, default_labels_path, gallery_ids, pages
 from .stamp_display import colormap_tables
 from .stamp_widget import bundled_module
 from .surveys import KINDS
@@ -58,6 +58,13 @@ class CutoutGallery(widgets.VBox):
         Vetting label names, given with the keys 1, 2, 3...
     by : {"auto", "objectId", "candid", "diaObjectId", "diaSourceId"}
         What the ids are (``auto``: alert ids if all are whole numbers; see `CutoutClient.batch`).
+    labels_path : path, optional
+        The CSV (or ``.parquet``) file the labels are saved to at every change, atomically.
+        Default: ``fink-labels-<hash of the ids>.csv`` in the current directory (in Jupyter, the
+        notebook's), so that a new gallery of the same ids, after a kernel restart, finds it.
+        If the file exists, its labels are loaded first (all or nothing: a bad file is refused).
+    autosave : bool
+        ``False``: the labels live only in the kernel (`save_labels` writes them).
 
     Only the page shown is fetched, through the batch door (`CutoutClient.batch`). Clicking a
     thumbnail (or Enter) opens the full `CutoutViewer` under the grid.
@@ -71,6 +78,8 @@ class CutoutGallery(widgets.VBox):
         page_size: int = PAGE_SIZE,
         labels=("real", "bogus", "unsure"),
         by: str = "auto",
+        labels_path: str | Path | None = None,
+        autosave: bool = True,
     ) -> None:
         if kind not in (*KINDS, "All"):
             raise ValueError(f"kind: {kind!r}; allowed: {', '.join(KINDS)}, All")
@@ -79,7 +88,10 @@ class CutoutGallery(widgets.VBox):
         self.ids, self.by = gallery_ids(source, by)
         self.kinds = list(KINDS) if kind == "All" else [kind]
         self.page_size = page_size
-        self._labels = Labels(labels)
+        if autosave:
+            self._labels = Labels(labels, autosave=labels_path or default_labels_path(self.ids))
+        else:
+            self._labels = Labels(labels)
         self._rows: dict[str, dict[str, Any]] = {}
         self.grid = GalleryGrid(
             label_names=list(labels),
@@ -88,9 +100,11 @@ class CutoutGallery(widgets.VBox):
             count=len(self.ids),
         )
         self.grid.on_msg(self._on_message)
+        self.grid.labels = self._labels.as_dict()
+        self.labels_note = widgets.HTML(_labels_note(self._labels))
         self.message = widgets.HTML()
         self.viewer_box = widgets.VBox()
-        super().__init__([self.grid, self.message, self.viewer_box])
+        super().__init__([self.grid, self.labels_note, self.message, self.viewer_box])
         self.add_class("fink-cutout-gallery")
         try:
             self.client = client or CutoutClient()
@@ -110,22 +124,51 @@ class CutoutGallery(widgets.VBox):
         return self._labels.frame()
 
     @property
+    def labels_path(self) -> Path | None:
+        """The file the labels are autosaved to (``None`` without autosave)."""
+        return self._labels.autosave
+
+    @property
     def selected(self) -> list[str]:
         """The ids selected (space, or a click with Shift or Ctrl)."""
         return list(self.grid.selected)
 
     def label(self, identifier: str | int, label: str | None) -> None:
-        """Label one id (``None`` removes its label)."""
+        """Label one id (``None`` removes its label), then autosave.
+
+        A failed autosave (a full disk...) is shown under the grid; the label is kept in the
+        kernel and the file as it was, until the next change saves them both.
+        """
         self._labels.set(identifier, label)
+        self.labels_note.value = _labels_note(self._labels)
         self.grid.labels = self._labels.as_dict()
 
     def save_labels(self, path: str | Path) -> None:
-        """Write the labels to a CSV or Parquet file (by its suffix)."""
+        """Write the labels to a CSV file, or Parquet (``.parquet``, ``.pq``), whole or not at all.
+
+        Raises
+        ------
+        ValueError
+            Another suffix.
+        IsADirectoryError, FileNotFoundError
+            `path` is a directory, or its directory does not exist.
+        OSError
+            The write failed (a full disk...): a file already there is left as it was.
+        """
         self._labels.save(path)
 
     def load_labels(self, path: str | Path) -> int:
-        """Read labels written by `save_labels`; how many were read."""
+        """Add the labels of a file written by `save_labels`; how many were read.
+
+        Ids are read as text. The whole file is checked first, and loaded all or nothing.
+
+        Raises
+        ------
+        ValueError
+            A missing column, a blank id, an unknown label or a bad date (with its row).
+        """
         count = self._labels.load(path)
+        self.labels_note.value = _labels_note(self._labels)
         self.grid.labels = self._labels.as_dict()
         return count
 
@@ -206,6 +249,20 @@ def _tile(row: dict[str, Any], stamps, kinds: list[str]) -> dict[str, Any]:
         "height": int(stamps.shape[-2]),
         "stamps": [plane.tobytes() for plane in stamps] if ok else [],
     }
+
+
+def _labels_note(labels: Labels) -> str:
+    import html
+
+    if labels.autosave is None:
+        return ""
+    if labels.unsaved is not None:
+        return _error(f"labels not saved to {labels.autosave}: {labels.unsaved}")
+    loaded = f" ({labels.loaded} loaded from it)" if labels.loaded else ""
+    return (
+        '<div class="fink-labels-file" style="font-size:small;opacity:0.8">Labels are saved to '
+        f"<code>{html.escape(str(labels.autosave))}</code> at every change{loaded}.</div>"
+    )
 
 
 def _error(text: str) -> str:

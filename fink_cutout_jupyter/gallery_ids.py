@@ -1,12 +1,17 @@
 """What a gallery is given, and what it keeps, without a display: ids from a list or a DataFrame,
-and the vetting labels (to and from CSV or Parquet)."""
+and the vetting labels (to and from CSV or Parquet, autosaved at every change)."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
-from collections.abc import Sequence
+import hashlib
+import io
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from .atomic import writable_target, write_atomically
 
 # Columns a Fink API query, a Spark or a pandas selection names its ids with, most precise first.
 ID_COLUMNS = (
@@ -18,6 +23,7 @@ ID_COLUMNS = (
     ("diaObjectId", "diaObjectId"),
 )
 LABEL_COLUMNS = ("id", "label", "labelled_at")
+LABEL_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
 def gallery_ids(source: Any, by: str = "auto") -> tuple[list[str | int], str]:
@@ -62,63 +68,218 @@ def pages(count: int, page_size: int) -> int:
     return max(1, -(-count // page_size))
 
 
-class Labels:
-    """Vetting labels by id, in the order given, with the time each was given (UTC)."""
+def labels_format(path: str | Path) -> str:
+    """``csv`` or ``parquet``, from a labels file's suffix (in any case).
 
-    def __init__(self, names: Sequence[str]) -> None:
+    Raises
+    ------
+    ValueError
+        Another suffix.
+    """
+    found = LABEL_FORMATS.get(Path(path).suffix.lower())
+    if found is None:
+        raise ValueError(f"{path}: name a labels file .csv, .parquet or .pq")
+    return found
+
+
+def default_labels_path(ids: Iterable[str | int], directory: str | Path | None = None) -> Path:
+    """Where a gallery of these ids autosaves its labels: ``fink-labels-<hash>.csv`` in
+    `directory` (default: the current directory, a notebook's own in Jupyter). The hash is of
+    the set of ids, so that a gallery of the same ids, in any order, finds the file again."""
+    text = "\n".join(sorted({str(identifier) for identifier in ids}))
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return Path(directory if directory is not None else Path.cwd()) / f"fink-labels-{digest}.csv"
+
+
+class Label(NamedTuple):
+    """One id's label, when it was given (UTC), and its CSV line (kept: autosaves stay cheap)."""
+
+    name: str
+    when: dt.datetime
+    line: str
+
+
+class Labels:
+    """Vetting labels by id, in the order given, with the time each was given (UTC).
+
+    Parameters
+    ----------
+    names : sequence of str
+        The label names allowed.
+    autosave : path, optional
+        A CSV or Parquet file rewritten (atomically) at every change. If it exists, its labels
+        are loaded first, all or nothing (see `read_labels`).
+    """
+
+    def __init__(self, names: Sequence[str], autosave: str | Path | None = None) -> None:
         if not names or len(set(names)) != len(names):
             raise ValueError(f"labels: expected distinct names, got {list(names)!r}")
         self.names = tuple(names)
-        self._given: dict[str, tuple[str, dt.datetime]] = {}
+        self._given: dict[str, Label] = {}
+        self.autosave: Path | None = None
+        self.loaded = 0  # how many labels the autosave file held when opened
+        self.unsaved: OSError | None = None  # why the last autosave failed, until one succeeds
+        if autosave is not None:
+            path = writable_target(autosave)
+            labels_format(path)
+            if path.exists():
+                self._given = read_labels(path, self.names)
+                self.loaded = len(self._given)
+            self.autosave = path
 
     def set(self, identifier: str | int, label: str | None) -> None:
-        """Label an id (``None`` removes its label)."""
+        """Label an id (``None`` removes its label), then autosave (a failure is kept in
+        `unsaved`: the label is kept here, the file is as it was until the next change).
+
+        Raises
+        ------
+        ValueError
+            A label not among `names` (nothing changes).
+        """
         if label is None:
-            self._given.pop(str(identifier), None)
+            if self._given.pop(str(identifier), None) is not None:
+                self._save_automatically()
             return
         if label not in self.names:
             raise ValueError(f"label: {label!r} is not one of {', '.join(self.names)}")
-        self._given[str(identifier)] = (label, dt.datetime.now(dt.UTC))
+        self._given[str(identifier)] = _label(str(identifier), label, dt.datetime.now(dt.UTC))
+        self._save_automatically()
 
     def of(self, identifier: str | int) -> str | None:
         given = self._given.get(str(identifier))
-        return given[0] if given else None
+        return given.name if given else None
 
     def as_dict(self) -> dict[str, str]:
-        return {identifier: label for identifier, (label, _) in self._given.items()}
+        return {identifier: given.name for identifier, given in self._given.items()}
 
     def frame(self):
         """A pandas DataFrame: id, label, labelled_at."""
         import pandas as pd
 
-        rows = [(i, label, when) for i, (label, when) in self._given.items()]
+        rows = [(i, given.name, given.when) for i, given in self._given.items()]
         frame = pd.DataFrame(rows, columns=list(LABEL_COLUMNS))
         frame["labelled_at"] = pd.to_datetime(frame["labelled_at"], utc=True)
         return frame
 
-    def save(self, path: str | Path) -> None:
-        """Write the labels to CSV or Parquet (by the file's suffix)."""
-        path = Path(path)
-        frame = self.frame()
-        if path.suffix == ".parquet":
-            frame.to_parquet(path, index=False)
-        else:
-            frame.to_csv(path, index=False)
+    def save(self, path: str | Path) -> Path:
+        """Write the labels to CSV or Parquet (by the file's suffix), whole or not at all."""
+        path = writable_target(path)
+        if labels_format(path) == "parquet":
+            return write_atomically(path, self._write_parquet)
+        return write_atomically(path, self._write_csv)
 
     def load(self, path: str | Path) -> int:
-        """Read labels saved by `save` (names outside `names` are refused); how many."""
-        import pandas as pd
+        """Add the labels of a file written by `save`, all or nothing (see `read_labels`), then
+        autosave; how many were read."""
+        read = read_labels(path, self.names)
+        self._given.update(read)
+        if read:
+            self._save_automatically()
+        return len(read)
 
-        path = Path(path)
-        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-        missing = [column for column in LABEL_COLUMNS if column not in frame.columns]
-        if missing:
-            raise ValueError(f"{path}: missing columns {', '.join(missing)}")
-        unknown = sorted(set(frame["label"]) - set(self.names))
-        if unknown:
-            raise ValueError(f"{path}: labels {unknown} are not among {', '.join(self.names)}")
-        for identifier, label, when in frame[list(LABEL_COLUMNS)].itertuples(index=False):
-            when = pd.Timestamp(when)
-            when = when.tz_localize("UTC") if when.tzinfo is None else when
-            self._given[str(identifier)] = (label, when.to_pydatetime())
-        return len(frame)
+    def _save_automatically(self) -> None:
+        if self.autosave is None:
+            return
+        try:
+            self.save(self.autosave)
+        except OSError as error:
+            self.unsaved = error
+        else:
+            self.unsaved = None
+
+    def _write_csv(self, stream) -> None:
+        stream.write((",".join(LABEL_COLUMNS) + "\n").encode())
+        stream.write("".join(given.line for given in self._given.values()).encode())
+
+    def _write_parquet(self, stream) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table(
+            {
+                "id": pa.array(list(self._given), pa.string()),
+                "label": pa.array([given.name for given in self._given.values()], pa.string()),
+                "labelled_at": pa.array(
+                    [given.when for given in self._given.values()], pa.timestamp("us", "UTC")
+                ),
+            }
+        )
+        pq.write_table(table, stream)
+
+
+def _label(identifier: str, name: str, when: dt.datetime) -> Label:
+    line = io.StringIO()
+    moment = when.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    csv.writer(line, lineterminator="\n").writerow((identifier, name, moment))
+    return Label(name, when, line.getvalue())
+
+
+def read_labels(path: str | Path, names: Sequence[str]) -> dict[str, Label]:
+    """The labels of a CSV or Parquet file with columns id, label, labelled_at, by id.
+
+    Ids are read as written (text; integer Parquet columns as their digits). The whole file is
+    checked before anything is returned: blank ids, labels not among `names` and times that are
+    not dates are all refused, naming their rows. A later row of the same id wins.
+
+    Raises
+    ------
+    ValueError
+        An unknown suffix, a missing column, an id column of floats, or bad rows.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if labels_format(path) == "parquet":
+        frame = _parquet_labels(path)
+    else:
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except pd.errors.EmptyDataError:
+            raise ValueError(
+                f"{path}: empty; expected columns {', '.join(LABEL_COLUMNS)}"
+            ) from None
+    missing = [column for column in LABEL_COLUMNS if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing columns {', '.join(missing)}")
+    ids = frame["id"].tolist()
+    labels = frame["label"].tolist()
+    if pd.api.types.is_datetime64_any_dtype(frame["labelled_at"]):
+        times = pd.to_datetime(frame["labelled_at"], utc=True)
+    else:
+        times = pd.to_datetime(frame["labelled_at"], utc=True, format="ISO8601", errors="coerce")
+    problems = []
+    for row, (identifier, label, when, written) in enumerate(
+        zip(ids, labels, times, frame["labelled_at"].tolist(), strict=True), start=1
+    ):
+        if identifier is None or not str(identifier).strip():
+            problems.append(f"row {row}: blank id")
+        if label not in names:
+            problems.append(f"row {row}: label {label!r} is not one of {', '.join(names)}")
+        if pd.isna(when):
+            problems.append(f"row {row}: labelled_at {written!r} is not a date")
+    if problems:
+        shown = "; ".join(problems[:5]) + (
+            f"; and {len(problems) - 5} more" if problems[5:] else ""
+        )
+        raise ValueError(f"{path}: nothing loaded: {shown}")
+    return {
+        str(identifier): _label(str(identifier), label, when.to_pydatetime())
+        for identifier, label, when in zip(ids, labels, times, strict=True)
+    }
+
+
+def _parquet_labels(path: Path):
+    """A Parquet file's labels as a DataFrame whose ids are text (``None`` where null)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if "id" in table.column_names:
+        kind = table.schema.field("id").type
+        if pa.types.is_integer(kind):
+            table = table.set_column(
+                table.column_names.index("id"), "id", table.column("id").cast(pa.string())
+            )
+        elif not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            raise ValueError(f"{path}: the id column is {kind}; expected text or integers")
+    return table.to_pandas()

@@ -9,6 +9,12 @@ from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
 from fink_cutout_jupyter.gallery import CutoutGallery
 
 
+@pytest.fixture(autouse=True)
+def in_a_notebook_directory(tmp_path, monkeypatch):
+    """Galleries autosave their labels in the current directory (a notebook's, in Jupyter)."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def client(demo):
     return CutoutClient(lake=str(demo.root))
@@ -89,3 +95,75 @@ def test_a_stamp_cut_at_a_ccd_edge_is_shown_at_its_own_shape(client, candids):
         assert (tile["height"], tile["width"]) == expected.shape != (63, 63)
         pixels = np.frombuffer(tile["stamps"][0], dtype=np.float32).reshape(expected.shape)
         np.testing.assert_array_equal(pixels, expected.astype(np.float32))
+
+
+def test_labels_outlive_the_kernel_that_gave_them(demo, client, candids, tmp_path):
+    import subprocess
+    import sys
+
+    ids = candids[:10]
+    # A kernel labels three thumbnails from the browser, then dies (SIGKILL: nothing runs after).
+    script = (
+        "import os, signal\n"
+        "from fink_cutout_jupyter.client import CutoutClient\n"
+        "from fink_cutout_jupyter.gallery import CutoutGallery\n"
+        f"gallery = CutoutGallery({ids!r}, client=CutoutClient(lake={str(demo.root)!r}))\n"
+        f"for identifier, label in {[(ids[0], 'real'), (ids[1], 'bogus'), (ids[4], 'real')]!r}:\n"
+        "    message = {'event': 'label', 'id': str(identifier), 'label': label}\n"
+        "    gallery._on_message(None, message, [])\n"
+        "print(gallery.labels_path, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    died = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert died.returncode == -9, died.stderr
+    path = tmp_path / died.stdout.strip().rsplit("/", 1)[-1]
+    assert path.parent == tmp_path
+    assert path.name.startswith("fink-labels-")
+    saved = pd.read_csv(path, dtype=str)  # an independent reader
+    assert saved[["id", "label"]].values.tolist() == [
+        [str(ids[0]), "real"],
+        [str(ids[1]), "bogus"],
+        [str(ids[4]), "real"],
+    ]
+    # The restarted kernel makes a gallery of the same ids (in another order): labels are back.
+    gallery = CutoutGallery(list(reversed(ids)), client=client)
+    assert gallery.labels_path == path
+    assert gallery.grid.labels == {str(ids[0]): "real", str(ids[1]): "bogus", str(ids[4]): "real"}
+    assert "3 loaded" in gallery.labels_note.value
+    assert path.name in gallery.labels_note.value
+    gallery.label(ids[1], None)
+    assert pd.read_csv(path, dtype=str)["id"].tolist() == [str(ids[0]), str(ids[4])]
+
+
+def test_a_named_labels_file_is_shared_by_galleries(client, candids, tmp_path):
+    path = tmp_path / "vetting" / "night.parquet"
+    path.parent.mkdir()
+    first = CutoutGallery(candids[:4], client=client, labels_path=path)
+    first.label(candids[0], "unsure")
+    second = CutoutGallery(candids[2:6], client=client, labels_path=path)
+    assert second.grid.labels == {str(candids[0]): "unsure"}
+    second.label(candids[3], "bogus")
+    assert pd.read_parquet(path)["id"].tolist() == [str(candids[0]), str(candids[3])]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["night.parquet"]
+
+
+def test_without_autosave_nothing_is_written(client, candids, tmp_path):
+    gallery = CutoutGallery(candids[:4], client=client, autosave=False)
+    gallery.label(candids[0], "real")
+    assert gallery.labels_path is None
+    assert gallery.labels_note.value == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_autosave_is_shown_and_the_label_kept(client, candids, tmp_path):
+    gallery = CutoutGallery(candids[:4], client=client)
+    gallery.labels_path.mkdir()  # where the file goes, a directory: writes fail
+    gallery.label(candids[0], "real")
+    assert "labels not saved to" in gallery.labels_note.value
+    assert gallery.grid.labels == {str(candids[0]): "real"}
+    gallery.labels_path.rmdir()
+    gallery.label(candids[1], "bogus")
+    assert "not saved" not in gallery.labels_note.value
+    assert len(pd.read_csv(gallery.labels_path)) == 2
