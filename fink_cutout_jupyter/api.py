@@ -17,7 +17,7 @@ from ._version import __version__
 from .batch import BatchReader, is_batch, parse_batch_request
 from .batch_formats import encode_batch
 from .errors import BadParameter, CutoutError, NotFound, quote
-from .formats import encode, output_format
+from .formats import encode, finite, iso_date, output_format
 from .index import AlertIndex
 from .lake import Lake
 from .locations import AlertLocation
@@ -36,7 +36,7 @@ from .surveys import KINDS, Survey, as_integer
 
 logger = logging.getLogger(__name__)
 
-ROUTES = ("cutouts", "alerts", "limits", "openapi.json")
+ROUTES = ("cutouts", "alerts", "limits", "openapi.json", "health")
 # Stored, but revalidated on every use: a 304 costs one lookup and one stat, and a rewritten file
 # changes the ETag, so no cache can keep serving what the lake no longer holds.
 REVALIDATE = "private, no-cache"
@@ -172,6 +172,10 @@ class CutoutAPI:
                 from .openapi import openapi_document
 
                 return json_reply(openapi_document(self.base_url, self.known_survey()))
+            if route == "health":
+                from .health import health_reply
+
+                return health_reply(self)
             return no_route_reply(route)
         except CutoutError as error:
             return error_reply(error.status, str(error))
@@ -230,14 +234,16 @@ class CutoutAPI:
             {
                 "objectId": location.object_id,
                 "alertId": location.alert_id,
-                "jd": location.jd,
-                "date": location.date.isoformat(timespec="seconds"),
+                "jd": finite(location.jd),
+                "date": iso_date(location.jd),
                 **location.properties,
                 **survey,
                 "hdfsPath": location.path,
             }
             for location in locations
         ]
+        # An alert stored without a finite time is listed last, its jd and date null.
+        rows.sort(key=lambda row: row["jd"] is None)
         return json_reply(rows, {"Cache-Control": "no-cache"})
 
     def close(self) -> None:
@@ -257,7 +263,7 @@ class CutoutAPI:
         survey = self.reader.survey or self.index.survey
         rows = upper_limits(self.lake, latest, survey)
         for row in rows:
-            row["date"] = _date_of_jd(row["jd"])
+            row["date"] = iso_date(row["jd"])
         return json_reply(rows, {"Cache-Control": "no-cache"})
 
     def known_survey(self) -> Survey | None:
@@ -281,17 +287,19 @@ class CutoutAPI:
         return location
 
 
-def _date_of_jd(jd: float) -> str:
-    import datetime as dt
-
-    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return (epoch + dt.timedelta(days=jd - 2440587.5)).isoformat(timespec="seconds")
-
-
 def json_reply(payload: Any, headers: Mapping[str, str] | None = None, status: int = 200) -> Reply:
-    """A JSON reply (NaN is never emitted: it is not JSON)."""
-    body = json.dumps(payload, allow_nan=False).encode()
+    """A JSON reply; a float that is not finite (NaN, infinity: not JSON) is written null."""
+    body = json.dumps(_finite_floats(payload), allow_nan=False).encode()
     return Reply(status, body, {"Content-Type": "application/json", **(headers or {})})
+
+
+def _finite_floats(payload: Any) -> Any:
+    """`payload` with every float that is not finite, at any depth, replaced by None."""
+    if isinstance(payload, dict):
+        return {key: _finite_floats(value) for key, value in payload.items()}
+    if isinstance(payload, list | tuple):
+        return [_finite_floats(value) for value in payload]
+    return finite(payload)
 
 
 def no_route_reply(route: str) -> Reply:

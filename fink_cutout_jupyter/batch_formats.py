@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .batch import BatchItem, BatchRequest, batch_shape
-from .formats import Encoded
+from .formats import Encoded, finite, iso_date
 
 SHAPE_POLICY = (
     "stamps share the batch's most common shape; a stamp of another shape is NaN, "
@@ -49,23 +49,31 @@ def stack(items: Sequence[BatchItem], kinds: Sequence[str]) -> tuple[np.ndarray,
                 stamps[row, column] = stamp.data
             else:
                 other.append(f"{kind} {stamp.data.shape[0]}x{stamp.data.shape[1]}")
-        statuses.append(f"{item.status}; other shape: {', '.join(other)}" if other else item.status)
+        status = item_status(item)
+        statuses.append(f"{status}; other shape: {', '.join(other)}" if other else status)
     return stamps, statuses
 
 
 def metadata(item: BatchItem) -> dict[str, Any]:
-    """The alert's ids, time and display fields (None where not found)."""
+    """The alert's ids, time and display fields (None where not found, or not finite)."""
     location = item.location
     if location is None:
         return {"objectId": None, "alertId": None, "jd": None, "date": None, "hdfsPath": None}
     return {
         "objectId": location.object_id,
         "alertId": location.alert_id,
-        "jd": location.jd,
-        "date": location.date.isoformat(timespec="seconds"),
+        "jd": finite(location.jd),
+        "date": iso_date(location.jd),
         "hdfsPath": location.path,
-        **{name: location.properties.get(name) for name in FIELDS},
+        **{name: finite(location.properties.get(name)) for name in FIELDS},
     }
+
+
+def item_status(item: BatchItem) -> str:
+    """The row's status: the item's, and whether the lake stores no finite time for its alert."""
+    if item.location is not None and finite(item.location.jd) is None:
+        return f"{item.status}; no finite time in the lake (jd and date null)"
+    return item.status
 
 
 def encode_batch(items: Sequence[BatchItem], request: BatchRequest) -> Encoded:
@@ -140,7 +148,7 @@ def _fits(items, kinds) -> bytes:
     from astropy.io import fits
     from astropy.table import Table
 
-    columns = _table_columns(items, [item.status for item in items])
+    columns = _table_columns(items, [item_status(item) for item in items])
     table = Table(
         {
             "ID": columns["id"],

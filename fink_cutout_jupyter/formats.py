@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .errors import BadParameter, quote
 from .reader import AlertCutouts
-from .render import RenderOptions, encode_png, side_by_side, to_rgb
+from .render import RenderOptions, stamps_png
 from .stamps import to_fits
 
 FORMATS = ("array", "FITS", "PNG")
@@ -31,6 +33,27 @@ def output_format(value: str) -> str:
             f"return_type: {quote(value)} is not allowed; allowed: {', '.join(FORMATS)}"
         )
     return canonical
+
+
+def finite(value: Any) -> Any:
+    """`value`, or None if it is a float that is not finite (NaN and infinity are not JSON)."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def iso_date(jd: float | None) -> str | None:
+    """The UTC date of a Julian date as ISO 8601 text to the second; None if it has none.
+
+    A time the lake stores as NaN or infinity, or too far out for a date, has no date.
+    """
+    import datetime as dt
+
+    if jd is None or not math.isfinite(jd):
+        return None
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    try:
+        return (epoch + dt.timedelta(days=jd - 2440587.5)).isoformat(timespec="seconds")
+    except OverflowError:
+        return None
 
 
 def arrays_json(arrays: list[np.ndarray]) -> bytes:
@@ -70,6 +93,5 @@ def encode(alert: AlertCutouts, fmt: str, options: RenderOptions | None = None) 
     if fmt == "FITS":
         body = to_fits(stamps[0]) if len(stamps) == 1 else alert.multi_extension_fits()
         return Encoded(body, "application/fits", f"{stem}.fits")
-    options = options or RenderOptions()
-    image = side_by_side([to_rgb(stamp.data, options) for stamp in stamps])
-    return Encoded(encode_png(image), "image/png", f"{stem}.png")
+    body = stamps_png([stamp.data for stamp in stamps], options or RenderOptions())
+    return Encoded(body, "image/png", f"{stem}.png")

@@ -4,11 +4,13 @@ ZTF alerts carry the 30 days before them: earlier detections, and the nights the
 observed but not detected, with the depth reached (``diffmaglim``, an upper limit on its
 magnitude). The latest alert's row is read alone (its row group's ``prv_candidates`` column and
 alert id), and the row is proven to be the alert's (its stored alert id) before its history is
-used. Lakes without the column (Rubin's, the demo's) have no upper limits.
+used. Lakes without the column (Rubin's, the demo's) have no upper limits. An entry without a
+finite time or depth (null, NaN or infinity stored) is left out: it cannot be placed or drawn.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .columns import leaf, value
@@ -43,6 +45,12 @@ def upper_limits(lake: Lake, location: AlertLocation, survey: Survey) -> list[di
             "limit": float(entry["diffmaglim"]),
         }
         for entry in leaf(table, HISTORY_COLUMN).to_pylist()[0] or []
-        if entry.get("candid") is None and entry.get("diffmaglim") is not None
+        if entry.get("candid") is None and _finite(entry.get("jd"), entry.get("diffmaglim"))
     ]
     return sorted(limits, key=lambda limit: limit["jd"])
+
+
+def _finite(*numbers: Any) -> bool:
+    """Whether every number is there and finite: a limit without a time or a depth (null, NaN
+    or infinity in the lake) cannot be drawn, and is left out."""
+    return all(number is not None and math.isfinite(number) for number in numbers)

@@ -179,7 +179,12 @@ def to_multi_extension_fits(
     identity = [
         ("OBJECT", str(object_id), "Fink object id"),
         ("ALERTID", int(alert_id), "alert id (ZTF candid, Rubin diaSourceId)"),
-        (time_scale.upper(), float(time), f"alert time ({time_scale.upper()})"),
+        # NaN or infinity is not a FITS value: a time the lake does not hold is left undefined
+        (
+            time_scale.upper(),
+            float(time) if np.isfinite(time) else None,
+            f"alert time ({time_scale.upper()})",
+        ),
     ]
     primary = fits.PrimaryHDU()
     primary.header.extend(identity)

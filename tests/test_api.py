@@ -1,4 +1,5 @@
 import json
+import math
 import os
 from pathlib import Path
 
@@ -354,3 +355,62 @@ def test_a_lake_without_history_has_no_upper_limits(demo):
 
     reply = CutoutAPI(str(demo.root)).handle("limits", {"objectId": "ZTF24abssjsb"})
     assert (reply.status, json.loads(reply.body)) == (200, [])
+
+
+@pytest.fixture(scope="module")
+def nonfinite(tmp_path_factory):
+    from nonfinite import nonfinite_api
+
+    return nonfinite_api(tmp_path_factory.mktemp("nonfinite-lake"))
+
+
+def test_numbers_the_lake_holds_as_nan_or_infinity_are_null_in_alerts(nonfinite):
+    """Each changed alert read with pyarrow: every number as stored, or null where not finite;
+    an alert without a finite time is listed last, jd and date null, and so is its FITS."""
+    import datetime as dt
+
+    import pyarrow.parquet as pq
+    from astropy.time import Time
+    from nonfinite import CANDIDATES, finite_or_none, strict_json
+
+    api, file = nonfinite
+    rows = pq.read_table(file, columns=["objectId", "candid", "candidate"]).to_pylist()
+    names = {"magnitude": "magpsf", "magnitude_error": "sigmapsf", "ra": "ra", "dec": "dec"}
+    for row in CANDIDATES:
+        stored = rows[row]
+        reply = api.handle("alerts", {"objectId": stored["objectId"]})
+        assert reply.status == 200, reply.body
+        listed = strict_json(reply.body)
+        alert = next(alert for alert in listed if alert["alertId"] == stored["candid"])
+        for name, column in names.items():
+            assert alert[name] == finite_or_none(stored["candidate"][column]), (row, name)
+        jd = finite_or_none(stored["candidate"]["jd"])
+        assert alert["jd"] == jd
+        if jd is None:
+            assert alert["date"] is None
+            assert listed[-1] is alert, "an alert without a time is listed last"
+        else:
+            date = Time(jd, format="jd", scale="utc").to_datetime(timezone=dt.UTC)
+            assert alert["date"] == date.isoformat(timespec="seconds")
+        fits_reply = api.handle("cutouts", {"candid": stored["candid"], "return_type": "FITS"})
+        assert fits_reply.status == 200, fits_reply.body
+
+
+def test_upper_limits_without_a_finite_time_or_depth_are_left_out(nonfinite):
+    import pyarrow.parquet as pq
+    from nonfinite import HISTORY, HISTORY_ROW, strict_json
+
+    api, file = nonfinite
+    stored = pq.read_table(file, columns=["objectId", "prv_candidates"]).to_pylist()[HISTORY_ROW]
+    non_detections = [e for e in stored["prv_candidates"] if e["candid"] is None]
+    expected = sorted(
+        (entry["jd"], entry["diffmaglim"])
+        for entry in non_detections
+        if all(math.isfinite(entry[name]) for name in ("jd", "diffmaglim"))
+    )
+    assert len(expected) == len(non_detections) - len(HISTORY)
+    reply = api.handle("limits", {"objectId": stored["objectId"]})
+    assert reply.status == 200, reply.body
+    limits = strict_json(reply.body)
+    assert [(limit["jd"], limit["limit"]) for limit in limits] == expected
+    assert all(limit["date"].endswith("+00:00") for limit in limits)

@@ -88,3 +88,44 @@ def test_stack_policy_keeps_only_the_common_shape(answered):
     edge = next(i for i, status in enumerate(statuses) if "other shape" in status)
     assert "Template 63x62" in statuses[edge]
     assert np.isnan(stamps[edge]).all()
+
+
+@pytest.fixture(scope="module")
+def nonfinite(tmp_path_factory):
+    from nonfinite import nonfinite_api
+
+    return nonfinite_api(tmp_path_factory.mktemp("nonfinite-lake"))
+
+
+@pytest.mark.parametrize("fmt", ["arrow", "array", "FITS"])
+def test_a_batch_of_alerts_with_nan_or_infinity_answers_null_in_every_format(nonfinite, fmt):
+    """Alerts with a NaN or infinite time, magnitude, error or position (read with pyarrow):
+    the batch answers, those numbers null, and the rows without a time say so."""
+    import pyarrow.parquet as pq
+    from nonfinite import CANDIDATES, finite_or_none, strict_json
+
+    api, file = nonfinite
+    stored = pq.read_table(file, columns=["candid", "candidate"]).to_pylist()
+    rows = [stored[row] for row in CANDIDATES]
+    ids = [row["candid"] for row in rows]
+    reply = api.handle("cutouts", {"candid": ids, "return_type": fmt}, body=True)
+    assert reply.status == 200, reply.body[:300]
+    if fmt == "FITS":
+        with fits.open(io.BytesIO(reply.body)) as hdul:
+            table = [dict(zip(("id", "status"), r[:2], strict=True)) for r in hdul["ALERTS"].data]
+    elif fmt == "array":
+        table = strict_json(reply.body)["alerts"]
+    else:
+        table = pa.ipc.open_stream(reply.body).read_all().drop_columns(list(KINDS)).to_pylist()
+    names = {"jd": "jd", "magnitude": "magpsf", "magnitude_error": "sigmapsf"}
+    names |= {"ra": "ra", "dec": "dec"}
+    for answered, row in zip(table, rows, strict=True):
+        assert answered["id"] == str(row["candid"])
+        assert answered["status"].startswith("ok")
+        timeless = finite_or_none(row["candidate"]["jd"]) is None
+        assert ("no finite time" in answered["status"]) == timeless
+        if fmt == "FITS":
+            continue
+        for name, column in names.items():
+            assert answered[name] == finite_or_none(row["candidate"][column]), name
+        assert (answered["date"] is None) == timeless
