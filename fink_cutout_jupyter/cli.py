@@ -94,7 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--all", action="store_true", help="every night of the lake")
     build.add_argument("--workers", type=int, default=4, help="files read in parallel")
     build.add_argument(
-        "--rebuild", action="store_true", help="delete the index first (e.g. after an upgrade)"
+        "--rebuild",
+        action="store_true",
+        help="write a whole new index, then delete the old one (after an upgrade or damage)",
     )
     build.set_defaults(run=_index_build)
     compact = actions.add_parser("compact", help="merge nightly deltas into the base")
@@ -103,9 +105,22 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument(
         "--verify",
         action="store_true",
-        help="also read each file's alert ids to find rewrites that kept size and mtime",
+        help="also read every index file (exit 1 naming each damaged one) and each lake file's "
+        "alert ids to find rewrites that kept size and mtime",
     )
     stats.set_defaults(run=_index_stats)
+    unlock = actions.add_parser(
+        "unlock", help="break the index's writer lock (only when its holder is gone)"
+    )
+    unlock.set_defaults(run=_index_unlock)
+    for action in (build, compact):
+        action.add_argument(
+            "--wait",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="wait this long for another writer of the index (default: refuse at once)",
+        )
     for action in (build, compact):
         action.add_argument(
             "--spark",
@@ -117,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
             "--master",
             help="Spark master: local[*], yarn, spark://… (default: spark-submit's, else local[*])",
         )
-    for action in (build, compact, stats):
+    for action in (build, compact, stats, unlock):
         action.add_argument("--lake", required=True, help="lake root: directory or URI")
         action.add_argument("--index", help="index root (default: _cutout_index in the lake)")
         action.add_argument("--science-dir", default="science", help="nights' directory")
@@ -150,8 +165,10 @@ def _open_lab(root: Path, extra: list[str]) -> int:
     if shutil.which("jupyter") is None:
         print("JupyterLab is not installed: pip install 'fink-cutout-jupyter[demo]'")
         return 1
-    notebook = root / "quickstart.ipynb"
-    notebook.write_bytes(bundled_quickstart())
+    from .demo import write_quickstart
+
+    notebook, done = write_quickstart(root, bundled_quickstart())
+    print(f"  {done}")
     environment = {**os.environ, "FINK_CUTOUTS_LAKE": str(root)}
     command = [
         "jupyter",
@@ -265,15 +282,13 @@ def _index_of(args: argparse.Namespace):
 def _index_build(args: argparse.Namespace) -> int:
     import time
 
-    from .indexing import build, remove
+    from .indexing import build
 
     index = _index_of(args)
     if args.all == bool(args.night):
         raise BadParameter("night: give --night YYYYMMDD (repeatable) or --all, not both")
-    if args.rebuild:
-        if not args.all:
-            raise BadParameter("rebuild: --rebuild deletes the whole index; use it with --all")
-        remove(index)
+    if args.rebuild and not args.all:
+        raise BadParameter("rebuild: --rebuild replaces the whole index; use it with --all")
     nights = index.lake.nights() if args.all else args.night
     started = time.perf_counter()
     if args.spark:
@@ -281,10 +296,24 @@ def _index_build(args: argparse.Namespace) -> int:
 
         spark = spark_session(args.master)
         reports = build_with_spark(
-            spark, index.lake, nights, args.index or "", base=args.all, progress=not args.quiet
+            spark,
+            index.lake,
+            nights,
+            args.index or "",
+            base=args.all,
+            progress=not args.quiet,
+            wait=args.wait,
+            rebuild=args.rebuild,
         ).nights
     else:
-        reports = build(index, nights, workers=args.workers, progress=not args.quiet)
+        reports = build(
+            index,
+            nights,
+            workers=args.workers,
+            progress=not args.quiet,
+            rebuild=args.rebuild,
+            wait=args.wait,
+        )
     for report in reports:
         print(f"{report.night:%Y-%m-%d}: {report.entries} alerts in {report.files} files")
     print(
@@ -301,12 +330,12 @@ def _index_compact(args: argparse.Namespace) -> int:
         from .spark_indexing import compact_with_spark, spark_session
 
         result = compact_with_spark(
-            spark_session(args.master), _index_of(args).lake, args.index or ""
+            spark_session(args.master), _index_of(args).lake, args.index or "", args.wait
         )
     else:
         from .indexing import compact
 
-        result = compact(_index_of(args), progress=not args.quiet)
+        result = compact(_index_of(args), progress=not args.quiet, wait=args.wait)
     print(
         f"merged {result['merged_nights']} nights into generation {result['generation']} "
         f"({result['buckets']} buckets)"
@@ -315,13 +344,31 @@ def _index_compact(args: argparse.Namespace) -> int:
 
 
 def _index_stats(args: argparse.Namespace) -> int:
+    from .index_layout import REPAIR_COMMAND
+
     index = _index_of(args)
+    if args.verify and (damaged := index.verify()):
+        for problem in damaged:
+            print(f"damaged: {problem}", file=sys.stderr)
+        print(
+            f"fink-cutouts: error: {len(damaged)} damaged index files; repair: {REPAIR_COMMAND}",
+            file=sys.stderr,
+        )
+        return 1
     for key, value in index.stats().items():
         print(f"{key}: {value}")
     stale = index.stale_files(check_contents=args.verify)
     print(f"stale_files: {len(stale)}")
     for path in stale:
         print(f"  changed since indexed (re-run index build for its night): {path}")
+    return 0
+
+
+def _index_unlock(args: argparse.Namespace) -> int:
+    from .index_lock import break_lock
+
+    held = break_lock(_index_of(args).store)
+    print(f"removed the writer lock of {held}" if held else "the index had no writer lock")
     return 0
 
 

@@ -59,3 +59,18 @@ class IndexOutdated(CutoutError):
     """The alert index was written by another version in another format (HTTP 503)."""
 
     status = 503
+
+
+class IndexDamaged(CutoutError):
+    """An alert index file that the layout names is missing, truncated or malformed (HTTP 503).
+
+    The text names the file and the command that repairs the index.
+    """
+
+    status = 503
+
+
+class IndexBusy(CutoutError):
+    """Another writer holds the alert index, or published it while this one wrote (HTTP 409)."""
+
+    status = 409

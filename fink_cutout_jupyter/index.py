@@ -17,6 +17,11 @@ of a JupyterHub with no database server:
 ``nights/<order>.json``
     what was indexed for some nights: each file's identity (size, modification time, and a hash
     of its alert ids in row order) and the entry count; the latest manifest of a night counts.
+``writer.lock``
+    who is writing the index (`index_lock`).
+
+A file the layout names that is missing, truncated or malformed answers `IndexDamaged` (503),
+naming the file and the command that repairs the index; `AlertIndex.verify` reads them all.
 
 The files' format (Arrow IPC batches with their key ranges) is in `index_files`.
 """
@@ -32,12 +37,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import metrics
 from .columns import DISPLAY_FIELDS, leaf, leaf_paths
-from .errors import NotFound
-from .index_files import SortedFile, index_file_rows
+from .errors import CutoutError, IndexDamaged, LakeUnavailable, NotFound
+from .index_files import SortedFile, index_file_rows, read_index_table
 from .index_layout import (
+    LAYOUT,
     base_file,
     base_sizes_file,
+    damaged,
     delta_file,
     owners,
     read_layout,
@@ -177,6 +185,7 @@ class AlertIndex:
         self._state: tuple[float, dict, dict[int, int]] | None = None
         self._base_sizes: tuple[int | None, dict] = (None, {})
         self._missing = False
+        self.writer = None  # the write session open on this index (`index_writes.writing`)
         weakref.finalize(self, _close_files, self._files)
 
     def __repr__(self) -> str:
@@ -186,9 +195,9 @@ class AlertIndex:
 
     def alerts(self, object_id: str | int) -> list[AlertLocation]:
         """All alerts of an object, oldest first (`NotFound` if the index has none)."""
-        state = self._current()  # once per lookup: the survey and the files agree
-        key = str(survey_named(state[1]["survey"]).validate_object_id(object_id))
-        found = self._lookup(state, "objects", key)
+        key, found = self._search(
+            "objects", lambda survey: str(survey.validate_object_id(object_id))
+        )
         if not found:
             raise NotFound(f"objectId: no alert of {key} in the lake's alert index")
         return sorted(found, key=lambda location: (location.time, location.alert_id))
@@ -199,9 +208,7 @@ class AlertIndex:
 
     def alert(self, alert_id: int | str) -> AlertLocation:
         """An alert by its id alone (ZTF candid, Rubin diaSourceId)."""
-        state = self._current()
-        key = survey_named(state[1]["survey"]).validate_alert_id(alert_id)
-        found = self._lookup(state, "alerts", key)
+        key, found = self._search("alerts", lambda survey: survey.validate_alert_id(alert_id))
         if not found:
             raise NotFound(f"candid: no alert {key} in the lake's alert index")
         return found[0]
@@ -241,7 +248,10 @@ class AlertIndex:
         nights = self._night_manifests()
 
         def rows(path: str) -> int:
-            return index_file_rows(self.store, path)
+            try:
+                return index_file_rows(self.store, path)
+            except (OSError, ValueError, KeyError, NotFound) as error:
+                raise self._file_error(path, None, error) from error
 
         return {
             "index": self.store.uri,
@@ -283,12 +293,66 @@ class AlertIndex:
 
     # Internals
 
-    def _night_manifests(self) -> list[dict]:
-        """What `index build` recorded for each night: its files with their sizes, its entries."""
+    def verify(self) -> list[str]:
+        """Read every file the layout names; each damaged one as "file: what is wrong".
+
+        Empty for a sound index (or none). Reads the whole index: its layout, the base's
+        sizes and buckets, every delta and every manifest.
+        """
+        try:
+            layout = read_layout(self.store)
+        except IndexDamaged as error:
+            return [f"{LAYOUT}: {error}"]
+        if layout is None:
+            return []
+        problems = []
+        files = [
+            (delta_file(t, d["name"]), d["sizes"][t]) for d in layout["deltas"] for t in TABLES
+        ]
+        generation = layout["generation"]
+        if generation is not None:
+            try:
+                sizes = self._read_sizes(generation, layout["buckets"])
+                files += [
+                    (base_file(generation, table, bucket), sizes[table][bucket])
+                    for table in TABLES
+                    for bucket in range(layout["buckets"])
+                ]
+            except IndexDamaged as error:
+                problems.append(f"{base_sizes_file(generation)}: {error}")
+        for relative, size in files:
+            try:
+                actual = self.store.size(relative)
+                if actual != size:
+                    raise ValueError(f"{actual} bytes where layout.json says {size}")
+                read_index_table(self.store, relative)
+            except LakeUnavailable:
+                raise
+            except (OSError, ValueError, KeyError, NotFound) as error:
+                problems.append(f"{relative}: {self._file_error(relative, size, error)}")
+        try:
+            self._night_manifests(layout)
+        except IndexDamaged as error:
+            problems.append(str(error))
+        return problems
+
+    def _night_manifests(self, layout: dict | None = None) -> list[dict]:
+        """What `index build` recorded for each night: its files with their sizes, its entries.
+
+        Only the manifests the layout counts (from ``first_manifest`` to ``next``): not a
+        temporary file of a killed build, nor a manifest of a write never published.
+        """
+        layout = layout or read_layout(self.store, check=False) or {"next": 0}
+        orders = range(layout.get("first_manifest", 0), layout.get("next", 0))
         current = {}
         for name, *_ in sorted(self.store.list_files("nights")):  # later manifests win
-            manifest = json.loads(self.store.read_small(f"nights/{name}"))
-            current |= manifest["nights"]
+            if not (name[:8].isdigit() and name[8:] == ".json" and int(name[:8]) in orders):
+                continue
+            relative = f"nights/{name}"
+            try:
+                current |= json.loads(self.store.read_small(relative))["nights"]
+            except (ValueError, KeyError, TypeError) as error:
+                raise damaged(relative, str(error)) from error
         return [{"night": night, **recorded} for night, recorded in sorted(current.items())]
 
     def close(self) -> None:
@@ -316,19 +380,53 @@ class AlertIndex:
                     "run: fink-cutouts index build --lake LAKE --all"
                 )
             state = (time.monotonic(), layout, owners(layout))
+            metrics.add("index_refreshes")
             with self._lock:
                 self._state = state
         return state
 
-    def _base_size(self, generation: int, table: str, bucket: int) -> int | None:
+    def _base_size(self, generation: int, table: str, bucket: int, buckets: int) -> int | None:
         """A base file's size, from its generation's sizes file (read once per generation)."""
         with self._lock:
             known_generation, sizes = self._base_sizes
         if known_generation != generation:
-            sizes = json.loads(self.store.read_small(base_sizes_file(generation)))
+            sizes = self._read_sizes(generation, buckets)
             with self._lock:
                 self._base_sizes = (generation, sizes)
         return sizes[table][bucket] or None
+
+    def _read_sizes(self, generation: int, buckets: int) -> dict[str, list[int]]:
+        """``base-<G>/sizes.json``, checked (`IndexDamaged` if missing or malformed)."""
+        relative = base_sizes_file(generation)
+        try:
+            sizes = json.loads(self.store.read_small(relative))
+            if not all(
+                len(sizes[table]) == buckets and all(isinstance(n, int) for n in sizes[table])
+                for table in TABLES
+            ):
+                raise ValueError(f"not {buckets} sizes of each table")
+        except NotFound as error:
+            raise damaged(relative, "missing, while layout.json names it") from error
+        except (ValueError, KeyError, TypeError) as error:
+            raise damaged(relative, f"malformed: {error}") from error
+        return sizes
+
+    def _search(self, table: str, key_of) -> tuple[str | int, list[AlertLocation]]:
+        """The key (`key_of` the index's survey) and its entries in `table`.
+
+        An index file found damaged is looked for again in a fresh layout once: a writer may
+        have replaced it (e.g. compaction deleted the old base) since the layout was read.
+        """
+        state = self._current()  # once per lookup: the survey and the files agree
+        key = key_of(survey_named(state[1]["survey"]))
+        try:
+            return key, self._lookup(state, table, key)
+        except IndexDamaged:
+            self.refresh()
+            fresh = self._current()
+            if fresh[1] == state[1]:
+                raise
+            return key, self._lookup(fresh, table, key)
 
     def _lookup(self, state: tuple, table: str, key: str | int) -> list[AlertLocation]:
         _, layout, owner = state
@@ -336,16 +434,44 @@ class AlertIndex:
         generation = layout["generation"]
         if generation is not None:
             bucket = bucket_of(key, layout["buckets"])
-            size = self._base_size(generation, table, bucket)
+            size = self._base_size(generation, table, bucket, layout["buckets"])
             if size is not None:
-                base = self._sorted_file(base_file(generation, table, bucket), table, size)
-                rows += [row for row in base.rows_with(key) if row["night"] not in owner]
+                found = self._rows(base_file(generation, table, bucket), table, size, key)
+                rows += [row for row in found if row["night"] not in owner]
         for delta in layout["deltas"]:
-            opened = self._sorted_file(
-                delta_file(table, delta["name"]), table, delta["sizes"][table]
-            )
-            rows += [row for row in opened.rows_with(key) if owner[row["night"]] == delta["order"]]
+            found = self._rows(delta_file(table, delta["name"]), table, delta["sizes"][table], key)
+            rows += [row for row in found if owner[row["night"]] == delta["order"]]
         return [self._location(row, layout) for row in rows]
+
+    def _rows(self, relative: str, table: str, size: int, key: str | int) -> list[dict]:
+        """The entries of an index file with `key` (`IndexDamaged` if the file is damaged)."""
+        try:
+            return self._sorted_file(relative, table, size).rows_with(key)
+        except (OSError, ValueError, KeyError, TypeError, NotFound) as error:
+            with self._lock:
+                self._files.pop(relative, None)
+            raise self._file_error(relative, size, error) from error
+
+    def _file_error(self, relative: str, size: int | None, error: Exception) -> CutoutError:
+        """What a failure to read an index file means: `IndexDamaged` naming it, or an
+        outage of the filesystem (`LakeUnavailable`)."""
+        if isinstance(error, LakeUnavailable):
+            return error
+        if isinstance(error, NotFound):
+            return damaged(relative, "missing, while layout.json names it")
+        if isinstance(error, OSError):  # pyarrow reading an open file: damage or an outage
+            try:
+                actual = self.store.size(relative)
+            except NotFound:
+                return damaged(relative, "missing, while layout.json names it")
+            except LakeUnavailable as outage:
+                return outage
+            if size is not None and actual != size:
+                return damaged(relative, f"{actual} bytes where layout.json says {size}")
+            return LakeUnavailable(
+                f"the index's filesystem failed on {relative}: {self.store.scrub(str(error))}"
+            )
+        return damaged(relative, f"malformed: {self.store.scrub(str(error))}")
 
     def _sorted_file(self, relative: str, table: str, size: int) -> SortedFile:
         """An index file, kept open (its name is never reused for other contents)."""

@@ -19,14 +19,24 @@ import json
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from .errors import IndexOutdated, NotFound
+from .errors import IndexDamaged, IndexOutdated, NotFound
 
 if TYPE_CHECKING:
     from .lake import Lake
 
 INDEX_FORMAT = 5
 FANOUT = 4
+TABLE_NAMES = ("objects", "alerts")
 LAYOUT = "layout.json"
+REPAIR_COMMAND = "fink-cutouts index build --lake LAKE --all --rebuild"
+
+
+def damaged(relative: str, reason: str) -> IndexDamaged:
+    """The error for an index file that is missing, truncated or malformed."""
+    return IndexDamaged(
+        f"objectId: the alert index file {relative} is damaged ({reason}); "
+        f"repair the index: {REPAIR_COMMAND}"
+    )
 
 
 def check_format(layout: dict) -> None:
@@ -47,6 +57,7 @@ def new_layout(survey: str) -> dict:
         "generation": None,
         "deltas": [],
         "next": 0,
+        "first_manifest": 0,  # manifests nights/<order>.json count from this order to "next"
     }
 
 
@@ -61,14 +72,34 @@ def read_layout(store: Lake, check: bool = True, look_first: bool = True) -> dic
         layout = json.loads(store.read_small(LAYOUT))
     except NotFound:
         return None
+    except ValueError as error:
+        raise damaged(LAYOUT, f"not JSON: {error}") from error
+    if not isinstance(layout, dict):
+        raise damaged(LAYOUT, "not a JSON object")
     if check:
         check_format(layout)
+        check_fields(layout)
     return layout
 
 
-def publish(store: Lake, layout: dict) -> None:
-    """Make `layout` the index's, in one atomic write."""
-    store.write_atomically(LAYOUT, json.dumps(layout, indent=1).encode())
+def check_fields(layout: dict) -> None:
+    """Refuse a layout of this format that lacks what a lookup reads (`IndexDamaged`)."""
+    try:
+        fields = (layout["survey"], layout["buckets"], layout["generation"], layout["next"])
+        well_formed = isinstance(fields[1], int) and fields[1] > 0
+        for delta in layout["deltas"]:
+            names = (delta["name"], delta["order"], delta["nights"], delta["sizes"])
+            well_formed &= all(isinstance(delta["sizes"][table], int) for table in TABLE_NAMES)
+            well_formed &= isinstance(names[0], str) and isinstance(names[2], list)
+    except (KeyError, TypeError) as error:
+        raise damaged(LAYOUT, f"no field {error}") from error
+    if not well_formed:
+        raise damaged(LAYOUT, "a field of the wrong type")
+
+
+def layout_bytes(layout: dict) -> bytes:
+    """``layout.json`` as published (see `index_writes.WriteSession.publish`)."""
+    return json.dumps(layout, indent=1).encode()
 
 
 def delta_file(table: str, name: str) -> str:

@@ -2,7 +2,16 @@
 
 Every write follows the same rule: write the new files, publish the layout that names them
 (`index_layout.publish`), then delete the files the layout no longer names. A reader sees the
-index before or after a write, never half of it. One writer at a time per index.
+index before or after a write, never half of it.
+
+One writer at a time per index: every write runs in a `WriteSession` (`writing`), which holds
+the index's writer lock (`index_lock`) and, just before publishing, checks that the lock is
+still its own and that ``layout.json`` is byte for byte the one it started from (compare and
+swap): a writer that got past the lock (best effort on HDFS and S3) refuses to publish rather
+than lose another's nights. A session starts by deleting what the published layout does not
+name (`sweep`): the files of a writer killed or refused before publishing. ``--rebuild``
+(``rebuild=True``) writes a whole new index beside the published one, publishes it in one
+write, and only then deletes the old one.
 """
 
 from __future__ import annotations
@@ -10,33 +19,187 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from .errors import BadParameter, NotFound
+from .errors import BadParameter, IndexBusy, IndexDamaged, NotFound
 from .index import TABLES, AlertIndex, bucket_of_keys, entry_schema
 from .index_files import index_file_bytes, index_file_rows, read_index_table
 from .index_layout import (
     FANOUT,
+    INDEX_FORMAT,
+    LAYOUT,
     add_delta,
     base_file,
     base_sizes_file,
+    check_format,
     delta_file,
     delta_name,
+    layout_bytes,
     level_to_merge,
     new_layout,
     owners,
-    publish,
     read_layout,
     superseded,
 )
+from .index_lock import WriterLock
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 TARGET_BUCKET_ROWS = 200_000
 SMALL_DELTAS_BYTES = 64 * 2**20  # deltas this small together are merged into one
+MANIFEST_NAME = re.compile(r"(\d{8})\.json")
+BASE_NAME = re.compile(r"base-\d+")
+
+
+class WriteSession:
+    """A writer's hold on the index: its lock, the layout it started from, the one it writes.
+
+    Made by `writing`; every function here that writes to the index runs in one.
+    """
+
+    def __init__(self, index: AlertIndex, lock: WriterLock, rebuild: bool) -> None:
+        self.index = index
+        self.lock = lock
+        self.rebuild = rebuild
+        self.published_bytes = _published_bytes(index.store)
+        try:
+            published = read_layout(index.store, check=False)
+        except IndexDamaged:
+            if not rebuild:
+                raise
+            published = None
+        ours = published is not None and published.get("format") == INDEX_FORMAT
+        if ours or self.published_bytes is None:
+            sweep(index.store, published)  # what a killed or refused writer left
+        elif rebuild:  # a damaged index, or of another format: it serves nothing anyway
+            sweep(index.store, None)
+        self.layout = published
+        self.start_order = 0
+        self.next_generation = 0
+        if ours and published["generation"] is not None:
+            self.next_generation = published["generation"] + 1
+        if rebuild:
+            self.layout = None  # a whole new index, published at `finish`
+            self.start_order = published.get("next", 0) if ours else 0
+
+    def working(self) -> dict | None:
+        """A copy of the layout being written (None: no index yet)."""
+        return json.loads(json.dumps(self.layout)) if self.layout is not None else None
+
+    def new_layout(self, survey: str) -> dict:
+        """An empty layout whose files and manifests come after the published index's."""
+        layout = new_layout(survey)
+        layout["next"] = layout["first_manifest"] = self.start_order
+        return layout
+
+    def commit(self, layout: dict, garbage: list[str]) -> None:
+        """Publish `layout` (deferred in a rebuild), then delete `garbage`, files it no longer
+        names."""
+        self.layout = json.loads(json.dumps(layout))
+        if not self.rebuild:
+            self.publish(layout)
+        for relative in garbage:  # in a rebuild: files never published
+            self.index.store.delete(relative)
+
+    def publish(self, layout: dict) -> None:
+        """Write `layout` as ``layout.json`` if the index is still as this writer found it."""
+        self.lock.check()
+        if _published_bytes(self.index.store) != self.published_bytes:
+            raise IndexBusy(
+                f"index: another writer published {self.index.store.uri}/{LAYOUT} while this "
+                "one was writing (without the writer lock, or after breaking it); this "
+                "write was not published, so nothing of the other's is lost: run it again"
+            )
+        data = layout_bytes(layout)
+        self.index.store.write_atomically(LAYOUT, data)
+        self.published_bytes = data
+        self.index.refresh()
+
+    def finish(self) -> None:
+        """End a rebuild: publish the new index, then delete everything of the old one."""
+        if self.rebuild and self.layout is not None:
+            self.publish(self.layout)
+            sweep(self.index.store, self.layout)
+
+
+def _published_bytes(store) -> bytes | None:
+    try:
+        return store.read_small(LAYOUT)
+    except NotFound:
+        return None
+
+
+@contextmanager
+def writing(
+    index: AlertIndex, command: str = "", wait: float = 0.0, rebuild: bool = False
+) -> Iterator[WriteSession]:
+    """Hold the index for writing: its writer lock, then a `WriteSession` (the one already
+    open on this `AlertIndex`, if any).
+
+    Raises
+    ------
+    IndexBusy
+        When another writer holds the lock after `wait` seconds, naming it.
+    """
+    if index.writer is not None:
+        yield index.writer
+        return
+    with WriterLock(index.store, command, wait) as lock:
+        index.writer = session = WriteSession(index, lock, rebuild)
+        try:
+            yield session
+            session.finish()
+        finally:
+            index.writer = None
+            index.refresh()
+
+
+def sweep(store, layout: dict | None) -> list[str]:
+    """Delete what `layout` (the published one) does not name; what was deleted.
+
+    Deltas and base generations of writes never published, other generations, temporary
+    files, manifests outside the layout's orders. Only a writer holding the lock may sweep.
+    """
+    deleted = []
+
+    def drop(relative: str) -> None:
+        store.delete(relative)
+        deleted.append(relative)
+
+    layout = layout or {"deltas": [], "generation": None, "next": 0}
+    names = {f"{delta['name']}.arrow" for delta in layout["deltas"]}
+    for table in TABLES:
+        for name, *_ in store.list_files(f"delta/{table}"):
+            if name not in names:
+                drop(f"delta/{table}/{name}")
+    orders = range(layout.get("first_manifest", 0), layout["next"])
+    for name, *_ in store.list_files("nights"):
+        match = MANIFEST_NAME.fullmatch(name)
+        if not match or int(match[1]) not in orders:
+            drop(f"nights/{name}")
+    generation = layout["generation"]
+    for directory in store.list_directories(""):
+        if BASE_NAME.fullmatch(directory) and directory != f"base-{generation}":
+            drop(directory)
+    if generation is not None:
+        for name, *_ in store.list_files(f"base-{generation}"):
+            if f"base-{generation}/{name}" != base_sizes_file(generation):
+                drop(f"base-{generation}/{name}")
+        for table in TABLES:
+            named = {base_file(generation, table, b) for b in range(layout["buckets"])}
+            for name, *_ in store.list_files(f"base-{generation}/{table}"):
+                if f"base-{generation}/{table}/{name}" not in named:
+                    drop(f"base-{generation}/{table}/{name}")
+    for name, *_ in store.list_files(""):
+        if name.startswith(f"{LAYOUT}.tmp-"):
+            drop(name)
+    return deleted
 
 
 def sort_entries(entries: pa.Table, key: str) -> pa.Table:
@@ -89,12 +252,20 @@ def write_nights(index: AlertIndex, nights: list[IndexedNight], survey: str | No
     the nights are written merged with them into one delta; otherwise as a delta of a tier that
     grows with their number, and deltas merge by tier (`index_layout`).
     """
+    with writing(index) as session:
+        _write_nights(session, nights, survey)
+
+
+def _write_nights(session: WriteSession, nights: list[IndexedNight], survey: str | None) -> None:
     import pyarrow as pa
 
-    layout = read_layout(index.store)
+    index = session.index
+    layout = session.working()
+    if layout is not None:
+        check_format(layout)
     if layout and survey and layout["survey"] != survey:
         raise BadParameter(f"survey: the index holds one survey, {layout['survey']}, not {survey}")
-    layout = layout or new_layout(survey or "ztf")
+    layout = layout or session.new_layout(survey or "ztf")
     numbers = [night_number(n.night) for n in nights]
     level = int(math.log(len(numbers), FANOUT) + 1e-9)
     entries = pa.concat_tables([n.entries for n in nights] or [entry_schema().empty_table()])
@@ -106,10 +277,7 @@ def write_nights(index: AlertIndex, nights: list[IndexedNight], survey: str | No
         name = delta_name(layout, numbers, level)
         add_delta(layout, numbers, _write_delta(index, entries, name), level)
         dropped = _merge_tiers(index, layout)
-    publish(index.store, layout)
-    for delta in dropped:
-        for table in TABLES:
-            index.store.delete(delta_file(table, delta["name"]))
+    session.commit(layout, [delta_file(table, d["name"]) for d in dropped for table in TABLES])
 
 
 def _size(deltas: list[dict]) -> int:
@@ -223,9 +391,11 @@ def by_bucket(table: pa.Table, key: str, buckets: int):
 
 def to_compact(index: AlertIndex) -> tuple[dict, dict[str, list[int]]]:
     """The layout, and the nights each waiting delta holds entries of (by its alerts file)."""
-    layout = read_layout(index.store)
+    with writing(index) as session:
+        layout = session.working()
     if layout is None:
         raise NotFound("the index is empty: nothing to compact")
+    check_format(layout)
     owner = owners(layout)
     waiting = {}
     for delta in layout["deltas"]:
@@ -235,13 +405,19 @@ def to_compact(index: AlertIndex) -> tuple[dict, dict[str, list[int]]]:
     return layout, waiting
 
 
-def compact(index: AlertIndex, progress: bool = True) -> dict:
+def compact(index: AlertIndex, progress: bool = True, wait: float = 0.0) -> dict:
     """Merge the deltas into a new base generation, bucket by bucket.
 
     The number of buckets grows (doubling) so that a bucket holds about `TARGET_BUCKET_ROWS`
     entries; an old bucket ``b`` splits into ``b`` and ``b + B``, so only one old bucket and
-    the deltas are in memory at a time. Do not run it while a build writes to the same index.
+    the deltas are in memory at a time. It holds the writer lock (waiting up to `wait` seconds
+    for a build that holds it).
     """
+    with writing(index, "index compact", wait):
+        return _compact(index, progress)
+
+
+def _compact(index: AlertIndex, progress: bool) -> dict:
     import pyarrow as pa
     from tqdm.auto import tqdm
 
@@ -287,22 +463,18 @@ def publish_base(
     index: AlertIndex, layout: dict, generation: int, buckets: int, sizes: dict[str, list[int]]
 ) -> None:
     """Publish a written base generation in place of the old one and of every delta."""
-    index.store.write_atomically(base_sizes_file(generation), json.dumps(sizes).encode())
-    old_generation, old_deltas = layout["generation"], layout["deltas"]
-    publish(index.store, {**layout, "buckets": buckets, "generation": generation, "deltas": []})
-    for delta in old_deltas:
-        for table in TABLES:
-            index.store.delete(delta_file(table, delta["name"]))
-    if old_generation is not None and old_generation != generation:
-        index.store.delete(f"base-{old_generation}")
-    index.refresh()
+    with writing(index) as session:
+        index.store.write_atomically(base_sizes_file(generation), json.dumps(sizes).encode())
+        old_generation = layout["generation"]
+        garbage = [delta_file(table, d["name"]) for d in layout["deltas"] for table in TABLES]
+        if old_generation is not None and old_generation != generation:
+            garbage.append(f"base-{old_generation}")
+        new = {**layout, "buckets": buckets, "generation": generation, "deltas": []}
+        session.commit(new, garbage)
 
 
-def remove(index: AlertIndex) -> None:
-    """Delete the whole index, whatever its format (before rebuilding it)."""
-    layout = read_layout(index.store, check=False) or {}
-    if layout.get("generation") is not None:
-        index.store.delete(f"base-{layout['generation']}")
-    for entry in ("delta", "nights", "layout.json"):
-        index.store.delete(entry)
-    index.refresh()
+def remove(index: AlertIndex, wait: float = 0.0) -> None:
+    """Delete the whole index, whatever its format (holding the writer lock)."""
+    with writing(index, "index remove", wait, rebuild=True):
+        index.store.delete(LAYOUT)
+        sweep(index.store, None)

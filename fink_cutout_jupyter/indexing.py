@@ -15,7 +15,7 @@ import numpy as np
 from .columns import display_columns, leaf, leaf_paths, object_ids, present
 from .errors import BadParameter
 from .index import SPAN_KINDS, AlertIndex, entry_schema, ids_digest
-from .index_writes import IndexedNight, compact, remove, write_night, write_nights
+from .index_writes import IndexedNight, compact, remove, write_night, write_nights, writing
 from .lake import Lake, parse_night
 from .locations import ALERT_ID_SPAN
 from .surveys import Survey, survey_of_columns
@@ -199,13 +199,25 @@ def build(
     nights: list[dt.date | str],
     workers: int = 4,
     progress: bool = True,
+    rebuild: bool = False,
+    wait: float = 0.0,
 ) -> list[NightReport]:
     """Index whole nights of the lake; re-indexing a night replaces its entries.
 
     Files run in parallel on `workers` threads behind a progress bar. Nights are written
     together as one delta (`write_nights`) once they hold `CHUNK_ENTRIES` entries, and at the
     end: memory stays bounded, and a build of many small nights writes few files.
+
+    The build holds the index's writer lock (waiting up to `wait` seconds for another writer).
+    With `rebuild`, the nights make a whole new index, published at the end in place of the
+    old one, which is deleted only then.
     """
+    command = "index build" + (" --rebuild" if rebuild else "")
+    with writing(index, command, wait, rebuild):
+        return _build(index, nights, workers, progress)
+
+
+def _build(index: AlertIndex, nights, workers: int, progress: bool) -> list[NightReport]:
     from tqdm.auto import tqdm
 
     nights = sorted({parse_night(night) for night in nights})
@@ -223,7 +235,6 @@ def build(
                 bar.update()
             reports.append(pending.add(night, files, results))
     pending.write()
-    index.refresh()
     return reports
 
 

@@ -229,8 +229,9 @@ class Lake:
         return child
 
     def list_files(self, relative: str) -> list[tuple[str, int, float]]:
-        """(name, size, modification time) of the files directly in a directory; [] if absent."""
-        infos = self._list(self.resolve(relative))
+        """(name, size, modification time) of the files directly in a directory ("": the root);
+        [] if absent."""
+        infos = self._list(self.resolve(relative) if relative else self.base)
         return [
             (info.base_name, info.size, info.mtime.timestamp() if info.mtime else 0.0)
             for info in infos
@@ -246,6 +247,46 @@ class Lake:
             with self.filesystem.open_output_stream(temporary) as stream:
                 stream.write(data)
             self.filesystem.move(temporary, path)
+
+    def create_exclusively(self, relative: str, data: bytes) -> bool:
+        """Write a whole new file only if none has its name; whether this call created it.
+
+        Atomic on a local filesystem (the file is written aside, then hard-linked to its name,
+        which fails if the name exists). pyarrow offers no such primitive on HDFS (its move and
+        its create both replace an existing file) nor on S3: there it is a check followed by an
+        atomic write, and two callers at the same moment may both see True (`atomic_create`).
+        """
+        path = self.resolve(relative)
+        if not self.atomic_create:
+            if self.exists(relative):
+                return False
+            self.write_atomically(relative, data)
+            return True
+        temporary = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+        with _translated_errors(self, relative):
+            os.makedirs(posixpath.dirname(path), exist_ok=True)
+            with open(temporary, "wb") as stream:
+                stream.write(data)
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(temporary)
+        return True
+
+    @property
+    def atomic_create(self) -> bool:
+        """Whether `create_exclusively` is atomic here (a local filesystem)."""
+        from pyarrow import fs
+
+        return isinstance(self.filesystem, fs.LocalFileSystem)
+
+    def list_directories(self, relative: str) -> list[str]:
+        """Names of the directories directly in a directory of the lake ("": the root); [] if
+        it is absent."""
+        directory = self.resolve(relative) if relative else self.base
+        return [info.base_name for info in self._list(directory) if not info.is_file]
 
     def delete(self, relative: str) -> None:
         """Delete a file or a directory tree of the lake, if it exists."""

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from .errors import BadParameter
 from .index import TABLES, AlertIndex, entry_schema
 from .index_files import index_file_bytes, index_file_rows
-from .index_layout import base_file, new_layout, owners, read_layout
+from .index_layout import base_file, new_layout, owners
 from .index_writes import (
     bucket_count,
     by_bucket,
@@ -36,6 +36,7 @@ from .index_writes import (
     sort_entries,
     to_compact,
     write_manifest,
+    writing,
 )
 from .indexing import IndexedFile, NightReport, Pending, entries_of_file
 from .lake import Lake, parse_night
@@ -90,6 +91,8 @@ def build_with_spark(
     index: str = "",
     base: bool = False,
     progress: bool = True,
+    wait: float = 0.0,
+    rebuild: bool = False,
 ) -> BuildSummary:
     """Index nights of the lake on a Spark cluster, as ``fink-cutouts index build`` would.
 
@@ -108,6 +111,11 @@ def build_with_spark(
         (the first build over a whole lake), instead of nightly deltas.
     progress : bool
         Show a progress bar of the files indexed.
+    wait : float
+        Seconds to wait for another writer holding the index's writer lock.
+    rebuild : bool
+        Write a whole new index (with `base`), even over an index that is damaged or of another
+        format; the old one is deleted once the new one is published.
 
     Returns
     -------
@@ -120,17 +128,24 @@ def build_with_spark(
     chosen = sorted({parse_night(n) for n in nights}) if nights else lake.nights()
     jobs = [(night, path) for night in chosen for path in lake.night_files(night)]
     build = _build_base if base else _build_deltas
-    summary = BuildSummary(build(spark, where, alert_index, chosen, jobs, progress))
-    alert_index.refresh()
+    command = "index build --spark" + (" (new base)" if base else "")
+    with writing(alert_index, command, wait, rebuild):
+        summary = BuildSummary(build(spark, where, alert_index, chosen, jobs, progress))
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def compact_with_spark(spark, lake: Lake | str, index: str = "") -> dict:
-    """Merge the deltas into a new base generation on the cluster (as `compact`)."""
+def compact_with_spark(spark, lake: Lake | str, index: str = "", wait: float = 0.0) -> dict:
+    """Merge the deltas into a new base generation on the cluster (as `compact`), holding the
+    index's writer lock (waiting up to `wait` seconds for it)."""
     lake = lake if isinstance(lake, Lake) else Lake(lake)
     where = _Where(lake.uri, lake.science_dir, index)
     alert_index = where.index()
+    with writing(alert_index, "index compact --spark", wait):
+        return _compact_with_spark(spark, where, alert_index)
+
+
+def _compact_with_spark(spark, where: _Where, alert_index: AlertIndex) -> dict:
     layout, waiting = to_compact(alert_index)
     old_generation, old_buckets = layout["generation"], layout["buckets"]
     if not waiting:
@@ -230,8 +245,8 @@ def _build_base(spark, where: _Where, index: AlertIndex, nights, jobs, progress:
         if len(surveys) > 1:
             raise BadParameter(f"survey: the index holds one survey, found {sorted(surveys)}")
         buckets = bucket_count(sum(fact[4] for fact in facts))
-        old = read_layout(index.store, check=False) or {}
-        generation = 0 if old.get("generation") is None else old["generation"] + 1
+        old = index.writer.working() or {}
+        generation = index.writer.next_generation
         pieces = indexed.flatMap(
             lambda r: (piece for table in TABLES for piece in _pieces(table, _table(r[4]), buckets))
         )
@@ -241,7 +256,7 @@ def _build_base(spark, where: _Where, index: AlertIndex, nights, jobs, progress:
     survey = surveys.pop() if surveys else old.get("survey", "ztf")
     if old.get("format") != new_layout(survey)["format"]:
         old = {}  # an index of another format: replaced whole
-    layout = {**new_layout(survey), **old, "survey": survey}
+    layout = {**index.writer.new_layout(survey), **old, "survey": survey}
     reports, recorded = [], []
     for night in nights:
         mine = [fact for fact in facts if fact[0] == night]
@@ -249,6 +264,7 @@ def _build_base(spark, where: _Where, index: AlertIndex, nights, jobs, progress:
         recorded.append((night, {fact[1]: fact[3] for fact in mine}, entries))
         reports.append(NightReport(night, len(mine), entries, sum(fact[5] for fact in mine)))
     write_manifest(index, layout["next"], recorded)
+    layout["first_manifest"] = layout["next"]  # the new base replaces the whole index
     layout["next"] += 1
     publish_base(index, layout, generation, buckets, sizes)
     return reports
