@@ -3,24 +3,76 @@
 `ContractHandler` is aiohttp's connection handler with the HTTP parser's own errors (a bad or too
 long request line) answered in the contract's JSON shape, and connections that make no progress
 for `IDLE_SECONDS` (idle keep-alive, or headers never finished) closed.
+
+`ScrubbedAccessLogger` is aiohttp's access log with secrets blanked: query values whose name
+contains ``token``, ``auth``, ``key`` or ``xsrf`` (``?token=`` of a hub service's requests, also
+in a logged ``Referer``) and the request's ``Authorization`` and ``Cookie`` values, should the log
+format show them. `scrub_secrets` does the same to any text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 
 from aiohttp import web
+from aiohttp.web_log import AccessLogger
 from aiohttp.web_protocol import RequestHandler
 
 from .api import error_reply
 
 IDLE_SECONDS = 15.0
+SECRET = "[secret]"
+# A query parameter whose name contains one of these (as jupyter_server's own request log scrubs).
+_SECRET_PARAMETER = re.compile(
+    r"(?i)([?&;][^=&;\s\"'#?]*(?:token|auth|key|xsrf)[^=&;\s\"'#?]*=)[^&;\s\"'#]*"
+)
+_SECRET_HEADERS = ("Authorization", "Cookie", "Proxy-Authorization")
 
 
 def reply_response(reply, allow: str | None = None) -> web.Response:
     """An API `Reply` as an aiohttp response (`allow`: the ``Allow`` header of a 405)."""
     headers = dict(reply.headers) | ({"Allow": allow} if allow else {})
     return web.Response(status=reply.status, body=reply.body or None, headers=headers)
+
+
+def scrub_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` with secret query values (``?token=…``) and each of `secrets` replaced by `SECRET`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, SECRET)
+    return _SECRET_PARAMETER.sub(lambda match: match.group(1) + SECRET, text)
+
+
+class _ScrubbingLogger(logging.LoggerAdapter):
+    """A logger writing messages through `scrub_secrets` (with the current request's secrets)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__(logger)
+        self.secrets: tuple[str, ...] = ()
+
+    def process(self, msg, kwargs):
+        return scrub_secrets(str(msg), self.secrets), kwargs
+
+
+class ScrubbedAccessLogger(AccessLogger):
+    """aiohttp's access log (same format), without tokens or credentials in its lines."""
+
+    def __init__(self, logger: logging.Logger, log_format: str = AccessLogger.LOG_FORMAT) -> None:
+        super().__init__(_ScrubbingLogger(logger), log_format)
+
+    def log(self, request, response, time: float) -> None:
+        values = (request.headers.get(name, "") for name in _SECRET_HEADERS)
+        # Both the whole value and its credential ("token abc" and "abc") are secrets.
+        self.logger.secrets = tuple(
+            sorted(
+                {part for value in values for part in (value, value.rpartition(" ")[2])},
+                key=len,
+                reverse=True,
+            )
+        )
+        super().log(request, response, time)
 
 
 class ContractHandler(RequestHandler):
@@ -49,8 +101,12 @@ class ContractHandler(RequestHandler):
         super().connection_lost(exc)
 
     def handle_error(self, request, status: int = 500, exc=None, message=None):
-        self.log_exception("Error handling request", exc_info=exc)
+        if status >= 500:
+            self.log_exception("Error handling request", exc_info=exc)
+        else:  # the client's mistake, told without a traceback; its line may hold a ?token=
+            self.logger.info("bad request: %s", scrub_secrets(str(message or exc)))
         text = "internal error" if status >= 500 else f"bad request ({message or 'malformed'})"
+        text = scrub_secrets(text)
         response = reply_response(error_reply(status, text[:200]))
         response.force_close()
         return response

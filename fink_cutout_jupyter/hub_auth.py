@@ -8,6 +8,12 @@ scopes, as JupyterHub's own ``HubAuth`` does. The token must carry
 ``access:services!service=<name>`` (or ``access:services``). Answers are kept for
 `CACHE_SECONDS`, and concurrent requests with the same token share one hub call, so a burst of
 requests costs one hub call per token.
+
+Only the hub's verdicts are kept: a user model (let in, or refused for lacking the scope) and
+401/403/404 (not a valid token). A busy or failing hub (429, 5xx) is asked again after a pause
+(``Retry-After`` if it gives one), up to `HUB_ATTEMPTS` times; then, like a hub that does not
+answer or answers something else than a user model (a list, a string, ``"scopes": null``, a
+redirect), the request gets 503 and the next one asks again.
 """
 
 from __future__ import annotations
@@ -31,7 +37,12 @@ logger = logging.getLogger(__name__)
 CACHE_SECONDS = 60.0
 CACHED_TOKENS = 4096
 HUB_TIMEOUT_SECONDS = 10.0
+HUB_ATTEMPTS = 3
+HUB_RETRY_SECONDS = 0.25  # the first pause before asking a busy hub again, then doubled
+MAX_RETRY_AFTER_SECONDS = 2.0
+NOT_A_TOKEN_STATUSES = frozenset({401, 403, 404})
 TOKEN_PARAMETER = "token"
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
 
 
 @dataclass(frozen=True)
@@ -122,39 +133,91 @@ class HubTokenCheck:
         return name
 
     async def _ask_hub(self, key: str, token: str) -> tuple[float, str | None, str]:
+        for attempt in range(1, HUB_ATTEMPTS + 1):
+            status, model, retry_after = await self._call_hub(token)
+            if status != 429 and status < 500:
+                break
+            if attempt == HUB_ATTEMPTS:
+                raise HubUnavailable(
+                    f"JupyterHub's API at {self._user_url} answered HTTP {status} "
+                    f"{HUB_ATTEMPTS} times"
+                )
+            await asyncio.sleep(retry_after or HUB_RETRY_SECONDS * 2 ** (attempt - 1))
+        answer = self._judge(status, model)
+        self._answers[key] = (time.monotonic() + self.cache_seconds, *answer)
+        while len(self._answers) > CACHED_TOKENS:
+            self._answers.popitem(last=False)
+        return self._answers[key]
+
+    @property
+    def _user_url(self) -> str:
+        return f"{self.service.api_url}/user"
+
+    async def _call_hub(self, token: str) -> tuple[int, object, float]:
+        """One call: the status, the JSON of a 200 and the pause a 429/503 asks for."""
         import aiohttp
 
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=HUB_TIMEOUT_SECONDS)
             self._session = aiohttp.ClientSession(timeout=timeout)
         self.hub_calls += 1
-        url = f"{self.service.api_url}/user"
+        headers = {"Authorization": f"token {token}"}
         try:
-            async with self._session.get(url, headers={"Authorization": f"token {token}"}) as reply:
+            async with self._session.get(
+                self._user_url, headers=headers, allow_redirects=False
+            ) as reply:
                 model = await reply.json(content_type=None) if reply.status == 200 else None
-                status = reply.status
+                return reply.status, model, _retry_after(reply.headers.get("Retry-After"))
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-            raise HubUnavailable(f"JupyterHub's API at {url} did not answer: {error}") from error
-        if status >= 500:
-            raise HubUnavailable(f"JupyterHub's API at {url} answered HTTP {status}")
-        answer = self._judge(model)
-        self._answers[key] = (time.monotonic() + self.cache_seconds, *answer)
-        while len(self._answers) > CACHED_TOKENS:
-            self._answers.popitem(last=False)
-        return self._answers[key]
+            raise HubUnavailable(
+                f"JupyterHub's API at {self._user_url} did not answer: {error}"
+            ) from error
 
-    def _judge(self, model: dict | None) -> tuple[str | None, str]:
-        if not model:
+    def _judge(self, status: int, model: object) -> tuple[str | None, str]:
+        if status in NOT_A_TOKEN_STATUSES:
             return None, "the token is not a valid JupyterHub token"
-        owner = model.get("name", "?")
-        if self.service.scopes.isdisjoint(model.get("scopes", ())):
+        if status != 200:
+            raise HubUnavailable(f"JupyterHub's API at {self._user_url} answered HTTP {status}")
+        owner, scopes = self._user_model(model)
+        if self.service.scopes.isdisjoint(scopes):
             scope = f"access:services!service={self.service.name}"
             return None, f"the token of {owner} lacks the scope {scope}"
         return owner, ""
 
+    def _user_model(self, model: object) -> tuple[str, list[str]]:
+        """The owner and scopes of the hub's user model, or `HubUnavailable` if malformed."""
+        if not isinstance(model, dict):
+            problem = f"{_JSON_TYPES.get(type(model), 'a JSON value')} instead of a user model"
+        elif not isinstance(model.get("name"), str) or not model["name"]:
+            problem = "a user model without a name"
+        elif not isinstance(model.get("scopes"), list) or not all(
+            isinstance(scope, str) for scope in model["scopes"]
+        ):
+            problem = f"a user model whose scopes are {json_excerpt(model.get('scopes'))}"
+        else:
+            return model["name"], model["scopes"]
+        raise HubUnavailable(f"JupyterHub's API at {self._user_url} answered {problem}")
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _retry_after(value: str | None) -> float:
+    """A ``Retry-After`` in seconds (at most `MAX_RETRY_AFTER_SECONDS`), or 0 if none or a date."""
+    try:
+        seconds = float(value or 0)
+    except ValueError:
+        return 0.0
+    return min(seconds, MAX_RETRY_AFTER_SECONDS) if seconds > 0 else 0.0
+
+
+def json_excerpt(value: object) -> str:
+    """`value` as JSON, cut to 60 characters (a hub's malformed answer, in an error text)."""
+    import json
+
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def request_token(request: web.Request) -> str | None:

@@ -21,7 +21,7 @@ import signal
 from aiohttp import web
 
 from .api import ROUTES, error_reply, no_route_reply
-from .connections import IDLE_SECONDS, ContractHandler, reply_response
+from .connections import IDLE_SECONDS, ContractHandler, ScrubbedAccessLogger, reply_response
 from .doors import APIRunner
 from .hub_auth import TOKEN_PARAMETER, HubService, HubTokenCheck, hub_auth_middleware
 from .parameters import MAX_BODY_BYTES
@@ -121,7 +121,11 @@ async def _serve_until_stopped(
     stopped = asyncio.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, stopped.set)
-    kwargs = {"max_line_size": MAX_REQUEST_LINE, "keepalive_timeout": idle_seconds}
+    kwargs = {
+        "max_line_size": MAX_REQUEST_LINE,
+        "keepalive_timeout": idle_seconds,
+        "access_log_class": ScrubbedAccessLogger,  # no ?token= of a hub service's requests
+    }
     server = await loop.create_server(
         lambda: ContractHandler(runner.server, loop=loop, idle_seconds=idle_seconds, **kwargs),
         host,
