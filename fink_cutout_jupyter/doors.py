@@ -4,16 +4,22 @@ Importing this module is cheap (standard library only): pyarrow, astropy, numpy 
 in a worker thread on the first request, so a Jupyter server starts as fast as without us.
 
 Work is split by kind so that one kind cannot starve another: stamp reads (array, FITS), PNG
-renders, and lookups (alerts, the parameter list, the OpenAPI document) each have their own
-threads and a bounded queue. A request whose queue is full is answered 503 with ``Retry-After``
-at once. The parameter list, and the OpenAPI document once the lake's survey is known, are
-answered from memory on the event loop.
+renders, lookups (alerts, the parameter list, the OpenAPI document) and health probes each have
+their own threads and a bounded queue. A request whose queue is full is answered 503 with
+``Retry-After`` at once. The parameter list, and the OpenAPI document once the lake's survey is
+known, are answered from memory on the event loop. PNG renders run in worker processes
+(`render_processes`): the render threads read the stamps, then wait for the image without
+holding the GIL, so that renders never keep the event loop waiting.
+
+Every answer is counted in the Prometheus metrics (`metrics`): by route and status, its latency,
+and the requests each pool holds or refuses.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +30,7 @@ NO_LAKE = (
 )
 QUEUED_PER_THREAD = 16  # requests held per thread of a pool before a 503 (Retry-After)
 RETRY_AFTER_SECONDS = 1
+HEALTH_TIMEOUT_SECONDS = 5.0  # a probe answers 503 sooner than a load balancer gives up
 
 
 @dataclass
@@ -49,13 +56,17 @@ class APIRunner:
     science_dir : str
         Directory of the nights under the lake root.
     workers : int
-        Threads reading stamps (at most this many reads at once); PNG renders get a quarter as
-        many, lookups two. Each pool holds at most `QUEUED_PER_THREAD` requests per thread.
+        Threads reading stamps (at most this many reads at once); lookups get two threads, health
+        probes one. Each pool holds at most `QUEUED_PER_THREAD` requests per thread.
     timeout : float
         Seconds a request may wait for the lake before it is answered 503 (the read itself goes
         on in its thread: a filesystem call cannot be interrupted).
     base_url : str
         Where the door serves /api/v1 (the OpenAPI document's ``servers`` entry).
+    render_processes : int or None
+        Processes rendering PNG images, each fed by one render thread; 0 renders in a quarter
+        as many threads as `workers` instead (in this process, holding its GIL). None:
+        ``$FINK_CUTOUTS_RENDER_PROCESSES`` or up to 2 (one per CPU).
     """
 
     def __init__(
@@ -67,11 +78,19 @@ class APIRunner:
         workers: int = 4,
         timeout: float = 60.0,
         base_url: str = "/",
+        render_processes: int | None = None,
     ) -> None:
+        from . import metrics
+        from .render_processes import RenderProcesses, default_processes
+
         self.settings = {"lake": lake, "index": index, "survey": survey, "science_dir": science_dir}
         self.base_url = base_url
         self.timeout = timeout
-        sizes = {"read": max(1, workers), "render": max(1, workers // 4), "lookup": 2}
+        if render_processes is None:
+            render_processes = default_processes()
+        self.renders = RenderProcesses(render_processes) if render_processes > 0 else None
+        renderers = render_processes if self.renders else max(1, workers // 4)
+        sizes = {"read": max(1, workers), "render": renderers, "lookup": 2, "health": 1}
         self.pools = {
             name: _Pool(
                 ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"fink-cutouts-{name}"),
@@ -81,7 +100,9 @@ class APIRunner:
         }
         self._memory: dict[tuple[str, bool], Any] = {}  # cached replies: (route, has params)
         self._api = None
+        self._routes: frozenset[str] = frozenset()  # known once the API is loaded (a thread)
         self._lock = threading.Lock()
+        metrics.enable()
 
     async def answer(
         self,
@@ -91,6 +112,16 @@ class APIRunner:
         if_none_match: str | None = None,
     ):
         """The `Reply` to a GET (`params`) or a POST (JSON `body`)."""
+        from . import metrics
+
+        start = time.perf_counter()
+        reply = await self._reply(route, params, body, if_none_match)
+        label = route if route in self._routes else "other"
+        metrics.observe_request(label, reply.status, time.perf_counter() - start)
+        return reply
+
+    async def _reply(self, route: str, params, body, if_none_match):
+        from . import metrics
         from .api import error_reply
         from .errors import CutoutError
         from .parameters import parse_body
@@ -104,26 +135,33 @@ class APIRunner:
         remembered = self._memory.get((route, bool(params)))
         if remembered is not None:
             return remembered
-        pool = self.pools[_kind_of_work(route, params)]
+        kind = _kind_of_work(route, params)
+        pool = self.pools[kind]
         if pool.held >= pool.limit:
+            metrics.count_rejection(kind)
             reply = error_reply(503, "the server is busy; try again in a second")
             reply.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
             return reply
         pool.held += 1
+        metrics.hold(kind, 1)
         loop = asyncio.get_running_loop()
         work = loop.run_in_executor(
-            pool.executor, self._answer, route, params, body is not None, if_none_match
+            pool.executor, self._answer, route, params, body is not None, if_none_match, kind
         )
+        timeout = min(self.timeout, HEALTH_TIMEOUT_SECONDS) if kind == "health" else self.timeout
         try:
-            return await asyncio.wait_for(asyncio.shield(work), self.timeout)
+            return await asyncio.wait_for(asyncio.shield(work), timeout)
         except TimeoutError:
-            return error_reply(503, f"the lake did not answer within {self.timeout:g} s; try again")
+            return error_reply(503, f"the lake did not answer within {timeout:g} s; try again")
         finally:
-            work.add_done_callback(lambda _: self._release(pool))
+            work.add_done_callback(lambda _: self._release(pool, kind))
 
     @staticmethod
-    def _release(pool: _Pool) -> None:
+    def _release(pool: _Pool, kind: str) -> None:
+        from . import metrics
+
         pool.held -= 1
+        metrics.hold(kind, -1)
 
     def connect(self) -> None:
         """Start a remote lake's client now, in the main thread, and keep this process's signals.
@@ -147,19 +185,27 @@ class APIRunner:
         keep_signal_handlers()
 
     def close(self) -> None:
-        """Stop the thread pools (running reads finish) and close the lake's open files."""
+        """Stop the thread pools and render processes (running reads finish) and close the
+        lake's open files."""
         for pool in self.pools.values():
             pool.executor.shutdown(wait=False, cancel_futures=True)
+        if self.renders is not None:
+            self.renders.close()
         if self._api is not None:
             self._api.close()
 
-    def _answer(self, route: str, params: dict, body: bool, if_none_match):
-        from .api import error_reply
+    def _answer(self, route: str, params: dict, body: bool, if_none_match, kind: str = ""):
+        from .api import ROUTES, error_reply
 
+        self._routes = frozenset(ROUTES)
         api = self._get_api()
         if api is None:
             return error_reply(503, NO_LAKE)
-        reply = api.handle(route, params, if_none_match, body=body)
+        if kind == "render" and self.renders is not None:
+            with self.renders.serving():
+                reply = api.handle(route, params, if_none_match, body=body)
+        else:
+            reply = api.handle(route, params, if_none_match, body=body)
         if reply.status == 200 and _lasting(route, params, api):
             self._memory[route, bool(params)] = reply
         return reply
@@ -180,6 +226,8 @@ class APIRunner:
 
 
 def _kind_of_work(route: str, params: dict) -> str:
+    if route == "health":
+        return "health"
     if route == "limits":
         return "read"
     if route != "cutouts" or not params:

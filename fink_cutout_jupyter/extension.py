@@ -1,4 +1,9 @@
-"""The Jupyter door: /api/v1/cutouts, alerts, limits and openapi.json in every server."""
+"""The Jupyter door: /api/v1/cutouts, alerts, limits, health and openapi.json in every server.
+
+The service's Prometheus metrics (`metrics`) are in prometheus_client's default registry, which
+the server's own ``/metrics`` serves (with its own authentication, see
+``ServerApp.authenticate_prometheus``).
+"""
 
 from __future__ import annotations
 
@@ -91,6 +96,10 @@ class OpenAPIHandler(_Handler):
     route = "openapi.json"
 
 
+class HealthHandler(_Handler):
+    route = "health"
+
+
 class NoRouteHandler(_Handler):
     """Any other path under /api/v1: the contract's 404 (the route names the path)."""
 
@@ -122,6 +131,12 @@ class FinkCutoutsApp(ExtensionApp):
     timeout = Float(60.0, help="Seconds a request waits for the lake before answering 503").tag(
         config=True
     )
+    render_processes = Int(
+        None,
+        allow_none=True,
+        help="Processes rendering PNG images (0: in threads of the server's process; default: "
+        "$FINK_CUTOUTS_RENDER_PROCESSES or up to 2, one per CPU)",
+    ).tag(config=True)
 
     @default("lake")
     def _default_lake(self) -> str:
@@ -136,6 +151,7 @@ class FinkCutoutsApp(ExtensionApp):
             self.workers,
             self.timeout,
             base_url=self.serverapp.base_url,
+            render_processes=self.render_processes,
         )
         self.log.info("fink_cutout_jupyter: serving cutouts of %s", self.lake or "(no lake set)")
         self.runner.connect()
@@ -146,6 +162,7 @@ class FinkCutoutsApp(ExtensionApp):
             ("/api/v1/alerts", AlertsHandler),
             ("/api/v1/limits", LimitsHandler),
             ("/api/v1/openapi.json", OpenAPIHandler),
+            ("/api/v1/health", HealthHandler),
             ("/api/v1/.*", NoRouteHandler),
         ):
             self.handlers.append((path, handler, {"runner": self.runner}))

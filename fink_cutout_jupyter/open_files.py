@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from . import metrics
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -46,6 +48,7 @@ class SharedFile:
 
     def read(self, offset: int, length: int) -> memoryview:
         data = self.file.read_at(length, offset)
+        metrics.add("lake_bytes_read", len(data))
         return memoryview(data)
 
 

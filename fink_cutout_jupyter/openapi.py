@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from ._version import __version__
+from .health import HEALTH_SCHEMA, health_path
 from .parameters import ALERT_PARAMETERS, CUTOUT_PARAMETERS, MAX_BODY_BYTES, Parameter
 from .surveys import MAX_ID, Survey
 
@@ -349,6 +350,7 @@ def openapi_document(base_url: str = "/", survey: Survey | None = None) -> dict[
                     },
                 }
             },
+            "/api/v1/health": health_path(),
         },
         "components": {
             "schemas": {
@@ -357,6 +359,7 @@ def openapi_document(base_url: str = "/", survey: Survey | None = None) -> dict[
                 "BatchBody": _batch_object(survey),
                 "AlertsQuery": _parameters_object(ALERT_PARAMETERS, survey, False, ids=False),
                 "Arguments": arguments,
+                "Health": HEALTH_SCHEMA,
                 "Error": {
                     "type": "object",
                     "required": ["status", "text"],

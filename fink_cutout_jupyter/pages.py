@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import metrics
 from .open_files import SharedFile, fetch_pages
 from .thrift import CompactReader
 
@@ -221,6 +222,7 @@ def _read_span(source: pa.NativeFile, offset: int, length: int) -> memoryview:
         if len(data) != length:
             raise Unsupported(f"the file ends before the page at {offset}")
         return data
+    metrics.add("lake_bytes_read", length)  # a shared remote file counts its own reads
     buffer = getattr(_scratch, "buffer", None)
     if buffer is None or len(buffer) < length:
         buffer = _scratch.buffer = bytearray(max(length, 2 << 20))

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import metrics
 from .columns import (
     display_properties,
     leaf,
@@ -122,7 +123,7 @@ class CutoutReader:
 
         kinds = _checked_kinds(kinds)
         path = self.lake.relative(path)
-        with self.lake.open(path) as source:
+        with self._decoding(path), self.lake.open(path) as source:
             parquet = open_parquet(source, path)
             survey = self._survey_of(parquet)
             if object_id is None and alert_id is None:
@@ -170,10 +171,11 @@ class CutoutReader:
             identity = self.files.identity(location.path)
         read = None
         if identity == location.file_identity:
-            with self.files.reading(location.path, identity) as source:
-                read = self._read_indexed_row(source, location, kinds)
+            with self._decoding(location.path), self.files.reading(location.path, identity) as f:
+                read = self._read_indexed_row(f, location, kinds)
         if read is None:
             self.stale_reads += 1
+            metrics.add("stale_reads")
             logger.warning(
                 "%s changed since it was indexed: scanning it for alert %s (re-index its night)",
                 location.path,
@@ -212,6 +214,7 @@ class CutoutReader:
                 return None
             except (Unsupported, KeyError, ValueError, IndexError, OSError) as error:
                 self.page_fallbacks += 1
+                metrics.add("page_fallbacks")
                 logger.warning(
                     "page read of %s failed (%s): reading its row group", location.path, error
                 )
@@ -306,6 +309,27 @@ class CutoutReader:
                 f"kind: the {kind} stamp of alert {alert_id} in {path} is corrupt ({error}); "
                 "ask for the other kinds one by one"
             ) from None
+
+    @contextlib.contextmanager
+    def _decoding(self, path: str):
+        """Turn pyarrow's failure to decode the file into `CorruptData` (502) naming it, when the
+        file still answers a stat: its bytes are wrong (a rewrite in place, garbage pages), the
+        filesystem is not down. Otherwise the error goes on (503)."""
+        import pyarrow as pa
+
+        from .errors import CutoutError
+
+        try:
+            yield
+        except CutoutError:
+            raise
+        except (OSError, pa.ArrowException) as error:
+            try:
+                self.lake.identity(path)
+            except (OSError, CutoutError):
+                raise error from None
+            text = self.lake.scrub(str(error)).strip().replace("\n", " ")
+            raise CorruptData(f"hdfsPath: {path} does not decode as Parquet ({text})") from None
 
     def _survey_of(self, parquet) -> Survey:
         if self.survey is not None:

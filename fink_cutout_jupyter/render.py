@@ -106,16 +106,26 @@ def _interval(options: RenderOptions):
 
 def _sigmoid_stretch(center: float, scale: float):
     """Fink's sigmoid in interval units, rescaled so that 0 -> 0 and 1 -> 1."""
+    return _sigmoid_stretch_class()(center, scale)
+
+
+@lru_cache(maxsize=1)
+def _sigmoid_stretch_class():
+    """The stretch class, made once (astropy loads on first use)."""
     from astropy.visualization import BaseStretch
 
-    def sigmoid(x):
-        return 1.0 / (1.0 + np.exp(-np.clip((x - center) / scale, -50.0, 50.0)))
-
-    low, high = sigmoid(0.0), sigmoid(1.0)
-
     class SigmoidStretch(BaseStretch):
+        def __init__(self, center: float, scale: float) -> None:
+            super().__init__()
+            self.center, self.scale = center, scale
+            self.low, self.high = self._sigmoid(0.0), self._sigmoid(1.0)
+
+        def _sigmoid(self, x):
+            return 1.0 / (1.0 + np.exp(-np.clip((x - self.center) / self.scale, -50.0, 50.0)))
+
         def __call__(self, values, clip=True, out=None):
-            result = (sigmoid(np.asarray(values, dtype=float)) - low) / (high - low)
+            values = np.asarray(values, dtype=float)
+            result = (self._sigmoid(values) - self.low) / (self.high - self.low)
             if clip:
                 np.clip(result, 0.0, 1.0, out=result)
             if out is None:
@@ -123,7 +133,7 @@ def _sigmoid_stretch(center: float, scale: float):
             out[...] = result
             return out
 
-    return SigmoidStretch()
+    return SigmoidStretch
 
 
 def _stretch(options: RenderOptions, finite: np.ndarray, vmin: float, vmax: float):
@@ -144,14 +154,25 @@ def _stretch(options: RenderOptions, finite: np.ndarray, vmin: float, vmax: floa
 
 
 def _smooth(pixels: np.ndarray, kernel_name: str) -> np.ndarray:
-    from astropy.convolution import Box2DKernel, Gaussian2DKernel, convolve
+    from astropy.convolution import convolve
 
-    kernel = Gaussian2DKernel(x_stddev=1.0) if kernel_name == "gauss" else Box2DKernel(3)
     if not np.isfinite(pixels).any():
         return pixels
     return convolve(
-        pixels, kernel, boundary="extend", nan_treatment="interpolate", preserve_nan=True
+        pixels,
+        _kernel(kernel_name),
+        boundary="extend",
+        nan_treatment="interpolate",
+        preserve_nan=True,
     )
+
+
+@lru_cache(maxsize=len(KERNELS))
+def _kernel(name: str):
+    """The smoothing kernel, made once: making a Gaussian kernel costs more than using it."""
+    from astropy.convolution import Box2DKernel, Gaussian2DKernel
+
+    return Gaussian2DKernel(x_stddev=1.0) if name == "gauss" else Box2DKernel(3)
 
 
 def normalize(pixels: np.ndarray, options: RenderOptions) -> np.ndarray:
@@ -217,6 +238,26 @@ def encode_png(rgb: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+def stamps_png(stamps: Sequence[np.ndarray], options: RenderOptions | None = None) -> bytes:
+    """Render stamps side by side as one PNG image.
+
+    In a thread serving a door's PNG requests (see `render_processes`), the work is done in
+    one of the door's render processes, so that it never holds the server's GIL.
+    """
+    from .render_processes import current
+
+    options = options or RenderOptions()
+    processes = current()
+    if processes is not None:
+        return processes.render(render_stamps_png, [np.asarray(s) for s in stamps], options)
+    return render_stamps_png(stamps, options)
+
+
+def render_stamps_png(stamps: Sequence[np.ndarray], options: RenderOptions) -> bytes:
+    """`stamps_png` in this thread."""
+    return encode_png(side_by_side([to_rgb(pixels, options) for pixels in stamps]))
 
 
 def to_png(pixels: np.ndarray, options: RenderOptions | None = None) -> bytes:

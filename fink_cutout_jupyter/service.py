@@ -5,6 +5,9 @@ Run it with ``fink-cutouts serve --lake ROOT`` or behind gunicorn::
     FINK_CUTOUTS_LAKE=hdfs://namenode:8020/user/fink gunicorn \\
         'fink_cutout_jupyter.service:create_app()' --worker-class aiohttp.GunicornWebWorker
 
+Besides /api/v1 (with /api/v1/health for probes), it serves Prometheus metrics at ``/metrics``
+(under `base_url`; see `metrics`), behind the hub token like every route when it is a hub service.
+
 ``fink-cutouts serve`` also answers the HTTP parser's own errors (a bad or too long request line)
 in the contract's JSON shape, and closes connections that make no progress for
 `IDLE_SECONDS` (idle keep-alive, or headers never finished); behind gunicorn, its own settings
@@ -41,11 +44,13 @@ def create_app(
     timeout: float = 60.0,
     base_url: str = "/",
     hub: HubService | None = None,
+    render_processes: int | None = None,
 ) -> web.Application:
     """The aiohttp application (lake defaults to ``$FINK_CUTOUTS_LAKE``).
 
-    `base_url` is where /api/v1 is served (a hub service's prefix). With `hub`, every request
-    needs a JupyterHub token with access to that service (see `hub_auth`).
+    `base_url` is where /api/v1 and /metrics are served (a hub service's prefix). With `hub`,
+    every request needs a JupyterHub token with access to that service (see `hub_auth`), the
+    metrics' too. `render_processes`: see `doors.APIRunner`.
     """
     base_url = f"/{base_url.strip('/')}/".replace("//", "/")
     runner = APIRunner(
@@ -56,6 +61,7 @@ def create_app(
         workers,
         timeout,
         base_url,
+        render_processes,
     )
     middlewares = [_json_errors]
     check = None
@@ -68,6 +74,7 @@ def create_app(
     for route in ROUTES:
         app.router.add_get(f"{base_url}api/v1/{route}", _handler(route, ignored=ignored))
     app.router.add_post(f"{base_url}api/v1/cutouts", _handler("cutouts", post=True))
+    app.router.add_get(f"{base_url}metrics", _metrics)
 
     async def close(_: web.Application) -> None:
         runner.close()
@@ -90,6 +97,14 @@ async def _json_errors(request: web.Request, handler) -> web.StreamResponse:
             return reply_response(no_route_reply(request.path.rsplit("/api/v1/", 1)[-1]))
         text = f"body: more than {MAX_BODY_BYTES} bytes" if error.status == 413 else error.reason
         return reply_response(error_reply(error.status, text), error.headers.get("Allow"))
+
+
+async def _metrics(_: web.Request) -> web.Response:
+    """Prometheus' text exposition of this process's metrics (from memory: no thread needed)."""
+    from .metrics import exposition
+
+    body, media_type = exposition()
+    return web.Response(body=body, headers={"Content-Type": media_type})
 
 
 def _handler(route: str, post: bool = False, ignored: frozenset[str] = frozenset()):

@@ -1,0 +1,138 @@
+"""PNG renders in worker processes, so that a render never holds the server's GIL.
+
+A render (smoothing, zscale, stretch, colormap, PNG encoding) is a few milliseconds of Python
+and numpy holding the GIL. Run in a door's threads, a flood of renders kept the event loop
+waiting for the GIL, and cheap routes (the OpenAPI document, a health probe) waited behind
+them. The doors' render threads read the stamps as before, then hand the pixels to one of these
+processes and wait for the PNG bytes without holding the GIL.
+
+The processes are started on the first render (``spawn``: safe beside the event loop's threads
+and an HDFS client's JVM), import only `render` and what it needs, and run at a lower priority
+(`NICENESS`), so that the server's own process wins the CPU whenever it has a request to
+answer. Their queue is the door's render pool (`doors.APIRunner`): each render thread waits for
+one render, so at most as many renders as processes are ever queued here. A worker that dies
+(killed, out of memory) is replaced on the next render.
+
+Importing this module is cheap (standard library only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+NICENESS = 10  # added to the workers' niceness: renders yield the CPU to the server
+ENVIRONMENT = "FINK_CUTOUTS_RENDER_PROCESSES"
+
+_serving = threading.local()
+
+
+def default_processes() -> int:
+    """``$FINK_CUTOUTS_RENDER_PROCESSES`` if set (0: render in threads), else up to 2 per CPUs."""
+    configured = os.environ.get(ENVIRONMENT, "").strip()
+    if configured:
+        return max(0, int(configured))
+    return min(2, os.cpu_count() or 1)
+
+
+class RenderProcesses:
+    """A bounded pool of render processes, started on first use.
+
+    Parameters
+    ----------
+    processes : int
+        How many processes render at once.
+    """
+
+    def __init__(self, processes: int) -> None:
+        self.processes = max(1, processes)
+        self.restarts = 0
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def render(self, function: Callable[..., bytes], *args: Any) -> bytes:
+        """``function(*args)`` in a render process (a broken pool is replaced, once)."""
+        from .errors import LakeUnavailable
+
+        for attempt in range(2):
+            executor = self._executor_in_use()
+            try:
+                return executor.submit(function, *args).result()
+            except BrokenProcessPool:
+                self._replace(executor)
+                if attempt:
+                    raise LakeUnavailable(
+                        "return_type: the PNG renderer stopped twice; try again"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """Within this block, this thread's `render.stamps_png` calls render here."""
+        _serving.processes = self
+        try:
+            yield
+        finally:
+            _serving.processes = None
+
+    def pids(self) -> list[int]:
+        """Process ids of the running workers (none before the first render)."""
+        executor = self._executor
+        processes = getattr(executor, "_processes", None) or {}
+        return sorted(processes)
+
+    def close(self) -> None:
+        """Stop the workers (renders running finish; no new one starts)."""
+        with self._lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def _executor_in_use(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._closed:
+                from .errors import LakeUnavailable
+
+                raise LakeUnavailable("return_type: the server is stopping; try again")
+            if self._executor is None:
+                import multiprocessing
+
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self.processes,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_worker,
+                )
+            return self._executor
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._executor is broken:
+                self._executor = None
+                self.restarts += 1
+                from . import metrics
+
+                metrics.add("render_process_restarts")
+        broken.shutdown(wait=False, cancel_futures=True)
+
+
+def current() -> RenderProcesses | None:
+    """The render processes this thread renders in, if it serves a door's PNG requests."""
+    return getattr(_serving, "processes", None)
+
+
+def _start_worker() -> None:
+    """Lower the worker's priority and load what a render needs before the first one."""
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
+    import numpy as np
+
+    from .render import RenderOptions, render_stamps_png
+
+    render_stamps_png([np.zeros((4, 4))], RenderOptions(convolution_kernel="gauss"))
