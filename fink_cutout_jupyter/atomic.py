@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -68,6 +69,24 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
 def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> Path:
     """Replace the file at `path` by `data`, whole or not at all (see `write_atomically`)."""
     return write_atomically(path, lambda stream: stream.write(data))
+
+
+@contextmanager
+def exclusive_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (created if missing, never removed) while the
+    block runs, waiting for another holder first; advisory (``flock``): only writers that take
+    it too are kept out. Where the system has no ``fcntl`` (Windows), nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, "ab") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
 def _mode_for(path: Path) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .atomic import writable_target, write_atomically
+from .atomic import exclusive_lock, writable_target, write_bytes_atomically
 
 # Columns a Fink API query, a Spark or a pandas selection names its ids with, most precise first.
 ID_COLUMNS = (
@@ -108,7 +108,9 @@ class Labels:
         The label names allowed.
     autosave : path, optional
         A CSV or Parquet file rewritten (atomically) at every change. If it exists, its labels
-        are loaded first, all or nothing (see `read_labels`).
+        are loaded first, all or nothing (see `read_labels`). Several `Labels` may autosave to
+        the same file: each autosave, under a lock (``.<name>.lock`` beside the file), first
+        takes in what the others wrote since (see `merge_labels`), so that none is lost.
     """
 
     def __init__(self, names: Sequence[str], autosave: str | Path | None = None) -> None:
@@ -118,12 +120,16 @@ class Labels:
         self._given: dict[str, Label] = {}
         self.autosave: Path | None = None
         self.loaded = 0  # how many labels the autosave file held when opened
-        self.unsaved: OSError | None = None  # why the last autosave failed, until one succeeds
+        self.unsaved: Exception | None = None  # why the last autosave failed, until one works
+        self._base: dict[str, Label] = {}  # the autosave file's labels when last read or written
+        self._digest = ""  # of its bytes then
         if autosave is not None:
             path = writable_target(autosave)
             labels_format(path)
             if path.exists():
-                self._given = read_labels(path, self.names)
+                data = path.read_bytes()
+                self._given = read_labels(path, self.names, data)
+                self._base, self._digest = dict(self._given), _digest(data)
                 self.loaded = len(self._given)
             self.autosave = path
 
@@ -164,9 +170,7 @@ class Labels:
     def save(self, path: str | Path) -> Path:
         """Write the labels to CSV or Parquet (by the file's suffix), whole or not at all."""
         path = writable_target(path)
-        if labels_format(path) == "parquet":
-            return write_atomically(path, self._write_parquet)
-        return write_atomically(path, self._write_csv)
+        return write_bytes_atomically(path, self._encoded(labels_format(path)))
 
     def load(self, path: str | Path) -> int:
         """Add the labels of a file written by `save`, all or nothing (see `read_labels`), then
@@ -180,18 +184,31 @@ class Labels:
     def _save_automatically(self) -> None:
         if self.autosave is None:
             return
+        path = self.autosave
         try:
-            self.save(self.autosave)
-        except OSError as error:
+            with exclusive_lock(path.with_name(f".{path.name}.lock")):
+                try:
+                    found = path.read_bytes()
+                except FileNotFoundError:  # removed: written again
+                    found = None
+                if found is not None and _digest(found) != self._digest:  # another writer's
+                    theirs = read_labels(path, self.names, found)
+                    self._given = merge_labels(self._base, self._given, theirs)
+                data = self._encoded(labels_format(path))
+                write_bytes_atomically(path, data)
+        except (OSError, ValueError) as error:
             self.unsaved = error
         else:
             self.unsaved = None
+            self._base, self._digest = dict(self._given), _digest(data)
 
-    def _write_csv(self, stream) -> None:
-        stream.write((",".join(LABEL_COLUMNS) + "\n").encode())
-        stream.write("".join(given.line for given in self._given.values()).encode())
+    def _encoded(self, kind: str) -> bytes:
+        if kind == "parquet":
+            return self._parquet()
+        header = ",".join(LABEL_COLUMNS) + "\n"
+        return (header + "".join(given.line for given in self._given.values())).encode()
 
-    def _write_parquet(self, stream) -> None:
+    def _parquet(self) -> bytes:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -204,7 +221,41 @@ class Labels:
                 ),
             }
         )
+        stream = io.BytesIO()
         pq.write_table(table, stream)
+        return stream.getvalue()
+
+
+def merge_labels(
+    base: dict[str, Label], ours: dict[str, Label], theirs: dict[str, Label]
+) -> dict[str, Label]:
+    """Our labels and another writer's, both changed from `base`: for each id, the side that
+    changed it (a new label, a relabel or a removal) wins; if both did, the later label, or the
+    label over a removal. In our order, then theirs."""
+
+    def same(first: Label | None, second: Label | None) -> bool:
+        if first is None or second is None:
+            return first is second
+        return (first.name, first.when) == (second.name, second.when)
+
+    merged = {}
+    for identifier in {**ours, **theirs}:
+        old, mine, other = base.get(identifier), ours.get(identifier), theirs.get(identifier)
+        if same(mine, old):
+            chosen = other
+        elif same(other, old) or other is None:
+            chosen = mine
+        elif mine is None:
+            chosen = other
+        else:
+            chosen = max(mine, other, key=lambda label: label.when)
+        if chosen is not None:
+            merged[identifier] = chosen
+    return merged
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _label(identifier: str, name: str, when: dt.datetime) -> Label:
@@ -214,8 +265,11 @@ def _label(identifier: str, name: str, when: dt.datetime) -> Label:
     return Label(name, when, line.getvalue())
 
 
-def read_labels(path: str | Path, names: Sequence[str]) -> dict[str, Label]:
-    """The labels of a CSV or Parquet file with columns id, label, labelled_at, by id.
+def read_labels(
+    path: str | Path, names: Sequence[str], data: bytes | None = None
+) -> dict[str, Label]:
+    """The labels of a CSV or Parquet file with columns id, label, labelled_at, by id (from
+    `data`, its bytes, if given).
 
     Ids are read as written (text; integer Parquet columns as their digits). The whole file is
     checked before anything is returned: blank ids, labels not among `names` and times that are
@@ -229,11 +283,12 @@ def read_labels(path: str | Path, names: Sequence[str]) -> dict[str, Label]:
     import pandas as pd
 
     path = Path(path)
+    source = path if data is None else io.BytesIO(data)
     if labels_format(path) == "parquet":
-        frame = _parquet_labels(path)
+        frame = _parquet_labels(path, source)
     else:
         try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            frame = pd.read_csv(source, dtype=str, keep_default_na=False)
         except pd.errors.EmptyDataError:
             raise ValueError(
                 f"{path}: empty; expected columns {', '.join(LABEL_COLUMNS)}"
@@ -268,12 +323,12 @@ def read_labels(path: str | Path, names: Sequence[str]) -> dict[str, Label]:
     }
 
 
-def _parquet_labels(path: Path):
+def _parquet_labels(path: Path, source):
     """A Parquet file's labels as a DataFrame whose ids are text (``None`` where null)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
+    table = pq.read_table(source)
     if "id" in table.column_names:
         kind = table.schema.field("id").type
         if pa.types.is_integer(kind):

@@ -146,7 +146,7 @@ def test_a_named_labels_file_is_shared_by_galleries(client, candids, tmp_path):
     assert second.grid.labels == {str(candids[0]): "unsure"}
     second.label(candids[3], "bogus")
     assert pd.read_parquet(path)["id"].tolist() == [str(candids[0]), str(candids[3])]
-    assert sorted(p.name for p in path.parent.iterdir()) == ["night.parquet"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [".night.parquet.lock", "night.parquet"]
 
 
 def test_without_autosave_nothing_is_written(client, candids, tmp_path):

@@ -261,3 +261,53 @@ def test_the_default_autosave_file_is_named_after_the_set_of_ids(tmp_path, monke
     assert path.suffix == ".csv"
     assert default_labels_path([2, "ZTF3", "ZTF1", "ZTF1"]) == path
     assert default_labels_path(["ZTF1", 2]) != path
+
+
+def test_labels_autosaved_to_one_file_by_two_writers_are_merged(tmp_path):
+    path = tmp_path / "shared.csv"
+    first = Labels(NAMES, autosave=path)
+    second = Labels(NAMES, autosave=path)  # e.g. the same ids in another notebook
+    first.set("ZTF1", "real")
+    second.set("ZTF2", "bogus")  # takes in ZTF1 from the file first
+    first.set("ZTF1", None)  # removed in one...
+    second.set("ZTF3", "unsure")  # ...stays removed in the other
+    assert pd.read_csv(path, dtype=str)[["id", "label"]].values.tolist() == [
+        ["ZTF2", "bogus"],
+        ["ZTF3", "unsure"],
+    ]
+    assert second.as_dict() == {"ZTF2": "bogus", "ZTF3": "unsure"}
+    first.set("ZTF2", "real")  # both relabel ZTF2: the later wins
+    second.set("ZTF2", "unsure")
+    first.set("ZTF4", "real")
+    assert pd.read_csv(path, dtype=str)[["id", "label"]].values.tolist() == [
+        ["ZTF2", "unsure"],
+        ["ZTF3", "unsure"],
+        ["ZTF4", "real"],
+    ]
+    assert first.unsaved is None
+    assert second.unsaved is None
+
+
+def test_a_writer_waits_for_another_writer_halfway_through_its_autosave(tmp_path):
+    import threading
+
+    path = tmp_path / "shared.csv"
+    halfway, go_on = threading.Event(), threading.Event()
+
+    class Paused(Labels):
+        def _encoded(self, kind: str) -> bytes:  # after reading the file, before writing it
+            halfway.set()
+            go_on.wait(timeout=30)
+            return super()._encoded(kind)
+
+    first, second = Paused(NAMES, autosave=path), Labels(NAMES, autosave=path)
+    paused = threading.Thread(target=first.set, args=("ZTF1", "real"))
+    paused.start()
+    assert halfway.wait(timeout=30)
+    other = threading.Thread(target=second.set, args=("ZTF2", "bogus"))
+    other.start()
+    other.join(timeout=1)  # with the lock it waits; without, it would write now and be lost
+    go_on.set()
+    paused.join(timeout=30)
+    other.join(timeout=30)
+    assert sorted(pd.read_csv(path, dtype=str)["id"]) == ["ZTF1", "ZTF2"]
