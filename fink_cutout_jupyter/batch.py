@@ -123,7 +123,12 @@ class BatchReader:
             if item.location is not None:
                 by_file[item.location.path].append(item)
         for path, found in by_file.items():
-            self._read_file(path, found, request.kinds)
+            try:
+                self._read_file(path, found, request.kinds)
+            except CutoutError as error:  # the file is gone, or no longer Parquet: its rows say so
+                for item in found:
+                    if item.status == "ok" and not item.stamps:
+                        item.status = failure(error)
         return items
 
     def _locate(self, value: str | int, by_object: bool) -> BatchItem:
@@ -155,7 +160,7 @@ class BatchReader:
             try:
                 item.stamps = self.reader.read_location(item.location, kinds).stamps
             except CutoutError as error:
-                item.status = f"{'corrupt' if isinstance(error, CorruptData) else 'error'}: {error}"
+                item.status = failure(error)
 
     def _read_pages(self, source, items: list[BatchItem], kinds) -> list[BatchItem]:
         """Read each page holding one of the items' alert ids or stamps once; return the items
@@ -190,7 +195,7 @@ class BatchReader:
                     kind: self._stamp(kind, values[key, kind], survey, item) for kind in kinds
                 }
             except CutoutError as error:
-                item.status = f"{'corrupt' if isinstance(error, CorruptData) else 'error'}: {error}"
+                item.status = failure(error)
         return retry
 
     def _stamp(self, kind: str, stored, survey: Survey, item: BatchItem) -> Stamp:
@@ -203,6 +208,12 @@ class BatchReader:
                 f"the {kind} stamp of alert {item.location.alert_id} in {item.location.path} "
                 f"is corrupt ({error})"
             ) from None
+
+
+def failure(error: CutoutError) -> str:
+    """A row's status for an error: ``not found``, ``corrupt``, ``unavailable`` or ``error``."""
+    reason = {404: "not found", 502: "corrupt", 503: "unavailable"}.get(error.status, "error")
+    return f"{reason}: {error}"
 
 
 def _survey(reader: CutoutReader, location: AlertLocation) -> Survey:

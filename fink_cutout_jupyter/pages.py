@@ -260,6 +260,8 @@ def decode_hybrid(data, position: int, end: int, bit_width: int, count: int) -> 
         if header & 1:
             groups = header >> 1
             size = groups * bit_width
+            if reader.position + size > end:
+                raise Unsupported("a bit-packed run goes past its data")
             packed = int.from_bytes(bytes(data[reader.position : reader.position + size]), "little")
             reader.position += size
             mask = (1 << bit_width) - 1
@@ -270,7 +272,7 @@ def decode_hybrid(data, position: int, end: int, bit_width: int, count: int) -> 
                 bytes(data[reader.position : reader.position + byte_width]), "little"
             )
             reader.position += byte_width
-            values.extend([value] * repeat)
+            values.extend([value] * min(repeat, count - len(values)))  # a run may claim more
     if len(values) < count:
         raise Unsupported("definition levels or indices end early")
     return values[:count]
@@ -325,7 +327,18 @@ def read_values(
     raw: memoryview | None = None,
 ) -> dict[int, bytes | int | None]:
     """The values of several rows of the page at `span` (row in page -> value, None if null),
-    reading the page (unless its bytes are given as `raw`) and its dictionary page once."""
+    reading the page (unless its bytes are given as `raw`) and its dictionary page once.
+
+    Bytes that do not decode as the index said (a file rewritten in place keeping its size and
+    modification time) raise `Unsupported`, whatever the parser tripped on.
+    """
+    try:
+        return _read_values(source, span, column, rows, raw)
+    except (EOFError, KeyError, TypeError, ValueError, IndexError, struct.error) as error:
+        raise Unsupported(f"the page at {span.offset} does not decode ({error!r})") from None
+
+
+def _read_values(source, span: PageSpan, column: ColumnInfo, rows: Iterable[int], raw=None):
     if column.physical_type not in PHYSICAL_TYPES:
         raise Unsupported(f"physical type {column.physical_type}")
     rows = sorted(set(rows))

@@ -134,3 +134,82 @@ def test_the_request_keeps_the_ids_kind_and_format():
     assert not is_batch({"candid": 123})
     objects = parse_batch_request({"objectId": ["ZTF24abssjsb"], "return_type": "fits"})
     assert (objects.by_object, objects.fmt, objects.kinds) == (True, "FITS", KINDS)
+
+
+def write_in_place(file, offset: int, data: bytes) -> None:
+    """Overwrite the file's bytes at `offset` with `data`, keeping its size and mtime."""
+    import os
+
+    before = file.stat()
+    with open(file, "r+b") as stream:
+        stream.seek(offset)
+        stream.write(data)
+    os.utime(file, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+# A Thrift struct of one field (type 0: a data page) whose other fields are missing, and noise.
+GARBAGE = [b"\x15\x00\x00", *(random.Random(seed).randbytes(64) for seed in (1, 2, 3))]
+
+
+@pytest.mark.parametrize("garbage", GARBAGE)
+def test_garbage_pages_at_the_same_size_and_mtime_answer_corrupt_per_row(rewritable_lake, garbage):
+    """The Science page's header overwritten in place: its rows say corrupt and name the file,
+    the other kinds of the same alerts still answer (checked against pyarrow), as does the API
+    in every format."""
+    lake = rewritable_lake
+    ids = lake.table.column("candid").to_pylist()[:6]
+    expected = {candid: stored_stamps(lake.file, candid) for candid in ids}
+    location = lake.index.alert(ids[0])
+    write_in_place(lake.file, location.page_spans["Science"][0].offset, garbage)
+    batches = BatchReader(lake.index, CutoutReader(lake.lake))
+    science = batches.read(BatchRequest((*ids, 42), False, ("Science",), "arrow"))
+    for item in science[:-1]:
+        assert item.status.startswith(f"corrupt: hdfsPath: {lake.path} does not decode"), item
+        assert not item.stamps
+    assert science[-1].status.startswith("not found")
+    others = batches.read(BatchRequest(tuple(ids), False, ("Template", "Difference"), "arrow"))
+    for item in others:
+        assert item.status == "ok"
+        for kind in ("Template", "Difference"):
+            assert item.stamps[kind].fits_bytes == expected[item.requested][kind]
+    api = CutoutAPI(lake.lake)
+    for fmt in ("arrow", "array", "FITS"):
+        reply = api.handle("cutouts", {"candid": ids, "return_type": fmt}, body=True)
+        assert reply.status == 200, reply.body[:300]
+
+
+def test_a_file_deleted_after_indexing_answers_not_found_for_its_rows_only(tmp_path):
+    """Two indexed files; one deleted: its alerts' rows say so, the other file's answer."""
+    import pyarrow.compute as pc
+    from rewrites import real_alerts, write_fixed_layout
+
+    from fink_cutout_jupyter.index import AlertIndex
+    from fink_cutout_jupyter.indexing import build
+    from fink_cutout_jupyter.lake import Lake
+
+    night = tmp_path / "science/year=2021/month=11/day=21"
+    night.mkdir(parents=True)
+    kept = real_alerts().slice(0, 5)
+    gone = kept.set_column(1, "candid", pc.add(kept.column("candid"), 1))
+    write_fixed_layout(kept, night / "part-00000-kept.parquet")
+    write_fixed_layout(gone, night / "part-00001-gone.parquet")
+    lake = Lake(tmp_path)
+    build(AlertIndex(lake), lake.nights(), progress=False)
+    (night / "part-00001-gone.parquet").unlink()
+    kept_ids, gone_ids = kept["candid"].to_pylist(), gone["candid"].to_pylist()
+    ids = [candid for pair in zip(kept_ids, gone_ids, strict=True) for candid in pair]
+    api = CutoutAPI(lake)
+    items = api.batches.read(BatchRequest(tuple(ids), False, KINDS, "arrow"))
+    for item, candid in zip(items, ids, strict=True):
+        if candid in kept_ids:
+            assert item.status == "ok"
+            stored = stored_stamps(night / "part-00000-kept.parquet", candid)
+            assert {kind: s.fits_bytes for kind, s in item.stamps.items()} == stored
+        else:
+            assert item.status == (
+                "not found: hdfsPath: no file "
+                "'science/year=2021/month=11/day=21/part-00001-gone.parquet' in the lake"
+            )
+    for fmt in ("arrow", "array", "FITS"):
+        reply = api.handle("cutouts", {"candid": ids, "return_type": fmt}, body=True)
+        assert reply.status == 200, reply.body[:300]

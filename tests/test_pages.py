@@ -290,3 +290,25 @@ def test_values_the_reader_does_not_know_are_refused(tmp_path, with_nulls):
         _, offset, length = pages[0]
         with pytest.raises(Unsupported, match="without a dictionary page"):
             read_value(source, PageSpan(offset, length, 0), ColumnInfo(chunk.compression, 2))
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"\x15\x00\x00", b"\x15", b"\xff" * 8, b"\x19\x1c" + b"\x00" * 6],
+    ids=["missing fields", "cut short", "unknown type", "empty list of structs"],
+)
+def test_bytes_that_are_not_the_indexed_page_raise_unsupported(tmp_path, header):
+    """A page header rewritten in place (same size) never escapes as the parser's own error."""
+    path = tmp_path / "page.bin"
+    path.write_bytes(header + bytes(200))
+    span, column = PageSpan(0, len(header) + 200, 0), ColumnInfo("UNCOMPRESSED", 0)
+    with pa.OSFile(str(path)) as source, pytest.raises(Unsupported):
+        read_values(source, span, column, [0])
+
+
+def test_a_run_claiming_more_values_than_asked_gives_only_those():
+    """An RLE run of 2**40 values (garbage levels) gives the values asked for, at once."""
+    run = bytes([0x80, 0x80, 0x80, 0x80, 0x80, 0x40, 1])  # varint 2**41: repeat 2**40, value 1
+    assert decode_hybrid(run, 0, len(run), 1, 5) == [1] * 5
+    with pytest.raises(Unsupported):
+        decode_hybrid(bytes([0x7F, 0xFF]), 0, 2, 1, 5)  # a bit-packed run past its data

@@ -220,3 +220,34 @@ def test_a_stamp_changed_in_place_is_served_as_now_stored(rewritable_lake, page_
     assert {k: s.fits_bytes for k, s in alert.stamps.items()} == now
     # The row still holds the alert: with the mtime kept, the indexed position is still right.
     assert reader.stale_reads == (0 if keep_mtime else 1)
+
+
+@pytest.mark.parametrize("page_spans", [True, False])
+def test_garbage_pages_at_the_same_size_and_mtime_are_corrupt_data(rewritable_lake, page_spans):
+    """pyarrow cannot decode the rewritten page either: 502 naming the file, not 503 (the
+    filesystem answers) nor 500; the other kinds, on intact pages, are still served."""
+    import os
+
+    from rewrites import stored_stamps
+
+    from fink_cutout_jupyter.api import CutoutAPI
+    from fink_cutout_jupyter.errors import CorruptData
+
+    lake = rewritable_lake
+    candid = lake.table.column("candid")[10].as_py()
+    location = _as_indexed(lake.index.alert(candid), page_spans)
+    expected = stored_stamps(lake.file, candid)
+    before = lake.file.stat()
+    with open(lake.file, "r+b") as stream:
+        stream.seek(lake.index.alert(candid).page_spans["Science"][0].offset)
+        stream.write(b"\x15\x00\x00")
+    os.utime(lake.file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    reader = CutoutReader(lake.lake)
+    with pytest.raises(CorruptData, match=f"hdfsPath: {lake.path} does not decode as Parquet"):
+        reader.read_location(location, ("Science",))
+    alert = reader.read_location(location, ("Template", "Difference"))
+    assert {k: s.fits_bytes for k, s in alert.stamps.items()} == {
+        kind: expected[kind] for kind in ("Template", "Difference")
+    }
+    reply = CutoutAPI(lake.lake).handle("cutouts", {"candid": candid, "kind": "Science"})
+    assert reply.status == 502, reply.body
