@@ -62,7 +62,8 @@ class CutoutGallery(widgets.VBox):
         The CSV (or ``.parquet``) file the labels are saved to at every change, atomically.
         Default: ``fink-labels-<hash of the ids>.csv`` in the current directory (in Jupyter, the
         notebook's), so that a new gallery of the same ids, after a kernel restart, finds it.
-        If the file exists, its labels are loaded first (all or nothing: a bad file is refused).
+        If the file exists, its labels are loaded first, all or nothing: a file that cannot be
+        read raises ValueError and is left as it is.
     autosave : bool
         ``False``: the labels live only in the kernel (`save_labels` writes them).
 
@@ -89,7 +90,16 @@ class CutoutGallery(widgets.VBox):
         self.kinds = list(KINDS) if kind == "All" else [kind]
         self.page_size = page_size
         if autosave:
-            self._labels = Labels(labels, autosave=labels_path or default_labels_path(self.ids))
+            path = labels_path or default_labels_path(self.ids)
+            try:
+                self._labels = Labels(labels, autosave=path)
+            except ValueError as error:
+                if not Path(path).exists():
+                    raise
+                raise ValueError(  # a file that is not ours to overwrite
+                    f"{error}; fix or move the file, or give another labels_path= "
+                    "(or autosave=False)"
+                ) from None
         else:
             self._labels = Labels(labels)
         self._rows: dict[str, dict[str, Any]] = {}

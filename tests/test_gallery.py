@@ -167,3 +167,17 @@ def test_a_failed_autosave_is_shown_and_the_label_kept(client, candids, tmp_path
     gallery.label(candids[1], "bogus")
     assert "not saved" not in gallery.labels_note.value
     assert len(pd.read_csv(gallery.labels_path)) == 2
+
+
+def test_a_labels_file_that_cannot_be_used_is_refused_and_left_alone(client, candids, tmp_path):
+    bad = tmp_path / "vetting.csv"
+    bad.write_text("id,label,labelled_at\nZTF1,real,2026-01-01\n,bogus,2026-01-02\n")
+    with pytest.raises(ValueError, match=r"row 2: blank id; fix or move the file, or give another"):
+        CutoutGallery(candids[:4], client=client, labels_path=bad)
+    assert bad.read_text() == "id,label,labelled_at\nZTF1,real,2026-01-01\n,bogus,2026-01-02\n"
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        CutoutGallery(candids[:4], client=client, labels_path=tmp_path / "missing" / "l.csv")
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        CutoutGallery(candids[:4], client=client, labels_path=tmp_path)
+    with pytest.raises(ValueError, match=r"\.csv, \.parquet or \.pq"):
+        CutoutGallery(candids[:4], client=client, labels_path=tmp_path / "labels.xlsx")
