@@ -1,10 +1,23 @@
-"""CutoutClient: cutouts from a /api/v1 server (found on its own) or from the lake in-process."""
+"""CutoutClient: cutouts from a /api/v1 server (found on its own) or from the lake in-process.
+
+Over HTTP, `timeout` bounds a whole request (connecting, the headers, the whole reply: a server
+that drips its answer is cut at the deadline). A batch's reply may be at most `max_reply_bytes`,
+any other reply (about one object or alert) at most `MAX_ALERT_REPLY_BYTES` (JSON takes some
+twenty times its size as Python objects). The token is not sent on when a server redirects to
+another origin. A reply that is not what the contract says (not JSON, not a complete Arrow
+stream, missing columns) is a `CutoutClientError` (502) too.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import io
 import json
 import os
+import socket
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,6 +32,10 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     from astropy.io import fits
+
+MAX_REPLY_BYTES = 512 * 1024**2  # above a full batch of 2,000 alerts' three stamps
+MAX_ALERT_REPLY_BYTES = 32 * 1024**2  # an object's alert list, one alert's stamps: far less
+_READ_BYTES = 1024**2
 
 
 class CutoutClientError(Exception):
@@ -50,10 +67,17 @@ class _Answer:
 class _HTTP:
     """/api/v1 of a server at `base_url` (ends with /), token-authenticated."""
 
-    def __init__(self, base_url: str, token: str | None, timeout: float) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        timeout: float,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
+    ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.headers = {"Authorization": f"token {token}"} if token else {}
         self.timeout = timeout
+        self.max_reply_bytes = max_reply_bytes
 
     def __repr__(self) -> str:
         return f"server {self.base_url}"
@@ -63,30 +87,184 @@ class _HTTP:
         return f"{self.base_url}api/v1/{route}" + (f"?{query}" if query else "")
 
     def get(self, route: str, params: Mapping[str, Any]) -> _Answer:
-        return self._send(urllib.request.Request(self._url(route, params), headers=self.headers))
+        request = urllib.request.Request(self._url(route, params), headers=self.headers)
+        return self._send(request, min(self.max_reply_bytes, MAX_ALERT_REPLY_BYTES))
 
     def post(self, route: str, params: Mapping[str, Any]) -> _Answer:
         headers = {**self.headers, "Content-Type": "application/json"}
         data = json.dumps(params).encode()
-        return self._send(urllib.request.Request(self._url(route, {}), data, headers))
+        request = urllib.request.Request(self._url(route, {}), data, headers)
+        return self._send(request, self.max_reply_bytes)
 
-    def _send(self, request: urllib.request.Request) -> _Answer:
+    def _send(self, request: urllib.request.Request, limit: int) -> _Answer:
+        deadline = _Deadline(self.timeout)
+        opener = urllib.request.build_opener(
+            _DeadlineHTTPHandler(deadline),
+            _DeadlineHTTPSHandler(deadline),
+            _SameOriginCredentials(),
+        )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return _Answer(response.status, response.headers, response.read())
-        except urllib.error.HTTPError as error:
-            return _Answer(error.code, error.headers, error.read())
-        except OSError as error:
+            with deadline:
+                try:
+                    with opener.open(request, timeout=self.timeout) as response:
+                        answer = _Answer(
+                            response.status, response.headers, self._read(response, limit)
+                        )
+                except urllib.error.HTTPError as error:
+                    with error:
+                        answer = _Answer(error.code, error.headers, self._read(error, limit))
+                if deadline.expired:  # a shut socket reads as the end of the reply
+                    raise TimeoutError(f"timeout={self.timeout} s")
+                return answer
+        except (OSError, http.client.HTTPException) as error:
+            if deadline.expired:
+                raise CutoutClientError(
+                    504, f"{self.base_url} did not answer in full within timeout={self.timeout} s"
+                ) from error
             raise CutoutClientError(503, f"cannot reach {self.base_url}: {error}") from error
+
+    def _read(self, response, limit: int) -> bytes:
+        """The reply's body, refused beyond `limit` bytes (before reading it, if it says so)."""
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > limit:
+            raise self._too_large(int(length), limit)
+        chunks, size = [], 0
+        while chunk := response.read(_READ_BYTES):
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(None, limit)
+            chunks.append(chunk)
+        if length.isdigit() and size < int(length):  # http.client returns a cut reply as is
+            raise http.client.IncompleteRead(b"", int(length) - size)
+        return b"".join(chunks)
+
+    def _too_large(self, length: int | None, limit: int) -> CutoutClientError:
+        size = f"{length} bytes" if length is not None else "more"
+        return CutoutClientError(
+            502,
+            f"{self.base_url} answered {size}, more than the client's cap of {limit} bytes "
+            "(max_reply_bytes; ask for fewer ids at once, or raise it)",
+        )
 
     async def aget(self, session, route: str, params: Mapping[str, Any]) -> _Answer:
         import aiohttp
 
+        limit = min(self.max_reply_bytes, MAX_ALERT_REPLY_BYTES)
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        url = self._url(route, params)
         try:
-            async with session.get(self._url(route, params), headers=self.headers) as response:
-                return _Answer(response.status, response.headers, await response.read())
+            async with session.get(url, headers=self.headers, timeout=timeout) as response:
+                if (response.content_length or 0) > limit:
+                    raise self._too_large(response.content_length, limit)
+                chunks, size = [], 0
+                async for chunk in response.content.iter_chunked(_READ_BYTES):
+                    size += len(chunk)
+                    if size > limit:
+                        raise self._too_large(None, limit)
+                    chunks.append(chunk)
+                return _Answer(response.status, response.headers, b"".join(chunks))
+        except TimeoutError as error:
+            raise CutoutClientError(
+                504, f"{self.base_url} did not answer in full within timeout={self.timeout} s"
+            ) from error
         except aiohttp.ClientError as error:
             raise CutoutClientError(503, f"cannot reach {self.base_url}: {error}") from error
+
+
+class _Deadline:
+    """A request's end: at `seconds`, the sockets of its connections are shut, which ends any
+    read blocked on a server that sends too slowly (a socket timeout bounds one read only)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._end = time.monotonic() + seconds
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._timer.cancel()
+
+    def remaining(self) -> float:
+        return self._end - time.monotonic()
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut `sock` at the deadline (at once if it has passed)."""
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def connection_class(self, base: type[http.client.HTTPConnection]):
+        """`base`, its connections watched by this deadline."""
+        deadline = self
+
+        class Watched(base):
+            def connect(self) -> None:
+                self.timeout = deadline.remaining()  # connecting counts too
+                if self.timeout <= 0:
+                    raise TimeoutError("the deadline passed before connecting")
+                super().connect()
+                # The socket itself: urllib lets go of the connection's once the headers are in.
+                deadline.watch(self.sock)
+
+        return Watched
+
+
+def _shut(sock: socket.socket) -> None:
+    # The plain socket's shutdown: safe while another thread reads (also under TLS); a socket
+    # closed since (the reply read in time) has no file descriptor left to shut.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req):
+        return self.do_open(self.deadline.connection_class(http.client.HTTPConnection), req)
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req):
+        connection = self.deadline.connection_class(http.client.HTTPSConnection)
+        return self.do_open(connection, req, context=self._context)
+
+
+class _SameOriginCredentials(urllib.request.HTTPRedirectHandler):
+    """Redirects followed as urllib does, with ``Authorization`` kept only on the same origin
+    (scheme, host and port), as aiohttp and browsers do."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(new.full_url) != _origin(req.full_url):
+            for name in list(new.headers):
+                if name.lower() in ("authorization", "cookie"):
+                    del new.headers[name]
+        return new
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
 
 
 class _InProcess:
@@ -115,7 +293,7 @@ class _InProcess:
         return await asyncio.to_thread(self.get, route, params)
 
 
-def _running_jupyter_server(timeout: float) -> _HTTP | None:
+def _running_jupyter_server(timeout: float, max_reply_bytes: int) -> _HTTP | None:
     """This kernel's own Jupyter server, if it serves /api/v1 (the extension is enabled).
 
     The server is the process that started the kernel (``JPY_PARENT_PID``), found by its
@@ -132,7 +310,7 @@ def _running_jupyter_server(timeout: float) -> _HTTP | None:
     try:
         with open(os.path.join(jupyter_runtime_dir(), f"jpserver-{parent}.json")) as info_file:
             info = json.load(info_file)
-        transport = _HTTP(info["url"], info.get("token"), timeout)
+        transport = _HTTP(info["url"], info.get("token"), timeout, max_reply_bytes)
     except (OSError, ValueError, KeyError, TypeError):
         return None
     try:
@@ -144,7 +322,11 @@ def _running_jupyter_server(timeout: float) -> _HTTP | None:
 
 
 def discover(
-    url: str | None = None, token: str | None = None, lake: str | None = None, timeout: float = 30
+    url: str | None = None,
+    token: str | None = None,
+    lake: str | None = None,
+    timeout: float = 30,
+    max_reply_bytes: int = MAX_REPLY_BYTES,
 ) -> _HTTP | _InProcess:
     """Where to get cutouts, in this order: `url`; `lake`; ``FINK_CUTOUTS_URL`` (e.g. the hub
     service ``…/services/fink-cutouts/``); JupyterHub's ``JUPYTERHUB_SERVICE_URL`` (this user's
@@ -155,15 +337,15 @@ def discover(
     ``JUPYTERHUB_API_TOKEN``, the server's own hub token; a URL the user passes never gets it."""
     hub_token = os.environ.get("JUPYTERHUB_API_TOKEN")
     if url:
-        return _HTTP(url, token or os.environ.get("FINK_CUTOUTS_TOKEN"), timeout)
+        return _HTTP(url, token or os.environ.get("FINK_CUTOUTS_TOKEN"), timeout, max_reply_bytes)
     if lake:
         return _InProcess(lake)
     if os.environ.get("FINK_CUTOUTS_URL"):
         token = os.environ.get("FINK_CUTOUTS_TOKEN") or hub_token
-        return _HTTP(os.environ["FINK_CUTOUTS_URL"], token, timeout)
+        return _HTTP(os.environ["FINK_CUTOUTS_URL"], token, timeout, max_reply_bytes)
     if os.environ.get("JUPYTERHUB_SERVICE_URL") and hub_token:
-        return _HTTP(os.environ["JUPYTERHUB_SERVICE_URL"], hub_token, timeout)
-    server = _running_jupyter_server(min(timeout, 5))
+        return _HTTP(os.environ["JUPYTERHUB_SERVICE_URL"], hub_token, timeout, max_reply_bytes)
+    server = _running_jupyter_server(min(timeout, 5), max_reply_bytes)
     if server is not None:
         return server
     if os.environ.get("FINK_CUTOUTS_LAKE"):
@@ -188,7 +370,12 @@ class CutoutClient:
     lake : str, optional
         Read this lake in-process instead.
     timeout : float
-        Seconds before an HTTP request fails.
+        Seconds an HTTP request may take in all (connecting, headers, the whole reply) before
+        it fails (`CutoutClientError` 504).
+    max_reply_bytes : int
+        The largest reply to a batch request accepted (default `MAX_REPLY_BYTES`; other replies
+        at most `MAX_ALERT_REPLY_BYTES`); a larger one is a `CutoutClientError` (502), refused
+        before it is read when the server announces its length.
 
     Without `url` or `lake`, see `discover` for where the client looks.
     """
@@ -199,19 +386,20 @@ class CutoutClient:
         token: str | None = None,
         lake: str | None = None,
         timeout: float = 30,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
-        self.transport = discover(url, token, lake, timeout)
+        self.transport = discover(url, token, lake, timeout, max_reply_bytes)
 
     def __repr__(self) -> str:
         return f"CutoutClient({self.transport!r})"
 
     def alerts(self, object_id: str | int) -> list[dict[str, Any]]:
         """Every alert of an object, oldest first: ids, jd, date, filter, magnitude, ra, dec..."""
-        return json.loads(_checked(self.transport.get("alerts", {"objectId": object_id})).body)
+        return _json(self.transport.get("alerts", {"objectId": object_id}), list)
 
     def upper_limits(self, object_id: str | int) -> list[dict[str, Any]]:
         """The object's upper limits from its latest alert's history: jd, date, filter, limit."""
-        return json.loads(_checked(self.transport.get("limits", {"objectId": object_id})).body)
+        return _json(self.transport.get("limits", {"objectId": object_id}), list)
 
     def fits_bytes(
         self, object_id: str | int | None = None, candid: int | None = None, kind: str = "Science"
@@ -236,8 +424,11 @@ class CutoutClient:
         import numpy as np
 
         params = {"objectId": object_id, "candid": candid, "kind": kind, "return_type": "array"}
-        arrays = json.loads(_checked(self.transport.get("cutouts", params)).body)
-        return np.array(arrays[0], dtype=float)
+        arrays = _json(self.transport.get("cutouts", params), list)
+        try:
+            return np.array(arrays[0], dtype=float)
+        except (IndexError, TypeError, ValueError) as error:
+            raise _not_as_agreed(f"not an array of pixels ({error})") from error
 
     def png(
         self,
@@ -318,7 +509,7 @@ class CutoutClient:
         for chunk in tqdm(chunks, desc="batches", unit="batch", disable=not show):
             params = {by: chunk, "kind": kind, "return_type": "arrow"}
             body = _checked(self.transport.post("cutouts", params)).body
-            tables.append(pa.ipc.open_stream(body).read_all())
+            tables.append(_arrow_table(body, ["id", "status", *kinds], len(chunk)))
         table = pa.concat_tables(tables) if tables else None
         if table is None or table.num_rows == 0:
             return np.empty((0, len(kinds), 0, 0), np.float32), pd.DataFrame()
@@ -331,7 +522,7 @@ class CutoutClient:
         """`alerts`, without blocking the event loop."""
         async with _session() as session:
             answer = await self.transport.aget(session, "alerts", {"objectId": object_id})
-        return json.loads(_checked(answer).body)
+        return _json(answer, list)
 
     async def astamps(
         self,
@@ -374,6 +565,41 @@ def _checked(answer: _Answer) -> _Answer:
     except (ValueError, KeyError, TypeError):
         text = answer.body[:300].decode(errors="replace") or "no message"
     raise CutoutClientError(answer.status, text, answer.over_http)
+
+
+def _not_as_agreed(problem: str) -> CutoutClientError:
+    return CutoutClientError(502, f"the server's answer is {problem}")
+
+
+def _json(answer: _Answer, expected: type) -> Any:
+    """The JSON of a successful answer, which must be an `expected` (list, dict)."""
+    body = _checked(answer).body
+    try:
+        value = json.loads(body)
+    except ValueError as error:
+        raise _not_as_agreed(f"not JSON ({error}): {body[:80]!r}") from error
+    if not isinstance(value, expected):
+        raise _not_as_agreed(f"a JSON {type(value).__name__}, not a {expected.__name__}")
+    return value
+
+
+def _arrow_table(body: bytes, columns: Sequence[str], rows: int):
+    """The batch door's Arrow stream: `rows` rows, with `columns` (stamp columns as tensors)."""
+    import pyarrow as pa
+
+    try:
+        table = pa.ipc.open_stream(body).read_all()
+    except (pa.ArrowException, OSError) as error:  # pyarrow: OSError for a cut stream
+        raise _not_as_agreed(f"not a complete Arrow stream ({error})") from error
+    if table.num_rows != rows:
+        raise _not_as_agreed(f"an Arrow table of {table.num_rows} rows for {rows} ids")
+    missing = [name for name in columns if name not in table.column_names]
+    if missing:
+        raise _not_as_agreed(f"an Arrow table without the columns {', '.join(missing)}")
+    for name in columns[2:]:
+        if not isinstance(table.schema.field(name).type, pa.FixedShapeTensorType):
+            raise _not_as_agreed(f"an Arrow table whose {name} is {table.schema.field(name).type}")
+    return table
 
 
 def _tensor(column, rows: int):

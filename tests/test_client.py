@@ -1,13 +1,27 @@
 import asyncio
+import contextlib
 import io
+import json
 import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
 
 import numpy as np
 import pytest
+from aiohttp import web
 from astropy.io import fits
 from conftest import free_port, start_jupyter_server, wait_for_http
 
-from fink_cutout_jupyter.client import CutoutClient, CutoutClientError, discover
+from fink_cutout_jupyter.client import (
+    MAX_ALERT_REPLY_BYTES,
+    CutoutClient,
+    CutoutClientError,
+    discover,
+)
 from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
 from fink_cutout_jupyter.surveys import KINDS
 
@@ -177,3 +191,238 @@ def test_batch_splits_long_lists_into_requests(both, monkeypatch, demo):
     assert (table["status"] == "ok").all()
     with pytest.raises(ValueError, match="allowed: some of Science"):
         local.batch(ids, kinds=["Sky"])
+
+
+class Misbehaving:
+    """A real aiohttp server in a thread of its own (its own event loop), answering as a broken,
+    slow, huge or redirecting server would; `seen` records each request's Authorization."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.seen: list[tuple[str, str | None]] = []
+        self.replies: dict[str, bytes] = {}
+        self.elsewhere = ""  # where "away" redirects to
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        app = web.Application()
+        app.router.add_route("*", "/{base}/api/v1/{route}", self.answer)
+        self.runner = web.AppRunner(app, access_log=None)
+        self.thread.start()
+        self._call(self._start())
+        self.drip_port = self._call(self._start_header_drip())
+
+    def _call(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(30)
+
+    async def _start(self) -> None:
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.host, 0)
+        await site.start()
+        self.url = f"http://{self.host}:{site._server.sockets[0].getsockname()[1]}/"
+
+    async def _start_header_drip(self) -> int:
+        """A raw server sending a whole (valid) HTTP answer, status line too, a byte at a time."""
+
+        async def drip(reader, writer):
+            await reader.readuntil(b"\r\n\r\n")
+            with contextlib.suppress(ConnectionError):
+                for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]":
+                    writer.write(bytes([byte]))
+                    await writer.drain()
+                    await asyncio.sleep(0.25)
+            writer.close()
+
+        self.drip_server = await asyncio.start_server(drip, self.host, 0)
+        return self.drip_server.sockets[0].getsockname()[1]
+
+    def close(self) -> None:
+        self.drip_server.close()
+        self._call(self.runner.cleanup())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
+        self.loop.close()
+
+    async def answer(self, request: web.Request) -> web.StreamResponse:
+        base, route = request.match_info["base"], request.match_info["route"]
+        self.seen.append((base, request.headers.get("Authorization")))
+        if base == "away":  # to the same path on another origin
+            raise web.HTTPFound(f"{self.elsewhere}same/api/v1/{route}?{request.query_string}")
+        if base == "here":
+            raise web.HTTPFound(f"/same/api/v1/{route}?{request.query_string}")
+        if base == "same":
+            return web.json_response([])
+        if base == "reply":  # the body set for this route
+            return web.Response(body=self.replies[route], content_type="application/octet-stream")
+        if base == "drip":  # headers at once, then the body a byte at a time
+            response = web.StreamResponse(headers={"Content-Length": "40"})
+            await response.prepare(request)
+            for _ in range(40):
+                await response.write(b" ")
+                await asyncio.sleep(0.25)
+            return response
+        if base in ("huge", "endless"):
+            size = HUGE_REPLY_BYTES if base == "huge" else None
+            headers = {"Content-Length": str(size)} if size else {}
+            response = web.StreamResponse(headers=headers)
+            await response.prepare(request)
+            block = bytes(1024**2)
+            with contextlib.suppress(ConnectionError):
+                for _ in range(HUGE_REPLY_BYTES // len(block)):
+                    await response.write(block)
+            return response
+        raise web.HTTPNotFound()
+
+
+HUGE_REPLY_BYTES = 300 * 1024**2
+
+
+@pytest.fixture(scope="module")
+def misbehaving():
+    here, elsewhere = Misbehaving("127.0.0.1"), Misbehaving("127.0.0.2")
+    here.elsewhere = elsewhere.url
+    try:
+        yield here, elsewhere
+    finally:
+        here.close()
+        elsewhere.close()
+
+
+def test_a_redirect_to_another_origin_does_not_carry_the_token(misbehaving):
+    here, elsewhere = misbehaving
+    assert urllib.parse.urlsplit(here.url).hostname != urllib.parse.urlsplit(elsewhere.url).hostname
+    for base in ("away", "here"):
+        client = CutoutClient(url=f"{here.url}{base}/", token="secret-token")
+        here.seen.clear(), elsewhere.seen.clear()
+        assert client.alerts(DEMO_OBJECT_ID) == []
+        assert asyncio.run(client.aalerts(DEMO_OBJECT_ID)) == []
+        if base == "away":
+            assert here.seen == [("away", "token secret-token")] * 2
+            assert elsewhere.seen == [("same", None)] * 2, "the token went to another host"
+        else:
+            assert here.seen == [("here", "token secret-token"), ("same", "token secret-token")] * 2
+
+
+def test_an_answer_not_as_agreed_is_a_client_error(misbehaving, served_demo, demo):
+    import pyarrow as pa
+
+    here, _ = misbehaving
+    client = CutoutClient(url=f"{here.url}reply/")
+    ids = [DEMO_OBJECT_ID]
+    real = urllib.request.urlopen(
+        urllib.request.Request(
+            f"{served_demo}api/v1/cutouts",
+            json.dumps({"objectId": ids, "kind": "All", "return_type": "arrow"}).encode(),
+            {"Content-Type": "application/json"},
+        ),
+        timeout=60,
+    ).read()
+    table = pa.ipc.open_stream(real).read_all()
+    assert table.num_rows == 1
+    assert "Science" in table.column_names
+    without_science = io.BytesIO()
+    with pa.ipc.new_stream(
+        without_science, table.schema.remove(table.schema.get_field_index("Science"))
+    ) as writer:
+        writer.write_table(table.drop_columns(["Science"]))
+    cases = [
+        (
+            "alerts",
+            b"<html>Service Unavailable</html>",
+            lambda: client.alerts(DEMO_OBJECT_ID),
+            "not JSON",
+        ),
+        (
+            "alerts",
+            b'{"alerts": []}',
+            lambda: client.alerts(DEMO_OBJECT_ID),
+            "a JSON dict, not a list",
+        ),
+        ("alerts", b"\xff\xfe", lambda: asyncio.run(client.aalerts(DEMO_OBJECT_ID)), "not JSON"),
+        ("cutouts", b"[[1, [2]]]", lambda: client.array(DEMO_OBJECT_ID), "not an array of pixels"),
+        ("cutouts", b"[]", lambda: client.array(DEMO_OBJECT_ID), "not an array of pixels"),
+        ("cutouts", b"PAR1 not arrow", lambda: client.batch(ids), "not a complete Arrow stream"),
+        (
+            "cutouts",
+            real[: len(real) // 2],
+            lambda: client.batch(ids),
+            "not a complete Arrow stream",
+        ),
+        (
+            "cutouts",
+            without_science.getvalue(),
+            lambda: client.batch(ids),
+            "without the columns Science",
+        ),
+    ]
+    for route, body, call, problem in cases:
+        here.replies[route] = body
+        with pytest.raises(CutoutClientError, match=problem) as caught:
+            call()
+        assert caught.value.status == 502
+    here.replies["cutouts"] = real
+    stamps, table = client.batch(ids)
+    assert stamps.shape == (1, 3, 63, 63), "the same server's real answer goes through"
+
+
+@pytest.mark.parametrize("where", ["drip", "header drip", "async drip"])
+def test_the_timeout_is_a_deadline_for_the_whole_request(misbehaving, where):
+    here, _ = misbehaving
+    url = f"http://127.0.0.1:{here.drip_port}/" if where == "header drip" else f"{here.url}drip/"
+    client = CutoutClient(url=url, timeout=2)
+    start = time.monotonic()
+    call = client.alerts if where != "async drip" else lambda i: asyncio.run(client.aalerts(i))
+    with pytest.raises(CutoutClientError, match=r"within timeout=2 s") as caught:
+        call(DEMO_OBJECT_ID)
+    elapsed = time.monotonic() - start
+    assert caught.value.status == 504
+    assert 1.9 < elapsed < 4, f"{where}: {elapsed:.1f} s for timeout=2"
+
+
+_RSS_PROBE = """
+import json, re, sys
+import pyarrow, pandas, tqdm.auto  # the batch's imports, before measuring
+from fink_cutout_jupyter.client import CutoutClient, CutoutClientError
+
+def kilobytes(name):
+    return int(re.search(name + r":\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
+
+url, cap, call = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+client = CutoutClient(url=url, **({"max_reply_bytes": cap} if cap else {}))
+with open("/proc/self/clear_refs", "w") as clear:
+    clear.write("5")  # the peak (VmHWM) starts again from the resident size now
+before = kilobytes("VmRSS")
+try:
+    client.fits_bytes("ZTF1") if call == "fits" else client.batch(["ZTF1"])
+    error = None
+except CutoutClientError as caught:
+    error = str(caught)
+print(json.dumps({"growth": (kilobytes("VmHWM") - before) * 1024, "error": error}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("base", "cap", "call", "named", "growth"),
+    [
+        ("huge", 0, "fits", f"cap of {MAX_ALERT_REPLY_BYTES} bytes", 8 * 1024**2),
+        ("endless", 16 * 1024**2, "batch", f"cap of {16 * 1024**2} bytes", 48 * 1024**2),
+    ],
+)
+def test_a_reply_beyond_the_cap_is_refused_without_growing(
+    misbehaving, base, cap, call, named, growth
+):
+    """Measured in a process of its own: its peak resident memory while the reply comes."""
+    here, _ = misbehaving
+    done = subprocess.run(
+        [sys.executable, "-c", _RSS_PROBE, f"{here.url}{base}/", str(cap), call],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout)
+    print(
+        f"{base} reply, cap {cap or 'default'}: peak RSS grew {measured['growth'] / 1024**2:.1f} MB"
+    )
+    assert measured["error"] is not None, measured
+    assert named in measured["error"]
+    assert measured["growth"] < growth, measured
