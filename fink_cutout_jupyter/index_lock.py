@@ -140,7 +140,7 @@ class WriterLock:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise IndexBusy(
-                    f"index: another writer holds {self.store.uri}/{LOCK}: {other}; wait for "
+                    f"index: another writer holds {where(self.store)}: {other}; wait for "
                     f"it (--wait SECONDS), or if it is gone: {UNLOCK_COMMAND}"
                 )
             time.sleep(min(POLL_SECONDS, left))
@@ -170,7 +170,7 @@ class WriterLock:
         if current != self.me:
             taken = f"is now held by {current}" if current else "was removed"
             raise IndexBusy(
-                f"index: the writer lock {self.store.uri}/{LOCK} of this writer {taken}; "
+                f"index: the writer lock {where(self.store)} of this writer {taken}; "
                 "nothing more of this run is published: run it again"
             )
 
@@ -178,6 +178,11 @@ class WriterLock:
         """Remove the lock if it is still ours."""
         if holder(self.store) == self.me:
             self.store.delete(LOCK)
+
+
+def where(store: Lake, name: str = LOCK) -> str:
+    """A file of the index for a message: its path on the filesystem (a URI may hold keys)."""
+    return store.resolve(name)
 
 
 def holder(store: Lake) -> Holder | None:

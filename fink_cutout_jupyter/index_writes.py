@@ -46,7 +46,7 @@ from .index_layout import (
     read_layout,
     superseded,
 )
-from .index_lock import WriterLock
+from .index_lock import WriterLock, where
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -84,6 +84,7 @@ class WriteSession:
         self.next_generation = 0
         if ours and published["generation"] is not None:
             self.next_generation = published["generation"] + 1
+        self.replaced = published if rebuild and ours else None
         if rebuild:
             self.layout = None  # a whole new index, published at `finish`
             self.start_order = published.get("next", 0) if ours else 0
@@ -112,7 +113,7 @@ class WriteSession:
         self.lock.check()
         if _published_bytes(self.index.store) != self.published_bytes:
             raise IndexBusy(
-                f"index: another writer published {self.index.store.uri}/{LAYOUT} while this "
+                f"index: another writer published {where(self.index.store, LAYOUT)} while this "
                 "one was writing (without the writer lock, or after breaking it); this "
                 "write was not published, so nothing of the other's is lost: run it again"
             )
@@ -122,10 +123,30 @@ class WriteSession:
         self.index.refresh()
 
     def finish(self) -> None:
-        """End a rebuild: publish the new index, then delete everything of the old one."""
+        """End a rebuild: publish the new index, then delete the files of the old one (only
+        those: another writer may have written since)."""
         if self.rebuild and self.layout is not None:
             self.publish(self.layout)
-            sweep(self.index.store, self.layout)
+            old = self.replaced or {"deltas": [], "generation": None, "next": 0}
+            for delta in old["deltas"]:
+                for table in TABLES:
+                    self.index.store.delete(delta_file(table, delta["name"]))
+            orders = range(old.get("first_manifest", 0), old["next"])
+            for name, *_ in self.index.store.list_files("nights"):
+                if (match := MANIFEST_NAME.fullmatch(name)) and int(match[1]) in orders:
+                    self.index.store.delete(f"nights/{name}")
+            if old["generation"] is not None:
+                self.index.store.delete(f"base-{old['generation']}")
+
+
+def write_new(store, relative: str, data: bytes) -> None:
+    """Write an index file under a name no file has: a writer never replaces a file another
+    one wrote (two writers past the lock would otherwise pick the same next name)."""
+    if not store.create_exclusively(relative, data):
+        raise IndexBusy(
+            f"index: {where(store, relative)} exists already: another writer is writing this "
+            "index; this write was not published: run it again"
+        )
 
 
 def _published_bytes(store) -> bytes | None:
@@ -292,7 +313,7 @@ def _write_delta(index: AlertIndex, entries: pa.Table, name: str) -> dict[str, i
     for table, key in TABLES.items():
         ordered = sort_entries(entries.filter(pc.is_valid(entries.column(key))), key)
         data = index_file_bytes(ordered, key)
-        index.store.write_atomically(delta_file(table, name), data)
+        write_new(index.store, delta_file(table, name), data)
         sizes[table] = len(data)
     return sizes
 
@@ -369,7 +390,7 @@ def write_manifest(
         },
         "indexed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    index.store.write_atomically(f"nights/{order:08d}.json", json.dumps(manifest).encode())
+    write_new(index.store, f"nights/{order:08d}.json", json.dumps(manifest).encode())
 
 
 def bucket_count(entries: int, at_least: int = 1) -> int:
@@ -452,7 +473,7 @@ def _compact(index: AlertIndex, progress: bool) -> dict:
                 for new in range(old, buckets, old_buckets):
                     parts = [fresh(new)] + ([base(new)] if base is not None else [])
                     data = index_file_bytes(sort_entries(pa.concat_tables(parts), key), key)
-                    index.store.write_atomically(base_file(generation, table, new), data)
+                    write_new(index.store, base_file(generation, table, new), data)
                     sizes[table][new] = len(data)
                 bar.update()
     publish_base(index, layout, generation, buckets, sizes)
@@ -464,7 +485,7 @@ def publish_base(
 ) -> None:
     """Publish a written base generation in place of the old one and of every delta."""
     with writing(index) as session:
-        index.store.write_atomically(base_sizes_file(generation), json.dumps(sizes).encode())
+        write_new(index.store, base_sizes_file(generation), json.dumps(sizes).encode())
         old_generation = layout["generation"]
         garbage = [delta_file(table, d["name"]) for d in layout["deltas"] for table in TABLES]
         if old_generation is not None and old_generation != generation:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
+import threading
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
 from fink_cutout_jupyter import index_writes
+from fink_cutout_jupyter.errors import IndexBusy, IndexDamaged, NotFound
 from fink_cutout_jupyter.index import AlertIndex
 from fink_cutout_jupyter.index_layout import FANOUT
 from fink_cutout_jupyter.index_writes import compact, write_night
@@ -98,3 +101,237 @@ def test_the_newest_write_of_a_night_wins_even_inside_a_merged_delta(template, t
     write_night(index, FIRST + dt.timedelta(days=2), written[2], {}, "ztf")
     for object_id in objects:
         assert looked_up(index, object_id) == expected_alert_ids(written, object_id)
+
+
+# Concurrent writers: writer A paused before each of its writes while writer B runs.
+
+
+@pytest.fixture(scope="module")
+def six_nights(tmp_path_factory) -> Lake:
+    """A lake of 6 nights (4 files each), and an index of nights 0-1 compacted, 2 as a delta."""
+    from fink_cutout_jupyter.demo import make_demo_lake
+    from fink_cutout_jupyter.indexing import build
+
+    root = tmp_path_factory.mktemp("six-nights")
+    make_demo_lake(root, seed=11, nights=6, objects=200, index=False, files_per_night=4)
+    lake = Lake(root)
+    index = AlertIndex(lake)
+    build(index, lake.nights()[:2], progress=False)
+    compact(index, progress=False)
+    build(index, lake.nights()[2:3], progress=False)
+    return lake
+
+
+def alerts_of_nights(lake: Lake) -> dict[dt.date, dict[int, str]]:
+    """Each night's alert ids and files, read with pyarrow from the lake's Parquet files."""
+    import pyarrow.parquet as pq
+
+    return {
+        night: {
+            candid: path
+            for path in lake.night_files(night)
+            for candid in pq.read_table(lake.resolve(path), columns=["candid"])[
+                "candid"
+            ].to_pylist()
+        }
+        for night in lake.nights()
+    }
+
+
+def assert_index_holds(index_root, lake: Lake, nights: set[dt.date]) -> None:
+    """Every alert of `nights` is found, by a new reader, in its file; the index is sound."""
+    reader = AlertIndex(lake, str(index_root))
+    assert reader.verify() == []
+    for night, alerts in alerts_of_nights(lake).items():
+        if night in nights:
+            for candid, path in alerts.items():
+                assert reader.alert(candid).path == path, f"{candid} of {night}"
+    reader.close()
+
+
+WRITES = {
+    name: getattr(Lake, name) for name in ("write_atomically", "delete", "create_exclusively")
+}
+
+
+class PausedWriter:
+    """Runs a writer in a thread of its own, stopped before its write number `at` (writes,
+    deletes and exclusive creates on the index's filesystem) until `resume`."""
+
+    NAME = "writer-A"
+
+    def __init__(self, monkeypatch, at: int | None) -> None:
+        self.at = at
+        self.points: list[str] = []
+        self.reached, self.go = threading.Event(), threading.Event()
+        self.result: dict = {}
+        for name, method in WRITES.items():
+            monkeypatch.setattr(Lake, name, self._paused(name, method))
+
+    def _paused(self, name: str, method):
+        def call(lake, relative, *args):
+            if threading.current_thread().name == self.NAME:
+                self.points.append(f"{name} {relative}")
+                if len(self.points) - 1 == self.at:
+                    self.reached.set()
+                    assert self.go.wait(120)
+            return method(lake, relative, *args)
+
+        return call
+
+    def start(self, write) -> bool:
+        """Run `write()`; whether it reached its pause point."""
+
+        def run() -> None:
+            try:
+                self.result["value"] = write()
+            except Exception as error:
+                self.result["error"] = error
+            finally:
+                self.reached.set()
+
+        self.thread = threading.Thread(target=run, name=self.NAME)
+        self.thread.start()
+        assert self.reached.wait(120)
+        return "value" not in self.result and "error" not in self.result
+
+    def resume(self) -> None:
+        self.go.set()
+        self.thread.join(120)
+        assert not self.thread.is_alive()
+
+
+def writers(lake: Lake, root) -> dict:
+    from fink_cutout_jupyter.indexing import build
+
+    nights = lake.nights()
+
+    def new() -> AlertIndex:
+        return AlertIndex(lake, str(root))
+
+    return {
+        "build night 3": (lambda wait=0: build(new(), nights[3:4], progress=False, wait=wait)),
+        "build night 4": (lambda wait=0: build(new(), nights[4:5], progress=False, wait=wait)),
+        "compact": (lambda wait=0: compact(new(), progress=False, wait=wait)),
+        "rebuild": (lambda wait=0: build(new(), nights, progress=False, rebuild=True, wait=wait)),
+    }
+
+
+COMMANDS = {
+    "build night 3": "'index build'",
+    "compact": "'index compact'",
+    "rebuild": "'index build --rebuild'",
+}
+NIGHTS_OF = {"build night 3": {3}, "build night 4": {4}, "compact": set(), "rebuild": set(range(6))}
+RACES = [
+    ("build night 3", "build night 4"),  # two builds of different nights at once
+    ("build night 3", "compact"),  # compaction during a build
+    ("compact", "build night 4"),
+    ("rebuild", "build night 4"),
+]
+
+
+def race(six_nights, tmp_path, monkeypatch, first, second, at, wait=0.0, break_lock=False):
+    """Writer `first` paused before its write `at` while `second` runs; (paused?, outcomes)."""
+    import shutil
+
+    from fink_cutout_jupyter.index_lock import break_lock as unlock
+
+    root = tmp_path / f"index-{at}"
+    shutil.copytree(six_nights.resolve("_cutout_index"), root)
+    paused = PausedWriter(monkeypatch, at)
+    run = writers(six_nights, root)
+    if not paused.start(lambda: run[first](wait)):
+        return False, paused, {}
+    outcome = {}
+    if break_lock:
+        unlock(AlertIndex(six_nights, str(root)).store)
+
+    def second_writer() -> None:
+        try:
+            outcome["value"] = run[second](wait)
+        except Exception as error:
+            outcome["error"] = error
+
+    other = threading.Thread(target=second_writer)
+    other.start()
+    if not wait:
+        other.join(120)
+    paused.resume()
+    other.join(120)
+    return True, paused, outcome
+
+
+@pytest.mark.parametrize(("first", "second"), RACES)
+def test_a_second_writer_is_refused_naming_the_first_and_nothing_is_lost(
+    six_nights, tmp_path, monkeypatch, first, second
+):
+    """At every write point of the first writer, the second either runs alone (the first had
+    not taken the lock yet, and is then refused) or is refused naming the first; the nights of
+    whichever wrote are all found, and so are the nights indexed before."""
+    at = 0
+    while True:
+        reached, paused, outcome = race(six_nights, tmp_path, monkeypatch, first, second, at)
+        if not reached:
+            break
+        results = {first: paused.result, second: outcome}
+        refused = [name for name, result in results.items() if "error" in result]
+        if paused.points[at] == "create_exclusively writer.lock":  # the second ran first, alone
+            assert refused == [], results
+        else:
+            assert refused == [second], f"at {paused.points[at]}: {results}"
+            message = str(outcome["error"])
+            assert isinstance(outcome["error"], IndexBusy), message
+            for detail in (f"pid {os.getpid()}", COMMANDS[first], "index unlock"):
+                assert detail in message, message
+        written = {0, 1, 2} | {
+            n for name in results if name not in refused for n in NIGHTS_OF[name]
+        }
+        nights = six_nights.nights()
+        assert_index_holds(tmp_path / f"index-{at}", six_nights, {nights[n] for n in written})
+        at += 1
+    assert at >= 4, paused.points
+
+
+@pytest.mark.parametrize(("first", "second"), RACES)
+def test_a_waiting_writer_writes_after_the_first(six_nights, tmp_path, monkeypatch, first, second):
+    at = 0
+    while True:
+        reached, paused, outcome = race(six_nights, tmp_path, monkeypatch, first, second, at, 60)
+        if not reached:
+            break
+        assert "error" not in paused.result, paused.result
+        assert "error" not in outcome, outcome
+        written = {0, 1, 2} | NIGHTS_OF[first] | NIGHTS_OF[second]
+        nights = six_nights.nights()
+        assert_index_holds(tmp_path / f"index-{at}", six_nights, {nights[n] for n in written})
+        at += 1
+
+
+@pytest.mark.parametrize(("first", "second"), RACES)
+def test_a_writer_whose_lock_was_broken_does_not_publish_over_another(
+    six_nights, tmp_path, monkeypatch, first, second
+):
+    """The lock broken by hand while the first writer is paused: the second writes, and the
+    first, on resuming, refuses to publish (its lock is gone, the layout changed) rather than
+    lose the second's nights. (Not tested: a pause between the first's last check and its
+    write of layout.json, the window of a compare and swap made of a read and a write.)"""
+    at = 0
+    while True:
+        reached, paused, outcome = race(
+            six_nights, tmp_path, monkeypatch, first, second, at, break_lock=True
+        )
+        if not reached:
+            break
+        if paused.points[at] == "write_atomically layout.json":
+            at += 1
+            continue
+        assert "error" not in outcome, outcome
+        written = {0, 1, 2} | NIGHTS_OF[second]
+        if "error" in paused.result:
+            assert isinstance(paused.result["error"], IndexBusy | NotFound | IndexDamaged)
+        else:
+            written |= NIGHTS_OF[first]
+        nights = six_nights.nights()
+        assert_index_holds(tmp_path / f"index-{at}", six_nights, {nights[n] for n in written})
+        at += 1
