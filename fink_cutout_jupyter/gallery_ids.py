@@ -33,7 +33,8 @@ def gallery_ids(source: Any, by: str = "auto") -> tuple[list[str | int], str]:
     Raises
     ------
     ValueError
-        A table without an id column, or an empty selection.
+        A table without an id column, an empty selection, or ids missing or written as floats
+        (which lose the digits of ids past 2**53, so that labels would land on other ids).
     """
     columns = getattr(source, "columns", None)
     if columns is not None:
@@ -45,10 +46,10 @@ def gallery_ids(source: Any, by: str = "auto") -> tuple[list[str | int], str]:
                 f"{', '.join(column for column, _ in ID_COLUMNS)}"
             )
         column, kind = found
-        ids = [_plain(value) for value in source[column].tolist()]
+        ids = _plain_ids(source[column].tolist(), column)
         by = kind if by == "auto" else by
     else:
-        ids = [_plain(value) for value in source]
+        ids = _plain_ids(source, "ids")
     if not ids:
         raise ValueError("nothing to show: the selection is empty")
     if by == "auto":
@@ -56,11 +57,40 @@ def gallery_ids(source: Any, by: str = "auto") -> tuple[list[str | int], str]:
     return ids, by
 
 
-def _plain(value: Any) -> str | int:
-    """numpy and pandas scalars as Python ints or strings."""
-    if hasattr(value, "item"):
-        value = value.item()
-    return value if isinstance(value, int) else str(value)
+def _plain_ids(values: Iterable[Any], name: str) -> list[str | int]:
+    """numpy and pandas scalars as Python ints or strings; missing values and floats refused."""
+    ids, bad, floats = [], [], False
+    for row, value in enumerate(values, start=1):
+        if hasattr(value, "item"):
+            value = value.item()
+        if isinstance(value, int) or (isinstance(value, str) and value.strip()):
+            ids.append(value)
+        elif isinstance(value, float) or _missing(value):
+            bad.append(f"row {row} is {value!r}")
+            floats = floats or isinstance(value, float)
+        else:
+            ids.append(str(value))
+    if bad:
+        more = f", and {len(bad) - 5} more" if bad[5:] else ""
+        why = (
+            "; a float column (which a missing value makes) has lost the last digits of alert "
+            "ids: drop missing rows where the ids are read, or read them as int64 or text"
+            if floats
+            else ""
+        )
+        raise ValueError(f"{name}: {', '.join(bad[:5])}{more}: ids are whole numbers or text{why}")
+    return ids
+
+
+def _missing(value: Any) -> bool:
+    if value is None or isinstance(value, str):  # text reaching here is blank
+        return True
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(value))
+    except (ImportError, TypeError, ValueError):
+        return False
 
 
 def pages(count: int, page_size: int) -> int:

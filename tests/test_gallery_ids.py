@@ -1,5 +1,7 @@
 """The gallery's display-free parts: ids from lists and DataFrames, labels and their files."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -37,6 +39,22 @@ def test_tables_without_ids_and_empty_selections_are_refused():
         gallery_ids(pd.DataFrame({"ra": [1.0]}))
     with pytest.raises(ValueError, match="empty"):
         gallery_ids([])
+
+
+@pytest.mark.parametrize(
+    ("source", "refused"),
+    [
+        # One missing alert id makes pandas hold the column as floats: every id loses digits.
+        (pd.DataFrame({"candid": [1786104593715015012, None]}), "row 1 is 1.786104593715015e+18"),
+        (pd.DataFrame({"candid": pd.array([1786104593715015012, None], "Int64")}), "row 2 is <NA>"),
+        (pd.DataFrame({"objectId": ["ZTF24abssjsb", None]}), "row 2 is nan"),
+        ([1786104593715015012, 1.5], "row 2 is 1.5"),
+        (["ZTF24abssjsb", " "], "row 2 is ' '"),
+    ],
+)
+def test_missing_and_float_ids_are_refused(source, refused):
+    with pytest.raises(ValueError, match=re.escape(refused) + ".*: ids are whole numbers or text"):
+        gallery_ids(source)
 
 
 def test_pages():
