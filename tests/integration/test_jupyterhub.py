@@ -106,6 +106,24 @@ def test_the_hub_service_serves_the_same_bytes_to_a_token_with_the_scope(hub: Hu
     assert query.content == stored["Science"], "?token= is the token, not a parameter"
 
 
+def test_no_token_in_the_log_of_the_hub_and_its_service(hub: Hub, latest):
+    """The hub's log holds the managed service's access log too: ?token= appears scrubbed."""
+    alert, stored = latest
+    url = f"{hub.url}/services/{SERVICE}/api/v1/cutouts"
+    params = {**SEED_BODY, "hdfsPath": alert["hdfsPath"]}
+    token = hub.new_token("bob", note="in a query")
+    wrong = f"not-a-hub-token-{uuid.uuid4().hex}"
+    assert requests.get(url, params={**params, "token": token}).content == stored["Science"]
+    assert requests.get(url, params={**params, "token": wrong}).status_code == 403
+    deadline = time.monotonic() + 10
+    while hub.log.count(f"/services/{SERVICE}/api/v1/cutouts?") < 2:
+        assert time.monotonic() < deadline, f"no access log line of the service:\n{hub.log[-3000:]}"
+        time.sleep(0.1)
+    assert "token=[secret]" in hub.log
+    assert token not in hub.log
+    assert wrong not in hub.log
+
+
 def test_the_hub_service_refuses_without_the_scope(hub: Hub, latest):
     alert, _ = latest
     url = f"{hub.url}/services/{SERVICE}/api/v1/cutouts"
