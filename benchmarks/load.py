@@ -6,18 +6,27 @@
 2. ``kind=All`` as arrays at `--concurrency`: requests per second and p99.
 3. ``openapi.json`` p99, sampled one at a time while another process keeps 64 PNG requests
    running at once.
+4. The same under the heavy flood of issue 21: 64 clients asking for ``kind=All`` PNGs with
+   ``convolution_kernel=gauss`` and ``interval=zscale``, against this server (renders in worker
+   processes) and against a second one rendering in threads as before
+   (``FINK_CUTOUTS_RENDER_PROCESSES=0``): openapi.json p50 / p99, and the PNGs answered per
+   second during the flood (200s; the rest are 503 busy), with the ratios threads / processes
+   (latency) and processes / threads (throughput).
 
 The last line: ``rps_all_array=… p99_all_array_ms=… openapi_p99_under_png_flood_ms=…
-rss_growth_pct=… errors=…``. Goals (issue 11): openapi p99 <= 20 ms, RSS growth <= 10 %,
+openapi_p50_heavy_flood_ms=… openapi_p99_heavy_flood_ms=… openapi_p99_heavy_flood_threads_ms=…
+openapi_p99_ratio=… png_per_s=… png_per_s_threads=… png_throughput_ratio=… rss_growth_pct=…
+errors=…``. Goals (issues 11, 21): openapi p99 <= 20 ms under either flood, RSS growth <= 10 %,
 >= 300 requests/s for All arrays at 16-way on 2 cores.
 
-Run: python benchmarks/load.py [--requests 5000] [--concurrency 16]
+Run: python benchmarks/load.py [--requests 5000] [--concurrency 16] [--samples 300]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import socket
 import subprocess
@@ -91,25 +100,38 @@ async def run(base: str, requests: list[tuple[dict, set[int]]], concurrency: int
     return seconds, errors, wall
 
 
-def _flood(base: str, objects: list[str], stop) -> None:
-    """64 PNG requests at a time until `stop` is set (runs in its own process)."""
-    flood = [({"objectId": o, "kind": "All", "return_type": "PNG"}, {200, 503}) for o in objects]
+HEAVY = {"convolution_kernel": "gauss", "interval": "zscale"}
+
+
+def _flood(base: str, objects: list[str], stop, render: dict, answered) -> None:
+    """64 PNG requests at a time until `stop` is set (runs in its own process); `answered` gets
+    (PNGs answered 200, seconds flooded)."""
+    query = {"kind": "All", "return_type": "PNG", **render}
+    flood = [({"objectId": o, **query}, {200}) for o in objects]
 
     async def flooding() -> None:
+        pngs, start = 0, time.perf_counter()
         while not stop.is_set():
-            await run(base, flood[:256], 64)
+            seconds, refused, _ = await run(base, flood[:256], 64)
+            pngs += len(seconds) - len(refused)
+        answered.put((pngs, time.perf_counter() - start))
 
     asyncio.run(flooding())
 
 
-def openapi_under_png_flood(base: str, objects: list[str], samples: int) -> list[float]:
-    """openapi.json latencies, one request at a time, while another process floods with PNGs."""
+def openapi_under_png_flood(
+    base: str, objects: list[str], samples: int, render: dict | None = None
+) -> tuple[list[float], float]:
+    """openapi.json latencies, one request at a time, while another process floods with PNGs
+    (`render`: their rendering parameters); and the PNGs answered per second meanwhile."""
     import http.client
     import multiprocessing
     from urllib.parse import urlsplit
 
-    stop = multiprocessing.Event()
-    flooder = multiprocessing.Process(target=_flood, args=(base, objects, stop))
+    stop, answered = multiprocessing.Event(), multiprocessing.Queue()
+    flooder = multiprocessing.Process(
+        target=_flood, args=(base, objects, stop, render or {}, answered)
+    )
     flooder.start()
     address = urlsplit(base)
     connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
@@ -126,13 +148,19 @@ def openapi_under_png_flood(base: str, objects: list[str], samples: int) -> list
             time.sleep(0.01)
     finally:
         stop.set()
+        pngs, seconds = answered.get(timeout=120)
         flooder.join(timeout=60)
-    return latencies
+    return latencies, pngs / seconds
 
 
 def p99_ms(seconds: list[float]) -> float:
     ordered = sorted(seconds)
     return ordered[int(0.99 * (len(ordered) - 1))] * 1e3
+
+
+def p50_ms(seconds: list[float]) -> float:
+    ordered = sorted(seconds)
+    return ordered[(len(ordered) - 1) // 2] * 1e3
 
 
 def demo_objects(root: Path) -> list[str]:
@@ -156,19 +184,60 @@ async def measure(base: str, pid: int, objects: list[str], args) -> dict:
     results["errors"] += errors
     results["rps_all_array"] = len(seconds) / wall
     results["p99_all_array_ms"] = p99_ms(seconds)
-    results["openapi_p99_under_png_flood_ms"] = p99_ms(
-        await asyncio.to_thread(openapi_under_png_flood, base, objects, args.samples)
+    light, _ = await asyncio.to_thread(openapi_under_png_flood, base, objects, args.samples)
+    results["openapi_p99_under_png_flood_ms"] = p99_ms(light)
+    heavy, results["png_per_s"] = await asyncio.to_thread(
+        openapi_under_png_flood, base, objects, args.samples, HEAVY
     )
+    results["openapi_p50_heavy_flood_ms"] = p50_ms(heavy)
+    results["openapi_p99_heavy_flood_ms"] = p99_ms(heavy)
     results["rss_growth_pct"] = 100 * (rss[1] - rss[0]) / rss[0]
     results["rss_mb"] = [r / 1e6 for r in rss]
     return results
+
+
+def start_server(root: Path, render_processes: str | None = None):
+    """`fink-cutouts serve` on `root` (renders in threads with `render_processes` "0")."""
+    environment = dict(os.environ)
+    if render_processes is not None:
+        environment["FINK_CUTOUTS_RENDER_PROCESSES"] = render_processes
+    port = free_port()
+    command = [sys.executable, "-m", "fink_cutout_jupyter.cli", "serve", "--lake", str(root)]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=environment,
+    )
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return server, f"http://127.0.0.1:{port}/"
+
+
+def heavy_flood_in_threads(root: Path, objects: list[str], samples: int) -> dict:
+    """The heavy flood against a server rendering in threads (the way before issue 21)."""
+    server, base = start_server(root, render_processes="0")
+    try:
+        latencies, pngs = openapi_under_png_flood(base, objects, samples, HEAVY)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {
+        "openapi_p50_heavy_flood_threads_ms": p50_ms(latencies),
+        "openapi_p99_heavy_flood_threads_ms": p99_ms(latencies),
+        "png_per_s_threads": pngs,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=5000, help="per mixed run")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--samples", type=int, default=300, help="openapi.json under the flood")
+    parser.add_argument("--samples", type=int, default=300, help="openapi.json under a flood")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory) / "lake"
@@ -185,30 +254,39 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
-        port = free_port()
-        command = [sys.executable, "-m", "fink_cutout_jupyter.cli", "serve", "--lake", str(root)]
-        server = subprocess.Popen(
-            [*command, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        base = f"http://127.0.0.1:{port}/"
+        objects = demo_objects(root)
+        server, base = start_server(root)
         try:
-            for _ in range(300):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            results = asyncio.run(measure(base, server.pid, demo_objects(root), args))
+            results = asyncio.run(measure(base, server.pid, objects, args))
         finally:
             server.terminate()
             server.wait(timeout=30)
+        results |= heavy_flood_in_threads(root, objects, args.samples)
     print(f"errors: {results['errors'][:5]} ({len(results['errors'])} in all)")
     first, second = results["rss_mb"]
     print(f"server RSS after each mixed run: {first:.0f} / {second:.0f} MB")
     print(
+        "heavy PNG flood (64 clients, All, gauss, zscale), openapi.json p50 / p99: "
+        f"render processes {results['openapi_p50_heavy_flood_ms']:.1f} / "
+        f"{results['openapi_p99_heavy_flood_ms']:.1f} ms, threads "
+        f"{results['openapi_p50_heavy_flood_threads_ms']:.1f} / "
+        f"{results['openapi_p99_heavy_flood_threads_ms']:.1f} ms; PNGs answered per second: "
+        f"{results['png_per_s']:.0f} / {results['png_per_s_threads']:.0f}"
+    )
+    threads_p99 = results["openapi_p99_heavy_flood_threads_ms"]
+    p99_ratio = threads_p99 / results["openapi_p99_heavy_flood_ms"]
+    png_ratio = results["png_per_s"] / results["png_per_s_threads"]
+    print(
         f"rps_all_array={results['rps_all_array']:.0f} "
         f"p99_all_array_ms={results['p99_all_array_ms']:.1f} "
         f"openapi_p99_under_png_flood_ms={results['openapi_p99_under_png_flood_ms']:.1f} "
+        f"openapi_p50_heavy_flood_ms={results['openapi_p50_heavy_flood_ms']:.1f} "
+        f"openapi_p99_heavy_flood_ms={results['openapi_p99_heavy_flood_ms']:.1f} "
+        f"openapi_p99_heavy_flood_threads_ms={threads_p99:.1f} "
+        f"openapi_p99_ratio={p99_ratio:.1f} "
+        f"png_per_s={results['png_per_s']:.0f} "
+        f"png_per_s_threads={results['png_per_s_threads']:.0f} "
+        f"png_throughput_ratio={png_ratio:.2f} "
         f"rss_growth_pct={results['rss_growth_pct']:.1f} errors={len(results['errors'])}"
     )
 

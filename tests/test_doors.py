@@ -82,3 +82,45 @@ async def test_bodies_are_checked_before_any_thread(demo):
             assert len(reply.body) < 400
     finally:
         runner.close()
+
+
+async def test_png_renders_run_outside_the_servers_process(demo):
+    """Issue 21: renders of the heavy flood (All, gauss, zscale) held the server's GIL, so the
+    event loop waited behind them. Rendered in worker processes, the same replies cost the
+    server's own process (the event loop's) a fraction of the CPU time they cost in threads."""
+    import pyarrow.parquet as pq
+
+    files = sorted((demo.root / "science").rglob("*.parquet"))
+    objects = sorted(
+        {o for f in files for o in pq.read_table(f, columns=["objectId"])[0].to_pylist()}
+    )
+    heavy = {
+        "kind": "All",
+        "return_type": "PNG",
+        "convolution_kernel": "gauss",
+        "interval": "zscale",
+    }
+
+    async def server_cpu(render_processes: int) -> tuple[float, list[bytes]]:
+        runner = APIRunner(str(demo.root), workers=4, render_processes=render_processes)
+        try:
+            warm = await runner.answer("cutouts", {"objectId": objects[-1], **heavy})
+            assert warm.status == 200
+            start, bodies = time.process_time(), []
+            for first in range(0, 48, 8):  # within the render pool's queue
+                replies = await asyncio.gather(
+                    *(
+                        runner.answer("cutouts", {"objectId": o, **heavy})
+                        for o in objects[first : first + 8]
+                    )
+                )
+                assert {reply.status for reply in replies} == {200}
+                bodies += [reply.body for reply in replies]
+            return time.process_time() - start, bodies
+        finally:
+            runner.close()
+
+    in_threads, images = await server_cpu(0)
+    in_processes, same_images = await server_cpu(1)
+    assert same_images == images
+    assert in_processes < 0.5 * in_threads, (in_processes, in_threads)

@@ -145,3 +145,26 @@ async def test_no_token_in_the_servers_log_lines(server_url, jp_auth_header, lak
     assert logged.count("/user/astro/api/v1/cutouts?") >= 4, logged  # three requests, a warning
     assert "token=[secret]" in logged
     assert token not in logged, logged
+
+
+async def test_health_and_the_servers_own_metrics(door, jp_fetch, lake_case):
+    """/api/v1/health answers in the Jupyter door, and jupyter_server's /metrics (with the
+    server's token) shows the extension's counters, this health request among them."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    health = await door("api/v1/health")
+    assert health.status == 200
+    assert health.json()["index"] is True
+    response = await jp_fetch("metrics")
+    families = {
+        family.name: family for family in text_string_to_metric_families(response.body.decode())
+    }
+    answered = {
+        tuple(sorted(sample.labels.items())): sample.value
+        for sample in families["fink_cutouts_requests"].samples
+        if sample.name.endswith("_total")
+    }
+    assert answered[("route", "health"), ("status", "200")] >= 1
+    assert "fink_cutouts_request_seconds" in families
+    refused = await jp_fetch("metrics", headers={"Authorization": ""}, raise_error=False)
+    assert refused.code == 403  # jupyter_server's authenticate_prometheus (on by default)

@@ -16,7 +16,8 @@ from conftest import REPOSITORY, free_port, start_service, wait_for_http
 
 def test_mixed_load_at_16_way_gives_no_errors_and_memory_levels_off():
     """Two consecutive runs of 5,000 mixed requests (valid and invalid) at 16-way concurrency,
-    the client in its own process."""
+    the client in its own process; then the heavy PNG flood of issue 21 (All, gauss, zscale)
+    against render processes and threads, whose PNGs must be answered in both."""
     completed = subprocess.run(
         [sys.executable, str(REPOSITORY / "benchmarks" / "load.py"), "--requests", "5000"],
         capture_output=True,
@@ -27,6 +28,9 @@ def test_mixed_load_at_16_way_gives_no_errors_and_memory_levels_off():
     figures = dict(re.findall(r"(\w+)=(-?[\d.]+)", completed.stdout.splitlines()[-1]))
     assert figures["errors"] == "0", completed.stdout
     assert float(figures["rss_growth_pct"]) < 10, completed.stdout
+    assert float(figures["png_per_s"]) > 0, completed.stdout
+    assert float(figures["png_per_s_threads"]) > 0, completed.stdout
+    assert float(figures["openapi_p99_heavy_flood_ms"]) > 0, completed.stdout
 
 
 def test_half_open_connections_do_not_hold_the_server_and_are_closed(demo):

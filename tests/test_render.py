@@ -196,3 +196,59 @@ def test_each_kernel_is_the_smoothing_it_names(real_pixels, name):
         pixels, RenderOptions(stretch="linear", interval="minmax", convolution_kernel=name)
     )
     np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+@pytest.fixture
+def render_processes():
+    from fink_cutout_jupyter.render_processes import RenderProcesses
+
+    processes = RenderProcesses(1)
+    yield processes
+    processes.close()
+
+
+def test_a_door_thread_renders_in_a_worker_process_the_same_image(real_pixels, render_processes):
+    """In a thread serving PNG requests, `stamps_png` renders in a worker process (another pid,
+    a lower priority, none of the server's heavy modules), and the image is the one this
+    thread would have made."""
+    import os
+
+    from fink_cutout_jupyter.render import render_stamps_png, stamps_png
+
+    options = RenderOptions(convolution_kernel="gauss", interval="zscale", colormap="viridis")
+    stamps = real_pixels[:3]
+    with render_processes.serving():
+        image = stamps_png(stamps, options)
+    assert image == render_stamps_png(stamps, options)
+    assert render_processes.render(os.getpid) not in (os.getpid(), None)
+    assert render_processes.render(os.nice, 0) >= min(19, os.nice(0) + 10)
+    loaded = render_processes.render(
+        eval,
+        "sorted({m.split('.')[0] for m in __import__('sys').modules} & "
+        "{'pyarrow', 'aiohttp', 'tornado', 'jupyter_server', 'pandas'})",
+    )
+    assert loaded == []
+    assert stamps_png(stamps, options) == image  # outside the block: rendered here
+
+
+def test_a_killed_render_process_is_replaced(real_pixels, render_processes):
+    import os
+    import signal
+    import time
+
+    from fink_cutout_jupyter.render import render_stamps_png
+
+    options = RenderOptions(interval="zscale")
+    first = render_processes.render(os.getpid)
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until the pool has seen it die and reaped it
+        try:
+            os.kill(first, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.02)
+    image = render_processes.render(render_stamps_png, real_pixels[:1], options)
+    assert image == render_stamps_png(real_pixels[:1], options)
+    assert render_processes.restarts == 1
+    assert render_processes.render(os.getpid) != first

@@ -138,3 +138,72 @@ async def test_a_base_url_prefixes_every_route(demo, jp_asyncio_loop):
                 assert response.status == 404
     finally:
         await server.close()
+
+
+async def _get_json(app, path: str) -> tuple[int, dict]:
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session, session.get(server.make_url(path)) as r:
+            return r.status, await r.json()
+    finally:
+        await server.close()
+
+
+async def test_health_says_the_lake_and_index_answer_and_how_old_the_index_is(demo):
+    import os
+
+    import jsonschema
+
+    from fink_cutout_jupyter.health import HEALTH_SCHEMA
+
+    status, health = await _get_json(create_app(str(demo.root)), "/api/v1/health")
+    published = os.stat(demo.root / "_cutout_index" / "layout.json").st_mtime
+    assert status == 200
+    jsonschema.validate(health, HEALTH_SCHEMA)
+    assert health["status"] == "ok"
+    assert (health["lake"], health["index"], health["survey"]) == (True, True, "ztf")
+    assert abs(health["index_age_seconds"] - (time.time() - published)) < 5
+
+
+async def test_health_answers_503_naming_what_is_not_usable(demo, tmp_path):
+    import shutil
+
+    unindexed = tmp_path / "unindexed"
+    shutil.copytree(demo.root / "science", unindexed / "science")
+    status, health = await _get_json(create_app(str(unindexed)), "/api/v1/health")
+    assert status == 503
+    assert (health["lake"], health["index"]) == (True, False)
+    assert health["text"].startswith("index: the lake has no alert index yet")
+
+    status, health = await _get_json(create_app(str(tmp_path / "missing")), "/api/v1/health")
+    assert status == 503
+    assert (health["lake"], health["index"]) == (False, False)
+    assert "lake: no directory 'science'" in health["text"]
+
+    (unindexed / "_cutout_index").mkdir()
+    (unindexed / "_cutout_index" / "layout.json").write_text('{"format": 1}')
+    status, health = await _get_json(create_app(str(unindexed)), "/api/v1/health")
+    assert status == 503
+    assert health["index"] is False
+    assert "format 1" in health["text"]
+
+    status, health = await _get_json(create_app(""), "/api/v1/health")
+    assert status == 503
+    assert "FINK_CUTOUTS_LAKE" in health["text"]
+
+
+def test_the_serve_command_serves_health_and_metrics(served_demo):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{served_demo}api/v1/health", timeout=10) as response:
+        assert json.load(response)["status"] == "ok"
+    with urllib.request.urlopen(f"{served_demo}metrics", timeout=10) as response:
+        families = {f.name: f for f in text_string_to_metric_families(response.read().decode())}
+    health = [
+        sample
+        for sample in families["fink_cutouts_requests"].samples
+        if sample.labels == {"route": "health", "status": "200"} and sample.name.endswith("_total")
+    ]
+    assert len(health) == 1
+    assert health[0].value >= 1
