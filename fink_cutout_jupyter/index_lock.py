@@ -25,6 +25,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import socket
 import sys
 import time
@@ -178,6 +179,13 @@ class WriterLock:
         """Remove the lock if it is still ours."""
         if holder(self.store) == self.me:
             self.store.delete(LOCK)
+
+
+def abandoned_lock_file(name: str, mtime: float) -> bool:
+    """Whether `name` is a temporary lock file of a writer that died while writing it (its
+    pid gone, or older than a minute: the file lives a few milliseconds)."""
+    match = re.fullmatch(rf"{re.escape(LOCK)}\.tmp-(\d+)-\d+", name)
+    return bool(match) and (not _alive(int(match[1])) or time.time() - mtime > 60)
 
 
 def where(store: Lake, name: str = LOCK) -> str:

@@ -46,7 +46,7 @@ from .index_layout import (
     read_layout,
     superseded,
 )
-from .index_lock import WriterLock, where
+from .index_lock import WriterLock, abandoned_lock_file, where
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -217,8 +217,8 @@ def sweep(store, layout: dict | None) -> list[str]:
             for name, *_ in store.list_files(f"base-{generation}/{table}"):
                 if f"base-{generation}/{table}/{name}" not in named:
                     drop(f"base-{generation}/{table}/{name}")
-    for name, *_ in store.list_files(""):
-        if name.startswith(f"{LAYOUT}.tmp-"):
+    for name, _, mtime in store.list_files(""):
+        if name.startswith(f"{LAYOUT}.tmp-") or abandoned_lock_file(name, mtime):
             drop(name)
     return deleted
 

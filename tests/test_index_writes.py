@@ -335,3 +335,87 @@ def test_a_writer_whose_lock_was_broken_does_not_publish_over_another(
         nights = six_nights.nights()
         assert_index_holds(tmp_path / f"index-{at}", six_nights, {nights[n] for n in written})
         at += 1
+
+
+# A writer killed (SIGKILL) before each of its writes, or in the middle of one.
+
+KILLED_AT = """
+import os, signal, sys, threading
+from fink_cutout_jupyter.cli import main
+from fink_cutout_jupyter.lake import Lake
+
+at, middle, count = int(sys.argv[1]), sys.argv[2] == "middle", [0]
+
+def killing(name, method):
+    def call(lake, relative, *args):
+        if count[0] == at:
+            if middle and args:  # half the file written to its temporary name, as writes do
+                path = lake.resolve(relative)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(f"{path}.tmp-{os.getpid()}-{threading.get_ident()}", "wb") as half:
+                    half.write(args[0][: len(args[0]) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+        count[0] += 1
+        return method(lake, relative, *args)
+    return call
+
+for name in ("write_atomically", "delete", "create_exclusively"):
+    setattr(Lake, name, killing(name, getattr(Lake, name)))
+status = main(sys.argv[3:])
+print(f"writes: {count[0]}", file=sys.stderr)
+sys.exit(status)
+"""
+
+KILLED_WRITERS = {
+    "build a night": ["build", "--night", "20241122"],
+    "compact": ["compact"],
+    "rebuild": ["build", "--all", "--rebuild"],
+}
+
+
+def killed_writer(lake: Lake, root, at: int, middle: bool, command: list[str]):
+    import subprocess
+    import sys
+
+    argv = ["index", *command, "--lake", lake.uri, "--index", str(root), "-q"]
+    return subprocess.run(
+        [sys.executable, "-c", KILLED_AT, str(at), "middle" if middle else "before", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("writer", KILLED_WRITERS)
+def test_a_writer_killed_at_any_write_leaves_an_index_that_works(six_nights, tmp_path, writer):
+    """Killed before each write (and in the middle of each file written): the alerts indexed
+    before are all found, ``index stats --verify`` passes (its temporary files ignored), and
+    the next writer breaks the dead writer's lock, cleans what it left and writes."""
+    import shutil
+
+    from fink_cutout_jupyter.cli import main
+
+    original = six_nights.resolve("_cutout_index")
+    shutil.copytree(original, tmp_path / "whole")
+    whole = killed_writer(six_nights, tmp_path / "whole", -1, False, KILLED_WRITERS[writer])
+    assert whole.returncode == 0, whole.stderr
+    writes = int(whole.stderr.rsplit("writes: ", 1)[1])
+    assert writes >= 5
+    nights = six_nights.nights()
+    kills = 0
+    for at in range(writes):
+        for middle in (False, True):
+            root = tmp_path / f"killed-{at}-{middle}"
+            shutil.copytree(original, root)
+            killed = killed_writer(six_nights, root, at, middle, KILLED_WRITERS[writer])
+            assert killed.returncode == -9, killed.stderr
+            kills += 1
+            assert_index_holds(root, six_nights, set(nights[:3]))
+            lake = ["--lake", six_nights.uri, "--index", str(root)]
+            assert main(["index", "stats", *lake, "--verify"]) == 0, f"killed at {at}"
+            assert main(["index", "build", "--night", "20241123", *lake, "-q"]) == 0
+            assert_index_holds(root, six_nights, {*nights[:3], nights[4]})
+            left = [p.name for p in root.rglob("*") if ".tmp-" in p.name or p.name == "writer.lock"]
+            assert left == [], f"killed at {at}: left {left}"
+            shutil.rmtree(root)
+    assert kills == 2 * writes
