@@ -215,7 +215,7 @@ class CutoutAPI:
 
     def batch(self, params: Mapping[str, Any]) -> Reply:
         """Stamps of many alerts (a POST whose ids are lists): Arrow IPC, JSON or FITS."""
-        request = parse_batch_request(params, self.survey)
+        request = parse_batch_request(params, self.known_survey())
         encoded = encode_batch(self.batches.read(request), request)
         headers = {"Content-Type": encoded.media_type, "Cache-Control": "no-store"}
         if encoded.filename:

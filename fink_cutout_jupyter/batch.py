@@ -82,7 +82,7 @@ def parse_batch_request(params: Mapping[str, Any], survey: Survey | None = None)
         if isinstance(value, bool) or not isinstance(value, kinds) or value == "":
             raise BadParameter(f"{name}[{position}]: {quote(value)} is not an id")
         if by_object:
-            ids.append(str(survey.validate_object_id(value)) if survey else str(value))
+            ids.append(_object_id(survey, name, position, value) if survey else str(value))
         else:
             ids.append(as_integer(f"{name}[{position}]", value, "1234567890123456789"))
     kind = params.get("kind", "All")
@@ -101,6 +101,16 @@ def parse_batch_request(params: Mapping[str, Any], survey: Survey | None = None)
     return BatchRequest(tuple(ids), by_object, KINDS if kind == "All" else (kind,), canonical)
 
 
+def _object_id(survey: Survey, name: str, position: int, value: str | int) -> str:
+    """The object id as text, or `BadParameter` naming its place in the list (a ZTF id among
+    Rubin ones, or the reverse, is the first one of the other survey)."""
+    try:
+        return str(survey.validate_object_id(value))
+    except BadParameter as error:
+        reason = str(error).split(": ", 1)[-1]
+        raise BadParameter(f"{name}[{position}]: {reason}") from None
+
+
 class BatchReader:
     """Reads a batch through the index, grouping its stamps by file and data page.
 
@@ -117,7 +127,13 @@ class BatchReader:
 
     def read(self, request: BatchRequest) -> list[BatchItem]:
         """Every requested id, in order, with its stamps or its status."""
-        items = [self._locate(value, request.by_object) for value in request.ids]
+        items = []
+        for position, value in enumerate(request.ids):
+            try:
+                items.append(self._locate(value, request.by_object))
+            except BadParameter as error:  # the lake's survey was not known at parse time
+                name = OBJECT_NAMES[0] if request.by_object else ALERT_NAMES[0]
+                raise BadParameter(f"{name}[{position}]: {str(error).split(': ', 1)[-1]}") from None
         by_file: dict[str, list[BatchItem]] = defaultdict(list)
         for item in items:
             if item.location is not None:

@@ -2,6 +2,7 @@
 page read once; checked against pyarrow and astropy on the stored bytes."""
 
 import io
+import json
 import random
 
 import numpy as np
@@ -213,3 +214,27 @@ def test_a_file_deleted_after_indexing_answers_not_found_for_its_rows_only(tmp_p
     for fmt in ("arrow", "array", "FITS"):
         reply = api.handle("cutouts", {"candid": ids, "return_type": fmt}, body=True)
         assert reply.status == 200, reply.body[:300]
+
+
+def test_a_mixed_batch_of_ztf_and_rubin_ids_names_the_first_of_the_other_survey(
+    demo, rubin_lake, rubin_records, tmp_path
+):
+    from fink_cutout_jupyter.index import AlertIndex
+    from fink_cutout_jupyter.indexing import build
+
+    rubin_id = next(r["diaObject"]["diaObjectId"] for r in rubin_records if r["diaObject"])
+    ztf = CutoutAPI(str(demo.root))
+    build(AlertIndex(rubin_lake, str(tmp_path)), rubin_lake.nights(), progress=False)
+    rubin = CutoutAPI(rubin_lake, str(tmp_path))
+    for api, name, ids, position in (
+        (ztf, "objectId", ["ZTF24abssjsb", "ZTF24abssjsb", rubin_id, "ZTF99"], 2),
+        (ztf, "diaObjectId", ["ZTF24abssjsb", str(rubin_id)], 1),
+        (rubin, "diaObjectId", [rubin_id, "ZTF24abssjsb", "x"], 1),
+        (rubin, "objectId", [str(rubin_id), rubin_id, "ZTF24abssjsb"], 2),
+    ):
+        for fmt in ("arrow", "array", "FITS"):
+            reply = api.handle("cutouts", {name: ids, "return_type": fmt}, body=True)
+            assert reply.status == 400, reply.body[:300]
+            text = json.loads(reply.body)["text"]
+            assert text.startswith(f"{name}[{position}]: {ids[position]!r}"), text
+    assert rubin.handle("cutouts", {"diaObjectId": [rubin_id]}, body=True).status == 200
