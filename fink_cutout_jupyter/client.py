@@ -44,7 +44,9 @@ class CutoutClientError(Exception):
     Attributes
     ----------
     status : int
-        HTTP status (400 bad parameter, 403 outside the lake, 404 unknown, 503 lake down, ...).
+        HTTP status (400 bad parameter, 403 outside the lake, 404 unknown, 503 lake down or
+        server unreachable, ...); the client's own: 502 an answer not as the contract says or
+        beyond the reply cap, 504 no complete answer within the timeout.
     text : str
         The server's explanation.
     """

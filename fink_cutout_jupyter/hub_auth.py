@@ -193,7 +193,7 @@ class HubTokenCheck:
         elif not isinstance(model.get("scopes"), list) or not all(
             isinstance(scope, str) for scope in model["scopes"]
         ):
-            problem = f"a user model whose scopes are {json_excerpt(model.get('scopes'))}"
+            problem = f"a user model whose scopes are {_json_excerpt(model.get('scopes'))}"
         else:
             return model["name"], model["scopes"]
         raise HubUnavailable(f"JupyterHub's API at {self._user_url} answered {problem}")
@@ -212,7 +212,7 @@ def _retry_after(value: str | None) -> float:
     return min(seconds, MAX_RETRY_AFTER_SECONDS) if seconds > 0 else 0.0
 
 
-def json_excerpt(value: object) -> str:
+def _json_excerpt(value: object) -> str:
     """`value` as JSON, cut to 60 characters (a hub's malformed answer, in an error text)."""
     import json
 
