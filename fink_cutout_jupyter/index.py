@@ -42,7 +42,6 @@ from .columns import DISPLAY_FIELDS, leaf, leaf_paths
 from .errors import CutoutError, IndexDamaged, LakeUnavailable, NotFound
 from .index_files import SortedFile, index_file_rows, read_index_table
 from .index_layout import (
-    LAYOUT,
     base_file,
     base_sizes_file,
     damaged,
@@ -302,10 +301,10 @@ class AlertIndex:
         try:
             layout = read_layout(self.store)
         except IndexDamaged as error:
-            return [f"{LAYOUT}: {error}"]
+            return [f"{error.file}: {error.reason}"]
         if layout is None:
             return []
-        problems = []
+        found: list[IndexDamaged] = []
         files = [
             (delta_file(t, d["name"]), d["sizes"][t]) for d in layout["deltas"] for t in TABLES
         ]
@@ -319,22 +318,32 @@ class AlertIndex:
                     for bucket in range(layout["buckets"])
                 ]
             except IndexDamaged as error:
-                problems.append(f"{base_sizes_file(generation)}: {error}")
+                found.append(error)
         for relative, size in files:
             try:
                 actual = self.store.size(relative)
                 if actual != size:
-                    raise ValueError(f"{actual} bytes where layout.json says {size}")
+                    found.append(damaged(relative, f"{actual} bytes where layout.json says {size}"))
+                    continue
                 read_index_table(self.store, relative)
-            except LakeUnavailable:
-                raise
             except (OSError, ValueError, KeyError, NotFound) as error:
-                problems.append(f"{relative}: {self._file_error(relative, size, error)}")
-        try:
-            self._night_manifests(layout)
-        except IndexDamaged as error:
-            problems.append(str(error))
-        return problems
+                problem = self._file_error(relative, size, error)
+                if not isinstance(problem, IndexDamaged):
+                    raise problem from error
+                found.append(problem)
+        found += self._damaged_manifests(layout)
+        return [f"{error.file}: {error.reason}" for error in found]
+
+    def _damaged_manifests(self, layout: dict) -> list[IndexDamaged]:
+        found = []
+        orders = range(layout.get("first_manifest", 0), layout["next"])
+        for name, *_ in self.store.list_files("nights"):
+            if name[:8].isdigit() and name[8:] == ".json" and int(name[:8]) in orders:
+                try:
+                    self._manifest(f"nights/{name}")
+                except IndexDamaged as error:
+                    found.append(error)
+        return found
 
     def _night_manifests(self, layout: dict | None = None) -> list[dict]:
         """What `index build` recorded for each night: its files with their sizes, its entries.
@@ -348,12 +357,18 @@ class AlertIndex:
         for name, *_ in sorted(self.store.list_files("nights")):  # later manifests win
             if not (name[:8].isdigit() and name[8:] == ".json" and int(name[:8]) in orders):
                 continue
-            relative = f"nights/{name}"
-            try:
-                current |= json.loads(self.store.read_small(relative))["nights"]
-            except (ValueError, KeyError, TypeError) as error:
-                raise damaged(relative, str(error)) from error
+            current |= self._manifest(f"nights/{name}")
         return [{"night": night, **recorded} for night, recorded in sorted(current.items())]
+
+    def _manifest(self, relative: str) -> dict:
+        """The nights a manifest records (`IndexDamaged` if it is malformed)."""
+        try:
+            nights = json.loads(self.store.read_small(relative))["nights"]
+            if not all("files" in night and "entries" in night for night in nights.values()):
+                raise ValueError("a night without its files or entries")
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise damaged(relative, f"malformed: {error}") from error
+        return nights
 
     def close(self) -> None:
         """Close the index files this index keeps open."""

@@ -33,10 +33,12 @@ REPAIR_COMMAND = "fink-cutouts index build --lake LAKE --all --rebuild"
 
 def damaged(relative: str, reason: str) -> IndexDamaged:
     """The error for an index file that is missing, truncated or malformed."""
-    return IndexDamaged(
+    error = IndexDamaged(
         f"objectId: the alert index file {relative} is damaged ({reason}); "
         f"repair the index: {REPAIR_COMMAND}"
     )
+    error.file, error.reason = relative, reason
+    return error
 
 
 def check_format(layout: dict) -> None:

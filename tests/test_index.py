@@ -1,3 +1,4 @@
+import json
 from collections import defaultdict
 
 import pyarrow as pa
@@ -157,3 +158,116 @@ def test_stray_files_in_the_index_are_ignored(real_index, real_rows):
         assert fresh.stats()["delta_nights"] == 1
     finally:
         stray.unlink()
+
+
+# Damaged index files: 503 naming the file and the repair, and ``index stats --verify``.
+
+
+@pytest.fixture
+def sound_index(demo, tmp_path):
+    """A copy of the demo lake, indexed into a base and a delta (nights compacted, then the
+    last night again)."""
+    import shutil
+
+    from fink_cutout_jupyter.indexing import compact
+    from fink_cutout_jupyter.lake import Lake
+
+    shutil.copytree(demo.root / "science", tmp_path / "lake" / "science")
+    lake = Lake(tmp_path / "lake")
+    index = AlertIndex(lake, str(tmp_path / "index"))
+    build(index, lake.nights(), progress=False)
+    compact(index, progress=False)
+    build(index, lake.nights()[-1:], progress=False)
+    layout = json.loads((tmp_path / "index" / "layout.json").read_text())
+    (delta,) = layout["deltas"]
+    return lake, tmp_path / "index", f"delta/objects/{delta['name']}.arrow"
+
+
+def half(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def without_deltas(data: bytes) -> bytes:
+    return json.dumps({k: v for k, v in json.loads(data).items() if k != "deltas"}).encode()
+
+
+def scrambled(data: bytes) -> bytes:  # same size, not an Arrow file
+    return bytes(reversed(data))
+
+
+DAMAGES = {
+    "layout.json truncated": ("layout.json", half),
+    "layout.json without its deltas": ("layout.json", without_deltas),
+    "sizes.json truncated": ("base-0/sizes.json", half),
+    "sizes.json missing": ("base-0/sizes.json", None),
+    "base bucket truncated": ("base-0/objects/bucket-00000.arrow", half),
+    "base bucket scrambled": ("base-0/objects/bucket-00000.arrow", scrambled),
+    "delta truncated": ("DELTA", half),
+    "delta scrambled": ("DELTA", scrambled),
+    "delta missing": ("DELTA", None),
+}
+
+
+def damage(root, relative: str, how) -> None:
+    path = root / relative
+    if how is None:
+        path.unlink()
+    else:
+        path.write_bytes(how(path.read_bytes()))
+
+
+@pytest.mark.parametrize("kind", DAMAGES)
+def test_a_damaged_index_file_answers_503_naming_it_and_the_repair(sound_index, kind):
+    from fink_cutout_jupyter.api import CutoutAPI
+    from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+
+    lake, root, delta = sound_index
+    relative, how = DAMAGES[kind]
+    relative = delta if relative == "DELTA" else relative
+    assert CutoutAPI(lake, str(root)).handle("cutouts", {"objectId": DEMO_OBJECT_ID}).status == 200
+    damage(root, relative, how)
+
+    reply = CutoutAPI(lake, str(root)).handle("cutouts", {"objectId": DEMO_OBJECT_ID})
+    text = json.loads(reply.body)["text"]
+    assert reply.status == 503, text
+    assert f"index file {relative} is damaged" in text
+    assert "fink-cutouts index build --lake LAKE --all --rebuild" in text
+    assert str(root) not in text
+
+
+def test_stats_verify_names_every_damaged_file_and_a_rebuild_repairs_them(sound_index, capsys):
+    from fink_cutout_jupyter.api import CutoutAPI
+    from fink_cutout_jupyter.cli import main
+    from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+
+    lake, root, delta = sound_index
+    arguments = ["--lake", lake.uri, "--index", str(root)]
+    assert main(["index", "stats", *arguments, "--verify"]) == 0
+    damaged = [delta, "base-0/objects/bucket-00000.arrow", "base-0/alerts/bucket-00000.arrow"]
+    for relative, how in zip(damaged, [None, half, scrambled], strict=True):
+        damage(root, relative, how)
+    (root / "nights" / "00000000.json").write_text("{")
+    capsys.readouterr()
+    assert main(["index", "stats", *arguments, "--verify"]) == 1
+    errors = capsys.readouterr().err
+    for relative in [*damaged, "nights/00000000.json"]:
+        assert f"damaged: {relative}:" in errors, errors
+    assert "repair: fink-cutouts index build --lake LAKE --all --rebuild" in errors
+
+    assert main(["index", "build", *arguments, "--all", "--rebuild", "-q"]) == 0
+    assert main(["index", "stats", *arguments, "--verify"]) == 0
+    reply = CutoutAPI(lake, str(root)).handle("cutouts", {"objectId": DEMO_OBJECT_ID})
+    assert reply.status == 200
+
+
+def test_a_damaged_layout_is_repaired_by_a_rebuild(sound_index):
+    from fink_cutout_jupyter.cli import main
+
+    lake, root, _ = sound_index
+    damage(root, "layout.json", half)
+    arguments = ["--lake", lake.uri, "--index", str(root)]
+    assert main(["index", "stats", *arguments, "--verify"]) == 1
+    assert main(["index", "build", *arguments, "--night", "20241121", "-q"]) == 1
+    assert main(["index", "build", *arguments, "--all", "--rebuild", "-q"]) == 0
+    assert main(["index", "stats", *arguments, "--verify"]) == 0
+    assert len(AlertIndex(lake, str(root)).alerts("ZTF24abssjsb")) == 5
