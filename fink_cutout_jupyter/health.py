@@ -18,9 +18,11 @@ if TYPE_CHECKING:
 
 def health_reply(api: CutoutAPI) -> Reply:
     """200 with what was checked, or 503 with the same facts and the reasons in ``text``."""
+    from . import metrics
     from .api import json_reply
 
     facts, reasons = check(api)
+    metrics.observe_health(not reasons, facts["index_age_seconds"])
     if reasons:
         return json_reply(
             {"status": "error", "text": "; ".join(reasons), **facts},

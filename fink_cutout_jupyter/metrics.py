@@ -15,6 +15,8 @@ the library pays nothing): `add` is then one counter increment.
 ``fink_cutouts_stale_reads_total``            indexed reads of a file changed since it was indexed
 ``fink_cutouts_index_refreshes_total``        reads of the index's layout (every few seconds)
 ``fink_cutouts_render_process_restarts_total`` render process pools replaced after a worker died
+``fink_cutouts_healthy``                      1 if the last /api/v1/health probe found all usable
+``fink_cutouts_index_age_seconds``            the index's age at the last health probe
 =========================================== ========================================================
 """
 
@@ -64,6 +66,13 @@ def enable() -> dict[str, Any]:
             made["queue_held"] = Gauge(
                 PREFIX + "queue_held", "Requests held (running or queued) by a pool", ["pool"]
             )
+            made["healthy"] = Gauge(
+                PREFIX + "healthy", "1 if the last health probe found the lake and index usable"
+            )
+            made["index_age_seconds"] = Gauge(
+                PREFIX + "index_age_seconds",
+                "Seconds since the index was published, at the last health probe",
+            )
             _metrics = made
         return _metrics
 
@@ -92,6 +101,14 @@ def hold(pool: str, change: int) -> None:
     """Requests held by `pool` went up or down by `change`."""
     if _metrics is not None:
         _metrics["queue_held"].labels(pool).inc(change)
+
+
+def observe_health(healthy: bool, index_age_seconds: float | None) -> None:
+    """What the last health probe found (the gauges keep it until the next probe)."""
+    if _metrics is not None:
+        _metrics["healthy"].set(1 if healthy else 0)
+        if index_age_seconds is not None:
+            _metrics["index_age_seconds"].set(index_age_seconds)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -164,6 +164,11 @@ async def test_health_says_the_lake_and_index_answer_and_how_old_the_index_is(de
     assert health["status"] == "ok"
     assert (health["lake"], health["index"], health["survey"]) == (True, True, "ztf")
     assert abs(health["index_age_seconds"] - (time.time() - published)) < 5
+    from prometheus_client import REGISTRY
+
+    assert REGISTRY.get_sample_value("fink_cutouts_healthy") == 1
+    gauge = REGISTRY.get_sample_value("fink_cutouts_index_age_seconds")
+    assert abs(gauge - health["index_age_seconds"]) < 1e-6
 
 
 async def test_health_answers_503_naming_what_is_not_usable(demo, tmp_path):
@@ -187,6 +192,9 @@ async def test_health_answers_503_naming_what_is_not_usable(demo, tmp_path):
     assert status == 503
     assert health["index"] is False
     assert "format 1" in health["text"]
+    from prometheus_client import REGISTRY
+
+    assert REGISTRY.get_sample_value("fink_cutouts_healthy") == 0
 
     status, health = await _get_json(create_app(""), "/api/v1/health")
     assert status == 503
