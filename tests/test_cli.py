@@ -222,3 +222,51 @@ def test_an_index_of_an_older_format_says_how_to_rebuild_it(ztf_lake, tmp_path, 
         "cutouts", {"objectId": "ZTF18aaqfhlj"}
     )
     assert reply.status == 200
+
+
+HOLD_THE_INDEX = """
+import sys
+from fink_cutout_jupyter.index_lock import WriterLock
+from fink_cutout_jupyter.lake import Lake
+
+with WriterLock(Lake(sys.argv[1]), "index build --night 20241121"):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_index_writers_while_another_writes_exit_1_naming_it_or_wait(demo, tmp_path, capsys):
+    import shutil
+    import threading
+
+    shutil.copytree(demo.root / "science", tmp_path / "science")
+    index = ["--lake", str(tmp_path), "--index", str(tmp_path / "index"), "-q"]
+    assert main(["index", "build", "--night", "20241120", *index]) == 0
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_INDEX, str(tmp_path / "index")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdout.readline() == "held\n"
+        capsys.readouterr()
+        for command in (["build", "--night", "20241122"], ["compact"], ["build", "--all"]):
+            assert main(["index", *command, *index]) == 1
+            error = capsys.readouterr().err
+            assert error.startswith("fink-cutouts: error: index: another writer holds "), error
+            for detail in (f"pid {holder.pid}", "'index build --night 20241121'", "unlock"):
+                assert detail in error
+        status = []
+        waiting = threading.Thread(
+            target=lambda: status.append(
+                main(["index", "build", "--night", "20241122", "--wait", "60", *index])
+            )
+        )
+        waiting.start()
+        holder.stdin.write("done\n")
+        holder.stdin.flush()
+        waiting.join(60)
+        holder.wait(30)
+    assert status == [0]
+    assert main(["index", "stats", *index[:4], "--verify"]) == 0
+    assert "nights: 2" in capsys.readouterr().out
