@@ -7,10 +7,15 @@ them. The doors' render threads read the stamps as before, then hand the pixels 
 processes and wait for the PNG bytes without holding the GIL.
 
 The processes are started on the first render (``spawn``: safe beside the event loop's threads
-and an HDFS client's JVM), import only `render` and what it needs, and run at a lower priority
+and an HDFS client's JVM), import `render` and what it needs, and run at a lower priority
 (`NICENESS`), so that the server's own process wins the CPU whenever it has a request to
-answer. Their queue is the door's render pool (`doors.APIRunner`): each render thread waits for
-one render, so at most as many renders as processes are ever queued here. A worker that dies
+answer. Until the first of them is ready (about a second: numpy, astropy, matplotlib), renders
+are done in the calling thread, so that the first PNGs do not wait for them. (``spawn`` also
+imports the parent's main script: under ``jupyter server``, jupyter_server's launcher, about
+40 MB more per worker.)
+
+Their queue is the door's render pool (`doors.APIRunner`): each render thread waits for one
+render, so at most as many renders as processes are ever queued here. A worker that dies
 (killed, out of memory) is replaced on the next render.
 
 Importing this module is cheap (standard library only).
@@ -53,15 +58,19 @@ class RenderProcesses:
         self.processes = max(1, processes)
         self.restarts = 0
         self._executor: ProcessPoolExecutor | None = None
+        self._ready = threading.Event()  # the current executor's workers can render
         self._lock = threading.Lock()
         self._closed = False
 
     def render(self, function: Callable[..., bytes], *args: Any) -> bytes:
-        """``function(*args)`` in a render process (a broken pool is replaced, once)."""
+        """``function(*args)`` in a render process (a broken pool is replaced, once); in this
+        thread while the processes are starting."""
         from .errors import LakeUnavailable
 
         for attempt in range(2):
-            executor = self._executor_in_use()
+            executor, ready = self._executor_in_use()
+            if not ready.is_set():
+                return function(*args)
             try:
                 return executor.submit(function, *args).result()
             except BrokenProcessPool:
@@ -81,6 +90,10 @@ class RenderProcesses:
         finally:
             _serving.processes = None
 
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Start the processes if need be and wait until they render; whether they do."""
+        return self._executor_in_use()[1].wait(timeout)
+
     def pids(self) -> list[int]:
         """Process ids of the running workers (none before the first render)."""
         executor = self._executor
@@ -95,7 +108,7 @@ class RenderProcesses:
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
 
-    def _executor_in_use(self) -> ProcessPoolExecutor:
+    def _executor_in_use(self) -> tuple[ProcessPoolExecutor, threading.Event]:
         with self._lock:
             if self._closed:
                 from .errors import LakeUnavailable
@@ -109,7 +122,9 @@ class RenderProcesses:
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_start_worker,
                 )
-            return self._executor
+                ready = self._ready = threading.Event()
+                self._executor.submit(int).add_done_callback(lambda _: ready.set())
+            return self._executor, self._ready
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         with self._lock:

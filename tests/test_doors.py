@@ -106,6 +106,8 @@ async def test_png_renders_run_outside_the_servers_process(demo):
         try:
             warm = await runner.answer("cutouts", {"objectId": objects[-1], **heavy})
             assert warm.status == 200
+            if runner.renders is not None:
+                assert runner.renders.wait_ready(120)
             start, bodies = time.process_time(), []
             for first in range(0, 48, 8):  # within the render pool's queue
                 replies = await asyncio.gather(

@@ -203,6 +203,7 @@ def render_processes():
     from fink_cutout_jupyter.render_processes import RenderProcesses
 
     processes = RenderProcesses(1)
+    assert processes.wait_ready(120)
     yield processes
     processes.close()
 
@@ -231,6 +232,22 @@ def test_a_door_thread_renders_in_a_worker_process_the_same_image(real_pixels, r
     assert stamps_png(stamps, options) == image  # outside the block: rendered here
 
 
+def test_renders_do_not_wait_for_the_processes_to_start():
+    """The first renders are done in the calling thread while the workers start (numpy, astropy
+    and matplotlib take about a second to import); then they go to the workers."""
+    import os
+
+    from fink_cutout_jupyter.render_processes import RenderProcesses
+
+    processes = RenderProcesses(1)
+    try:
+        assert processes.render(os.getpid) == os.getpid()
+        assert processes.wait_ready(120)
+        assert processes.render(os.getpid) != os.getpid()
+    finally:
+        processes.close()
+
+
 def test_a_killed_render_process_is_replaced(real_pixels, render_processes):
     import os
     import signal
@@ -251,4 +268,5 @@ def test_a_killed_render_process_is_replaced(real_pixels, render_processes):
     image = render_processes.render(render_stamps_png, real_pixels[:1], options)
     assert image == render_stamps_png(real_pixels[:1], options)
     assert render_processes.restarts == 1
-    assert render_processes.render(os.getpid) != first
+    assert render_processes.wait_ready(120)
+    assert render_processes.render(os.getpid) not in (first, os.getpid())
