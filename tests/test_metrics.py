@@ -186,3 +186,24 @@ def test_the_exposition_is_prometheus_text(enabled):
         "fink_cutouts_queue_rejections",
     } <= names
     assert media_type.startswith("text/plain")
+
+
+async def test_a_hub_services_metrics_and_health_need_a_hub_token(demo):
+    """As a hub service, /metrics and /api/v1/health are behind the hub token like the rest
+    (Prometheus scrapes with a token that has access to the service)."""
+    from test_hub_auth import get, hub_and_service
+
+    async with hub_and_service(str(demo.root)) as (_, service):
+        for path in ("metrics", "api/v1/health"):
+            status, _, body = await get(service, params={}, path=path)
+            assert status == 403, path
+            assert b"a JupyterHub token is required" in body
+        headers = {"Authorization": "token alice-token"}
+        status, media_type, body = await get(service, headers, params={}, path="metrics")
+        assert status == 200
+        assert media_type.startswith("text/plain")
+        assert "fink_cutouts_requests" in {
+            family.name for family in text_string_to_metric_families(body.decode())
+        }
+        status, _, body = await get(service, headers, params={}, path="api/v1/health")
+        assert status == 200
