@@ -511,3 +511,110 @@ def test_a_second_process_maps_hadoops_classes_from_the_archive_the_first_made(h
     for run in (first, second):
         assert "Exception" not in run.stderr, run.stderr
         assert "[warning]" not in run.stderr, run.stderr
+
+
+# The index's writer lock on HDFS and S3 (best effort there: pyarrow has no exclusive create).
+
+HOLD_THE_INDEX = """
+import sys
+from fink_cutout_jupyter.index_lock import WriterLock
+from fink_cutout_jupyter.lake import Lake
+
+with WriterLock(Lake(sys.argv[1]), "index build --night 19881103"):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def index_elsewhere(lake: Lake) -> str:
+    """An index root of its own beside the remote lake (emptied, its lock broken)."""
+    from fink_cutout_jupyter.index_lock import break_lock
+    from fink_cutout_jupyter.indexing import remove
+
+    if lake.uri.startswith("s3://"):
+        endpoint = os.environ["S3_ENDPOINT"]
+        uri = f"s3://fink-lake/lock-index?endpoint_override={endpoint}&scheme=http&region=us-east-1"
+    else:
+        uri = f"{os.environ['HDFS_URI']}/user/{USER}/lock-index?user={USER}&replication=1"
+    index = AlertIndex(lake, uri)
+    break_lock(index.store)
+    remove(index)
+    return uri
+
+
+def test_a_second_index_writer_on_a_remote_lake_is_refused_naming_the_first(remote_lake, capsys):
+    import signal
+
+    from fink_cutout_jupyter.cli import main
+
+    root = index_elsewhere(remote_lake)
+    arguments = ["--lake", remote_lake.uri, "--science-dir", SCIENCE, "--index", root, "-q"]
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_INDEX, root],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as holder:
+        while (line := holder.stdout.readline()) not in ("held\n", ""):
+            pass  # Hadoop's own log lines
+        assert line == "held\n"
+        capsys.readouterr()
+        assert main(["index", "build", "--all", *arguments]) == 1
+        error = capsys.readouterr().err
+        assert "another writer holds" in error, error
+        assert f"pid {holder.pid}" in error
+        assert "'index build --night 19881103'" in error
+        assert "S3_SECRET" not in error
+        assert os.environ["S3_SECRET_KEY"] not in error
+        holder.send_signal(signal.SIGKILL)  # its lock stays, stale: its pid is gone
+        holder.wait(60)
+    assert main(["index", "build", "--all", *arguments]) == 0
+    index = AlertIndex(remote_lake, root)
+    assert index.verify() == []
+    assert len(index.alerts(OBJECT)) == 3
+
+
+def test_a_writer_past_the_lock_on_a_remote_lake_does_not_publish_over_another(
+    remote_lake, monkeypatch
+):
+    """Writer A stopped before its first index file; the lock broken, writer B builds and
+    publishes; A then refuses (its lock is gone, its file names are taken) and B's index is
+    whole."""
+    import threading
+
+    from fink_cutout_jupyter.errors import IndexBusy
+    from fink_cutout_jupyter.index_lock import break_lock
+    from fink_cutout_jupyter.indexing import build
+
+    root = index_elsewhere(remote_lake)
+    stopped, go = threading.Event(), threading.Event()
+    create = Lake.create_exclusively
+
+    def paused(lake, relative, data):
+        if threading.current_thread().name == "A" and relative.startswith("nights/"):
+            stopped.set()
+            assert go.wait(120)
+        return create(lake, relative, data)
+
+    monkeypatch.setattr(Lake, "create_exclusively", paused)
+    outcome = {}
+
+    def first() -> None:
+        try:
+            build(AlertIndex(remote_lake, root), remote_lake.nights(), progress=False)
+        except IndexBusy as error:
+            outcome["error"] = error
+
+    writer = threading.Thread(target=first, name="A")
+    writer.start()
+    assert stopped.wait(120)
+    second = AlertIndex(remote_lake, root)
+    break_lock(second.store)
+    build(second, remote_lake.nights(), progress=False)
+    go.set()
+    writer.join(120)
+    assert isinstance(outcome.get("error"), IndexBusy), outcome
+    index = AlertIndex(remote_lake, root)
+    assert index.verify() == []
+    assert len(index.alerts(OBJECT)) == 3
