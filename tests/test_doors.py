@@ -126,3 +126,33 @@ async def test_png_renders_run_outside_the_servers_process(demo):
     in_processes, same_images = await server_cpu(1)
     assert same_images == images
     assert in_processes < 0.5 * in_threads, (in_processes, in_threads)
+
+
+async def test_a_health_probe_on_a_hung_index_answers_503_in_seconds(tmp_path):
+    """The index's layout.json is a FIFO nobody writes (a filesystem that does not answer):
+    the probe answers 503 after its own 5 s timeout, not the lake's 60 s, and the event loop
+    answers other requests meanwhile."""
+    from fink_cutout_jupyter.doors import HEALTH_TIMEOUT_SECONDS
+
+    (tmp_path / "science").mkdir()
+    (tmp_path / "_cutout_index").mkdir()
+    fifo = tmp_path / "_cutout_index" / "layout.json"
+    os.mkfifo(fifo)
+    runner = APIRunner(str(tmp_path), workers=1, timeout=60)
+    try:
+        start = time.monotonic()
+        probe = asyncio.ensure_future(runner.answer("health"))
+        await asyncio.sleep(0.2)
+        arguments = await runner.answer("cutouts")  # the parameter list, from a thread
+        assert arguments.status == 200
+        assert time.monotonic() - start < HEALTH_TIMEOUT_SECONDS
+        reply = await probe
+        waited = time.monotonic() - start
+        assert reply.status == 503
+        assert json.loads(reply.body)["text"] == "the lake did not answer within 5 s; try again"
+        assert HEALTH_TIMEOUT_SECONDS <= waited < HEALTH_TIMEOUT_SECONDS + 2
+    finally:
+        while runner.pools["health"].held:
+            release(fifo)
+            await asyncio.sleep(0.05)
+        runner.close()

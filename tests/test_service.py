@@ -196,6 +196,13 @@ async def test_health_answers_503_naming_what_is_not_usable(demo, tmp_path):
 
     assert REGISTRY.get_sample_value("fink_cutouts_healthy") == 0
 
+    (unindexed / "_cutout_index" / "layout.json").write_text("{not json")
+    status, health = await _get_json(create_app(str(unindexed)), "/api/v1/health")
+    assert status == 503
+    assert health["index"] is False
+    assert health["text"].startswith("index: ")
+    assert "layout.json is damaged" in health["text"]
+
     status, health = await _get_json(create_app(""), "/api/v1/health")
     assert status == 503
     assert "FINK_CUTOUTS_LAKE" in health["text"]
