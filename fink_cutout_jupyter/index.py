@@ -42,8 +42,10 @@ from .columns import DISPLAY_FIELDS, leaf, leaf_paths
 from .errors import CutoutError, IndexDamaged, LakeUnavailable, NotFound
 from .index_files import SortedFile, index_file_rows, read_index_table
 from .index_layout import (
+    INDEX_FORMAT,
     base_file,
     base_sizes_file,
+    check_fields,
     damaged,
     delta_file,
     owners,
@@ -238,6 +240,8 @@ class AlertIndex:
     def stats(self) -> dict[str, Any]:
         """Counts and layout: survey, buckets, generation, entries in base and deltas, nights."""
         layout = read_layout(self.store, check=False) or {}
+        if layout.get("format") == INDEX_FORMAT:
+            check_fields(layout)
         generation = layout.get("generation")
         base = []
         if generation is not None:

@@ -194,7 +194,10 @@ def where(store: Lake, name: str = LOCK) -> str:
 
 
 def holder(store: Lake) -> Holder | None:
-    """Who holds the index's writer lock, if anyone."""
+    """Who holds the index's writer lock, if anyone (looked for first: on HDFS, opening a
+    missing file logs a Java stack trace)."""
+    if not store.exists(LOCK):
+        return None
     try:
         return Holder.from_bytes(store.read_small(LOCK))
     except NotFound:

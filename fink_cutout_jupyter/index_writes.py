@@ -150,6 +150,8 @@ def write_new(store, relative: str, data: bytes) -> None:
 
 
 def _published_bytes(store) -> bytes | None:
+    if not store.exists(LAYOUT):  # on HDFS, opening a missing file logs a Java stack trace
+        return None
     try:
         return store.read_small(LAYOUT)
     except NotFound:
