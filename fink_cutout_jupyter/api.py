@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._version import __version__
-from .batch import BatchReader, is_batch, parse_batch_request
+from .batch import (
+    BatchReader,
+    ServerBusy,
+    batch_bytes,
+    give_back_memory,
+    is_batch,
+    parse_batch_request,
+)
 from .batch_formats import encode_batch
 from .errors import BadParameter, CutoutError, NotFound, quote
 from .formats import encode, finite, iso_date, output_format
@@ -216,7 +223,16 @@ class CutoutAPI:
     def batch(self, params: Mapping[str, Any]) -> Reply:
         """Stamps of many alerts (a POST whose ids are lists): Arrow IPC, JSON or FITS."""
         request = parse_batch_request(params, self.known_survey())
-        encoded = encode_batch(self.batches.read(request), request)
+        try:
+            with self.batches.budget.reserve(batch_bytes(request)):
+                items = self.batches.read(request)
+                encoded = encode_batch(items, request, release=True)
+                del items
+                give_back_memory()
+        except ServerBusy as error:
+            reply = error_reply(error.status, str(error))
+            reply.headers["Retry-After"] = str(error.retry_after)
+            return reply
         headers = {"Content-Type": encoded.media_type, "Cache-Control": "no-store"}
         if encoded.filename:
             headers["Content-Disposition"] = f'attachment; filename="{encoded.filename}"'

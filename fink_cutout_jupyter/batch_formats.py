@@ -34,10 +34,16 @@ FIELDS = (
 )
 
 
-def stack(items: Sequence[BatchItem], kinds: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Stamps as one float32 array (n, kinds, height, width), NaN where none; the statuses."""
+def stack(
+    items: Sequence[BatchItem], kinds: Sequence[str], by_kind: bool = False
+) -> tuple[np.ndarray, list[str]]:
+    """Stamps as one float32 array (n, kinds, height, width), NaN where none; the statuses.
+
+    `by_kind`: the array is (kinds, n, height, width) instead, each kind's plane contiguous.
+    """
     height, width = batch_shape(items)
-    stamps = np.full((len(items), len(kinds), height, width), np.nan, dtype=np.float32)
+    shape = (len(kinds), len(items)) if by_kind else (len(items), len(kinds))
+    stamps = np.full((*shape, height, width), np.nan, dtype=np.float32)
     statuses = []
     for row, item in enumerate(items):
         other = []
@@ -46,7 +52,7 @@ def stack(items: Sequence[BatchItem], kinds: Sequence[str]) -> tuple[np.ndarray,
             if stamp is None:
                 continue
             if stamp.data.shape == (height, width):
-                stamps[row, column] = stamp.data
+                stamps[(column, row) if by_kind else (row, column)] = stamp.data
             else:
                 other.append(f"{kind} {stamp.data.shape[0]}x{stamp.data.shape[1]}")
         status = item_status(item)
@@ -76,18 +82,28 @@ def item_status(item: BatchItem) -> str:
     return item.status
 
 
-def encode_batch(items: Sequence[BatchItem], request: BatchRequest) -> Encoded:
-    """The answer to a batch in the request's format (``arrow``, ``array`` or ``FITS``)."""
+def encode_batch(
+    items: Sequence[BatchItem], request: BatchRequest, release: bool = False
+) -> Encoded:
+    """The answer to a batch in the request's format (``arrow``, ``array`` or ``FITS``).
+
+    With `release`, the items' stamps are dropped as soon as their pixels are stacked (Arrow,
+    JSON): the decoded stamps and the reply are not held at once.
+    """
     if request.fmt == "FITS":
         return Encoded(_fits(items, request.kinds), "application/fits", "batch.fits")
-    stamps, statuses = stack(items, request.kinds)
     if request.fmt == "array":
-        return Encoded(_json(items, request.kinds, stamps, statuses), "application/json", "")
+        return Encoded(_json(items, request.kinds, release), "application/json", "")
     return Encoded(
-        _arrow(items, request.kinds, stamps, statuses),
+        _arrow(items, request.kinds, release),
         "application/vnd.apache.arrow.stream",
         "batch.arrows",
     )
+
+
+def _released(items: Sequence[BatchItem]) -> None:
+    for item in items:
+        item.stamps = {}
 
 
 def _table_columns(items, statuses) -> dict[str, list]:
@@ -99,9 +115,12 @@ def _table_columns(items, statuses) -> dict[str, list]:
     return columns
 
 
-def _arrow(items, kinds, stamps: np.ndarray, statuses) -> bytes:
+def _arrow(items, kinds, release: bool) -> bytes:
     import pyarrow as pa
 
+    stamps, statuses = stack(items, kinds, by_kind=True)
+    if release:
+        _released(items)
     columns = _table_columns(items, statuses)
     types = {"alertId": pa.int64(), "jd": pa.float64(), "magnitude": pa.float64()}
     types |= {"magnitude_error": pa.float64(), "ra": pa.float64(), "dec": pa.float64()}
@@ -110,9 +129,8 @@ def _arrow(items, kinds, stamps: np.ndarray, statuses) -> bytes:
     }
     height, width = stamps.shape[2:]
     for position, kind in enumerate(kinds):
-        plane = np.ascontiguousarray(stamps[:, position])
-        if height and width:
-            arrays[kind] = pa.FixedShapeTensorArray.from_numpy_ndarray(plane)
+        if height and width:  # each kind's plane is contiguous: the tensors are views of it
+            arrays[kind] = pa.FixedShapeTensorArray.from_numpy_ndarray(stamps[position])
         else:  # nothing found: no shape to give the tensors
             arrays[kind] = pa.nulls(len(items), pa.float32())
     table = pa.table(arrays).replace_schema_metadata(
@@ -121,17 +139,23 @@ def _arrow(items, kinds, stamps: np.ndarray, statuses) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
+    del table, arrays, stamps  # the pixels are in the stream now: not held beside the reply
     return sink.getvalue().to_pybytes()
 
 
-def _json(items, kinds, stamps: np.ndarray, statuses) -> bytes:
+def _json(items, kinds, release: bool) -> bytes:
+    """Stamps as float32 values (the shortest text that reads back as the same float32)."""
     import orjson
 
+    stamps, statuses = stack(items, kinds)
+    found = [bool(item.stamps) for item in items]
+    if release:
+        _released(items)
     columns = _table_columns(items, statuses)
     alerts = []
-    for row, item in enumerate(items):
+    for row in range(len(items)):
         alert = {name: values[row] for name, values in columns.items()}
-        alert["stamps"] = stamps[row].astype(np.float64) if item.stamps else None
+        alert["stamps"] = stamps[row] if found[row] else None
         alerts.append(alert)
     document = {
         "kinds": list(kinds),

@@ -480,7 +480,7 @@ class CutoutClient:
             What the ids are; ``auto``: alert ids (``candid``) if all are whole numbers, else
             object ids. Rubin object ids are numbers too: pass ``by="diaObjectId"``.
         progress : bool, optional
-            A progress bar (default: when more than one request of `MAX_BATCH_IDS` is needed).
+            A progress bar (default: when more than one request (`max_batch_ids`) is needed).
 
         Returns
         -------
@@ -496,7 +496,7 @@ class CutoutClient:
         import pyarrow as pa
         from tqdm.auto import tqdm
 
-        from .batch import MAX_BATCH_IDS
+        from .batch import max_batch_ids
 
         kinds = list(kinds)
         if not kinds or not set(kinds) <= set(KINDS):
@@ -505,7 +505,8 @@ class CutoutClient:
             numbers = all(isinstance(i, int) or str(i).isdigit() for i in ids)
             by = "candid" if numbers else "objectId"
         kind = kinds[0] if len(kinds) == 1 else "All"
-        chunks = [list(ids[i : i + MAX_BATCH_IDS]) for i in range(0, len(ids), MAX_BATCH_IDS)]
+        most = max_batch_ids("arrow", 1 if kind != "All" else len(KINDS))
+        chunks = [list(ids[i : i + most]) for i in range(0, len(ids), most)]
         show = len(chunks) > 1 if progress is None else progress
         tables = []
         for chunk in tqdm(chunks, desc="batches", unit="batch", disable=not show):

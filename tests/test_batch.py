@@ -238,3 +238,95 @@ def test_a_mixed_batch_of_ztf_and_rubin_ids_names_the_first_of_the_other_survey(
             text = json.loads(reply.body)["text"]
             assert text.startswith(f"{name}[{position}]: {ids[position]!r}"), text
     assert rubin.handle("cutouts", {"diaObjectId": [rubin_id]}, body=True).status == 200
+
+
+@pytest.mark.parametrize("fmt", ["arrow", "array", "FITS"])
+def test_a_batch_too_large_for_the_servers_memory_is_413_naming_the_allowed_count(demo, fmt):
+    from fink_cutout_jupyter.batch import MAX_BATCH_IDS, REQUEST_BYTES, STAMP_BYTES, max_batch_ids
+
+    api = CutoutAPI(str(demo.root))
+    candid = demo_alerts(demo)[0][0]
+    most = max_batch_ids(fmt, len(KINDS))
+    assert most < MAX_BATCH_IDS
+    assert most * len(KINDS) * STAMP_BYTES[fmt] <= REQUEST_BYTES
+    ids = [candid] * (most + 1)
+    refused = api.handle("cutouts", {"candid": ids, "return_type": fmt}, body=True)
+    assert refused.status == 413
+    text = json.loads(refused.body)["text"]
+    assert text.startswith(f"candid: {most + 1} ids of 3 kind(s) in {fmt}, at most {most} per")
+    for params in ({"kind": "All", "candid": [candid] * most}, {"kind": "Science"}):
+        params.setdefault("candid", [candid] * max_batch_ids(fmt, 1))
+        reply = api.handle("cutouts", {**params, "return_type": fmt}, body=True)
+        assert reply.status == 200, reply.body[:300]
+
+
+def test_batches_beyond_the_memory_budget_are_503_with_retry_after(demo):
+    """A budget held by batches in flight (held here): the next batch waits, then is refused."""
+    from fink_cutout_jupyter.batch import MemoryBudget, batch_bytes
+
+    api = CutoutAPI(str(demo.root))
+    api.batches.budget = budget = MemoryBudget(wait=0.05)
+    candid = demo_alerts(demo)[0][0]
+    params = {"candid": [candid] * 10, "kind": "Science"}
+    needed = batch_bytes(parse_batch_request(params))
+    with budget.reserve(budget.limit - needed + 1):
+        busy = api.handle("cutouts", params, body=True)
+    assert busy.status == 503
+    assert busy.headers["Retry-After"] == "2"
+    assert "try again in 2 s" in json.loads(busy.body)["text"]
+    with budget.reserve(budget.limit - needed):
+        assert api.handle("cutouts", params, body=True).status == 200
+    assert budget.held == 0
+
+
+def test_the_largest_batch_stays_within_its_memory_through_a_real_server(demo):
+    """`fink-cutouts serve` answers the largest Arrow batch it takes (all three stamps): its
+    resident memory rises at most 300 MB, and is back within 150 MB of where it was."""
+    import threading
+    import time
+    import urllib.request
+
+    import psutil
+    from conftest import free_port, start_service, wait_for_http
+
+    from fink_cutout_jupyter import batch
+
+    most = getattr(batch, "max_batch_ids", lambda *_: batch.MAX_BATCH_IDS)("arrow", 3)
+    ids = [candid for candid, _ in demo_alerts(demo)]
+    body = json.dumps({"candid": (ids * 10)[:most]}).encode()
+    port = free_port()
+    process = start_service(str(demo.root), port)
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/"
+        wait_for_http(f"{url}openapi.json")
+        server = psutil.Process(process.pid)
+
+        def post(data: bytes) -> bytes:
+            request = urllib.request.Request(f"{url}cutouts", data, method="POST")
+            with urllib.request.urlopen(request, timeout=300) as response:
+                return response.read()
+
+        post(json.dumps({"candid": ids[:20]}).encode())  # warm: imports and decoders loaded
+        before = server.memory_info().rss
+        peak, done = before, threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.wait(0.01):
+                peak = max(peak, server.memory_info().rss)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            answer = post(body)
+        finally:
+            done.set()
+            sampler.join()
+        assert len(answer) > most * 3 * 63 * 63 * 4 * 0.9
+        time.sleep(1)
+        after = server.memory_info().rss
+        assert peak - before <= 300 * 2**20, f"{(peak - before) / 2**20:.0f} MB above"
+        assert after - before <= 150 * 2**20, f"{(after - before) / 2**20:.0f} MB kept"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
