@@ -169,10 +169,16 @@ def test_handle_turns_every_failure_into_a_json_reply(demo, tmp_path, caplog):
     broken = tmp_path / "broken-index"
     broken.mkdir()
     (broken / "layout.json").write_text("{not json")
+    damaged = CutoutAPI(Lake(demo.root), str(broken)).handle("alerts", {"objectId": "ZTF24abssjsb"})
+    assert damaged.status == 503  # a damaged index names its file (tests/test_index.py)
+    assert "layout.json is damaged" in json.loads(damaged.body)["text"]
+
+    class Failing(dict):  # a failure nobody foresaw
+        def get(self, *_):
+            raise RuntimeError("a bug")
+
     with caplog.at_level("ERROR"):
-        reply = CutoutAPI(Lake(demo.root), str(broken)).handle(
-            "alerts", {"objectId": "ZTF24abssjsb"}
-        )
+        reply = api.handle("alerts", Failing(objectId="ZTF24abssjsb"))
     assert reply.status == 500
     assert json.loads(reply.body) == {
         "status": "error",
