@@ -23,7 +23,10 @@ _ERRORS = {
     "400": "A parameter is missing or not allowed: the text names it and the allowed values",
     "403": "The path leaves the lake root, or the request is not authorized",
     "404": "No such object, alert or file (or two names of one id that disagree)",
-    "413": f"The body is larger than {MAX_BODY_BYTES} bytes",
+    "413": (
+        f"The body is larger than {MAX_BODY_BYTES} bytes, or a batch asks for more stamps than "
+        "one request may hold in its format (the text names the allowed count)"
+    ),
     "500": "An error of the server itself (never the caller's doing)",
     "502": "The lake holds bytes that do not decode (a corrupt stamp, file or index file)",
     "503": "The lake or the alert index is unavailable, or the server is busy (Retry-After)",
@@ -117,7 +120,10 @@ def _batch_object(survey: Survey | None) -> dict[str, Any]:
             "items": _value_schema(by_name[name], survey, True),
             "minItems": 1,
             "maxItems": MAX_BATCH_IDS,
-            "description": f"{by_name[name].description}; a list: one answer per id, in order",
+            "description": (
+                f"{by_name[name].description}; a list: one answer per id, in order. At most "
+                f"{MAX_BATCH_IDS} ids of one kind; of all three, fewer per format (see 413)"
+            ),
         }
         for name in _ID_NAMES
     }
