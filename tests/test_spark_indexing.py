@@ -207,3 +207,15 @@ def test_the_command_line_builds_and_compacts_on_spark(demo, tmp_path):
     assert "Traceback" not in built.stderr + night.stderr + compacted.stderr
     index = AlertIndex(Lake(lake))
     assert len(index.alerts("ZTF24abssjsb")) == 5
+    rebuilt = subprocess.run(
+        [*command, "build", "--all", "--rebuild", *spark], capture_output=True, text=True
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    index = AlertIndex(Lake(lake))
+    assert index.verify() == []
+    assert len(index.alerts("ZTF24abssjsb")) == 5
+    assert index.stats()["generation"] == 2
+    files = [p for p in (lake / "_cutout_index").rglob("*") if p.is_file()]
+    tops = sorted({p.relative_to(lake / "_cutout_index").parts[0] for p in files})
+    assert tops == ["base-2", "layout.json", "nights"], "the old index deleted after publishing"
+    assert len(list((lake / "_cutout_index" / "nights").iterdir())) == 1
