@@ -6,7 +6,12 @@ alert's stamps or the reason it has none. The alerts are grouped by file and by 
 holding the stamps of forty alerts is read and decompressed once, whatever the order of the ids.
 Every row is still proven to be the requested alert's (file identity, and the alert id stored in
 the same row); a row that is not, or a page the page reader cannot decode, is read alone by
-`CutoutReader.read_location`, which scans the file if needed.
+`CutoutReader.read_location`, which scans the file if needed. A file deleted or no longer
+decodable since it was indexed fails its own rows (their status says why), not the batch.
+
+Memory: a request may ask for at most `max_batch_ids` ids for its format and kinds (what keeps
+it within `REQUEST_BYTES`, 413 beyond), and the batches answered at once share
+`BATCH_MEMORY` (503 with ``Retry-After`` beyond it).
 """
 
 from __future__ import annotations
