@@ -152,12 +152,18 @@ def test_stray_files_in_the_index_are_ignored(real_index, real_rows):
     delta = Path(real_index.store.resolve("delta/objects"))
     stray = delta / (next(delta.glob("*.arrow")).name + ".tmp-123-456")
     stray.write_bytes(b"half a file")
+    nights = Path(real_index.store.resolve("nights"))
+    manifest = nights / (next(nights.glob("*.json")).name + ".tmp-123-456")
+    manifest.write_text('{"nights": {"2024-')  # a manifest's write killed half way
     try:
         fresh = AlertIndex(real_index.lake, real_index.store)
         assert len(fresh.alerts(real_rows[0]["objectId"])) >= 1
-        assert fresh.stats()["delta_nights"] == 1
+        stats = fresh.stats()
+        assert (stats["delta_nights"], stats["nights"], stats["entries"]) == (1, 1, len(real_rows))
+        assert fresh.verify() == []
     finally:
         stray.unlink()
+        manifest.unlink()
 
 
 # Damaged index files: 503 naming the file and the repair, and ``index stats --verify``.
