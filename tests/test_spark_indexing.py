@@ -170,13 +170,14 @@ def test_readers_never_see_half_an_index_while_spark_rebuilds(
 
     def checked(method):
         def call(self, relative, *args):
-            method(self, relative, *args)
+            result = method(self, relative, *args)
             every_alert_is_found(f"{method.__name__} {relative}")
+            return result
 
         return call
 
-    monkeypatch.setattr(Lake, "write_atomically", checked(Lake.write_atomically))
-    monkeypatch.setattr(Lake, "delete", checked(Lake.delete))
+    for name in ("write_atomically", "create_exclusively", "delete"):
+        monkeypatch.setattr(Lake, name, checked(getattr(Lake, name)))
     build_with_spark(spark, lake, index=root, progress=False)  # every night again, as deltas
     build_with_spark(spark, lake, lake.nights()[:2], index=root, progress=False)
     compact_with_spark(spark, lake, root)
@@ -184,6 +185,8 @@ def test_readers_never_see_half_an_index_while_spark_rebuilds(
     build_with_spark(spark, lake, index=root, base=True, progress=False)
     assert any(step.startswith("delete delta") for step in steps)
     assert any(step.startswith("write_atomically layout.json") for step in steps)
+    assert any(step.startswith("create_exclusively delta/") for step in steps)
+    assert any(step.startswith("create_exclusively writer.lock") for step in steps)
 
 
 def test_the_command_line_builds_and_compacts_on_spark(demo, tmp_path):
