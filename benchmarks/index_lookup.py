@@ -44,6 +44,7 @@ from fink_cutout_jupyter.index_writes import (
     publish_base,
     sort_entries,
     write_night,
+    writing,
 )
 from fink_cutout_jupyter.lake import Lake
 from fink_cutout_jupyter.pages import PHYSICAL_TYPES
@@ -147,6 +148,11 @@ def write_base_directly(index: AlertIndex, size: int, objects: int, passes: int 
     """The compacted base of `size` entries written bucket by bucket, a quarter of the buckets
     at a time (the same entries generated again for each quarter), as a Spark base build does:
     writing 10 nights and compacting them would hold every entry in memory at once."""
+    with writing(index):  # the writer lock (its sweep runs before the buckets are written)
+        return _write_base(index, size, objects, passes)
+
+
+def _write_base(index: AlertIndex, size: int, objects: int, passes: int) -> dict:
     per_night = size // NIGHTS
     buckets = bucket_count(size)
     sizes = {table: [0] * buckets for table in TABLES}
