@@ -61,15 +61,16 @@ class RenderProcesses:
         self._ready = threading.Event()  # the current executor's workers can render
         self._lock = threading.Lock()
         self._closed = False
+        self.unavailable: str | None = None  # why processes cannot start here: render in threads
 
     def render(self, function: Callable[..., bytes], *args: Any) -> bytes:
         """``function(*args)`` in a render process (a broken pool is replaced, once); in this
-        thread while the processes are starting."""
+        thread while the processes are starting, or if they cannot start."""
         from .errors import LakeUnavailable
 
         for attempt in range(2):
             executor, ready = self._executor_in_use()
-            if not ready.is_set():
+            if executor is None or not ready.is_set():
                 return function(*args)
             try:
                 return executor.submit(function, *args).result()
@@ -108,22 +109,36 @@ class RenderProcesses:
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
 
-    def _executor_in_use(self) -> tuple[ProcessPoolExecutor, threading.Event]:
+    def _executor_in_use(self) -> tuple[ProcessPoolExecutor | None, threading.Event]:
         with self._lock:
             if self._closed:
                 from .errors import LakeUnavailable
 
                 raise LakeUnavailable("return_type: the server is stopping; try again")
-            if self._executor is None:
+            if self._executor is None and self.unavailable is None:
                 import multiprocessing
 
-                self._executor = ProcessPoolExecutor(
+                executor = ProcessPoolExecutor(
                     max_workers=self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_start_worker,
                 )
-                ready = self._ready = threading.Event()
-                self._executor.submit(int).add_done_callback(lambda _: ready.set())
+                ready = threading.Event()
+                try:
+                    executor.submit(int).add_done_callback(lambda _: ready.set())
+                except (RuntimeError, OSError) as error:
+                    # e.g. spawn refuses a main script that starts a server without
+                    # ``if __name__ == "__main__"``, or the process limit is reached.
+                    import logging
+
+                    self.unavailable = str(error).strip().splitlines()[0]
+                    logging.getLogger(__name__).warning(
+                        "PNG renders stay in threads: render processes cannot start (%s)",
+                        self.unavailable,
+                    )
+                    executor.shutdown(wait=False, cancel_futures=True)
+                else:
+                    self._executor, self._ready = executor, ready
             return self._executor, self._ready
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:

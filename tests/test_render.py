@@ -270,3 +270,32 @@ def test_a_killed_render_process_is_replaced(real_pixels, render_processes):
     assert render_processes.restarts == 1
     assert render_processes.wait_ready(120)
     assert render_processes.render(os.getpid) not in (first, os.getpid())
+
+
+def test_renders_stay_in_threads_where_processes_cannot_start(tmp_path):
+    """A main script that starts a server without ``if __name__ == "__main__"`` is run again
+    by each spawned worker, where spawning is refused: there renders are done in the thread
+    (with a warning), never an error. The script's own process renders in its workers."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import os\n"
+        "from fink_cutout_jupyter.render_processes import RenderProcesses\n"
+        "processes = RenderProcesses(1)\n"
+        "here = processes.render(os.getpid) == os.getpid()\n"
+        "print('rendered here' if here else 'rendered away', processes.unavailable, flush=True)\n"
+        "if processes.unavailable is None:\n"
+        "    assert processes.wait_ready(120)\n"
+        "    print('worker', processes.render(os.getpid) != os.getpid(), flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=True
+    )
+    lines = sorted(done.stdout.splitlines())
+    assert lines[0] == "rendered here An attempt has been made to start a new process before the"
+    assert lines[1] == "rendered here None"
+    assert lines[2] == "worker True"
+    assert "render processes cannot start" in done.stderr
+    assert "Traceback" not in done.stderr
