@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 MAX_REPLY_BYTES = 512 * 1024**2  # above a full batch of 2,000 alerts' three stamps
 MAX_ALERT_REPLY_BYTES = 32 * 1024**2  # an object's alert list, one alert's stamps: far less
 _READ_BYTES = 1024**2
+BUSY_RETRIES = 5  # a batch request answered 503 + Retry-After (the server's memory budget)
+MAX_RETRY_AFTER_SECONDS = 10.0
 
 
 class CutoutClientError(Exception):
@@ -460,6 +462,18 @@ class CutoutClient:
             candid = self.alerts(object_id)[-1]["alertId"]
         return {kind: Stamp(kind, self.fits_bytes(object_id, candid, kind)) for kind in kinds}
 
+    def _post_when_not_busy(self, route: str, params: dict) -> _Answer:
+        """POST, asking again after ``Retry-After`` while the server says it is busy (503)."""
+        import time
+
+        for _ in range(BUSY_RETRIES):
+            answer = self.transport.post(route, params)
+            wait = _retry_after(answer)
+            if wait is None:
+                return answer
+            time.sleep(wait)
+        return self.transport.post(route, params)
+
     def batch(
         self,
         ids: Sequence[str | int],
@@ -511,7 +525,7 @@ class CutoutClient:
         tables = []
         for chunk in tqdm(chunks, desc="batches", unit="batch", disable=not show):
             params = {by: chunk, "kind": kind, "return_type": "arrow"}
-            body = _checked(self.transport.post("cutouts", params)).body
+            body = _checked(self._post_when_not_busy("cutouts", params)).body
             tables.append(_arrow_table(body, ["id", "status", *kinds], len(chunk)))
         table = pa.concat_tables(tables) if tables else None
         if table is None or table.num_rows == 0:
@@ -558,6 +572,16 @@ class CutoutClient:
             kind: Stamp(kind, _checked(answer).body)
             for kind, answer in zip(kinds, answers, strict=True)
         }
+
+
+def _retry_after(answer: _Answer) -> float | None:
+    """Seconds a busy server (503 with ``Retry-After``) asks to wait, or None."""
+    if answer.status != 503:
+        return None
+    try:
+        return min(float(answer.headers.get("Retry-After", "")), MAX_RETRY_AFTER_SECONDS)
+    except (TypeError, ValueError):
+        return None
 
 
 def _checked(answer: _Answer) -> _Answer:

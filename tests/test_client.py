@@ -193,6 +193,42 @@ def test_batch_splits_long_lists_into_requests(both, monkeypatch, demo):
         local.batch(ids, kinds=["Sky"])
 
 
+def test_batch_asks_again_when_the_server_says_it_is_busy(demo):
+    """A batch refused 503 + Retry-After (other batches hold the server's memory budget) is
+    asked again after the pause the server names, and answered once the budget is free."""
+    from fink_cutout_jupyter.batch import MemoryBudget
+
+    client = CutoutClient(lake=str(demo.root))
+    api = client.transport.api
+    api.batches.budget = budget = MemoryBudget(wait=0.01)
+    ids = [client.alerts(DEMO_OBJECT_ID)[0]["alertId"]] * 3
+    refused = []
+    held = threading.Event()
+
+    def hold_the_budget_for_a_while():
+        with budget.reserve(budget.limit):
+            held.set()
+            time.sleep(0.5)
+
+    holder = threading.Thread(target=hold_the_budget_for_a_while)
+    holder.start()
+    held.wait(5)
+    post = client.transport.post
+
+    def counted_post(route, params):
+        answer = post(route, params)
+        refused.append(answer.status == 503)
+        return answer
+
+    client.transport.post = counted_post
+    stamps, table = client.batch(ids, kinds=["Science"], progress=False)
+    holder.join()
+    assert refused[0], refused
+    assert refused[-1] is False, refused
+    assert (table["status"] == "ok").all()
+    assert stamps.shape == (3, 1, 63, 63)
+
+
 class Misbehaving:
     """A real aiohttp server in a thread of its own (its own event loop), answering as a broken,
     slow, huge or redirecting server would; `seen` records each request's Authorization."""
