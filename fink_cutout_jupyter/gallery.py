@@ -11,7 +11,8 @@ import ipywidgets as widgets
 import traitlets
 
 from .client import CutoutClient, CutoutClientError
-from .gallery_ids import Labels, default_labels_path, gallery_ids, pages
+from .gallery_ids import gallery_ids, pages
+from .labels import Labels, default_labels_path
 from .stamp_display import colormap_tables
 from .stamp_widget import bundled_module
 from .surveys import KINDS
