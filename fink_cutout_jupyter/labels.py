@@ -143,6 +143,10 @@ class Labels:
                 if found is not None and _digest(found) != self._digest:  # another writer's
                     theirs = read_labels(path, self.names, found)
                     self._given = merge_labels(self._base, self._given, theirs)
+                    # What we now hold is merged with this file: the next merge starts from it,
+                    # even if the write below fails (else the file's removals since would not
+                    # be seen as removals, and its labels we took in would come back).
+                    self._base, self._digest = theirs, _digest(found)
                 data = self._encoded(labels_format(path))
                 write_bytes_atomically(path, data)
         except (OSError, ValueError) as error:

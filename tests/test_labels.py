@@ -1,6 +1,8 @@
 """A gallery's vetting labels: their times, their files (CSV and Parquet, read back by pyarrow and
 pandas), autosaves that survive a full disk, and two writers merged on one file."""
 
+import io
+
 import pandas as pd
 import pytest
 
@@ -276,3 +278,50 @@ def test_a_writer_waits_for_another_writer_halfway_through_its_autosave(tmp_path
     paused.join(timeout=30)
     other.join(timeout=30)
     assert sorted(pd.read_csv(path, dtype=str)["id"]) == ["ZTF1", "ZTF2"]
+
+
+def test_a_label_removed_by_another_writer_after_a_failed_autosave_stays_removed(tmp_path):
+    """The first writer's autosave takes in the second's label, then fails (its files may not
+    grow: EFBIG, as on a full disk); the second removes that label; the first's next autosave
+    must not bring it back."""
+    import errno
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "shared.csv"
+    script = (
+        "import json, resource, signal, sys\n"
+        "from fink_cutout_jupyter.labels import Labels\n"
+        f"first = Labels({NAMES!r}, autosave={str(path)!r})\n"
+        f"second = Labels({NAMES!r}, autosave={str(path)!r})\n"
+        "first.set('ZTF1', 'real')\n"
+        "second.set('ZTF2', 'bogus')  # the file: ZTF1, ZTF2\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (16, hard))\n"
+        "first.set('ZTF3', 'unsure')  # takes in ZTF2, then cannot write\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))\n"
+        "failed = getattr(first.unsaved, 'errno', repr(first.unsaved))\n"
+        "between = open(sys.argv[1]).read()\n"
+        "second.set('ZTF2', None)  # the file: ZTF1\n"
+        "first.set('ZTF4', 'real')\n"
+        "print(json.dumps({'failed': failed, 'between': between, 'first': first.as_dict(),\n"
+        "                  'unsaved': repr(first.unsaved)}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["failed"] == errno.EFBIG
+    between = pd.read_csv(io.StringIO(seen["between"]), dtype=str)
+    assert sorted(between["id"]) == ["ZTF1", "ZTF2"], "the failed autosave wrote nothing"
+    assert seen["unsaved"] == "None"
+    written = pd.read_csv(path, dtype=str)
+    assert written[["id", "label"]].values.tolist() == [
+        ["ZTF1", "real"],
+        ["ZTF3", "unsure"],
+        ["ZTF4", "real"],
+    ]
+    assert seen["first"] == {"ZTF1": "real", "ZTF3": "unsure", "ZTF4": "real"}
