@@ -110,7 +110,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     stats.set_defaults(run=_index_stats)
     unlock = actions.add_parser(
-        "unlock", help="break the index's writer lock (only when its holder is gone)"
+        "unlock", help="break the index's writer lock (only when its holder is dead)"
+    )
+    unlock.add_argument(
+        "--force",
+        action="store_true",
+        help="break it even while its holder runs on this host (its writes are then refused)",
     )
     unlock.set_defaults(run=_index_unlock)
     for action in (build, compact):
@@ -367,7 +372,7 @@ def _index_stats(args: argparse.Namespace) -> int:
 def _index_unlock(args: argparse.Namespace) -> int:
     from .index_lock import break_lock
 
-    held = break_lock(_index_of(args).store)
+    held = break_lock(_index_of(args).store, force=args.force)
     print(f"removed the writer lock of {held}" if held else "the index had no writer lock")
     return 0
 

@@ -190,6 +190,35 @@ class Lake:
         with _translated_errors(self, relative), self.filesystem.open_input_stream(path) as stream:
             return stream.read()
 
+    def read_if_exists(self, relative: str) -> bytes | None:
+        """A small file's bytes, or None if there is none (looked for first: on HDFS, opening a
+        missing file logs the client's Java stack trace)."""
+        if not self.exists(relative):
+            return None
+        try:
+            return self.read_small(relative)
+        except NotFound:  # removed in between
+            return None
+
+    def move_aside(self, relative: str, to: str) -> bool:
+        """Rename a file to a name no file has; whether this call moved it (False: it was gone).
+
+        Of two callers moving the same file on a local filesystem, one moves it; elsewhere it
+        is the filesystem's move (on HDFS, also one of two succeeds; on S3 a copy and delete).
+        """
+        if self.atomic_create:
+            try:
+                os.rename(self.resolve(relative), self.resolve(to))
+            except FileNotFoundError:
+                return False
+            return True
+        try:
+            with _translated_errors(self, relative):
+                self.filesystem.move(self.resolve(relative), self.resolve(to))
+        except NotFound:
+            return False
+        return True
+
     def exists(self, relative: str) -> bool:
         """Whether a file or directory exists (asked first where absence is normal: opening a
         missing file on HDFS logs the client's Java stack trace)."""

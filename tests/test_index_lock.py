@@ -16,7 +16,13 @@ import pytest
 from pyarrow import fs
 
 from fink_cutout_jupyter.errors import IndexBusy
-from fink_cutout_jupyter.index_lock import LOCK, WriterLock, holder
+from fink_cutout_jupyter.index_lock import (
+    HEARTBEAT_SECONDS,
+    LOCK,
+    STALE_HEARTBEATS,
+    WriterLock,
+    holder,
+)
 from fink_cutout_jupyter.lake import Lake
 
 HOLD = """
@@ -86,24 +92,111 @@ def test_a_waiting_writer_gets_the_lock_when_its_holder_is_done(tmp_path, held):
     assert got.is_set()
 
 
-def write_lock(root, host: str, pid: int, age: float) -> None:
+def write_lock(root, host: str, pid: int, age: float, silent: float | None = None) -> None:
     fields = {"token": "t", "host": host, "pid": pid, "started": time.time() - age}
+    if silent is not None:
+        fields["refreshed"] = time.time() - silent
     (root / LOCK).write_text(json.dumps({**fields, "command": "index build"}))
 
 
-def test_a_lock_from_another_host_is_stale_after_the_age_limit(tmp_path):
+def test_a_lock_from_another_host_is_stale_when_its_heartbeat_stops(tmp_path):
+    stale_after = STALE_HEARTBEATS * HEARTBEAT_SECONDS
     write_lock(tmp_path, "another-host", os.getpid(), age=60)
     with pytest.raises(IndexBusy, match="on host another-host"):
         WriterLock(Lake(tmp_path)).acquire()
-    write_lock(tmp_path, "another-host", os.getpid(), age=25 * 3600)
+    write_lock(tmp_path, "another-host", os.getpid(), age=25 * 3600, silent=1)  # a long build
+    with pytest.raises(IndexBusy, match="on host another-host"):
+        WriterLock(Lake(tmp_path)).acquire()
+    write_lock(tmp_path, "another-host", os.getpid(), age=25 * 3600, silent=stale_after + 5)
+    with WriterLock(Lake(tmp_path)) as lock:
+        assert holder(Lake(tmp_path)) == lock.me
+    write_lock(tmp_path, "another-host", os.getpid(), age=stale_after + 5)  # no heartbeat field
     with WriterLock(Lake(tmp_path)) as lock:
         assert holder(Lake(tmp_path)) == lock.me
 
 
-def test_index_unlock_breaks_the_lock_saying_whose_it_was(tmp_path, held, capsys):
+def test_the_holder_refreshes_its_lock_while_it_holds_it(tmp_path):
+    store = Lake(tmp_path)
+    with WriterLock(store, "index build", heartbeat=0.05) as lock:
+        deadline = time.monotonic() + 30
+        while holder(store).refreshed <= lock.me.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert holder(store).refreshed > lock.me.started
+        assert holder(store) == lock.me
+        lock.check()
+    assert holder(store) is None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"token": "t", "host": "h", "pid": "12", "started": None, "command": "c"},
+        {"token": "t", "host": "h", "pid": True, "started": 1.0, "command": "c"},
+        ["not", "an", "object"],
+    ],
+)
+def test_a_lock_with_fields_of_the_wrong_types_is_an_unreadable_stale_lock(
+    tmp_path, fields, caplog
+):
+    (tmp_path / LOCK).write_text(json.dumps(fields))
+    assert f"unreadable lock {tmp_path}/{LOCK}" in str(holder(Lake(tmp_path)))
+    with WriterLock(Lake(tmp_path), "index build") as lock:
+        assert holder(Lake(tmp_path)) == lock.me
+    assert f"unreadable lock {tmp_path}/{LOCK}" in caplog.text
+
+
+def test_of_two_writers_taking_over_one_stale_lock_one_gets_it(tmp_path, monkeypatch):
+    """B is paused just before removing the stale lock it read; A then breaks it and takes
+    the lock; B, resumed, must not remove A's lock (before: it deleted it and both held it)."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    write_lock(tmp_path, socket.gethostname(), dead.pid, age=1)
+    paused, resume = threading.Event(), threading.Event()
+
+    def pausing(original):
+        def call(lake, relative, *rest):
+            if relative == LOCK and threading.current_thread().name == "B":
+                paused.set()
+                resume.wait(30)
+            return original(lake, relative, *rest)
+
+        return call
+
+    monkeypatch.setattr(Lake, "delete", pausing(Lake.delete))
+    monkeypatch.setattr(Lake, "move_aside", pausing(Lake.move_aside))
+    outcome = {}
+
+    def take(name: str) -> None:
+        lock = WriterLock(Lake(tmp_path), f"writer {name}")
+        try:
+            lock.acquire()
+            outcome[name] = lock
+        except IndexBusy as refused:
+            outcome[name] = refused
+
+    b = threading.Thread(target=take, args=("B",), name="B")
+    b.start()
+    assert paused.wait(30)
+    take("A")
+    assert isinstance(outcome["A"], WriterLock)
+    resume.set()
+    b.join(30)
+    assert isinstance(outcome["B"], IndexBusy), outcome
+    assert "'writer A'" in str(outcome["B"])
+    assert holder(Lake(tmp_path)) == outcome["A"].me
+    outcome["A"].check()
+    outcome["A"].release()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_index_unlock_refuses_a_live_holder_of_this_host_unless_forced(tmp_path, held, capsys):
     from fink_cutout_jupyter.cli import main
 
-    assert main(["index", "unlock", "--lake", str(tmp_path), "--index", str(tmp_path)]) == 0
+    assert main(["index", "unlock", "--lake", str(tmp_path), "--index", str(tmp_path)]) == 1
+    assert f"(pid {held.pid} on host" in capsys.readouterr().err
+    assert holder(Lake(tmp_path)).pid == held.pid
+    unlock = ["index", "unlock", "--lake", str(tmp_path), "--index", str(tmp_path), "--force"]
+    assert main(unlock) == 0
     assert f"removed the writer lock of 'index build --night 20241121' (pid {held.pid}" in (
         capsys.readouterr().out
     )
