@@ -19,7 +19,7 @@ from .columns import (
     present,
     value,
 )
-from .errors import BadParameter, CorruptData, NotFound, quote
+from .errors import BadParameter, CorruptData, LakeUnavailable, NotFound, quote
 from .lake import Lake
 from .locations import ALERT_ID_SPAN, AlertLocation, FileIdentity
 from .open_files import OpenFiles, SharedFile
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 logger = logging.getLogger(__name__)
+
+_PROBE_CHUNK = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class CutoutReader:
         self.corrupt_files: set[str] = set()
         self.files = OpenFiles(lake)
         self._lock = threading.Lock()
+        self._readable_but_undecodable: dict[str, tuple[FileIdentity, str]] = {}
 
     def read(
         self,
@@ -312,9 +315,16 @@ class CutoutReader:
 
     @contextlib.contextmanager
     def _decoding(self, path: str):
-        """Turn pyarrow's failure to decode the file into `CorruptData` (502) naming it, when the
-        file still answers a stat: its bytes are wrong (a rewrite in place, garbage pages), the
-        filesystem is not down. Otherwise the error goes on (503)."""
+        """Tell stored bytes that do not decode (`CorruptData`, 502) from a filesystem that
+        fails to serve them (`LakeUnavailable`, 503: worth retrying), both naming the file.
+
+        pyarrow raises OSError for both: Parquet's own decoding errors (a garbage page header)
+        carry no errno, while a failed read does on a local lake and on HDFS (a missing block, a
+        DataNode down: the NameNode still answers a stat). An S3 error carries none either, so
+        an OSError without errno is judged by reading the whole file through the filesystem
+        once: if every byte reads, the bytes are what is wrong. Errors other than OSError
+        (pyarrow's ArrowInvalid and kin) are decoding failures.
+        """
         import pyarrow as pa
 
         from .errors import CutoutError
@@ -324,12 +334,33 @@ class CutoutReader:
         except CutoutError:
             raise
         except (OSError, pa.ArrowException) as error:
+            text = self.lake.scrub(str(error)).strip().replace("\n", " ")
+            if isinstance(error, OSError) and (error.errno or not self._reads_whole(path, text)):
+                raise LakeUnavailable(
+                    f"the lake's filesystem failed reading hdfsPath: {path} ({text})"
+                ) from None
             try:
                 self.lake.identity(path)
             except (OSError, CutoutError):
                 raise error from None
-            text = self.lake.scrub(str(error)).strip().replace("\n", " ")
             raise CorruptData(f"hdfsPath: {path} does not decode as Parquet ({text})") from None
+
+    def _reads_whole(self, path: str, failure: str) -> bool:
+        """Whether every byte of `path` reads (remembered per file identity and failure)."""
+        from .errors import CutoutError
+
+        try:
+            identity = self.lake.identity(path)
+            if self._readable_but_undecodable.get(path) == (identity, failure):
+                return True
+            with self.lake.open(path) as source:
+                while source.read(_PROBE_CHUNK):
+                    pass
+        except (OSError, CutoutError):
+            return False
+        with self._lock:
+            self._readable_but_undecodable[path] = (identity, failure)
+        return True
 
     def _survey_of(self, parquet) -> Survey:
         if self.survey is not None:
