@@ -14,20 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 
 from aiohttp import web
 from aiohttp.web_log import AccessLogger
 from aiohttp.web_protocol import RequestHandler
 
 from .api import error_reply
+from .scrubbing import SECRET, scrub_secrets
+
+__all__ = ["SECRET", "ContractHandler", "ScrubbedAccessLogger", "reply_response", "scrub_secrets"]
 
 IDLE_SECONDS = 15.0
-SECRET = "[secret]"
-# A query parameter whose name contains one of these (as jupyter_server's own request log scrubs).
-_SECRET_PARAMETER = re.compile(
-    r"(?i)([?&;][^=&;\s\"'#?]*(?:token|auth|key|xsrf)[^=&;\s\"'#?]*=)[^&;\s\"'#]*"
-)
 _SECRET_HEADERS = ("Authorization", "Cookie", "Proxy-Authorization")
 
 
@@ -35,14 +32,6 @@ def reply_response(reply, allow: str | None = None) -> web.Response:
     """An API `Reply` as an aiohttp response (`allow`: the ``Allow`` header of a 405)."""
     headers = dict(reply.headers) | ({"Allow": allow} if allow else {})
     return web.Response(status=reply.status, body=reply.body or None, headers=headers)
-
-
-def scrub_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """`text` with secret query values (``?token=…``) and each of `secrets` replaced by `SECRET`."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, SECRET)
-    return _SECRET_PARAMETER.sub(lambda match: match.group(1) + SECRET, text)
 
 
 class _ScrubbingLogger(logging.LoggerAdapter):

@@ -44,10 +44,12 @@ class _Handler(APIHandler):
         self.finish(reply.body if reply.status != 304 else None, set_content_type=content_type)
 
     def _request_summary(self) -> str:
-        """The request as tornado's warnings name it, with ?token= scrubbed (as Jupyter's log)."""
-        from jupyter_server.log import _scrub_uri
+        """The request as tornado's warnings name it, with ?token= (and the server's
+        ``extra_log_scrub_param_keys``) scrubbed as Jupyter's request log does."""
+        from .scrubbing import scrub_secrets
 
-        uri = _scrub_uri(self.request.uri, self.settings.get("extra_log_scrub_param_keys", []))
+        keys = self.settings.get("extra_log_scrub_param_keys", [])
+        uri = scrub_secrets(self.request.uri, keys=keys)
         return f"{self.request.method} {uri} ({self.request.remote_ip})"
 
     def write_error(self, status_code: int, **kwargs) -> None:

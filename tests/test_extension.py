@@ -30,7 +30,10 @@ def served(lake_case, request):
 def jp_server_config(served):
     return Config(
         {
-            "ServerApp": {"jpserver_extensions": {"fink_cutout_jupyter": True}},
+            "ServerApp": {
+                "jpserver_extensions": {"fink_cutout_jupyter": True},
+                "extra_log_scrub_param_keys": ["session"],
+            },
             "FinkCutoutsApp": {**served, "workers": 2},
         }
     )
@@ -136,15 +139,18 @@ async def test_no_token_in_the_servers_log_lines(server_url, jp_auth_header, lak
         (f"objectId={lake_case.object_id}&kind=Science&token={token}", 200),
         (f"objectId={lake_case.object_id}&kind=Sci&token={token}", 400),  # the contract's 400
         (f"objectId=%ff&token={token}", 400),  # tornado's own 400: not UTF-8
+        (f"objectId=%ff&session_id=session-secret&token={token}", 400),  # an extra scrubbed key
     ):
         response = await AsyncHTTPClient().fetch(
             f"{server_url}api/v1/cutouts?{query}", raise_error=False
         )
         assert response.code == status, response.body
     logged = "\n".join(record.getMessage() for record in caplog.records)
-    assert logged.count("/user/astro/api/v1/cutouts?") >= 4, logged  # three requests, a warning
+    assert logged.count("/user/astro/api/v1/cutouts?") >= 6, logged  # four requests, 2 warnings
     assert "token=[secret]" in logged
+    assert "session_id=[secret]" in logged
     assert token not in logged, logged
+    assert "session-secret" not in logged, logged
 
 
 async def test_health_and_the_servers_own_metrics(door, jp_fetch, lake_case):
