@@ -14,6 +14,7 @@ import contextlib
 import http.client
 import io
 import json
+import math
 import os
 import socket
 import threading
@@ -375,7 +376,9 @@ class CutoutClient:
         Read this lake in-process instead.
     timeout : float
         Seconds an HTTP request may take in all (connecting, headers, the whole reply) before
-        it fails (`CutoutClientError` 504).
+        it fails (`CutoutClientError` 504). A batch request that a busy server refuses (503
+        with ``Retry-After``) is asked again only while the pause ends within `timeout` of the
+        first try; then the 503 is raised.
     max_reply_bytes : int
         The largest reply to a batch request accepted (default `MAX_REPLY_BYTES`; other replies
         at most `MAX_ALERT_REPLY_BYTES`); a larger one is a `CutoutClientError` (502), refused
@@ -463,13 +466,14 @@ class CutoutClient:
         return {kind: Stamp(kind, self.fits_bytes(object_id, candid, kind)) for kind in kinds}
 
     def _post_when_not_busy(self, route: str, params: dict) -> _Answer:
-        """POST, asking again after ``Retry-After`` while the server says it is busy (503)."""
-        import time
-
+        """POST, asking again after ``Retry-After`` while the server says it is busy (503), at
+        most `BUSY_RETRIES` times and within the client's `timeout` from the first request: a
+        pause that would end past it is not taken, the busy answer is the result."""
+        deadline = time.monotonic() + getattr(self.transport, "timeout", math.inf)
         for _ in range(BUSY_RETRIES):
             answer = self.transport.post(route, params)
             wait = _retry_after(answer)
-            if wait is None:
+            if wait is None or time.monotonic() + wait >= deadline:
                 return answer
             time.sleep(wait)
         return self.transport.post(route, params)
@@ -576,12 +580,11 @@ class CutoutClient:
 
 def _retry_after(answer: _Answer) -> float | None:
     """Seconds a busy server (503 with ``Retry-After``) asks to wait, or None."""
+    from .retry_after import retry_after_seconds
+
     if answer.status != 503:
         return None
-    try:
-        return min(float(answer.headers.get("Retry-After", "")), MAX_RETRY_AFTER_SECONDS)
-    except (TypeError, ValueError):
-        return None
+    return retry_after_seconds(answer.headers.get("Retry-After"), MAX_RETRY_AFTER_SECONDS)
 
 
 def _checked(answer: _Answer) -> _Answer:

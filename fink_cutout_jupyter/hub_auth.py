@@ -205,11 +205,9 @@ class HubTokenCheck:
 
 def _retry_after(value: str | None) -> float:
     """A ``Retry-After`` in seconds (at most `MAX_RETRY_AFTER_SECONDS`), or 0 if none or a date."""
-    try:
-        seconds = float(value or 0)
-    except ValueError:
-        return 0.0
-    return min(seconds, MAX_RETRY_AFTER_SECONDS) if seconds > 0 else 0.0
+    from .retry_after import retry_after_seconds
+
+    return retry_after_seconds(value, MAX_RETRY_AFTER_SECONDS) or 0.0
 
 
 def _json_excerpt(value: object) -> str:

@@ -238,6 +238,7 @@ class Misbehaving:
         self.seen: list[tuple[str, str | None]] = []
         self.replies: dict[str, bytes] = {}
         self.elsewhere = ""  # where "away" redirects to
+        self.retry_after = "1"  # what "busy" answers
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         app = web.Application()
@@ -287,6 +288,12 @@ class Misbehaving:
             raise web.HTTPFound(f"/same/api/v1/{route}?{request.query_string}")
         if base == "same":
             return web.json_response([])
+        if base == "busy":  # the batch memory budget held: 503 and a pause
+            return web.json_response(
+                {"status": "error", "text": "busy: try again"},
+                status=503,
+                headers={"Retry-After": self.retry_after},
+            )
         if base == "reply":  # the body set for this route
             return web.Response(body=self.replies[route], content_type="application/octet-stream")
         if base == "drip":  # headers at once, then the body a byte at a time
@@ -398,6 +405,40 @@ def test_an_answer_not_as_agreed_is_a_client_error(misbehaving, served_demo, dem
     here.replies["cutouts"] = real
     stamps, table = client.batch(ids)
     assert stamps.shape == (1, 3, 63, 63), "the same server's real answer goes through"
+
+
+@pytest.mark.parametrize("retry_after", ["nan", "-5", "inf", "soon"])
+def test_a_busy_servers_odd_retry_after_is_a_clear_503(misbehaving, retry_after):
+    """``Retry-After: nan`` or ``-5`` made time.sleep raise ValueError: now no pause (nan, not
+    a number) or none below 0, and the server's 503 in the end."""
+    here, _ = misbehaving
+    here.retry_after = retry_after
+    client = CutoutClient(url=f"{here.url}busy/", timeout=5)
+    start = time.monotonic()
+    with pytest.raises(CutoutClientError, match="busy: try again") as caught:
+        client.batch([1, 2], progress=False)
+    assert caught.value.status == 503
+    assert time.monotonic() - start < 8
+
+
+def test_busy_retries_never_pause_past_the_timeout(misbehaving):
+    """Retry-After 10 s with timeout=3: the old client slept 5 x 10 s; now one pause of 1 s
+    fits, the next would not (the deadline counts from the first request)."""
+    here, _ = misbehaving
+    here.retry_after = "10"
+    client = CutoutClient(url=f"{here.url}busy/", timeout=3)
+    start = time.monotonic()
+    with pytest.raises(CutoutClientError, match="busy: try again"):
+        client.batch([1, 2], progress=False)
+    assert time.monotonic() - start < 2.5, "no pause of 10 s within a 3 s timeout"
+    here.retry_after = "1"
+    asked = len(here.seen)
+    start = time.monotonic()
+    with pytest.raises(CutoutClientError, match="busy: try again"):
+        client.batch([1, 2], progress=False)
+    elapsed = time.monotonic() - start
+    assert 2 <= len(here.seen) - asked <= 3, "pauses of 1 s while within 3 s, not 5 of them"
+    assert 1 <= elapsed < 8
 
 
 @pytest.mark.parametrize("where", ["drip", "header drip", "async drip"])
