@@ -3,7 +3,10 @@
 Run it with ``fink-cutouts serve --lake ROOT`` or behind gunicorn::
 
     FINK_CUTOUTS_LAKE=hdfs://namenode:8020/user/fink gunicorn \\
-        'fink_cutout_jupyter.service:create_app()' --worker-class aiohttp.GunicornWebWorker
+        fink_cutout_jupyter.service:gunicorn_app --worker-class aiohttp.GunicornWebWorker
+
+(`gunicorn_app` gives aiohttp's worker a runner with the scrubbed access log; with
+``'fink_cutout_jupyter.service:create_app()'`` the worker's own access log shows ``?token=``.)
 
 Besides /api/v1 (with /api/v1/health for probes), it serves Prometheus metrics at ``/metrics``
 (under `base_url`; see `metrics`), behind the hub token like every route when it is a hub service.
@@ -83,6 +86,18 @@ def create_app(
 
     app.on_cleanup.append(close)
     return app
+
+
+async def gunicorn_app() -> web.AppRunner:
+    """`create_app` (configured by ``FINK_CUTOUTS_LAKE``) in a runner for aiohttp's gunicorn
+    worker: its access log scrubbed as ``fink-cutouts serve``'s (`ScrubbedAccessLogger`, in
+    aiohttp's format), written to gunicorn's access log (``--access-logfile``)."""
+    return web.AppRunner(
+        create_app(),
+        access_log_class=ScrubbedAccessLogger,
+        access_log=logging.getLogger("gunicorn.access"),
+        max_line_size=MAX_REQUEST_LINE,
+    )
 
 
 @web.middleware

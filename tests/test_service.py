@@ -222,3 +222,32 @@ def test_the_serve_command_serves_health_and_metrics(served_demo):
     ]
     assert len(health) == 1
     assert health[0].value >= 1
+
+
+async def test_the_gunicorn_entry_point_scrubs_its_access_log(demo, monkeypatch, caplog):
+    """aiohttp's gunicorn worker takes `gunicorn_app`'s runner as it is (its own would log
+    ``?token=`` as sent): lines go to gunicorn's access logger, with the token blanked."""
+    import logging
+
+    from aiohttp import web
+
+    from fink_cutout_jupyter.service import gunicorn_app
+
+    monkeypatch.setenv("FINK_CUTOUTS_LAKE", str(demo.root))
+    caplog.set_level(logging.INFO, logger="gunicorn.access")
+    runner = await gunicorn_app()
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)  # as the worker's SockSite on gunicorn's socket
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{port}/api/v1/limits?token=gunicorn-secret&x=1"
+            async with session.get(url) as response:
+                await response.read()
+    finally:
+        await runner.cleanup()
+    lines = [r.getMessage() for r in caplog.records if r.name == "gunicorn.access"]
+    assert len(lines) == 1, lines
+    assert "/api/v1/limits?token=[secret]&x=1" in lines[0]
+    assert "gunicorn-secret" not in lines[0]
