@@ -14,16 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._version import __version__
-from .batch import (
-    BatchReader,
-    ServerBusy,
-    batch_bytes,
-    give_back_memory,
-    is_batch,
-    parse_batch_request,
-)
+from .batch import BatchReader, is_batch, parse_batch_request
 from .batch_formats import encode_batch
-from .errors import BadParameter, CutoutError, NotFound, quote
+from .batch_memory import batch_bytes, give_back_memory
+from .errors import BadParameter, CutoutError, NotFound, ServerBusy, quote
 from .formats import encode, finite, iso_date, output_format
 from .index import AlertIndex
 from .lake import Lake

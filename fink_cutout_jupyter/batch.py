@@ -11,18 +11,17 @@ decodable since it was indexed fails its own rows (their status says why), not t
 
 Memory: a request may ask for at most `max_batch_ids` ids for its format and kinds (what keeps
 it within `REQUEST_BYTES`, 413 beyond), and the batches answered at once share
-`BATCH_MEMORY` (503 with ``Retry-After`` beyond it).
+`BATCH_MEMORY` (503 with ``Retry-After`` beyond it); both are `batch_memory`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .batch_memory import BATCH_MEMORY, REQUEST_BYTES, STAMP_BYTES, MemoryBudget
 from .errors import BadParameter, CorruptData, CutoutError, NotFound, TooLarge, quote
 from .index import AlertIndex
 from .locations import ALERT_ID_SPAN, AlertLocation
@@ -33,15 +32,6 @@ from .surveys import KINDS, Survey, as_integer, survey_named
 
 MAX_BATCH_IDS = 2000
 BATCH_FORMATS = ("arrow", "array", "FITS")
-MB = 1 << 20
-# Server memory a stamp of a batch costs while it is answered (decoded stamp, stack, reply),
-# measured on 63x63 ZTF stamps with benchmarks/batch_memory.py; and what one request may hold.
-STAMP_BYTES = {"arrow": 82_000, "array": 130_000, "FITS": 110_000}
-REQUEST_BYTES = 256 * MB
-# What all batches answered at once may hold: beyond it a batch is refused, 503 + Retry-After.
-BATCH_BUDGET_BYTES = 640 * MB
-BUDGET_WAIT_SECONDS = 2.0  # how long a batch waits for others to end before its 503
-RETRY_AFTER_SECONDS = 2
 OBJECT_NAMES = ("objectId", "diaObjectId")
 ALERT_NAMES = ("candid", "diaSourceId")
 _ALLOWED = (*OBJECT_NAMES, *ALERT_NAMES, "kind", "return_type", "output-format")
@@ -132,56 +122,6 @@ def max_batch_ids(fmt: str, kinds: int) -> int:
     """The most ids one batch of `kinds` stamp kinds may ask for in the format `fmt`: what keeps
     its answer within `REQUEST_BYTES` of server memory, and at most `MAX_BATCH_IDS`."""
     return max(1, min(MAX_BATCH_IDS, REQUEST_BYTES // (kinds * STAMP_BYTES[fmt])))
-
-
-def batch_bytes(request: BatchRequest) -> int:
-    """The server memory a batch is expected to hold while it is answered."""
-    return len(request.ids) * len(request.kinds) * STAMP_BYTES[request.fmt]
-
-
-class ServerBusy(CutoutError):
-    """The batches being answered hold the server's memory budget (HTTP 503, Retry-After)."""
-
-    status = 503
-    retry_after = RETRY_AFTER_SECONDS
-
-
-class MemoryBudget:
-    """Bytes of server memory that batches answered at once may hold (process-wide).
-
-    Parameters
-    ----------
-    limit : int
-        Bytes. A reservation beyond it waits up to `wait` seconds for others to end, then
-        raises `ServerBusy`.
-    """
-
-    def __init__(self, limit: int = BATCH_BUDGET_BYTES, wait: float = BUDGET_WAIT_SECONDS):
-        self.limit = limit
-        self.wait = wait
-        self.held = 0
-        self._changed = threading.Condition()
-
-    @contextlib.contextmanager
-    def reserve(self, nbytes: int):
-        """Hold `nbytes` of the budget while the block runs."""
-        with self._changed:
-            if not self._changed.wait_for(lambda: self.held + nbytes <= self.limit, self.wait):
-                raise ServerBusy(
-                    f"the server is answering other batches ({self.held // MB} MB of its "
-                    f"{self.limit // MB} MB for batches held); try again in "
-                    f"{RETRY_AFTER_SECONDS} s, or ask for fewer ids"
-                )
-            self.held += nbytes
-        try:
-            yield
-        finally:
-            with self._changed:
-                self.held -= nbytes
-                self._changed.notify_all()
-
-
-BATCH_MEMORY = MemoryBudget()
 
 
 def _object_id(survey: Survey, name: str, position: int, value: str | int) -> str:
@@ -318,40 +258,6 @@ def failure(error: CutoutError) -> str:
     """A row's status for an error: ``not found``, ``corrupt``, ``unavailable`` or ``error``."""
     reason = {404: "not found", 502: "corrupt", 503: "unavailable"}.get(error.status, "error")
     return f"{reason}: {error}"
-
-
-def give_back_memory() -> None:
-    """Hand the heap's free pages back to the system after a batch (glibc; elsewhere a no-op).
-
-    A batch decodes thousands of stamps of ~20 kB, below glibc's mmap threshold: once freed,
-    their pages would stay in the process's heaps (one per thread) unless trimmed. And glibc
-    raises that threshold (up to 32 MB) each time a large block is freed, after which the
-    stacks and the replies' send buffers land in the heaps too: on the first batch, the
-    threshold is fixed at `MMAP_THRESHOLD` and the heap's top is trimmed past `TRIM_THRESHOLD`
-    (``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD``, process-wide). Measured with
-    benchmarks/batch_memory.py: the server back within ~100 MB of idle after batches, instead
-    of 1.5 GB above it.
-    """
-    global _libc
-    if _libc is None:
-        import ctypes
-        import ctypes.util
-
-        try:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            _libc.malloc_trim  # noqa: B018 - glibc's, or AttributeError
-            _libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-            _libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-        except (OSError, AttributeError):
-            _libc = False
-    if _libc:
-        _libc.malloc_trim(0)
-
-
-MMAP_THRESHOLD = 1 * MB
-TRIM_THRESHOLD = 16 * MB
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
-_libc = None
 
 
 def _survey(reader: CutoutReader, location: AlertLocation) -> Survey:

@@ -74,3 +74,11 @@ class IndexBusy(CutoutError):
     """Another writer holds the alert index, or published it while this one wrote (HTTP 409)."""
 
     status = 409
+
+
+class ServerBusy(CutoutError):
+    """The batches being answered hold the server's memory budget (HTTP 503): try again after
+    `retry_after` seconds (the reply's ``Retry-After``)."""
+
+    status = 503
+    retry_after = 2
