@@ -16,7 +16,9 @@ imports the parent's main script: under ``jupyter server``, jupyter_server's lau
 
 Their queue is the door's render pool (`doors.APIRunner`): each render thread waits for one
 render, so at most as many renders as processes are ever queued here. A worker that dies
-(killed, out of memory) is replaced on the next render.
+(killed, out of memory) is replaced on the next render. Workers that die before their first
+render (they cannot start here) are started again only after a pause, doubled each time from
+`RESTART_PAUSE_SECONDS` up to `MAX_RESTART_PAUSE_SECONDS`; renders are done in threads meanwhile.
 
 Importing this module is cheap (standard library only).
 """
@@ -24,8 +26,10 @@ Importing this module is cheap (standard library only).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -33,16 +37,31 @@ from typing import Any
 
 NICENESS = 10  # added to the workers' niceness: renders yield the CPU to the server
 ENVIRONMENT = "FINK_CUTOUTS_RENDER_PROCESSES"
+RESTART_PAUSE_SECONDS = 1.0  # the first pause after workers died before rendering anything
+MAX_RESTART_PAUSE_SECONDS = 60.0
+
+logger = logging.getLogger(__name__)
 
 _serving = threading.local()
 
 
 def default_processes() -> int:
-    """``$FINK_CUTOUTS_RENDER_PROCESSES`` if set (0: render in threads), else up to 2 per CPUs."""
+    """``$FINK_CUTOUTS_RENDER_PROCESSES`` if set (0: render in threads), else up to 2, one per
+    CPU. A value that is not a whole number is ignored with a warning naming it."""
+    default = min(2, os.cpu_count() or 1)
     configured = os.environ.get(ENVIRONMENT, "").strip()
-    if configured:
+    if not configured:
+        return default
+    try:
         return max(0, int(configured))
-    return min(2, os.cpu_count() or 1)
+    except ValueError:
+        logger.warning(
+            "%s=%r is not a whole number (0: render in threads): using %d render processes",
+            ENVIRONMENT,
+            configured[:40],
+            default,
+        )
+        return default
 
 
 class RenderProcesses:
@@ -62,6 +81,9 @@ class RenderProcesses:
         self._lock = threading.Lock()
         self._closed = False
         self.unavailable: str | None = None  # why processes cannot start here: render in threads
+        self._rendered = False  # the current executor has rendered (its workers started)
+        self._pause = 0.0  # before starting workers again after some died before rendering
+        self._start_after = 0.0  # time.monotonic() before which renders stay in threads
 
     def render(self, function: Callable[..., bytes], *args: Any) -> bytes:
         """``function(*args)`` in a render process (a broken pool is replaced, once); in this
@@ -73,13 +95,17 @@ class RenderProcesses:
             if executor is None or not ready.is_set():
                 return function(*args)
             try:
-                return executor.submit(function, *args).result()
+                result = executor.submit(function, *args).result()
             except BrokenProcessPool:
                 self._replace(executor)
                 if attempt:
                     raise LakeUnavailable(
                         "return_type: the PNG renderer stopped twice; try again"
                     ) from None
+            else:
+                if self._executor is executor:
+                    self._rendered = True
+                return result
         raise AssertionError("unreachable")
 
     @contextlib.contextmanager
@@ -115,7 +141,11 @@ class RenderProcesses:
                 from .errors import LakeUnavailable
 
                 raise LakeUnavailable("return_type: the server is stopping; try again")
-            if self._executor is None and self.unavailable is None:
+            if (
+                self._executor is None
+                and self.unavailable is None
+                and time.monotonic() >= self._start_after
+            ):
                 import multiprocessing
 
                 executor = ProcessPoolExecutor(
@@ -129,23 +159,35 @@ class RenderProcesses:
                 except (RuntimeError, OSError) as error:
                     # e.g. spawn refuses a main script that starts a server without
                     # ``if __name__ == "__main__"``, or the process limit is reached.
-                    import logging
-
                     self.unavailable = str(error).strip().splitlines()[0]
-                    logging.getLogger(__name__).warning(
+                    logger.warning(
                         "PNG renders stay in threads: render processes cannot start (%s)",
                         self.unavailable,
                     )
                     executor.shutdown(wait=False, cancel_futures=True)
                 else:
-                    self._executor, self._ready = executor, ready
+                    self._executor, self._ready, self._rendered = executor, ready, False
             return self._executor, self._ready
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
+        """Forget a broken pool: the next render starts another, at once if it had rendered,
+        else after a pause (doubled each time its successors die before rendering too)."""
         with self._lock:
             if self._executor is broken:
                 self._executor = None
                 self.restarts += 1
+                if self._rendered:
+                    self._pause = 0.0
+                else:
+                    self._pause = min(
+                        max(2 * self._pause, RESTART_PAUSE_SECONDS), MAX_RESTART_PAUSE_SECONDS
+                    )
+                    self._start_after = time.monotonic() + self._pause
+                    logger.warning(
+                        "render processes died before their first render: PNG renders in "
+                        "threads for %.0f s before starting them again",
+                        self._pause,
+                    )
                 from . import metrics
 
                 metrics.add("render_process_restarts")

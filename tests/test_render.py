@@ -299,3 +299,51 @@ def test_renders_stay_in_threads_where_processes_cannot_start(tmp_path):
     assert lines[2] == "worker True"
     assert "render processes cannot start" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_workers_that_die_at_start_are_not_respawned_on_every_render(monkeypatch, caplog):
+    """Workers that cannot start (here their interpreter has no standard library: a broken
+    PYTHONHOME) are started again after a pause, not on every render; renders are done in
+    the calling thread meanwhile, each one right."""
+    import os
+    import time
+    from multiprocessing import resource_tracker
+
+    from fink_cutout_jupyter import render_processes as module
+
+    resource_tracker.ensure_running()  # multiprocessing's own helper process, started sound
+    monkeypatch.setenv("PYTHONHOME", "/nonexistent")  # only processes started from now on
+    processes = module.RenderProcesses(1)
+    try:
+        start = time.monotonic()
+        renders = 0
+        while time.monotonic() - start < 0.9 * module.RESTART_PAUSE_SECONDS or renders < 5:
+            processes.wait_ready(60)  # a new pool's start has failed (or none was started)
+            assert processes.render(os.getpid) == os.getpid()
+            renders += 1
+        assert time.monotonic() - start < 0.9 * module.RESTART_PAUSE_SECONDS + 30
+        assert processes.restarts == 1, f"{processes.restarts} pools for {renders} renders"
+        assert "died before their first render" in caplog.text
+        time.sleep(module.RESTART_PAUSE_SECONDS)
+        processes.render(os.getpid)  # after the pause: workers started again
+        processes.wait_ready(60)
+        assert processes.render(os.getpid) == os.getpid()
+        assert processes.restarts == 2
+        assert processes._pause == 2 * module.RESTART_PAUSE_SECONDS, "the pause doubles"
+    finally:
+        processes.close()
+
+
+@pytest.mark.parametrize("value", ["abc", "2.5", "-"])
+def test_a_render_process_count_that_is_not_a_number_is_named_and_ignored(
+    monkeypatch, caplog, value
+):
+    from fink_cutout_jupyter.render_processes import ENVIRONMENT, default_processes
+
+    monkeypatch.delenv(ENVIRONMENT, raising=False)
+    default = default_processes()
+    monkeypatch.setenv(ENVIRONMENT, value)
+    assert default_processes() == default
+    assert f"FINK_CUTOUTS_RENDER_PROCESSES={value!r} is not a whole number" in caplog.text
+    monkeypatch.setenv(ENVIRONMENT, "0")
+    assert default_processes() == 0
