@@ -266,7 +266,7 @@ class Misbehaving:
                 for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]":
                     writer.write(bytes([byte]))
                     await writer.drain()
-                    await asyncio.sleep(0.25)
+                    await asyncio.sleep(0.5)
             writer.close()
 
         self.drip_server = await asyncio.start_server(drip, self.host, 0)
@@ -301,7 +301,7 @@ class Misbehaving:
             await response.prepare(request)
             for _ in range(40):
                 await response.write(b" ")
-                await asyncio.sleep(0.25)
+                await asyncio.sleep(0.5)
             return response
         if base in ("huge", "endless"):
             size = HUGE_REPLY_BYTES if base == "huge" else None
@@ -452,7 +452,8 @@ def test_the_timeout_is_a_deadline_for_the_whole_request(misbehaving, where):
         call(DEMO_OBJECT_ID)
     elapsed = time.monotonic() - start
     assert caught.value.status == 504
-    assert 1.9 < elapsed < 4, f"{where}: {elapsed:.1f} s for timeout=2"
+    # The drips take 20 s in all: a margin for a loaded machine, still far below them.
+    assert 1.9 < elapsed < 8, f"{where}: {elapsed:.1f} s for timeout=2"
 
 
 _RSS_PROBE = """

@@ -84,48 +84,65 @@ async def test_bodies_are_checked_before_any_thread(demo):
         runner.close()
 
 
-async def test_png_renders_run_outside_the_servers_process(demo):
+_SERVER_CPU = """
+import asyncio, hashlib, json, sys, time
+import pyarrow.parquet as pq
+from pathlib import Path
+from fink_cutout_jupyter.doors import APIRunner
+
+root, render_processes = Path(sys.argv[1]), int(sys.argv[2])
+files = sorted((root / "science").rglob("*.parquet"))
+objects = sorted({o for f in files for o in pq.read_table(f, columns=["objectId"])[0].to_pylist()})
+heavy = {"kind": "All", "return_type": "PNG", "convolution_kernel": "gauss", "interval": "zscale"}
+
+async def main():
+    runner = APIRunner(str(root), workers=4, render_processes=render_processes)
+    try:
+        warm = await runner.answer("cutouts", {"objectId": objects[-1], **heavy})
+        assert warm.status == 200
+        if runner.renders is not None:
+            assert runner.renders.wait_ready(120)
+        start, bodies = time.process_time(), []
+        for first in range(0, 48, 8):  # within the render pool's queue
+            asked = objects[first:first + 8]
+            replies = await asyncio.gather(
+                *(runner.answer("cutouts", {"objectId": o, **heavy}) for o in asked)
+            )
+            assert {reply.status for reply in replies} == {200}
+            bodies += [reply.body for reply in replies]
+        cpu = time.process_time() - start  # this process's threads only, not its render workers
+    finally:
+        runner.close()
+    print(json.dumps({"cpu": cpu, "images": hashlib.sha256(b"".join(bodies)).hexdigest()}))
+
+asyncio.run(main())
+"""
+
+
+def test_png_renders_run_outside_the_servers_process(demo):
     """Issue 21: renders of the heavy flood (All, gauss, zscale) held the server's GIL, so the
     event loop waited behind them. Rendered in worker processes, the same replies cost the
-    server's own process (the event loop's) a fraction of the CPU time they cost in threads."""
-    import pyarrow.parquet as pq
+    server's own process (the event loop's) a fraction of the CPU time they cost in threads.
 
-    files = sorted((demo.root / "science").rglob("*.parquet"))
-    objects = sorted(
-        {o for f in files for o in pq.read_table(f, columns=["objectId"])[0].to_pylist()}
-    )
-    heavy = {
-        "kind": "All",
-        "return_type": "PNG",
-        "convolution_kernel": "gauss",
-        "interval": "zscale",
-    }
+    Each server is a fresh process of its own, so the CPU time counted is its own alone (not
+    that of threads other tests left in this one); CPU time, not wall time, so a loaded
+    machine slows both without changing the ratio much."""
+    import subprocess
+    import sys
 
-    async def server_cpu(render_processes: int) -> tuple[float, list[bytes]]:
-        runner = APIRunner(str(demo.root), workers=4, render_processes=render_processes)
-        try:
-            warm = await runner.answer("cutouts", {"objectId": objects[-1], **heavy})
-            assert warm.status == 200
-            if runner.renders is not None:
-                assert runner.renders.wait_ready(120)
-            start, bodies = time.process_time(), []
-            for first in range(0, 48, 8):  # within the render pool's queue
-                replies = await asyncio.gather(
-                    *(
-                        runner.answer("cutouts", {"objectId": o, **heavy})
-                        for o in objects[first : first + 8]
-                    )
-                )
-                assert {reply.status for reply in replies} == {200}
-                bodies += [reply.body for reply in replies]
-            return time.process_time() - start, bodies
-        finally:
-            runner.close()
+    def server_cpu(render_processes: int) -> dict:
+        done = subprocess.run(
+            [sys.executable, "-c", _SERVER_CPU, str(demo.root), str(render_processes)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.splitlines()[-1])
 
-    in_threads, images = await server_cpu(0)
-    in_processes, same_images = await server_cpu(1)
-    assert same_images == images
-    assert in_processes < 0.5 * in_threads, (in_processes, in_threads)
+    in_threads, in_processes = server_cpu(0), server_cpu(1)
+    assert in_processes["images"] == in_threads["images"]
+    assert in_processes["cpu"] < 0.5 * in_threads["cpu"], (in_processes, in_threads)
 
 
 async def test_a_health_probe_on_a_hung_index_answers_503_in_seconds(tmp_path):
@@ -150,7 +167,8 @@ async def test_a_health_probe_on_a_hung_index_answers_503_in_seconds(tmp_path):
         waited = time.monotonic() - start
         assert reply.status == 503
         assert json.loads(reply.body)["text"] == "the lake did not answer within 5 s; try again"
-        assert HEALTH_TIMEOUT_SECONDS <= waited < HEALTH_TIMEOUT_SECONDS + 2
+        # The lake's own timeout is 60 s: a margin for a loaded machine, still far below it.
+        assert HEALTH_TIMEOUT_SECONDS <= waited < HEALTH_TIMEOUT_SECONDS + 15
     finally:
         while runner.pools["health"].held:
             release(fifo)
