@@ -1,7 +1,8 @@
 """/api/v1/health: whether this server can answer, for a hub or a load balancer to probe.
 
 Cheap by design: one metadata call for the lake's science directory, one for the index's
-layout, and one small read of that layout (no index file is opened, nothing is cached). The
+layout, one small read of that layout (its fields checked as a lookup reads them) and one
+metadata call for its base's sizes file (no index file is opened, nothing is cached). The
 doors run it in a thread of its own with a short timeout, never on the event loop.
 """
 
@@ -39,7 +40,7 @@ def check(api: CutoutAPI) -> tuple[dict[str, Any], list[str]]:
     a nightly update): it grows while nightly indexing is not running.
     """
     from .errors import CutoutError
-    from .index_layout import LAYOUT, read_layout
+    from .index_layout import LAYOUT, base_sizes_file, damaged, read_layout
 
     facts: dict[str, Any] = {
         "version": __version__,
@@ -64,6 +65,10 @@ def check(api: CutoutAPI) -> tuple[dict[str, Any], list[str]]:
                 "index: the lake has no alert index yet; run: fink-cutouts index build "
                 "--lake LAKE --all"
             )
+        elif layout["generation"] is not None and not store.exists(
+            sizes := base_sizes_file(layout["generation"])
+        ):
+            raise damaged(sizes, "missing, while layout.json names it")
         else:
             facts["index"] = True
             facts["survey"] = layout.get("survey")

@@ -43,9 +43,11 @@ from .errors import CutoutError, IndexDamaged, LakeUnavailable, NotFound
 from .index_files import SortedFile, index_file_rows, read_index_table
 from .index_layout import (
     INDEX_FORMAT,
+    LAYOUT,
     base_file,
     base_sizes_file,
     check_fields,
+    counted_manifest,
     damaged,
     delta_file,
     owners,
@@ -182,15 +184,22 @@ class AlertIndex:
         self.refresh_seconds = refresh_seconds
         self.cached_files = cached_files
         self._lock = threading.Lock()
-        self._files: OrderedDict[str, SortedFile] = OrderedDict()
+        self._files: OrderedDict[tuple[str, int], SortedFile] = OrderedDict()
         self._state: tuple[float, dict, dict[int, int]] | None = None
         self._base_sizes: tuple[int | None, dict] = (None, {})
+        self._index_id: str | None = None  # of the layout read last (`index_layout.new_layout`)
         self._missing = False
-        self.writer = None  # the write session open on this index (`index_writes.writing`)
+        # the write session each thread has open on this index (`index_writes.writing`)
+        self.writers: dict[int, Any] = {}
         weakref.finalize(self, _close_files, self._files)
 
     def __repr__(self) -> str:
         return f"AlertIndex({self.lake!r}, root={self.store.uri!r})"
+
+    @property
+    def writer(self) -> Any:
+        """The write session this thread has open on this index, if any."""
+        return self.writers.get(threading.get_ident())
 
     # Lookups
 
@@ -294,8 +303,6 @@ class AlertIndex:
                     stale.append(path)
         return stale
 
-    # Internals
-
     def verify(self) -> list[str]:
         """Read every file the layout names; each damaged one as "file: what is wrong".
 
@@ -338,11 +345,12 @@ class AlertIndex:
         found += self._damaged_manifests(layout)
         return [f"{error.file}: {error.reason}" for error in found]
 
+    # Internals
+
     def _damaged_manifests(self, layout: dict) -> list[IndexDamaged]:
         found = []
-        orders = range(layout.get("first_manifest", 0), layout["next"])
         for name, *_ in self.store.list_files("nights"):
-            if name[:8].isdigit() and name[8:] == ".json" and int(name[:8]) in orders:
+            if counted_manifest(layout, name):
                 try:
                     self._manifest(f"nights/{name}")
                 except IndexDamaged as error:
@@ -355,13 +363,11 @@ class AlertIndex:
         Only the manifests the layout counts (from ``first_manifest`` to ``next``): not a
         temporary file of a killed build, nor a manifest of a write never published.
         """
-        layout = layout or read_layout(self.store, check=False) or {"next": 0}
-        orders = range(layout.get("first_manifest", 0), layout.get("next", 0))
+        layout = layout or read_layout(self.store, check=False) or {}
         current = {}
         for name, *_ in sorted(self.store.list_files("nights")):  # later manifests win
-            if not (name[:8].isdigit() and name[8:] == ".json" and int(name[:8]) in orders):
-                continue
-            current |= self._manifest(f"nights/{name}")
+            if counted_manifest(layout, name):
+                current |= self._manifest(f"nights/{name}")
         return [{"night": night, **recorded} for night, recorded in sorted(current.items())]
 
     def _manifest(self, relative: str) -> dict:
@@ -401,6 +407,10 @@ class AlertIndex:
             state = (time.monotonic(), layout, owners(layout))
             metrics.add("index_refreshes")
             with self._lock:
+                if layout.get("id") != self._index_id:  # another index, written from scratch:
+                    self._index_id = layout.get("id")  # its names may be those of the last
+                    self._base_sizes = (None, {})
+                    self._files.clear()  # each closed when no lookup uses it any more
                 self._state = state
         return state
 
@@ -458,8 +468,14 @@ class AlertIndex:
                 found = self._rows(base_file(generation, table, bucket), table, size, key)
                 rows += [row for row in found if row["night"] not in owner]
         for delta in layout["deltas"]:
-            found = self._rows(delta_file(table, delta["name"]), table, delta["sizes"][table], key)
-            rows += [row for row in found if owner[row["night"]] == delta["order"]]
+            relative = delta_file(table, delta["name"])
+            found = self._rows(relative, table, delta["sizes"][table], key)
+            try:
+                rows += [row for row in found if owner[row["night"]] == delta["order"]]
+            except KeyError as error:
+                raise damaged(
+                    relative, f"holds entries of night {error}, not among its nights in {LAYOUT}"
+                ) from error
         return [self._location(row, layout) for row in rows]
 
     def _rows(self, relative: str, table: str, size: int, key: str | int) -> list[dict]:
@@ -468,7 +484,7 @@ class AlertIndex:
             return self._sorted_file(relative, table, size).rows_with(key)
         except (OSError, ValueError, KeyError, TypeError, NotFound) as error:
             with self._lock:
-                self._files.pop(relative, None)
+                self._files.pop((relative, size), None)
             raise self._file_error(relative, size, error) from error
 
     def _file_error(self, relative: str, size: int | None, error: Exception) -> CutoutError:
@@ -493,14 +509,15 @@ class AlertIndex:
         return damaged(relative, f"malformed: {self.store.scrub(str(error))}")
 
     def _sorted_file(self, relative: str, table: str, size: int) -> SortedFile:
-        """An index file, kept open (its name is never reused for other contents)."""
+        """An index file, kept open by name and size (writers never give a name to other
+        contents; the size guards an index removed and written again from scratch)."""
         with self._lock:
-            if relative in self._files:
-                self._files.move_to_end(relative)
-                return self._files[relative]
+            if (relative, size) in self._files:
+                self._files.move_to_end((relative, size))
+                return self._files[relative, size]
         opened = SortedFile(self.store.open(relative), TABLES[table], size)
         with self._lock:
-            self._files[relative] = opened
+            self._files[relative, size] = opened
             while len(self._files) > self.cached_files:
                 self._files.popitem(last=False)  # closed when no lookup uses it any more
         return opened
@@ -528,7 +545,7 @@ class AlertIndex:
         )
 
 
-def _close_files(files: OrderedDict[str, SortedFile]) -> None:
+def _close_files(files: OrderedDict[tuple[str, int], SortedFile]) -> None:
     """Close and forget open index files: when their index is collected, or at exit at the
     latest, while the filesystem is still open (HDFS logs files closed after it)."""
     while files:

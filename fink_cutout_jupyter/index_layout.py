@@ -16,10 +16,11 @@ compaction, and each entry is rewritten about ``log_FANOUT(nights)`` times befor
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from .errors import IndexDamaged, IndexOutdated, NotFound
+from .errors import IndexDamaged, IndexOutdated
 
 if TYPE_CHECKING:
     from .lake import Lake
@@ -29,6 +30,9 @@ FANOUT = 4
 TABLE_NAMES = ("objects", "alerts")
 LAYOUT = "layout.json"
 REPAIR_COMMAND = "fink-cutouts index build --lake LAKE --all --rebuild"
+MANIFEST_NAME = re.compile(r"(\d{8})\.json")
+BASE_NAME = re.compile(r"base-(\d+)")
+DELTA_NAME = re.compile(r".*-L\d+-(\d+)\.arrow")
 
 
 def damaged(relative: str, reason: str) -> IndexDamaged:
@@ -51,15 +55,22 @@ def check_format(layout: dict) -> None:
         )
 
 
-def new_layout(survey: str) -> dict:
+def new_layout(survey: str, first: int = 0, generation: int = 0) -> dict:
+    """A layout naming no file, whose first delta and manifest have order `first`, and whose
+    first base will be at least `generation`. Its ``id`` is new: a reader that finds another id
+    forgets the files it keeps open (an index removed and written again reuses names)."""
+    import uuid
+
     return {
         "format": INDEX_FORMAT,
+        "id": uuid.uuid4().hex,
         "survey": survey,
         "buckets": 1,
         "generation": None,
         "deltas": [],
-        "next": 0,
-        "first_manifest": 0,  # manifests nights/<order>.json count from this order to "next"
+        "next": first,
+        "first_manifest": first,  # manifests nights/<order>.json count from this order to "next"
+        "next_generation": generation,  # no base generation below it was ever written
     }
 
 
@@ -68,12 +79,28 @@ def read_layout(store: Lake, check: bool = True, look_first: bool = True) -> dic
 
     With `look_first`, its existence is checked before reading it (two more calls on HDFS,
     whose client logs a Java stack trace for a missing file it is asked to open)."""
-    if look_first and not store.exists(LAYOUT):
+    data = read_layout_bytes(store, look_first)
+    if data is None:
         return None
+    return parse_layout(data, check)
+
+
+def read_layout_bytes(store: Lake, look_first: bool = True) -> bytes | None:
+    """``layout.json``'s bytes, or None if there is none (see `read_layout`)."""
+    if look_first:
+        return store.read_if_exists(LAYOUT)
+    from .errors import NotFound
+
     try:
-        layout = json.loads(store.read_small(LAYOUT))
+        return store.read_small(LAYOUT)
     except NotFound:
         return None
+
+
+def parse_layout(data: bytes, check: bool = True) -> dict:
+    """A layout from its bytes, checked with `check` (`IndexDamaged`, `IndexOutdated`)."""
+    try:
+        layout = json.loads(data)
     except ValueError as error:
         raise damaged(LAYOUT, f"not JSON: {error}") from error
     if not isinstance(layout, dict):
@@ -85,18 +112,76 @@ def read_layout(store: Lake, check: bool = True, look_first: bool = True) -> dic
 
 
 def check_fields(layout: dict) -> None:
-    """Refuse a layout of this format that lacks what a lookup reads (`IndexDamaged`)."""
+    """Refuse a layout of this format that lacks what a lookup reads, or holds it with the
+    wrong type (`IndexDamaged` naming the field)."""
+
+    def survey(name) -> bool:
+        from .errors import BadParameter
+        from .surveys import survey_named
+
+        try:
+            return isinstance(name, str) and survey_named(name) is not None
+        except BadParameter:
+            return False
+
+    def count(value, least: int = 0) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
     try:
-        fields = (layout["survey"], layout["buckets"], layout["generation"], layout["next"])
-        well_formed = isinstance(fields[1], int) and fields[1] > 0
+        checks = [
+            ("survey", survey(layout["survey"])),
+            ("buckets", count(layout["buckets"], 1)),
+            ("generation", layout["generation"] is None or count(layout["generation"])),
+            ("next", count(layout["next"])),
+            ("first_manifest", count(layout.get("first_manifest", 0))),
+            ("next_generation", count(layout.get("next_generation", 0))),
+            ("id", isinstance(layout.get("id", ""), str)),
+            ("deltas", isinstance(layout["deltas"], list)),
+        ]
         for delta in layout["deltas"]:
-            names = (delta["name"], delta["order"], delta["nights"], delta["sizes"])
-            well_formed &= all(isinstance(delta["sizes"][table], int) for table in TABLE_NAMES)
-            well_formed &= isinstance(names[0], str) and isinstance(names[2], list)
+            nights, name = delta["nights"], delta["name"]
+            checks += [
+                ("a delta's name", isinstance(name, str) and re.fullmatch(r"[\w-]+", name)),
+                ("a delta's order", count(delta["order"])),
+                ("a delta's level", count(delta.get("level", 0))),
+                ("a delta's nights", isinstance(nights, list) and all(map(count, nights))),
+                ("a delta's sizes", all(count(delta["sizes"][t]) for t in TABLE_NAMES)),
+            ]
     except (KeyError, TypeError) as error:
         raise damaged(LAYOUT, f"no field {error}") from error
-    if not well_formed:
-        raise damaged(LAYOUT, "a field of the wrong type")
+    wrong = [field for field, right in checks if not right]
+    if wrong:
+        raise damaged(LAYOUT, f"{wrong[0]} of the wrong type or out of range")
+
+
+def counted_manifest(layout: dict, name: str) -> bool:
+    """Whether ``nights/<name>`` is a manifest `layout` counts (from ``first_manifest`` to
+    ``next``): not a temporary file, nor a manifest of a write never published."""
+    match = MANIFEST_NAME.fullmatch(name)
+    orders = range(layout.get("first_manifest", 0), layout.get("next", 0))
+    return bool(match) and int(match[1]) in orders
+
+
+def free_numbers(store: Lake, layout: dict | None) -> tuple[int, int]:
+    """(next base generation, next order) no file of the index has had: above those `layout`
+    names and those on the filesystem (a reader keeps files open by name: a name is never
+    given to other contents, even after a damaged index was swept)."""
+    generation = order = -1
+    if layout is not None:
+        numbers = [layout.get("generation"), layout.get("next_generation", 0) - 1]
+        generation = max(n for n in numbers if isinstance(n, int))
+        order = layout["next"] - 1
+    for directory in store.list_directories(""):
+        if match := BASE_NAME.fullmatch(directory):
+            generation = max(generation, int(match[1]))
+    for name, *_ in store.list_files("nights"):
+        if match := MANIFEST_NAME.fullmatch(name):
+            order = max(order, int(match[1]))
+    for table in TABLE_NAMES:
+        for name, *_ in store.list_files(f"delta/{table}"):
+            if match := DELTA_NAME.fullmatch(name):
+                order = max(order, int(match[1]))
+    return generation + 1, order + 1
 
 
 def layout_bytes(layout: dict) -> bytes:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, NamedTuple
@@ -30,6 +30,7 @@ from .errors import BadParameter, IndexBusy, IndexDamaged, NotFound
 from .index import TABLES, AlertIndex, bucket_of_keys, entry_schema
 from .index_files import index_file_bytes, index_file_rows, read_index_table
 from .index_layout import (
+    BASE_NAME,
     FANOUT,
     INDEX_FORMAT,
     LAYOUT,
@@ -37,13 +38,16 @@ from .index_layout import (
     base_file,
     base_sizes_file,
     check_format,
+    counted_manifest,
     delta_file,
     delta_name,
+    free_numbers,
     layout_bytes,
     level_to_merge,
     new_layout,
     owners,
-    read_layout,
+    parse_layout,
+    read_layout_bytes,
     superseded,
 )
 from .index_lock import WriterLock, abandoned_lock_file, where
@@ -53,51 +57,59 @@ if TYPE_CHECKING:
 
 TARGET_BUCKET_ROWS = 200_000
 SMALL_DELTAS_BYTES = 64 * 2**20  # deltas this small together are merged into one
-MANIFEST_NAME = re.compile(r"(\d{8})\.json")
-BASE_NAME = re.compile(r"base-\d+")
 
 
 class WriteSession:
     """A writer's hold on the index: its lock, the layout it started from, the one it writes.
 
-    Made by `writing`; every function here that writes to the index runs in one.
+    Made by `writing`; every function here that writes to the index runs in one. New base
+    generations and orders (of deltas and manifests) come after every one on the filesystem
+    (`index_layout.free_numbers`): a name is never given to other contents, so a server that
+    keeps an index file open by name never reads another one's bytes through it.
     """
 
     def __init__(self, index: AlertIndex, lock: WriterLock, rebuild: bool) -> None:
         self.index = index
         self.lock = lock
         self.rebuild = rebuild
-        self.published_bytes = _published_bytes(index.store)
+        self.published_bytes = read_layout_bytes(index.store)
+        published = None
         try:
-            published = read_layout(index.store, check=False)
+            if self.published_bytes is not None:
+                published = parse_layout(self.published_bytes, check=False)
         except IndexDamaged:
             if not rebuild:
                 raise
-            published = None
         ours = published is not None and published.get("format") == INDEX_FORMAT
+        self.next_generation, self.start_order = free_numbers(
+            index.store, published if ours else None
+        )
+        lock.check()  # a writer whose lock was broken while it waited sweeps nothing
         if ours or self.published_bytes is None:
             sweep(index.store, published)  # what a killed or refused writer left
         elif rebuild:  # a damaged index, or of another format: it serves nothing anyway
             sweep(index.store, None)
         self.layout = published
-        self.start_order = 0
-        self.next_generation = 0
-        if ours and published["generation"] is not None:
-            self.next_generation = published["generation"] + 1
         self.replaced = published if rebuild and ours else None
         if rebuild:
             self.layout = None  # a whole new index, published at `finish`
-            self.start_order = published.get("next", 0) if ours else 0
+
+    def claim_generation(self) -> int:
+        """The new base generation this writer writes, claimed by creating a file in its
+        directory under a name no file has (`write_new`): of two writers past the lock that
+        picked the same number, one is refused before writing a bucket (one whose buckets are
+        written by replacing files, as Spark's retried tasks do, would otherwise mix them)."""
+        generation = self.next_generation
+        write_new(self.index.store, claim_file(generation), self.lock.me.to_bytes())
+        return generation
 
     def working(self) -> dict | None:
         """A copy of the layout being written (None: no index yet)."""
         return json.loads(json.dumps(self.layout)) if self.layout is not None else None
 
     def new_layout(self, survey: str) -> dict:
-        """An empty layout whose files and manifests come after the published index's."""
-        layout = new_layout(survey)
-        layout["next"] = layout["first_manifest"] = self.start_order
-        return layout
+        """An empty layout whose files and manifests come after every one written before."""
+        return new_layout(survey, self.start_order, self.next_generation)
 
     def commit(self, layout: dict, garbage: list[str]) -> None:
         """Publish `layout` (deferred in a rebuild), then delete `garbage`, files it no longer
@@ -111,7 +123,7 @@ class WriteSession:
     def publish(self, layout: dict) -> None:
         """Write `layout` as ``layout.json`` if the index is still as this writer found it."""
         self.lock.check()
-        if _published_bytes(self.index.store) != self.published_bytes:
+        if read_layout_bytes(self.index.store) != self.published_bytes:
             raise IndexBusy(
                 f"index: another writer published {where(self.index.store, LAYOUT)} while this "
                 "one was writing (without the writer lock, or after breaking it); this "
@@ -127,16 +139,20 @@ class WriteSession:
         those: another writer may have written since)."""
         if self.rebuild and self.layout is not None:
             self.publish(self.layout)
-            old = self.replaced or {"deltas": [], "generation": None, "next": 0}
+            old = self.replaced or new_layout("ztf")
             for delta in old["deltas"]:
                 for table in TABLES:
                     self.index.store.delete(delta_file(table, delta["name"]))
-            orders = range(old.get("first_manifest", 0), old["next"])
             for name, *_ in self.index.store.list_files("nights"):
-                if (match := MANIFEST_NAME.fullmatch(name)) and int(match[1]) in orders:
+                if counted_manifest(old, name):
                     self.index.store.delete(f"nights/{name}")
             if old["generation"] is not None:
                 self.index.store.delete(f"base-{old['generation']}")
+
+
+def claim_file(generation: int) -> str:
+    """The file a writer of base `generation` claims it with (`WriteSession.claim_generation`)."""
+    return f"base-{generation}/writer.json"
 
 
 def write_new(store, relative: str, data: bytes) -> None:
@@ -149,37 +165,30 @@ def write_new(store, relative: str, data: bytes) -> None:
         )
 
 
-def _published_bytes(store) -> bytes | None:
-    if not store.exists(LAYOUT):  # on HDFS, opening a missing file logs a Java stack trace
-        return None
-    try:
-        return store.read_small(LAYOUT)
-    except NotFound:
-        return None
-
-
 @contextmanager
 def writing(
     index: AlertIndex, command: str = "", wait: float = 0.0, rebuild: bool = False
 ) -> Iterator[WriteSession]:
-    """Hold the index for writing: its writer lock, then a `WriteSession` (the one already
-    open on this `AlertIndex`, if any).
+    """Hold the index for writing: its writer lock, then a `WriteSession` (the one this
+    thread already has open on this `AlertIndex`, if any: another thread's write waits for
+    the lock, or is refused, as another process's is).
 
     Raises
     ------
     IndexBusy
         When another writer holds the lock after `wait` seconds, naming it.
     """
-    if index.writer is not None:
-        yield index.writer
+    if (session := index.writer) is not None:
+        yield session
         return
+    thread = threading.get_ident()
     with WriterLock(index.store, command, wait) as lock:
-        index.writer = session = WriteSession(index, lock, rebuild)
+        index.writers[thread] = session = WriteSession(index, lock, rebuild)
         try:
             yield session
             session.finish()
         finally:
-            index.writer = None
+            del index.writers[thread]
             index.refresh()
 
 
@@ -195,16 +204,14 @@ def sweep(store, layout: dict | None) -> list[str]:
         store.delete(relative)
         deleted.append(relative)
 
-    layout = layout or {"deltas": [], "generation": None, "next": 0}
+    layout = layout or new_layout("ztf")
     names = {f"{delta['name']}.arrow" for delta in layout["deltas"]}
     for table in TABLES:
         for name, *_ in store.list_files(f"delta/{table}"):
             if name not in names:
                 drop(f"delta/{table}/{name}")
-    orders = range(layout.get("first_manifest", 0), layout["next"])
     for name, *_ in store.list_files("nights"):
-        match = MANIFEST_NAME.fullmatch(name)
-        if not match or int(match[1]) not in orders:
+        if not counted_manifest(layout, name):
             drop(f"nights/{name}")
     generation = layout["generation"]
     for directory in store.list_directories(""):
@@ -459,7 +466,7 @@ def _compact(index: AlertIndex, progress: bool) -> dict:
             for b in range(old_buckets)
         )
     buckets = bucket_count(base_rows + fresh_entries.num_rows, old_buckets)
-    generation = 0 if old_generation is None else old_generation + 1
+    generation = index.writer.claim_generation()
     sizes: dict[str, list[int]] = {table: [0] * buckets for table in TABLES}
     with tqdm(total=2 * old_buckets, unit="bucket", desc="compacting", disable=not progress) as bar:
         for table, key in TABLES.items():

@@ -160,7 +160,7 @@ def _compact_with_spark(spark, where: _Where, alert_index: AlertIndex) -> dict:
                 if table == "objects":
                     rows += index_file_rows(alert_index.store, sources[-1][0])
     buckets = bucket_count(rows, old_buckets)
-    generation = 0 if old_generation is None else old_generation + 1
+    generation = alert_index.writer.claim_generation()
     pieces = _spread(spark.sparkContext, sources).flatMap(
         lambda source: where.pieces_of_index_file(*source, buckets)
     )
@@ -246,7 +246,7 @@ def _build_base(spark, where: _Where, index: AlertIndex, nights, jobs, progress:
             raise BadParameter(f"survey: the index holds one survey, found {sorted(surveys)}")
         buckets = bucket_count(sum(fact[4] for fact in facts))
         old = index.writer.working() or {}
-        generation = index.writer.next_generation
+        generation = index.writer.claim_generation()
         pieces = indexed.flatMap(
             lambda r: (piece for table in TABLES for piece in _pieces(table, _table(r[4]), buckets))
         )

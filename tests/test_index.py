@@ -277,3 +277,78 @@ def test_a_damaged_layout_is_repaired_by_a_rebuild(sound_index):
     assert main(["index", "build", *arguments, "--all", "--rebuild", "-q"]) == 0
     assert main(["index", "stats", *arguments, "--verify"]) == 0
     assert len(AlertIndex(lake, str(root)).alerts("ZTF24abssjsb")) == 5
+
+
+def _set(**fields):
+    return lambda layout: layout.update(fields)
+
+
+def _set_delta(**fields):
+    return lambda layout: layout["deltas"][0].update(fields)
+
+
+LAYOUT_SHAPES = {
+    "survey unknown": _set(survey="nope"),
+    "survey null": _set(survey=None),
+    "next a string": _set(next="x"),
+    "first_manifest null": _set(first_manifest=None),
+    "generation a string": _set(generation="x"),
+    "buckets zero": _set(buckets=0),
+    "deltas an object": _set(deltas={}),
+    "a delta's order null": _set_delta(order=None),
+    "a delta's order a string": _set_delta(order="0"),
+    "a delta's level a string": _set_delta(level="x"),
+    "a delta's nights as text": lambda layout: layout["deltas"][0].update(
+        nights=[str(night) for night in layout["deltas"][0]["nights"]]
+    ),
+    "a delta's name a path": _set_delta(name="../../../x"),
+    "a delta's size negative": lambda layout: layout["deltas"][0]["sizes"].update(alerts=-5),
+}
+
+
+def _reshape(root, how) -> None:
+    layout = json.loads((root / "layout.json").read_text())
+    how(layout)
+    (root / "layout.json").write_text(json.dumps(layout))
+
+
+@pytest.mark.parametrize("shape", LAYOUT_SHAPES)
+def test_a_layout_with_a_field_of_the_wrong_shape_answers_503_naming_it(sound_index, shape):
+    from fink_cutout_jupyter.api import CutoutAPI
+    from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+
+    lake, root, _ = sound_index
+    _reshape(root, LAYOUT_SHAPES[shape])
+    api = CutoutAPI(lake, str(root))
+    for route, params in (("alerts", {"objectId": DEMO_OBJECT_ID}), ("health", {})):
+        reply = api.handle(route, params)
+        text = json.loads(reply.body)["text"]
+        assert reply.status == 503, (route, text)
+        assert "index file layout.json is damaged" in text, text
+        assert "fink-cutouts index build --lake LAKE --all --rebuild" in text
+
+
+def test_a_delta_holding_nights_its_layout_entry_does_not_name_answers_503(sound_index):
+    from fink_cutout_jupyter.api import CutoutAPI
+    from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+
+    lake, root, delta = sound_index
+    _reshape(root, _set_delta(nights=[]))
+    reply = CutoutAPI(lake, str(root)).handle("alerts", {"objectId": DEMO_OBJECT_ID})
+    text = json.loads(reply.body)["text"]
+    assert reply.status == 503, text
+    assert f"index file {delta} is damaged" in text
+    assert "not among its nights in layout.json" in text
+
+
+def test_health_answers_503_when_the_base_sizes_file_is_missing(sound_index):
+    from fink_cutout_jupyter.api import CutoutAPI
+
+    lake, root, _ = sound_index
+    assert CutoutAPI(lake, str(root)).handle("health", {}).status == 200
+    (root / "base-0" / "sizes.json").unlink()
+    reply = CutoutAPI(lake, str(root)).handle("health", {})
+    text = json.loads(reply.body)["text"]
+    assert reply.status == 503, text
+    assert "index file base-0/sizes.json is damaged (missing" in text
+    assert json.loads(reply.body)["index"] is False

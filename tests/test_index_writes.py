@@ -245,7 +245,7 @@ def race(six_nights, tmp_path, monkeypatch, first, second, at, wait=0.0, break_l
         return False, paused, {}
     outcome = {}
     if break_lock:
-        unlock(AlertIndex(six_nights, str(root)).store)
+        unlock(AlertIndex(six_nights, str(root)).store, force=True)
 
     def second_writer() -> None:
         try:
@@ -419,3 +419,142 @@ def test_a_writer_killed_at_any_write_leaves_an_index_that_works(six_nights, tmp
             assert left == [], f"killed at {at}: left {left}"
             shutil.rmtree(root)
     assert kills == 2 * writes
+
+
+# A repaired index never reuses a name: running servers keep index files open by name.
+
+
+def indexed_names(root) -> set[str]:
+    layout = json.loads((root / "layout.json").read_text())
+    names = {delta["name"] for delta in layout["deltas"]}
+    return names | ({f"base-{layout['generation']}"} if layout["generation"] is not None else set())
+
+
+@pytest.mark.parametrize("repair", ["rebuild", "rebuild, then compact"])
+def test_a_repaired_index_names_no_file_as_before_and_running_servers_follow_it(
+    demo, tmp_path, repair
+):
+    """The layout is damaged, a night leaves the lake, the index is rebuilt (and compacted):
+    a server that ran all along answers as a fresh one, from the lake's files (before: the
+    rebuild wrote base-0 and delta names again, and the running server kept reading the old
+    files it had open under those names: alerts of the removed night, at paths now gone)."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from fink_cutout_jupyter.indexing import build
+
+    shutil.copytree(demo.root / "science", tmp_path / "lake" / "science")
+    lake = Lake(tmp_path / "lake")
+    root = tmp_path / "index"
+    build(AlertIndex(lake, str(root)), lake.nights(), progress=False)
+    compact(AlertIndex(lake, str(root)), progress=False)
+    build(AlertIndex(lake, str(root)), lake.nights()[-1:], progress=False)
+    before = indexed_names(root)
+    removed = lake.nights()[-2]
+    files = [lake.resolve(path) for path in lake.night_files(removed)]
+    gone = pq.read_table(files[0], columns=["candid"])["candid"].to_pylist()
+    running = AlertIndex(lake, str(root), refresh_seconds=0.0)
+    assert running.alert(gone[0]).path == lake.night_files(removed)[0]  # files opened
+
+    (root / "layout.json").write_text('{"format": 5, "surv')
+    for path in files:
+        os.unlink(path)
+    build(AlertIndex(lake, str(root)), lake.nights(), progress=False, rebuild=True)
+    if repair == "rebuild, then compact":
+        compact(AlertIndex(lake, str(root)), progress=False)
+
+    assert not indexed_names(root) & before
+    fresh = AlertIndex(lake, str(root))
+    for alert_id in gone:
+        with pytest.raises(NotFound):
+            running.alert(alert_id)
+        with pytest.raises(NotFound):
+            fresh.alert(alert_id)
+    kept = pq.read_table(lake.resolve(lake.night_files(lake.nights()[0])[0]), columns=["candid"])
+    for alert_id in kept["candid"].to_pylist():
+        assert running.alert(alert_id) == fresh.alert(alert_id)
+
+
+def test_an_index_removed_and_built_again_is_read_afresh_by_a_running_server(demo, tmp_path):
+    """Names may come back after ``remove`` (nothing left to count from): a running server
+    keeps files open by name and size, and reads a generation's sizes again when the layout
+    changes, so it follows the new index."""
+    import shutil
+
+    from fink_cutout_jupyter.indexing import build
+
+    shutil.copytree(demo.root / "science", tmp_path / "lake" / "science")
+    lake = Lake(tmp_path / "lake")
+    root = tmp_path / "index"
+    nights = lake.nights()
+    build(AlertIndex(lake, str(root)), nights, progress=False)
+    compact(AlertIndex(lake, str(root)), progress=False)
+    running = AlertIndex(lake, str(root), refresh_seconds=0.0)
+    first = running.alerts("ZTF24abssjsb")
+    index_writes.remove(AlertIndex(lake, str(root)))
+    build(AlertIndex(lake, str(root)), nights[:1], progress=False)
+    compact(AlertIndex(lake, str(root)), progress=False)
+    fresh = AlertIndex(lake, str(root))
+    try:
+        expected = fresh.alerts("ZTF24abssjsb")
+    except NotFound:
+        expected = []
+    try:
+        found = running.alerts("ZTF24abssjsb")
+    except NotFound:
+        found = []
+    assert found == expected
+    assert len(expected) < len(first)
+
+
+def test_two_threads_writing_through_one_alert_index_do_not_share_a_session(
+    demo, tmp_path, monkeypatch
+):
+    """Thread A is paused in its write; thread B builds another night through the same
+    `AlertIndex`: B waits for the lock, or is refused, as another process would be (before: B
+    joined A's session, and A published without B's night while B reported success)."""
+    import shutil
+
+    from fink_cutout_jupyter.indexing import build
+
+    shutil.copytree(demo.root / "science", tmp_path / "lake" / "science")
+    lake = Lake(tmp_path / "lake")
+    index = AlertIndex(lake, str(tmp_path / "index"))
+    first, second = lake.nights()[:2]
+    paused, go = threading.Event(), threading.Event()
+    write_manifest = index_writes.write_manifest
+
+    def pausing(*arguments):
+        if threading.current_thread().name == "A":
+            paused.set()
+            go.wait(60)
+        return write_manifest(*arguments)
+
+    monkeypatch.setattr(index_writes, "write_manifest", pausing)
+    outcome = {}
+
+    def run(name: str, night) -> None:
+        try:
+            outcome[name] = build(index, [night], progress=False)
+        except IndexBusy as refused:
+            outcome[name] = refused
+
+    a = threading.Thread(target=run, args=("A", first), name="A")
+    a.start()
+    assert paused.wait(60)
+    b = threading.Thread(target=run, args=("B", second), name="B")
+    b.start()
+    b.join(60)
+    go.set()
+    a.join(60)
+    assert isinstance(outcome["B"], IndexBusy), outcome
+    assert not isinstance(outcome["A"], Exception)
+    layout = json.loads((tmp_path / "index" / "layout.json").read_text())
+    assert [night for delta in layout["deltas"] for night in delta["nights"]] == [
+        int(f"{first:%Y%m%d}")
+    ]
+    build(index, [second], progress=False)  # the lock was released for the next thread
+    layout = json.loads((tmp_path / "index" / "layout.json").read_text())
+    indexed = sorted(night for delta in layout["deltas"] for night in delta["nights"])
+    assert indexed == sorted(int(f"{night:%Y%m%d}") for night in (first, second))
