@@ -618,3 +618,55 @@ def test_a_writer_past_the_lock_on_a_remote_lake_does_not_publish_over_another(
     index = AlertIndex(remote_lake, root)
     assert index.verify() == []
     assert len(index.alerts(OBJECT)) == 3
+
+
+def test_a_missing_hdfs_block_is_an_outage_not_corrupt_data():
+    """The NameNode answers (a stat works) but no DataNode has the file's block (deleted from
+    the DataNode's disk, as a lost disk would): 503, worth retrying, not 502 'does not
+    decode'. Only this test's own file's block is deleted (found through the NameNode's fsck)."""
+    import glob
+    import re
+    import urllib.request
+    import uuid
+
+    local = Lake(SHARED_DATA / "ztf" / "lake", science_dir=SCIENCE)
+    path = local.night_files("19881103")[0]
+    directory = f"outage-{uuid.uuid4().hex[:8]}"
+    # The client's pause between tries for a block: 50 ms instead of 3 s (three tries).
+    uri = f"{os.environ['HDFS_URI']}/user/{USER}/{directory}?user={USER}&replication=1"
+    lake = Lake(f"{uri}&dfs.client.retry.window.base=50", science_dir=SCIENCE)
+    lake.filesystem.create_dir(lake.resolve(path).rsplit("/", 1)[0], recursive=True)
+    with local.open(path) as source, lake.filesystem.open_output_stream(lake.resolve(path)) as sink:
+        sink.write(source.read())
+    params = {"hdfsPath": path, "objectId": OBJECT, "kind": "Science"}
+    try:
+        assert CutoutAPI(lake).handle("cutouts", params).status == 200
+        fsck = (
+            urllib.request.urlopen(
+                f"http://127.0.0.1:50070/fsck?ugi={USER}&files=1&blocks=1"
+                f"&path=/user/{USER}/{directory}",
+                timeout=30,
+            )
+            .read()
+            .decode()
+        )
+        blocks = set(re.findall(r"blk_(\d+)_\d+", fsck))
+        assert len(blocks) == 1, fsck
+        stored = [
+            file
+            for block in blocks
+            for file in glob.glob(
+                f"{os.environ['FINK_DFS_ROOT']}/data/data/**/blk_{block}*", recursive=True
+            )
+        ]
+        assert stored, f"no file of block {blocks} on the DataNode's disk"
+        for file in stored:
+            os.remove(file)
+        assert lake.identity(path).size > 0  # the NameNode still answers
+        reply = CutoutAPI(lake).handle("cutouts", params)
+        text = json.loads(reply.body)["text"]
+        assert reply.status == 503, text
+        assert f"failed reading hdfsPath: {path}" in text
+        assert "does not decode" not in text
+    finally:
+        lake.filesystem.delete_dir(f"/user/{USER}/{directory}")
