@@ -101,6 +101,7 @@ class CutoutReader:
         self.files = OpenFiles(lake)
         self._lock = threading.Lock()
         self._readable_but_undecodable: dict[str, tuple[FileIdentity, str]] = {}
+        self._probe_lock = threading.Lock()
 
     def read(
         self,
@@ -322,8 +323,9 @@ class CutoutReader:
         carry no errno, while a failed read does on a local lake and on HDFS (a missing block, a
         DataNode down: the NameNode still answers a stat). An S3 error carries none either, so
         an OSError without errno is judged by reading the whole file through the filesystem
-        once: if every byte reads, the bytes are what is wrong. Errors other than OSError
-        (pyarrow's ArrowInvalid and kin) are decoding failures.
+        once and decoding it from memory: the bytes are what is wrong only if every byte reads
+        and does not decode. Errors other than OSError (pyarrow's ArrowInvalid and kin) are
+        decoding failures.
         """
         import pyarrow as pa
 
@@ -346,21 +348,29 @@ class CutoutReader:
             raise CorruptData(f"hdfsPath: {path} does not decode as Parquet ({text})") from None
 
     def _reads_whole(self, path: str, failure: str) -> bool:
-        """Whether every byte of `path` reads (remembered per file identity and failure)."""
+        """Whether every byte of `path` reads and those bytes do not decode (in memory, where a
+        failure can only be the bytes'): remembered per file identity and failure text."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         from .errors import CutoutError
 
-        try:
-            identity = self.lake.identity(path)
-            if self._readable_but_undecodable.get(path) == (identity, failure):
-                return True
-            with self.lake.open(path) as source:
-                while source.read(_PROBE_CHUNK):
+        with self._probe_lock:  # one file in memory at a time
+            try:
+                identity = self.lake.identity(path)
+                if self._readable_but_undecodable.get(path) == (identity, failure):
+                    return True
+                with self.lake.open(path) as source:
+                    data = b"".join(iter(lambda: source.read(_PROBE_CHUNK), b""))
+            except (OSError, CutoutError):
+                return False
+            try:
+                for _ in pq.ParquetFile(pa.BufferReader(data)).iter_batches(batch_size=64):
                     pass
-        except (OSError, CutoutError):
-            return False
-        with self._lock:
-            self._readable_but_undecodable[path] = (identity, failure)
-        return True
+            except (OSError, pa.ArrowException):
+                self._readable_but_undecodable[path] = (identity, failure)
+                return True
+            return False  # the stored bytes decode: the failure was the filesystem's
 
     def _survey_of(self, parquet) -> Survey:
         if self.survey is not None:
