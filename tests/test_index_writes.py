@@ -558,3 +558,30 @@ def test_two_threads_writing_through_one_alert_index_do_not_share_a_session(
     layout = json.loads((tmp_path / "index" / "layout.json").read_text())
     indexed = sorted(night for delta in layout["deltas"] for night in delta["nights"])
     assert indexed == sorted(int(f"{night:%Y%m%d}") for night in (first, second))
+
+
+def test_of_two_writers_past_the_lock_one_claims_the_next_base_generation(six_nights, tmp_path):
+    """Writer A holds the lock; it is broken by hand and B takes it: both would write the same
+    next base generation (Spark writes its buckets by replacing files). The first to claim
+    it writes it; the other is refused before writing a bucket."""
+    import shutil
+
+    from fink_cutout_jupyter.index_lock import break_lock
+    from fink_cutout_jupyter.index_writes import writing
+
+    root = tmp_path / "index"
+    shutil.copytree(six_nights.resolve("_cutout_index"), root)
+    published = json.loads((root / "layout.json").read_text())["generation"]
+    with writing(AlertIndex(six_nights, str(root)), "A") as a:
+        break_lock(Lake(root), force=True)
+        with writing(AlertIndex(six_nights, str(root)), "B") as b:
+            assert a.next_generation == b.next_generation > published
+            assert b.claim_generation() == b.next_generation
+            with pytest.raises(IndexBusy, match=f"base-{a.next_generation}/writer.json exists"):
+                a.claim_generation()
+            assert (
+                json.loads((root / f"base-{b.next_generation}" / "writer.json").read_text())[
+                    "command"
+                ]
+                == "B"
+            )

@@ -53,10 +53,13 @@ def contents(index: AlertIndex) -> dict:
         name = file.relative_to(root).as_posix()
         if file.suffix == ".arrow":
             found[name] = read_index_table(index.store, name).to_pylist()
+        elif file.name == "writer.json":  # the claim of a base generation: who wrote it
+            found[name] = sorted(json.loads(file.read_text()))
         elif file.suffix == ".json":
             found[name] = json.loads(file.read_text())
             found[name].pop("indexed_at", None)  # a manifest's build time
             found[name].pop("next", None)  # the layout's count of deltas ever written
+            found[name].pop("id", None)  # the layout's random id
     return found
 
 
