@@ -537,7 +537,7 @@ def index_elsewhere(lake: Lake) -> str:
     else:
         uri = f"{os.environ['HDFS_URI']}/user/{USER}/lock-index?user={USER}&replication=1"
     index = AlertIndex(lake, uri)
-    break_lock(index.store)
+    break_lock(index.store, force=True)
     remove(index)
     return uri
 
@@ -610,7 +610,7 @@ def test_a_writer_past_the_lock_on_a_remote_lake_does_not_publish_over_another(
     writer.start()
     assert stopped.wait(120)
     second = AlertIndex(remote_lake, root)
-    break_lock(second.store)
+    break_lock(second.store, force=True)
     build(second, remote_lake.nights(), progress=False)
     go.set()
     writer.join(120)
