@@ -585,3 +585,33 @@ def test_of_two_writers_past_the_lock_one_claims_the_next_base_generation(six_ni
                 ]
                 == "B"
             )
+
+
+def test_a_writer_whose_lock_was_taken_before_it_swept_sweeps_nothing(
+    six_nights, tmp_path, monkeypatch
+):
+    """Another writer takes the lock over just after this one got it (a stale-lock takeover):
+    this writer is refused before deleting anything, as the files it would sweep may be the
+    other's, not yet published."""
+    import shutil
+
+    from fink_cutout_jupyter.index_lock import LOCK, Holder, WriterLock
+    from fink_cutout_jupyter.index_writes import writing
+
+    root = tmp_path / "index"
+    shutil.copytree(six_nights.resolve("_cutout_index"), root)
+    unpublished = root / "delta" / "objects" / "20241125-L0-000099.arrow"
+    unpublished.write_bytes(b"another writer's delta, not published yet")
+    acquire = WriterLock.acquire
+
+    def taken_over(lock) -> None:
+        acquire(lock)
+        (root / LOCK).write_bytes(Holder.me("the other writer").to_bytes())
+
+    monkeypatch.setattr(WriterLock, "acquire", taken_over)
+    with (
+        pytest.raises(IndexBusy, match="'the other writer'"),
+        writing(AlertIndex(six_nights, str(root))),
+    ):
+        pass
+    assert unpublished.exists()
