@@ -56,6 +56,13 @@ class StandInHub:
 async def hub_and_service(lake: str):
     """The stand-in hub, and the service checking tokens with it (both on loopback)."""
     stand_in = StandInHub()
+    async with service_checking_with(stand_in, lake) as service:
+        yield stand_in, service
+
+
+@contextlib.asynccontextmanager
+async def service_checking_with(stand_in, lake: str):
+    """The service checking tokens with a stand-in hub (both on loopback)."""
     await stand_in.server.start_server()
     hub = HubService(
         "fink-cutouts",
@@ -66,7 +73,7 @@ async def hub_and_service(lake: str):
     service = TestServer(create_app(lake, base_url=hub.prefix, hub=hub), host="127.0.0.1")
     await service.start_server()
     try:
-        yield stand_in, service
+        yield service
     finally:
         await service.close()
         await stand_in.server.close()
@@ -195,23 +202,9 @@ class ScriptedHub:
         self.times.append(asyncio.get_running_loop().time())
         return web.json_response(model, status=status, headers=headers)
 
-    @contextlib.asynccontextmanager
-    async def serving(self, lake: str):
+    def serving(self, lake: str):
         """The service checking tokens with this hub."""
-        await self.server.start_server()
-        hub = HubService(
-            "fink-cutouts",
-            str(self.server.make_url("/hub/api")),
-            "http://127.0.0.1:0",
-            "/services/fink-cutouts/",
-        )
-        service = TestServer(create_app(lake, base_url=hub.prefix, hub=hub), host="127.0.0.1")
-        await service.start_server()
-        try:
-            yield service
-        finally:
-            await service.close()
-            await self.server.close()
+        return service_checking_with(self, lake)
 
 
 ALICE = (200, {"kind": "user", "name": "alice", "scopes": [ACCESS]}, {})
