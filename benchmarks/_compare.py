@@ -29,10 +29,10 @@ import pyarrow.parquet as pq
 from _timing import p50_p95_ms
 from pyarrow import fs
 
-from fink_cutout_jupyter.formats import arrays_json
-from fink_cutout_jupyter.index import AlertIndex
-from fink_cutout_jupyter.lake import Lake
-from fink_cutout_jupyter.reader import CutoutReader
+from fink_cutout_jupyter.contract.formats import arrays_json
+from fink_cutout_jupyter.cutouts.reader import CutoutReader
+from fink_cutout_jupyter.index.lookup import AlertIndex
+from fink_cutout_jupyter.storage.lake import Lake
 
 
 def lake_objects(lake: Lake) -> list[str]:

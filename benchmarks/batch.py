@@ -28,12 +28,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from fink_cutout_jupyter.api import CutoutAPI
 from fink_cutout_jupyter.client import CutoutClient
+from fink_cutout_jupyter.contract.api import CutoutAPI
 from fink_cutout_jupyter.demo import make_demo_lake
-from fink_cutout_jupyter.index import AlertIndex
-from fink_cutout_jupyter.indexing import build
-from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.index.build import build
+from fink_cutout_jupyter.index.lookup import AlertIndex
+from fink_cutout_jupyter.storage.lake import Lake
 
 ALERTS = 10_000
 PER_REQUEST = 2_000

@@ -51,7 +51,7 @@ def alert_ids(root: Path) -> list[int]:
 
 def largest_batch(fmt: str) -> int:
     """The most ids of all three kinds the server takes in one request of `fmt`."""
-    from fink_cutout_jupyter import batch
+    from fink_cutout_jupyter.contract import batch
 
     most = getattr(batch, "max_batch_ids", None)
     return most(fmt, 3) if most else batch.MAX_BATCH_IDS

@@ -58,7 +58,7 @@ def main() -> None:
 
     from fink_cutout_jupyter.client import CutoutClient
     from fink_cutout_jupyter.demo import make_demo_lake
-    from fink_cutout_jupyter.gallery import CutoutGallery
+    from fink_cutout_jupyter.widgets.gallery import CutoutGallery
 
     def notebooks(demo, directory: Path) -> list[str]:
         ids = []

@@ -31,9 +31,9 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from fink_cutout_jupyter.index import AlertIndex
-from fink_cutout_jupyter.indexing import build, compact, entries_of_file, write_night
-from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.index.build import build, compact, entries_of_file, write_night
+from fink_cutout_jupyter.index.lookup import AlertIndex
+from fink_cutout_jupyter.storage.lake import Lake
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "ztf" / "lake"
 SCIENCE = "archive/science"

@@ -25,8 +25,8 @@ from _compare import lake_objects, seed_method
 from _timing import p50_p95_ms
 
 from fink_cutout_jupyter.demo import make_demo_lake
-from fink_cutout_jupyter.index import AlertIndex
-from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.index.lookup import AlertIndex
+from fink_cutout_jupyter.storage.lake import Lake
 
 CASES = {
     "single_array": {"kind": "Science"},

@@ -32,8 +32,8 @@ from _timing import p50_p95_ms
 from hub import SERVICE, start_hub
 
 from fink_cutout_jupyter.demo import make_demo_lake
-from fink_cutout_jupyter.index import AlertIndex
-from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.index.lookup import AlertIndex
+from fink_cutout_jupyter.storage.lake import Lake
 
 
 def latency(session: requests.Session, bases: dict[str, str], objects: list[str]) -> dict:

@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _compare import lake_objects
 
 from fink_cutout_jupyter.demo import make_demo_lake
-from fink_cutout_jupyter.index import AlertIndex
-from fink_cutout_jupyter.indexing import build
-from fink_cutout_jupyter.lake import Lake
-from fink_cutout_jupyter.spark_indexing import build_with_spark, spark_session
+from fink_cutout_jupyter.index.build import build
+from fink_cutout_jupyter.index.lookup import AlertIndex
+from fink_cutout_jupyter.index.spark import build_with_spark, spark_session
+from fink_cutout_jupyter.storage.lake import Lake
 
 
 def main() -> None:

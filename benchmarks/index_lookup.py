@@ -34,10 +34,16 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import p50_p99_ms
 
-from fink_cutout_jupyter.index import SPAN_KINDS, TABLES, AlertIndex, bucket_of_keys, entry_schema
-from fink_cutout_jupyter.index_files import index_file_bytes
-from fink_cutout_jupyter.index_layout import base_file, new_layout
-from fink_cutout_jupyter.index_writes import (
+from fink_cutout_jupyter.index.files import index_file_bytes
+from fink_cutout_jupyter.index.layout import base_file, new_layout
+from fink_cutout_jupyter.index.lookup import (
+    SPAN_KINDS,
+    TABLES,
+    AlertIndex,
+    bucket_of_keys,
+    entry_schema,
+)
+from fink_cutout_jupyter.index.writes import (
     bucket_count,
     by_bucket,
     compact,
@@ -46,8 +52,8 @@ from fink_cutout_jupyter.index_writes import (
     write_night,
     writing,
 )
-from fink_cutout_jupyter.lake import Lake
-from fink_cutout_jupyter.pages import PHYSICAL_TYPES
+from fink_cutout_jupyter.parquet.pages import PHYSICAL_TYPES
+from fink_cutout_jupyter.storage.lake import Lake
 
 # The layout `pages.pack_spans` writes, one record per span.
 PACKED_SPAN = np.dtype(

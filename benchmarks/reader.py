@@ -29,11 +29,11 @@ from _compare import compare
 from _spark_like import NIGHT, spark_like_table, write_spark_like
 from _timing import p50_p95_ms
 
-from fink_cutout_jupyter.index import AlertIndex
-from fink_cutout_jupyter.indexing import build
-from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.index.build import build
+from fink_cutout_jupyter.index.lookup import AlertIndex
 from fink_cutout_jupyter.locations import ALERT_ID_SPAN
-from fink_cutout_jupyter.pages import read_value
+from fink_cutout_jupyter.parquet.pages import read_value
+from fink_cutout_jupyter.storage.lake import Lake
 
 KINDS = ("Science", "Template", "Difference")
 WARM_UP = 100
@@ -71,8 +71,8 @@ def kind_costs(lake: Lake, objects: list[str]) -> dict[str, tuple[float, float]]
     """Per kind, p50 µs of its stamp (its page read and decompressed, the value taken out,
     gunzipped and decoded to pixels) and of the floor (its page read and decompressed alone),
     on other objects for each, so that neither side reads a page the other just read."""
-    from fink_cutout_jupyter.pages import _decompress, _read_span, parse_page_header
-    from fink_cutout_jupyter.stamps import stamp_from_stored
+    from fink_cutout_jupyter.cutouts.stamps import stamp_from_stored
+    from fink_cutout_jupyter.parquet.pages import _decompress, _read_span, parse_page_header
 
     index = AlertIndex(lake)
     half = len(objects) // 2

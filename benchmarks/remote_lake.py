@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _compare import _time, compare, our_method
 from _spark_like import NIGHT, spark_like_table, write_spark_like
 
-from fink_cutout_jupyter.index import AlertIndex
-from fink_cutout_jupyter.indexing import build
-from fink_cutout_jupyter.lake import Lake
-from fink_cutout_jupyter.reader import CutoutReader
+from fink_cutout_jupyter.cutouts.reader import CutoutReader
+from fink_cutout_jupyter.index.build import build
+from fink_cutout_jupyter.index.lookup import AlertIndex
+from fink_cutout_jupyter.storage.lake import Lake
 
 KINDS = ("Science", "Template", "Difference")
 

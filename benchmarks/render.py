@@ -13,10 +13,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import p50_p95_ms, timed
 
+from fink_cutout_jupyter.cutouts.reader import CutoutReader
+from fink_cutout_jupyter.cutouts.render import STRETCHES, RenderOptions, to_png
 from fink_cutout_jupyter.demo import make_demo_lake
-from fink_cutout_jupyter.lake import Lake
-from fink_cutout_jupyter.reader import CutoutReader
-from fink_cutout_jupyter.render import STRETCHES, RenderOptions, to_png
+from fink_cutout_jupyter.storage.lake import Lake
 
 
 def matplotlib_png(pixels: np.ndarray) -> bytes:

@@ -32,9 +32,9 @@ def rubin_lake(root: Path) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from fink_cutout_jupyter.index import AlertIndex
-    from fink_cutout_jupyter.indexing import build
-    from fink_cutout_jupyter.lake import Lake
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
 
     schema = pq.read_schema(
         SHARED / "lsst" / "schema" / "fink-broker_rubin_parquet_schema_lsst.v10_0.parquet"
@@ -56,7 +56,7 @@ def notebook(demo: str, rubin: str) -> dict:
         f'CutoutViewer("ZTF24abssjsb", client=CutoutClient(lake="{demo}"))',
         f'CutoutViewer(170028485706776685, client=CutoutClient(lake="{rubin}"))',
         "import numpy as np\n"
-        "from fink_cutout_jupyter.stamp_widget import StampPanels\n"
+        "from fink_cutout_jupyter.widgets.stamp_panels import StampPanels\n"
         "noise = np.random.default_rng(1).normal(100, 10, (3, 256, 256)).astype('<f4')\n"
         "StampPanels(stamps=[{'kind': k, 'width': 256, 'height': 256, 'unit': 'DN',\n"
         "    'pixels': p.tobytes(), 'zscale': [80.0, 120.0]}\n"

@@ -6,22 +6,22 @@ The names below are imported on first use, so ``import fink_cutout_jupyter`` sta
 
 from importlib import import_module
 
-from ._version import __version__
+from fink_cutout_jupyter._version import __version__
 
 _PUBLIC = {
-    "Lake": "lake",
-    "CutoutReader": "reader",
-    "AlertCutouts": "reader",
-    "Stamp": "stamps",
-    "RenderOptions": "render",
+    "Lake": "storage.lake",
+    "CutoutReader": "cutouts.reader",
+    "AlertCutouts": "cutouts.reader",
+    "Stamp": "cutouts.stamps",
+    "RenderOptions": "cutouts.render",
     "ZTF": "surveys",
     "LSST": "surveys",
     "make_demo_lake": "demo",
-    "AlertIndex": "index",
+    "AlertIndex": "index.lookup",
     "CutoutClient": "client",
-    "CutoutViewer": "viewer",
-    "CutoutGallery": "gallery",
-    "CutoutAPI": "api",
+    "CutoutViewer": "widgets.viewer",
+    "CutoutGallery": "widgets.gallery",
+    "CutoutAPI": "contract.api",
 }
 
 __all__ = ["__version__", *_PUBLIC]
@@ -29,9 +29,9 @@ __all__ = ["__version__", *_PUBLIC]
 
 def _jupyter_server_extension_points() -> list[dict]:
     """Tell jupyter-server where the extension is (it imports it only when enabled)."""
-    from .extension import FinkCutoutsApp
+    from fink_cutout_jupyter.doors.jupyter import FinkCutoutsApp
 
-    return [{"module": "fink_cutout_jupyter.extension", "app": FinkCutoutsApp}]
+    return [{"module": "fink_cutout_jupyter.doors.jupyter", "app": FinkCutoutsApp}]
 
 
 def __getattr__(name: str):

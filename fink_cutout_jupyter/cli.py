@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import BadParameter, CutoutError
-from .surveys import KINDS
+from fink_cutout_jupyter.errors import BadParameter, CutoutError
+from fink_cutout_jupyter.surveys import KINDS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import DEMO_OBJECT_ID, make_demo_lake
+    from fink_cutout_jupyter.demo import DEMO_OBJECT_ID, make_demo_lake
 
     lake = make_demo_lake(args.out, seed=args.seed)
     root = lake.root.resolve()
@@ -170,7 +170,7 @@ def _open_lab(root: Path, extra: list[str]) -> int:
     if shutil.which("jupyter") is None:
         print("JupyterLab is not installed: pip install 'fink-cutout-jupyter[demo]'")
         return 1
-    from .demo import write_quickstart
+    from fink_cutout_jupyter.demo import write_quickstart
 
     notebook, done = write_quickstart(root, bundled_quickstart())
     print(f"  {done}")
@@ -219,9 +219,9 @@ def _print_bytes(data: bytes) -> int:
 
 def _get(args: argparse.Namespace) -> int:
     """One request to the same contract the HTTP API serves, answered in-process."""
-    from .api import CutoutAPI
-    from .lake import Lake
-    from .surveys import survey_named
+    from fink_cutout_jupyter.contract.api import CutoutAPI
+    from fink_cutout_jupyter.storage.lake import Lake
+    from fink_cutout_jupyter.surveys import survey_named
 
     if args.object_id is None and args.candid is None:
         raise BadParameter("objectId: give an OBJECT_ID or --candid")
@@ -248,8 +248,8 @@ def _get(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .hub_auth import HubService
-    from .service import serve
+    from fink_cutout_jupyter.doors.hub_auth import HubService
+    from fink_cutout_jupyter.doors.standalone import serve
 
     try:
         hub = HubService.from_environment()
@@ -278,8 +278,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _index_of(args: argparse.Namespace):
-    from .index import AlertIndex
-    from .lake import Lake
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
 
     return AlertIndex(Lake(args.lake, science_dir=args.science_dir), args.index)
 
@@ -287,7 +287,7 @@ def _index_of(args: argparse.Namespace):
 def _index_build(args: argparse.Namespace) -> int:
     import time
 
-    from .indexing import build
+    from fink_cutout_jupyter.index.build import build
 
     index = _index_of(args)
     if args.all == bool(args.night):
@@ -297,7 +297,7 @@ def _index_build(args: argparse.Namespace) -> int:
     nights = index.lake.nights() if args.all else args.night
     started = time.perf_counter()
     if args.spark:
-        from .spark_indexing import build_with_spark, spark_session
+        from fink_cutout_jupyter.index.spark import build_with_spark, spark_session
 
         spark = spark_session(args.master)
         reports = build_with_spark(
@@ -332,13 +332,13 @@ def _index_build(args: argparse.Namespace) -> int:
 
 def _index_compact(args: argparse.Namespace) -> int:
     if args.spark:
-        from .spark_indexing import compact_with_spark, spark_session
+        from fink_cutout_jupyter.index.spark import compact_with_spark, spark_session
 
         result = compact_with_spark(
             spark_session(args.master), _index_of(args).lake, args.index or "", args.wait
         )
     else:
-        from .indexing import compact
+        from fink_cutout_jupyter.index.build import compact
 
         result = compact(_index_of(args), progress=not args.quiet, wait=args.wait)
     print(
@@ -349,7 +349,7 @@ def _index_compact(args: argparse.Namespace) -> int:
 
 
 def _index_stats(args: argparse.Namespace) -> int:
-    from .index_layout import REPAIR_COMMAND
+    from fink_cutout_jupyter.index.layout import REPAIR_COMMAND
 
     index = _index_of(args)
     if args.verify and (damaged := index.verify()):
@@ -370,7 +370,7 @@ def _index_stats(args: argparse.Namespace) -> int:
 
 
 def _index_unlock(args: argparse.Namespace) -> int:
-    from .index_lock import break_lock
+    from fink_cutout_jupyter.index.lock import break_lock
 
     held = break_lock(_index_of(args).store, force=args.force)
     print(f"removed the writer lock of {held}" if held else "the index had no writer lock")

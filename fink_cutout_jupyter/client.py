@@ -26,8 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .stamps import Stamp
-from .surveys import KINDS
+from fink_cutout_jupyter.cutouts.stamps import Stamp
+from fink_cutout_jupyter.surveys import KINDS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -276,7 +276,7 @@ class _InProcess:
     """The same contract answered by `CutoutAPI` in this process, reading the lake directly."""
 
     def __init__(self, lake: str) -> None:
-        from .api import CutoutAPI
+        from fink_cutout_jupyter.contract.api import CutoutAPI
 
         self.lake = lake
         self.api = CutoutAPI(lake)
@@ -514,7 +514,7 @@ class CutoutClient:
         import pyarrow as pa
         from tqdm.auto import tqdm
 
-        from .batch import max_batch_ids
+        from fink_cutout_jupyter.contract.batch import max_batch_ids
 
         kinds = list(kinds)
         if not kinds or not set(kinds) <= set(KINDS):
@@ -580,7 +580,7 @@ class CutoutClient:
 
 def _retry_after(answer: _Answer) -> float | None:
     """Seconds a busy server (503 with ``Retry-After``) asks to wait, or None."""
-    from .retry_after import retry_after_seconds
+    from fink_cutout_jupyter.contract.retry_after import retry_after_seconds
 
     if answer.status != 503:
         return None

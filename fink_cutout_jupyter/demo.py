@@ -105,9 +105,9 @@ def make_demo_lake(
                 demo_object_files.append(files[-1])
         alerts += len(rows)
     if index:
-        from .index import AlertIndex
-        from .indexing import build, compact, remove
-        from .lake import Lake
+        from fink_cutout_jupyter.index.build import build, compact, remove
+        from fink_cutout_jupyter.index.lookup import AlertIndex
+        from fink_cutout_jupyter.storage.lake import Lake
 
         alert_index = AlertIndex(Lake(root))
         remove(alert_index)  # the files were rewritten: so is their index, whatever its format
@@ -285,7 +285,7 @@ def write_quickstart(
     (Path, str)
         The notebook to open (the user's if kept), and what was done, in words.
     """
-    from .atomic import write_bytes_atomically
+    from fink_cutout_jupyter.storage.atomic import write_bytes_atomically
 
     directory = Path(directory)
     path = directory / QUICKSTART
@@ -303,7 +303,7 @@ def write_quickstart(
             if written == digest:  # the package's quickstart is the one it was edited from
                 return path, kept
             if version is None:
-                from ._version import __version__ as version
+                from fink_cutout_jupyter._version import __version__ as version
             beside = directory / f"quickstart-{version}.ipynb"
             if not beside.exists():
                 write_bytes_atomically(beside, notebook)

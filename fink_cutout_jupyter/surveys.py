@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import BadParameter, quote
+from fink_cutout_jupyter.errors import BadParameter, quote
 
 KINDS = ("Science", "Template", "Difference")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fink_cutout_jupyter.demo import make_demo_lake
-from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.storage.lake import Lake
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -194,8 +194,8 @@ def ztf_lake_case(name: str, root: Path, science_dir: str, index: str, object_id
 @pytest.fixture(scope="session")
 def real_lake_case(ztf_lake, tmp_path_factory) -> LakeCase:
     """The real ZTF lake with its index built outside it (the lake is read-only)."""
-    from fink_cutout_jupyter.index import AlertIndex
-    from fink_cutout_jupyter.indexing import build
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
 
     index_root = tmp_path_factory.mktemp("real-lake-index")
     build(AlertIndex(ztf_lake, index_root), ztf_lake.nights(), progress=False)
@@ -326,8 +326,8 @@ class RewritableLake:
 def rewritable_lake(tmp_path) -> RewritableLake:
     from rewrites import real_alerts, write_fixed_layout
 
-    from fink_cutout_jupyter.index import AlertIndex
-    from fink_cutout_jupyter.indexing import build
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
 
     path = "science/year=2021/month=11/day=21/part-00000-fixed-layout.parquet"
     file = tmp_path / "lake" / path

@@ -75,10 +75,10 @@ def strict_json(body: bytes):
 
 def nonfinite_api(root: Path):
     """A `CutoutAPI` on the lake written under `root`, indexed; and the file."""
-    from fink_cutout_jupyter.api import CutoutAPI
-    from fink_cutout_jupyter.index import AlertIndex
-    from fink_cutout_jupyter.indexing import build
-    from fink_cutout_jupyter.lake import Lake
+    from fink_cutout_jupyter.contract.api import CutoutAPI
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
 
     file = write_nonfinite_lake(root)
     lake = Lake(root)

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from fink_cutout_jupyter.api import CutoutAPI, parse_cutout_request
+from fink_cutout_jupyter.contract.api import CutoutAPI, parse_cutout_request
+from fink_cutout_jupyter.cutouts.render import RenderOptions
 from fink_cutout_jupyter.errors import BadParameter, NotFound
-from fink_cutout_jupyter.lake import Lake
-from fink_cutout_jupyter.render import RenderOptions
+from fink_cutout_jupyter.storage.lake import Lake
 from fink_cutout_jupyter.surveys import KINDS, ZTF
 
 
@@ -204,8 +204,8 @@ def damaged_lake(tmp_path):
     import pyarrow.compute as pc
     from rewrites import real_alerts, write_fixed_layout
 
-    from fink_cutout_jupyter.index import AlertIndex
-    from fink_cutout_jupyter.indexing import build
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
 
     table = real_alerts()
     stamps = table.column("cutoutScience").combine_chunks()
@@ -324,7 +324,7 @@ def test_upper_limits_are_the_latest_alerts_non_detections(real_lake_case):
 
     import pyarrow.parquet as pq
 
-    from fink_cutout_jupyter.lake import Lake
+    from fink_cutout_jupyter.storage.lake import Lake
 
     lake = Lake(real_lake_case.lake, science_dir=real_lake_case.science_dir)
     api = CutoutAPI(lake, real_lake_case.index)

@@ -6,7 +6,11 @@ import threading
 
 import pytest
 
-from fink_cutout_jupyter.atomic import writable_target, write_atomically, write_bytes_atomically
+from fink_cutout_jupyter.storage.atomic import (
+    writable_target,
+    write_atomically,
+    write_bytes_atomically,
+)
 
 
 def test_a_reader_sees_the_old_file_until_the_new_one_is_whole(tmp_path):

@@ -10,16 +10,16 @@ import pytest
 from astropy.io import fits
 from rewrites import stored_stamps, swap_rows
 
-from fink_cutout_jupyter.api import CutoutAPI
-from fink_cutout_jupyter.batch import (
+from fink_cutout_jupyter.contract.api import CutoutAPI
+from fink_cutout_jupyter.contract.batch import (
     MAX_BATCH_IDS,
     BatchReader,
     BatchRequest,
     is_batch,
     parse_batch_request,
 )
+from fink_cutout_jupyter.cutouts.reader import CutoutReader
 from fink_cutout_jupyter.errors import BadParameter
-from fink_cutout_jupyter.reader import CutoutReader
 from fink_cutout_jupyter.surveys import KINDS
 
 
@@ -184,9 +184,9 @@ def test_a_file_deleted_after_indexing_answers_not_found_for_its_rows_only(tmp_p
     import pyarrow.compute as pc
     from rewrites import real_alerts, write_fixed_layout
 
-    from fink_cutout_jupyter.index import AlertIndex
-    from fink_cutout_jupyter.indexing import build
-    from fink_cutout_jupyter.lake import Lake
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
 
     night = tmp_path / "science/year=2021/month=11/day=21"
     night.mkdir(parents=True)
@@ -219,8 +219,8 @@ def test_a_file_deleted_after_indexing_answers_not_found_for_its_rows_only(tmp_p
 def test_a_mixed_batch_of_ztf_and_rubin_ids_names_the_first_of_the_other_survey(
     demo, rubin_lake, rubin_records, tmp_path
 ):
-    from fink_cutout_jupyter.index import AlertIndex
-    from fink_cutout_jupyter.indexing import build
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
 
     rubin_id = next(r["diaObject"]["diaObjectId"] for r in rubin_records if r["diaObject"])
     ztf = CutoutAPI(str(demo.root))
@@ -274,7 +274,7 @@ def test_a_batch_too_large_for_the_servers_memory_is_413_naming_the_allowed_coun
 
 def test_batches_beyond_the_memory_budget_are_503_with_retry_after(demo):
     """A budget held by batches in flight (held here): the next batch waits, then is refused."""
-    from fink_cutout_jupyter.batch_memory import MemoryBudget, batch_bytes
+    from fink_cutout_jupyter.contract.batch_memory import MemoryBudget, batch_bytes
 
     api = CutoutAPI(str(demo.root))
     api.batches.budget = budget = MemoryBudget(wait=0.05)
@@ -301,7 +301,7 @@ def test_the_largest_batch_stays_within_its_memory_through_a_real_server(demo):
     import psutil
     from conftest import free_port, start_service, wait_for_http
 
-    from fink_cutout_jupyter import batch
+    from fink_cutout_jupyter.contract import batch
 
     most = getattr(batch, "max_batch_ids", lambda *_: batch.MAX_BATCH_IDS)("arrow", 3)
     ids = [candid for candid, _ in demo_alerts(demo)]

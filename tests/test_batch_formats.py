@@ -8,9 +8,9 @@ import pyarrow as pa
 import pytest
 from astropy.io import fits
 
-from fink_cutout_jupyter.api import CutoutAPI
-from fink_cutout_jupyter.batch import BatchReader, BatchRequest
-from fink_cutout_jupyter.batch_formats import encode_batch, stack
+from fink_cutout_jupyter.contract.api import CutoutAPI
+from fink_cutout_jupyter.contract.batch import BatchReader, BatchRequest
+from fink_cutout_jupyter.contract.batch_formats import encode_batch, stack
 from fink_cutout_jupyter.surveys import KINDS
 
 

@@ -8,13 +8,13 @@ import threading
 
 import pytest
 
-from fink_cutout_jupyter.batch_memory import MemoryBudget
+from fink_cutout_jupyter.contract.batch_memory import MemoryBudget
 from fink_cutout_jupyter.errors import ServerBusy
 
 # Run in a process of its own: glibc's thresholds are the whole process's.
 HEAP_SCRIPT = """
 import ctypes, json
-from fink_cutout_jupyter import batch_memory
+from fink_cutout_jupyter.contract import batch_memory
 
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p

@@ -199,8 +199,8 @@ def test_demo_opens_jupyterlab_on_the_quickstart_and_stops_with_it(tmp_path):
 
 
 def test_an_index_of_an_older_format_says_how_to_rebuild_it(ztf_lake, tmp_path, capsys):
-    from fink_cutout_jupyter.api import CutoutAPI
-    from fink_cutout_jupyter.index_layout import INDEX_FORMAT
+    from fink_cutout_jupyter.contract.api import CutoutAPI
+    from fink_cutout_jupyter.index.layout import INDEX_FORMAT
 
     lake = ["--lake", ztf_lake.uri, "--science-dir", "archive/science"]
     index = ["--index", str(tmp_path / "index")]
@@ -226,8 +226,8 @@ def test_an_index_of_an_older_format_says_how_to_rebuild_it(ztf_lake, tmp_path, 
 
 HOLD_THE_INDEX = """
 import sys
-from fink_cutout_jupyter.index_lock import WriterLock
-from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.index.lock import WriterLock
+from fink_cutout_jupyter.storage.lake import Lake
 
 with WriterLock(Lake(sys.argv[1]), "index build --night 20241121"):
     print("held", flush=True)

@@ -181,7 +181,7 @@ def test_batch_gives_one_array_and_a_table_over_http_and_in_process(both, demo):
 
 
 def test_batch_splits_long_lists_into_requests(both, monkeypatch, demo):
-    import fink_cutout_jupyter.batch as batch
+    import fink_cutout_jupyter.contract.batch as batch
 
     monkeypatch.setattr(batch, "MAX_BATCH_IDS", 7)
     _, local = both
@@ -196,7 +196,7 @@ def test_batch_splits_long_lists_into_requests(both, monkeypatch, demo):
 def test_batch_asks_again_when_the_server_says_it_is_busy(demo):
     """A batch refused 503 + Retry-After (other batches hold the server's memory budget) is
     asked again after the pause the server names, and answered once the budget is free."""
-    from fink_cutout_jupyter.batch import MemoryBudget
+    from fink_cutout_jupyter.contract.batch import MemoryBudget
 
     client = CutoutClient(lake=str(demo.root))
     api = client.transport.api

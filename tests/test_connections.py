@@ -7,7 +7,7 @@ import logging
 import aiohttp
 from aiohttp import web
 
-from fink_cutout_jupyter.connections import ScrubbedAccessLogger, scrub_secrets
+from fink_cutout_jupyter.doors.connections import ScrubbedAccessLogger, scrub_secrets
 
 SECRETS = ("header-secret", "cookie-secret", "referer-secret", "query-secret", "xsrf-secret")
 
@@ -66,7 +66,7 @@ def test_the_scrubbing_both_doors_share_needs_only_the_standard_library():
 
     code = (
         "import sys\n"
-        "from fink_cutout_jupyter.scrubbing import scrub_secrets\n"
+        "from fink_cutout_jupyter.doors.scrubbing import scrub_secrets\n"
         "print(scrub_secrets('GET /x?session_id=s1&token=t1&kind=All', keys=['session']))\n"
         "print(sorted({'aiohttp', 'tornado', 'jupyter_server'} & set(sys.modules)))\n"
     )

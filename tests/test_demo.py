@@ -5,9 +5,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from fink_cutout_jupyter.cutouts.reader import CutoutReader
 from fink_cutout_jupyter.demo import DEMO_OBJECT_ID, make_demo_lake
 from fink_cutout_jupyter.errors import NotFound
-from fink_cutout_jupyter.reader import CutoutReader
 
 
 def digest(root, files) -> str:
@@ -70,7 +70,7 @@ def test_demo_is_deterministic_for_a_seed(tmp_path):
 
 
 def test_demo_lake_is_indexed(demo, demo_lake):
-    from fink_cutout_jupyter.index import AlertIndex
+    from fink_cutout_jupyter.index.lookup import AlertIndex
 
     index = AlertIndex(demo_lake)
     assert index.stats()["entries"] == demo.alerts
@@ -88,8 +88,8 @@ def test_demo_refuses_a_too_small_lake(tmp_path):
 def test_remaking_the_demo_replaces_an_index_of_an_older_format(tmp_path):
     import json
 
-    from fink_cutout_jupyter.index import AlertIndex
-    from fink_cutout_jupyter.lake import Lake
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
 
     make_demo_lake(tmp_path / "lake")
     layout = tmp_path / "lake" / "_cutout_index" / "layout.json"

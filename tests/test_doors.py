@@ -7,7 +7,7 @@ import time
 
 from contract import release
 
-from fink_cutout_jupyter.doors import QUEUED_PER_THREAD, APIRunner
+from fink_cutout_jupyter.doors.runner import QUEUED_PER_THREAD, APIRunner
 
 OBJECT = "ZTF24abssjsb"
 
@@ -88,7 +88,7 @@ _SERVER_CPU = """
 import asyncio, hashlib, json, sys, time
 import pyarrow.parquet as pq
 from pathlib import Path
-from fink_cutout_jupyter.doors import APIRunner
+from fink_cutout_jupyter.doors.runner import APIRunner
 
 root, render_processes = Path(sys.argv[1]), int(sys.argv[2])
 files = sorted((root / "science").rglob("*.parquet"))
@@ -149,7 +149,7 @@ async def test_a_health_probe_on_a_hung_index_answers_503_in_seconds(tmp_path):
     """The index's layout.json is a FIFO nobody writes (a filesystem that does not answer):
     the probe answers 503 after its own 5 s timeout, not the lake's 60 s, and the event loop
     answers other requests meanwhile."""
-    from fink_cutout_jupyter.doors import HEALTH_TIMEOUT_SECONDS
+    from fink_cutout_jupyter.doors.runner import HEALTH_TIMEOUT_SECONDS
 
     (tmp_path / "science").mkdir()
     (tmp_path / "_cutout_index").mkdir()

@@ -11,7 +11,7 @@ from contract import Response
 from tornado.httpclient import AsyncHTTPClient
 from traitlets.config import Config
 
-from fink_cutout_jupyter.extension import FinkCutoutsApp
+from fink_cutout_jupyter.doors.jupyter import FinkCutoutsApp
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_the_lake_defaults_to_the_environment(monkeypatch):
 
 def test_importing_the_extension_is_cheap():
     code = (
-        "import sys, time; start = time.perf_counter(); import fink_cutout_jupyter.extension; "
+        "import sys, time; start = time.perf_counter(); import fink_cutout_jupyter.doors.jupyter; "
         "print(time.perf_counter() - start); "
         "heavy = ('pyarrow', 'astropy', 'matplotlib', 'numpy'); "
         "print(sorted(m for m in heavy if m in sys.modules))"

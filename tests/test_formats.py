@@ -6,10 +6,10 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
+from fink_cutout_jupyter.contract.formats import encode, output_format
+from fink_cutout_jupyter.cutouts.reader import CutoutReader
+from fink_cutout_jupyter.cutouts.render import RenderOptions
 from fink_cutout_jupyter.errors import BadParameter
-from fink_cutout_jupyter.formats import encode, output_format
-from fink_cutout_jupyter.reader import CutoutReader
-from fink_cutout_jupyter.render import RenderOptions
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +61,8 @@ def test_unknown_format():
 
 
 def test_array_json_equals_the_nested_lists_of_every_real_stamp(ztf_rows):
-    from fink_cutout_jupyter.formats import arrays_json
-    from fink_cutout_jupyter.stamps import Stamp, to_array
+    from fink_cutout_jupyter.contract.formats import arrays_json
+    from fink_cutout_jupyter.cutouts.stamps import Stamp, to_array
 
     for row in ztf_rows:
         stamps = [Stamp(kind, fits_bytes) for kind, fits_bytes in row["fits"].items()]

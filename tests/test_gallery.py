@@ -6,7 +6,7 @@ import pytest
 
 from fink_cutout_jupyter.client import CutoutClient
 from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
-from fink_cutout_jupyter.gallery import CutoutGallery
+from fink_cutout_jupyter.widgets.gallery import CutoutGallery
 
 
 @pytest.fixture(autouse=True)
@@ -106,7 +106,7 @@ def test_labels_outlive_the_kernel_that_gave_them(demo, client, candids, tmp_pat
     script = (
         "import os, signal\n"
         "from fink_cutout_jupyter.client import CutoutClient\n"
-        "from fink_cutout_jupyter.gallery import CutoutGallery\n"
+        "from fink_cutout_jupyter.widgets.gallery import CutoutGallery\n"
         f"gallery = CutoutGallery({ids!r}, client=CutoutClient(lake={str(demo.root)!r}))\n"
         f"for identifier, label in {[(ids[0], 'real'), (ids[1], 'bogus'), (ids[4], 'real')]!r}:\n"
         "    message = {'event': 'label', 'id': str(identifier), 'label': label}\n"

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fink_cutout_jupyter.gallery_ids import gallery_ids, pages
+from fink_cutout_jupyter.widgets.gallery_ids import gallery_ids, pages
 
 
 @pytest.mark.parametrize(

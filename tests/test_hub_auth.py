@@ -21,8 +21,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from conftest import free_port, start_service
 
-from fink_cutout_jupyter.hub_auth import HUB_ATTEMPTS, HUB_RETRY_SECONDS, HubService
-from fink_cutout_jupyter.service import create_app
+from fink_cutout_jupyter.doors.hub_auth import HUB_ATTEMPTS, HUB_RETRY_SECONDS, HubService
+from fink_cutout_jupyter.doors.standalone import create_app
 
 ACCESS = "access:services!service=fink-cutouts"
 TOKENS = {
@@ -142,7 +142,7 @@ async def test_a_burst_costs_one_hub_call_and_answers_are_kept_briefly(demo, jp_
 
 
 async def test_an_answer_is_asked_again_once_it_expires(jp_asyncio_loop):
-    from fink_cutout_jupyter.hub_auth import HubTokenCheck
+    from fink_cutout_jupyter.doors.hub_auth import HubTokenCheck
 
     stand_in = StandInHub()
     await stand_in.server.start_server()

@@ -5,10 +5,10 @@ import pyarrow as pa
 import pytest
 from conftest import displayed
 
+from fink_cutout_jupyter.cutouts.reader import CutoutReader
 from fink_cutout_jupyter.errors import BadParameter, NotFound
-from fink_cutout_jupyter.index import AlertIndex, bucket_of, bucket_of_keys
-from fink_cutout_jupyter.indexing import build
-from fink_cutout_jupyter.reader import CutoutReader
+from fink_cutout_jupyter.index.build import build
+from fink_cutout_jupyter.index.lookup import AlertIndex, bucket_of, bucket_of_keys
 from fink_cutout_jupyter.surveys import KINDS
 
 
@@ -135,7 +135,7 @@ def test_stale_files_detect_a_same_size_rewrite_by_its_mtime(rewritable_lake):
 def test_a_content_check_finds_rewrites_that_kept_size_and_mtime(rewritable_lake):
     from rewrites import swap_rows
 
-    from fink_cutout_jupyter.indexing import build as build_index
+    from fink_cutout_jupyter.index.build import build as build_index
 
     lake = rewritable_lake
     lake.rewrite(swap_rows(lake.table, 3, 40), keep_mtime=True)
@@ -175,8 +175,8 @@ def sound_index(demo, tmp_path):
     last night again)."""
     import shutil
 
-    from fink_cutout_jupyter.indexing import compact
-    from fink_cutout_jupyter.lake import Lake
+    from fink_cutout_jupyter.index.build import compact
+    from fink_cutout_jupyter.storage.lake import Lake
 
     shutil.copytree(demo.root / "science", tmp_path / "lake" / "science")
     lake = Lake(tmp_path / "lake")
@@ -224,7 +224,7 @@ def damage(root, relative: str, how) -> None:
 
 @pytest.mark.parametrize("kind", DAMAGES)
 def test_a_damaged_index_file_answers_503_naming_it_and_the_repair(sound_index, kind):
-    from fink_cutout_jupyter.api import CutoutAPI
+    from fink_cutout_jupyter.contract.api import CutoutAPI
     from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
 
     lake, root, delta = sound_index
@@ -242,8 +242,8 @@ def test_a_damaged_index_file_answers_503_naming_it_and_the_repair(sound_index, 
 
 
 def test_stats_verify_names_every_damaged_file_and_a_rebuild_repairs_them(sound_index, capsys):
-    from fink_cutout_jupyter.api import CutoutAPI
     from fink_cutout_jupyter.cli import main
+    from fink_cutout_jupyter.contract.api import CutoutAPI
     from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
 
     lake, root, delta = sound_index
@@ -314,7 +314,7 @@ def _reshape(root, how) -> None:
 
 @pytest.mark.parametrize("shape", LAYOUT_SHAPES)
 def test_a_layout_with_a_field_of_the_wrong_shape_answers_503_naming_it(sound_index, shape):
-    from fink_cutout_jupyter.api import CutoutAPI
+    from fink_cutout_jupyter.contract.api import CutoutAPI
     from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
 
     lake, root, _ = sound_index
@@ -329,7 +329,7 @@ def test_a_layout_with_a_field_of_the_wrong_shape_answers_503_naming_it(sound_in
 
 
 def test_a_delta_holding_nights_its_layout_entry_does_not_name_answers_503(sound_index):
-    from fink_cutout_jupyter.api import CutoutAPI
+    from fink_cutout_jupyter.contract.api import CutoutAPI
     from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
 
     lake, root, delta = sound_index
@@ -342,7 +342,7 @@ def test_a_delta_holding_nights_its_layout_entry_does_not_name_answers_503(sound
 
 
 def test_health_answers_503_when_the_base_sizes_file_is_missing(sound_index):
-    from fink_cutout_jupyter.api import CutoutAPI
+    from fink_cutout_jupyter.contract.api import CutoutAPI
 
     lake, root, _ = sound_index
     assert CutoutAPI(lake, str(root)).handle("health", {}).status == 200

@@ -1,14 +1,14 @@
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from fink_cutout_jupyter.index_files import (
+from fink_cutout_jupyter.index.files import (
     ROW_GROUP_ROWS,
     SortedFile,
     index_file_bytes,
     index_file_rows,
     read_index_table,
 )
-from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.storage.lake import Lake
 
 
 def test_an_index_file_finds_every_key_across_batch_boundaries(tmp_path):

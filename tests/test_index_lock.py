@@ -16,19 +16,19 @@ import pytest
 from pyarrow import fs
 
 from fink_cutout_jupyter.errors import IndexBusy
-from fink_cutout_jupyter.index_lock import (
+from fink_cutout_jupyter.index.lock import (
     HEARTBEAT_SECONDS,
     LOCK,
     STALE_HEARTBEATS,
     WriterLock,
     holder,
 )
-from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.storage.lake import Lake
 
 HOLD = """
 import sys
-from fink_cutout_jupyter.index_lock import WriterLock
-from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.index.lock import WriterLock
+from fink_cutout_jupyter.storage.lake import Lake
 
 with WriterLock(Lake(sys.argv[1]), sys.argv[2]):
     print("held", flush=True)

@@ -17,13 +17,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from fink_cutout_jupyter import index_writes
 from fink_cutout_jupyter.errors import IndexBusy, IndexDamaged, NotFound
-from fink_cutout_jupyter.index import AlertIndex
-from fink_cutout_jupyter.index_layout import FANOUT
-from fink_cutout_jupyter.index_writes import compact, write_night
-from fink_cutout_jupyter.indexing import entries_of_file
-from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.index import writes as index_writes
+from fink_cutout_jupyter.index.build import entries_of_file
+from fink_cutout_jupyter.index.layout import FANOUT
+from fink_cutout_jupyter.index.lookup import AlertIndex
+from fink_cutout_jupyter.index.writes import compact, write_night
+from fink_cutout_jupyter.storage.lake import Lake
 
 FIRST = dt.date(2025, 1, 1)
 
@@ -110,7 +110,7 @@ def test_the_newest_write_of_a_night_wins_even_inside_a_merged_delta(template, t
 def six_nights(tmp_path_factory) -> Lake:
     """A lake of 6 nights (4 files each), and an index of nights 0-1 compacted, 2 as a delta."""
     from fink_cutout_jupyter.demo import make_demo_lake
-    from fink_cutout_jupyter.indexing import build
+    from fink_cutout_jupyter.index.build import build
 
     root = tmp_path_factory.mktemp("six-nights")
     make_demo_lake(root, seed=11, nights=6, objects=200, index=False, files_per_night=4)
@@ -202,7 +202,7 @@ class PausedWriter:
 
 
 def writers(lake: Lake, root) -> dict:
-    from fink_cutout_jupyter.indexing import build
+    from fink_cutout_jupyter.index.build import build
 
     nights = lake.nights()
 
@@ -235,7 +235,7 @@ def race(six_nights, tmp_path, monkeypatch, first, second, at, wait=0.0, break_l
     """Writer `first` paused before its write `at` while `second` runs; (paused?, outcomes)."""
     import shutil
 
-    from fink_cutout_jupyter.index_lock import break_lock as unlock
+    from fink_cutout_jupyter.index.lock import break_lock as unlock
 
     root = tmp_path / f"index-{at}"
     shutil.copytree(six_nights.resolve("_cutout_index"), root)
@@ -342,7 +342,7 @@ def test_a_writer_whose_lock_was_broken_does_not_publish_over_another(
 KILLED_AT = """
 import os, signal, sys, threading
 from fink_cutout_jupyter.cli import main
-from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.storage.lake import Lake
 
 at, middle, count = int(sys.argv[1]), sys.argv[2] == "middle", [0]
 
@@ -442,7 +442,7 @@ def test_a_repaired_index_names_no_file_as_before_and_running_servers_follow_it(
 
     import pyarrow.parquet as pq
 
-    from fink_cutout_jupyter.indexing import build
+    from fink_cutout_jupyter.index.build import build
 
     shutil.copytree(demo.root / "science", tmp_path / "lake" / "science")
     lake = Lake(tmp_path / "lake")
@@ -482,7 +482,7 @@ def test_an_index_removed_and_built_again_is_read_afresh_by_a_running_server(dem
     changes, so it follows the new index."""
     import shutil
 
-    from fink_cutout_jupyter.indexing import build
+    from fink_cutout_jupyter.index.build import build
 
     shutil.copytree(demo.root / "science", tmp_path / "lake" / "science")
     lake = Lake(tmp_path / "lake")
@@ -516,7 +516,7 @@ def test_two_threads_writing_through_one_alert_index_do_not_share_a_session(
     joined A's session, and A published without B's night while B reported success)."""
     import shutil
 
-    from fink_cutout_jupyter.indexing import build
+    from fink_cutout_jupyter.index.build import build
 
     shutil.copytree(demo.root / "science", tmp_path / "lake" / "science")
     lake = Lake(tmp_path / "lake")
@@ -566,8 +566,8 @@ def test_of_two_writers_past_the_lock_one_claims_the_next_base_generation(six_ni
     it writes it; the other is refused before writing a bucket."""
     import shutil
 
-    from fink_cutout_jupyter.index_lock import break_lock
-    from fink_cutout_jupyter.index_writes import writing
+    from fink_cutout_jupyter.index.lock import break_lock
+    from fink_cutout_jupyter.index.writes import writing
 
     root = tmp_path / "index"
     shutil.copytree(six_nights.resolve("_cutout_index"), root)
@@ -595,8 +595,8 @@ def test_a_writer_whose_lock_was_taken_before_it_swept_sweeps_nothing(
     other's, not yet published."""
     import shutil
 
-    from fink_cutout_jupyter.index_lock import LOCK, Holder, WriterLock
-    from fink_cutout_jupyter.index_writes import writing
+    from fink_cutout_jupyter.index.lock import LOCK, Holder, WriterLock
+    from fink_cutout_jupyter.index.writes import writing
 
     root = tmp_path / "index"
     shutil.copytree(six_nights.resolve("_cutout_index"), root)

@@ -5,14 +5,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from fink_cutout_jupyter import index_writes
+from fink_cutout_jupyter.cutouts.reader import CutoutReader
 from fink_cutout_jupyter.demo import DEMO_OBJECT_ID, make_demo_lake
 from fink_cutout_jupyter.errors import BadParameter
-from fink_cutout_jupyter.index import AlertIndex
-from fink_cutout_jupyter.index_files import read_index_table
-from fink_cutout_jupyter.indexing import build, compact
-from fink_cutout_jupyter.lake import Lake
-from fink_cutout_jupyter.reader import CutoutReader
+from fink_cutout_jupyter.index import writes as index_writes
+from fink_cutout_jupyter.index.build import build, compact
+from fink_cutout_jupyter.index.files import read_index_table
+from fink_cutout_jupyter.index.lookup import AlertIndex
+from fink_cutout_jupyter.storage.lake import Lake
 
 
 @pytest.fixture

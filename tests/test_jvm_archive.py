@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from fink_cutout_jupyter import jvm_archive
-from fink_cutout_jupyter.jvm_archive import archive_key, class_sharing, prepare
+from fink_cutout_jupyter.storage import jvm_archive
+from fink_cutout_jupyter.storage.jvm_archive import archive_key, class_sharing, prepare
 
 FAKE_JAVA = """#!/bin/sh
 for argument; do

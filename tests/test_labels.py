@@ -6,7 +6,7 @@ import io
 import pandas as pd
 import pytest
 
-from fink_cutout_jupyter.labels import Labels
+from fink_cutout_jupyter.widgets.labels import Labels
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
@@ -66,7 +66,7 @@ def test_a_full_disk_during_a_save_keeps_the_previous_file(tmp_path, suffix):
     # write fails with EFBIG instead of killing it), saves 300 labels over the file.
     script = (
         "import resource, signal, sys\n"
-        "from fink_cutout_jupyter.labels import Labels\n"
+        "from fink_cutout_jupyter.widgets.labels import Labels\n"
         f"labels = Labels({NAMES!r})\n"
         "for number in range(300):\n"
         "    labels.set(f'ZTF24{number:07d}', 'bogus')\n"
@@ -219,7 +219,7 @@ def test_a_failed_autosave_keeps_the_labels_and_the_next_change_saves_them(tmp_p
 
 
 def test_the_default_autosave_file_is_named_after_the_set_of_ids(tmp_path, monkeypatch):
-    from fink_cutout_jupyter.labels import default_labels_path
+    from fink_cutout_jupyter.widgets.labels import default_labels_path
 
     monkeypatch.chdir(tmp_path)
     path = default_labels_path(["ZTF1", 2, "ZTF3"])
@@ -292,7 +292,7 @@ def test_a_label_removed_by_another_writer_after_a_failed_autosave_stays_removed
     path = tmp_path / "shared.csv"
     script = (
         "import json, resource, signal, sys\n"
-        "from fink_cutout_jupyter.labels import Labels\n"
+        "from fink_cutout_jupyter.widgets.labels import Labels\n"
         f"first = Labels({NAMES!r}, autosave={str(path)!r})\n"
         f"second = Labels({NAMES!r}, autosave={str(path)!r})\n"
         "first.set('ZTF1', 'real')\n"

@@ -4,7 +4,7 @@ import pytest
 from conftest import SHARED_DATA
 
 from fink_cutout_jupyter.errors import BadParameter, NotFound, OutsideLake
-from fink_cutout_jupyter.lake import Lake, parse_night, safe_relative_path
+from fink_cutout_jupyter.storage.lake import Lake, parse_night, safe_relative_path
 
 HOSTILE_PATHS = [
     ("/etc/passwd", OutsideLake),

@@ -17,13 +17,13 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from fink_cutout_jupyter import metrics
-from fink_cutout_jupyter.api import CutoutAPI
-from fink_cutout_jupyter.doors import QUEUED_PER_THREAD, APIRunner
-from fink_cutout_jupyter.index import AlertIndex
-from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.contract.api import CutoutAPI
+from fink_cutout_jupyter.cutouts.reader import CutoutReader
+from fink_cutout_jupyter.doors.runner import QUEUED_PER_THREAD, APIRunner
+from fink_cutout_jupyter.doors.standalone import create_app
+from fink_cutout_jupyter.index.lookup import AlertIndex
 from fink_cutout_jupyter.locations import ALERT_ID_SPAN
-from fink_cutout_jupyter.reader import CutoutReader
-from fink_cutout_jupyter.service import create_app
+from fink_cutout_jupyter.storage.lake import Lake
 
 OBJECT = "ZTF24abssjsb"
 

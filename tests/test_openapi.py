@@ -6,8 +6,8 @@ import pytest
 from conftest import free_port, start_jupyter_server, wait_for_http
 from openapi_spec_validator import validate
 
-from fink_cutout_jupyter.openapi import ID_PATTERN, digits_up_to, openapi_document
-from fink_cutout_jupyter.parameters import ALERT_PARAMETERS, CUTOUT_PARAMETERS
+from fink_cutout_jupyter.contract.openapi import ID_PATTERN, digits_up_to, openapi_document
+from fink_cutout_jupyter.contract.parameters import ALERT_PARAMETERS, CUTOUT_PARAMETERS
 from fink_cutout_jupyter.surveys import LSST, MAX_ID, ZTF
 
 

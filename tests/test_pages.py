@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import SHARED_DATA
 
-from fink_cutout_jupyter.columns import leaf
-from fink_cutout_jupyter.pages import (
+from fink_cutout_jupyter.parquet.columns import leaf
+from fink_cutout_jupyter.parquet.pages import (
     ColumnInfo,
     PageSpan,
     Unsupported,
@@ -145,7 +145,7 @@ def test_generated_files_equal_pyarrow(
 
 def compressed_v2_pages(path: Path, column: str) -> int:
     """How many data pages v2 of `column` hold compressed values (``is_compressed``)."""
-    from fink_cutout_jupyter.pages import DATA_PAGE_V2, read_page_header
+    from fink_cutout_jupyter.parquet.pages import DATA_PAGE_V2, read_page_header
 
     metadata = pq.ParquetFile(path).metadata
     found = 0
@@ -213,9 +213,9 @@ def test_hybrid_runs_decode_as_the_spec_says():
 def test_a_failed_page_read_falls_back_to_pyarrow_and_is_counted(demo, caplog):
     import dataclasses
 
-    from fink_cutout_jupyter.index import AlertIndex
-    from fink_cutout_jupyter.lake import Lake
-    from fink_cutout_jupyter.reader import CutoutReader
+    from fink_cutout_jupyter.cutouts.reader import CutoutReader
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
 
     lake = Lake(demo.root)
     location = AlertIndex(lake).latest("ZTF24abssjsb")
@@ -247,10 +247,10 @@ def test_a_failed_page_read_falls_back_to_pyarrow_and_is_counted(demo, caplog):
 )
 def test_pages_the_reader_cannot_decode_fall_back_to_pyarrow(tmp_path, ztf_rows, encodings):
     """The index maps any file's pages; what the page reader cannot decode, pyarrow reads."""
-    from fink_cutout_jupyter.index import AlertIndex
-    from fink_cutout_jupyter.indexing import build
-    from fink_cutout_jupyter.lake import Lake
-    from fink_cutout_jupyter.reader import CutoutReader
+    from fink_cutout_jupyter.cutouts.reader import CutoutReader
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
 
     rows = [row for row in ztf_rows if row["path"] == ztf_rows[0]["path"]]
     source = rows[0]["lake"].resolve(rows[0]["path"])

@@ -1,7 +1,6 @@
 import pytest
 
-from fink_cutout_jupyter.errors import BadParameter, TooLarge
-from fink_cutout_jupyter.parameters import (
+from fink_cutout_jupyter.contract.parameters import (
     CUTOUT_PARAMETERS,
     MAX_BODY_BYTES,
     boolean,
@@ -10,6 +9,7 @@ from fink_cutout_jupyter.parameters import (
     number,
     parse_body,
 )
+from fink_cutout_jupyter.errors import BadParameter, TooLarge
 
 
 @pytest.mark.parametrize(

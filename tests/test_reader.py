@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from conftest import displayed, ztf_lake_files
 
+from fink_cutout_jupyter.cutouts.reader import CutoutReader
 from fink_cutout_jupyter.errors import BadParameter, NotFound, OutsideLake
-from fink_cutout_jupyter.reader import CutoutReader
 from fink_cutout_jupyter.surveys import KINDS, LSST, ZTF
 
 
@@ -80,7 +80,7 @@ def test_a_parquet_file_that_is_not_an_alert_file_is_refused(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from fink_cutout_jupyter.lake import Lake
+    from fink_cutout_jupyter.storage.lake import Lake
 
     pq.write_table(pa.table({"objectId": ["ZTF24abssjsb"]}), tmp_path / "other.parquet")
     with pytest.raises(NotFound, match="hdfsPath: the file is not a Fink alert file"):
@@ -90,7 +90,7 @@ def test_a_parquet_file_that_is_not_an_alert_file_is_refused(tmp_path):
 def test_several_row_groups(tmp_path, ztf_rows):
     import pyarrow.parquet as pq
 
-    from fink_cutout_jupyter.lake import Lake
+    from fink_cutout_jupyter.storage.lake import Lake
 
     source = ztf_rows[0]["lake"].resolve(ztf_rows[0]["path"])
     pq.write_table(pq.read_table(source), tmp_path / "groups.parquet", row_group_size=10)
@@ -230,7 +230,7 @@ def test_garbage_pages_at_the_same_size_and_mtime_are_corrupt_data(rewritable_la
 
     from rewrites import stored_stamps
 
-    from fink_cutout_jupyter.api import CutoutAPI
+    from fink_cutout_jupyter.contract.api import CutoutAPI
     from fink_cutout_jupyter.errors import CorruptData
 
     lake = rewritable_lake
@@ -255,8 +255,8 @@ def test_garbage_pages_at_the_same_size_and_mtime_are_corrupt_data(rewritable_la
 
 _FAILING_READS = r"""
 import ctypes, json, platform, struct, sys
-from fink_cutout_jupyter.api import CutoutAPI
-from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.contract.api import CutoutAPI
+from fink_cutout_jupyter.storage.lake import Lake
 
 api = CutoutAPI(Lake(sys.argv[1], science_dir="archive/science"))
 params = {"hdfsPath": sys.argv[2], "objectId": "ZTF18aaqfhlj", "kind": "Science"}

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fink_cutout_jupyter.errors import BadParameter
-from fink_cutout_jupyter.render import (
+from fink_cutout_jupyter.cutouts.render import (
     INTERVALS,
     STRETCHES,
     RenderOptions,
@@ -15,7 +14,8 @@ from fink_cutout_jupyter.render import (
     to_png,
     to_rgb,
 )
-from fink_cutout_jupyter.stamps import Stamp
+from fink_cutout_jupyter.cutouts.stamps import Stamp
+from fink_cutout_jupyter.errors import BadParameter
 from fink_cutout_jupyter.surveys import KINDS
 
 COLORMAPS = ("gray", "Greys", "viridis")
@@ -200,7 +200,7 @@ def test_each_kernel_is_the_smoothing_it_names(real_pixels, name):
 
 @pytest.fixture
 def render_processes():
-    from fink_cutout_jupyter.render_processes import RenderProcesses
+    from fink_cutout_jupyter.cutouts.render_processes import RenderProcesses
 
     processes = RenderProcesses(1)
     assert processes.wait_ready(120)
@@ -214,7 +214,7 @@ def test_a_door_thread_renders_in_a_worker_process_the_same_image(real_pixels, r
     thread would have made."""
     import os
 
-    from fink_cutout_jupyter.render import render_stamps_png, stamps_png
+    from fink_cutout_jupyter.cutouts.render import render_stamps_png, stamps_png
 
     options = RenderOptions(convolution_kernel="gauss", interval="zscale", colormap="viridis")
     stamps = real_pixels[:3]
@@ -237,7 +237,7 @@ def test_renders_do_not_wait_for_the_processes_to_start():
     and matplotlib take about a second to import); then they go to the workers."""
     import os
 
-    from fink_cutout_jupyter.render_processes import RenderProcesses
+    from fink_cutout_jupyter.cutouts.render_processes import RenderProcesses
 
     processes = RenderProcesses(1)
     try:
@@ -253,7 +253,7 @@ def test_a_killed_render_process_is_replaced(real_pixels, render_processes):
     import signal
     import time
 
-    from fink_cutout_jupyter.render import render_stamps_png
+    from fink_cutout_jupyter.cutouts.render import render_stamps_png
 
     options = RenderOptions(interval="zscale")
     first = render_processes.render(os.getpid)
@@ -282,7 +282,7 @@ def test_renders_stay_in_threads_where_processes_cannot_start(tmp_path):
     script = tmp_path / "unguarded.py"
     script.write_text(
         "import os\n"
-        "from fink_cutout_jupyter.render_processes import RenderProcesses\n"
+        "from fink_cutout_jupyter.cutouts.render_processes import RenderProcesses\n"
         "processes = RenderProcesses(1)\n"
         "here = processes.render(os.getpid) == os.getpid()\n"
         "print('rendered here' if here else 'rendered away', processes.unavailable, flush=True)\n"
@@ -338,7 +338,7 @@ def test_workers_that_die_at_start_are_not_respawned_on_every_render(monkeypatch
 def test_a_render_process_count_that_is_not_a_number_is_named_and_ignored(
     monkeypatch, caplog, value
 ):
-    from fink_cutout_jupyter.render_processes import ENVIRONMENT, default_processes
+    from fink_cutout_jupyter.cutouts.render_processes import ENVIRONMENT, default_processes
 
     monkeypatch.delenv(ENVIRONMENT, raising=False)
     default = default_processes()

@@ -1,6 +1,6 @@
 import pytest
 
-from fink_cutout_jupyter.retry_after import retry_after_seconds
+from fink_cutout_jupyter.contract.retry_after import retry_after_seconds
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from conftest import free_port, start_service, wait_for_http
 from contract import *  # noqa: F403 - the shared contract tests run against this door
 from contract import Response, release
 
-from fink_cutout_jupyter.service import create_app
+from fink_cutout_jupyter.doors.standalone import create_app
 
 
 @pytest.fixture
@@ -155,7 +155,7 @@ async def test_health_says_the_lake_and_index_answer_and_how_old_the_index_is(de
 
     import jsonschema
 
-    from fink_cutout_jupyter.health import HEALTH_SCHEMA
+    from fink_cutout_jupyter.contract.health import HEALTH_SCHEMA
 
     status, health = await _get_json(create_app(str(demo.root)), "/api/v1/health")
     published = os.stat(demo.root / "_cutout_index" / "layout.json").st_mtime
@@ -231,7 +231,7 @@ async def test_the_gunicorn_entry_point_scrubs_its_access_log(demo, monkeypatch,
 
     from aiohttp import web
 
-    from fink_cutout_jupyter.service import gunicorn_app
+    from fink_cutout_jupyter.doors.standalone import gunicorn_app
 
     monkeypatch.setenv("FINK_CUTOUTS_LAKE", str(demo.root))
     caplog.set_level(logging.INFO, logger="gunicorn.access")

@@ -19,10 +19,10 @@ import pytest
 from conftest import SHARED_DATA, ZTF_LAKES
 
 from fink_cutout_jupyter.demo import make_demo_lake
-from fink_cutout_jupyter.index import TABLES, AlertIndex
-from fink_cutout_jupyter.index_files import read_index_table
-from fink_cutout_jupyter.indexing import build, compact
-from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.index.build import build, compact
+from fink_cutout_jupyter.index.files import read_index_table
+from fink_cutout_jupyter.index.lookup import TABLES, AlertIndex
+from fink_cutout_jupyter.storage.lake import Lake
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def lookups(index: AlertIndex) -> tuple[dict, dict]:
 
 
 def test_spark_nightly_deltas_are_the_single_process_build(spark, lake, tmp_path):
-    from fink_cutout_jupyter.spark_indexing import build_with_spark
+    from fink_cutout_jupyter.index.spark import build_with_spark
 
     single = AlertIndex(lake, str(tmp_path / "single"))
     reports = build(single, lake.nights(), progress=False)
@@ -117,7 +117,7 @@ def assert_no_cutout_bytes_read(lake: Lake, bytes_read: int) -> None:
 
 
 def test_a_spark_base_is_the_single_process_build_then_compaction(spark, lake, tmp_path):
-    from fink_cutout_jupyter.spark_indexing import build_with_spark
+    from fink_cutout_jupyter.index.spark import build_with_spark
 
     single = AlertIndex(lake, str(tmp_path / "single"))
     build(single, lake.nights(), progress=False)
@@ -129,7 +129,7 @@ def test_a_spark_base_is_the_single_process_build_then_compaction(spark, lake, t
 
 
 def test_spark_compaction_is_compaction(spark, multi_night_lake, tmp_path):
-    from fink_cutout_jupyter.spark_indexing import build_with_spark, compact_with_spark
+    from fink_cutout_jupyter.index.spark import build_with_spark, compact_with_spark
 
     lake = multi_night_lake
     single = AlertIndex(lake, str(tmp_path / "single"))
@@ -140,7 +140,7 @@ def test_spark_compaction_is_compaction(spark, multi_night_lake, tmp_path):
         compact(index, progress=False)
         build(index, nights[2:], progress=False)
     compact(single, progress=False)
-    from fink_cutout_jupyter.spark_indexing import compact_with_spark as spark_compact
+    from fink_cutout_jupyter.index.spark import compact_with_spark as spark_compact
 
     assert spark_compact(spark, lake, str(tmp_path / "spark"))["merged_nights"] == 4
     assert contents(on_spark) == contents(single)
@@ -154,7 +154,7 @@ def test_readers_never_see_half_an_index_while_spark_rebuilds(
 ):
     """After every write or delete of the driver, a new reader and a running one (its files
     kept open) still find every alert of every object: writes are published all at once."""
-    from fink_cutout_jupyter.spark_indexing import build_with_spark, compact_with_spark
+    from fink_cutout_jupyter.index.spark import build_with_spark, compact_with_spark
 
     lake = multi_night_lake
     root = str(tmp_path / "index")

@@ -10,7 +10,9 @@ from astropy import visualization
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from fink_cutout_jupyter.stamp_display import (
+from fink_cutout_jupyter.cutouts.stamps import Stamp
+from fink_cutout_jupyter.surveys import LSST, ZTF
+from fink_cutout_jupyter.widgets.stamp_display import (
     celestial_wcs,
     colormap_tables,
     detection_text,
@@ -20,8 +22,6 @@ from fink_cutout_jupyter.stamp_display import (
     orientation_text,
     stamp_payload,
 )
-from fink_cutout_jupyter.stamps import Stamp
-from fink_cutout_jupyter.surveys import LSST, ZTF
 
 
 @pytest.fixture(scope="module")

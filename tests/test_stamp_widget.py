@@ -5,7 +5,7 @@ import pytest
 import traitlets
 from ipywidgets.widgets.widget import _remove_buffers
 
-from fink_cutout_jupyter.stamp_widget import STATIC, StampPanels
+from fink_cutout_jupyter.widgets.stamp_panels import STATIC, StampPanels
 
 
 def test_pixels_travel_as_binary_buffers_not_json():

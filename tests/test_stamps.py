@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from fink_cutout_jupyter.errors import BadParameter
-from fink_cutout_jupyter.stamps import (
+from fink_cutout_jupyter.cutouts.stamps import (
     Stamp,
     stamp_from_stored,
     to_array,
     to_fits,
     to_multi_extension_fits,
 )
+from fink_cutout_jupyter.errors import BadParameter
 from fink_cutout_jupyter.surveys import KINDS
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from fink_cutout_jupyter.thrift import CompactReader
+from fink_cutout_jupyter.parquet.thrift import CompactReader
 
 
 def test_varints_and_zigzag_as_the_compact_protocol_writes_them():

@@ -14,7 +14,7 @@ from PIL import Image
 from fink_cutout_jupyter.client import CutoutClient
 from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
 from fink_cutout_jupyter.surveys import KINDS
-from fink_cutout_jupyter.viewer import CutoutViewer, alert_label, alert_title, download_link
+from fink_cutout_jupyter.widgets.viewer import CutoutViewer, alert_label, alert_title, download_link
 
 
 @pytest.fixture(scope="module")
@@ -251,9 +251,9 @@ def test_a_corrupt_stamp_is_an_error_tile_and_the_others_show(tmp_path):
         )
         index = table.schema.get_field_index("cutoutScience")
         pq.write_table(table.set_column(index, "cutoutScience", broken), demo.root / path)
-    from fink_cutout_jupyter.index import AlertIndex
-    from fink_cutout_jupyter.indexing import build
-    from fink_cutout_jupyter.lake import Lake
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
 
     build(AlertIndex(Lake(demo.root)), list(demo.nights), progress=False)
     viewer = CutoutViewer(DEMO_OBJECT_ID, client=CutoutClient(lake=str(demo.root)))

@@ -63,8 +63,8 @@ def notebook(*cells: str) -> str:
 
 @pytest.fixture(scope="module")
 def rubin_root(rubin_lake):
-    from fink_cutout_jupyter.index import AlertIndex
-    from fink_cutout_jupyter.indexing import build
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
 
     build(AlertIndex(rubin_lake), rubin_lake.nights(), progress=False)
     return rubin_lake.uri

@@ -16,11 +16,11 @@ from conftest import SHARED_DATA, free_port, start_service, wait_for_http
 from contract import Response
 from traitlets.config import Config
 
-from fink_cutout_jupyter.api import CutoutAPI
 from fink_cutout_jupyter.client import CutoutClient
-from fink_cutout_jupyter.index import AlertIndex
-from fink_cutout_jupyter.lake import Lake
-from fink_cutout_jupyter.reader import CutoutReader
+from fink_cutout_jupyter.contract.api import CutoutAPI
+from fink_cutout_jupyter.cutouts.reader import CutoutReader
+from fink_cutout_jupyter.index.lookup import AlertIndex
+from fink_cutout_jupyter.storage.lake import Lake
 
 NEEDED = ("HDFS_URI", "S3_ENDPOINT", "ARROW_LIBHDFS_DIR", "FINK_DFS_SCRIPT")
 USER = getpass.getuser()
@@ -180,7 +180,7 @@ def test_same_size_rewrites_on_hdfs_never_serve_another_alerts_stamps():
 
     from rewrites import real_alerts, stored_stamps, swap_rows, write_fixed_layout
 
-    from fink_cutout_jupyter.indexing import build
+    from fink_cutout_jupyter.index.build import build
 
     lake = Lake(f"{os.environ['HDFS_URI']}/user/{USER}/rewrites?user={USER}&replication=1")
     path = "science/year=2021/month=11/day=21/part-00000-fixed-layout.parquet"
@@ -214,7 +214,7 @@ def test_same_size_rewrites_on_hdfs_never_serve_another_alerts_stamps():
 
 def test_index_build_on_the_remote_lake_finds_every_alert(indexed_remote, local_lake, tmp_path):
     local_index = AlertIndex(local_lake, tmp_path / "local-index")
-    from fink_cutout_jupyter.indexing import build
+    from fink_cutout_jupyter.index.build import build
 
     build(local_index, local_lake.nights(), progress=False)
     remote = AlertIndex(indexed_remote)
@@ -249,7 +249,7 @@ def test_the_standalone_service_on_s3_and_its_client(s3_lake, local_lake, tmp_pa
         wait_for_http(f"http://127.0.0.1:{port}/api/v1/openapi.json")
         remote = CutoutClient(url=f"http://127.0.0.1:{port}/")
         local_index = tmp_path / "index"
-        from fink_cutout_jupyter.indexing import build
+        from fink_cutout_jupyter.index.build import build
 
         build(AlertIndex(local_lake, local_index), local_lake.nights(), progress=False)
         local_api = CutoutAPI(local_lake, str(local_index))
@@ -391,8 +391,8 @@ def test_spark_indexes_a_lake_on_hdfs_and_a_cutout_is_served_through_it(
 ):
     """Spark's executors read the lake on HDFS through pyarrow.fs; a server on that index
     serves each alert's stored stamps, and the index lists what a local build lists."""
-    from fink_cutout_jupyter.indexing import build
-    from fink_cutout_jupyter.spark_indexing import build_with_spark
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.spark import build_with_spark
 
     uri = hdfs_uri().replace(f"/user/{USER}?", f"/user/{USER}/spark-lake?")
     lake = Lake(uri, science_dir=SCIENCE)
@@ -442,7 +442,7 @@ def test_lookups_on_hdfs_cost_few_namenode_calls_and_print_no_java_traces(capfd)
     small deltas are merged so that twelve nights are one file."""
     import datetime as dt
 
-    from fink_cutout_jupyter.indexing import build, compact, entries_of_file, write_night
+    from fink_cutout_jupyter.index.build import build, compact, entries_of_file, write_night
 
     uri = hdfs_uri().replace(f"/user/{USER}?", f"/user/{USER}/calls-lake?")
     lake = Lake(uri, science_dir=SCIENCE)
@@ -481,7 +481,9 @@ def test_lookups_on_hdfs_cost_few_namenode_calls_and_print_no_java_traces(capfd)
 def test_a_second_process_maps_hadoops_classes_from_the_archive_the_first_made(hdfs_lake, tmp_path):
     """The JVM of libhdfs: the first process records its classes and dumps the archive when it
     exits; the next one loads them from it. No warning on stderr from either."""
-    script = "import sys; from fink_cutout_jupyter.lake import Lake; Lake(sys.argv[1]).nights()"
+    script = (
+        "import sys; from fink_cutout_jupyter.storage.lake import Lake; Lake(sys.argv[1]).nights()"
+    )
     command = [sys.executable, "-c", script, hdfs_uri()]
     environ = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
     environ.pop("FINK_CUTOUTS_JVM_ARCHIVE", None)
@@ -517,8 +519,8 @@ def test_a_second_process_maps_hadoops_classes_from_the_archive_the_first_made(h
 
 HOLD_THE_INDEX = """
 import sys
-from fink_cutout_jupyter.index_lock import WriterLock
-from fink_cutout_jupyter.lake import Lake
+from fink_cutout_jupyter.index.lock import WriterLock
+from fink_cutout_jupyter.storage.lake import Lake
 
 with WriterLock(Lake(sys.argv[1]), "index build --night 19881103"):
     print("held", flush=True)
@@ -528,8 +530,8 @@ with WriterLock(Lake(sys.argv[1]), "index build --night 19881103"):
 
 def index_elsewhere(lake: Lake) -> str:
     """An index root of its own beside the remote lake (emptied, its lock broken)."""
-    from fink_cutout_jupyter.index_lock import break_lock
-    from fink_cutout_jupyter.indexing import remove
+    from fink_cutout_jupyter.index.build import remove
+    from fink_cutout_jupyter.index.lock import break_lock
 
     if lake.uri.startswith("s3://"):
         endpoint = os.environ["S3_ENDPOINT"]
@@ -584,8 +586,8 @@ def test_a_writer_past_the_lock_on_a_remote_lake_does_not_publish_over_another(
     import threading
 
     from fink_cutout_jupyter.errors import IndexBusy
-    from fink_cutout_jupyter.index_lock import break_lock
-    from fink_cutout_jupyter.indexing import build
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lock import break_lock
 
     root = index_elsewhere(remote_lake)
     stopped, go = threading.Event(), threading.Event()

@@ -1,0 +1,322 @@
+"""The HTTP contract of /api/v1, without a web framework: parameters in, `Reply` out.
+
+Both doors (the Jupyter server extension and the standalone aiohttp service) turn a request into
+``handle(route, params, if_none_match)`` run in a thread pool, and the `Reply` back into a response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fink_cutout_jupyter._version import __version__
+from fink_cutout_jupyter.contract.batch import BatchReader, is_batch, parse_batch_request
+from fink_cutout_jupyter.contract.batch_formats import encode_batch
+from fink_cutout_jupyter.contract.batch_memory import batch_bytes, give_back_memory
+from fink_cutout_jupyter.contract.formats import encode, finite, iso_date, output_format
+from fink_cutout_jupyter.contract.parameters import (
+    ALERT_PARAMETERS,
+    CUTOUT_PARAMETERS,
+    RENDER_FIELDS,
+    boolean,
+    check,
+    describe,
+    number,
+)
+from fink_cutout_jupyter.cutouts.reader import CutoutReader
+from fink_cutout_jupyter.cutouts.render import RenderOptions
+from fink_cutout_jupyter.errors import BadParameter, CutoutError, NotFound, ServerBusy, quote
+from fink_cutout_jupyter.index.lookup import AlertIndex
+from fink_cutout_jupyter.locations import AlertLocation
+from fink_cutout_jupyter.storage.lake import Lake
+from fink_cutout_jupyter.surveys import KINDS, Survey, as_integer
+
+logger = logging.getLogger(__name__)
+
+ROUTES = ("cutouts", "alerts", "limits", "openapi.json", "health")
+# Stored, but revalidated on every use: a 304 costs one lookup and one stat, and a rewritten file
+# changes the ETag, so no cache can keep serving what the lake no longer holds.
+REVALIDATE = "private, no-cache"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP response as plain data."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CutoutRequest:
+    """A validated /api/v1/cutouts request."""
+
+    object_id: str | None
+    alert_id: int | None
+    path: str | None
+    kinds: tuple[str, ...]
+    fmt: str
+    render: RenderOptions
+
+    def etag(self, *facts: Any) -> str:
+        """Strong ETag of this request's response given `facts`: what the answer depends on.
+
+        The doors pass the file read (lake-relative path), its `FileIdentity` and, when the
+        index chose the alert, the alert id: a rewritten file or a newer alert changes it.
+        """
+        identity = f"{__version__}|{self!r}|{facts!r}"
+        return '"' + hashlib.sha256(identity.encode()).hexdigest()[:32] + '"'
+
+
+def parse_cutout_request(
+    params: Mapping[str, Any], survey: Survey | None = None, body: bool = False
+) -> CutoutRequest:
+    """Validate the parameters of /api/v1/cutouts (`BadParameter` names what is wrong).
+
+    Every rule here is one the OpenAPI document states, so that a request it calls valid is
+    never refused with a 400: two names of one id that disagree name no alert (`NotFound`),
+    and ``return_type`` wins over ``output-format``. With `body`, the parameters came as a JSON
+    object, whose numbers and booleans must be JSON's own.
+    """
+    check(params, CUTOUT_PARAMETERS, body)
+    object_ids = {str(params[name]) for name in ("objectId", "diaObjectId") if name in params}
+    alert_ids = {
+        as_integer(name, params[name], "1234567890123456789")
+        for name in ("candid", "diaSourceId")
+        if name in params
+    }
+    if not object_ids and not alert_ids:
+        raise BadParameter(
+            "objectId: missing; give objectId (e.g. ZTF24abssjsb), diaObjectId, candid or "
+            "diaSourceId"
+        )
+    if survey is not None:
+        object_ids = {str(survey.validate_object_id(value)) for value in object_ids}
+    if len(object_ids) > 1 or len(alert_ids) > 1:
+        raise NotFound(
+            "candid: candid and diaSourceId (or objectId and diaObjectId) name different "
+            "alerts; no alert has both"
+        )
+    kind = params.get("kind", "All")
+    fmt = output_format(params.get("return_type", params.get("output-format", "array")))
+    options = {name: params[name] for name in RENDER_FIELDS if name in params}
+    for name in ("pmin", "pmax"):
+        if name in options:
+            options[name] = number(name, options[name])
+    if "flip" in options:
+        options["flip"] = boolean("flip", options["flip"])
+    return CutoutRequest(
+        object_id=object_ids.pop() if object_ids else None,
+        alert_id=alert_ids.pop() if alert_ids else None,
+        path=params.get("hdfsPath"),
+        kinds=KINDS if kind == "All" else (kind,),
+        fmt=fmt,
+        render=RenderOptions(**options),
+    )
+
+
+class CutoutAPI:
+    """The /api/v1 contract over a lake and its alert index.
+
+    Parameters
+    ----------
+    lake : Lake or str
+        The data lake (local directory, ``hdfs://`` or ``s3://`` URI).
+    index_root : str or None
+        Where the alert index lives (default: ``_cutout_index`` inside the lake).
+    survey : Survey or None
+        The lake's survey; ``None`` takes it from the index, or from each file's columns.
+    """
+
+    def __init__(
+        self,
+        lake: Lake | str,
+        index_root: str | None = None,
+        survey: Survey | None = None,
+        base_url: str = "/",
+    ) -> None:
+        self.lake = lake if isinstance(lake, Lake) else Lake(lake)
+        self.index = AlertIndex(self.lake, index_root or None)
+        self.reader = CutoutReader(self.lake, survey)
+        self.batches = BatchReader(self.index, self.reader)
+        self.survey = survey
+        self.base_url = base_url
+
+    def handle(
+        self,
+        route: str,
+        params: Mapping[str, Any],
+        if_none_match: str | None = None,
+        body: bool = False,
+    ) -> Reply:
+        """Answer one request; never raises (errors become JSON replies).
+
+        `body`: the parameters came as a POST's JSON object (see `parse_cutout_request`).
+        """
+        try:
+            if route == "cutouts":
+                if not params:
+                    return json_reply({"args": [describe(p) for p in CUTOUT_PARAMETERS]})
+                if body and is_batch(params):
+                    return self.batch(params)
+                return self.cutouts(params, if_none_match, body)
+            if route == "alerts":
+                return self.alerts(params)
+            if route == "limits":
+                return self.limits(params)
+            if route == "openapi.json":
+                from fink_cutout_jupyter.contract.openapi import openapi_document
+
+                return json_reply(openapi_document(self.base_url, self.known_survey()))
+            if route == "health":
+                from fink_cutout_jupyter.contract.health import health_reply
+
+                return health_reply(self)
+            return no_route_reply(route)
+        except CutoutError as error:
+            return error_reply(error.status, str(error))
+        except OSError as error:
+            logger.warning("lake unavailable: %s", error)
+            text = self.lake.scrub(str(error))
+            return error_reply(503, f"the lake's filesystem is unavailable: {text}")
+        except Exception:
+            logger.exception("unexpected error answering %s %s", route, dict(params))
+            return error_reply(500, "internal error; the server log has the details")
+
+    def cutouts(
+        self, params: Mapping[str, Any], if_none_match: str | None = None, body: bool = False
+    ) -> Reply:
+        """Stamps of one alert as array, FITS or PNG.
+
+        The ETag covers the file's identity (and the alert the index chose), so a 304 needs one
+        index lookup and one stat, and no read of the lake's pages.
+        """
+        request = parse_cutout_request(params, self.survey, body)
+        location = self._locate(request) if request.path is None else None
+        path = location.path if location else self.lake.relative(request.path)
+        identity = self.reader.files.identity(path)
+        etag = request.etag(path, tuple(identity), location and location.alert_id)
+        cache = {"ETag": etag, "Cache-Control": REVALIDATE}
+        if if_none_match and etag in {tag.strip() for tag in if_none_match.split(",")}:
+            return Reply(304, b"", cache)
+        if location is None:
+            alert = self.reader.read(path, request.object_id, request.alert_id, request.kinds)
+        else:
+            alert = self.reader.read_location(location, request.kinds, identity)
+        encoded = encode(alert, request.fmt, request.render)
+        headers = {"Content-Type": encoded.media_type}
+        if request.fmt == "FITS":
+            headers["Content-Disposition"] = f'attachment; filename="{encoded.filename}"'
+        return Reply(200, encoded.body, headers | cache)
+
+    def batch(self, params: Mapping[str, Any]) -> Reply:
+        """Stamps of many alerts (a POST whose ids are lists): Arrow IPC, JSON or FITS."""
+        request = parse_batch_request(params, self.known_survey())
+        try:
+            with self.batches.budget.reserve(batch_bytes(request)):
+                items = self.batches.read(request)
+                encoded = encode_batch(items, request, release=True)
+                del items
+                give_back_memory()
+        except ServerBusy as error:
+            reply = error_reply(error.status, str(error))
+            reply.headers["Retry-After"] = str(error.retry_after)
+            return reply
+        headers = {"Content-Type": encoded.media_type, "Cache-Control": "no-store"}
+        if encoded.filename:
+            headers["Content-Disposition"] = f'attachment; filename="{encoded.filename}"'
+        return Reply(200, encoded.body, headers)
+
+    def alerts(self, params: Mapping[str, Any]) -> Reply:
+        """Every alert of an object, oldest first."""
+        check(params, ALERT_PARAMETERS)
+        object_id = params.get("objectId")
+        if object_id is None:
+            raise BadParameter("objectId: missing; e.g. objectId=ZTF24abssjsb")
+        locations = self.index.alerts(object_id)
+        survey = {"survey": self.index.survey.name} if locations else {}
+        rows = [
+            {
+                "objectId": location.object_id,
+                "alertId": location.alert_id,
+                "jd": finite(location.jd),
+                "date": iso_date(location.jd),
+                **location.properties,
+                **survey,
+                "hdfsPath": location.path,
+            }
+            for location in locations
+        ]
+        # An alert stored without a finite time is listed last, its jd and date null.
+        rows.sort(key=lambda row: row["jd"] is None)
+        return json_reply(rows, {"Cache-Control": "no-cache"})
+
+    def close(self) -> None:
+        """Close the files kept open for a remote lake, and the index's."""
+        self.reader.files.close()
+        self.index.close()
+
+    def limits(self, params: Mapping[str, Any]) -> Reply:
+        """The object's upper limits from its latest alert's history (ZTF), oldest first."""
+        from fink_cutout_jupyter.cutouts.history import upper_limits
+
+        check(params, ALERT_PARAMETERS)
+        object_id = params.get("objectId")
+        if object_id is None:
+            raise BadParameter("objectId: missing; e.g. objectId=ZTF24abssjsb")
+        latest = self.index.latest(object_id)
+        survey = self.reader.survey or self.index.survey
+        rows = upper_limits(self.lake, latest, survey)
+        for row in rows:
+            row["date"] = iso_date(row["jd"])
+        return json_reply(rows, {"Cache-Control": "no-cache"})
+
+    def known_survey(self) -> Survey | None:
+        """The lake's survey if configured or indexed (None while nothing says)."""
+        if self.survey is not None:
+            return self.survey
+        try:
+            return self.index.survey
+        except CutoutError:
+            return None
+
+    def _locate(self, request: CutoutRequest) -> AlertLocation:
+        """The indexed alert a request without a file names."""
+        if request.alert_id is None:
+            return self.index.latest(request.object_id)
+        location = self.index.alert(request.alert_id)
+        if request.object_id is not None and location.object_id != request.object_id:
+            raise NotFound(
+                f"candid: alert {request.alert_id} is not an alert of {request.object_id}"
+            )
+        return location
+
+
+def json_reply(payload: Any, headers: Mapping[str, str] | None = None, status: int = 200) -> Reply:
+    """A JSON reply; a float that is not finite (NaN, infinity: not JSON) is written null."""
+    body = json.dumps(_finite_floats(payload), allow_nan=False).encode()
+    return Reply(status, body, {"Content-Type": "application/json", **(headers or {})})
+
+
+def _finite_floats(payload: Any) -> Any:
+    """`payload` with every float that is not finite, at any depth, replaced by None."""
+    if isinstance(payload, dict):
+        return {key: _finite_floats(value) for key, value in payload.items()}
+    if isinstance(payload, list | tuple):
+        return [_finite_floats(value) for value in payload]
+    return finite(payload)
+
+
+def no_route_reply(route: str) -> Reply:
+    """The 404 of a path under /api/v1 that is none of `ROUTES` (both doors answer it)."""
+    return error_reply(404, f"no route {quote(route)}; routes: {', '.join(ROUTES)}")
+
+
+def error_reply(status: int, text: str) -> Reply:
+    """The seed's error shape: ``{"status": "error", "text": ...}``."""
+    return json_reply({"status": "error", "text": text}, status=status)

@@ -1,0 +1,189 @@
+"""The request parameters of /api/v1: one table, read by `api` (to check) and `openapi` (to state).
+
+Each parameter has a kind; the checks here apply the same rules the OpenAPI document states, so
+that the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fink_cutout_jupyter.contract.formats import FORMATS
+from fink_cutout_jupyter.cutouts.render import INTERVALS, KERNELS, STRETCHES
+from fink_cutout_jupyter.errors import BadParameter, TooLarge, quote
+from fink_cutout_jupyter.surveys import KINDS
+
+FORMAT_SPELLINGS = (*FORMATS, *(name.lower() for name in FORMATS if name.lower() != name))
+MAX_BODY_BYTES = 64 * 1024
+MAX_TEXT_LENGTH = 256
+# What a value of each kind may be, as JSON gives it or as a query string's text.
+_KIND_TYPES = {
+    "string": (str,),
+    "id": (str, int),
+    "integer": (str, int, float),
+    "number": (str, int, float),
+    "boolean": (str, bool),
+}
+# In a JSON body, numbers and booleans are JSON's own (ids may still be digits as text).
+_BODY_KIND_TYPES = _KIND_TYPES | {"number": (int, float), "boolean": (bool,)}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One request parameter: documented in ``{"args": [...]}`` and in the OpenAPI document.
+
+    `kind` is ``string``, ``id`` (text, or a whole number for Rubin), ``integer`` (an alert id:
+    up to 20 digits, 0 to 2**63-1), ``number`` (0 to 100) or ``boolean``; text is at most
+    `max_length` characters.
+    """
+
+    name: str
+    description: str
+    required: bool = False
+    allowed: tuple[str, ...] | None = None
+    default: Any = None
+    kind: str = "string"
+    max_length: int = MAX_TEXT_LENGTH
+
+
+CUTOUT_PARAMETERS = (
+    Parameter("objectId", "ZTF object id, e.g. ZTF24abssjsb (or a Rubin diaObjectId)", kind="id"),
+    Parameter(
+        "diaObjectId", "Rubin object id (same role as objectId; Fink's object API name)", kind="id"
+    ),
+    Parameter(
+        "candid",
+        "Alert id (ZTF candid). Without it, the latest alert of the object",
+        kind="integer",
+    ),
+    Parameter("diaSourceId", "Rubin alert id (same role as candid)", kind="integer"),
+    Parameter(
+        "hdfsPath",
+        "File to read (seed compatibility): relative to the lake root, or an absolute path or "
+        "URI of the lake's filesystem inside the root; without it the alert index finds the alert",
+        max_length=1024,
+    ),
+    Parameter("kind", "Which stamp(s)", allowed=(*KINDS, "All"), default="All"),
+    Parameter("return_type", "Output format", allowed=FORMAT_SPELLINGS, default="array"),
+    Parameter(
+        "output-format",
+        "Same as return_type (Fink portal's name); return_type wins when both are given",
+        allowed=FORMAT_SPELLINGS,
+    ),
+    Parameter("stretch", "PNG: stretch", allowed=STRETCHES, default="sigmoid"),
+    Parameter("interval", "PNG: interval", allowed=INTERVALS, default="percentile"),
+    Parameter(
+        "pmin",
+        "PNG: lower percentile (interval=percentile), 0 <= pmin < 50",
+        default=0.5,
+        kind="number",
+    ),
+    Parameter(
+        "pmax",
+        "PNG: upper percentile (interval=percentile), 50 < pmax <= 100",
+        default=99.95,
+        kind="number",
+    ),
+    Parameter("colormap", "PNG: any matplotlib colormap name", default="gray"),
+    Parameter("convolution_kernel", "PNG: smoothing before the stretch", allowed=KERNELS),
+    Parameter("flip", "PNG: flip vertically (row 0 at the bottom)", default=False, kind="boolean"),
+)
+ALERT_PARAMETERS = (
+    Parameter("objectId", "Object id whose alerts to list", required=True, kind="id"),
+)
+RENDER_FIELDS = ("stretch", "interval", "pmin", "pmax", "colormap", "convolution_kernel", "flip")
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """The parameters of a POST: a JSON object of at most `MAX_BODY_BYTES` (`TooLarge`, 413)."""
+    import orjson
+
+    if len(body) > MAX_BODY_BYTES:
+        raise TooLarge(f"body: {len(body)} bytes, more than {MAX_BODY_BYTES}")
+    if not body.strip():
+        raise BadParameter("body: empty; send a JSON object of parameters (e.g. {})")
+    try:
+        params = orjson.loads(body)  # refuses nesting deeper than 1,024
+    except orjson.JSONDecodeError as error:
+        raise BadParameter(f"body: not valid JSON ({quote(str(error))})") from None
+    if not isinstance(params, dict):
+        raise BadParameter("body: expected a JSON object of parameters")
+    return params
+
+
+def describe(parameter: Parameter) -> dict[str, Any]:
+    described = {
+        "name": parameter.name,
+        "required": parameter.required,
+        "description": parameter.description,
+    }
+    if parameter.allowed:
+        described["allowed"] = list(parameter.allowed)
+    if parameter.default is not None:
+        described["default"] = parameter.default
+    return described
+
+
+def check(params: Mapping[str, Any], known: tuple[Parameter, ...], body: bool = False) -> None:
+    """Refuse unknown names, values of the wrong type, and text longer than allowed."""
+    types = _BODY_KIND_TYPES if body else _KIND_TYPES
+    by_name = {parameter.name: parameter for parameter in known}
+    for name, value in params.items():
+        parameter = by_name.get(name)
+        if parameter is None:
+            raise BadParameter(
+                f"{quote(name)[1:-1]}: unknown parameter; allowed: {', '.join(sorted(by_name))}"
+            )
+        if not isinstance(value, types[parameter.kind]) or (
+            isinstance(value, bool) and parameter.kind != "boolean"
+        ):
+            got = _JSON_TYPES.get(type(value), type(value).__name__)
+            raise BadParameter(f"{name}: expected {_EXPECTED[parameter.kind]}, got {got}")
+        if isinstance(value, str) and not value:
+            raise BadParameter(f"{name}: empty")
+        if isinstance(value, str) and len(value) > parameter.max_length:
+            raise BadParameter(
+                f"{name}: {len(value)} characters, at most {parameter.max_length} allowed"
+            )
+        if parameter.allowed and value not in parameter.allowed:
+            raise BadParameter(
+                f"{name}: {quote(value)} is not allowed; allowed: {', '.join(parameter.allowed)}"
+            )
+
+
+_JSON_TYPES = {type(None): "null", dict: "an object", list: "an array", float: "a number"}
+_EXPECTED = {
+    "string": "text",
+    "id": "text or a whole number",
+    "integer": "a whole number (or its digits as text)",
+    "number": "a number",
+    "boolean": "true or false",
+}
+
+
+# pmin in [0, 50), pmax in (50, 100]: pmin < pmax always, as the OpenAPI document can state it.
+PERCENTILE_RANGES = {"pmin": (0.0, 50.0), "pmax": (50.0, 100.0)}
+_NUMBER_TEXT = r"[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?"  # a number's text in a query
+
+
+def number(name: str, value: Any) -> float:
+    low, high = PERCENTILE_RANGES[name]
+    allowed = f"a number from {low:g} to {high:g} (pmin < 50 < pmax)"
+    if isinstance(value, str) and not re.fullmatch(_NUMBER_TEXT, value):
+        raise BadParameter(f"{name}: {quote(value)} is not {allowed}")
+    number = float(value)
+    inside = low <= number < high if name == "pmin" else low < number <= high
+    if not inside:  # NaN is never inside
+        raise BadParameter(f"{name}: {quote(value)} is not {allowed}")
+    return number
+
+
+def boolean(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise BadParameter(f"{name}: {quote(value)} is not allowed; allowed: true, false")

@@ -1,0 +1,1 @@
+"""Cutouts: an alert's location to its proven stamps, decoded and rendered."""

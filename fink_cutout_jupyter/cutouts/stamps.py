@@ -1,0 +1,212 @@
+"""Stamps: stored cutout bytes to pixels and header, and back out as FITS or JSON-able arrays."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fink_cutout_jupyter.errors import BadParameter, CorruptData, quote
+from fink_cutout_jupyter.surveys import KINDS
+
+if TYPE_CHECKING:
+    from astropy.io import fits
+
+try:
+    from isal.igzip import decompress as _gunzip
+except ImportError:  # pragma: no cover - isal is optional, zlib gives the same bytes
+    _gunzip = gzip.decompress
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """One cutout image of an alert.
+
+    Parameters
+    ----------
+    kind : str
+        ``Science``, ``Template`` or ``Difference``.
+    fits_bytes : bytes
+        The FITS file exactly as the alert carries it (after gunzip for ZTF).
+    """
+
+    kind: str
+    fits_bytes: bytes
+
+    @cached_property
+    def hdulist(self) -> fits.HDUList:
+        """The FITS file opened by astropy (ZTF's SIMPLE card is non-standard)."""
+        from astropy.io import fits
+
+        return fits.open(io.BytesIO(self.fits_bytes), ignore_missing_simple=True)
+
+    @cached_property
+    def image_hdu(self) -> fits.PrimaryHDU | fits.ImageHDU:
+        """The first HDU holding an image (ZTF: the only one; Rubin: the flux image)."""
+        for hdu in self.hdulist:
+            if hdu.data is not None:
+                return hdu
+        raise CorruptData(f"the {self.kind} stamp holds no image")
+
+    @property
+    def header(self) -> fits.Header:
+        """Header of the image HDU."""
+        return self.image_hdu.header
+
+    @cached_property
+    def data(self) -> np.ndarray:
+        """Pixels in native byte order (NaN where the survey has no value).
+
+        Raises
+        ------
+        CorruptData
+            The FITS file does not decode.
+        """
+        try:
+            pixels = _plain_primary_image(self.fits_bytes)
+            if pixels is None:
+                pixels = self.image_hdu.data
+        except (OSError, ValueError, TypeError, IndexError, KeyError) as error:
+            raise CorruptData(f"the {self.kind} stamp's FITS does not decode ({error})") from None
+        if pixels is None:
+            raise CorruptData(f"the {self.kind} stamp holds no image")
+        return pixels.astype(pixels.dtype.newbyteorder("="), copy=False)
+
+
+_CARD = 80
+_BLOCK = 2880
+_PIXEL_TYPES = {-32: ">f4", -64: ">f8", 8: "u1", 16: ">i2", 32: ">i4", 64: ">i8"}
+
+
+def _plain_primary_image(fits_bytes: bytes) -> np.ndarray | None:
+    """The primary image without opening the whole file: astropy parses the header, numpy views
+    the pixels. None when the image needs scaling or is not a plain 2-D array (astropy then reads
+    it in full)."""
+    end = next(
+        (i for i in range(0, len(fits_bytes), _CARD) if fits_bytes[i : i + 8] == b"END     "),
+        None,
+    )
+    if end is None:
+        return None
+    layout = _plain_layout(bytes(fits_bytes[: end + _CARD]))
+    if layout is None:
+        return None
+    dtype, shape = layout
+    start = -(-(end + _CARD) // _BLOCK) * _BLOCK
+    if start + shape[0] * shape[1] * np.dtype(dtype).itemsize > len(fits_bytes):
+        return None
+    return np.frombuffer(fits_bytes, dtype=dtype, count=shape[0] * shape[1], offset=start).reshape(
+        shape
+    )
+
+
+@lru_cache(maxsize=256)
+def _plain_layout(header_bytes: bytes) -> tuple[str, tuple[int, int]] | None:
+    """Pixel type and shape of a plain 2-D primary image, from its header as astropy reads it.
+
+    A survey's stamps share a handful of headers (ZTF: SIMPLE, BITPIX, NAXIS*, BUNIT), so each
+    distinct header is parsed once.
+    """
+    from astropy.io import fits
+
+    header = fits.Header.fromstring(header_bytes)
+    dtype = _PIXEL_TYPES.get(header.get("BITPIX"))
+    scaled = header.get("BSCALE", 1) != 1 or header.get("BZERO", 0) != 0 or "BLANK" in header
+    if dtype is None or header.get("NAXIS") != 2 or scaled:
+        return None
+    return dtype, (header["NAXIS2"], header["NAXIS1"])
+
+
+def stamp_from_stored(kind: str, stored: bytes, gzipped: bool) -> Stamp:
+    """Build a `Stamp` from the bytes stored in the lake (gzipped FITS for ZTF).
+
+    Raises
+    ------
+    CorruptData
+        Not gzip (where the survey gzips), or not a whole FITS file: one starts with ``SIMPLE``
+        and is made of 2880-byte blocks.
+    """
+    if kind not in KINDS:
+        raise BadParameter(f"kind: {quote(kind)} is not allowed; allowed: {', '.join(KINDS)}")
+    if gzipped:
+        try:
+            stored = _gunzip(stored)
+        except Exception as error:  # OSError, EOFError, zlib.error, isal's IsalError
+            raise CorruptData(f"the stored {kind} stamp is not gzip ({error})") from None
+    fits_bytes = bytes(stored)
+    if not fits_bytes.startswith(b"SIMPLE") or len(fits_bytes) % _BLOCK:
+        raise CorruptData(
+            f"the stored {kind} stamp is not a whole FITS file ({len(fits_bytes)} bytes, "
+            f"starting {quote(fits_bytes[:16])})"
+        )
+    return Stamp(kind, fits_bytes)
+
+
+def to_fits(stamp: Stamp) -> bytes:
+    """The original FITS file of the stamp, byte for byte."""
+    return stamp.fits_bytes
+
+
+def to_multi_extension_fits(
+    stamps: Mapping[str, Stamp],
+    object_id: str | int,
+    alert_id: int,
+    time: float,
+    time_scale: str = "jd",
+) -> bytes:
+    """Pack stamps into one FITS file, one image extension per kind.
+
+    Parameters
+    ----------
+    stamps : mapping of kind to Stamp
+        Written in the order Science, Template, Difference; absent kinds are skipped.
+    object_id, alert_id, time : identity of the alert, written in every header.
+    time_scale : str
+        ``"jd"`` or ``"mjd"``: the keyword the time is written under.
+
+    Returns
+    -------
+    bytes
+        A FITS file whose extensions are named ``SCIENCE``, ``TEMPLATE``, ``DIFFERENCE``.
+    """
+    from astropy.io import fits
+
+    identity = [
+        ("OBJECT", str(object_id), "Fink object id"),
+        ("ALERTID", int(alert_id), "alert id (ZTF candid, Rubin diaSourceId)"),
+        # NaN or infinity is not a FITS value: a time the lake does not hold is left undefined
+        (
+            time_scale.upper(),
+            float(time) if np.isfinite(time) else None,
+            f"alert time ({time_scale.upper()})",
+        ),
+    ]
+    primary = fits.PrimaryHDU()
+    primary.header.extend(identity)
+    extensions = []
+    for kind in KINDS:
+        if kind not in stamps:
+            continue
+        source = stamps[kind].image_hdu
+        extension = fits.ImageHDU(data=source.data, header=source.header.copy(), name=kind.upper())
+        extension.header.extend(identity, update=True)
+        extensions.append(extension)
+    buffer = io.BytesIO()
+    fits.HDUList([primary, *extensions]).writeto(buffer)
+    return buffer.getvalue()
+
+
+def to_array(stamp: Stamp) -> list[list[float | None]]:
+    """Pixels as nested lists, rows first, NaN replaced by ``None`` (JSON ``null``)."""
+    pixels = stamp.data
+    nan = np.isnan(pixels)
+    if not nan.any():
+        return pixels.tolist()
+    values = pixels.astype(object)
+    values[nan] = None
+    return values.tolist()

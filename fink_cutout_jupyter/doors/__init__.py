@@ -1,0 +1,1 @@
+"""The HTTP doors: the Jupyter server extension and the standalone aiohttp service."""

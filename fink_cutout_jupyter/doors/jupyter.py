@@ -1,0 +1,173 @@
+"""The Jupyter door: /api/v1/cutouts, alerts, limits, health and openapi.json in every server.
+
+The service's Prometheus metrics (`metrics`) are in prometheus_client's default registry, which
+the server's own ``/metrics`` serves (with its own authentication, see
+``ServerApp.authenticate_prometheus``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.application import ExtensionApp
+from tornado import web
+from traitlets import Float, Int, Unicode, default
+
+from fink_cutout_jupyter.doors.runner import APIRunner
+
+AUTH_RESOURCE = "fink_cutouts"
+# Jupyter's own query parameters (login token, XSRF cookie check): never API parameters.
+JUPYTER_PARAMETERS = frozenset({"token", "_xsrf"})
+
+
+class _Handler(APIHandler):
+    """Translate a request to `APIRunner.answer` and its `Reply` back."""
+
+    auth_resource = AUTH_RESOURCE
+    route = ""
+
+    def initialize(self, runner: APIRunner) -> None:
+        self.runner = runner
+
+    async def _respond(self, params=None, body=None) -> None:
+        reply = await self.runner.answer(
+            self.route, params, body, self.request.headers.get("If-None-Match")
+        )
+        self.set_status(reply.status)
+        headers = dict(reply.headers)
+        content_type = headers.pop("Content-Type", "application/json")
+        for name, value in headers.items():
+            self.set_header(name, value)
+        # APIHandler.finish would otherwise label every body application/json.
+        self.finish(reply.body if reply.status != 304 else None, set_content_type=content_type)
+
+    def _request_summary(self) -> str:
+        """The request as tornado's warnings name it, with ?token= (and the server's
+        ``extra_log_scrub_param_keys``) scrubbed as Jupyter's request log does."""
+        from fink_cutout_jupyter.doors.scrubbing import scrub_secrets
+
+        keys = self.settings.get("extra_log_scrub_param_keys", [])
+        uri = scrub_secrets(self.request.uri, keys=keys)
+        return f"{self.request.method} {uri} ({self.request.remote_ip})"
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        """Tornado's own errors (405, 403, 500, ...) in the contract's JSON shape."""
+        from fink_cutout_jupyter.contract.api import error_reply
+
+        reason = self._reason or "error"
+        exception = kwargs.get("exc_info", (None, None))[1]
+        if isinstance(exception, web.HTTPError) and exception.log_message:
+            reason = exception.log_message % exception.args if exception.args else reason
+        reply = error_reply(status_code, reason)
+        self.set_header("Content-Type", "application/json")
+        self.finish(reply.body)
+
+    @web.authenticated
+    @authorized("read")
+    async def get(self) -> None:
+        # Each value as sent (get_argument would strip it and blank control characters).
+        await self._respond(
+            params={
+                name: self.decode_argument(values[-1], name)
+                for name, values in self.request.query_arguments.items()
+                if name not in JUPYTER_PARAMETERS
+            }
+        )
+
+
+class CutoutsHandler(_Handler):
+    route = "cutouts"
+
+    @web.authenticated
+    @authorized("read")
+    async def post(self) -> None:
+        await self._respond(body=self.request.body)
+
+
+class AlertsHandler(_Handler):
+    route = "alerts"
+
+
+class LimitsHandler(_Handler):
+    route = "limits"
+
+
+class OpenAPIHandler(_Handler):
+    route = "openapi.json"
+
+
+class HealthHandler(_Handler):
+    route = "health"
+
+
+class NoRouteHandler(_Handler):
+    """Any other path under /api/v1: the contract's 404 (the route names the path)."""
+
+    def initialize(self, runner: APIRunner) -> None:
+        super().initialize(runner)
+        self.route = self.request.path.rsplit("/api/v1/", 1)[-1]
+
+
+class FinkCutoutsApp(ExtensionApp):
+    """Serve Fink cutouts from the data lake inside a Jupyter server."""
+
+    name = "fink_cutout_jupyter"
+
+    lake = Unicode(
+        help="Lake root: a directory, hdfs://host:port/path?user=NAME or s3://bucket/prefix URI "
+        "(default: $FINK_CUTOUTS_LAKE)"
+    ).tag(config=True)
+    index = Unicode("", help="Alert index root (default: _cutout_index inside the lake)").tag(
+        config=True
+    )
+    survey = Unicode("", help="ztf or lsst (default: recognised from the data)").tag(config=True)
+    science_dir = Unicode("science", help="Directory of the nights under the lake root").tag(
+        config=True
+    )
+    workers = Int(4, help="Threads reading the lake (at most this many reads at once)").tag(
+        config=True
+    )
+
+    timeout = Float(60.0, help="Seconds a request waits for the lake before answering 503").tag(
+        config=True
+    )
+    render_processes = Int(
+        None,
+        allow_none=True,
+        help="Processes rendering PNG images (0: in threads of the server's process; default: "
+        "$FINK_CUTOUTS_RENDER_PROCESSES or up to 2, one per CPU)",
+    ).tag(config=True)
+
+    @default("lake")
+    def _default_lake(self) -> str:
+        return os.environ.get("FINK_CUTOUTS_LAKE", "")
+
+    def initialize_settings(self) -> None:
+        self.runner = APIRunner(
+            self.lake,
+            self.index,
+            self.survey,
+            self.science_dir,
+            self.workers,
+            self.timeout,
+            base_url=self.serverapp.base_url,
+            render_processes=self.render_processes,
+        )
+        self.log.info("fink_cutout_jupyter: serving cutouts of %s", self.lake or "(no lake set)")
+        self.runner.connect()
+
+    def initialize_handlers(self) -> None:
+        for path, handler in (
+            ("/api/v1/cutouts", CutoutsHandler),
+            ("/api/v1/alerts", AlertsHandler),
+            ("/api/v1/limits", LimitsHandler),
+            ("/api/v1/openapi.json", OpenAPIHandler),
+            ("/api/v1/health", HealthHandler),
+            ("/api/v1/.*", NoRouteHandler),
+        ):
+            self.handlers.append((path, handler, {"runner": self.runner}))
+
+    async def stop_extension(self) -> None:
+        self.runner.close()

@@ -1,0 +1,1 @@
+"""The alert index: where every alert is, from files kept on the lake itself."""

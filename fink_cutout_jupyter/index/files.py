@@ -1,0 +1,117 @@
+"""The alert index's files: Arrow IPC files of entries sorted by a key, read a batch at a time.
+
+Each file holds its entries in record batches of `ROW_GROUP_ROWS` (LZ4-compressed buffers); its
+schema metadata holds the entry count and each batch's key range, so a lookup opens the footer
+once and decodes only the batches whose range holds the key. Not Parquet: a cold lookup decodes
+one batch of all columns, and Parquet's fixed cost per column chunk (~10 µs) made that 2.5 times
+slower at about the same size (0.42 against 0.14 ms for a 256-entry batch).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from fink_cutout_jupyter.storage.lake import Lake
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+ROW_GROUP_ROWS = 256
+_KEY_RANGES, _ROWS = b"fink_cutouts.key_ranges", b"fink_cutouts.rows"
+
+
+def index_file_bytes(table: pa.Table, key: str) -> bytes:
+    """An index file: `table` (sorted by `key`) in LZ4 record batches, key ranges in metadata."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    batches = [b for b in table.combine_chunks().to_batches(ROW_GROUP_ROWS) if b.num_rows]
+    ranges = [[batch.column(key)[0].as_py(), batch.column(key)[-1].as_py()] for batch in batches]
+    schema = table.schema.with_metadata(
+        {_KEY_RANGES: json.dumps(ranges), _ROWS: str(table.num_rows)}
+    )
+    sink = pa.BufferOutputStream()
+    with ipc.new_file(sink, schema, options=ipc.IpcWriteOptions(compression="lz4")) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+def read_index_table(store: Lake, relative: str) -> pa.Table:
+    """All entries of one index file."""
+    import pyarrow.ipc as ipc
+
+    with store.open(relative) as source:
+        return ipc.open_file(source).read_all().replace_schema_metadata(None)
+
+
+def index_file_rows(store: Lake, relative: str) -> int:
+    """How many entries one index file holds (from its footer)."""
+    import pyarrow.ipc as ipc
+
+    with store.open(relative) as source:
+        return int(ipc.open_file(source).schema.metadata[_ROWS])
+
+
+class SortedFile:
+    """An index file of entries sorted by one key, with the key range of each record batch.
+
+    Batches read once stay decoded with their keys in a small LRU (index files never change
+    under a given name, size and modification time, so this cache never goes stale); a lookup
+    turns only the entries it matches into Python objects.
+    """
+
+    def __init__(self, source, key: str, size: int | None = None, cached_groups: int = 64) -> None:
+        import pyarrow.ipc as ipc
+
+        self.source = source
+        self.reader = ipc.open_file(source, footer_offset=size)  # a known size: no size query
+        self.lock = threading.Lock()
+        ranges = json.loads(self.reader.schema.metadata[_KEY_RANGES])
+        self.groups = list(range(len(ranges)))
+        self.mins = [low for low, _ in ranges]
+        self.maxs = [high for _, high in ranges]
+        self.key = key
+        self.cached_groups = cached_groups
+        self.reads = 0
+        self._decoded: OrderedDict[int, tuple[list, pa.RecordBatch]] = OrderedDict()
+
+    def rows_with(self, key: str | int) -> list[dict]:
+        """Every entry whose key equals `key`."""
+        first, last = bisect_left(self.maxs, key), bisect_right(self.mins, key)
+        rows = []
+        for group in self.groups[first:last]:
+            keys, table = self._group(group)
+            start, stop = bisect_left(keys, key), bisect_right(keys, key)
+            if stop > start:
+                rows += table.slice(start, stop - start).to_pylist()
+        return rows
+
+    def close(self) -> None:
+        """Close the file (before its filesystem goes: HDFS logs files closed after it)."""
+        with self.lock:
+            self._decoded.clear()
+            self.source.close()
+
+    def forget_decoded(self) -> None:
+        """Drop the decoded batches (the footer stays parsed)."""
+        with self.lock:
+            self._decoded.clear()
+
+    def _group(self, group: int) -> tuple[list, pa.RecordBatch]:
+        """A batch's sorted keys and its entries."""
+        with self.lock:
+            if group in self._decoded:
+                self._decoded.move_to_end(group)
+                return self._decoded[group]
+            batch = self.reader.get_batch(group)
+            self.reads += 1
+            decoded = (batch.column(self.key).to_pylist(), batch)
+            self._decoded[group] = decoded
+            while len(self._decoded) > self.cached_groups:
+                self._decoded.popitem(last=False)
+            return decoded

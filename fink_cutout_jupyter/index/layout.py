@@ -1,0 +1,243 @@
+"""The index's layout (``layout.json``): every file a lookup may open, published in one write.
+
+A reader needs nothing but this document to find its files: no directory listing, and every
+file's size is in it (or, for the base, in ``base-<G>/sizes.json``, read once per generation),
+so that opening an index file on HDFS is one NameNode call. Writers write their files first and
+publish the layout last; files it no longer names are deleted after.
+
+Deltas are nightly entries not yet compacted into the base. Each has an ``order`` (later writes
+have larger orders): a night's entries come from the delta of largest order that holds the night,
+or from the base if no delta does. Deltas merge by size tier, as in a log-structured merge:
+when `FANOUT` deltas share a level they become one delta of the next level, so a lookup opens
+at most about ``(FANOUT - 1) * log_FANOUT(nights)`` deltas however many nights wait for
+compaction, and each entry is rewritten about ``log_FANOUT(nights)`` times before it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from fink_cutout_jupyter.errors import IndexDamaged, IndexOutdated
+
+if TYPE_CHECKING:
+    from fink_cutout_jupyter.storage.lake import Lake
+
+INDEX_FORMAT = 5
+FANOUT = 4
+TABLE_NAMES = ("objects", "alerts")
+LAYOUT = "layout.json"
+REPAIR_COMMAND = "fink-cutouts index build --lake LAKE --all --rebuild"
+MANIFEST_NAME = re.compile(r"(\d{8})\.json")
+BASE_NAME = re.compile(r"base-(\d+)")
+DELTA_NAME = re.compile(r".*-L\d+-(\d+)\.arrow")
+
+
+def damaged(relative: str, reason: str) -> IndexDamaged:
+    """The error for an index file that is missing, truncated or malformed."""
+    error = IndexDamaged(
+        f"objectId: the alert index file {relative} is damaged ({reason}); "
+        f"repair the index: {REPAIR_COMMAND}"
+    )
+    error.file, error.reason = relative, reason
+    return error
+
+
+def check_format(layout: dict) -> None:
+    """Refuse an index written in another format, saying how to rebuild it."""
+    if layout.get("format") != INDEX_FORMAT:
+        raise IndexOutdated(
+            f"objectId: the lake's alert index is in format {layout.get('format')}, this "
+            f"version reads format {INDEX_FORMAT}; rebuild it: "
+            "fink-cutouts index build --lake LAKE --all --rebuild"
+        )
+
+
+def new_layout(survey: str, first: int = 0, generation: int = 0) -> dict:
+    """A layout naming no file, whose first delta and manifest have order `first`, and whose
+    first base will be at least `generation`. Its ``id`` is new: a reader that finds another id
+    forgets the files it keeps open (an index removed and written again reuses names)."""
+    import uuid
+
+    return {
+        "format": INDEX_FORMAT,
+        "id": uuid.uuid4().hex,
+        "survey": survey,
+        "buckets": 1,
+        "generation": None,
+        "deltas": [],
+        "next": first,
+        "first_manifest": first,  # manifests nights/<order>.json count from this order to "next"
+        "next_generation": generation,  # no base generation below it was ever written
+    }
+
+
+def read_layout(store: Lake, check: bool = True, look_first: bool = True) -> dict | None:
+    """The published layout, or None if there is no index.
+
+    With `look_first`, its existence is checked before reading it (two more calls on HDFS,
+    whose client logs a Java stack trace for a missing file it is asked to open)."""
+    data = read_layout_bytes(store, look_first)
+    if data is None:
+        return None
+    return parse_layout(data, check)
+
+
+def read_layout_bytes(store: Lake, look_first: bool = True) -> bytes | None:
+    """``layout.json``'s bytes, or None if there is none (see `read_layout`)."""
+    if look_first:
+        return store.read_if_exists(LAYOUT)
+    from fink_cutout_jupyter.errors import NotFound
+
+    try:
+        return store.read_small(LAYOUT)
+    except NotFound:
+        return None
+
+
+def parse_layout(data: bytes, check: bool = True) -> dict:
+    """A layout from its bytes, checked with `check` (`IndexDamaged`, `IndexOutdated`)."""
+    try:
+        layout = json.loads(data)
+    except ValueError as error:
+        raise damaged(LAYOUT, f"not JSON: {error}") from error
+    if not isinstance(layout, dict):
+        raise damaged(LAYOUT, "not a JSON object")
+    if check:
+        check_format(layout)
+        check_fields(layout)
+    return layout
+
+
+def check_fields(layout: dict) -> None:
+    """Refuse a layout of this format that lacks what a lookup reads, or holds it with the
+    wrong type (`IndexDamaged` naming the field)."""
+
+    def survey(name) -> bool:
+        from fink_cutout_jupyter.errors import BadParameter
+        from fink_cutout_jupyter.surveys import survey_named
+
+        try:
+            return isinstance(name, str) and survey_named(name) is not None
+        except BadParameter:
+            return False
+
+    def count(value, least: int = 0) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+    try:
+        checks = [
+            ("survey", survey(layout["survey"])),
+            ("buckets", count(layout["buckets"], 1)),
+            ("generation", layout["generation"] is None or count(layout["generation"])),
+            ("next", count(layout["next"])),
+            ("first_manifest", count(layout.get("first_manifest", 0))),
+            ("next_generation", count(layout.get("next_generation", 0))),
+            ("id", isinstance(layout.get("id", ""), str)),
+            ("deltas", isinstance(layout["deltas"], list)),
+        ]
+        for delta in layout["deltas"]:
+            nights, name = delta["nights"], delta["name"]
+            checks += [
+                ("a delta's name", isinstance(name, str) and re.fullmatch(r"[\w-]+", name)),
+                ("a delta's order", count(delta["order"])),
+                ("a delta's level", count(delta.get("level", 0))),
+                ("a delta's nights", isinstance(nights, list) and all(map(count, nights))),
+                ("a delta's sizes", all(count(delta["sizes"][t]) for t in TABLE_NAMES)),
+            ]
+    except (KeyError, TypeError) as error:
+        raise damaged(LAYOUT, f"no field {error}") from error
+    wrong = [field for field, right in checks if not right]
+    if wrong:
+        raise damaged(LAYOUT, f"{wrong[0]} of the wrong type or out of range")
+
+
+def counted_manifest(layout: dict, name: str) -> bool:
+    """Whether ``nights/<name>`` is a manifest `layout` counts (from ``first_manifest`` to
+    ``next``): not a temporary file, nor a manifest of a write never published."""
+    match = MANIFEST_NAME.fullmatch(name)
+    orders = range(layout.get("first_manifest", 0), layout.get("next", 0))
+    return bool(match) and int(match[1]) in orders
+
+
+def free_numbers(store: Lake, layout: dict | None) -> tuple[int, int]:
+    """(next base generation, next order) no file of the index has had: above those `layout`
+    names and those on the filesystem (a reader keeps files open by name: a name is never
+    given to other contents, even after a damaged index was swept)."""
+    generation = order = -1
+    if layout is not None:
+        numbers = [layout.get("generation"), layout.get("next_generation", 0) - 1]
+        generation = max(n for n in numbers if isinstance(n, int))
+        order = layout["next"] - 1
+    for directory in store.list_directories(""):
+        if match := BASE_NAME.fullmatch(directory):
+            generation = max(generation, int(match[1]))
+    for name, *_ in store.list_files("nights"):
+        if match := MANIFEST_NAME.fullmatch(name):
+            order = max(order, int(match[1]))
+    for table in TABLE_NAMES:
+        for name, *_ in store.list_files(f"delta/{table}"):
+            if match := DELTA_NAME.fullmatch(name):
+                order = max(order, int(match[1]))
+    return generation + 1, order + 1
+
+
+def layout_bytes(layout: dict) -> bytes:
+    """``layout.json`` as published (see `index_writes.WriteSession.publish`)."""
+    return json.dumps(layout, indent=1).encode()
+
+
+def delta_file(table: str, name: str) -> str:
+    return f"delta/{table}/{name}.arrow"
+
+
+def base_file(generation: int, table: str, bucket: int) -> str:
+    return f"base-{generation}/{table}/bucket-{bucket:05d}.arrow"
+
+
+def base_sizes_file(generation: int) -> str:
+    return f"base-{generation}/sizes.json"
+
+
+def owners(layout: dict) -> dict[int, int]:
+    """For each night held by a delta, the order of the delta its entries come from."""
+    found: dict[int, int] = {}
+    for delta in layout["deltas"]:
+        for night in delta["nights"]:
+            found[night] = max(found.get(night, -1), delta["order"])
+    return found
+
+
+def add_delta(layout: dict, nights: list[int], sizes: dict[str, int], level: int = 0) -> dict:
+    """Record a written delta (newest of all); returns its entry. Name it with `delta_name`."""
+    delta = {
+        "name": delta_name(layout, nights, level),
+        "order": layout["next"],
+        "level": level,
+        "nights": sorted(nights),
+        "sizes": sizes,
+    }
+    layout["next"] += 1
+    layout["deltas"].append(delta)
+    return delta
+
+
+def delta_name(layout: dict, nights: list[int], level: int) -> str:
+    """The name the next delta gets: unique, so a reader's open file is never replaced."""
+    first = min(nights, default=0)
+    return f"{first}-L{level}-{layout['next']:06d}"
+
+
+def superseded(layout: dict) -> list[dict]:
+    """Deltas none of whose nights' entries come from them any more (safe to drop)."""
+    owner = owners(layout)
+    return [d for d in layout["deltas"] if all(owner[n] != d["order"] for n in d["nights"])]
+
+
+def level_to_merge(layout: dict) -> int | None:
+    """The lowest level holding `FANOUT` deltas or more, if any."""
+    counts = Counter(delta["level"] for delta in layout["deltas"])
+    full = [level for level, count in counts.items() if count >= FANOUT]
+    return min(full) if full else None

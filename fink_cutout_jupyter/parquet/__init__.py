@@ -1,0 +1,1 @@
+"""Parquet: the one-page reader (page headers, values of one page, nested columns)."""

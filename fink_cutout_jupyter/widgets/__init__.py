@@ -1,0 +1,1 @@
+"""Notebook widgets: the cutout viewer, light curve and vetting gallery."""

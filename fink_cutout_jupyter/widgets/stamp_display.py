@@ -1,0 +1,223 @@
+"""What the stamps' front-end needs, computed without a display: pixels as float32 buffers, zscale
+cuts, sky positions from a WCS, compass and orientation, detection sign, links; and the same
+cuts and stretches in Python for saved figures and the static fallback.
+
+The browser (``static/stamps.js``) applies cuts, stretch and colormap itself; these functions give
+it what only astropy, matplotlib or the survey know.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+import numpy as np
+
+from fink_cutout_jupyter.cutouts.render import _colormap_table
+from fink_cutout_jupyter.surveys import Survey
+
+if TYPE_CHECKING:
+    from fink_cutout_jupyter.cutouts.stamps import Stamp
+
+DEFAULT_COLORMAPS = (
+    "gray",
+    "Greys",
+    "viridis",
+    "magma",
+    "inferno",
+    "cividis",
+    "RdBu_r",
+    "coolwarm",
+    "PiYG",
+)
+SEARCH_RADIUS_ARCSEC = 5.0
+
+
+def stamp_payload(stamp: Stamp, survey: Survey) -> dict[str, Any]:
+    """One stamp as the front-end takes it: shape, float32 pixels (row 0 first), unit, zscale
+    cuts, sky positions (or offsets) and compass.
+
+    Raises
+    ------
+    CorruptData
+        The stamp's FITS does not decode.
+    """
+    pixels = np.ascontiguousarray(stamp.data, dtype="<f4")
+    height, width = pixels.shape
+    wcs = celestial_wcs(stamp.header)
+    return {
+        "kind": stamp.kind,
+        "width": width,
+        "height": height,
+        "pixels": pixels.tobytes(),
+        "unit": str(stamp.header.get("BUNIT", "")).strip(),
+        "zscale": zscale_cuts(pixels),
+        "sky": sky_positions(wcs, width, height) if wcs else offsets(survey, width, height),
+        "compass": compass(wcs, width, height) if wcs else None,
+    }
+
+
+def zscale_cuts(pixels: np.ndarray) -> list[float]:
+    """IRAF's zscale limits of the finite pixels (astropy's `ZScaleInterval`)."""
+    from astropy.visualization import ZScaleInterval
+
+    finite = pixels[np.isfinite(pixels)]
+    if finite.size == 0:
+        return [0.0, 1.0]
+    return [float(limit) for limit in ZScaleInterval().get_limits(finite)]
+
+
+def celestial_wcs(header):
+    """The header's celestial WCS, or None (ZTF stamps in Fink's lake carry none).
+
+    Rubin's stamps (alert schema v9 and v10) carry CRVAL, CRPIX, PC and LATPOLE but no CTYPE;
+    they are read as the gnomonic (TAN) projection the LSST pipelines write, and the WCS's
+    `assumed` attribute says so.
+    """
+    has_types = "CTYPE1" in header and "CTYPE2" in header
+    has_celestial_cards = all(f"CRVAL{axis}" in header for axis in (1, 2)) and (
+        "PC1_1" in header or "CD1_1" in header
+    )
+    if not has_types and not has_celestial_cards:
+        return None
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    if not has_types:
+        header = header.copy()
+        header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        wcs = WCS(header, naxis=2)
+    if not wcs.has_celestial:
+        return None
+    celestial = wcs.celestial
+    celestial.assumed = "" if has_types else "TAN assumed: the stamp's WCS has no CTYPE"
+    return celestial
+
+
+def sky_positions(wcs, width: int, height: int) -> dict[str, Any]:
+    """RA and Dec (degrees, float64, row 0 first) of every pixel's centre, from the WCS."""
+    columns, rows = np.meshgrid(np.arange(width), np.arange(height))
+    ra, dec = wcs.pixel_to_world_values(columns.ravel(), rows.ravel())
+    frame = str(wcs.wcs.radesys or "ICRS").strip() or "ICRS"
+    assumed = getattr(wcs, "assumed", "")
+    return {
+        "frame": f"{frame}, {assumed}" if assumed else frame,
+        "ra": np.asarray(ra, dtype="<f8").tobytes(),
+        "dec": np.asarray(dec, dtype="<f8").tobytes(),
+    }
+
+
+def offsets(survey: Survey, width: int, height: int) -> dict[str, Any]:
+    """Without a WCS: the alert is at the stamp's centre, one pixel is the survey's scale."""
+    return {"center": [width / 2, height / 2], "scale": survey.pixel_scale_arcsec}
+
+
+def compass(wcs, width: int, height: int) -> dict[str, list[float]]:
+    """Unit vectors (column, row) towards north and east at the stamp's centre, from the WCS."""
+    x, y = (width - 1) / 2, (height - 1) / 2
+    ra, dec = (float(v) for v in wcs.pixel_to_world_values(x, y))
+    step = 1.0 / 3600
+    directions = {}
+    for name, (d_ra, d_dec) in {"north": (0.0, step), "east": (step, 0.0)}.items():
+        moved_ra = ra + d_ra / max(math.cos(math.radians(dec)), 1e-6)
+        px, py = (float(v) for v in wcs.world_to_pixel_values(moved_ra, dec + d_dec))
+        length = math.hypot(px - x, py - y) or 1.0
+        directions[name] = [(px - x) / length, (py - y) / length]
+    return directions
+
+
+def orientation_text(survey: Survey, stamp_compass: dict | None) -> str:
+    """The orientation of the stamps as drawn (row 0 at the top unless flipped)."""
+    if stamp_compass is None:
+        return (
+            f"Orientation: the {survey.name.upper()} science image's pixel grid, column 0 at the "
+            "left and row 0 at the top ('flip vertically' puts row 0 at the bottom, as DS9 "
+            "shows FITS). The stamps carry no WCS: no compass is drawn, and the readout gives "
+            "offsets from the alert's position along the pixel axes."
+        )
+    north_x, north_y = stamp_compass["north"]
+    east_x, east_y = stamp_compass["east"]
+    angle = math.degrees(math.atan2(north_x, -north_y))  # of north from up, clockwise
+    handed = "left" if north_x * east_y - north_y * east_x < 0 else "right"  # y points down
+    return (
+        f"Orientation from the stamps' WCS (row 0 at the top): north is {abs(angle):.0f}° "
+        f"{'clockwise' if angle >= 0 else 'anticlockwise'} from up and east is to its {handed}; "
+        "the N and E arrows on each stamp show them."
+    )
+
+
+def detection_text(isdiffpos: object) -> str:
+    """'positive' or 'negative' detection from the alert's ``isdiffpos`` ('' when unknown)."""
+    value = str(isdiffpos).strip().lower() if isdiffpos is not None else ""
+    if value in ("t", "1", "true"):
+        return "positive detection (science brighter than template)"
+    if value in ("f", "0", "false"):
+        return "negative detection (science fainter than template)"
+    return ""
+
+
+def object_links(object_id: str, survey: Survey, ra: float | None, dec: float | None) -> dict:
+    """The object's Fink portal page, and TNS and SIMBAD searches around its position."""
+    portal = "https://fink-portal.org" if survey.name == "ztf" else "https://lsst.fink-portal.org"
+    links = {"Fink portal": f"{portal}/{quote(str(object_id))}"}
+    if ra is not None and dec is not None:
+        radius = SEARCH_RADIUS_ARCSEC
+        tns = {"ra": f"{ra:.6f}", "decl": f"{dec:.6f}", "radius": radius, "coords_unit": "arcsec"}
+        links["TNS"] = "https://www.wis-tns.org/search?" + urlencode(tns)
+        simbad = {"Coord": f"{ra:.6f} {dec:+.6f}", "Radius": radius, "Radius.unit": "arcsec"}
+        links["SIMBAD"] = "https://simbad.cds.unistra.fr/simbad/sim-coo?" + urlencode(simbad)
+    return links
+
+
+def colormap_tables(names) -> dict[str, bytes]:
+    """Each matplotlib colormap sampled at 256 levels: 768 bytes of RGB."""
+    return {name: _colormap_table(name).tobytes() for name in names}
+
+
+def interval_cuts(
+    pixels: np.ndarray, interval: str, pmin: float, pmax: float, symmetric: bool
+) -> list[float]:
+    """The cuts as the front-end computes them, with astropy's intervals."""
+    from fink_cutout_jupyter.cutouts.render import RenderOptions, _interval
+
+    finite = np.asarray(pixels, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return [0.0, 1.0]
+    chosen = _interval(RenderOptions(interval=interval, pmin=pmin, pmax=pmax))
+    low, high = (float(v) for v in chosen.get_limits(finite))
+    if symmetric:
+        reach = max(abs(low), abs(high))
+        low, high = -reach, reach
+    return [low, high]
+
+
+def levels(pixels: np.ndarray, stretch: str, cuts: list[float], symmetric: bool) -> np.ndarray:
+    """Pixels to [0, 1] through the cuts and an astropy stretch (about zero when `symmetric`);
+    NaN stays NaN."""
+    from fink_cutout_jupyter.cutouts.render import RenderOptions, _stretch
+
+    pixels = np.asarray(pixels, dtype=float)
+    low, high = cuts
+    if not high > low:
+        low, high = low - 0.5, low + 0.5
+    finite = pixels[np.isfinite(pixels)]
+    stretched = _stretch(RenderOptions(stretch=stretch), finite, low, high)
+    scaled = np.clip((pixels - low) / (high - low), 0.0, 1.0)
+    if not symmetric:
+        return np.where(np.isnan(pixels), np.nan, stretched(np.nan_to_num(scaled), clip=True))
+    signed = 2 * scaled - 1
+    magnitude = stretched(np.nan_to_num(np.abs(signed)), clip=True)
+    return np.where(np.isnan(pixels), np.nan, 0.5 + 0.5 * np.sign(signed) * magnitude)
+
+
+def coloured(levels_: np.ndarray, colormap: str, nan_rgb=(255, 0, 255)) -> np.ndarray:
+    """Levels in [0, 1] to (H, W, 3) uint8 through the colormap; NaN in `nan_rgb`."""
+    nan = np.isnan(levels_)
+    index = np.rint(np.where(nan, 0.0, levels_) * 255).astype(np.uint8)
+    rgb = _colormap_table(colormap)[index]
+    rgb[nan] = nan_rgb
+    return rgb

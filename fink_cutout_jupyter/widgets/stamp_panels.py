@@ -1,0 +1,77 @@
+"""StampPanels: the widget whose browser code (``static/stamps.js``) draws an alert's stamps.
+
+The kernel sends each stamp's float32 pixels once, as a binary buffer; cuts, stretch, colormap,
+zoom, pan, blink and the hover readout are applied in the browser, which reports the cuts it
+computed back in `cuts`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anywidget
+import traitlets
+
+from fink_cutout_jupyter.cutouts.render import STRETCHES
+from fink_cutout_jupyter.errors import BadParameter
+from fink_cutout_jupyter.widgets.stamp_display import DEFAULT_COLORMAPS, colormap_tables
+
+STATIC = Path(__file__).parent / "static"
+INTERVALS = ("percentile", "zscale", "minmax", "manual")
+SIZES = ("small", "medium", "large")
+MAX_ZOOM = 16.0
+
+
+def bundled_module(*names: str) -> str:
+    """One ES module from files of ``static/``: shared helpers first, the widget's own last (the
+    only one with ``export default``). No build step: the files are joined as they are."""
+    return "\n".join((STATIC / name).read_text() for name in names)
+
+
+class StampPanels(anywidget.AnyWidget):
+    """Science, Template and Difference drawn side by side from their pixels (see the traits)."""
+
+    _esm = bundled_module("colours.js", "controls.js", "stamps.js")
+    _css = STATIC / "stamps.css"
+
+    stamps = traitlets.List(traitlets.Dict(), help="`stamp_display.stamp_payload` of each").tag(
+        sync=True
+    )
+    colormaps = traitlets.Dict(help="colormap name -> 768 bytes of RGB").tag(sync=True)
+    stretch = traitlets.Enum(STRETCHES, default_value="linear").tag(sync=True)
+    interval = traitlets.Enum(INTERVALS, default_value="zscale").tag(sync=True)
+    pmin = traitlets.Float(0.5, min=0.0, max=100.0).tag(sync=True)
+    pmax = traitlets.Float(99.5, min=0.0, max=100.0).tag(sync=True)
+    colormap = traitlets.Unicode("gray").tag(sync=True)
+    difference_colormap = traitlets.Unicode("RdBu_r").tag(sync=True)
+    difference_symmetric = traitlets.Bool(True).tag(sync=True)
+    share_cuts = traitlets.Bool(False).tag(sync=True)
+    cuts = traitlets.Dict(help="kind -> [low, high] in the stamp's unit").tag(sync=True)
+    zoom = traitlets.Float(1.0, min=1.0, max=MAX_ZOOM).tag(sync=True)
+    center = traitlets.List(traitlets.Float(), [31.5, 31.5], minlen=2, maxlen=2).tag(sync=True)
+    flip = traitlets.Bool(False, help="row 0 at the bottom").tag(sync=True)
+    size = traitlets.Enum(SIZES, default_value="medium").tag(sync=True)
+    blinking = traitlets.Bool(False).tag(sync=True)
+    blink_interval = traitlets.Float(0.5, min=0.05, help="seconds per stamp").tag(sync=True)
+    blink_kinds = traitlets.List(traitlets.Unicode(), ["Science", "Template"], minlen=1).tag(
+        sync=True
+    )
+    orientation = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("colormaps", colormap_tables(DEFAULT_COLORMAPS))
+        super().__init__(**kwargs)
+        self._add_colormap(self.colormap)
+        self._add_colormap(self.difference_colormap)
+
+    @traitlets.validate("colormap", "difference_colormap")
+    def _known_colormap(self, proposal):
+        try:
+            self._add_colormap(proposal["value"])
+        except BadParameter as error:
+            raise traitlets.TraitError(str(error)) from None
+        return proposal["value"]
+
+    def _add_colormap(self, name: str) -> None:
+        if name not in self.colormaps:
+            self.colormaps = {**self.colormaps, **colormap_tables([name])}
