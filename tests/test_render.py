@@ -309,7 +309,7 @@ def test_workers_that_die_at_start_are_not_respawned_on_every_render(monkeypatch
     import time
     from multiprocessing import resource_tracker
 
-    from fink_cutout_jupyter import render_processes as module
+    from fink_cutout_jupyter.cutouts import render_processes as module
 
     resource_tracker.ensure_running()  # multiprocessing's own helper process, started sound
     monkeypatch.setenv("PYTHONHOME", "/nonexistent")  # only processes started from now on
