@@ -30,6 +30,8 @@ from fink_cutout_jupyter.cutouts.stamps import Stamp
 from fink_cutout_jupyter.surveys import KINDS
 
 if TYPE_CHECKING:
+    from email.message import Message
+
     import numpy as np
     import pandas as pd
     from astropy.io import fits
@@ -64,7 +66,7 @@ class CutoutClientError(Exception):
 @dataclass(frozen=True)
 class _Answer:
     status: int
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] | Message  # urllib's headers are an email Message
     body: bytes
     over_http: bool = True
 
@@ -215,7 +217,7 @@ class _Deadline:
         """`base`, its connections watched by this deadline."""
         deadline = self
 
-        class Watched(base):
+        class Watched(base):  # type: ignore[valid-type,misc]  # a base given at run time
             def connect(self) -> None:
                 self.timeout = deadline.remaining()  # connecting counts too
                 if self.timeout <= 0:
@@ -462,7 +464,7 @@ class CutoutClient:
     ) -> dict[str, Stamp]:
         """Stamps (pixels, header, original FITS bytes) of one alert (default: the latest)."""
         if candid is None:
-            candid = self.alerts(object_id)[-1]["alertId"]
+            candid = self.alerts(_object_id_given(object_id))[-1]["alertId"]
         return {kind: Stamp(kind, self.fits_bytes(object_id, candid, kind)) for kind in kinds}
 
     def _post_when_not_busy(self, route: str, params: dict) -> _Answer:
@@ -555,7 +557,7 @@ class CutoutClient:
         import asyncio
 
         if candid is None:
-            candid = (await self.aalerts(object_id))[-1]["alertId"]
+            candid = (await self.aalerts(_object_id_given(object_id)))[-1]["alertId"]
         async with _session() as session:
             answers = await asyncio.gather(
                 *(
@@ -595,6 +597,13 @@ def _checked(answer: _Answer) -> _Answer:
     except (ValueError, KeyError, TypeError):
         text = answer.body[:300].decode(errors="replace") or "no message"
     raise CutoutClientError(answer.status, text, answer.over_http)
+
+
+def _object_id_given(object_id: str | int | None) -> str | int:
+    """The object id of a call that gives no alert id (the server's 400, without asking it)."""
+    if object_id is None:
+        raise CutoutClientError(400, "objectId: missing; give object_id or candid", False)
+    return object_id
 
 
 def _not_as_agreed(problem: str) -> CutoutClientError:

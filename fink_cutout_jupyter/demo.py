@@ -80,7 +80,7 @@ def make_demo_lake(
     dates = tuple(_FIRST_NIGHT + dt.timedelta(days=n) for n in range(nights))
     files, demo_object_files, alerts = [], [], 0
     for night_number, night in enumerate(dates):
-        rows = []
+        rows: list[dict] = []
         for obj in sky:
             for _ in range(_alerts_tonight(rng, obj, night_number)):
                 rows.append(_alert(rng, obj, night, len(rows)))

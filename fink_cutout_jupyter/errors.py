@@ -68,6 +68,8 @@ class IndexDamaged(CutoutError):
     """
 
     status = 503
+    file: str  # set by `index.layout.damaged`, with the reason
+    reason: str
 
 
 class IndexBusy(CutoutError):

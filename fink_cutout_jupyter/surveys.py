@@ -94,7 +94,8 @@ class Survey:
         if self.integer_object_ids:
             return as_integer("objectId", value, self.example_object_id)
         text = value if isinstance(value, str) else None
-        if not text or not re.fullmatch(self.object_id_pattern, text):
+        pattern = self.object_id_pattern  # not None: integer ids returned above
+        if not text or not pattern or not re.fullmatch(pattern, text):
             raise BadParameter(
                 f"objectId: {quote(value)} is not a {self.name.upper()} object id; "
                 f"expected something like {self.example_object_id!r}"
@@ -107,7 +108,8 @@ class Survey:
 
     def filter_name(self, value: object) -> str:
         """Human name of a filter value (ZTF stores 1, 2, 3 for g, r, i)."""
-        return dict(self.filter_names).get(value, str(value))
+        names: dict[object, str] = dict(self.filter_names)
+        return names.get(value, str(value))
 
 
 MAX_ID = 2**63 - 1  # ids are int64 in the lake
@@ -125,9 +127,9 @@ def as_integer(parameter: str, value: object, example: str) -> int:
     whole = (isinstance(value, int) and not isinstance(value, bool)) or (
         isinstance(value, float) and value.is_integer()  # JSON's 10.0 is an integer too
     )
-    number = (
-        int(value) if whole or (isinstance(value, str) and re.fullmatch(ID_DIGITS, value)) else None
-    )
+    digits = isinstance(value, str) and re.fullmatch(ID_DIGITS, value)
+    # an int, a whole float or digits: `whole` and `digits` narrow it, the checker cannot see that
+    number = int(value) if whole or digits else None  # type: ignore[call-overload]
     if number is None or not 0 <= number <= MAX_ID:
         raise BadParameter(
             f"{parameter}: {quote(value)} is not an id (a whole number from 0 to 2**63-1); "

@@ -288,6 +288,8 @@ class CutoutAPI:
     def _locate(self, request: CutoutRequest) -> AlertLocation:
         """The indexed alert a request without a file names."""
         if request.alert_id is None:
+            if request.object_id is None:  # `parse_cutout_request` refuses it first
+                raise BadParameter("objectId: missing; give objectId or candid")
             return self.index.latest(request.object_id)
         location = self.index.alert(request.alert_id)
         if request.object_id is not None and location.object_id != request.object_id:

@@ -68,6 +68,13 @@ class BatchItem:
     location: AlertLocation | None = None
     stamps: dict[str, Stamp] = field(default_factory=dict)
 
+    @property
+    def located(self) -> AlertLocation:
+        """`location`, of an item the index found (asking it of another is a bug)."""
+        if self.location is None:
+            raise RuntimeError(f"batch item {self.requested!r} has no location")
+        return self.location
+
 
 def is_batch(params: Mapping[str, Any]) -> bool:
     """Whether a POST's parameters ask for many alerts (an id given as a list)."""
@@ -101,7 +108,7 @@ def parse_batch_request(params: Mapping[str, Any], survey: Survey | None = None)
             f"per request for that format and kind; split the list (CutoutClient.batch does)"
         )
     by_object = name in OBJECT_NAMES
-    ids = []
+    ids: list[str | int] = []
     for position, value in enumerate(values):
         types = (str, int) if by_object else (str, int, float)
         if isinstance(value, bool) or not isinstance(value, types) or value == "":
@@ -136,7 +143,7 @@ def max_batch_ids(fmt: str, kinds: int) -> int:
     return max(1, min(MAX_BATCH_IDS, REQUEST_BYTES // (kinds * STAMP_BYTES[fmt])))
 
 
-def _object_id(survey: Survey, name: str, position: int, value: str | int) -> str:
+def _object_id(survey: Survey, name: str, position: int, value: object) -> str:
     """The object id as text, or `BadParameter` naming its place in the list (a ZTF id among
     Rubin ones, or the reverse, is the first one of the other survey)."""
     try:
@@ -205,7 +212,7 @@ class BatchReader:
         paged = [
             item
             for item in items
-            if item.location.page_spans and item.location.file_identity == identity
+            if item.located.page_spans and item.located.file_identity == identity
         ]
         if paged:
             chosen = {id(item) for item in paged}
@@ -214,7 +221,7 @@ class BatchReader:
             alone = [item for item in items if id(item) not in chosen] + retry
         for item in alone:
             try:
-                item.stamps = self.reader.read_location(item.location, kinds).stamps
+                item.stamps = self.reader.read_location(item.located, kinds).stamps
             except CutoutError as error:
                 item.status = failure(error)
 
@@ -223,14 +230,16 @@ class BatchReader:
         whose row does not hold their alert, or whose pages cannot be decoded here."""
         wanted: dict[tuple, list[tuple[BatchItem, str, Any]]] = defaultdict(list)
         for item in items:
+            spans = item.located.page_spans
+            assert spans is not None  # `_read_file` passes only items with spans
             for name in (ALERT_ID_SPAN, *kinds):
-                span, column = item.location.page_spans[name]
+                span, column = spans[name]
                 page = (span.offset, span.length, span.dictionary_offset, column)
                 wanted[page].append((item, name, span))
         values: dict[tuple[int, str], Any] = {}
         failed: set[int] = set()
-        for entries in wanted.values():
-            span, column = entries[0][2], entries[0][0].location.page_spans[entries[0][1]][1]
+        for page, entries in wanted.items():
+            span, column = entries[0][2], page[3]
             try:
                 found = read_values(source, span, column, [e[2].index_in_page for e in entries])
             except (Unsupported, ValueError, IndexError, OSError):
@@ -242,10 +251,10 @@ class BatchReader:
         retry = []
         for item in items:
             key = id(item)
-            if key in failed or values.get((key, ALERT_ID_SPAN)) != item.location.alert_id:
+            if key in failed or values.get((key, ALERT_ID_SPAN)) != item.located.alert_id:
                 retry.append(item)
                 continue
-            survey = _survey(self.reader, item.location)
+            survey = _survey(self.reader, item.located)
             try:
                 item.stamps = {
                     kind: self._stamp(kind, values[key, kind], survey, item) for kind in kinds
@@ -256,12 +265,12 @@ class BatchReader:
 
     def _stamp(self, kind: str, stored, survey: Survey, item: BatchItem) -> Stamp:
         if stored is None:
-            raise NotFound(f"alert {item.location.alert_id} has no {kind} stamp")
+            raise NotFound(f"alert {item.located.alert_id} has no {kind} stamp")
         try:
             return stamp_from_stored(kind, stored, survey.gzipped)
         except CorruptData as error:
             raise CorruptData(
-                f"the {kind} stamp of alert {item.location.alert_id} in {item.location.path} "
+                f"the {kind} stamp of alert {item.located.alert_id} in {item.located.path} "
                 f"is corrupt ({error})"
             ) from None
 

@@ -103,7 +103,7 @@ def _tuned_glibc() -> Any:
             import ctypes.util
 
             try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                libc: Any = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
                 libc.malloc_trim  # noqa: B018 - glibc's, or AttributeError
                 libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
                 libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)

@@ -175,7 +175,7 @@ def _cutout_responses(body: bool) -> dict[str, Any]:
     stamp = {"type": "array", "items": {"type": "array", "items": {"type": ["number", "null"]}}}
     stamps = {"type": "array", "items": stamp, "minItems": 1, "maxItems": 3}
     arguments = {"$ref": "#/components/schemas/Arguments"}
-    codes = ("400", "403", "404", "413", "500", "502", "503") if body else ()
+    codes: tuple[str, ...] = ("400", "403", "404", "413", "500", "502", "503") if body else ()
     codes = codes or ("400", "403", "404", "500", "502", "503")
     batch = {
         "type": "object",

@@ -145,6 +145,8 @@ class CutoutReader:
             group, row_in_group = _row_group_of(parquet, row)
             found_id = value(table, survey.alert_id_column, row)
             stamps = self._read_stamps(parquet, survey, group, row_in_group, kinds, found_id, path)
+        if stamps is None:  # the row just read, not at its place in its row group
+            raise CorruptData(f"hdfsPath: {path}: alert {found_id} is not where its row group says")
         return AlertCutouts(
             survey=survey,
             path=path,
@@ -193,7 +195,7 @@ class CutoutReader:
                     f"is no longer a readable alert file ({error})"
                 ) from None
         survey, stamps = read
-        object_id = location.object_id
+        object_id: str | int | None = location.object_id
         if object_id is not None and survey.integer_object_ids:
             object_id = int(object_id)
         return AlertCutouts(
@@ -244,22 +246,23 @@ class CutoutReader:
         """Stamps read from their data pages alone, after the row's alert id (`_RowMoved`).
 
         On a remote lake the id's page and the stamps' pages are fetched concurrently."""
+        spans = location.page_spans
+        assert spans is not None  # the caller reads pages only where the location has spans
         names = (ALERT_ID_SPAN, *kinds)
         wanted = [
-            (span, column, [span.index_in_page])
-            for span, column in (location.page_spans[name] for name in names)
+            (span, column, [span.index_in_page]) for span, column in (spans[name] for name in names)
         ]
         if not isinstance(source, SharedFile):  # local: the id first, no stamp read for nothing
             wanted = wanted[:1]
         found = read_pages(source, wanted)
-        value_of = {
+        value_of: dict[str, Any] = {
             name: values[span.index_in_page]
             for name, values, (span, _, _) in zip(names, found, wanted, strict=False)
         }
         if value_of[ALERT_ID_SPAN] != location.alert_id:
             raise _RowMoved
         for name in names[len(wanted) :]:
-            value_of[name] = read_value(source, *location.page_spans[name])
+            value_of[name] = read_value(source, *spans[name])
         stamps = {
             kind: self._decoded(kind, value_of[kind], survey, location.alert_id, location.path)
             for kind in kinds

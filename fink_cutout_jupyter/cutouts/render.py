@@ -89,7 +89,8 @@ def _rgb(color: str) -> tuple[int, int, int]:
     from matplotlib.colors import to_rgb
 
     try:
-        return tuple(round(255 * c) for c in to_rgb(color))
+        red, green, blue = to_rgb(color)
+        return round(255 * red), round(255 * green), round(255 * blue)
     except ValueError:
         raise BadParameter(f"nan_color: {quote(color)} is not a matplotlib colour") from None
 

@@ -49,12 +49,14 @@ class ScrubbedAccessLogger(AccessLogger):
     """aiohttp's access log (same format), without tokens or credentials in its lines."""
 
     def __init__(self, logger: logging.Logger, log_format: str = AccessLogger.LOG_FORMAT) -> None:
-        super().__init__(_ScrubbingLogger(logger), log_format)
+        self.scrubbing = _ScrubbingLogger(logger)
+        # aiohttp types it Logger, but calls only what a LoggerAdapter has too (info, ...)
+        super().__init__(self.scrubbing, log_format)  # type: ignore[arg-type]
 
     def log(self, request, response, time: float) -> None:
         values = (request.headers.get(name, "") for name in _SECRET_HEADERS)
         # Both the whole value and its credential ("token abc" and "abc") are secrets.
-        self.logger.secrets = tuple(
+        self.scrubbing.secrets = tuple(
             sorted(
                 {part for value in values for part in (value, value.rpartition(" ")[2])},
                 key=len,

@@ -27,11 +27,15 @@ import urllib.parse
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from fink_cutout_jupyter.contract.api import error_reply
 from fink_cutout_jupyter.doors.connections import reply_response
+
+if TYPE_CHECKING:
+    import aiohttp
 
 logger = logging.getLogger(__name__)
 CACHE_SECONDS = 60.0
@@ -111,8 +115,8 @@ class HubTokenCheck:
         self.cache_seconds = cache_seconds
         self.hub_calls = 0
         self._answers: OrderedDict[str, tuple[float, str | None, str]] = OrderedDict()
-        self._asking: dict[str, asyncio.Future] = {}
-        self._session = None
+        self._asking: dict[str, asyncio.Future[tuple[float, str | None, str]]] = {}
+        self._session: aiohttp.ClientSession | None = None
 
     async def owner(self, token: str) -> str:
         """The name of the token's owner; raises `Refused` or `HubUnavailable`."""

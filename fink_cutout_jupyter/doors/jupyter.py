@@ -145,6 +145,7 @@ class FinkCutoutsApp(ExtensionApp):
         return os.environ.get("FINK_CUTOUTS_LAKE", "")
 
     def initialize_settings(self) -> None:
+        assert self.serverapp is not None  # Jupyter sets it before it initializes an extension
         self.runner = APIRunner(
             self.lake,
             self.index,

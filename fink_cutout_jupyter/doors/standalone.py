@@ -158,6 +158,8 @@ async def _serve_until_stopped(
     app[_RUNNER].connect()  # a remote lake's client first: its JVM must not own our signals
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
+    handler = runner.server
+    assert handler is not None  # made by `setup`
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
@@ -177,7 +179,7 @@ async def _serve_until_stopped(
         await stopped.wait()
     finally:
         server.close()
-        await runner.server.shutdown(10.0)
+        await handler.shutdown(10.0)
         await runner.cleanup()
 
 

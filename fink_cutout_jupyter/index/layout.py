@@ -141,7 +141,7 @@ def check_fields(layout: dict) -> None:
         for delta in layout["deltas"]:
             nights, name = delta["nights"], delta["name"]
             checks += [
-                ("a delta's name", isinstance(name, str) and re.fullmatch(r"[\w-]+", name)),
+                ("a delta's name", isinstance(name, str) and bool(re.fullmatch(r"[\w-]+", name))),
                 ("a delta's order", count(delta["order"])),
                 ("a delta's level", count(delta.get("level", 0))),
                 ("a delta's nights", isinstance(nights, list) and all(map(count, nights))),
@@ -159,7 +159,7 @@ def counted_manifest(layout: dict, name: str) -> bool:
     ``next``): not a temporary file, nor a manifest of a write never published."""
     match = MANIFEST_NAME.fullmatch(name)
     orders = range(layout.get("first_manifest", 0), layout.get("next", 0))
-    return bool(match) and int(match[1]) in orders
+    return match is not None and int(match[1]) in orders
 
 
 def free_numbers(store: Lake, layout: dict | None) -> tuple[int, int]:

@@ -46,7 +46,13 @@ SETTLE_SECONDS = 1.0
 POLL_SECONDS = 0.2
 UNLOCK_COMMAND = "fink-cutouts index unlock --lake LAKE [--index ROOT]"
 _NUMBER = (int, float)
-_TYPES = {"token": str, "host": str, "pid": int, "started": _NUMBER, "command": str}
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "token": str,
+    "host": str,
+    "pid": int,
+    "started": _NUMBER,
+    "command": str,
+}
 _TYPES["refreshed"] = _NUMBER
 
 logger = logging.getLogger(__name__)
@@ -191,9 +197,9 @@ class WriterLock:
             return holder(self.store) or self.me  # gone again: try again
         if not self.store.atomic_create:
             time.sleep(self.settle)
-            current = holder(self.store)
-            if current != self.me:
-                return current or self.me
+            settled = holder(self.store)
+            if settled != self.me:
+                return settled or self.me
         return None
 
     def _break(self, data: bytes, stale: Holder, reason: str) -> bool:
@@ -256,7 +262,7 @@ def abandoned_lock_file(name: str, mtime: float) -> bool:
     if re.fullmatch(rf"{re.escape(LOCK)}\.broken-[0-9a-f]+", name):
         return time.time() - mtime > 60
     match = re.fullmatch(rf"{re.escape(LOCK)}\.tmp-(\d+)-\d+", name)
-    return bool(match) and (not _alive(int(match[1])) or time.time() - mtime > 60)
+    return match is not None and (not _alive(int(match[1])) or time.time() - mtime > 60)
 
 
 def where(store: Lake, name: str = LOCK) -> str:
@@ -280,7 +286,7 @@ def break_lock(store: Lake, force: bool = False) -> Holder | None:
         Without `force`, when its holder is a live process of this host."""
     current = holder(store)
     here = current is not None and current.host == socket.gethostname()
-    if here and not force and _alive(current.pid):
+    if current is not None and here and not force and _alive(current.pid):
         raise IndexBusy(
             f"index: the writer lock {where(store)} is held by {current}, which is running "
             "on this host: let it finish (or stop it); --force breaks the lock anyway"

@@ -364,7 +364,7 @@ class AlertIndex:
         temporary file of a killed build, nor a manifest of a write never published.
         """
         layout = layout or read_layout(self.store, check=False) or {}
-        current = {}
+        current: dict = {}
         for name, *_ in sorted(self.store.list_files("nights")):  # later manifests win
             if counted_manifest(layout, name):
                 current |= self._manifest(f"nights/{name}")

@@ -151,7 +151,10 @@ def _compact_with_spark(spark, where: _Where, alert_index: AlertIndex) -> dict:
     if not waiting:
         return {"generation": old_generation, "buckets": old_buckets, "merged_nights": 0}
     owner = owners(layout)
-    sources = [(path, nights, None) for path, nights in waiting.items()]  # (file, keep, drop)
+    # (file, keep, drop)
+    sources: list[tuple[str, list[int] | None, list[int] | None]] = [
+        (path, nights, None) for path, nights in waiting.items()
+    ]
     rows = sum(index_file_rows(alert_index.store, path) for path, *_ in sources)
     if old_generation is not None:
         for table in TABLES:
@@ -162,7 +165,8 @@ def _compact_with_spark(spark, where: _Where, alert_index: AlertIndex) -> dict:
     buckets = bucket_count(rows, old_buckets)
     generation = alert_index.writer.claim_generation()
     pieces = _spread(spark.sparkContext, sources).flatMap(
-        lambda source: where.pieces_of_index_file(*source, buckets)
+        # mypy counts *source (an RDD's Any) as every parameter
+        lambda source: where.pieces_of_index_file(*source, buckets)  # type: ignore[call-arg]
     )
     sizes = _write_buckets(pieces, where, generation, buckets)
     publish_base(alert_index, layout, generation, buckets, sizes)
@@ -285,7 +289,7 @@ def _write_buckets(pieces, where: _Where, generation: int, buckets: int) -> dict
     every = context.parallelize([((table, b), None) for table in TABLES for b in range(buckets)])
     grouped = pieces.union(every).groupByKey(numPartitions=max(1, min(2 * buckets, 4096)))
     written = grouped.map(
-        lambda item: where.write_bucket(
+        lambda item: where.write_bucket(  # type: ignore[call-arg]  # *item[0] is Any: a 2-tuple
             *item[0], [piece for piece in item[1] if piece is not None], generation
         )
     ).collect()

@@ -20,7 +20,7 @@ import datetime as dt
 import json
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -349,7 +349,7 @@ def _merge(
     layout: dict,
     group: list[dict],
     level: int,
-    new_nights: list[int] = (),
+    new_nights: Sequence[int] = (),
     new_entries: pa.Table | None = None,
 ) -> list[dict]:
     """Replace `group` by one delta of (at least) `level` holding the entries they own, with
@@ -381,7 +381,7 @@ def entries_of_index_file(
     if keep is None and not drop:
         return entries
     nights = entries.column("night").to_numpy()
-    chosen = np.isin(nights, keep) if keep is not None else ~np.isin(nights, drop)
+    chosen = np.isin(nights, keep) if keep is not None else ~np.isin(nights, drop or [])
     return entries.filter(pa.array(chosen))
 
 

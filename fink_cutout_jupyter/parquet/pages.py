@@ -371,7 +371,8 @@ def _read_values(source, span: PageSpan, column: ColumnInfo, rows: Iterable[int]
         values_data, values_start = page, level_end
     else:
         raise Unsupported(f"page type {header.type}")
-    value_index = {row: row for row in rows}  # a row's place among the page's non-null values
+    # a row's place among the page's non-null values
+    value_index: dict[int, int | None] = {row: row for row in rows}
     if max_level:
         width = max_level.bit_length()
         defined = decode_hybrid(levels, level_start, level_end, width, rows[-1] + 1)
@@ -384,7 +385,7 @@ def _read_values(source, span: PageSpan, column: ColumnInfo, rows: Iterable[int]
     found: dict[int, bytes | int | None] = dict.fromkeys(rows)
     if not present:
         return found
-    wanted = [value_index[row] for row in present]
+    wanted = [index for row in present if (index := value_index[row]) is not None]
     if header.encoding == PLAIN:
         values = _plain_values(values_data, values_start, wanted, column.physical_type)
     elif header.encoding in (PLAIN_DICTIONARY, RLE_DICTIONARY):

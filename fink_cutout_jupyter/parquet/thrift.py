@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CompactReader:
     """Just enough of Thrift's compact protocol to read Parquet page headers."""
@@ -30,9 +32,10 @@ class CompactReader:
         value = self.varint()
         return (value >> 1) ^ -(value & 1)
 
-    def struct(self) -> dict[int, object]:
+    def struct(self) -> dict[int, Any]:
         """Fields of a struct by id: ints, bools, nested structs; other values are skipped."""
-        fields, last = {}, 0
+        fields: dict[int, Any] = {}
+        last = 0
         while True:
             header = self.byte()
             if header == 0:

@@ -9,7 +9,7 @@ import posixpath
 import re
 import threading
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote, urlsplit
 
 from fink_cutout_jupyter.errors import BadParameter, LakeUnavailable, NotFound, OutsideLake, quote
@@ -355,7 +355,8 @@ class Lake:
         for year in self._partition_dirs(top, "year"):
             for month in self._partition_dirs(year.path, "month"):
                 for day in self._partition_dirs(month.path, "day"):
-                    numbers = [int(_PARTITION.match(d.base_name)[2]) for d in (year, month, day)]
+                    # names `_partition_dirs` matched with _PARTITION: key=digits
+                    numbers = [int(d.base_name.split("=", 1)[1]) for d in (year, month, day)]
                     try:
                         found[dt.date(*numbers)] = day.path
                     except ValueError:
@@ -449,7 +450,7 @@ class _translated_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind, error, traceback) -> bool:
+    def __exit__(self, kind, error, traceback) -> Literal[False]:
         if error is None or isinstance(error, NotFound | LakeUnavailable):
             return False
         message = str(error).lower()

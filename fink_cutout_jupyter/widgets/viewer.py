@@ -93,7 +93,7 @@ class CutoutViewer(widgets.VBox):
     difference_symmetric = traitlets.Bool()
     share_cuts = traitlets.Bool()
     zoom = traitlets.Float()
-    center = traitlets.List()
+    center: traitlets.List = traitlets.List()
     flip = traitlets.Bool()
     size = traitlets.Unicode()
     cuts = traitlets.Any({})
@@ -300,13 +300,15 @@ class CutoutViewer(widgets.VBox):
                 payloads.append({"kind": kind, "error": f"{kind}: {error}"})
         record = self.alert_record
         position = [a["alertId"] for a in self.alerts].index(candid)
+        if record is None:  # the list shows another alert than `candid`
+            raise ValueError(f"candid: {candid} is not the alert selected in the list")
         self.previous_button.disabled = position == 0
         self.next_button.disabled = position == len(self.alerts) - 1
         self.title.value = alert_title(str(self.object_id), record)
         self.links.value = links_html(
             object_links(str(self.object_id), self.survey, record.get("ra"), record.get("dec"))
         )
-        self._show_downloads(candid)
+        self._show_downloads(candid, record)
         compass = next((p.get("compass") for p in payloads if p.get("compass")), None)
         self.panels.orientation = orientation_text(self.survey, compass)
         first = next((p for p in payloads if "width" in p), None)
@@ -317,14 +319,14 @@ class CutoutViewer(widgets.VBox):
         self.alert = candid
         self.message.value = ""
 
-    def _show_downloads(self, candid: int) -> None:
+    def _show_downloads(self, candid: int, record: dict[str, Any]) -> None:
         links = [
             download_link(stamp.fits_bytes, self._filename(kind), f"⬇ {kind} FITS")
             for kind, stamp in self.stamps.items()
         ]
         if self.stamps:
             everything = to_multi_extension_fits(
-                self.stamps, self.object_id, candid, self.alert_record["jd"], "jd"
+                self.stamps, self.object_id, candid, record["jd"], "jd"
             )
             links.append(
                 download_link(
