@@ -234,10 +234,7 @@ class CutoutAPI:
 
     def alerts(self, params: Mapping[str, Any]) -> Reply:
         """Every alert of an object, oldest first."""
-        check(params, ALERT_PARAMETERS)
-        object_id = params.get("objectId")
-        if object_id is None:
-            raise BadParameter("objectId: missing; e.g. objectId=ZTF24abssjsb")
+        object_id = _object_id_of(params)
         locations = self.index.alerts(object_id)
         survey = {"survey": self.index.survey.name} if locations else {}
         rows = [
@@ -265,10 +262,7 @@ class CutoutAPI:
         """The object's upper limits from its latest alert's history (ZTF), oldest first."""
         from fink_cutout_jupyter.cutouts.history import upper_limits
 
-        check(params, ALERT_PARAMETERS)
-        object_id = params.get("objectId")
-        if object_id is None:
-            raise BadParameter("objectId: missing; e.g. objectId=ZTF24abssjsb")
+        object_id = _object_id_of(params)
         latest = self.index.latest(object_id)
         survey = self.reader.survey or self.index.survey
         rows = upper_limits(self.lake, latest, survey)
@@ -297,6 +291,15 @@ class CutoutAPI:
                 f"candid: alert {request.alert_id} is not an alert of {request.object_id}"
             )
         return location
+
+
+def _object_id_of(params: Mapping[str, Any]) -> Any:
+    """The ``objectId`` of an /alerts or /limits request, its parameters checked."""
+    check(params, ALERT_PARAMETERS)
+    object_id = params.get("objectId")
+    if object_id is None:
+        raise BadParameter("objectId: missing; e.g. objectId=ZTF24abssjsb")
+    return object_id
 
 
 def json_reply(payload: Any, headers: Mapping[str, str] | None = None, status: int = 200) -> Reply:
