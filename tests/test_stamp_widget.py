@@ -5,7 +5,8 @@ import pytest
 import traitlets
 from ipywidgets.widgets.widget import _remove_buffers
 
-from fink_cutout_jupyter.widgets.stamp_panels import STATIC, StampPanels
+from fink_cutout_jupyter.widgets.assets import STATIC
+from fink_cutout_jupyter.widgets.stamp_panels import StampPanels
 
 
 def test_pixels_travel_as_binary_buffers_not_json():

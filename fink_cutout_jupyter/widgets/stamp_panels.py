@@ -7,25 +7,17 @@ computed back in `cuts`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import anywidget
 import traitlets
 
 from fink_cutout_jupyter.cutouts.render import STRETCHES
 from fink_cutout_jupyter.errors import BadParameter
+from fink_cutout_jupyter.widgets.assets import STATIC, bundled_module
 from fink_cutout_jupyter.widgets.stamp_display import DEFAULT_COLORMAPS, colormap_tables
 
-STATIC = Path(__file__).parent / "static"
 INTERVALS = ("percentile", "zscale", "minmax", "manual")
 SIZES = ("small", "medium", "large")
 MAX_ZOOM = 16.0
-
-
-def bundled_module(*names: str) -> str:
-    """One ES module from files of ``static/``: shared helpers first, the widget's own last (the
-    only one with ``export default``). No build step: the files are joined as they are."""
-    return "\n".join((STATIC / name).read_text() for name in names)
 
 
 class StampPanels(anywidget.AnyWidget):
