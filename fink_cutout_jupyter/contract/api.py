@@ -7,10 +7,9 @@ Both doors (the Jupyter server extension and the standalone aiohttp service) tur
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fink_cutout_jupyter._version import __version__
@@ -27,9 +26,16 @@ from fink_cutout_jupyter.contract.parameters import (
     describe,
     number,
 )
+from fink_cutout_jupyter.contract.replies import (  # noqa: F401 - re-exported
+    ROUTES,
+    Reply,
+    error_reply,
+    json_reply,
+    no_route_reply,
+)
 from fink_cutout_jupyter.cutouts.reader import CutoutReader
 from fink_cutout_jupyter.cutouts.render import RenderOptions
-from fink_cutout_jupyter.errors import BadParameter, CutoutError, NotFound, ServerBusy, quote
+from fink_cutout_jupyter.errors import BadParameter, CutoutError, NotFound, ServerBusy
 from fink_cutout_jupyter.index.lookup import AlertIndex
 from fink_cutout_jupyter.locations import AlertLocation
 from fink_cutout_jupyter.storage.lake import Lake
@@ -37,19 +43,9 @@ from fink_cutout_jupyter.surveys import KINDS, Survey, as_integer
 
 logger = logging.getLogger(__name__)
 
-ROUTES = ("cutouts", "alerts", "limits", "openapi.json", "health")
 # Stored, but revalidated on every use: a 304 costs one lookup and one stat, and a rewritten file
 # changes the ETag, so no cache can keep serving what the lake no longer holds.
 REVALIDATE = "private, no-cache"
-
-
-@dataclass(frozen=True)
-class Reply:
-    """An HTTP response as plain data."""
-
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -300,28 +296,3 @@ def _object_id_of(params: Mapping[str, Any]) -> Any:
     if object_id is None:
         raise BadParameter("objectId: missing; e.g. objectId=ZTF24abssjsb")
     return object_id
-
-
-def json_reply(payload: Any, headers: Mapping[str, str] | None = None, status: int = 200) -> Reply:
-    """A JSON reply; a float that is not finite (NaN, infinity: not JSON) is written null."""
-    body = json.dumps(_finite_floats(payload), allow_nan=False).encode()
-    return Reply(status, body, {"Content-Type": "application/json", **(headers or {})})
-
-
-def _finite_floats(payload: Any) -> Any:
-    """`payload` with every float that is not finite, at any depth, replaced by None."""
-    if isinstance(payload, dict):
-        return {key: _finite_floats(value) for key, value in payload.items()}
-    if isinstance(payload, list | tuple):
-        return [_finite_floats(value) for value in payload]
-    return finite(payload)
-
-
-def no_route_reply(route: str) -> Reply:
-    """The 404 of a path under /api/v1 that is none of `ROUTES` (both doors answer it)."""
-    return error_reply(404, f"no route {quote(route)}; routes: {', '.join(ROUTES)}")
-
-
-def error_reply(status: int, text: str) -> Reply:
-    """The seed's error shape: ``{"status": "error", "text": ...}``."""
-    return json_reply({"status": "error", "text": text}, status=status)

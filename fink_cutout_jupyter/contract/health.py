@@ -12,15 +12,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from fink_cutout_jupyter._version import __version__
+from fink_cutout_jupyter.contract.replies import Reply, json_reply
 
 if TYPE_CHECKING:
-    from fink_cutout_jupyter.contract.api import CutoutAPI, Reply
+    from fink_cutout_jupyter.contract.api import CutoutAPI
 
 
 def health_reply(api: CutoutAPI) -> Reply:
     """200 with what was checked, or 503 with the same facts and the reasons in ``text``."""
     from fink_cutout_jupyter import metrics
-    from fink_cutout_jupyter.contract.api import json_reply
 
     facts, reasons = check(api)
     metrics.observe_health(not reasons, facts["index_age_seconds"])

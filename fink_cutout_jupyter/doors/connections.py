@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.web_log import AccessLogger
 from aiohttp.web_protocol import RequestHandler
 
-from fink_cutout_jupyter.contract.api import error_reply
+from fink_cutout_jupyter.contract.replies import error_reply
 from fink_cutout_jupyter.doors.scrubbing import SECRET, scrub_secrets
 
 __all__ = ["SECRET", "ContractHandler", "ScrubbedAccessLogger", "reply_response", "scrub_secrets"]

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from fink_cutout_jupyter.contract.api import error_reply
+from fink_cutout_jupyter.contract.replies import error_reply
 from fink_cutout_jupyter.doors.connections import reply_response
 
 if TYPE_CHECKING:

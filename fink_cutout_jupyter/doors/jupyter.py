@@ -15,6 +15,7 @@ from jupyter_server.extension.application import ExtensionApp
 from tornado import web
 from traitlets import Float, Int, Unicode, default
 
+from fink_cutout_jupyter.contract.replies import error_reply
 from fink_cutout_jupyter.doors.runner import APIRunner
 
 AUTH_RESOURCE = "fink_cutouts"
@@ -54,8 +55,6 @@ class _Handler(APIHandler):
 
     def write_error(self, status_code: int, **kwargs) -> None:
         """Tornado's own errors (405, 403, 500, ...) in the contract's JSON shape."""
-        from fink_cutout_jupyter.contract.api import error_reply
-
         reason = self._reason or "error"
         exception = kwargs.get("exc_info", (None, None))[1]
         if isinstance(exception, web.HTTPError) and exception.log_message:

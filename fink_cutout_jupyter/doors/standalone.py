@@ -27,8 +27,8 @@ import signal
 
 from aiohttp import web
 
-from fink_cutout_jupyter.contract.api import ROUTES, error_reply, no_route_reply
 from fink_cutout_jupyter.contract.parameters import MAX_BODY_BYTES
+from fink_cutout_jupyter.contract.replies import ROUTES, error_reply, no_route_reply
 from fink_cutout_jupyter.doors.connections import (
     IDLE_SECONDS,
     ContractHandler,
