@@ -1,0 +1,116 @@
+"""Many alerts' stamps through the batch door: requests of at most `max_batch_ids` ids, asked
+again while a busy server says when to (503 + ``Retry-After``), read as Arrow tensors.
+
+The replies are checked against the contract (a complete Arrow stream, one row per id, the
+stamp columns as fixed-shape tensors) before they are stacked into one float32 array beside a
+table of what each id is; an answer not as agreed is a `CutoutClientError` (502).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from fink_cutout_jupyter.client.answers import Answer, checked, not_as_agreed
+from fink_cutout_jupyter.surveys import KINDS
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from fink_cutout_jupyter.client.transport import Transport
+
+BUSY_RETRIES = 5  # a batch request answered 503 + Retry-After (the server's memory budget)
+MAX_RETRY_AFTER_SECONDS = 10.0
+
+
+def fetch_batch(
+    transport: Transport,
+    ids: Sequence[str | int],
+    kinds: Sequence[str],
+    by: str,
+    progress: bool | None,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """The stamps and table of `CutoutClient.batch` (which documents the parameters)."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    from tqdm.auto import tqdm
+
+    from fink_cutout_jupyter.contract.batch import max_batch_ids
+
+    kinds = list(kinds)
+    if not kinds or not set(kinds) <= set(KINDS):
+        raise ValueError(f"kinds: {kinds!r}; allowed: some of {', '.join(KINDS)}")
+    if by == "auto":
+        numbers = all(isinstance(i, int) or str(i).isdigit() for i in ids)
+        by = "candid" if numbers else "objectId"
+    kind = kinds[0] if len(kinds) == 1 else "All"
+    most = max_batch_ids("arrow", 1 if kind != "All" else len(KINDS))
+    chunks = [list(ids[i : i + most]) for i in range(0, len(ids), most)]
+    show = len(chunks) > 1 if progress is None else progress
+    tables = []
+    for chunk in tqdm(chunks, desc="batches", unit="batch", disable=not show):
+        params = {by: chunk, "kind": kind, "return_type": "arrow"}
+        body = checked(post_when_not_busy(transport, "cutouts", params)).body
+        tables.append(_arrow_table(body, ["id", "status", *kinds], len(chunk)))
+    table = pa.concat_tables(tables) if tables else None
+    if table is None or table.num_rows == 0:
+        return np.empty((0, len(kinds), 0, 0), np.float32), pd.DataFrame()
+    planes = [_tensor(table.column(name), table.num_rows) for name in kinds]
+    stamps = np.stack(planes, axis=1)
+    metadata = table.drop_columns([name for name in KINDS if name in table.column_names])
+    return stamps, metadata.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+
+
+def post_when_not_busy(transport: Transport, route: str, params: Mapping[str, Any]) -> Answer:
+    """POST, asking again after ``Retry-After`` while the server says it is busy (503), at
+    most `BUSY_RETRIES` times and within the transport's `timeout` from the first request: a
+    pause that would end past it is not taken, the busy answer is the result."""
+    deadline = time.monotonic() + getattr(transport, "timeout", math.inf)
+    for _ in range(BUSY_RETRIES):
+        answer = transport.post(route, params)
+        wait = _retry_after(answer)
+        if wait is None or time.monotonic() + wait >= deadline:
+            return answer
+        time.sleep(wait)
+    return transport.post(route, params)
+
+
+def _retry_after(answer: Answer) -> float | None:
+    """Seconds a busy server (503 with ``Retry-After``) asks to wait, or None."""
+    from fink_cutout_jupyter.contract.retry_after import retry_after_seconds
+
+    if answer.status != 503:
+        return None
+    return retry_after_seconds(answer.headers.get("Retry-After"), MAX_RETRY_AFTER_SECONDS)
+
+
+def _arrow_table(body: bytes, columns: Sequence[str], rows: int) -> pa.Table:
+    """The batch door's Arrow stream: `rows` rows, with `columns` (stamp columns as tensors)."""
+    import pyarrow as pa
+
+    try:
+        table = pa.ipc.open_stream(body).read_all()
+    except (pa.ArrowException, OSError) as error:  # pyarrow: OSError for a cut stream
+        raise not_as_agreed(f"not a complete Arrow stream ({error})") from error
+    if table.num_rows != rows:
+        raise not_as_agreed(f"an Arrow table of {table.num_rows} rows for {rows} ids")
+    missing = [name for name in columns if name not in table.column_names]
+    if missing:
+        raise not_as_agreed(f"an Arrow table without the columns {', '.join(missing)}")
+    for name in columns[2:]:
+        if not isinstance(table.schema.field(name).type, pa.FixedShapeTensorType):
+            raise not_as_agreed(f"an Arrow table whose {name} is {table.schema.field(name).type}")
+    return table
+
+
+def _tensor(column: pa.ChunkedArray, rows: int) -> np.ndarray:
+    """A fixed-shape tensor column as one (rows, height, width) array."""
+    import numpy as np
+
+    chunks = [chunk.to_numpy_ndarray() for chunk in column.chunks if len(chunk)]
+    return np.concatenate(chunks) if chunks else np.empty((rows, 0, 0), np.float32)

@@ -1,0 +1,219 @@
+"""CutoutClient: an alert's stamps, an object's alerts and upper limits, many alerts at once.
+
+The API a notebook calls, over a transport found by `discover`: a /api/v1 server over HTTP or
+the lake read in-process, with the same answers either way. Each method names the route and
+parameters it asks for and reads the answer as the contract says (JSON, FITS, PNG, Arrow);
+refusals and answers not as agreed are a `CutoutClientError`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from fink_cutout_jupyter.client.answers import CutoutClientError, checked, json_of, not_as_agreed
+from fink_cutout_jupyter.client.batching import fetch_batch
+from fink_cutout_jupyter.client.discovery import discover
+from fink_cutout_jupyter.client.transport import MAX_REPLY_BYTES
+from fink_cutout_jupyter.surveys import KINDS
+
+if TYPE_CHECKING:
+    import aiohttp
+    import numpy as np
+    import pandas as pd
+    from astropy.io import fits
+
+    from fink_cutout_jupyter.cutouts.stamps import Stamp
+
+
+class CutoutClient:
+    """Get Fink cutouts and alert lists, from a server or from the lake directly.
+
+    Parameters
+    ----------
+    url : str, optional
+        Base URL of a server with /api/v1 (a Jupyter server, a JupyterHub user server,
+        or ``fink-cutouts serve``).
+    token : str, optional
+        Its token (default ``$FINK_CUTOUTS_TOKEN``).
+    lake : str, optional
+        Read this lake in-process instead.
+    timeout : float
+        Seconds an HTTP request may take in all (connecting, headers, the whole reply) before
+        it fails (`CutoutClientError` 504). A batch request that a busy server refuses (503
+        with ``Retry-After``) is asked again only while the pause ends within `timeout` of the
+        first try; then the 503 is raised.
+    max_reply_bytes : int
+        The largest reply to a batch request accepted (default `MAX_REPLY_BYTES`; other replies
+        at most `MAX_ALERT_REPLY_BYTES`); a larger one is a `CutoutClientError` (502), refused
+        before it is read when the server announces its length.
+
+    Without `url` or `lake`, see `discover` for where the client looks.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        lake: str | None = None,
+        timeout: float = 30,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
+    ) -> None:
+        self.transport = discover(url, token, lake, timeout, max_reply_bytes)
+
+    def __repr__(self) -> str:
+        return f"CutoutClient({self.transport!r})"
+
+    def alerts(self, object_id: str | int) -> list[dict[str, Any]]:
+        """Every alert of an object, oldest first: ids, jd, date, filter, magnitude, ra, dec..."""
+        return json_of(self.transport.get("alerts", {"objectId": object_id}), list)
+
+    def upper_limits(self, object_id: str | int) -> list[dict[str, Any]]:
+        """The object's upper limits from its latest alert's history: jd, date, filter, limit."""
+        return json_of(self.transport.get("limits", {"objectId": object_id}), list)
+
+    def fits_bytes(
+        self, object_id: str | int | None = None, candid: int | None = None, kind: str = "Science"
+    ) -> bytes:
+        """The original FITS file of one stamp (``kind="All"``: a multi-extension file)."""
+        params = {"objectId": object_id, "candid": candid, "kind": kind, "return_type": "FITS"}
+        return checked(self.transport.get("cutouts", params)).body
+
+    def hdulist(
+        self, object_id: str | int | None = None, candid: int | None = None, kind: str = "Science"
+    ) -> fits.HDUList:
+        """One stamp as an astropy HDUList."""
+        from astropy.io import fits
+
+        data = self.fits_bytes(object_id, candid, kind)
+        return fits.open(io.BytesIO(data), ignore_missing_simple=True)
+
+    def array(
+        self, object_id: str | int | None = None, candid: int | None = None, kind: str = "Science"
+    ) -> np.ndarray:
+        """One stamp's pixels as a float64 array (NaN where the survey has no value)."""
+        import numpy as np
+
+        params = {"objectId": object_id, "candid": candid, "kind": kind, "return_type": "array"}
+        arrays = json_of(self.transport.get("cutouts", params), list)
+        try:
+            return np.array(arrays[0], dtype=float)
+        except (IndexError, TypeError, ValueError) as error:
+            raise not_as_agreed(f"not an array of pixels ({error})") from error
+
+    def png(
+        self,
+        object_id: str | int | None = None,
+        candid: int | None = None,
+        kind: str = "All",
+        **render,
+    ) -> bytes:
+        """A PNG rendered by the server (`render`: stretch, interval, pmin, pmax, colormap, ...)."""
+        params = {
+            "objectId": object_id,
+            "candid": candid,
+            "kind": kind,
+            "return_type": "PNG",
+            **render,
+        }
+        return checked(self.transport.get("cutouts", params)).body
+
+    def stamps(
+        self,
+        object_id: str | int | None = None,
+        candid: int | None = None,
+        kinds: Sequence[str] = KINDS,
+    ) -> dict[str, Stamp]:
+        """Stamps (pixels, header, original FITS bytes) of one alert (default: the latest)."""
+        from fink_cutout_jupyter.cutouts.stamps import Stamp
+
+        if candid is None:
+            candid = self.alerts(_object_id_given(object_id))[-1]["alertId"]
+        return {kind: Stamp(kind, self.fits_bytes(object_id, candid, kind)) for kind in kinds}
+
+    def batch(
+        self,
+        ids: Sequence[str | int],
+        kinds: Sequence[str] = KINDS,
+        by: str = "auto",
+        progress: bool | None = None,
+    ) -> tuple[np.ndarray, pd.DataFrame]:
+        """The stamps of many alerts at once, through the batch door (Arrow, zero-copy).
+
+        Parameters
+        ----------
+        ids : sequence
+            Object ids (each object's latest alert) or alert ids, in any order; unknown ids are
+            reported in the table, not raised.
+        kinds : sequence of str
+            Which stamps, in the order of the array's second axis.
+        by : {"auto", "objectId", "candid", "diaObjectId", "diaSourceId"}
+            What the ids are; ``auto``: alert ids (``candid``) if all are whole numbers, else
+            object ids. Rubin object ids are numbers too: pass ``by="diaObjectId"``.
+        progress : bool, optional
+            A progress bar (default: when more than one request (`max_batch_ids`) is needed).
+
+        Returns
+        -------
+        stamps : numpy.ndarray
+            float32, shape (len(ids), len(kinds), height, width), NaN kept; NaN for ids without
+            stamps and for stamps of another shape (see the table's ``status``).
+        table : pandas.DataFrame
+            One row per id, in order: ``id``, ``status`` (``ok`` or why not), ``objectId``,
+            ``alertId``, ``jd``, ``date``, filter, magnitude, position, ``hdfsPath``.
+        """
+        return fetch_batch(self.transport, ids, kinds, by, progress)
+
+    async def aalerts(self, object_id: str | int) -> list[dict[str, Any]]:
+        """`alerts`, without blocking the event loop."""
+        async with _session() as session:
+            answer = await self.transport.aget(session, "alerts", {"objectId": object_id})
+        return json_of(answer, list)
+
+    async def astamps(
+        self,
+        object_id: str | int | None = None,
+        candid: int | None = None,
+        kinds: Sequence[str] = KINDS,
+    ) -> dict[str, Stamp]:
+        """`stamps`, fetching the kinds concurrently."""
+        import asyncio
+
+        from fink_cutout_jupyter.cutouts.stamps import Stamp
+
+        if candid is None:
+            candid = (await self.aalerts(_object_id_given(object_id)))[-1]["alertId"]
+        async with _session() as session:
+            answers = await asyncio.gather(
+                *(
+                    self.transport.aget(
+                        session,
+                        "cutouts",
+                        {
+                            "objectId": object_id,
+                            "candid": candid,
+                            "kind": kind,
+                            "return_type": "FITS",
+                        },
+                    )
+                    for kind in kinds
+                )
+            )
+        return {
+            kind: Stamp(kind, checked(answer).body)
+            for kind, answer in zip(kinds, answers, strict=True)
+        }
+
+
+def _object_id_given(object_id: str | int | None) -> str | int:
+    """The object id of a call that gives no alert id (the server's 400, without asking it)."""
+    if object_id is None:
+        raise CutoutClientError(400, "objectId: missing; give object_id or candid", False)
+    return object_id
+
+
+def _session() -> aiohttp.ClientSession:
+    import aiohttp
+
+    return aiohttp.ClientSession()
