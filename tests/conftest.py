@@ -1,25 +1,34 @@
-"""Fixtures on real data: Fink's files in ../shared/data (read in place) and the demo lake."""
+"""Fixtures on real data: Fink's files in ../shared/data (read in place) and the demo lake.
+
+The helpers live in ``tests/support/`` (importable as ``support``: pyproject's pytest
+``pythonpath``); this file holds fixtures only.
+"""
 
 from __future__ import annotations
 
 import gzip
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from support.real_data import (
+    DISPLAYED,
+    SHARED_DATA,
+    ZTF_CUTOUTS,
+    LakeCase,
+    ztf_lake_case,
+    ztf_lake_files,
+)
+from support.servers import free_port, start_service, wait_for_http
 
 from fink_cutout_jupyter.demo import make_demo_lake
 from fink_cutout_jupyter.storage.lake import Lake
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+if TYPE_CHECKING:
+    from support.rewrites import RewritableLake
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("FINK_SHARED_DATA", REPOSITORY.parent / "shared" / "data"))
-ZTF_LAKES = {
-    "ztf/lake": "archive/science",
-    "ztf/lake-spark3": "science",
-}
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -27,15 +36,6 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"the real Fink test files are missing: {SHARED_DATA} (set FINK_SHARED_DATA)"
         )
-
-
-def ztf_lake_files() -> list[tuple[Lake, str]]:
-    """Every real ZTF lake file, as (lake, path relative to its root)."""
-    found = []
-    for root, science_dir in ZTF_LAKES.items():
-        lake = Lake(SHARED_DATA / root, science_dir=science_dir)
-        found += [(lake, path) for night in lake.nights() for path in lake.night_files(night)]
-    return found
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +53,7 @@ def ztf_rows() -> list[dict]:
     for lake, path in ztf_lake_files():
         table = pq.read_table(
             lake.resolve(path),
-            columns=["objectId", "candid", "candidate", *_ZTF_CUTOUTS],
+            columns=["objectId", "candid", "candidate", *ZTF_CUTOUTS],
         )
         for record in table.to_pylist():
             rows.append(
@@ -63,7 +63,7 @@ def ztf_rows() -> list[dict]:
                     "objectId": record["objectId"],
                     "candid": record["candid"],
                     "jd": record["candidate"]["jd"],
-                    "candidate": {name: record["candidate"][name] for name in _DISPLAYED},
+                    "candidate": {name: record["candidate"][name] for name in DISPLAYED},
                     "fits": {
                         kind: gzip.decompress(record[f"cutout{kind}"]["stampData"])
                         for kind in ("Science", "Template", "Difference")
@@ -71,25 +71,6 @@ def ztf_rows() -> list[dict]:
                 }
             )
     return rows
-
-
-_ZTF_CUTOUTS = ["cutoutScience", "cutoutTemplate", "cutoutDifference"]
-_DISPLAYED = ("fid", "magpsf", "sigmapsf", "ra", "dec", "isdiffpos")
-ZTF_FILTERS = {1: "g", 2: "r", 3: "i"}  # ZTF's fid convention
-
-
-def displayed(row: dict) -> dict:
-    """What an alert's display fields must be, from its `candidate` as pyarrow read it."""
-    candidate = row["candidate"]
-    return {
-        "filter": ZTF_FILTERS[candidate["fid"]],
-        "magnitude": candidate["magpsf"],
-        "magnitude_error": candidate["sigmapsf"],
-        "ra": candidate["ra"],
-        "dec": candidate["dec"],
-        "isdiffpos": candidate["isdiffpos"],
-        "magnitude_unit": "mag",
-    }
 
 
 @pytest.fixture(scope="session")
@@ -136,61 +117,6 @@ def demo_lake(demo) -> Lake:
     return Lake(demo.root)
 
 
-@dataclass(frozen=True)
-class LakeCase:
-    """A lake served by a door, and facts about one of its objects read with pyarrow."""
-
-    name: str
-    lake: str
-    index: str
-    science_dir: str
-    object_id: str
-    alert_ids: tuple[int, ...]
-    path: str
-    alerts: tuple[dict, ...]
-
-
-def ztf_lake_case(name: str, root: Path, science_dir: str, index: str, object_id: str):
-    """The object's alerts, oldest first, as /api/v1/alerts must list them: from the files."""
-    import datetime as dt
-
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-    from astropy.time import Time
-
-    alerts = []
-    for file in sorted((root / science_dir).rglob("*.parquet")):
-        table = pq.read_table(file, columns=["objectId", "candid", "candidate"])
-        table = table.filter(pc.equal(table.column("objectId"), object_id))
-        for record in table.to_pylist():
-            row = {"candid": record["candid"], "candidate": record["candidate"]}
-            shown = displayed(row)
-            jd = record["candidate"]["jd"]
-            date = Time(jd, format="jd", scale="utc").to_datetime(timezone=dt.UTC)
-            alerts.append(
-                {
-                    "objectId": object_id,
-                    "alertId": record["candid"],
-                    "jd": jd,
-                    "date": date.isoformat(timespec="seconds"),
-                    **shown,
-                    "survey": "ztf",
-                    "hdfsPath": file.relative_to(root).as_posix(),
-                }
-            )
-    alerts.sort(key=lambda alert: (alert["jd"], alert["alertId"]))
-    return LakeCase(
-        name,
-        str(root),
-        index,
-        science_dir,
-        object_id,
-        tuple(alert["alertId"] for alert in alerts),
-        alerts[0]["hdfsPath"],
-        tuple(alerts),
-    )
-
-
 @pytest.fixture(scope="session")
 def real_lake_case(ztf_lake, tmp_path_factory) -> LakeCase:
     """The real ZTF lake with its index built outside it (the lake is read-only)."""
@@ -213,80 +139,6 @@ def lake_case(request) -> LakeCase:
     return request.getfixturevalue(f"{request.param}_lake_case")
 
 
-def free_port() -> int:
-    """A TCP port free on the loopback interface."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_http(url: str, headers: dict | None = None, seconds: float = 60) -> None:
-    """Wait until `url` answers 200, or fail."""
-    import time
-    import urllib.request
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(
-                urllib.request.Request(url, headers=headers or {}), timeout=5
-            ):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing answered at {url} within {seconds} s")
-
-
-def start_service(lake: str, port: int, *options: str, **popen):
-    """Start `fink-cutouts serve` on `lake` as a real process (output discarded by default)."""
-    import subprocess
-    import sys
-
-    popen = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, **popen}
-    command = [sys.executable, "-m", "fink_cutout_jupyter.cli", "serve", "--lake", lake]
-    return subprocess.Popen([*command, "--port", str(port), *options], **popen)
-
-
-def start_jupyter_server(
-    lake: str,
-    port: int,
-    root: Path,
-    base_url: str = "/",
-    token: str = "test-token",
-    science_dir: str = "science",
-    **popen,
-):
-    """Start `jupyter server` with the extension on `lake` as a real process."""
-    import subprocess
-    import sys
-
-    environment = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / "config")}
-    popen = {
-        "stdout": subprocess.DEVNULL,
-        "stderr": subprocess.DEVNULL,
-        "env": environment,
-        **popen,
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "server",
-        "--no-browser",
-        "--allow-root",
-        f"--port={port}",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={root}",
-        f"--ServerApp.base_url={base_url}",
-        f"--FinkCutoutsApp.lake={lake}",
-        f"--FinkCutoutsApp.science_dir={science_dir}",
-        "--ServerApp.jpserver_extensions={'fink_cutout_jupyter': True}",
-    ]
-    return subprocess.Popen(command, **popen)
-
-
 @pytest.fixture(scope="session")
 def served_demo(demo):
     """`fink-cutouts serve` on the demo lake: yields its base URL."""
@@ -301,43 +153,12 @@ def served_demo(demo):
         process.wait(timeout=30)
 
 
-@dataclass
-class RewritableLake:
-    """A one-file lake of real alerts, indexed, whose file can be rewritten at the same size."""
-
-    lake: Lake
-    index: object
-    path: str
-    file: Path
-    table: object
-
-    def rewrite(self, table, keep_mtime: bool) -> None:
-        """Replace the file with `table`, checking that its size did not change."""
-        from rewrites import write_fixed_layout
-
-        before = self.file.stat()
-        write_fixed_layout(table, self.file)
-        assert self.file.stat().st_size == before.st_size, "the rewrite changed the size"
-        if keep_mtime:
-            os.utime(self.file, ns=(before.st_atime_ns, before.st_mtime_ns))
-
-
 @pytest.fixture
 def rewritable_lake(tmp_path) -> RewritableLake:
-    from rewrites import real_alerts, write_fixed_layout
+    """A one-file lake of real alerts, indexed, whose file can be rewritten at the same size."""
+    from support.rewrites import rewritable_lake
 
-    from fink_cutout_jupyter.index.build import build
-    from fink_cutout_jupyter.index.lookup import AlertIndex
-
-    path = "science/year=2021/month=11/day=21/part-00000-fixed-layout.parquet"
-    file = tmp_path / "lake" / path
-    file.parent.mkdir(parents=True)
-    table = real_alerts()
-    write_fixed_layout(table, file)
-    lake = Lake(tmp_path / "lake")
-    index = AlertIndex(lake)
-    build(index, lake.nights(), progress=False)
-    return RewritableLake(lake, index, path, file, table)
+    return rewritable_lake(tmp_path / "lake")
 
 
 @pytest.fixture(scope="session")

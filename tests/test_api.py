@@ -80,7 +80,7 @@ def test_etags_name_the_exact_response():
 
 @pytest.mark.parametrize("through_index", [True, False], ids=["index", "hdfsPath"])
 def test_a_rewritten_file_gets_a_new_etag_and_serves_its_new_bytes(rewritable_lake, through_index):
-    from rewrites import change_a_pixel, stored_stamps
+    from support.rewrites import change_a_pixel, stored_stamps
 
     lake = rewritable_lake
     candid = lake.table.column("candid")[10].as_py()
@@ -202,7 +202,7 @@ def damaged_lake(tmp_path):
 
     import pyarrow as pa
     import pyarrow.compute as pc
-    from rewrites import real_alerts, write_fixed_layout
+    from support.rewrites import real_alerts, write_fixed_layout
 
     from fink_cutout_jupyter.index.build import build
     from fink_cutout_jupyter.index.lookup import AlertIndex
@@ -365,7 +365,7 @@ def test_a_lake_without_history_has_no_upper_limits(demo):
 
 @pytest.fixture(scope="module")
 def nonfinite(tmp_path_factory):
-    from nonfinite import nonfinite_api
+    from support.nonfinite import nonfinite_api
 
     return nonfinite_api(tmp_path_factory.mktemp("nonfinite-lake"))
 
@@ -377,7 +377,7 @@ def test_numbers_the_lake_holds_as_nan_or_infinity_are_null_in_alerts(nonfinite)
 
     import pyarrow.parquet as pq
     from astropy.time import Time
-    from nonfinite import CANDIDATES, finite_or_none, strict_json
+    from support.nonfinite import CANDIDATES, finite_or_none, strict_json
 
     api, file = nonfinite
     rows = pq.read_table(file, columns=["objectId", "candid", "candidate"]).to_pylist()
@@ -404,7 +404,7 @@ def test_numbers_the_lake_holds_as_nan_or_infinity_are_null_in_alerts(nonfinite)
 
 def test_upper_limits_without_a_finite_time_or_depth_are_left_out(nonfinite):
     import pyarrow.parquet as pq
-    from nonfinite import HISTORY, HISTORY_ROW, strict_json
+    from support.nonfinite import HISTORY, HISTORY_ROW, strict_json
 
     api, file = nonfinite
     stored = pq.read_table(file, columns=["objectId", "prv_candidates"]).to_pylist()[HISTORY_ROW]

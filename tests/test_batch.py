@@ -8,12 +8,12 @@ import random
 import numpy as np
 import pytest
 from astropy.io import fits
-from rewrites import stored_stamps, swap_rows
+from support.rewrites import stored_stamps, swap_rows
 
 from fink_cutout_jupyter.contract.api import CutoutAPI
 from fink_cutout_jupyter.contract.batch import (
     MAX_BATCH_IDS,
-    BatchReader,
+    Batches,
     BatchRequest,
     is_batch,
     parse_batch_request,
@@ -31,7 +31,7 @@ def pixels_of(fits_bytes: bytes) -> np.ndarray:
 @pytest.fixture
 def demo_batches(demo):
     api = CutoutAPI(str(demo.root))
-    return BatchReader(api.index, api.reader), demo
+    return Batches(api.index, api.reader), demo
 
 
 def demo_alerts(demo) -> list[tuple[int, str]]:
@@ -100,7 +100,7 @@ def test_a_file_rewritten_since_indexing_still_gives_each_alert_its_own_stamps(r
     lake = rewritable_lake
     ids = lake.table.column("candid").to_pylist()
     lake.rewrite(swap_rows(lake.table, 0, 1), keep_mtime=True)
-    batches = BatchReader(lake.index, CutoutReader(lake.lake))
+    batches = Batches(lake.index, CutoutReader(lake.lake))
     items = batches.read(BatchRequest(tuple(ids[:4]), False, KINDS, "arrow"))
     for item, candid in zip(items, ids[:4], strict=True):
         assert item.status == "ok"
@@ -162,7 +162,7 @@ def test_garbage_pages_at_the_same_size_and_mtime_answer_corrupt_per_row(rewrita
     expected = {candid: stored_stamps(lake.file, candid) for candid in ids}
     location = lake.index.alert(ids[0])
     write_in_place(lake.file, location.page_spans["Science"][0].offset, garbage)
-    batches = BatchReader(lake.index, CutoutReader(lake.lake))
+    batches = Batches(lake.index, CutoutReader(lake.lake))
     science = batches.read(BatchRequest((*ids, 42), False, ("Science",), "arrow"))
     for item in science[:-1]:
         assert item.status.startswith(f"corrupt: hdfsPath: {lake.path} does not decode"), item
@@ -182,7 +182,7 @@ def test_garbage_pages_at_the_same_size_and_mtime_answer_corrupt_per_row(rewrita
 def test_a_file_deleted_after_indexing_answers_not_found_for_its_rows_only(tmp_path):
     """Two indexed files; one deleted: its alerts' rows say so, the other file's answer."""
     import pyarrow.compute as pc
-    from rewrites import real_alerts, write_fixed_layout
+    from support.rewrites import real_alerts, write_fixed_layout
 
     from fink_cutout_jupyter.index.build import build
     from fink_cutout_jupyter.index.lookup import AlertIndex
@@ -299,7 +299,7 @@ def test_the_largest_batch_stays_within_its_memory_through_a_real_server(demo):
     import urllib.request
 
     import psutil
-    from conftest import free_port, start_service, wait_for_http
+    from support.servers import free_port, start_service, wait_for_http
 
     from fink_cutout_jupyter.contract import batch
 

@@ -9,7 +9,7 @@ import pytest
 from astropy.io import fits
 
 from fink_cutout_jupyter.contract.api import CutoutAPI
-from fink_cutout_jupyter.contract.batch import BatchReader, BatchRequest
+from fink_cutout_jupyter.contract.batch import Batches, BatchRequest
 from fink_cutout_jupyter.contract.batch_formats import encode_batch, stack
 from fink_cutout_jupyter.surveys import KINDS
 
@@ -24,7 +24,7 @@ def answered(demo):
     for path in demo.files:
         ids += pq.read_table(demo.root / path, columns=["candid"]).column(0).to_pylist()
     request = BatchRequest((*ids[:120], 7), False, KINDS, "arrow")
-    return BatchReader(api.index, api.reader).read(request), request
+    return Batches(api.index, api.reader).read(request), request
 
 
 def fits_pixels(stamp) -> np.ndarray:
@@ -92,7 +92,7 @@ def test_stack_policy_keeps_only_the_common_shape(answered):
 
 @pytest.fixture(scope="module")
 def nonfinite(tmp_path_factory):
-    from nonfinite import nonfinite_api
+    from support.nonfinite import nonfinite_api
 
     return nonfinite_api(tmp_path_factory.mktemp("nonfinite-lake"))
 
@@ -102,7 +102,7 @@ def test_a_batch_of_alerts_with_nan_or_infinity_answers_null_in_every_format(non
     """Alerts with a NaN or infinite time, magnitude, error or position (read with pyarrow):
     the batch answers, those numbers null, and the rows without a time say so."""
     import pyarrow.parquet as pq
-    from nonfinite import CANDIDATES, finite_or_none, strict_json
+    from support.nonfinite import CANDIDATES, finite_or_none, strict_json
 
     api, file = nonfinite
     stored = pq.read_table(file, columns=["candid", "candidate"]).to_pylist()

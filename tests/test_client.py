@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 from astropy.io import fits
-from conftest import free_port, start_jupyter_server, wait_for_http
+from support.servers import free_port, start_jupyter_server, wait_for_http
 
 from fink_cutout_jupyter.client import (
     MAX_ALERT_REPLY_BYTES,

@@ -5,7 +5,7 @@ import json
 import os
 import time
 
-from contract import release
+from support.doors import release
 
 from fink_cutout_jupyter.doors.runner import QUEUED_PER_THREAD, APIRunner
 

@@ -6,8 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from contract import *  # noqa: F403 - the shared contract tests run against this door
-from contract import Response
+from support.doors import Response
 from tornado.httpclient import AsyncHTTPClient
 from traitlets.config import Config
 

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from conftest import free_port, start_service
+from support.servers import free_port, start_service
 
 from fink_cutout_jupyter.doors.hub_auth import HUB_ATTEMPTS, HUB_RETRY_SECONDS, HubService
 from fink_cutout_jupyter.doors.standalone import create_app

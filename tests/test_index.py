@@ -3,7 +3,7 @@ from collections import defaultdict
 
 import pyarrow as pa
 import pytest
-from conftest import displayed
+from support.real_data import displayed
 
 from fink_cutout_jupyter.cutouts.reader import CutoutReader
 from fink_cutout_jupyter.errors import BadParameter, NotFound
@@ -124,7 +124,7 @@ def test_buckets_are_stable_and_spread():
 
 
 def test_stale_files_detect_a_same_size_rewrite_by_its_mtime(rewritable_lake):
-    from rewrites import swap_rows
+    from support.rewrites import swap_rows
 
     lake = rewritable_lake
     assert lake.index.stale_files(check_contents=True) == []
@@ -133,7 +133,7 @@ def test_stale_files_detect_a_same_size_rewrite_by_its_mtime(rewritable_lake):
 
 
 def test_a_content_check_finds_rewrites_that_kept_size_and_mtime(rewritable_lake):
-    from rewrites import swap_rows
+    from support.rewrites import swap_rows
 
     from fink_cutout_jupyter.index.build import build as build_index
 

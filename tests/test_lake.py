@@ -1,7 +1,7 @@
 import datetime as dt
 
 import pytest
-from conftest import SHARED_DATA
+from support.real_data import SHARED_DATA
 
 from fink_cutout_jupyter.errors import BadParameter, NotFound, OutsideLake
 from fink_cutout_jupyter.storage.lake import Lake, parse_night, safe_relative_path

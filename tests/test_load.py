@@ -11,7 +11,8 @@ import sys
 import time
 import urllib.request
 
-from conftest import REPOSITORY, free_port, start_service, wait_for_http
+from support.real_data import REPOSITORY
+from support.servers import free_port, start_service, wait_for_http
 
 
 def test_mixed_load_at_16_way_gives_no_errors_and_memory_levels_off():

@@ -12,9 +12,9 @@ import time
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
-from contract import release
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+from support.doors import release
 
 from fink_cutout_jupyter import metrics
 from fink_cutout_jupyter.contract.api import CutoutAPI

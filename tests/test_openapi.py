@@ -3,8 +3,8 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import free_port, start_jupyter_server, wait_for_http
 from openapi_spec_validator import validate
+from support.servers import free_port, start_jupyter_server, wait_for_http
 
 from fink_cutout_jupyter.contract.openapi import ID_PATTERN, digits_up_to, openapi_document
 from fink_cutout_jupyter.contract.parameters import ALERT_PARAMETERS, CUTOUT_PARAMETERS

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import SHARED_DATA
+from support.real_data import SHARED_DATA
 
 from fink_cutout_jupyter.parquet.columns import leaf
 from fink_cutout_jupyter.parquet.pages import (

@@ -2,7 +2,7 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-from conftest import displayed, ztf_lake_files
+from support.real_data import displayed, ztf_lake_files
 
 from fink_cutout_jupyter.cutouts.reader import CutoutReader
 from fink_cutout_jupyter.errors import BadParameter, NotFound, OutsideLake
@@ -179,7 +179,7 @@ def _as_indexed(location, page_spans: bool):
 def test_rows_swapped_at_the_same_size_never_serve_another_alerts_stamps(
     rewritable_lake, page_spans, keep_mtime, caplog
 ):
-    from rewrites import stored_stamps, swap_rows
+    from support.rewrites import stored_stamps, swap_rows
 
     lake = rewritable_lake
     candids = lake.table.column("candid").to_pylist()
@@ -205,7 +205,7 @@ def test_rows_swapped_at_the_same_size_never_serve_another_alerts_stamps(
 
 @pytest.mark.parametrize(("page_spans", "keep_mtime"), REWRITES)
 def test_a_stamp_changed_in_place_is_served_as_now_stored(rewritable_lake, page_spans, keep_mtime):
-    from rewrites import change_a_pixel, stored_stamps
+    from support.rewrites import change_a_pixel, stored_stamps
 
     lake = rewritable_lake
     candid = lake.table.column("candid")[10].as_py()
@@ -228,7 +228,7 @@ def test_garbage_pages_at_the_same_size_and_mtime_are_corrupt_data(rewritable_la
     filesystem answers) nor 500; the other kinds, on intact pages, are still served."""
     import os
 
-    from rewrites import stored_stamps
+    from support.rewrites import stored_stamps
 
     from fink_cutout_jupyter.contract.api import CutoutAPI
     from fink_cutout_jupyter.errors import CorruptData
@@ -290,7 +290,7 @@ def test_a_read_failing_while_stat_answers_is_an_outage_not_corrupt_data(ztf_lak
     import subprocess
     import sys
 
-    from conftest import SHARED_DATA
+    from support.real_data import SHARED_DATA
 
     if sys.platform != "linux" or platform.machine() not in ("x86_64", "aarch64"):
         pytest.skip("the failing reads are made with a Linux seccomp filter")

@@ -11,9 +11,8 @@ import urllib.request
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from conftest import free_port, start_service, wait_for_http
-from contract import *  # noqa: F403 - the shared contract tests run against this door
-from contract import Response, release
+from support.doors import Response, release
+from support.servers import free_port, start_service, wait_for_http
 
 from fink_cutout_jupyter.doors.standalone import create_app
 

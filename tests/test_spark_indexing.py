@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import SHARED_DATA, ZTF_LAKES
+from support.real_data import SHARED_DATA, ZTF_LAKES
 
 from fink_cutout_jupyter.demo import make_demo_lake
 from fink_cutout_jupyter.index.build import build, compact

@@ -1,6 +1,6 @@
 import pyarrow.parquet as pq
 import pytest
-from conftest import SHARED_DATA, ztf_lake_files
+from support.real_data import SHARED_DATA, ztf_lake_files
 
 from fink_cutout_jupyter.errors import BadParameter
 from fink_cutout_jupyter.surveys import KINDS, LSST, ZTF, survey_named, survey_of_columns

@@ -203,7 +203,7 @@ def test_errors_show_inside_the_widget(client, object_id, candid, message):
 
 
 def test_an_unreachable_server_shows_inside_the_widget():
-    from conftest import free_port
+    from support.servers import free_port
 
     viewer = CutoutViewer(
         DEMO_OBJECT_ID, client=CutoutClient(url=f"http://127.0.0.1:{free_port()}/")

@@ -20,7 +20,7 @@ import pytest
 from astropy.io import fits
 from astropy.visualization import ZScaleInterval
 from astropy.wcs import WCS
-from browser import (
+from support.browser import (
     ARTIFACTS,
     browser_page,
     canvas_rgb,
@@ -29,8 +29,9 @@ from browser import (
     run_notebook,
     wait_for_change,
 )
-from conftest import REPOSITORY, free_port, wait_for_http
-from rewrites import stored_stamps
+from support.real_data import REPOSITORY
+from support.rewrites import stored_stamps
+from support.servers import free_port, wait_for_http
 
 from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
 
@@ -421,7 +422,7 @@ async def test_a_gallery_pages_labels_by_keyboard_and_shows_unknown_ids(jupyter,
         url = f"{jupyter}/lab/tree/gallery.ipynb?token={TOKEN}"
         await page.goto(url)
         await page.locator(".jp-NotebookPanel:visible").first.wait_for(timeout=120_000)
-        from browser import run_all_cells, wait_for_idle_kernel
+        from support.browser import run_all_cells, wait_for_idle_kernel
 
         await wait_for_idle_kernel(f"{jupyter}/api/sessions", HEADERS, "gallery.ipynb")
         await run_all_cells(page)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from browser import browser_page, canvas_rgb, download, require_chromium, run_notebook
-from hub import PASSWORD, SERVICE, Hub, missing_pieces, start_hub
-from rewrites import stored_stamps
+from support.browser import browser_page, canvas_rgb, download, require_chromium, run_notebook
+from support.hub import PASSWORD, SERVICE, Hub, missing_pieces, start_hub
+from support.rewrites import stored_stamps
 
 OBJECT = "ZTF24abssjsb"
 SEED_BODY = {"kind": "Science", "objectId": OBJECT, "return_type": "FITS"}

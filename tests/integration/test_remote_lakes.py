@@ -12,8 +12,9 @@ import sys
 import time
 
 import pytest
-from conftest import SHARED_DATA, free_port, start_service, wait_for_http
-from contract import Response
+from support.doors import Response
+from support.real_data import SHARED_DATA
+from support.servers import free_port, start_service, wait_for_http
 from traitlets.config import Config
 
 from fink_cutout_jupyter.client import CutoutClient
@@ -178,7 +179,7 @@ def test_fink_object_api_request_verbatim_on_hdfs(hdfs_lake, ztf_rows):
 def test_same_size_rewrites_on_hdfs_never_serve_another_alerts_stamps():
     import dataclasses
 
-    from rewrites import real_alerts, stored_stamps, swap_rows, write_fixed_layout
+    from support.rewrites import real_alerts, stored_stamps, swap_rows, write_fixed_layout
 
     from fink_cutout_jupyter.index.build import build
 
@@ -370,7 +371,7 @@ def test_the_standalone_service_stops_when_asked_after_s3_reads(s3_lake):
 
 
 def test_a_jupyter_server_stops_when_asked_after_hdfs_reads(hdfs_lake, tmp_path):
-    from conftest import start_jupyter_server
+    from support.servers import start_jupyter_server
 
     index_remote(hdfs_lake)
     port = free_port()

@@ -1,18 +1,16 @@
-"""The /api/v1 contract, run against both doors (test_extension.py, test_service.py).
+"""The /api/v1 contract, run against both doors: each test once per door, the door in its id.
 
-A test module imports these tests and defines a ``door`` fixture: an async
-``fetch(path, method="GET", params=None, body=None, headers=None) -> Response``.
+``door`` is an async ``fetch(path, method="GET", params=None, body=None, headers=None) ->
+Response``: the Jupyter server extension through pytest-jupyter (``jupyter``), or the standalone
+aiohttp app through a real ``TestServer`` (``standalone``), on the lake of ``lake_case``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,22 +18,54 @@ import pytest
 from astropy.io import fits
 from openapi_spec_validator import validate
 from PIL import Image
+from support.doors import Response, jupyter_fetch, release, standalone_fetch
+from traitlets.config import Config
+
+DOORS = ["jupyter", "standalone"]
 
 
-@dataclass
-class Response:
-    status: int
-    headers: Mapping[str, str]  # case-insensitive (tornado HTTPHeaders, aiohttp CIMultiDict)
-    body: bytes
-
-    def json(self):
-        return json.loads(self.body)
+@pytest.fixture(params=DOORS)
+def door(request, lake_case):
+    """Each door in turn on the lake of `lake_case`; only the one asked for is started."""
+    return request.getfixturevalue(f"{request.param}_door")
 
 
-def release(fifo: Path) -> None:
-    """Let a read waiting on a FIFO go on (it sees end of file); no-op if nobody waits."""
-    with contextlib.suppress(OSError):
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+@pytest.fixture
+def jp_base_url():
+    return "/user/astro/"
+
+
+@pytest.fixture
+def jp_server_config(lake_case):
+    return Config(
+        {
+            "ServerApp": {"jpserver_extensions": {"fink_cutout_jupyter": True}},
+            "FinkCutoutsApp": {
+                "lake": lake_case.lake,
+                "index": lake_case.index,
+                "science_dir": lake_case.science_dir,
+                "workers": 2,
+            },
+        }
+    )
+
+
+@pytest.fixture
+def jupyter_door(jp_fetch):
+    return jupyter_fetch(jp_fetch)
+
+
+@pytest.fixture
+def standalone_door(lake_case, jp_asyncio_loop):
+    from aiohttp.test_utils import TestServer
+
+    from fink_cutout_jupyter.doors.standalone import create_app
+
+    app = create_app(lake_case.lake, lake_case.index, science_dir=lake_case.science_dir, workers=2)
+    server = TestServer(app, host="127.0.0.1")
+    jp_asyncio_loop.run_until_complete(server.start_server())
+    yield standalone_fetch(server)
+    jp_asyncio_loop.run_until_complete(server.close())
 
 
 async def post(door, **payload) -> Response:
@@ -295,7 +325,7 @@ async def test_a_held_read_does_not_stall_other_requests(door, lake_case):
 
 async def test_a_batch_answers_every_id_in_order_with_its_stamps(door, lake_case):
     import pyarrow as pa
-    from rewrites import stored_stamps
+    from support.rewrites import stored_stamps
 
     ids = [*reversed(lake_case.alert_ids), 42]
     response = await post(door, candid=[str(i) for i in ids], kind="Difference")

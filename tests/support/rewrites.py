@@ -8,12 +8,16 @@ a check of the file's size alone would trust a stale index entry.
 from __future__ import annotations
 
 import gzip
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from conftest import SHARED_DATA
+
+from fink_cutout_jupyter.storage.lake import Lake
+from support.real_data import SHARED_DATA
 
 KINDS = ("Science", "Template", "Difference")
 CANDIDATE_FIELDS = ("jd", "fid", "magpsf", "sigmapsf", "ra", "dec", "isdiffpos")
@@ -96,3 +100,38 @@ def stored_stamps(path: Path | str, candid: int, filesystem=None) -> dict[str, b
 
 def _cutouts() -> list[str]:
     return [f"cutout{kind}" for kind in KINDS]
+
+
+@dataclass
+class RewritableLake:
+    """A one-file lake of real alerts, indexed, whose file can be rewritten at the same size."""
+
+    lake: Lake
+    index: object
+    path: str
+    file: Path
+    table: pa.Table
+
+    def rewrite(self, table: pa.Table, keep_mtime: bool) -> None:
+        """Replace the file with `table`, checking that its size did not change."""
+        before = self.file.stat()
+        write_fixed_layout(table, self.file)
+        assert self.file.stat().st_size == before.st_size, "the rewrite changed the size"
+        if keep_mtime:
+            os.utime(self.file, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def rewritable_lake(root: Path) -> RewritableLake:
+    """Write the real alerts under `root` as a one-file fixed-layout lake, and index it."""
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+
+    path = "science/year=2021/month=11/day=21/part-00000-fixed-layout.parquet"
+    file = root / path
+    file.parent.mkdir(parents=True)
+    table = real_alerts()
+    write_fixed_layout(table, file)
+    lake = Lake(root)
+    index = AlertIndex(lake)
+    build(index, lake.nights(), progress=False)
+    return RewritableLake(lake, index, path, file, table)

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("FINK_TEST_ARTIFACTS", REPOSITORY / "test-artifacts"))
 CHROMIUM_ARGS = [

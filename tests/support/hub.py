@@ -12,7 +12,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,16 +20,12 @@ from pathlib import Path
 
 import requests
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+from support.servers import free_port
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 HUB_CONFIG = REPOSITORY / "jupyter-config" / "jupyterhub_config.py"
 PASSWORD = "fink-hub-test"
 SERVICE = "fink-cutouts"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def missing_pieces() -> list[str]:

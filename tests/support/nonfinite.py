@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from conftest import SHARED_DATA
+
+from support.real_data import SHARED_DATA
 
 PATH = "science/year=2021/month=11/day=21/part-00000-nonfinite.parquet"
 # row of part-00002 -> candidate field -> value written in its place

@@ -1,0 +1,10 @@
+"""Helpers shared by the tests and the benchmarks: real data, servers, lakes built for a case.
+
+- ``real_data``: where Fink's real files are, and what an alert must show, read with pyarrow.
+- ``servers``: free ports, waiting for HTTP, the two doors started as real processes.
+- ``doors``: what a door answers (``Response``), and the fetch of each door for the contract.
+- ``rewrites``: same-size rewrites of a lake file (stale-index cases).
+- ``nonfinite``: a lake of real alerts with NaN and infinite numbers.
+- ``browser``: Debian's Chromium driven by Playwright.
+- ``hub``: a real JupyterHub on loopback with the shipped config.
+"""
