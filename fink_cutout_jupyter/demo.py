@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from fink_cutout_jupyter.locations import JD_OF_UNIX_EPOCH
+
 DEMO_OBJECT_ID = "ZTF24abssjsb"
 QUICKSTART = "quickstart.ipynb"
 # The digest of the quickstart the demo last wrote: a copy that still has it is unedited.
 QUICKSTART_WRITTEN = ".quickstart.ipynb.sha256"
 STAMP_SIZE = 63
 _FIRST_NIGHT = dt.date(2024, 11, 19)
-_JD_OF_UNIX_EPOCH = 2440587.5
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def _alerts_tonight(rng: np.random.Generator, obj: dict, night_number: int) -> i
 
 def _alert(rng: np.random.Generator, obj: dict, night: dt.date, sequence: int) -> dict:
     unix = dt.datetime.combine(night, dt.time(4)).replace(tzinfo=dt.UTC).timestamp()
-    jd = _JD_OF_UNIX_EPOCH + unix / 86400 + float(rng.uniform(0.0, 0.3))
+    jd = JD_OF_UNIX_EPOCH + unix / 86400 + float(rng.uniform(0.0, 0.3))
     candid = round((jd - 2458000) * 1e6) * 10000 + sequence
     magpsf = obj["peak_mag"] + float(rng.normal(0, 0.3))
     fid = int(rng.choice([1, 2]))

@@ -6,8 +6,27 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-_JD_OF_MJD_ZERO = 2400000.5
+# The Julian dates of the time origins the package meets; astropy.time.Time agrees (tested).
+JD_OF_ZERO = {"jd": 0.0, "mjd": 2400000.5}  # of each survey's `time_scale`
+JD_OF_UNIX_EPOCH = 2440587.5  # 1970-01-01T00:00:00 UTC
 ALERT_ID_SPAN = "alertId"
+
+
+def julian_date(time: float, time_scale: str) -> float:
+    """A time of `time_scale` (``"jd"`` or ``"mjd"``) as a Julian date."""
+    return time + JD_OF_ZERO[time_scale]
+
+
+def utc_datetime(jd: float) -> dt.datetime:
+    """A Julian date as an aware UTC datetime (no leap seconds: TAI and UTC differ by ~37 s).
+
+    Raises
+    ------
+    OverflowError
+        A date beyond the years 1 to 9999.
+    """
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return epoch + dt.timedelta(days=jd - JD_OF_UNIX_EPOCH)
 
 
 class FileIdentity(NamedTuple):
@@ -71,10 +90,9 @@ class AlertLocation:
     @property
     def jd(self) -> float:
         """The alert time as a Julian date."""
-        return self.time if self.time_scale == "jd" else self.time + _JD_OF_MJD_ZERO
+        return julian_date(self.time, self.time_scale)
 
     @property
     def date(self) -> dt.datetime:
         """The alert time as an aware UTC datetime (TAI and UTC differ by ~37 s for Rubin)."""
-        epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-        return epoch + dt.timedelta(days=self.jd - 2440587.5)
+        return utc_datetime(self.jd)

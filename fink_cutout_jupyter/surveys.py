@@ -3,12 +3,44 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from fink_cutout_jupyter.errors import BadParameter, quote
 
 KINDS = ("Science", "Template", "Difference")
+MARKERS = ("circle", "square", "diamond", "triangle")
+
+
+@dataclass(frozen=True)
+class FilterStyle:
+    """How a light curve draws the points of one filter.
+
+    Attributes
+    ----------
+    colour : str
+        A CSS colour (``#rrggbb``), which matplotlib reads too.
+    marker : str
+        One of `MARKERS`.
+    """
+
+    colour: str
+    marker: str
+
+
+# One style per band, shared by the surveys that observe it (matplotlib's tab10 colours).
+_BAND_STYLES = {
+    "u": FilterStyle("#9467bd", "triangle"),
+    "g": FilterStyle("#2ca02c", "circle"),
+    "r": FilterStyle("#d62728", "square"),
+    "i": FilterStyle("#ff7f0e", "diamond"),
+    "z": FilterStyle("#8c564b", "circle"),
+    "y": FilterStyle("#7f7f7f", "square"),
+}
+
+
+def _styles_of(bands: str) -> dict[str, FilterStyle]:
+    return {band: _BAND_STYLES[band] for band in bands}
 
 
 @dataclass(frozen=True)
@@ -43,8 +75,14 @@ class Survey:
         Display fields of an alert.
     magnitude_unit : str
         ``"mag"`` or ``"nJy"`` (Rubin reports PSF fluxes).
+    portal_url : str
+        Fink's web portal for the survey: an object's page is ``<portal_url>/<object id>``.
     isdiffpos_column : str or None
         Sign of the difference (ZTF), if the survey has one.
+    filter_names : tuple of (value, name) pairs
+        Names of the filters a survey stores as numbers (`filter_name`).
+    filter_styles : mapping
+        Filter name (as `filter_name` gives it) to its `FilterStyle` in a light curve.
     """
 
     name: str
@@ -63,8 +101,10 @@ class Survey:
     magnitude_unit: str
     ra_column: str
     dec_column: str
+    portal_url: str
     isdiffpos_column: str | None = None
     filter_names: tuple[tuple[int, str], ...] = ()
+    filter_styles: Mapping[str, FilterStyle] = field(default_factory=dict)
 
     @property
     def integer_object_ids(self) -> bool:
@@ -155,8 +195,10 @@ ZTF = Survey(
     magnitude_unit="mag",
     ra_column="candidate.ra",
     dec_column="candidate.dec",
+    portal_url="https://fink-portal.org",
     isdiffpos_column="candidate.isdiffpos",
     filter_names=((1, "g"), (2, "r"), (3, "i")),
+    filter_styles=_styles_of("gri"),
 )
 
 LSST = Survey(
@@ -176,6 +218,8 @@ LSST = Survey(
     magnitude_unit="nJy",
     ra_column="diaSource.ra",
     dec_column="diaSource.dec",
+    portal_url="https://lsst.fink-portal.org",
+    filter_styles=_styles_of("ugrizy"),
 )
 
 SURVEYS = {survey.name: survey for survey in (ZTF, LSST)}

@@ -3,7 +3,14 @@ import pytest
 from support.real_data import SHARED_DATA, ztf_lake_files
 
 from fink_cutout_jupyter.errors import BadParameter
-from fink_cutout_jupyter.surveys import KINDS, LSST, ZTF, survey_named, survey_of_columns
+from fink_cutout_jupyter.surveys import (
+    KINDS,
+    LSST,
+    MARKERS,
+    ZTF,
+    survey_named,
+    survey_of_columns,
+)
 
 
 def leaf_paths(path) -> list[str]:
@@ -63,3 +70,18 @@ def test_survey_names():
     assert survey_named("ZTF") is ZTF
     with pytest.raises(BadParameter, match="allowed: ztf, lsst"):
         survey_named("atlas")
+
+
+@pytest.mark.parametrize("survey", [ZTF, LSST], ids=["ztf", "lsst"])
+def test_each_survey_says_its_portal_and_how_its_filters_are_drawn(survey):
+    assert survey.portal_url.startswith("https://")
+    assert survey.portal_url.endswith("fink-portal.org")
+    assert survey.filter_styles, "a light curve needs a style per filter"
+    assert {style.marker for style in survey.filter_styles.values()} <= set(MARKERS)
+    named = {survey.filter_name(value) for value, _ in survey.filter_names}
+    assert named <= set(survey.filter_styles)
+
+
+def test_a_band_both_surveys_observe_is_drawn_alike():
+    for band in set(ZTF.filter_styles) & set(LSST.filter_styles):
+        assert ZTF.filter_styles[band] == LSST.filter_styles[band]

@@ -12,6 +12,7 @@ from fink_cutout_jupyter.cutouts.reader import AlertCutouts
 from fink_cutout_jupyter.cutouts.render import RenderOptions, stamps_png
 from fink_cutout_jupyter.cutouts.stamps import to_fits
 from fink_cutout_jupyter.errors import BadParameter, quote
+from fink_cutout_jupyter.locations import utc_datetime
 
 FORMATS = ("array", "FITS", "PNG")
 
@@ -45,13 +46,10 @@ def iso_date(jd: float | None) -> str | None:
 
     A time the lake stores as NaN or infinity, or too far out for a date, has no date.
     """
-    import datetime as dt
-
     if jd is None or not math.isfinite(jd):
         return None
-    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     try:
-        return (epoch + dt.timedelta(days=jd - 2440587.5)).isoformat(timespec="seconds")
+        return utc_datetime(jd).isoformat(timespec="seconds")
     except OverflowError:
         return None
 

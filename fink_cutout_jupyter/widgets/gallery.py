@@ -12,12 +12,12 @@ import traitlets
 
 from fink_cutout_jupyter.client import CutoutClient, CutoutClientError
 from fink_cutout_jupyter.surveys import KINDS
+from fink_cutout_jupyter.widgets.assets import STATIC, bundled_module
 from fink_cutout_jupyter.widgets.gallery_ids import gallery_ids, pages
 from fink_cutout_jupyter.widgets.labels import Labels, default_labels_path
 from fink_cutout_jupyter.widgets.stamp_display import colormap_tables
-from fink_cutout_jupyter.widgets.stamp_panels import bundled_module
+from fink_cutout_jupyter.widgets.viewer_html import error_box
 
-STATIC = Path(__file__).parent / "static"
 PAGE_SIZE = 60
 TILE_SIZE = 96
 
@@ -120,7 +120,7 @@ class CutoutGallery(widgets.VBox):
         try:
             self.client = client or CutoutClient()
         except CutoutClientError as error:
-            self.message.value = _error(error.text)
+            self.message.value = error_box(error.text)
             return
         self.show_page(0)
 
@@ -190,7 +190,7 @@ class CutoutGallery(widgets.VBox):
         try:
             stamps, table = self.client.batch(chosen, kinds=self.kinds, by=self.by)
         except CutoutClientError as error:
-            self.message.value = _error(error.text)
+            self.message.value = error_box(error.text)
             return
         records = table.to_dict("records")
         self._rows.update({str(row["id"]): row for row in records})
@@ -268,15 +268,9 @@ def _labels_note(labels: Labels) -> str:
     if labels.autosave is None:
         return ""
     if labels.unsaved is not None:
-        return _error(f"labels not saved to {labels.autosave}: {labels.unsaved}")
+        return error_box(f"labels not saved to {labels.autosave}: {labels.unsaved}")
     loaded = f" ({labels.loaded} loaded from it)" if labels.loaded else ""
     return (
         '<div class="fink-labels-file" style="font-size:small;opacity:0.8">Labels are saved to '
         f"<code>{html.escape(str(labels.autosave))}</code> at every change{loaded}.</div>"
     )
-
-
-def _error(text: str) -> str:
-    import html
-
-    return f'<div class="fink-error" style="color:#b00020">⚠ {html.escape(text)}</div>'

@@ -161,8 +161,7 @@ def detection_text(isdiffpos: object) -> str:
 
 def object_links(object_id: str, survey: Survey, ra: float | None, dec: float | None) -> dict:
     """The object's Fink portal page, and TNS and SIMBAD searches around its position."""
-    portal = "https://fink-portal.org" if survey.name == "ztf" else "https://lsst.fink-portal.org"
-    links = {"Fink portal": f"{portal}/{quote(str(object_id))}"}
+    links = {"Fink portal": f"{survey.portal_url}/{quote(str(object_id))}"}
     if ra is not None and dec is not None:
         radius = SEARCH_RADIUS_ARCSEC
         tns = {"ra": f"{ra:.6f}", "decl": f"{dec:.6f}", "radius": radius, "coords_unit": "arcsec"}

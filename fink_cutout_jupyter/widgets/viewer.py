@@ -12,8 +12,13 @@ from fink_cutout_jupyter.client import CutoutClient, CutoutClientError
 from fink_cutout_jupyter.cutouts.render import encode_png, side_by_side
 from fink_cutout_jupyter.cutouts.stamps import Stamp, to_multi_extension_fits
 from fink_cutout_jupyter.errors import CorruptData
-from fink_cutout_jupyter.surveys import KINDS, LSST, ZTF
-from fink_cutout_jupyter.widgets.light_curve import LightCurve, light_curve_points, light_curve_rgb
+from fink_cutout_jupyter.surveys import KINDS, SURVEYS, ZTF, Survey
+from fink_cutout_jupyter.widgets.light_curve import (
+    LightCurve,
+    filter_styles,
+    light_curve_points,
+    light_curve_rgb,
+)
 from fink_cutout_jupyter.widgets.stamp_display import (
     coloured,
     interval_cuts,
@@ -168,7 +173,8 @@ class CutoutViewer(widgets.VBox):
             return
         self.alert_list.options = [(alert_label(a), a["alertId"]) for a in alerts]
         self.alerts = alerts
-        self.light_curve.unit = alerts[-1].get("magnitude_unit") or "mag"
+        self.light_curve.unit = alerts[-1].get("magnitude_unit") or self.survey.magnitude_unit
+        self.light_curve.styles = filter_styles(self.survey)
         self.light_curve.points = light_curve_points(alerts)
         try:
             self.light_curve.limits = self.client.upper_limits(object_id)
@@ -177,10 +183,10 @@ class CutoutViewer(widgets.VBox):
         self.show_alert(start)
 
     @property
-    def survey(self):
-        """The survey of the object's alerts (ZTF unless the server says otherwise)."""
+    def survey(self) -> Survey:
+        """The survey of the object's alerts (ZTF unless the server names one it knows)."""
         name = self.alerts[0].get("survey") if self.alerts else None
-        return LSST if name == LSST.name else ZTF
+        return SURVEYS.get(str(name), ZTF)
 
     @property
     def alert_record(self) -> dict[str, Any] | None:
@@ -260,7 +266,11 @@ class CutoutViewer(widgets.VBox):
         stamps = side_by_side([self.rgb(kind) for kind in readable])
         stamps = np.repeat(np.repeat(stamps, scale, axis=0), scale, axis=1)
         curve = light_curve_rgb(
-            self.light_curve.points, self.light_curve.limits, self.light_curve.unit, stamps.shape[1]
+            self.light_curve.points,
+            self.light_curve.limits,
+            self.light_curve.unit,
+            stamps.shape[1],
+            self.light_curve.styles,
         )
         width = max(stamps.shape[1], curve.shape[1])
         rows = [

@@ -1,14 +1,14 @@
 // An object's light curve in SVG: one colour and marker per filter, error bars, upper limits,
 // the shown alert ringed; hover tells a point, a click opens its alert (in the kernel).
+// The survey's facts come from the kernel: each filter's colour and marker (`styles`), and the
+// Julian dates of MJD 0 and of 1970 (`time_origins`).
 
 const SVG = "http://www.w3.org/2000/svg";
 const WIDTH = 520;
 const HEIGHT = 240;
 const MARGIN = { left: 56, right: 12, top: 12, bottom: 40 };
-const COLOURS = { g: "#2ca02c", r: "#d62728", i: "#ff7f0e", u: "#9467bd", z: "#8c564b", y: "#7f7f7f" };
-const MARKERS = { g: "circle", r: "square", i: "diamond", u: "triangle", z: "circle", y: "square" };
-const MJD_OF_JD = 2400000.5;
-const UNIX_EPOCH_JD = 2440587.5;
+const UNKNOWN_FILTER = { colour: "#333", marker: "circle" };
+const DAY_MS = 86400000;
 
 function svg(tag, attributes = {}) {
   const node = document.createElementNS(SVG, tag);
@@ -16,12 +16,13 @@ function svg(tag, attributes = {}) {
   return node;
 }
 
-function dateOf(jd) {
-  return new Date((jd - UNIX_EPOCH_JD) * 86400000);
-}
-
-function isoMinute(jd) {
-  return dateOf(jd).toISOString().slice(0, 16).replace("T", " ");
+function clock(origins) {
+  const dateOf = (jd) => new Date((jd - origins.jd_of_unix_epoch) * DAY_MS);
+  return {
+    dateOf,
+    isoMinute: (jd) => dateOf(jd).toISOString().slice(0, 16).replace("T", " "),
+    mjd: (jd) => (jd - origins.jd_of_mjd_zero).toFixed(5),
+  };
 }
 
 function niceStep(span, count) {
@@ -61,6 +62,9 @@ function render({ model, el }) {
     const points = model.get("points");
     const limits = model.get("limits");
     const flux = model.get("unit") !== "mag";
+    const styles = model.get("styles");
+    const styleOf = (filter) => styles[filter] || UNKNOWN_FILTER;
+    const { dateOf, isoMinute, mjd } = clock(model.get("time_origins"));
     plot.replaceChildren();
     plot.setAttribute("aria-label", `light curve: ${points.length} detections`);
     const values = points.flatMap((p) => [p.magnitude - (p.error || 0), p.magnitude + (p.error || 0)]);
@@ -105,7 +109,7 @@ function render({ model, el }) {
     plot.append(axes);
 
     for (const limit of limits) {
-      const colour = COLOURS[limit.filter] || "#333";
+      const colour = styleOf(limit.filter).colour;
       const cx = x(limit.jd);
       const cy = y(limit.limit);
       const down = flux ? -1 : 1;
@@ -114,13 +118,13 @@ function render({ model, el }) {
         fill: "none", stroke: colour, class: "fink-limit", opacity: 0.7,
       });
       shape.addEventListener("pointerenter", () => {
-        readout.textContent = `${isoMinute(limit.jd)} UTC (MJD ${(limit.jd - MJD_OF_JD).toFixed(5)}) · ${limit.filter} · upper limit ${limit.limit.toFixed(2)} ${model.get("unit")}`;
+        readout.textContent = `${isoMinute(limit.jd)} UTC (MJD ${mjd(limit.jd)}) · ${limit.filter} · upper limit ${limit.limit.toFixed(2)} ${model.get("unit")}`;
       });
       plot.append(shape);
     }
     const shown = model.get("shown");
     for (const point of points) {
-      const colour = COLOURS[point.filter] || "#333";
+      const { colour, marker: shape } = styleOf(point.filter);
       const cx = x(point.jd);
       const cy = y(point.magnitude);
       if (point.error) {
@@ -129,12 +133,12 @@ function render({ model, el }) {
       if (point.alertId === shown) {
         plot.append(svg("circle", { cx, cy, r: 9, fill: "none", stroke: "#000", "stroke-width": 2, class: "fink-shown" }));
       }
-      const dot = marker(MARKERS[point.filter] || "circle", cx, cy, 4, {
+      const dot = marker(shape, cx, cy, 4, {
         fill: colour, stroke: "#fff", class: "fink-point", "data-alert-id": point.alertId,
       });
       dot.style.cursor = "pointer";
       dot.addEventListener("pointerenter", () => {
-        readout.textContent = `${isoMinute(point.jd)} UTC (MJD ${(point.jd - MJD_OF_JD).toFixed(5)}) · ${point.filter} · ${point.magnitude.toFixed(2)} ± ${(point.error || 0).toFixed(2)} ${model.get("unit")} · alert ${point.alertId}`;
+        readout.textContent = `${isoMinute(point.jd)} UTC (MJD ${mjd(point.jd)}) · ${point.filter} · ${point.magnitude.toFixed(2)} ± ${(point.error || 0).toFixed(2)} ${model.get("unit")} · alert ${point.alertId}`;
       });
       dot.addEventListener("click", () => {
         model.set("clicked", point.alertId);
@@ -146,7 +150,7 @@ function render({ model, el }) {
     for (const filter of [...new Set(points.map((p) => p.filter))]) {
       const item = document.createElement("span");
       item.className = "fink-legend-item";
-      item.style.color = COLOURS[filter] || "#333";
+      item.style.color = styleOf(filter).colour;
       item.textContent = `● ${filter}`;
       legend.append(item);
     }
@@ -158,7 +162,9 @@ function render({ model, el }) {
     }
   }
 
-  for (const name of ["points", "limits", "shown", "unit"]) model.on(`change:${name}`, draw);
+  for (const name of ["points", "limits", "shown", "unit", "styles", "time_origins"]) {
+    model.on(`change:${name}`, draw);
+  }
   draw();
 }
 
