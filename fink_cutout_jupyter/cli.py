@@ -55,10 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     get.set_defaults(run=_get)
 
     serve = commands.add_parser("serve", help="serve /api/v1/cutouts over HTTP (aiohttp)")
-    serve.add_argument("--lake", required=True, help="lake root: directory, hdfs:// or s3:// URI")
-    serve.add_argument(
-        "--index", default="", help="index root (default: _cutout_index in the lake)"
-    )
+    _add_door_settings(serve)
     serve.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: 8000)")
     serve.add_argument("--base-url", help="path prefix of /api/v1 (default: /)")
@@ -68,17 +65,11 @@ def _parser() -> argparse.ArgumentParser:
         help="run as a JupyterHub service: requests need a hub token with access to it "
         "(on by itself when the hub's service environment is set)",
     )
-    serve.add_argument("--workers", type=int, default=4, help="threads reading the lake")
-    serve.add_argument("--survey", default="", choices=["", "ztf", "lsst"])
-    serve.add_argument("--science-dir", default="science", help="nights' directory")
     serve.add_argument(
         "--idle-timeout",
         type=float,
         default=15.0,
         help="seconds a connection may make no progress (idle, or headers unfinished)",
-    )
-    serve.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds to wait for the lake before a 503"
     )
     serve.set_defaults(run=_serve)
 
@@ -143,6 +134,24 @@ def _parser() -> argparse.ArgumentParser:
         action.add_argument("--science-dir", default="science", help="nights' directory")
         action.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+def _add_door_settings(serve: argparse.ArgumentParser) -> None:
+    """An option for each of the doors' `DoorSettings`, with its default and help text."""
+    from dataclasses import fields
+
+    from fink_cutout_jupyter.doors.settings import DoorSettings
+
+    types = {"str": str, "int": int, "float": float, "int | None": int}
+    for setting in fields(DoorSettings):
+        default = "" if setting.name == "lake" else setting.default  # "": the environment's
+        serve.add_argument(
+            f"--{setting.name.replace('_', '-')}",
+            type=types[str(setting.type)],
+            default=default,
+            help=setting.metadata["help"]
+            + ("" if default in ("", None) else " (default: %(default)s)"),
+        )
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -249,8 +258,15 @@ def _get(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from fink_cutout_jupyter.doors.hub_auth import HubService
+    from fink_cutout_jupyter.doors.settings import LAKE_ENVIRONMENT, DoorSettings
     from fink_cutout_jupyter.doors.standalone import serve
 
+    given = {name: getattr(args, name) for name in DoorSettings.names()}
+    settings = DoorSettings.from_environment(**given | {"lake": args.lake or None})
+    if not settings.lake:
+        raise BadParameter(
+            f"lake: give --lake (a directory, hdfs:// or s3:// URI) or set {LAKE_ENVIRONMENT}"
+        )
     try:
         hub = HubService.from_environment()
     except ValueError as error:
@@ -262,14 +278,9 @@ def _serve(args: argparse.Namespace) -> int:
             "register the service in jupyterhub_config.py (see the README)"
         )
     serve(
-        args.lake,
-        args.index,
+        settings,
         args.host or (hub.host if hub else "127.0.0.1"),
         args.port or (hub.port if hub else 8000),
-        args.workers,
-        args.survey,
-        args.science_dir,
-        args.timeout,
         args.idle_timeout,
         args.base_url or (hub.prefix if hub else "/"),
         hub,

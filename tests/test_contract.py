@@ -59,9 +59,12 @@ def jupyter_door(jp_fetch):
 def standalone_door(lake_case, jp_asyncio_loop):
     from aiohttp.test_utils import TestServer
 
+    from fink_cutout_jupyter.doors.settings import DoorSettings
     from fink_cutout_jupyter.doors.standalone import create_app
 
-    app = create_app(lake_case.lake, lake_case.index, science_dir=lake_case.science_dir, workers=2)
+    app = create_app(
+        DoorSettings(lake_case.lake, lake_case.index, science_dir=lake_case.science_dir, workers=2)
+    )
     server = TestServer(app, host="127.0.0.1")
     jp_asyncio_loop.run_until_complete(server.start_server())
     yield standalone_fetch(server)

@@ -8,6 +8,7 @@ import time
 from support.doors import release
 
 from fink_cutout_jupyter.doors.runner import QUEUED_PER_THREAD, APIRunner
+from fink_cutout_jupyter.doors.settings import DoorSettings
 
 OBJECT = "ZTF24abssjsb"
 
@@ -17,7 +18,7 @@ async def test_a_full_read_queue_answers_503_at_once_and_other_work_goes_on(demo
     refused at once with Retry-After, while lookups and renders still answer."""
     fifo = demo.root / "held-queue.parquet"
     os.mkfifo(fifo)
-    runner = APIRunner(str(demo.root), workers=1, timeout=30)
+    runner = APIRunner(DoorSettings(str(demo.root), workers=1, timeout=30))
     held = [
         asyncio.ensure_future(runner.answer("cutouts", {"objectId": OBJECT, "hdfsPath": fifo.name}))
         for _ in range(QUEUED_PER_THREAD)
@@ -54,7 +55,7 @@ async def test_a_full_read_queue_answers_503_at_once_and_other_work_goes_on(demo
 
 
 async def test_lasting_replies_come_from_memory(demo):
-    runner = APIRunner(str(demo.root), workers=1)
+    runner = APIRunner(DoorSettings(str(demo.root), workers=1))
     try:
         document = await runner.answer("openapi.json")
         arguments = await runner.answer("cutouts")  # the parameter list
@@ -67,7 +68,7 @@ async def test_lasting_replies_come_from_memory(demo):
 
 
 async def test_bodies_are_checked_before_any_thread(demo):
-    runner = APIRunner(str(demo.root), workers=1)
+    runner = APIRunner(DoorSettings(str(demo.root), workers=1))
     try:
         for body, status, text in [
             (b"", 400, "body: empty"),
@@ -89,6 +90,7 @@ import asyncio, hashlib, json, sys, time
 import pyarrow.parquet as pq
 from pathlib import Path
 from fink_cutout_jupyter.doors.runner import APIRunner
+from fink_cutout_jupyter.doors.settings import DoorSettings
 
 root, render_processes = Path(sys.argv[1]), int(sys.argv[2])
 files = sorted((root / "science").rglob("*.parquet"))
@@ -96,7 +98,7 @@ objects = sorted({o for f in files for o in pq.read_table(f, columns=["objectId"
 heavy = {"kind": "All", "return_type": "PNG", "convolution_kernel": "gauss", "interval": "zscale"}
 
 async def main():
-    runner = APIRunner(str(root), workers=4, render_processes=render_processes)
+    runner = APIRunner(DoorSettings(str(root), workers=4, render_processes=render_processes))
     try:
         warm = await runner.answer("cutouts", {"objectId": objects[-1], **heavy})
         assert warm.status == 200
@@ -155,7 +157,7 @@ async def test_a_health_probe_on_a_hung_index_answers_503_in_seconds(tmp_path):
     (tmp_path / "_cutout_index").mkdir()
     fifo = tmp_path / "_cutout_index" / "layout.json"
     os.mkfifo(fifo)
-    runner = APIRunner(str(tmp_path), workers=1, timeout=60)
+    runner = APIRunner(DoorSettings(str(tmp_path), workers=1, timeout=60))
     try:
         start = time.monotonic()
         probe = asyncio.ensure_future(runner.answer("health"))

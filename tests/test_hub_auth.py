@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestServer
 from support.servers import free_port, start_service
 
 from fink_cutout_jupyter.doors.hub_auth import HUB_ATTEMPTS, HUB_RETRY_SECONDS, HubService
+from fink_cutout_jupyter.doors.settings import DoorSettings
 from fink_cutout_jupyter.doors.standalone import create_app
 
 ACCESS = "access:services!service=fink-cutouts"
@@ -70,7 +71,7 @@ async def service_checking_with(stand_in, lake: str):
         "http://127.0.0.1:0",
         "/services/fink-cutouts/",
     )
-    service = TestServer(create_app(lake, base_url=hub.prefix, hub=hub), host="127.0.0.1")
+    service = TestServer(create_app(DoorSettings(lake), hub.prefix, hub), host="127.0.0.1")
     await service.start_server()
     try:
         yield service

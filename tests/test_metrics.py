@@ -20,6 +20,7 @@ from fink_cutout_jupyter import metrics
 from fink_cutout_jupyter.contract.api import CutoutAPI
 from fink_cutout_jupyter.cutouts.reader import CutoutReader
 from fink_cutout_jupyter.doors.runner import QUEUED_PER_THREAD, APIRunner
+from fink_cutout_jupyter.doors.settings import DoorSettings
 from fink_cutout_jupyter.doors.standalone import create_app
 from fink_cutout_jupyter.index.lookup import AlertIndex
 from fink_cutout_jupyter.locations import ALERT_ID_SPAN
@@ -47,7 +48,7 @@ def enabled():
 
 
 async def test_the_standalone_door_serves_requests_by_route_and_status_and_latency(demo):
-    server = TestServer(create_app(str(demo.root), workers=2), host="127.0.0.1")
+    server = TestServer(create_app(DoorSettings(str(demo.root), workers=2)), host="127.0.0.1")
     await server.start_server()
     key = ("fink_cutouts_requests_total", (("route", "cutouts"), ("status", "200")))
     bad = ("fink_cutouts_requests_total", (("route", "cutouts"), ("status", "400")))
@@ -135,7 +136,7 @@ async def test_queue_rejections_and_held_requests_are_counted(demo):
     """Reads held by a FIFO nobody writes fill the read pool; the next one is refused."""
     fifo = demo.root / "held-metrics.parquet"
     os.mkfifo(fifo)
-    runner = APIRunner(str(demo.root), workers=1, timeout=30)
+    runner = APIRunner(DoorSettings(str(demo.root), workers=1, timeout=30))
     rejected = value("fink_cutouts_queue_rejections_total", pool="read")
     held_before = held_by_this_runner(runner)
     held = [

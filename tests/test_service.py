@@ -14,12 +14,15 @@ from aiohttp.test_utils import TestServer
 from support.doors import Response, release
 from support.servers import free_port, start_service, wait_for_http
 
+from fink_cutout_jupyter.doors.settings import DoorSettings
 from fink_cutout_jupyter.doors.standalone import create_app
 
 
 @pytest.fixture
 def door(lake_case, jp_asyncio_loop):
-    app = create_app(lake_case.lake, lake_case.index, science_dir=lake_case.science_dir, workers=2)
+    app = create_app(
+        DoorSettings(lake_case.lake, lake_case.index, science_dir=lake_case.science_dir, workers=2)
+    )
     server = TestServer(app, host="127.0.0.1")
     jp_asyncio_loop.run_until_complete(server.start_server())
 
@@ -64,7 +67,7 @@ def test_serve_command_answers_logs_and_stops_gracefully(demo):
 
 
 async def test_without_a_lake_every_request_says_how_to_set_one(jp_asyncio_loop):
-    server = TestServer(create_app(lake=""), host="127.0.0.1")
+    server = TestServer(create_app(DoorSettings(lake="")), host="127.0.0.1")
     await server.start_server()
     try:
         url = server.make_url("/api/v1/cutouts?objectId=ZTF24abssjsb")
@@ -82,7 +85,9 @@ async def test_a_read_longer_than_the_timeout_answers_503_and_the_server_goes_on
 
     fifo = demo.root / "slow.parquet"
     os.mkfifo(fifo)
-    server = TestServer(create_app(str(demo.root), workers=2, timeout=0.5), host="127.0.0.1")
+    server = TestServer(
+        create_app(DoorSettings(str(demo.root), workers=2, timeout=0.5)), host="127.0.0.1"
+    )
     await server.start_server()
     try:
         async with aiohttp.ClientSession() as session:
@@ -125,7 +130,7 @@ def test_the_serve_command_answers_malformed_requests_in_json(demo):
 
 
 async def test_a_base_url_prefixes_every_route(demo, jp_asyncio_loop):
-    server = TestServer(create_app(str(demo.root), base_url="fink/cutouts"), host="127.0.0.1")
+    server = TestServer(create_app(DoorSettings(str(demo.root)), "fink/cutouts"), host="127.0.0.1")
     await server.start_server()
     try:
         async with aiohttp.ClientSession() as session:
@@ -156,7 +161,7 @@ async def test_health_says_the_lake_and_index_answer_and_how_old_the_index_is(de
 
     from fink_cutout_jupyter.contract.health import HEALTH_SCHEMA
 
-    status, health = await _get_json(create_app(str(demo.root)), "/api/v1/health")
+    status, health = await _get_json(create_app(DoorSettings(str(demo.root))), "/api/v1/health")
     published = os.stat(demo.root / "_cutout_index" / "layout.json").st_mtime
     assert status == 200
     jsonschema.validate(health, HEALTH_SCHEMA)
@@ -175,19 +180,21 @@ async def test_health_answers_503_naming_what_is_not_usable(demo, tmp_path):
 
     unindexed = tmp_path / "unindexed"
     shutil.copytree(demo.root / "science", unindexed / "science")
-    status, health = await _get_json(create_app(str(unindexed)), "/api/v1/health")
+    status, health = await _get_json(create_app(DoorSettings(str(unindexed))), "/api/v1/health")
     assert status == 503
     assert (health["lake"], health["index"]) == (True, False)
     assert health["text"].startswith("index: the lake has no alert index yet")
 
-    status, health = await _get_json(create_app(str(tmp_path / "missing")), "/api/v1/health")
+    status, health = await _get_json(
+        create_app(DoorSettings(str(tmp_path / "missing"))), "/api/v1/health"
+    )
     assert status == 503
     assert (health["lake"], health["index"]) == (False, False)
     assert "lake: no directory 'science'" in health["text"]
 
     (unindexed / "_cutout_index").mkdir()
     (unindexed / "_cutout_index" / "layout.json").write_text('{"format": 1}')
-    status, health = await _get_json(create_app(str(unindexed)), "/api/v1/health")
+    status, health = await _get_json(create_app(DoorSettings(str(unindexed))), "/api/v1/health")
     assert status == 503
     assert health["index"] is False
     assert "format 1" in health["text"]
@@ -196,13 +203,13 @@ async def test_health_answers_503_naming_what_is_not_usable(demo, tmp_path):
     assert REGISTRY.get_sample_value("fink_cutouts_healthy") == 0
 
     (unindexed / "_cutout_index" / "layout.json").write_text("{not json")
-    status, health = await _get_json(create_app(str(unindexed)), "/api/v1/health")
+    status, health = await _get_json(create_app(DoorSettings(str(unindexed))), "/api/v1/health")
     assert status == 503
     assert health["index"] is False
     assert health["text"].startswith("index: ")
     assert "layout.json is damaged" in health["text"]
 
-    status, health = await _get_json(create_app(""), "/api/v1/health")
+    status, health = await _get_json(create_app(DoorSettings("")), "/api/v1/health")
     assert status == 503
     assert "FINK_CUTOUTS_LAKE" in health["text"]
 

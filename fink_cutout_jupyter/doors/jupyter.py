@@ -7,20 +7,29 @@ the server's own ``/metrics`` serves (with its own authentication, see
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.application import ExtensionApp
 from tornado import web
-from traitlets import Float, Int, Unicode, default
+from traitlets import Float, Int, TraitType, Unicode, default
 
 from fink_cutout_jupyter.contract.replies import error_reply
 from fink_cutout_jupyter.doors.runner import APIRunner
+from fink_cutout_jupyter.doors.settings import DoorSettings
 
 AUTH_RESOURCE = "fink_cutouts"
 # Jupyter's own query parameters (login token, XSRF cookie check): never API parameters.
 JUPYTER_PARAMETERS = frozenset({"token", "_xsrf"})
+_DEFAULTS = DoorSettings()
+
+
+def _setting(name: str, trait: type[TraitType]) -> Any:
+    """The configurable trait of the door setting `name`: its default and help are the
+    `DoorSettings` field's."""
+    value = getattr(_DEFAULTS, name)
+    return trait(value, allow_none=value is None, help=DoorSettings.help(name)).tag(config=True)
 
 
 class _Handler(APIHandler):
@@ -114,47 +123,22 @@ class FinkCutoutsApp(ExtensionApp):
 
     name = "fink_cutout_jupyter"
 
-    lake = Unicode(
-        help="Lake root: a directory, hdfs://host:port/path?user=NAME or s3://bucket/prefix URI "
-        "(default: $FINK_CUTOUTS_LAKE)"
-    ).tag(config=True)
-    index = Unicode("", help="Alert index root (default: _cutout_index inside the lake)").tag(
-        config=True
-    )
-    survey = Unicode("", help="ztf or lsst (default: recognised from the data)").tag(config=True)
-    science_dir = Unicode("science", help="Directory of the nights under the lake root").tag(
-        config=True
-    )
-    workers = Int(4, help="Threads reading the lake (at most this many reads at once)").tag(
-        config=True
-    )
-
-    timeout = Float(60.0, help="Seconds a request waits for the lake before answering 503").tag(
-        config=True
-    )
-    render_processes = Int(
-        None,
-        allow_none=True,
-        help="Processes rendering PNG images (0: in threads of the server's process; default: "
-        "$FINK_CUTOUTS_RENDER_PROCESSES or up to 2, one per CPU)",
-    ).tag(config=True)
+    lake = _setting("lake", Unicode)
+    index = _setting("index", Unicode)
+    survey = _setting("survey", Unicode)
+    science_dir = _setting("science_dir", Unicode)
+    workers = _setting("workers", Int)
+    timeout = _setting("timeout", Float)
+    render_processes = _setting("render_processes", Int)
 
     @default("lake")
     def _default_lake(self) -> str:
-        return os.environ.get("FINK_CUTOUTS_LAKE", "")
+        return DoorSettings.from_environment().lake
 
     def initialize_settings(self) -> None:
         assert self.serverapp is not None  # Jupyter sets it before it initializes an extension
-        self.runner = APIRunner(
-            self.lake,
-            self.index,
-            self.survey,
-            self.science_dir,
-            self.workers,
-            self.timeout,
-            base_url=self.serverapp.base_url,
-            render_processes=self.render_processes,
-        )
+        settings = DoorSettings(**{name: getattr(self, name) for name in DoorSettings.names()})
+        self.runner = APIRunner(settings, self.serverapp.base_url)
         self.log.info("fink_cutout_jupyter: serving cutouts of %s", self.lake or "(no lake set)")
         self.runner.connect()
 

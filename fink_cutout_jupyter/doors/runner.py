@@ -1,7 +1,7 @@
 """What both HTTP doors share: the API built on first use, answered in bounded thread pools.
 
 Importing this module is cheap (standard library only): pyarrow, astropy, numpy and the API load
-in a worker thread on the first request, so a Jupyter server starts as fast as without us.
+in a worker thread, never on the event loop: at start-up (`connect`) or on the first request.
 
 Work is split by kind so that one kind cannot starve another: stamp reads (array, FITS), PNG
 renders, lookups (alerts, the parameter list, the OpenAPI document) and health probes each have
@@ -20,12 +20,18 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from fink_cutout_jupyter import metrics
+from fink_cutout_jupyter.contract.replies import ROUTES, Reply, error_reply
+from fink_cutout_jupyter.doors.settings import LAKE_ENVIRONMENT, DoorSettings
+from fink_cutout_jupyter.errors import CutoutError
+
 NO_LAKE = (
-    "no lake configured: set FINK_CUTOUTS_LAKE (a directory, hdfs:// or s3:// URI) or "
+    f"no lake configured: set {LAKE_ENVIRONMENT} (a directory, hdfs:// or s3:// URI) or "
     "c.FinkCutoutsApp.lake in jupyter_server_config.py, or pass --lake to fink-cutouts serve"
 )
 QUEUED_PER_THREAD = 16  # requests held per thread of a pool before a 503 (Retry-After)
@@ -47,50 +53,30 @@ class APIRunner:
 
     Parameters
     ----------
-    lake : str
-        Lake root URI or directory ("" when none is configured: every request answers 503).
-    index : str
-        Index root ("" for ``_cutout_index`` inside the lake).
-    survey : str
-        ``ztf``, ``lsst`` or "" to recognise it from the data.
-    science_dir : str
-        Directory of the nights under the lake root.
-    workers : int
-        Threads reading stamps (at most this many reads at once); lookups get two threads, health
-        probes one. Each pool holds at most `QUEUED_PER_THREAD` requests per thread.
-    timeout : float
-        Seconds a request may wait for the lake before it is answered 503 (the read itself goes
-        on in its thread: a filesystem call cannot be interrupted).
+    settings : DoorSettings
+        The lake and how to serve it. `workers` threads read stamps (lookups get two threads,
+        health probes one); each pool holds at most `QUEUED_PER_THREAD` requests per thread. A
+        request waiting longer than `timeout` for the lake is answered 503 (the read goes on in
+        its thread: a filesystem call cannot be interrupted). `render_processes` render PNG
+        images, each fed by one render thread; 0 renders in a quarter as many threads as
+        `workers` instead (in this process, holding its GIL).
     base_url : str
         Where the door serves /api/v1 (the OpenAPI document's ``servers`` entry).
-    render_processes : int or None
-        Processes rendering PNG images, each fed by one render thread; 0 renders in a quarter
-        as many threads as `workers` instead (in this process, holding its GIL). None:
-        ``$FINK_CUTOUTS_RENDER_PROCESSES`` or up to 2 (one per CPU).
     """
 
-    def __init__(
-        self,
-        lake: str,
-        index: str = "",
-        survey: str = "",
-        science_dir: str = "science",
-        workers: int = 4,
-        timeout: float = 60.0,
-        base_url: str = "/",
-        render_processes: int | None = None,
-    ) -> None:
-        from fink_cutout_jupyter import metrics
+    def __init__(self, settings: DoorSettings, base_url: str = "/") -> None:
         from fink_cutout_jupyter.cutouts.render_processes import RenderProcesses, default_processes
 
-        self.settings = {"lake": lake, "index": index, "survey": survey, "science_dir": science_dir}
+        self.settings = settings
         self.base_url = base_url
-        self.timeout = timeout
+        self.timeout = settings.timeout
+        render_processes = settings.render_processes
         if render_processes is None:
             render_processes = default_processes()
         self.renders = RenderProcesses(render_processes) if render_processes > 0 else None
+        workers = settings.workers
         renderers = render_processes if self.renders else max(1, workers // 4)
-        sizes = {"read": max(1, workers), "render": renderers, "lookup": 2, "health": 1}
+        sizes = {"read": workers, "render": renderers, "lookup": 2, "health": 1}
         self.pools = {
             name: _Pool(
                 ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"fink-cutouts-{name}"),
@@ -98,9 +84,9 @@ class APIRunner:
             )
             for name, size in sizes.items()
         }
-        self._memory: dict[tuple[str, bool], Any] = {}  # cached replies: (route, has params)
-        self._api = None
-        self._routes: frozenset[str] = frozenset()  # known once the API is loaded (a thread)
+        self._memory: dict[tuple[str, bool], Reply] = {}  # cached replies: (route, has params)
+        self._api: Any = None
+        self._parse_body: Callable[[bytes], dict[str, Any]] | None = None  # loaded in a thread
         self._lock = threading.Lock()
         metrics.enable()
 
@@ -110,23 +96,25 @@ class APIRunner:
         params: dict[str, Any] | None = None,
         body: bytes | None = None,
         if_none_match: str | None = None,
-    ):
+    ) -> Reply:
         """The `Reply` to a GET (`params`) or a POST (JSON `body`)."""
-        from fink_cutout_jupyter import metrics
-
         start = time.perf_counter()
         reply = await self._reply(route, params, body, if_none_match)
-        label = route if route in self._routes else "other"
+        label = route if route in ROUTES else "other"
         metrics.observe_request(label, reply.status, time.perf_counter() - start)
         return reply
 
-    async def _reply(self, route: str, params, body, if_none_match):
-        from fink_cutout_jupyter import metrics
-        from fink_cutout_jupyter.contract.api import error_reply
-        from fink_cutout_jupyter.contract.parameters import parse_body
-        from fink_cutout_jupyter.errors import CutoutError
-
+    async def _reply(
+        self,
+        route: str,
+        params: dict[str, Any] | None,
+        body: bytes | None,
+        if_none_match: str | None,
+    ) -> Reply:
+        if not self.settings.lake:
+            return error_reply(503, NO_LAKE)
         if body is not None:
+            parse_body = self._parse_body or await self._load_parse_body()
             try:
                 params = parse_body(body)
             except CutoutError as error:
@@ -156,10 +144,15 @@ class APIRunner:
         finally:
             work.add_done_callback(lambda _: self._release(pool, kind))
 
+    async def _load_parse_body(self) -> Callable[[bytes], dict[str, Any]]:
+        """The body parser, its module (which loads numpy) imported in a thread, once."""
+        loop = asyncio.get_running_loop()
+        executor = self.pools["lookup"].executor
+        self._parse_body = await loop.run_in_executor(executor, _import_parse_body)
+        return self._parse_body
+
     @staticmethod
     def _release(pool: _Pool, kind: str) -> None:
-        from fink_cutout_jupyter import metrics
-
         pool.held -= 1
         metrics.hold(kind, -1)
 
@@ -172,8 +165,6 @@ class APIRunner:
         while the server sets its handlers, and followed by `keep_signal_handlers`, it cannot.
         """
         import logging
-
-        from fink_cutout_jupyter.errors import CutoutError
 
         api = self._get_api()
         if api is None or api.lake.is_local:
@@ -194,13 +185,10 @@ class APIRunner:
         if self._api is not None:
             self._api.close()
 
-    def _answer(self, route: str, params: dict, body: bool, if_none_match, kind: str = ""):
-        from fink_cutout_jupyter.contract.api import ROUTES, error_reply
-
-        self._routes = frozenset(ROUTES)
+    def _answer(
+        self, route: str, params: dict, body: bool, if_none_match: str | None, kind: str = ""
+    ) -> Reply:
         api = self._get_api()
-        if api is None:
-            return error_reply(503, NO_LAKE)
         if kind == "render" and self.renders is not None:
             with self.renders.serving():
                 reply = api.handle(route, params, if_none_match, body=body)
@@ -210,19 +198,25 @@ class APIRunner:
             self._memory[route, bool(params)] = reply
         return reply
 
-    def _get_api(self):
+    def _get_api(self) -> Any:
+        """The `CutoutAPI` (made on first use: it loads pyarrow), None without a lake."""
         with self._lock:
-            if self._api is None and self.settings["lake"]:
+            if self._api is None and self.settings.lake:
                 from fink_cutout_jupyter.contract.api import CutoutAPI
                 from fink_cutout_jupyter.storage.lake import Lake
                 from fink_cutout_jupyter.surveys import survey_named
 
-                survey = survey_named(self.settings["survey"]) if self.settings["survey"] else None
-                lake = Lake(self.settings["lake"], science_dir=self.settings["science_dir"])
-                self._api = CutoutAPI(
-                    lake, self.settings["index"] or None, survey, base_url=self.base_url
-                )
+                settings = self.settings
+                survey = survey_named(settings.survey) if settings.survey else None
+                lake = Lake(settings.lake, science_dir=settings.science_dir)
+                self._api = CutoutAPI(lake, settings.index or None, survey, self.base_url)
             return self._api
+
+
+def _import_parse_body() -> Callable[[bytes], dict[str, Any]]:
+    from fink_cutout_jupyter.contract.parameters import parse_body
+
+    return parse_body
 
 
 def _kind_of_work(route: str, params: dict) -> str:

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
+import sys
 
 from aiohttp import web
 
-from fink_cutout_jupyter.contract.parameters import MAX_BODY_BYTES
 from fink_cutout_jupyter.contract.replies import ROUTES, error_reply, no_route_reply
 from fink_cutout_jupyter.doors.connections import (
     IDLE_SECONDS,
@@ -42,41 +41,28 @@ from fink_cutout_jupyter.doors.hub_auth import (
     hub_auth_middleware,
 )
 from fink_cutout_jupyter.doors.runner import APIRunner
+from fink_cutout_jupyter.doors.settings import DoorSettings
 
 logger = logging.getLogger(__name__)
 _RUNNER = web.AppKey("runner", APIRunner)
+_MAX_BODY = web.AppKey("max_body_bytes", int)
 MAX_REQUEST_LINE = 32 * 1024  # a query within the OpenAPI document's lengths always fits
 GIL_SWITCH_SECONDS = 0.001
 
 
 def create_app(
-    lake: str | None = None,
-    index: str = "",
-    survey: str = "",
-    science_dir: str = "science",
-    workers: int = 4,
-    timeout: float = 60.0,
-    base_url: str = "/",
-    hub: HubService | None = None,
-    render_processes: int | None = None,
+    settings: DoorSettings | None = None, base_url: str = "/", hub: HubService | None = None
 ) -> web.Application:
-    """The aiohttp application (lake defaults to ``$FINK_CUTOUTS_LAKE``).
+    """The aiohttp application (default settings: ``DoorSettings.from_environment()``).
 
     `base_url` is where /api/v1 and /metrics are served (a hub service's prefix). With `hub`,
     every request needs a JupyterHub token with access to that service (see `hub_auth`), the
-    metrics' too. `render_processes`: see `doors.APIRunner`.
+    metrics' too.
     """
+    from fink_cutout_jupyter.contract.parameters import MAX_BODY_BYTES  # start-up, not a request
+
     base_url = f"/{base_url.strip('/')}/".replace("//", "/")
-    runner = APIRunner(
-        lake if lake is not None else os.environ.get("FINK_CUTOUTS_LAKE", ""),
-        index,
-        survey,
-        science_dir,
-        workers,
-        timeout,
-        base_url,
-        render_processes,
-    )
+    runner = APIRunner(settings or DoorSettings.from_environment(), base_url)
     middlewares = [_json_errors]
     check = None
     if hub is not None:
@@ -84,6 +70,7 @@ def create_app(
         middlewares.append(hub_auth_middleware(check))
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     app[_RUNNER] = runner
+    app[_MAX_BODY] = MAX_BODY_BYTES
     ignored = frozenset({TOKEN_PARAMETER}) if hub is not None else frozenset()
     for route in ROUTES:
         app.router.add_get(f"{base_url}api/v1/{route}", _handler(route, ignored=ignored))
@@ -100,7 +87,7 @@ def create_app(
 
 
 async def gunicorn_app() -> web.AppRunner:
-    """`create_app` (configured by ``FINK_CUTOUTS_LAKE``) in a runner for aiohttp's gunicorn
+    """`create_app` (configured by ``$FINK_CUTOUTS_LAKE``) in a runner for aiohttp's gunicorn
     worker: its access log scrubbed as ``fink-cutouts serve``'s (`ScrubbedAccessLogger`, in
     aiohttp's format), written to gunicorn's access log (``--access-logfile``)."""
     return web.AppRunner(
@@ -121,7 +108,8 @@ async def _json_errors(request: web.Request, handler) -> web.StreamResponse:
             raise
         if error.status == 404:
             return reply_response(no_route_reply(request.path.rsplit("/api/v1/", 1)[-1]))
-        text = f"body: more than {MAX_BODY_BYTES} bytes" if error.status == 413 else error.reason
+        too_large = f"body: more than {request.app[_MAX_BODY]} bytes"
+        text = too_large if error.status == 413 else error.reason
         return reply_response(error_reply(error.status, text), error.headers.get("Allow"))
 
 
@@ -135,18 +123,11 @@ async def _metrics(_: web.Request) -> web.Response:
 
 def _handler(route: str, post: bool = False, ignored: frozenset[str] = frozenset()):
     async def handle(request: web.Request) -> web.StreamResponse:
-        runner = request.app[_RUNNER]
-        if_none_match = request.headers.get("If-None-Match")
-        if post:
-            reply = await runner.answer(
-                route, body=await request.read(), if_none_match=if_none_match
-            )
-        else:
-            reply = await runner.answer(
-                route,
-                params={k: v for k, v in request.query.items() if k not in ignored},
-                if_none_match=if_none_match,
-            )
+        body = await request.read() if post else None
+        params = None if post else {k: v for k, v in request.query.items() if k not in ignored}
+        reply = await request.app[_RUNNER].answer(
+            route, params, body, request.headers.get("If-None-Match")
+        )
         return reply_response(reply)
 
     return handle
@@ -184,14 +165,9 @@ async def _serve_until_stopped(
 
 
 def serve(
-    lake: str,
-    index: str = "",
+    settings: DoorSettings,
     host: str = "127.0.0.1",
     port: int = 8000,
-    workers: int = 4,
-    survey: str = "",
-    science_dir: str = "science",
-    timeout: float = 60.0,
     idle_seconds: float = IDLE_SECONDS,
     base_url: str = "/",
     hub: HubService | None = None,
@@ -202,13 +178,11 @@ def serve(
     connection, or headers not finished) are closed. With `hub`, requests need a JupyterHub
     token (see `create_app`).
     """
-    import sys
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # This process is ours: hand the GIL over more often, so that the event loop answers cheap
     # requests between the worker threads' renders (a Jupyter server's process is not ours).
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
-    app = create_app(lake, index, survey, science_dir, workers, timeout, base_url, hub)
+    app = create_app(settings, base_url, hub)
     if hub is not None:
         logger.info(
             "JupyterHub service %r: requests need a hub token with access:services!service=%s",

@@ -1,0 +1,93 @@
+"""The seven settings both doors share, in one place: names, defaults, help texts, environment.
+
+`APIRunner` takes a `DoorSettings`; so do the standalone door (`create_app`, `serve`, and
+``fink-cutouts serve``, whose options are made from these fields) and the Jupyter door
+(`FinkCutoutsApp`, whose traits keep these names: they are the users' configuration). Settings
+are checked when made, so that a bad value stops a server at start with its name, not at the
+first request.
+
+Standard library only: the doors import it at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from fink_cutout_jupyter.errors import BadParameter, quote
+from fink_cutout_jupyter.surveys import survey_named
+
+LAKE_ENVIRONMENT = "FINK_CUTOUTS_LAKE"
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class DoorSettings:
+    """What a door serves and how: the lake, its index and survey, threads and timeouts.
+
+    Each field's help text (``DoorSettings.help(name)``) is what the Jupyter traits and the
+    ``fink-cutouts serve`` options say.
+    """
+
+    lake: str = _setting(
+        "",
+        "Lake root: a directory, hdfs://host:port/path?user=NAME or s3://bucket/prefix URI "
+        f"(default: ${LAKE_ENVIRONMENT})",
+    )
+    index: str = _setting("", "Alert index root (default: _cutout_index inside the lake)")
+    survey: str = _setting("", "ztf or lsst (default: recognised from the data)")
+    science_dir: str = _setting("science", "Directory of the nights under the lake root")
+    workers: int = _setting(
+        4,
+        "Threads reading the lake (at most this many reads at once); lookups get two threads, "
+        "health probes one",
+    )
+    timeout: float = _setting(
+        60.0, "Seconds a request waits for the lake before answering 503 (the read goes on)"
+    )
+    render_processes: int | None = _setting(
+        None,
+        "Processes rendering PNG images (0: in threads of the server's process; default: "
+        "$FINK_CUTOUTS_RENDER_PROCESSES or up to 2, one per CPU)",
+    )
+
+    def __post_init__(self) -> None:
+        if self.survey:
+            survey_named(self.survey)  # names the setting and the surveys allowed
+        if self.workers < 1:
+            raise BadParameter(f"workers: {quote(self.workers)}; at least 1 thread")
+        if not self.timeout > 0:
+            raise BadParameter(f"timeout: {quote(self.timeout)}; a number of seconds above 0")
+        if self.render_processes is not None and self.render_processes < 0:
+            raise BadParameter(
+                f"render_processes: {quote(self.render_processes)}; 0 (render in threads) or more"
+            )
+
+    @classmethod
+    def from_environment(
+        cls, environment: Mapping[str, str] | None = None, **given: Any
+    ) -> DoorSettings:
+        """Settings `given`, the lake (when not given) from ``$FINK_CUTOUTS_LAKE``.
+
+        ``$FINK_CUTOUTS_RENDER_PROCESSES`` is read where render processes start
+        (`cutouts.render_processes.default_processes`), when `render_processes` is None.
+        """
+        environment = os.environ if environment is None else environment
+        if given.get("lake") is None:
+            given["lake"] = environment.get(LAKE_ENVIRONMENT, "")
+        return cls(**given)
+
+    @staticmethod
+    def names() -> tuple[str, ...]:
+        """The settings' names, in their order."""
+        return tuple(setting.name for setting in fields(DoorSettings))
+
+    @staticmethod
+    def help(name: str) -> str:
+        """The help text of the setting `name`."""
+        return next(s.metadata["help"] for s in fields(DoorSettings) if s.name == name)
