@@ -1,0 +1,110 @@
+"""Requests over HTTP (client/transport.py, client/opener.py): an unreachable server, the
+token kept on its origin, a deadline for the whole request, replies refused beyond the cap
+without growing."""
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import pytest
+from support.misbehaving import misbehaving_servers
+from support.servers import free_port
+
+from fink_cutout_jupyter.client import MAX_ALERT_REPLY_BYTES, CutoutClient, CutoutClientError
+from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+
+
+@pytest.fixture(scope="module")
+def misbehaving():
+    with misbehaving_servers() as servers:
+        yield servers
+
+
+def test_an_unreachable_server_is_a_clear_error():
+    client = CutoutClient(url=f"http://127.0.0.1:{free_port()}/", timeout=2)
+    with pytest.raises(CutoutClientError, match="cannot reach") as caught:
+        client.alerts(DEMO_OBJECT_ID)
+    assert caught.value.status == 503
+
+
+def test_a_redirect_to_another_origin_does_not_carry_the_token(misbehaving):
+    here, elsewhere = misbehaving
+    assert urllib.parse.urlsplit(here.url).hostname != urllib.parse.urlsplit(elsewhere.url).hostname
+    for base in ("away", "here"):
+        client = CutoutClient(url=f"{here.url}{base}/", token="secret-token")
+        here.seen.clear(), elsewhere.seen.clear()
+        assert client.alerts(DEMO_OBJECT_ID) == []
+        assert asyncio.run(client.aalerts(DEMO_OBJECT_ID)) == []
+        if base == "away":
+            assert here.seen == [("away", "token secret-token")] * 2
+            assert elsewhere.seen == [("same", None)] * 2, "the token went to another host"
+        else:
+            assert here.seen == [("here", "token secret-token"), ("same", "token secret-token")] * 2
+
+
+@pytest.mark.parametrize("where", ["drip", "header drip", "async drip"])
+def test_the_timeout_is_a_deadline_for_the_whole_request(misbehaving, where):
+    here, _ = misbehaving
+    url = f"http://127.0.0.1:{here.drip_port}/" if where == "header drip" else f"{here.url}drip/"
+    client = CutoutClient(url=url, timeout=2)
+    start = time.monotonic()
+    call = client.alerts if where != "async drip" else lambda i: asyncio.run(client.aalerts(i))
+    with pytest.raises(CutoutClientError, match=r"within timeout=2 s") as caught:
+        call(DEMO_OBJECT_ID)
+    elapsed = time.monotonic() - start
+    assert caught.value.status == 504
+    # The drips take 20 s in all: a margin for a loaded machine, still far below them.
+    assert 1.9 < elapsed < 8, f"{where}: {elapsed:.1f} s for timeout=2"
+
+
+_RSS_PROBE = """
+import json, re, sys
+import pyarrow, pandas, tqdm.auto  # the batch's imports, before measuring
+from fink_cutout_jupyter.client import CutoutClient, CutoutClientError
+
+def kilobytes(name):
+    return int(re.search(name + r":\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
+
+url, cap, call = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+client = CutoutClient(url=url, **({"max_reply_bytes": cap} if cap else {}))
+with open("/proc/self/clear_refs", "w") as clear:
+    clear.write("5")  # the peak (VmHWM) starts again from the resident size now
+before = kilobytes("VmRSS")
+try:
+    client.fits_bytes("ZTF1") if call == "fits" else client.batch(["ZTF1"])
+    error = None
+except CutoutClientError as caught:
+    error = str(caught)
+print(json.dumps({"growth": (kilobytes("VmHWM") - before) * 1024, "error": error}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("base", "cap", "call", "named", "growth"),
+    [
+        ("huge", 0, "fits", f"cap of {MAX_ALERT_REPLY_BYTES} bytes", 8 * 1024**2),
+        ("endless", 16 * 1024**2, "batch", f"cap of {16 * 1024**2} bytes", 48 * 1024**2),
+    ],
+)
+def test_a_reply_beyond_the_cap_is_refused_without_growing(
+    misbehaving, base, cap, call, named, growth
+):
+    """Measured in a process of its own: its peak resident memory while the reply comes."""
+    here, _ = misbehaving
+    done = subprocess.run(
+        [sys.executable, "-c", _RSS_PROBE, f"{here.url}{base}/", str(cap), call],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout)
+    print(
+        f"{base} reply, cap {cap or 'default'}: peak RSS grew {measured['growth'] / 1024**2:.1f} MB"
+    )
+    assert measured["error"] is not None, measured
+    assert named in measured["error"]
+    assert measured["growth"] < growth, measured
