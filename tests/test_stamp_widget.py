@@ -1,5 +1,7 @@
 """StampPanels without a browser: the pixels travel as binary buffers, traits are checked."""
 
+import re
+
 import numpy as np
 import pytest
 import traitlets
@@ -42,3 +44,26 @@ def test_the_browser_code_ships_in_the_package():
     assert (STATIC / "stamps.js").is_file()
     assert "export default { render }" in (STATIC / "stamps.js").read_text()
     assert panels._esm  # anywidget read the module
+
+
+def test_the_browser_takes_menus_sizes_and_zoom_limit_from_the_kernel():
+    """One source: the traits' own limits travel to the browser, whose code holds no copy."""
+    panels = StampPanels()
+    state = panels.get_state()
+    traits = StampPanels.class_traits()
+    assert state["max_zoom"] == traits["zoom"].max
+    assert tuple(state["size_pixels"]) == tuple(traits["size"].values)
+    assert state["choices"] == {
+        "stretch": list(traits["stretch"].values),
+        "interval": list(traits["interval"].values),
+    }
+    for name, value in [("max_zoom", 32.0), ("size_pixels", {}), ("choices", {})]:
+        with pytest.raises(traitlets.TraitError, match="read-only"):
+            setattr(panels, name, value)
+    browser_code = panels._esm
+    for name in ("max_zoom", "size_pixels", "choices"):
+        assert f'model.get("{name}")' in browser_code
+    for pixels in state["size_pixels"].values():
+        assert not re.search(rf"\b{pixels}\b", browser_code), f"a copy of {pixels} px"
+    assert not re.search(r"\b(MAX_ZOOM|SIZES|16)\b", browser_code)
+    assert not re.search(r'\["linear", "sqrt"|\["percentile", "zscale"', browser_code), "a menu"

@@ -2,7 +2,8 @@
 
 The kernel sends each stamp's float32 pixels once, as a binary buffer; cuts, stretch, colormap,
 zoom, pan, blink and the hover readout are applied in the browser, which reports the cuts it
-computed back in `cuts`.
+computed back in `cuts`. The browser's menus, panel sizes and zoom limit come from here too
+(the read-only traits `choices`, `size_pixels` and `max_zoom`): the browser code holds no copy.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from fink_cutout_jupyter.widgets.assets import STATIC, bundled_module
 from fink_cutout_jupyter.widgets.stamp_display import DEFAULT_COLORMAPS, colormap_tables
 
 INTERVALS = ("percentile", "zscale", "minmax", "manual")
-SIZES = ("small", "medium", "large")
+SIZE_PIXELS = {"small": 160, "medium": 240, "large": 360}  # CSS pixels of one panel's square
 MAX_ZOOM = 16.0
 
 
 class StampPanels(anywidget.AnyWidget):
     """Science, Template and Difference drawn side by side from their pixels (see the traits)."""
 
-    _esm = bundled_module("colours.js", "controls.js", "stamps.js")
+    _esm = bundled_module("stamps.js")
     _css = STATIC / "stamps.css"
 
     stamps = traitlets.List(traitlets.Dict(), help="`stamp_display.stamp_payload` of each").tag(
@@ -32,6 +33,11 @@ class StampPanels(anywidget.AnyWidget):
     colormaps = traitlets.Dict(help="colormap name -> 768 bytes of RGB").tag(sync=True)
     stretch = traitlets.Enum(STRETCHES, default_value="linear").tag(sync=True)
     interval = traitlets.Enum(INTERVALS, default_value="zscale").tag(sync=True)
+    choices = traitlets.Dict(
+        {"stretch": list(STRETCHES), "interval": list(INTERVALS)},
+        read_only=True,
+        help="the browser's menus: the values `stretch` and `interval` accept",
+    ).tag(sync=True)
     pmin = traitlets.Float(0.5, min=0.0, max=100.0).tag(sync=True)
     pmax = traitlets.Float(99.5, min=0.0, max=100.0).tag(sync=True)
     colormap = traitlets.Unicode("gray").tag(sync=True)
@@ -40,9 +46,13 @@ class StampPanels(anywidget.AnyWidget):
     share_cuts = traitlets.Bool(False).tag(sync=True)
     cuts = traitlets.Dict(help="kind -> [low, high] in the stamp's unit").tag(sync=True)
     zoom = traitlets.Float(1.0, min=1.0, max=MAX_ZOOM).tag(sync=True)
+    max_zoom = traitlets.Float(MAX_ZOOM, read_only=True).tag(sync=True)
     center = traitlets.List(traitlets.Float(), [31.5, 31.5], minlen=2, maxlen=2).tag(sync=True)
     flip = traitlets.Bool(False, help="row 0 at the bottom").tag(sync=True)
-    size = traitlets.Enum(SIZES, default_value="medium").tag(sync=True)
+    size = traitlets.Enum(tuple(SIZE_PIXELS), default_value="medium").tag(sync=True)
+    size_pixels = traitlets.Dict(SIZE_PIXELS, read_only=True, help="size -> CSS pixels").tag(
+        sync=True
+    )
     blinking = traitlets.Bool(False).tag(sync=True)
     blink_interval = traitlets.Float(0.5, min=0.05, help="seconds per stamp").tag(sync=True)
     blink_kinds = traitlets.List(traitlets.Unicode(), ["Science", "Template"], minlen=1).tag(

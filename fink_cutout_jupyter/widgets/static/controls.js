@@ -1,19 +1,19 @@
 // Small DOM builders shared by the widgets' controls.
 
 // The pointer in the canvas's own coordinates (inside its border).
-function pointerOffset(canvas, event) {
+export function pointerOffset(canvas, event) {
   const box = canvas.getBoundingClientRect();
   return [event.clientX - box.left - canvas.clientLeft, event.clientY - box.top - canvas.clientTop];
 }
 
-function element(tag, className, text) {
+export function element(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
   if (text !== undefined) node.textContent = text;
   return node;
 }
 
-function choice(label, options, value, onChange) {
+export function choice(label, options, value, onChange) {
   const wrap = element("label", "fink-control");
   wrap.append(element("span", "", label));
   const select = element("select");
@@ -25,7 +25,7 @@ function choice(label, options, value, onChange) {
   return { wrap, input: select };
 }
 
-function numberInput(label, value, step, onChange) {
+export function numberInput(label, value, step, onChange) {
   const wrap = element("label", "fink-control");
   wrap.append(element("span", "", label));
   const input = element("input");
@@ -38,7 +38,7 @@ function numberInput(label, value, step, onChange) {
   return { wrap, input };
 }
 
-function checkbox(label, value, onChange) {
+export function checkbox(label, value, onChange) {
   const wrap = element("label", "fink-control");
   const input = element("input");
   input.type = "checkbox";
@@ -48,7 +48,7 @@ function checkbox(label, value, onChange) {
   return { wrap, input };
 }
 
-function button(label, title, onClick) {
+export function button(label, title, onClick) {
   const node = element("button", "fink-button", label);
   node.type = "button";
   node.title = title;

@@ -1,0 +1,180 @@
+// Drawing: each stamp's image at its cuts, then each panel (the image in the shared view, the
+// crosshair, the compass, the colorbar with its ticks and the cuts it used).
+
+import {
+  colour,
+  formatValue,
+  levelFunction,
+  NAN_RGB,
+  niceTicks,
+  stretchFunction,
+} from "./colours.js";
+import { element } from "./controls.js";
+import { viewSize, viewTransform } from "./stamp_geometry.js";
+import { isSymmetric, shownStamp } from "./stamp_state.js";
+
+// The panels' elements, one per stamp (the caller adds the pointer's listeners).
+export function panelElements() {
+  const panel = {
+    box: element("div", "fink-panel"),
+    title: element("div", "fink-panel-title"),
+    canvas: element("canvas", "fink-stamp-canvas"),
+    colorbar: element("canvas", "fink-colorbar"),
+    ticks: element("div", "fink-ticks"),
+    cuts: element("div", "fink-cuts"),
+    error: element("div", "fink-error"),
+  };
+  panel.canvas.setAttribute("role", "img");
+  panel.box.append(panel.title, panel.canvas, panel.colorbar, panel.ticks, panel.cuts, panel.error);
+  return panel;
+}
+
+// Each stamp's pixels at its stamp-sized canvas: cuts, stretch, colormap (NaN in magenta).
+export function paintImages(state, cuts) {
+  const model = state.model;
+  for (const item of state.prepared) {
+    if (!item.pixels) continue;
+    const { width, height, kind } = item.stamp;
+    let [low, high] = cuts[kind];
+    if (!(high > low)) [low, high] = [low - 0.5, low + 0.5];
+    const stretch = stretchFunction(model.get("stretch"), item.stats, low, high);
+    const level = levelFunction(stretch, low, high, isSymmetric(model, kind));
+    const lut = lookupTable(model, kind);
+    const image = new ImageData(width, height);
+    const data = image.data;
+    for (let i = 0; i < item.pixels.length; i++) {
+      const value = item.pixels[i];
+      const rgb = Number.isFinite(value) ? colour(lut, level(value)) : NAN_RGB;
+      data[4 * i] = rgb[0];
+      data[4 * i + 1] = rgb[1];
+      data[4 * i + 2] = rgb[2];
+      data[4 * i + 3] = 255;
+    }
+    item.canvas = item.canvas || document.createElement("canvas");
+    item.canvas.width = width;
+    item.canvas.height = height;
+    item.canvas.getContext("2d").putImageData(image, 0, 0);
+    item.cuts = [low, high];
+    item.level = level;
+    item.lut = lut;
+  }
+}
+
+function lookupTable(model, kind) {
+  const name = kind === "Difference" ? model.get("difference_colormap") : model.get("colormap");
+  const table = model.get("colormaps")[name];
+  return new Uint8Array(table.buffer, table.byteOffset, table.byteLength);
+}
+
+export function drawAll(state) {
+  state.panels.forEach((panel, index) => {
+    drawPanel(state, panel, index);
+  });
+}
+
+export function drawPanel(state, panel, panelIndex) {
+  const model = state.model;
+  const item = shownStamp(state, panelIndex);
+  const size = viewSize(model);
+  const ratio = window.devicePixelRatio || 1;
+  const canvas = panel.canvas;
+  if (canvas.width !== size * ratio) {
+    canvas.width = canvas.height = size * ratio;
+    canvas.style.width = canvas.style.height = `${size}px`;
+  }
+  const context = canvas.getContext("2d");
+  context.setTransform(ratio, 0, 0, ratio, 0, 0);
+  context.fillStyle = "#f4f4f4";
+  context.fillRect(0, 0, size, size);
+  panel.title.textContent = item.stamp.kind;
+  if (!item.canvas) {
+    panel.error.textContent = item.stamp.error || "";
+    return;
+  }
+  panel.error.textContent = "";
+  const view = viewTransform(state, item);
+  const [x0, y0] = view.toScreen(0, 0);
+  context.imageSmoothingEnabled = false;
+  context.save();
+  context.translate(x0, y0);
+  context.scale(view.scale, model.get("flip") ? -view.scale : view.scale);
+  context.drawImage(item.canvas, 0, 0);
+  context.restore();
+  if (state.hover) drawCrosshair(context, view, state.hover);
+  drawCompass(context, item.stamp.compass, size, model.get("flip"));
+  drawColorbar(model, panel, item);
+}
+
+function drawCrosshair(context, view, [column, row]) {
+  const [left, top] = view.toScreen(column * view.ratio, row * view.ratio);
+  const [right, bottom] = view.toScreen((column + 1) * view.ratio, (row + 1) * view.ratio);
+  const [x, y] = [(left + right) / 2, (top + bottom) / 2];
+  context.strokeStyle = "rgba(0, 200, 255, 0.9)";
+  context.lineWidth = 1;
+  context.strokeRect(
+    Math.min(left, right),
+    Math.min(top, bottom),
+    Math.abs(right - left),
+    Math.abs(bottom - top),
+  );
+  context.beginPath();
+  for (const [dx, dy] of [
+    [0, -1],
+    [0, 1],
+    [-1, 0],
+    [1, 0],
+  ]) {
+    context.moveTo(x + 4 * dx, y + 4 * dy);
+    context.lineTo(x + 12 * dx, y + 12 * dy);
+  }
+  context.stroke();
+}
+
+function drawCompass(context, compass, size, flipped) {
+  if (!compass) return;
+  const origin = [size - 34, size - 34];
+  const flip = flipped ? -1 : 1;
+  context.font = "11px sans-serif";
+  context.lineWidth = 1.5;
+  for (const [label, vector, hue] of [
+    ["N", compass.north, "#ffcc00"],
+    ["E", compass.east, "#00e0ff"],
+  ]) {
+    const end = [origin[0] + vector[0] * 22, origin[1] + flip * vector[1] * 22];
+    context.strokeStyle = context.fillStyle = hue;
+    context.beginPath();
+    context.moveTo(...origin);
+    context.lineTo(...end);
+    context.stroke();
+    const [dx, dy] = [vector[0] >= 0 ? 2 : -9, flip * vector[1] >= 0 ? 10 : -2];
+    context.fillText(label, end[0] + dx, end[1] + dy);
+  }
+}
+
+function drawColorbar(model, panel, item) {
+  const size = viewSize(model);
+  const bar = panel.colorbar;
+  bar.width = size;
+  bar.height = 10;
+  bar.style.width = `${size}px`;
+  const context = bar.getContext("2d");
+  const [low, high] = item.cuts;
+  for (let x = 0; x < size; x++) {
+    const rgb = colour(item.lut, item.level(low + ((high - low) * (x + 0.5)) / size));
+    context.fillStyle = `rgb(${rgb[0]},${rgb[1]},${rgb[2]})`;
+    context.fillRect(x, 0, 1, 10);
+  }
+  panel.ticks.replaceChildren();
+  panel.ticks.style.width = `${size}px`;
+  for (const tick of niceTicks(low, high)) {
+    const label = element("span", "fink-tick", formatValue(tick));
+    label.style.left = `${(100 * (tick - low)) / (high - low)}%`;
+    panel.ticks.append(label);
+  }
+  const unit = item.stamp.unit ? ` ${item.stamp.unit}` : "";
+  const interval = model.get("interval");
+  const how =
+    interval === "percentile" ? `percentile ${model.get("pmin")}–${model.get("pmax")}` : interval;
+  const symmetric = isSymmetric(model, item.stamp.kind) ? ", symmetric about 0" : "";
+  panel.cuts.textContent = `cuts ${formatValue(low)} … ${formatValue(high)}${unit} (${how}${symmetric})`;
+}

@@ -1,0 +1,72 @@
+// The state of one stamps view: the stamps' pixels and statistics, which stamp each panel shows,
+// and the cuts the interval gives each stamp.
+
+import { floats, intervalCuts, statistics } from "./colours.js";
+
+export function newStampsState(model, elements) {
+  return {
+    model,
+    ...elements, // root, row, readout, orientation, controls
+    prepared: [], // per stamp: pixels, statistics, then its image, cuts, level and colormap
+    panels: [],
+    hover: null, // [column, row] of the pixel under the pointer
+    drag: null,
+    blinkStep: 0,
+    blinkTimer: null,
+  };
+}
+
+export function saveTrait(model, name, value) {
+  model.set(name, value);
+  model.save_changes();
+}
+
+export function prepareStamps(state) {
+  state.prepared = state.model.get("stamps").map((stamp) => {
+    if (!stamp.pixels) return { stamp };
+    const pixels = floats(stamp.pixels);
+    return { stamp, pixels, stats: statistics(pixels) };
+  });
+}
+
+// The first stamp with pixels: its grid is the view's (the others scale to it).
+export function firstDrawn(state) {
+  return state.prepared.find((item) => item.pixels);
+}
+
+export function shownStamp(state, panelIndex) {
+  return state.prepared[shownIndex(state, panelIndex)];
+}
+
+function shownIndex(state, panelIndex) {
+  // While blinking, the first panel cycles through the blinked kinds.
+  const model = state.model;
+  if (panelIndex !== 0 || !model.get("blinking")) return panelIndex;
+  const kinds = model.get("blink_kinds");
+  const kind = kinds[state.blinkStep % kinds.length];
+  const found = state.prepared.findIndex((item) => item.stamp.kind === kind);
+  return Math.max(0, found);
+}
+
+export function isSymmetric(model, kind) {
+  return kind === "Difference" && model.get("difference_symmetric");
+}
+
+// kind -> [low, high]: the interval's limits (about 0 for a symmetric stamp), Science's for the
+// Template when the cuts are shared.
+export function stampCuts(state) {
+  const model = state.model;
+  const cuts = {};
+  for (const item of state.prepared) {
+    if (!item.pixels) continue;
+    cuts[item.stamp.kind] = intervalCuts(model.get("interval"), item.stats, {
+      zscale: item.stamp.zscale,
+      pmin: model.get("pmin"),
+      pmax: model.get("pmax"),
+      manual: model.get("cuts")[item.stamp.kind],
+      symmetric: isSymmetric(model, item.stamp.kind),
+    });
+  }
+  if (model.get("share_cuts") && cuts.Science && cuts.Template) cuts.Template = cuts.Science;
+  return cuts;
+}
