@@ -22,7 +22,7 @@ import gzip
 import io
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -88,6 +88,10 @@ class Comparison:
     fresh: Side
     warm_batch_reads: int
     cold_batch_reads: int
+
+    def figures(self) -> dict:
+        """Every figure of `line`, for the benchmark's JSON (`_results.Figures`)."""
+        return asdict(self)
 
     def line(self, label: str, stamps: int) -> str:
         seed, warm, cold, fresh = self.seed, self.warm, self.cold, self.fresh

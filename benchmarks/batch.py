@@ -20,13 +20,12 @@ Run: python benchmarks/batch.py
 
 import os
 import random
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
+
+from _results import Figures
+from _servers import serving
 
 from fink_cutout_jupyter.client import CutoutClient
 from fink_cutout_jupyter.contract.api import CutoutAPI
@@ -105,31 +104,7 @@ def measure(lake: Lake, measured: list[int], warmup: list[int]) -> dict:
 
 
 def http_seconds(lake: Lake, measured: list[int], warmup: list[int]) -> float:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fink_cutout_jupyter.cli",
-            "serve",
-            "--lake",
-            lake.uri,
-            "--port",
-            str(port),
-        ],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{url}api/v1/openapi.json", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with serving(lake.uri) as (url, _):
         client = CutoutClient(url=url, timeout=300)
         client.batch(warmup, progress=False)
         started = time.perf_counter()
@@ -138,9 +113,6 @@ def http_seconds(lake: Lake, measured: list[int], warmup: list[int]) -> float:
         assert (table["status"].str.startswith("ok")).all()
         assert stamps.shape[:2] == (len(measured), 3)
         return seconds
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def hdfs_lake(local: Lake) -> Lake | None:
@@ -178,24 +150,47 @@ def main() -> None:
     remote = hdfs_lake(lake)
     hdfs = measure(remote, measured, warmup) if remote else None
 
-    print(f"{len(measured)} alerts of {busiest} in random order, {stamps} stamps, Arrow")
-    print(
+    figures = Figures("batch")
+    figures.print(
+        f"{len(measured)} alerts of {busiest} in random order, {stamps} stamps, Arrow",
+        alerts=len(measured),
+        stamps=stamps,
+    )
+    figures.print(
         f"local, in-process: cold {stamps / local['cold_s']:.0f} stamps/s "
         f"({local['cold_s']:.2f} s; OS cache dropped: {local['os_cache_dropped']}), "
-        f"warm {stamps / local['warm_s']:.0f} stamps/s ({local['warm_s']:.2f} s)"
+        f"warm {stamps / local['warm_s']:.0f} stamps/s ({local['warm_s']:.2f} s)",
+        local_cold_s=local["cold_s"],
+        local_warm_s=local["warm_s"],
+        local_stamps_per_s=stamps / local["cold_s"],
+        local_warm_stamps_per_s=stamps / local["warm_s"],
+        os_cache_dropped=local["os_cache_dropped"],
     )
-    print(f"local, HTTP (fink-cutouts serve, CutoutClient.batch): {stamps / http:.0f} stamps/s")
-    print(
+    figures.print(
+        f"local, HTTP (fink-cutouts serve, CutoutClient.batch): {stamps / http:.0f} stamps/s",
+        http_s=http,
+        http_stamps_per_s=stamps / http,
+    )
+    figures.print(
         f"pages read {local['pages_read']} for {stamps} stamps "
         f"({local['pages_read'] / stamps:.3f} per stamp); distinct pages holding each "
         f"request's alerts' stamps and ids, summed over the {len(measured) // PER_REQUEST} "
-        f"requests: {local['distinct_per_request']}; over all 10,000: {local['distinct_pages']}"
+        f"requests: {local['distinct_per_request']}; over all 10,000: {local['distinct_pages']}",
+        pages_read=local["pages_read"],
+        pages_read_per_stamp=local["pages_read"] / stamps,
+        distinct_pages_per_request=local["distinct_per_request"],
+        distinct_pages=local["distinct_pages"],
+        distinct_pages_per_stamp_per_request=local["distinct_per_request"] / stamps,
     )
     if hdfs:
-        print(
+        figures.print(
             f"HDFS, in-process: cold {stamps / hdfs['cold_s']:.0f} stamps/s "
             f"({hdfs['cold_s']:.2f} s), warm {stamps / hdfs['warm_s']:.0f} stamps/s "
-            f"({hdfs['warm_s']:.2f} s; DataNode cache warm)"
+            f"({hdfs['warm_s']:.2f} s; DataNode cache warm)",
+            hdfs_cold_s=hdfs["cold_s"],
+            hdfs_warm_s=hdfs["warm_s"],
+            hdfs_stamps_per_s=stamps / hdfs["cold_s"],
+            hdfs_warm_stamps_per_s=stamps / hdfs["warm_s"],
         )
     else:
         print("HDFS: skipped (no HDFS_URI: start ci/services.sh)")
@@ -207,6 +202,7 @@ def main() -> None:
         f"pages_read_per_stamp={local['pages_read'] / stamps:.3f} "
         f"distinct_pages_per_stamp_per_request={local['distinct_per_request'] / stamps:.3f}"
     )
+    figures.write()
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ Run: python benchmarks/batch_memory.py [--repeat N]
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,6 +22,9 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from _results import Figures
+from _servers import serving
 
 MB = 1 << 20
 ROOT = Path(tempfile.gettempdir()) / "fink-batch-memory"
@@ -98,39 +99,26 @@ def post(url: str, body: dict) -> tuple[int, int]:
         return error.code, len(error.read())
 
 
-def wait_for(url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=5).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing answered at {url}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=None, help="a free port by default")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds before 'after'")
     arguments = parser.parse_args()
+    figures = Figures("batch_memory", arguments)
     root = the_lake()
     ids = alert_ids(root)
-    command = [sys.executable, "-m", "fink_cutout_jupyter.cli", "serve", "--lake", str(root)]
-    server = subprocess.Popen(
-        [*command, "--port", str(arguments.port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{arguments.port}/api/v1/"
     results = {}
-    try:
-        wait_for(f"{base}openapi.json")
+    with serving(str(root), port=arguments.port) as (url, server):
+        base = f"{url}api/v1/"
         for fmt in FORMATS:  # warm: imports and decoders loaded, as on a server in use
             post(f"{base}cutouts", {"candid": ids[:50], "return_type": fmt})
         time.sleep(1)
         idle = rss(server.pid)
-        print(f"{len(ids)} alerts in the lake; server idle RSS {idle / MB:.0f} MB")
+        figures.print(
+            f"{len(ids)} alerts in the lake; server idle RSS {idle / MB:.0f} MB",
+            alerts=len(ids),
+            idle_rss_MB=idle / MB,
+        )
         for fmt in FORMATS:
             count = min(largest_batch(fmt), len(ids))
             body = {"candid": ids[:count], "return_type": fmt}
@@ -154,11 +142,9 @@ def main() -> None:
                 "four_statuses": [code for code, _ in answers],
                 "after_MB_above_idle": round((after - idle) / MB),
             }
-            print(fmt, json.dumps(results[fmt]))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+            figures.print(f"{fmt} {json.dumps(results[fmt])}", **{fmt: results[fmt]})
     print(json.dumps(results))
+    figures.write()
 
 
 if __name__ == "__main__":

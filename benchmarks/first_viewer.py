@@ -14,14 +14,14 @@ Run: python benchmarks/first_viewer.py (needs /usr/bin/chromium)
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from _results import Figures
+from _servers import jupyter_server
 
 TOKEN = "benchmark"
 RUNS = 5
@@ -105,38 +105,14 @@ def run_in_jupyterlab(make_demo_lake, notebooks, measure_in_browser):
         folder = root / "notebooks"
         folder.mkdir()
         names = notebooks(demo, folder)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
         environment = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / "config")}
         environment["JUPYTERLAB_WORKSPACES_DIR"] = str(root / "workspaces")
         for name in ("FINK_CUTOUTS_LAKE", "FINK_CUTOUTS_URL"):
             environment.pop(name, None)
-        server = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root"),
-                f"--port={port}",
-                f"--IdentityProvider.token={TOKEN}",
-                f"--ServerApp.root_dir={folder}",
-                f"--FinkCutoutsApp.lake={demo.root}",
-            ],
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            return asyncio.run(measure_in_browser(base, names))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        with jupyter_server(
+            str(demo.root), folder, token=TOKEN, application="lab", env=environment
+        ) as (base, _):
+            return asyncio.run(measure_in_browser(base.rstrip("/"), names))
 
 
 def main() -> None:
@@ -149,12 +125,19 @@ def main() -> None:
         return names
 
     times = run_in_jupyterlab(make_demo_lake, notebooks, measure)
-    print(
+    figures = Figures("first_viewer")
+    figures.print(
         "Run All to three stamps drawn, fresh kernel each: "
         + ", ".join(f"{t:.2f}" for t in times)
-        + " s"
+        + " s",
+        run_all_to_drawn_s=times,
     )
-    print(f"first_viewer_p50_s={statistics.median(times):.2f} first_viewer_max_s={max(times):.2f}")
+    figures.print(
+        f"first_viewer_p50_s={statistics.median(times):.2f} first_viewer_max_s={max(times):.2f}",
+        first_viewer_p50_s=statistics.median(times),
+        first_viewer_max_s=max(times),
+    )
+    figures.write()
 
 
 if __name__ == "__main__":

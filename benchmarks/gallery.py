@@ -11,11 +11,10 @@ Run: python benchmarks/gallery.py (needs /usr/bin/chromium)
 
 import json
 import statistics
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
 import first_viewer
+from _results import Figures
 
 DRAWN = """() => {
   const g = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .fink-gallery');
@@ -60,6 +59,8 @@ def main() -> None:
     from fink_cutout_jupyter.demo import make_demo_lake
     from fink_cutout_jupyter.widgets.gallery import CutoutGallery
 
+    figures = Figures("gallery")
+
     def notebooks(demo, directory: Path) -> list[str]:
         ids = []
         for path in demo.files:
@@ -72,20 +73,27 @@ def main() -> None:
             (directory / name).write_text(json.dumps(document))
         gallery = CutoutGallery(ids[:120], client=CutoutClient(lake=str(demo.root)))
         sizes = [sum(len(b) for b in tile["stamps"]) for tile in gallery.grid.tiles]
-        print(
+        figures.print(
             f"sent per thumbnail: {statistics.median(sizes) / 1024:.1f} KiB of float32 pixels "
-            f"(one 63x63 Difference stamp) as a binary buffer, and its id and caption as JSON"
+            f"(one 63x63 Difference stamp) as a binary buffer, and its id and caption as JSON",
+            sent_per_thumbnail_kib=statistics.median(sizes) / 1024,
         )
         return names
 
     times = first_viewer.run_in_jupyterlab(make_demo_lake, notebooks, measure)
     firsts, nexts = [t[0] for t in times], [t[1] for t in times]
-    print("page of 60 after Run All (fresh kernel): " + ", ".join(f"{t:.2f}" for t in firsts))
-    print("next page: " + ", ".join(f"{t:.2f}" for t in nexts))
-    print(
-        f"gallery_first_page_p50_s={statistics.median(firsts):.2f} "
-        f"gallery_next_page_p50_s={statistics.median(nexts):.2f}"
+    figures.print(
+        "page of 60 after Run All (fresh kernel): " + ", ".join(f"{t:.2f}" for t in firsts),
+        first_page_s=firsts,
     )
+    figures.print("next page: " + ", ".join(f"{t:.2f}" for t in nexts), next_page_s=nexts)
+    figures.print(
+        f"gallery_first_page_p50_s={statistics.median(firsts):.2f} "
+        f"gallery_next_page_p50_s={statistics.median(nexts):.2f}",
+        gallery_first_page_p50_s=statistics.median(firsts),
+        gallery_next_page_p50_s=statistics.median(nexts),
+    )
+    figures.write()
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+from _results import Figures
+from _servers import free_port, start_service
+
 from fink_cutout_jupyter.index.build import build, compact, entries_of_file, write_night
 from fink_cutout_jupyter.index.lookup import AlertIndex
 from fink_cutout_jupyter.storage.lake import Lake
@@ -79,16 +82,12 @@ def first_cutout_seconds(lake_uri: str, index: str = "", archive: bool = True) -
 
 def first_served_seconds(lake_uri: str, index: str = "", archive: bool = True) -> float:
     """A new `fink-cutouts serve`: from its launch to the reply of its first cutout."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "fink_cutout_jupyter.cli", "serve", "--lake", lake_uri]
-    command += ["--science-dir", SCIENCE, "--port", str(port)]
-    command += ["--index", index] if index else []
+    port = free_port()
+    options = ["--science-dir", SCIENCE, *(["--index", index] if index else [])]
     environ = {**os.environ, "FINK_CUTOUTS_JVM_ARCHIVE": "1" if archive else "0"}
     url = f"http://127.0.0.1:{port}/api/v1/cutouts?objectId={OBJECT}&kind=Science"
     started = time.perf_counter()
-    server = subprocess.Popen(command, env=environ, stderr=subprocess.DEVNULL)
+    server = start_service(lake_uri, port, *options, env=environ, stdout=None)
     try:
         while True:
             try:
@@ -169,21 +168,38 @@ def main() -> None:
         firsts["serve", "local"] = statistics.median(
             first_served_seconds(str(SHARED), local_index) for _ in range(5)
         )
+    report = Figures("hdfs_index")
     for name, (milliseconds, calls) in figures.items():
-        print(f"fresh lookup, {name}: p50 {milliseconds:.1f} ms, {calls:.1f} NameNode calls")
-    print(f"a night written (one build each): {per_night:.2f} s on average")
-    print(
-        f"index build of a 30-night lake: {all_at_once:.2f} s per night in one build, "
-        f"{one_by_one:.2f} s per night built alone"
+        key = "compacted" if name == "compacted" else f"{name.split()[0]}_nights"
+        report.print(
+            f"fresh lookup, {name}: p50 {milliseconds:.1f} ms, {calls:.1f} NameNode calls",
+            **{f"fresh_{key}_ms": milliseconds, f"fresh_{key}_calls": calls},
+        )
+    report.print(
+        f"a night written (one build each): {per_night:.2f} s on average", night_write_s=per_night
     )
-    print(
+    report.print(
+        f"index build of a 30-night lake: {all_at_once:.2f} s per night in one build, "
+        f"{one_by_one:.2f} s per night built alone",
+        build_all_s_per_night=all_at_once,
+        build_one_s_per_night=one_by_one,
+    )
+    report.print(
         f"refresh of a running index (on every lookup here): {refresh_ms:.1f} ms, "
-        f"{refresh_calls} calls"
+        f"{refresh_calls} calls",
+        refresh_ms=refresh_ms,
+        refresh_calls=refresh_calls,
     )
     for door, name in (("get", "fink-cutouts get"), ("serve", "a new fink-cutouts serve")):
-        print(
+        key = "first_cutout" if door == "get" else "server_first_cutout"
+        report.print(
             f"first cutout of {name} (p50 of 5): {firsts[door, True]:.2f} s on HDFS with the JVM "
-            f"archive, {firsts[door, False]:.2f} s without, {firsts[door, 'local']:.2f} s local"
+            f"archive, {firsts[door, False]:.2f} s without, {firsts[door, 'local']:.2f} s local",
+            **{
+                f"{key}_s": firsts[door, True],
+                f"{key}_no_archive_s": firsts[door, False],
+                f"local_{key}_s": firsts[door, "local"],
+            },
         )
     print(
         f"fresh_compacted_ms={figures['compacted'][0]:.1f} "
@@ -203,6 +219,7 @@ def main() -> None:
         f"local_first_cutout_s={firsts['get', 'local']:.2f} "
         f"local_server_first_cutout_s={firsts['serve', 'local']:.2f}"
     )
+    report.write()
 
 
 def build_seconds_per_night(user: str, nights: int = 30) -> tuple[float, float]:

@@ -10,18 +10,15 @@ Run: python benchmarks/http_doors.py [--requests 200]
 
 import argparse
 import http.client
-import os
 import random
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
 from _compare import lake_objects, seed_method
+from _results import Figures
+from _servers import jupyter_server, serving
 from _timing import p50_p95_ms
 
 from fink_cutout_jupyter.demo import make_demo_lake
@@ -34,25 +31,6 @@ CASES = {
     "fits": {"kind": "Science", "return_type": "FITS"},
     "png": {"kind": "All", "return_type": "PNG", "stretch": "asinh"},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_up(port: int, path: str, headers: dict) -> None:
-    for _ in range(300):
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            connection.request("GET", path, headers=headers)
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing answers on port {port}")
 
 
 def time_requests(port: int, prefix: str, headers: dict, objects: list[str], count: int) -> dict:
@@ -79,6 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
+    report = Figures("http_doors", args)
     with tempfile.TemporaryDirectory() as directory:
         demo = make_demo_lake(Path(directory) / "lake")
         lake = Lake(demo.root)
@@ -96,67 +75,41 @@ def main() -> None:
             seed_method(lake, path, object_id, ("Science",))
             seed_seconds.append(time.perf_counter() - start)
         seed50, seed95 = p50_p95_ms(seed_seconds)
-        print(f"seed method (in-process, no HTTP): p50 {seed50:.2f} ms p95 {seed95:.2f} ms")
+        report.print(
+            f"seed method (in-process, no HTTP): p50 {seed50:.2f} ms p95 {seed95:.2f} ms",
+            seed_p50_ms=seed50,
+            seed_p95_ms=seed95,
+        )
 
-        port, token = free_port(), "benchmark-token"
+        token = "benchmark-token"
         doors = {
-            "standalone": (
-                [
-                    sys.executable,
-                    "-m",
-                    "fink_cutout_jupyter.cli",
-                    "serve",
-                    "--lake",
-                    str(demo.root),
-                    "--port",
-                    str(port),
-                ],
-                "/",
-                {},
-            ),
+            "standalone": (lambda: serving(str(demo.root)), {}),
             "jupyter": (
-                [
-                    sys.executable,
-                    "-m",
-                    "jupyter",
-                    "server",
-                    "--no-browser",
-                    "--allow-root",
-                    f"--port={port + 1}",
-                    f"--IdentityProvider.token={token}",
-                    "--ServerApp.base_url=/user/bench/",
-                    f"--FinkCutoutsApp.lake={demo.root}",
-                    f"--ServerApp.root_dir={directory}",
-                ],
-                "/user/bench/",
+                lambda: jupyter_server(
+                    str(demo.root), Path(directory), token=token, base_url="/user/bench/"
+                ),
                 {"Authorization": f"token {token}"},
             ),
         }
         figures = {}
-        for door, (command, prefix, headers) in doors.items():
-            door_port = port if door == "standalone" else port + 1
-            process = subprocess.Popen(
-                command,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env={**os.environ, "JUPYTER_CONFIG_DIR": directory},
-            )
-            try:
-                wait_until_up(door_port, f"{prefix}api/v1/openapi.json", headers)
-                figures[door] = time_requests(door_port, prefix, headers, objects, args.requests)
-            finally:
-                process.terminate()
-                process.wait(timeout=30)
+        for door, (start, headers) in doors.items():
+            with start() as (url, _):
+                address = urllib.parse.urlsplit(url)
+                figures[door] = time_requests(
+                    address.port, address.path, headers, objects, args.requests
+                )
             for name, (p50, p95) in figures[door].items():
-                print(
+                report.print(
                     f"{door:10s} {name:12s}: p50 {p50:6.2f} ms p95 {p95:6.2f} ms "
-                    f"({seed50 / p50:.1f}x the seed's single cutout)"
+                    f"({seed50 / p50:.1f}x the seed's single cutout)",
+                    **{f"{door}_{name}_p50_ms": p50, f"{door}_{name}_p95_ms": p95},
                 )
     standalone = figures["standalone"]
     print(
         f"seed_p50_ms={seed50:.2f} "
         + " ".join(f"{name}_p50_ms={standalone[name][0]:.2f}" for name in CASES)
     )
+    report.write()
 
 
 if __name__ == "__main__":

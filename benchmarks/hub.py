@@ -1,7 +1,7 @@
 """A real JupyterHub with the shipped config: start time, and latency through its proxy vs direct.
 
-Starts the hub exactly as tests/integration/test_jupyterhub.py does (tests/hub.py) on a fresh
-demo lake, then measures:
+Starts the hub exactly as tests/integration/test_jupyterhub.py does (tests/support/hub.py) on a
+fresh demo lake, then measures:
 
 - the hub's start (launch until its API and the managed service answer) and a user server's
   spawn (API call until ready);
@@ -18,18 +18,15 @@ Run: python benchmarks/hub.py [--requests 200]
 
 import argparse
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import requests
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _compare import lake_objects, seed_method
+from _results import Figures
+from _servers import jupyterhub
 from _timing import p50_p95_ms
-from hub import SERVICE, start_hub
 
 from fink_cutout_jupyter.demo import make_demo_lake
 from fink_cutout_jupyter.index.lookup import AlertIndex
@@ -74,27 +71,40 @@ def main() -> None:
             seed_seconds.append(time.perf_counter() - start)
         seed50, _ = p50_p95_ms(seed_seconds)
 
-        hub = start_hub(Path(directory) / "hub", str(demo.root))
-        try:
-            print(f"hub start (launch -> hub API and service answer): {hub.started_seconds:.2f} s")
+        report = Figures("hub", args)
+        with jupyterhub(Path(directory) / "hub", str(demo.root)) as hub:
+            report.print(
+                f"hub start (launch -> hub API and service answer): {hub.started_seconds:.2f} s",
+                hub_start_s=hub.started_seconds,
+            )
             hub.token("alice")  # logging in and asking for a token is not the spawn
             start = time.perf_counter()
             hub.start_server("alice")
-            print(f"alice's server spawn (API call -> ready): {time.perf_counter() - start:.2f} s")
+            spawn = time.perf_counter() - start
+            report.print(
+                f"alice's server spawn (API call -> ready): {spawn:.2f} s", user_spawn_s=spawn
+            )
 
             session = requests.Session()
             session.headers["Authorization"] = f"token {hub.token('alice')}"
+            service = hub.service
             bases = {
                 "user server via proxy": f"{hub.url}/user/alice/",
                 "user server direct": f"{hub.direct_url('/user/alice')}/user/alice/",
-                "hub service via proxy": f"{hub.url}/services/{SERVICE}/",
-                "hub service direct": f"http://127.0.0.1:{hub.service_port}/services/{SERVICE}/",
+                "hub service via proxy": f"{hub.url}/services/{service}/",
+                "hub service direct": f"http://127.0.0.1:{hub.service_port}/services/{service}/",
             }
             latency(session, bases, warm)
             figures = latency(session, bases, timed)
             for name, (p50, p95) in figures.items():
-                print(f"{name:22s}: p50 {p50:6.2f} ms  p95 {p95:6.2f} ms  ({len(timed)} requests)")
-            print(f"seed method (in-process, no HTTP): p50 {seed50:.2f} ms")
+                key = name.replace(" ", "_")
+                report.print(
+                    f"{name:22s}: p50 {p50:6.2f} ms  p95 {p95:6.2f} ms  ({len(timed)} requests)",
+                    **{f"{key}_p50_ms": p50, f"{key}_p95_ms": p95},
+                )
+            report.print(
+                f"seed method (in-process, no HTTP): p50 {seed50:.2f} ms", seed_p50_ms=seed50
+            )
 
             token = hub.new_token("bob", note="benchmark")
             before = hub.api_calls()
@@ -105,20 +115,22 @@ def main() -> None:
                 bob.get(f"{bases['hub service via proxy']}api/v1/cutouts", params=params)
             time.sleep(0.5)
             hub_calls = hub.api_calls() - before
-            print(f"hub API calls for 50 service requests with a new token: {hub_calls}")
+            report.print(
+                f"hub API calls for 50 service requests with a new token: {hub_calls}",
+                hub_calls_per_50=hub_calls,
+            )
             proxy_cost = figures["user server via proxy"][0] - figures["user server direct"][0]
-            print(
+            report.print(
                 f"hub_start_s={hub.started_seconds:.2f} "
                 f"user_proxy_p50_ms={figures['user server via proxy'][0]:.2f} "
                 f"user_direct_p50_ms={figures['user server direct'][0]:.2f} "
                 f"service_proxy_p50_ms={figures['hub service via proxy'][0]:.2f} "
                 f"service_direct_p50_ms={figures['hub service direct'][0]:.2f} "
                 f"proxy_cost_ms={proxy_cost:.2f} hub_calls_per_50={hub_calls} "
-                f"seed_p50_ms={seed50:.2f}"
+                f"seed_p50_ms={seed50:.2f}",
+                proxy_cost_ms=proxy_cost,
             )
-        finally:
-            hub.stop()
-            hub.kill_leftovers()
+        report.write()
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
 from _compare import lake_objects
+from _results import Figures
 
 from fink_cutout_jupyter.demo import make_demo_lake
 from fink_cutout_jupyter.index.build import build
@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--nights", type=int, default=25)
     parser.add_argument("--files-per-night", type=int, default=4)
     args = parser.parse_args()
+    figures = Figures("index_build", args)
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory) / "lake"
         demo = make_demo_lake(
@@ -44,12 +45,20 @@ def main() -> None:
         )
         lake = Lake(root)
         megabytes = sum(f.stat().st_size for f in root.rglob("*.parquet")) / 1e6
-        print(f"lake: {len(demo.files)} files, {demo.alerts} alerts, {megabytes:.0f} MB")
+        figures.print(
+            f"lake: {len(demo.files)} files, {demo.alerts} alerts, {megabytes:.0f} MB",
+            lake_files=len(demo.files),
+            lake_alerts=demo.alerts,
+            lake_mb=megabytes,
+        )
         build(AlertIndex(lake, f"{directory}/warm-up"), lake.nights(), progress=False)
 
         started = time.perf_counter()
         spark = spark_session("local[2]")
-        print(f"Spark session start: {time.perf_counter() - started:.1f} s (not counted)")
+        spark_start = time.perf_counter() - started
+        figures.print(
+            f"Spark session start: {spark_start:.1f} s (not counted)", spark_start_s=spark_start
+        )
 
         summary = build_with_spark(spark, lake, index=f"{directory}/spark", progress=False)
         spark_seconds = summary.seconds
@@ -66,13 +75,22 @@ def main() -> None:
         on_spark = AlertIndex(lake, f"{directory}/spark")
         assert all(single.alerts(o) == on_spark.alerts(o) for o in lake_objects(lake))
         spark.stop()
-        print(
+        figures.print(
             f"single process (4 threads): {single_seconds:.2f} s, {alerts / single_seconds:.0f} "
             f"alerts/s\nSpark local[2], deltas: {spark_seconds:.2f} s, "
             f"{alerts / spark_seconds:.0f} alerts/s\nSpark local[2], compacted base: "
             f"{base.seconds:.2f} s, {alerts / base.seconds:.0f} alerts/s\n"
             f"bytes read: {bytes_read / 1e6:.1f} MB of {megabytes:.0f} MB "
-            f"({bytes_read / alerts:.0f} per alert; Spark read {summary.bytes_read / 1e6:.1f} MB)"
+            f"({bytes_read / alerts:.0f} per alert; Spark read {summary.bytes_read / 1e6:.1f} MB)",
+            single_s=single_seconds,
+            spark_s=spark_seconds,
+            spark_base_s=base.seconds,
+            single_alerts_per_s=alerts / single_seconds,
+            spark_alerts_per_s=alerts / spark_seconds,
+            spark_base_alerts_per_s=alerts / base.seconds,
+            bytes_read_mb=bytes_read / 1e6,
+            bytes_read_per_alert=bytes_read / alerts,
+            spark_bytes_read_mb=summary.bytes_read / 1e6,
         )
         print(
             f"single_alerts_per_s={alerts / single_seconds:.0f} "
@@ -80,6 +98,7 @@ def main() -> None:
             f"spark_base_alerts_per_s={alerts / base.seconds:.0f} "
             f"bytes_read_per_alert={bytes_read / alerts:.0f}"
         )
+    figures.write()
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ Run: python benchmarks/index_lookup.py [--sizes 1e4,1e6,1e7,5e7] [--lookups 2000
 
 import argparse
 import datetime as dt
-import sys
 import tempfile
 import time
 from contextlib import suppress
@@ -30,8 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-
-sys.path.insert(0, str(Path(__file__).parent))
+from _results import Figures
 from _timing import p50_p99_ms
 
 from fink_cutout_jupyter.index.files import index_file_bytes
@@ -89,14 +87,18 @@ def object_ids(numbers: np.ndarray) -> pa.Array:
     return pa.StringArray.from_buffers(len(numbers), pa.py_buffer(offsets), pa.py_buffer(text))
 
 
-def night_entries(rng, first_alert: int, count: int, objects: int, night: int) -> pa.Table:
+def night_entries(
+    rng, first_alert: int, count: int, objects: int, night: int, first=dt.date(2024, 11, 1)
+) -> pa.Table:
+    """`count` entries of the night `night` days after `first` (its files, its night column)."""
+    day = first + dt.timedelta(days=night)
     owner = rng.integers(0, objects, count)
     schema = entry_schema()
     columns = {
         "object_id": object_ids(owner * 7919 % 26**7),
         "alert_id": pa.array(np.arange(first_alert, first_alert + count, dtype=np.int64)),
         "time": pa.array(2460000.5 + night + rng.random(count)),
-        "night": pa.array(np.full(count, 20241101 + night, dtype=np.int32)),
+        "night": pa.array(np.full(count, int(f"{day:%Y%m%d}"), dtype=np.int32)),
         "filter": pa.array(np.where(rng.random(count) < 0.5, "g", "r")),
         "magnitude": pa.array(rng.uniform(14, 21, count)),
         "magnitude_error": pa.array(rng.uniform(0.01, 0.2, count)),
@@ -104,7 +106,8 @@ def night_entries(rng, first_alert: int, count: int, objects: int, night: int) -
         "dec": pa.array(rng.uniform(-30, 90, count)),
         "isdiffpos": pa.array(np.where(rng.random(count) < 0.8, "t", "f")),
         "path": pa.array(
-            [f"science/year=2024/month=11/day={night + 1:02d}/part-00000.parquet"] * count
+            [f"science/year={day.year}/month={day.month:02d}/day={day.day:02d}/part-00000.parquet"]
+            * count
         ),
         "row_group": pa.array(np.zeros(count, dtype=np.int32)),
         "row": pa.array(np.arange(count, dtype=np.int32) % 300_000),
@@ -215,7 +218,11 @@ def measure(size: int, lookups: int, directory: Path) -> dict[str, tuple[float, 
         ),
         flush=True,
     )
-    return figures
+    return figures | {
+        "buckets": layout["buckets"],
+        "bytes_per_entry_and_table": stored / size / 2,
+        "built_s": built,
+    }
 
 
 def measure_uncompacted(counts: list[int], lookups: int, directory: Path) -> dict[str, float]:
@@ -227,11 +234,13 @@ def measure_uncompacted(counts: list[int], lookups: int, directory: Path) -> dic
         lake = Lake(directory / "lake")
         index = AlertIndex(lake, directory / f"uncompacted-{count}", refresh_seconds=3600)
         objects, per_night = 64, 16
-        write_night(index, dt.date(2024, 1, 1), night_entries(rng, 0, 4096, objects, 0), {}, "ztf")
+        first = dt.date(2024, 1, 1)
+        base = night_entries(rng, 0, 4096, objects, 0, first)
+        write_night(index, first, base, {}, "ztf")
         compact(index, progress=False)
         for night in range(1, count + 1):
-            entries = night_entries(rng, 4096 + night * per_night, per_night, objects, night)
-            write_night(index, dt.date(2024, 1, 1) + dt.timedelta(days=night), entries, {}, "ztf")
+            entries = night_entries(rng, 4096 + night * per_night, per_night, objects, night, first)
+            write_night(index, first + dt.timedelta(days=night), entries, {}, "ztf")
         keys = object_ids(rng.integers(0, objects, 2 * lookups) * 7919 % 26**7).to_pylist()
         deltas = index.stats()["delta_files"]
         fresh = p50_p99_ms(timed_lookups(index, keys[:lookups], cold=True, fresh=True))[0]
@@ -259,6 +268,7 @@ def main() -> None:
     parser.add_argument("--nights", default="1,30,365")
     parser.add_argument("--lookups", type=int, default=2000)
     args = parser.parse_args()
+    report = Figures("index_lookup", args)
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     results = {}
     with tempfile.TemporaryDirectory() as directory:
@@ -267,7 +277,7 @@ def main() -> None:
         )
         for size in sizes:
             results[size] = measure(size, args.lookups, Path(directory))
-    print(
+    report.print(
         " ".join(
             f"p50_ms_{s:.0e}={results[s]['object warm'][0]:.3f} "
             f"cold_p50_ms_{s:.0e}={results[s]['object cold'][0]:.3f} "
@@ -276,8 +286,21 @@ def main() -> None:
             for s in sizes
         )
         + " "
-        + " ".join(f"{name}={value:.3f}" for name, value in uncompacted.items())
+        + " ".join(f"{name}={value:.3f}" for name, value in uncompacted.items()),
+        entries={size: _as_ms(figures) for size, figures in results.items()},
+        **uncompacted,
     )
+    report.write()
+
+
+def _as_ms(figures: dict) -> dict:
+    """A size's figures for JSON: each lookup's (p50, p99) named, the rest as they are."""
+    return {
+        name.replace(" ", "_"): (
+            {"p50_ms": value[0], "p99_ms": value[1]} if isinstance(value, tuple) else value
+        )
+        for name, value in figures.items()
+    }
 
 
 if __name__ == "__main__":

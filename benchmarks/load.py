@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,14 +35,10 @@ import time
 from pathlib import Path
 
 import aiohttp
+from _results import Figures
+from _servers import serving
 
 KINDS = ("Science", "Template", "Difference")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_bytes(pid: int) -> int:
@@ -196,36 +191,18 @@ async def measure(base: str, pid: int, objects: list[str], args) -> dict:
     return results
 
 
-def start_server(root: Path, render_processes: str | None = None):
-    """`fink-cutouts serve` on `root` (renders in threads with `render_processes` "0")."""
+def server_environment(render_processes: str | None = None) -> dict[str, str]:
+    """The server's environment (renders in threads with `render_processes` "0")."""
     environment = dict(os.environ)
     if render_processes is not None:
         environment["FINK_CUTOUTS_RENDER_PROCESSES"] = render_processes
-    port = free_port()
-    command = [sys.executable, "-m", "fink_cutout_jupyter.cli", "serve", "--lake", str(root)]
-    server = subprocess.Popen(
-        [*command, "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=environment,
-    )
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    return server, f"http://127.0.0.1:{port}/"
+    return environment
 
 
 def heavy_flood_in_threads(root: Path, objects: list[str], samples: int) -> dict:
     """The heavy flood against a server rendering in threads (the way before issue 21)."""
-    server, base = start_server(root, render_processes="0")
-    try:
+    with serving(str(root), env=server_environment(render_processes="0")) as (base, _):
         latencies, pngs = openapi_under_png_flood(base, objects, samples, HEAVY)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     return {
         "openapi_p50_heavy_flood_threads_ms": p50_ms(latencies),
         "openapi_p99_heavy_flood_threads_ms": p99_ms(latencies),
@@ -255,28 +232,41 @@ def main() -> None:
             capture_output=True,
         )
         objects = demo_objects(root)
-        server, base = start_server(root)
-        try:
+        with serving(str(root), env=server_environment()) as (base, server):
             results = asyncio.run(measure(base, server.pid, objects, args))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
         results |= heavy_flood_in_threads(root, objects, args.samples)
-    print(f"errors: {results['errors'][:5]} ({len(results['errors'])} in all)")
+    figures = Figures("load", args)
+    figures.print(
+        f"errors: {results['errors'][:5]} ({len(results['errors'])} in all)",
+        errors=len(results["errors"]),
+    )
     first, second = results["rss_mb"]
-    print(f"server RSS after each mixed run: {first:.0f} / {second:.0f} MB")
-    print(
+    figures.print(
+        f"server RSS after each mixed run: {first:.0f} / {second:.0f} MB", rss_mb=[first, second]
+    )
+    figures.print(
         "heavy PNG flood (64 clients, All, gauss, zscale), openapi.json p50 / p99: "
         f"render processes {results['openapi_p50_heavy_flood_ms']:.1f} / "
         f"{results['openapi_p99_heavy_flood_ms']:.1f} ms, threads "
         f"{results['openapi_p50_heavy_flood_threads_ms']:.1f} / "
         f"{results['openapi_p99_heavy_flood_threads_ms']:.1f} ms; PNGs answered per second: "
-        f"{results['png_per_s']:.0f} / {results['png_per_s_threads']:.0f}"
+        f"{results['png_per_s']:.0f} / {results['png_per_s_threads']:.0f}",
+        **{
+            name: results[name]
+            for name in (
+                "openapi_p50_heavy_flood_ms",
+                "openapi_p99_heavy_flood_ms",
+                "openapi_p50_heavy_flood_threads_ms",
+                "openapi_p99_heavy_flood_threads_ms",
+                "png_per_s",
+                "png_per_s_threads",
+            )
+        },
     )
     threads_p99 = results["openapi_p99_heavy_flood_threads_ms"]
     p99_ratio = threads_p99 / results["openapi_p99_heavy_flood_ms"]
     png_ratio = results["png_per_s"] / results["png_per_s_threads"]
-    print(
+    figures.print(
         f"rps_all_array={results['rps_all_array']:.0f} "
         f"p99_all_array_ms={results['p99_all_array_ms']:.1f} "
         f"openapi_p99_under_png_flood_ms={results['openapi_p99_under_png_flood_ms']:.1f} "
@@ -287,8 +277,15 @@ def main() -> None:
         f"png_per_s={results['png_per_s']:.0f} "
         f"png_per_s_threads={results['png_per_s_threads']:.0f} "
         f"png_throughput_ratio={png_ratio:.2f} "
-        f"rss_growth_pct={results['rss_growth_pct']:.1f} errors={len(results['errors'])}"
+        f"rss_growth_pct={results['rss_growth_pct']:.1f} errors={len(results['errors'])}",
+        rps_all_array=results["rps_all_array"],
+        p99_all_array_ms=results["p99_all_array_ms"],
+        openapi_p99_under_png_flood_ms=results["openapi_p99_under_png_flood_ms"],
+        openapi_p99_ratio=p99_ratio,
+        png_throughput_ratio=png_ratio,
+        rss_growth_pct=results["rss_growth_pct"],
     )
+    figures.write()
 
 
 if __name__ == "__main__":

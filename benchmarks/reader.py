@@ -18,14 +18,14 @@ Run: python benchmarks/reader.py [--requests 100]
 import argparse
 import http.client
 import random
-import sys
 import tempfile
 import time
 import urllib.parse
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
 from _compare import compare
+from _results import Figures
+from _servers import serving
 from _spark_like import NIGHT, spark_like_table, write_spark_like
 from _timing import p50_p95_ms
 
@@ -97,36 +97,9 @@ def kind_costs(lake: Lake, objects: list[str]) -> dict[str, tuple[float, float]]
 
 
 def http_all_p50(root: Path, objects: list[str]) -> float:
-    import socket
-    import subprocess
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fink_cutout_jupyter.cli",
-            "serve",
-            "--lake",
-            str(root),
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        connection = None
-        for _ in range(300):
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                connection.request("GET", "/api/v1/openapi.json")
-                connection.getresponse().read()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with serving(str(root)) as (url, _):
+        address = urllib.parse.urlsplit(url)
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
         seconds = []
         for number, object_id in enumerate([objects[0], *objects]):
             query = urllib.parse.urlencode({"objectId": object_id, "kind": "All"})
@@ -138,15 +111,13 @@ def http_all_p50(root: Path, objects: list[str]) -> float:
             if number:
                 seconds.append(time.perf_counter() - start)
         return p50_p95_ms(seconds)[0]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=100)
     args = parser.parse_args()
+    figures = Figures("reader", args)
     table = spark_like_table()
     results = {}
     with tempfile.TemporaryDirectory() as directory:
@@ -159,38 +130,65 @@ def main() -> None:
             build(AlertIndex(lake), ["20241121"], progress=False)
             size = (root / path).stat().st_size / 1e6
             name = "with page index" if page_index else "no page index"
-            print(f"{name}: {size:.0f} MB, {table.num_rows} alerts, 1 row group")
+            key = "page_index" if page_index else "no_page_index"
+            figures.print(
+                f"{name}: {size:.0f} MB, {table.num_rows} alerts, 1 row group",
+                **{f"{key}_file_mb": size, "alerts": table.num_rows},
+            )
             for label, kinds, seed in (("one cutout", ("Science",), 11), ("All three", KINDS, 12)):
                 comparison = compare(lake, path, object_sets(table, args.requests, seed), kinds)
-                print(comparison.line(f"  {label}", len(kinds)), flush=True)
+                short = "single" if len(kinds) == 1 else "all"
+                figures.print(
+                    comparison.line(f"  {label}", len(kinds)),
+                    **{f"{key}_{short}": comparison.figures()},
+                )
                 results[page_index, label] = comparison
             if not page_index:
                 stat_us, id_us, id_page = identity_check_cost(
                     lake, object_sets(table, args.requests, 13)["timed"]
                 )
-                print(
+                figures.print(
                     f"  identity check per request: stat p50 {stat_us:.1f} us + alert id from "
-                    f"its page ({id_page / 1e3:.1f} kB) p50 {id_us:.1f} us"
+                    f"its page ({id_page / 1e3:.1f} kB) p50 {id_us:.1f} us",
+                    identity_stat_p50_us=stat_us,
+                    identity_alert_id_p50_us=id_us,
+                    identity_alert_id_page_bytes=id_page,
                 )
                 http_all = http_all_p50(root, object_sets(table, args.requests, 14)["timed"])
                 costs = kind_costs(lake, object_sets(table, 2 * args.requests, 15)["timed"])
                 for kind, (stamp_us, floor_us) in costs.items():
-                    print(
+                    figures.print(
                         f"  {kind}: its stamp p50 {stamp_us:.0f} us (page read, decompressed, "
                         f"value gunzipped and decoded) against the floor {floor_us:.0f} us "
-                        f"(page read and decompressed alone): {stamp_us / floor_us:.2f}x"
+                        f"(page read and decompressed alone): {stamp_us / floor_us:.2f}x",
+                        **{f"{kind.lower()}_stamp_p50_us": stamp_us},
+                        **{f"{kind.lower()}_floor_p50_us": floor_us},
                     )
     single, everything = results[False, "one cutout"], results[False, "All three"]
-    print(f"HTTP All as arrays through fink-cutouts serve (no page index): p50 {http_all:.2f} ms")
-    print(
-        f"single_ratio={single.seed.p50_ms / single.warm.p50_ms:.1f} "
-        f"all_ratio={everything.seed.p50_ms / everything.warm.p50_ms:.1f} "
-        f"worst_kind_over_floor={max(stamp / floor for stamp, floor in costs.values()):.2f} "
-        f"cold_index_ratio={single.seed.p50_ms / single.cold.p50_ms:.1f} "
-        f"fresh_index_ratio={single.seed.p50_ms / single.fresh.p50_ms:.1f} "
-        f"identity_check_us={stat_us + id_us:.1f} "
-        f"bytes_per_stamp={single.warm.bytes_per_request:.0f} http_all_p50_ms={http_all:.2f}"
+    figures.print(
+        f"HTTP All as arrays through fink-cutouts serve (no page index): p50 {http_all:.2f} ms",
+        http_all_p50_ms=http_all,
     )
+    summary = {
+        "single_ratio": single.seed.p50_ms / single.warm.p50_ms,
+        "all_ratio": everything.seed.p50_ms / everything.warm.p50_ms,
+        "worst_kind_over_floor": max(stamp / floor for stamp, floor in costs.values()),
+        "cold_index_ratio": single.seed.p50_ms / single.cold.p50_ms,
+        "fresh_index_ratio": single.seed.p50_ms / single.fresh.p50_ms,
+        "identity_check_us": stat_us + id_us,
+        "bytes_per_stamp": single.warm.bytes_per_request,
+    }
+    figures.print(
+        f"single_ratio={summary['single_ratio']:.1f} "
+        f"all_ratio={summary['all_ratio']:.1f} "
+        f"worst_kind_over_floor={summary['worst_kind_over_floor']:.2f} "
+        f"cold_index_ratio={summary['cold_index_ratio']:.1f} "
+        f"fresh_index_ratio={summary['fresh_index_ratio']:.1f} "
+        f"identity_check_us={summary['identity_check_us']:.1f} "
+        f"bytes_per_stamp={summary['bytes_per_stamp']:.0f} http_all_p50_ms={http_all:.2f}",
+        **summary,
+    )
+    figures.write()
 
 
 if __name__ == "__main__":

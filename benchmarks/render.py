@@ -5,12 +5,9 @@ table and encode with Pillow. Run: python benchmarks/render.py
 """
 
 import io
-import sys
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).parent))
+from _results import Figures
 from _timing import p50_p95_ms, timed
 
 from fink_cutout_jupyter.cutouts.reader import CutoutReader
@@ -42,17 +39,22 @@ def main() -> None:
         demo = make_demo_lake(directory)
         alert = CutoutReader(Lake(demo.root)).read(demo.demo_object_files[0], "ZTF24abssjsb")
     pixels = alert.stamps["Science"].data
+    figures = Figures("render")
     baseline, _ = p50_p95_ms(timed(lambda: matplotlib_png(pixels), 200))
-    print(f"matplotlib figure + savefig: p50 {baseline:.3f} ms")
+    figures.print(f"matplotlib figure + savefig: p50 {baseline:.3f} ms", matplotlib_p50_ms=baseline)
     results = {}
     for stretch in STRETCHES:
         options = RenderOptions(stretch=stretch)
         p50, p95 = p50_p95_ms(timed(lambda options=options: to_png(pixels, options), 500))
         results[stretch] = p50
-        print(f"to_png {stretch:8s}: p50 {p50:.3f} ms p95 {p95:.3f} ms ({baseline / p50:.1f}x)")
+        figures.print(
+            f"to_png {stretch:8s}: p50 {p50:.3f} ms p95 {p95:.3f} ms ({baseline / p50:.1f}x)",
+            **{f"png_{stretch}_p50_ms": p50, f"png_{stretch}_p95_ms": p95},
+        )
     zscale, _ = p50_p95_ms(timed(lambda: to_png(pixels, RenderOptions(interval="zscale")), 300))
-    print(f"to_png interval=zscale  : p50 {zscale:.3f} ms")
+    figures.print(f"to_png interval=zscale  : p50 {zscale:.3f} ms", png_zscale_p50_ms=zscale)
     print(" ".join(f"png_{k}_p50_ms={v:.3f}" for k, v in results.items()))
+    figures.write()
 
 
 if __name__ == "__main__":

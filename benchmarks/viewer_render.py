@@ -14,12 +14,12 @@ Run: python benchmarks/viewer_render.py (needs /usr/bin/chromium and the demo's 
 import asyncio
 import json
 import statistics
-import sys
 from pathlib import Path
 
+from _results import Figures
+from first_viewer import TOKEN, run_in_jupyterlab
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-sys.path.insert(0, str(Path(__file__).parent))
-from first_viewer import TOKEN, run_in_jupyterlab  # noqa: E402 - a sibling script
 
 CHANGES = [("stretch", v) for v in ("log", "sqrt", "asinh", "power", "sigmoid", "linear")] + [
     ("interval", v) for v in ("percentile", "minmax", "zscale")
@@ -124,17 +124,20 @@ def main() -> None:
     async def in_browser(base: str, names: list[str]):
         return await measure(f"{base}/lab/tree/{names[0]}?token={TOKEN}")
 
-    figures = run_in_jupyterlab(make_demo_lake, notebooks, in_browser)
+    measured = run_in_jupyterlab(make_demo_lake, notebooks, in_browser)
+    figures = Figures("viewer_render")
     line = []
-    for name, (first, times) in figures.items():
+    for name, (first, times) in measured.items():
         p50, worst = statistics.median(times), max(times)
-        print(
-            f"{name}: first redraw {first:.2f} ms; then p50 {p50:.2f} ms, max {worst:.2f} ms "
-            f"over {len(times)} control changes (goal: 16 ms)"
-        )
         key = name.split()[0].lower()
+        figures.print(
+            f"{name}: first redraw {first:.2f} ms; then p50 {p50:.2f} ms, max {worst:.2f} ms "
+            f"over {len(times)} control changes (goal: 16 ms)",
+            **{f"{key}_first_ms": first, f"{key}_p50_ms": p50, f"{key}_max_ms": worst},
+        )
         line.append(f"{key}_p50_ms={p50:.2f} {key}_max_ms={worst:.2f}")
     print(" ".join(line))
+    figures.write()
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ class Hub:
     proxy_api: str = ""
     proxy_token: str = ""
     tokens: dict[str, str] = field(default_factory=dict)
+    service: str = SERVICE  # the name of the hub service serving cutouts
 
     @property
     def log(self) -> str:

@@ -47,9 +47,12 @@ def start_jupyter_server(
     base_url: str = "/",
     token: str = "test-token",
     science_dir: str = "science",
+    options: tuple[str, ...] = (),
+    application: str = "server",
     **popen,
 ):
-    """Start `jupyter server` with the extension on `lake` as a real process."""
+    """Start `jupyter server` (or another `application`: ``lab``) with the extension on `lake`
+    as a real process, with extra command-line `options`."""
     environment = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / "config")}
     popen = {
         "stdout": subprocess.DEVNULL,
@@ -61,7 +64,7 @@ def start_jupyter_server(
         sys.executable,
         "-m",
         "jupyter",
-        "server",
+        application,
         "--no-browser",
         "--allow-root",
         f"--port={port}",
@@ -71,5 +74,6 @@ def start_jupyter_server(
         f"--FinkCutoutsApp.lake={lake}",
         f"--FinkCutoutsApp.science_dir={science_dir}",
         "--ServerApp.jpserver_extensions={'fink_cutout_jupyter': True}",
+        *options,
     ]
     return subprocess.Popen(command, **popen)
