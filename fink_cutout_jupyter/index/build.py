@@ -1,5 +1,5 @@
 """Building the alert index from the lake: each file's entries from its small columns and page
-headers, a night at a time (written by `index_writes`)."""
+headers, a night at a time (written by `deltas`)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,11 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from fink_cutout_jupyter.errors import BadParameter
-from fink_cutout_jupyter.index.lookup import SPAN_KINDS, AlertIndex, entry_schema, ids_digest
-from fink_cutout_jupyter.index.writes import (
-    IndexedNight,
-    compact,
-    remove,
-    write_night,
-    write_nights,
-    writing,
-)
+from fink_cutout_jupyter.index.compaction import compact
+from fink_cutout_jupyter.index.deltas import IndexedNight, write_night, write_nights
+from fink_cutout_jupyter.index.entries import SPAN_KINDS, entry_schema
+from fink_cutout_jupyter.index.manifests import ids_digest
+from fink_cutout_jupyter.index.writes import remove, writing
 from fink_cutout_jupyter.locations import ALERT_ID_SPAN
 from fink_cutout_jupyter.parquet.columns import (
     display_columns,
@@ -35,6 +31,8 @@ from fink_cutout_jupyter.surveys import Survey, survey_of_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from fink_cutout_jupyter.index.lookup import AlertIndex
 
 __all__ = ["Pending", "build", "compact", "entries_of_file", "remove", "write_night"]
 CHUNK_ENTRIES = 1_000_000  # entries held before writing the nights indexed so far
@@ -154,14 +152,8 @@ def _page_spans(source, parquet, survey: Survey, path: str) -> list[bytes] | Non
 
     None if the page reader does not support the file's pages.
     """
-    from fink_cutout_jupyter.parquet.pages import (
-        PHYSICAL_TYPES,
-        ColumnInfo,
-        Unsupported,
-        pack_spans,
-        page_map,
-        spans_of_rows,
-    )
+    from fink_cutout_jupyter.parquet.pages import Unsupported, page_map, spans_of_rows
+    from fink_cutout_jupyter.parquet.spans import PHYSICAL_TYPES, ColumnInfo, pack_spans
 
     metadata = parquet.metadata
     paths = [metadata.row_group(0).column(i).path_in_schema for i in range(metadata.num_columns)]

@@ -5,6 +5,9 @@ schema metadata holds the entry count and each batch's key range, so a lookup op
 once and decodes only the batches whose range holds the key. Not Parquet: a cold lookup decodes
 one batch of all columns, and Parquet's fixed cost per column chunk (~10 µs) made that 2.5 times
 slower at about the same size (0.42 against 0.14 ms for a 256-entry batch).
+
+A file that cannot be read is damaged (`IndexDamaged`, 503 naming it) unless its filesystem is
+down (`read_error`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
+from fink_cutout_jupyter.errors import CutoutError, LakeUnavailable, NotFound
+from fink_cutout_jupyter.index.layout import damaged
 from fink_cutout_jupyter.storage.lake import Lake
 
 if TYPE_CHECKING:
@@ -55,6 +60,28 @@ def index_file_rows(store: Lake, relative: str) -> int:
 
     with store.open(relative) as source:
         return int(ipc.open_file(source).schema.metadata[_ROWS])
+
+
+def read_error(store: Lake, relative: str, size: int | None, error: Exception) -> CutoutError:
+    """What a failure to read the index file `relative` (of `size` bytes, as the layout says)
+    means: `IndexDamaged` naming it, or an outage of the filesystem (`LakeUnavailable`)."""
+    if isinstance(error, LakeUnavailable):
+        return error
+    if isinstance(error, NotFound):
+        return damaged(relative, "missing, while layout.json names it")
+    if isinstance(error, OSError):  # pyarrow reading an open file: damage or an outage
+        try:
+            actual = store.size(relative)
+        except NotFound:
+            return damaged(relative, "missing, while layout.json names it")
+        except LakeUnavailable as outage:
+            return outage
+        if size is not None and actual != size:
+            return damaged(relative, f"{actual} bytes where layout.json says {size}")
+        return LakeUnavailable(
+            f"the index's filesystem failed on {relative}: {store.scrub(str(error))}"
+        )
+    return damaged(relative, f"malformed: {store.scrub(str(error))}")
 
 
 class SortedFile:

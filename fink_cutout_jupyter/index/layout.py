@@ -185,7 +185,7 @@ def free_numbers(store: Lake, layout: dict | None) -> tuple[int, int]:
 
 
 def layout_bytes(layout: dict) -> bytes:
-    """``layout.json`` as published (see `index_writes.WriteSession.publish`)."""
+    """``layout.json`` as published (see `writes.WriteSession.publish`)."""
     return json.dumps(layout, indent=1).encode()
 
 
@@ -199,6 +199,26 @@ def base_file(generation: int, table: str, bucket: int) -> str:
 
 def base_sizes_file(generation: int) -> str:
     return f"base-{generation}/sizes.json"
+
+
+def read_base_sizes(store: Lake, generation: int, buckets: int) -> dict[str, list[int]]:
+    """``base-<G>/sizes.json``: each base file's size, by table and bucket (`IndexDamaged` if
+    it is missing or malformed)."""
+    from fink_cutout_jupyter.errors import NotFound
+
+    relative = base_sizes_file(generation)
+    try:
+        sizes = json.loads(store.read_small(relative))
+        if not all(
+            len(sizes[table]) == buckets and all(isinstance(n, int) for n in sizes[table])
+            for table in TABLE_NAMES
+        ):
+            raise ValueError(f"not {buckets} sizes of each table")
+    except NotFound as error:
+        raise damaged(relative, "missing, while layout.json names it") from error
+    except (ValueError, KeyError, TypeError) as error:
+        raise damaged(relative, f"malformed: {error}") from error
+    return sizes
 
 
 def owners(layout: dict) -> dict[int, int]:

@@ -12,7 +12,7 @@
 Two writers that get past the lock anyway (a race on HDFS/S3, a lock broken while its holder
 ran) are caught when publishing: a writer checks that the lock still holds its token and that
 ``layout.json`` is still the one it started from, and refuses to publish otherwise
-(`index_writes.WriteSession`), so no writer publishes over another's nights.
+(`writes.WriteSession`), so no writer publishes over another's nights.
 
 The holder refreshes its lock every `HEARTBEAT_SECONDS` (a daemon thread). A lock is stale when
 its holder ran on this host and its pid is gone, or when it was not refreshed for

@@ -26,19 +26,18 @@ from typing import TYPE_CHECKING
 
 from fink_cutout_jupyter.errors import BadParameter
 from fink_cutout_jupyter.index.build import IndexedFile, NightReport, Pending, entries_of_file
+from fink_cutout_jupyter.index.compaction import bucket_count, by_bucket, publish_base, to_compact
+from fink_cutout_jupyter.index.entries import (
+    TABLES,
+    entries_of_index_file,
+    entry_schema,
+    sort_entries,
+)
 from fink_cutout_jupyter.index.files import index_file_bytes, index_file_rows
 from fink_cutout_jupyter.index.layout import base_file, new_layout, owners
-from fink_cutout_jupyter.index.lookup import TABLES, AlertIndex, entry_schema
-from fink_cutout_jupyter.index.writes import (
-    bucket_count,
-    by_bucket,
-    entries_of_index_file,
-    publish_base,
-    sort_entries,
-    to_compact,
-    write_manifest,
-    writing,
-)
+from fink_cutout_jupyter.index.lookup import AlertIndex
+from fink_cutout_jupyter.index.manifests import write_manifest
+from fink_cutout_jupyter.index.writes import writing
 from fink_cutout_jupyter.storage.lake import Lake, parse_night
 from fink_cutout_jupyter.surveys import survey_named
 
@@ -198,7 +197,7 @@ class _Where:
 
         A delta's file of the alerts table holds all its entries: both tables' pieces come
         from it; a base file gives its own table's."""
-        entries = entries_of_index_file(self.index(), relative, keep=keep, drop=drop)
+        entries = entries_of_index_file(self.index().store, relative, keep=keep, drop=drop)
         tables = [relative.split("/")[1]] if relative.startswith("base-") else list(TABLES)
         for table in tables:
             yield from _pieces(table, entries, buckets)
@@ -267,7 +266,7 @@ def _build_base(spark, where: _Where, index: AlertIndex, nights, jobs, progress:
         entries = sum(fact[4] for fact in mine)
         recorded.append((night, {fact[1]: fact[3] for fact in mine}, entries))
         reports.append(NightReport(night, len(mine), entries, sum(fact[5] for fact in mine)))
-    write_manifest(index, layout["next"], recorded)
+    write_manifest(index.store, layout["next"], recorded)
     layout["first_manifest"] = layout["next"]  # the new base replaces the whole index
     layout["next"] += 1
     publish_base(index, layout, generation, buckets, sizes)

@@ -8,6 +8,9 @@ dictionary indices, and PLAIN ``BYTE_ARRAY`` values. Decompression is pyarrow's 
 Only flat or struct-nested ``BYTE_ARRAY``, ``INT32`` and ``INT64`` columns (no repetition) are
 handled: stamps, and the alert id read beside them to prove the row is still the alert's. Anything
 else raises `Unsupported`, and callers fall back to pyarrow.
+
+Where a value lives (`PageSpan`) and what its column chunk is (`ColumnInfo`) are `spans`' format,
+found here at index time and read back here at request time.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fink_cutout_jupyter import metrics
+from fink_cutout_jupyter.parquet.spans import PHYSICAL_TYPES, ColumnInfo, PageSpan
 from fink_cutout_jupyter.parquet.thrift import CompactReader
 from fink_cutout_jupyter.storage.open_files import SharedFile, fetch_pages
 
@@ -44,65 +48,7 @@ class Unsupported(Exception):
     """The page cannot be decoded here (or is not what the index said): read it with pyarrow."""
 
 
-@dataclass(frozen=True)
-class PageSpan:
-    """Where one value lives: its data page, the column's dictionary page, its place in the page."""
-
-    offset: int
-    length: int
-    index_in_page: int
-    dictionary_offset: int = -1
-    dictionary_length: int = 0
-
-
 _FIXED_WIDTH = {"INT32": struct.Struct("<i"), "INT64": struct.Struct("<q")}
-PHYSICAL_TYPES = ("BYTE_ARRAY", *_FIXED_WIDTH)
-
-
-@dataclass(frozen=True)
-class ColumnInfo:
-    """What decoding needs to know of a column chunk, from the footer."""
-
-    codec: str
-    max_definition_level: int
-    physical_type: str = "BYTE_ARRAY"
-
-
-# Spans as the index stores them: one fixed-layout value per alert
-
-_CODEC_NUMBERS = ("UNCOMPRESSED", "SNAPPY", "GZIP", "LZO", "BROTLI", "LZ4", "ZSTD", "LZ4_RAW")
-_PACKED_SPAN = struct.Struct("<qqiqqBBB")
-
-
-def pack_spans(spans: list[tuple[PageSpan, ColumnInfo]]) -> bytes:
-    """Spans with their columns as bytes: per span, little-endian ``offset`` (int64),
-    ``length`` (int64), ``index_in_page`` (int32), ``dictionary_offset`` (int64),
-    ``dictionary_length`` (int64), then codec, max definition level and physical type (uint8,
-    as numbered in `_CODEC_NUMBERS` and `PHYSICAL_TYPES`): 39 bytes each.
-    """
-    return b"".join(
-        _PACKED_SPAN.pack(
-            span.offset,
-            span.length,
-            span.index_in_page,
-            span.dictionary_offset,
-            span.dictionary_length,
-            _CODEC_NUMBERS.index(column.codec),
-            column.max_definition_level,
-            PHYSICAL_TYPES.index(column.physical_type),
-        )
-        for span, column in spans
-    )
-
-
-def unpack_spans(packed: bytes) -> list[tuple[PageSpan, ColumnInfo]]:
-    """The spans `pack_spans` wrote, in order."""
-    spans = []
-    for fields in _PACKED_SPAN.iter_unpack(packed):
-        *where, codec, level, physical = fields
-        column = ColumnInfo(_CODEC_NUMBERS[codec], level, PHYSICAL_TYPES[physical])
-        spans.append((PageSpan(*where), column))
-    return spans
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,134 @@
+"""The index examined whole, for ``fink-cutouts index stats``: its counts (`stats`), the lake
+files rewritten since they were indexed (`stale_files`), every file read back (`verify`).
+
+Lookups never run these: they read one layout and a few batches (`lookup`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fink_cutout_jupyter.errors import IndexDamaged, NotFound
+from fink_cutout_jupyter.index.entries import TABLES
+from fink_cutout_jupyter.index.files import index_file_rows, read_error, read_index_table
+from fink_cutout_jupyter.index.layout import (
+    INDEX_FORMAT,
+    base_file,
+    check_fields,
+    damaged,
+    delta_file,
+    owners,
+    read_base_sizes,
+    read_layout,
+)
+from fink_cutout_jupyter.index.manifests import (
+    alert_ids_digest,
+    damaged_manifests,
+    night_manifests,
+)
+from fink_cutout_jupyter.locations import FileIdentity
+
+if TYPE_CHECKING:
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+
+
+def stats(index: AlertIndex) -> dict[str, Any]:
+    """Counts and layout: survey, buckets, generation, entries in base and deltas, nights."""
+    store = index.store
+    layout = read_layout(store, check=False) or {}
+    if layout.get("format") == INDEX_FORMAT:
+        check_fields(layout)
+    generation = layout.get("generation")
+    base = []
+    if generation is not None:
+        base = [base_file(generation, "objects", b) for b in range(layout["buckets"])]
+        base = [path for path in base if store.exists(path)]
+    deltas = layout.get("deltas", [])
+    nights = night_manifests(store)
+
+    def rows(path: str) -> int:
+        try:
+            return index_file_rows(store, path)
+        except (OSError, ValueError, KeyError, NotFound) as error:
+            raise read_error(store, path, None, error) from error
+
+    return {
+        "index": store.uri,
+        "format": layout.get("format"),
+        "survey": layout.get("survey"),
+        "buckets": layout.get("buckets"),
+        "generation": generation,
+        "base_entries": sum(rows(path) for path in base),
+        "base_files": len(base),
+        "delta_files": len(deltas),
+        "delta_nights": len(owners(layout)) if deltas else 0,
+        "delta_entries": sum(rows(delta_file("objects", d["name"])) for d in deltas),
+        "nights": len(nights),
+        "files": sum(len(night["files"]) for night in nights),
+        "entries": sum(night["entries"] for night in nights),
+    }
+
+
+def stale_files(index: AlertIndex, check_contents: bool = False) -> list[str]:
+    """Indexed files that were rewritten (or removed) since they were indexed.
+
+    A file is stale when its size or modification time differs from the indexed ones; with
+    `check_contents`, also when its alert ids are no longer in the indexed row order (a
+    rewrite that kept size and time, e.g. ``cp -p``), which reads each file's id column.
+    """
+    stale = []
+    for night in night_manifests(index.store):
+        for path, indexed in night["files"].items():
+            try:
+                changed = index.lake.identity(path) != FileIdentity(
+                    indexed["size"], indexed["mtime_ns"]
+                )
+                if not changed and check_contents:
+                    changed = alert_ids_digest(index.lake, path) != indexed["alert_ids_sha256"]
+            except NotFound:
+                changed = True
+            if changed:
+                stale.append(path)
+    return stale
+
+
+def verify(index: AlertIndex) -> list[str]:
+    """Read every file the layout names; each damaged one as "file: what is wrong".
+
+    Empty for a sound index (or none). Reads the whole index: its layout, the base's sizes and
+    buckets, every delta and every manifest.
+    """
+    store = index.store
+    try:
+        layout = read_layout(store)
+    except IndexDamaged as error:
+        return [f"{error.file}: {error.reason}"]
+    if layout is None:
+        return []
+    found: list[IndexDamaged] = []
+    files = [(delta_file(t, d["name"]), d["sizes"][t]) for d in layout["deltas"] for t in TABLES]
+    generation = layout["generation"]
+    if generation is not None:
+        try:
+            sizes = read_base_sizes(store, generation, layout["buckets"])
+            files += [
+                (base_file(generation, table, bucket), sizes[table][bucket])
+                for table in TABLES
+                for bucket in range(layout["buckets"])
+            ]
+        except IndexDamaged as error:
+            found.append(error)
+    for relative, size in files:
+        try:
+            actual = store.size(relative)
+            if actual != size:
+                found.append(damaged(relative, f"{actual} bytes where layout.json says {size}"))
+                continue
+            read_index_table(store, relative)
+        except (OSError, ValueError, KeyError, NotFound) as error:
+            problem = read_error(store, relative, size, error)
+            if not isinstance(problem, IndexDamaged):
+                raise problem from error
+            found.append(problem)
+    found += damaged_manifests(store, layout)
+    return [f"{error.file}: {error.reason}" for error in found]
