@@ -108,3 +108,42 @@ def test_a_reply_beyond_the_cap_is_refused_without_growing(
     assert measured["error"] is not None, measured
     assert named in measured["error"]
     assert measured["growth"] < growth, measured
+
+
+def _alerts(client: CutoutClient, asynchronous: bool) -> list:
+    if asynchronous:
+        return asyncio.run(client.aalerts(DEMO_OBJECT_ID))
+    return client.alerts(DEMO_OBJECT_ID)
+
+
+def test_the_token_is_in_no_error_text_and_no_repr(misbehaving):
+    """Whether given as token= or in the ``?token=`` of the URL Jupyter prints, the token goes
+    in the Authorization header only: every error the client raises (503 unreachable, the
+    server's refusal, 504, 502) and its repr leave it out; credentials it cannot send are
+    refused without repeating them."""
+    here, _ = misbehaving
+    secret = "secret-token-5d1f"
+    dead = f"http://127.0.0.1:{free_port()}/"
+    cases = [
+        (CutoutClient(url=dead, token=secret, timeout=2), 503),
+        (CutoutClient(url=f"{dead}?token={secret}", timeout=2), 503),
+        (CutoutClient(url=f"{here.url}busy/?token={secret}"), 503),
+        (CutoutClient(url=f"{here.url}drip?token={secret}", timeout=1), 504),
+        (CutoutClient(url=f"{here.url}huge/", token=secret, max_reply_bytes=1024), 502),
+    ]
+    for client, status in cases:
+        assert secret not in repr(client)
+        for asynchronous in (False, True):
+            with pytest.raises(CutoutClientError) as caught:
+                _alerts(client, asynchronous)
+            assert caught.value.status == status, (repr(client), str(caught.value))
+            assert secret not in str(caught.value), str(caught.value)
+            assert secret not in repr(caught.value.__cause__)
+    here.seen.clear()
+    assert CutoutClient(url=f"{here.url}same/?token={secret}").alerts(DEMO_OBJECT_ID) == []
+    assert here.seen == [("same", f"token {secret}")], "the URL's token is sent as the header"
+    for url in (f"http://astro:{secret}@127.0.0.1:1/", f"http://127.0.0.1:1/?{secret}"):
+        with pytest.raises(CutoutClientError, match=r"^url: ") as caught:
+            CutoutClient(url=url)
+        assert caught.value.status == 400
+        assert secret not in str(caught.value)

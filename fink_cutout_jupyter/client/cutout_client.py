@@ -36,7 +36,8 @@ class CutoutClient:
         Base URL of a server with /api/v1 (a Jupyter server, a JupyterHub user server,
         or ``fink-cutouts serve``).
     token : str, optional
-        Its token (default ``$FINK_CUTOUTS_TOKEN``).
+        Its token (default: the ``?token=`` of `url`, as Jupyter prints it, else
+        ``$FINK_CUTOUTS_TOKEN``). It is sent in a header only, never shown in an error or repr.
     lake : str, optional
         Read this lake in-process instead.
     timeout : float

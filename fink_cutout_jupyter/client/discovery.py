@@ -17,6 +17,7 @@ from fink_cutout_jupyter.client.transport import (
     HTTPTransport,
     InProcessTransport,
     Transport,
+    base_url_and_token,
 )
 
 
@@ -59,11 +60,13 @@ def discover(
     service ``…/services/fink-cutouts/``); JupyterHub's ``JUPYTERHUB_SERVICE_URL`` (this user's
     server); this kernel's Jupyter server; the lake in ``FINK_CUTOUTS_LAKE`` read in-process.
 
-    The token sent to `url` is `token`, else ``FINK_CUTOUTS_TOKEN``. ``FINK_CUTOUTS_URL``, set by
+    The token sent to `url` is `token`, else the ``?token=`` of `url` (the address Jupyter
+    prints), else ``FINK_CUTOUTS_TOKEN``. ``FINK_CUTOUTS_URL``, set by
     the hub's admin, gets ``FINK_CUTOUTS_TOKEN``, else (in a JupyterHub user server)
     ``JUPYTERHUB_API_TOKEN``, the server's own hub token; a URL the user passes never gets it."""
     hub_token = os.environ.get("JUPYTERHUB_API_TOKEN")
     if url:
+        url, token = base_url_and_token(url, token)
         token = token or os.environ.get("FINK_CUTOUTS_TOKEN")
         return HTTPTransport(url, token, timeout, max_reply_bytes)
     if lake:

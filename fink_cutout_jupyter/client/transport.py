@@ -41,6 +41,7 @@ class HTTPTransport:
         timeout: float,
         max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
+        base_url, token = base_url_and_token(base_url, token)
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.headers = {"Authorization": f"token {token}"} if token else {}
         self.timeout = timeout
@@ -136,6 +137,23 @@ class HTTPTransport:
             ) from error
         except aiohttp.ClientError as error:
             raise CutoutClientError(503, f"cannot reach {self.base_url}: {error}") from error
+
+
+def base_url_and_token(url: str, token: str | None) -> tuple[str, str | None]:
+    """`url` without the ``?token=`` of the address Jupyter prints (the token taken from it
+    unless `token` is given), so that no error text or repr shows it; a user or password in
+    the URL, or another query, is refused without repeating it."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise CutoutClientError(
+            400, "url: a user or password in the URL is not sent; pass token= instead", False
+        )
+    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+    if set(query) - {"token"}:
+        raise CutoutClientError(400, "url: a base URL takes no query other than ?token=", False)
+    if query:
+        token = token or query["token"][-1] or None
+    return urllib.parse.urlunsplit(parts._replace(query="", fragment="")), token
 
 
 class InProcessTransport:
