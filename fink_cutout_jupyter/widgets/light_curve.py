@@ -11,7 +11,7 @@ import traitlets
 
 from fink_cutout_jupyter.locations import JD_OF_UNIX_EPOCH, JD_OF_ZERO
 from fink_cutout_jupyter.surveys import MARKERS, Survey
-from fink_cutout_jupyter.widgets.assets import STATIC
+from fink_cutout_jupyter.widgets.assets import STATIC, bundled_module
 
 # What the browser needs to turn a Julian date into a date and an MJD (it has no constants).
 TIME_ORIGINS = {"jd_of_mjd_zero": JD_OF_ZERO["mjd"], "jd_of_unix_epoch": JD_OF_UNIX_EPOCH}
@@ -26,7 +26,7 @@ class LightCurve(anywidget.AnyWidget):
     Alert ids travel as text: Rubin's exceed the integers a browser holds exactly.
     """
 
-    _esm = STATIC / "lightcurve.js"
+    _esm = bundled_module("lightcurve.js")
     _css = STATIC / "lightcurve.css"
 
     points = traitlets.List(traitlets.Dict(), help="see `light_curve_points`").tag(sync=True)

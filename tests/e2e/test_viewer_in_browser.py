@@ -18,6 +18,7 @@ import matplotlib
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.time import Time
 from astropy.visualization import ZScaleInterval
 from astropy.wcs import WCS
 from support.browser import (
@@ -34,6 +35,7 @@ from support.rewrites import stored_stamps
 from support.servers import free_port, wait_for_http
 
 from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+from fink_cutout_jupyter.surveys import ZTF
 
 TOKEN = "e2e-token"
 HEADERS = {"Authorization": f"token {TOKEN}"}
@@ -405,7 +407,9 @@ async def test_the_light_curve_has_every_alert_and_a_click_opens_the_oldest(
         await first.hover()
         readout = await viewer.locator(".fink-lightcurve-readout").inner_text()
         assert f"alert {oldest['alertId']}" in readout
-        assert "MJD" in readout
+        assert f"MJD {Time(oldest['jd'], format='jd').mjd:.5f}" in readout  # origins from Python
+        # drawn in the colour surveys.py gives its filter (the browser has no table of its own)
+        assert await first.get_attribute("fill") == ZTF.filter_styles[oldest["filter"]].colour
         await first.click()
         title = viewer.locator(".widget-html").first
         await page.wait_for_function(

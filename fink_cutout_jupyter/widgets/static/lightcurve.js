@@ -3,6 +3,8 @@
 // The survey's facts come from the kernel: each filter's colour and marker (`styles`), and the
 // Julian dates of MJD 0 and of 1970 (`time_origins`).
 
+import { formatValue, niceTicks } from "./colours.js";
+
 const SVG = "http://www.w3.org/2000/svg";
 const WIDTH = 520;
 const HEIGHT = 240;
@@ -25,15 +27,15 @@ function clock(origins) {
   };
 }
 
-function niceStep(span, count) {
-  const raw = span / count;
-  const power = 10 ** Math.floor(Math.log10(raw));
-  return [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
-}
-
 function marker(shape, x, y, size, attributes) {
   if (shape === "square") {
-    return svg("rect", { x: x - size, y: y - size, width: 2 * size, height: 2 * size, ...attributes });
+    return svg("rect", {
+      x: x - size,
+      y: y - size,
+      width: 2 * size,
+      height: 2 * size,
+      ...attributes,
+    });
   }
   if (shape === "diamond") {
     const points = `${x},${y - size * 1.3} ${x + size * 1.3},${y} ${x},${y + size * 1.3} ${x - size * 1.3},${y}`;
@@ -67,7 +69,10 @@ function render({ model, el }) {
     const { dateOf, isoMinute, mjd } = clock(model.get("time_origins"));
     plot.replaceChildren();
     plot.setAttribute("aria-label", `light curve: ${points.length} detections`);
-    const values = points.flatMap((p) => [p.magnitude - (p.error || 0), p.magnitude + (p.error || 0)]);
+    const values = points.flatMap((p) => [
+      p.magnitude - (p.error || 0),
+      p.magnitude + (p.error || 0),
+    ]);
     values.push(...limits.map((l) => l.limit));
     const times = [...points.map((p) => p.jd), ...limits.map((l) => l.jd)];
     if (!points.length && !limits.length) return;
@@ -87,23 +92,64 @@ function render({ model, el }) {
       return flux ? HEIGHT - MARGIN.bottom - fraction * height : MARGIN.top + fraction * height;
     };
     const axes = svg("g", { class: "fink-axes", stroke: "#444", "font-size": "10" });
-    axes.append(svg("line", { x1: MARGIN.left, y1: HEIGHT - MARGIN.bottom, x2: WIDTH - MARGIN.right, y2: HEIGHT - MARGIN.bottom }));
-    axes.append(svg("line", { x1: MARGIN.left, y1: MARGIN.top, x2: MARGIN.left, y2: HEIGHT - MARGIN.bottom }));
-    const days = niceStep(t1 - t0, 5);
-    for (let t = Math.ceil(t0 / days) * days; t <= t1; t += days) {
-      const tick = svg("text", { x: x(t), y: HEIGHT - MARGIN.bottom + 14, "text-anchor": "middle", stroke: "none" });
-      tick.textContent = dateOf(t).toISOString().slice(0, days < 1 ? 16 : 10).replace("T", " ");
-      axes.append(tick, svg("line", { x1: x(t), x2: x(t), y1: HEIGHT - MARGIN.bottom, y2: HEIGHT - MARGIN.bottom + 4 }));
+    axes.append(
+      svg("line", {
+        x1: MARGIN.left,
+        y1: HEIGHT - MARGIN.bottom,
+        x2: WIDTH - MARGIN.right,
+        y2: HEIGHT - MARGIN.bottom,
+      }),
+    );
+    axes.append(
+      svg("line", { x1: MARGIN.left, y1: MARGIN.top, x2: MARGIN.left, y2: HEIGHT - MARGIN.bottom }),
+    );
+    const dates = niceTicks(t0, t1, 5);
+    const days = dates.length > 1 ? dates[1] - dates[0] : t1 - t0;
+    for (const t of dates) {
+      const tick = svg("text", {
+        x: x(t),
+        y: HEIGHT - MARGIN.bottom + 14,
+        "text-anchor": "middle",
+        stroke: "none",
+      });
+      tick.textContent = dateOf(t)
+        .toISOString()
+        .slice(0, days < 1 ? 16 : 10)
+        .replace("T", " ");
+      axes.append(
+        tick,
+        svg("line", {
+          x1: x(t),
+          x2: x(t),
+          y1: HEIGHT - MARGIN.bottom,
+          y2: HEIGHT - MARGIN.bottom + 4,
+        }),
+      );
     }
-    const step = niceStep(v1 - v0, 4);
-    for (let v = Math.ceil(v0 / step) * step; v <= v1; v += step) {
-      const tick = svg("text", { x: MARGIN.left - 6, y: y(v) + 3, "text-anchor": "end", stroke: "none" });
-      tick.textContent = Number(v.toPrecision(4)).toString();
+    for (const v of niceTicks(v0, v1, 4)) {
+      const tick = svg("text", {
+        x: MARGIN.left - 6,
+        y: y(v) + 3,
+        "text-anchor": "end",
+        stroke: "none",
+      });
+      tick.textContent = formatValue(v);
       axes.append(tick, svg("line", { x1: MARGIN.left - 4, x2: MARGIN.left, y1: y(v), y2: y(v) }));
     }
-    const title = svg("text", { x: 12, y: MARGIN.top + (HEIGHT - MARGIN.top - MARGIN.bottom) / 2, stroke: "none", transform: `rotate(-90 12 ${MARGIN.top + (HEIGHT - MARGIN.top - MARGIN.bottom) / 2})`, "text-anchor": "middle" });
+    const title = svg("text", {
+      x: 12,
+      y: MARGIN.top + (HEIGHT - MARGIN.top - MARGIN.bottom) / 2,
+      stroke: "none",
+      transform: `rotate(-90 12 ${MARGIN.top + (HEIGHT - MARGIN.top - MARGIN.bottom) / 2})`,
+      "text-anchor": "middle",
+    });
     title.textContent = flux ? `flux (${model.get("unit")})` : "magnitude";
-    const xTitle = svg("text", { x: (WIDTH + MARGIN.left) / 2, y: HEIGHT - 6, stroke: "none", "text-anchor": "middle" });
+    const xTitle = svg("text", {
+      x: (WIDTH + MARGIN.left) / 2,
+      y: HEIGHT - 6,
+      stroke: "none",
+      "text-anchor": "middle",
+    });
     xTitle.textContent = "date (UTC)";
     axes.append(title, xTitle);
     plot.append(axes);
@@ -115,7 +161,10 @@ function render({ model, el }) {
       const down = flux ? -1 : 1;
       const shape = svg("polygon", {
         points: `${cx - 4},${cy} ${cx + 4},${cy} ${cx},${cy + 6 * down}`,
-        fill: "none", stroke: colour, class: "fink-limit", opacity: 0.7,
+        fill: "none",
+        stroke: colour,
+        class: "fink-limit",
+        opacity: 0.7,
       });
       shape.addEventListener("pointerenter", () => {
         readout.textContent = `${isoMinute(limit.jd)} UTC (MJD ${mjd(limit.jd)}) · ${limit.filter} · upper limit ${limit.limit.toFixed(2)} ${model.get("unit")}`;
@@ -128,13 +177,34 @@ function render({ model, el }) {
       const cx = x(point.jd);
       const cy = y(point.magnitude);
       if (point.error) {
-        plot.append(svg("line", { x1: cx, x2: cx, y1: y(point.magnitude - point.error), y2: y(point.magnitude + point.error), stroke: colour }));
+        plot.append(
+          svg("line", {
+            x1: cx,
+            x2: cx,
+            y1: y(point.magnitude - point.error),
+            y2: y(point.magnitude + point.error),
+            stroke: colour,
+          }),
+        );
       }
       if (point.alertId === shown) {
-        plot.append(svg("circle", { cx, cy, r: 9, fill: "none", stroke: "#000", "stroke-width": 2, class: "fink-shown" }));
+        plot.append(
+          svg("circle", {
+            cx,
+            cy,
+            r: 9,
+            fill: "none",
+            stroke: "#000",
+            "stroke-width": 2,
+            class: "fink-shown",
+          }),
+        );
       }
       const dot = marker(shape, cx, cy, 4, {
-        fill: colour, stroke: "#fff", class: "fink-point", "data-alert-id": point.alertId,
+        fill: colour,
+        stroke: "#fff",
+        class: "fink-point",
+        "data-alert-id": point.alertId,
       });
       dot.style.cursor = "pointer";
       dot.addEventListener("pointerenter", () => {
