@@ -176,3 +176,78 @@ async def test_a_health_probe_on_a_hung_index_answers_503_in_seconds(tmp_path):
             release(fifo)
             await asyncio.sleep(0.05)
         runner.close()
+
+
+# Modules whose import costs a fraction of a second or more (numpy, pyarrow, and the contract's
+# modules that load them): a door must import none of them before its first request.
+_HEAVY = (
+    "numpy",
+    "pyarrow",
+    "fink_cutout_jupyter.contract.api",
+    "fink_cutout_jupyter.contract.parameters",
+)
+
+_FIRST_IMPORTS = """
+import asyncio, importlib.abc, json, sys, threading
+
+heavy, first = json.loads(sys.argv[2]), {}
+
+
+class Watch(importlib.abc.MetaPathFinder):
+    # Notes the thread each heavy module is first imported in; finds nothing itself.
+    def find_spec(self, name, path=None, target=None):
+        if name in heavy and name not in first:
+            first[name] = threading.current_thread().name
+        return None
+
+
+sys.meta_path.insert(0, Watch())
+import fink_cutout_jupyter.doors.jupyter, fink_cutout_jupyter.doors.standalone
+from fink_cutout_jupyter.doors.runner import APIRunner
+from fink_cutout_jupyter.doors.settings import DoorSettings
+
+at_import = dict(first)
+
+
+async def main():
+    statuses = []
+    for lake in ("", sys.argv[1]):  # a server without a lake, then one with the demo lake
+        runner = APIRunner(DoorSettings(lake, workers=1, render_processes=0))
+        try:
+            body = json.dumps({"objectId": "ZTF24abssjsb", "kind": "Science"}).encode()
+            for reply in (
+                await runner.answer("cutouts", body=body),
+                await runner.answer("alerts", {"objectId": "ZTF24abssjsb"}),
+            ):
+                statuses.append(reply.status)
+        finally:
+            runner.close()
+    return statuses
+
+
+statuses = asyncio.run(main())
+print(json.dumps({"at_import": at_import, "first": first, "statuses": statuses}))
+"""
+
+
+def test_no_heavy_import_on_the_event_loop(demo):
+    """Importing either door loads neither numpy, pyarrow nor the API; a server's first
+    requests (a POST and a GET, with and without a lake) import them in a worker thread, never
+    in the event loop's (here the main thread): an import there stalls every connection."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_IMPORTS, str(demo.root), json.dumps(_HEAVY)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["at_import"] == {}
+    assert seen["statuses"] == [503, 503, 200, 200]
+    assert set(seen["first"]) == set(_HEAVY), "the requests with a lake load the API"
+    assert {
+        name: thread for name, thread in seen["first"].items() if not thread.startswith("fink-")
+    } == {}
