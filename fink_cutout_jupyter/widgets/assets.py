@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import NoReturn
 
 STATIC = Path(__file__).parent / "static"
 
 # `import { a, b } from "./file.js";`, possibly over several lines (the formatter wraps them).
 _LOCAL_IMPORT = re.compile(
-    r"""^import\s*\{[^}]*\}\s*from\s*["']\./([\w.-]+)["'];?[ \t]*\n?""", re.M
+    r"""^import\s*\{(?P<names>[^}]*)\}\s*from\s*["']\./(?P<file>[\w.-]+)["'];?[ \t]*\n?""", re.M
 )
-_ANY_LOCAL_IMPORT = re.compile(r"""^\s*(import|export)\b[^;]*?["']\.{1,2}/""", re.M)
+# Any other import or re-export of a local file (`* as`, default, side effect, `../`).
+_OTHER_LOCAL_IMPORT = re.compile(
+    r"""^\s*(?:import\b[^;"']*?|export\s*(?:\*|\{[^}]*\})\s*from\s*)["']\.{1,2}/""", re.M
+)
+_RENAMING = re.compile(r"\bas\b")
 
 
 def bundled_module(*names: str, directory: Path = STATIC) -> str:
@@ -42,9 +47,9 @@ def bundled_module(*names: str, directory: Path = STATIC) -> str:
     Raises
     ------
     ValueError
-        A local import that is not of the form ``import { ... } from "./file.js"`` (a namespace,
-        default or side-effect import, a re-export or a parent directory), which joining cannot
-        keep.
+        A local import that is not of the form ``import { a, b } from "./file.js"`` (a namespace,
+        default or side-effect import, a renaming ``a as b``, a re-export or a parent directory),
+        which joining cannot keep: the joined files share one scope.
     """
     joined: list[str] = []
     seen: set[str] = set()
@@ -58,13 +63,17 @@ def _append_with_imports(directory: Path, name: str, joined: list[str], seen: se
         return
     seen.add(name)
     text = (directory / name).read_text()
-    for imported in _LOCAL_IMPORT.findall(text):
-        _append_with_imports(directory, imported, joined, seen)
+    for match in _LOCAL_IMPORT.finditer(text):
+        if _RENAMING.search(match["names"]):
+            _refuse(name, match[0])
+        _append_with_imports(directory, match["file"], joined, seen)
     body = _LOCAL_IMPORT.sub("", text)
-    unsupported = _ANY_LOCAL_IMPORT.search(body)
-    if unsupported:
-        line = body[unsupported.start() :].strip().splitlines()[0]
-        raise ValueError(
-            f"static/{name}: cannot join {line!r}: write import {{ ... }} from './x.js'"
-        )
+    other = _OTHER_LOCAL_IMPORT.search(body)
+    if other:
+        _refuse(name, body[other.start() :])
     joined.append(body)
+
+
+def _refuse(name: str, statement: str) -> NoReturn:
+    line = statement.strip().splitlines()[0]
+    raise ValueError(f"static/{name}: cannot join {line!r}: write import {{ a, b }} from './x.js'")
