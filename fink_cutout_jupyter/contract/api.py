@@ -6,25 +6,21 @@ Both doors (the Jupyter server extension and the standalone aiohttp service) tur
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from fink_cutout_jupyter._version import __version__
-from fink_cutout_jupyter.contract.batch import BatchReader, is_batch, parse_batch_request
+from fink_cutout_jupyter.contract.batch import Batches, is_batch, parse_batch_request
 from fink_cutout_jupyter.contract.batch_formats import encode_batch
 from fink_cutout_jupyter.contract.batch_memory import batch_bytes, give_back_memory
-from fink_cutout_jupyter.contract.formats import encode, finite, iso_date, output_format
+from fink_cutout_jupyter.contract.formats import encode, finite, iso_date
 from fink_cutout_jupyter.contract.parameters import (
     ALERT_PARAMETERS,
     CUTOUT_PARAMETERS,
-    RENDER_FIELDS,
-    boolean,
+    CutoutRequest,
     check,
     describe,
-    number,
+    parse_cutout_request,
 )
 from fink_cutout_jupyter.contract.replies import (  # noqa: F401 - re-exported
     ROUTES,
@@ -34,86 +30,17 @@ from fink_cutout_jupyter.contract.replies import (  # noqa: F401 - re-exported
     no_route_reply,
 )
 from fink_cutout_jupyter.cutouts.reader import CutoutReader
-from fink_cutout_jupyter.cutouts.render import RenderOptions
 from fink_cutout_jupyter.errors import BadParameter, CutoutError, NotFound, ServerBusy
 from fink_cutout_jupyter.index.lookup import AlertIndex
 from fink_cutout_jupyter.locations import AlertLocation
 from fink_cutout_jupyter.storage.lake import Lake
-from fink_cutout_jupyter.surveys import KINDS, Survey, as_integer
+from fink_cutout_jupyter.surveys import Survey
 
 logger = logging.getLogger(__name__)
 
 # Stored, but revalidated on every use: a 304 costs one lookup and one stat, and a rewritten file
 # changes the ETag, so no cache can keep serving what the lake no longer holds.
 REVALIDATE = "private, no-cache"
-
-
-@dataclass(frozen=True)
-class CutoutRequest:
-    """A validated /api/v1/cutouts request."""
-
-    object_id: str | None
-    alert_id: int | None
-    path: str | None
-    kinds: tuple[str, ...]
-    fmt: str
-    render: RenderOptions
-
-    def etag(self, *facts: Any) -> str:
-        """Strong ETag of this request's response given `facts`: what the answer depends on.
-
-        The doors pass the file read (lake-relative path), its `FileIdentity` and, when the
-        index chose the alert, the alert id: a rewritten file or a newer alert changes it.
-        """
-        identity = f"{__version__}|{self!r}|{facts!r}"
-        return '"' + hashlib.sha256(identity.encode()).hexdigest()[:32] + '"'
-
-
-def parse_cutout_request(
-    params: Mapping[str, Any], survey: Survey | None = None, body: bool = False
-) -> CutoutRequest:
-    """Validate the parameters of /api/v1/cutouts (`BadParameter` names what is wrong).
-
-    Every rule here is one the OpenAPI document states, so that a request it calls valid is
-    never refused with a 400: two names of one id that disagree name no alert (`NotFound`),
-    and ``return_type`` wins over ``output-format``. With `body`, the parameters came as a JSON
-    object, whose numbers and booleans must be JSON's own.
-    """
-    check(params, CUTOUT_PARAMETERS, body)
-    object_ids = {str(params[name]) for name in ("objectId", "diaObjectId") if name in params}
-    alert_ids = {
-        as_integer(name, params[name], "1234567890123456789")
-        for name in ("candid", "diaSourceId")
-        if name in params
-    }
-    if not object_ids and not alert_ids:
-        raise BadParameter(
-            "objectId: missing; give objectId (e.g. ZTF24abssjsb), diaObjectId, candid or "
-            "diaSourceId"
-        )
-    if survey is not None:
-        object_ids = {str(survey.validate_object_id(value)) for value in object_ids}
-    if len(object_ids) > 1 or len(alert_ids) > 1:
-        raise NotFound(
-            "candid: candid and diaSourceId (or objectId and diaObjectId) name different "
-            "alerts; no alert has both"
-        )
-    kind = params.get("kind", "All")
-    fmt = output_format(params.get("return_type", params.get("output-format", "array")))
-    options = {name: params[name] for name in RENDER_FIELDS if name in params}
-    for name in ("pmin", "pmax"):
-        if name in options:
-            options[name] = number(name, options[name])
-    if "flip" in options:
-        options["flip"] = boolean("flip", options["flip"])
-    return CutoutRequest(
-        object_id=object_ids.pop() if object_ids else None,
-        alert_id=alert_ids.pop() if alert_ids else None,
-        path=params.get("hdfsPath"),
-        kinds=KINDS if kind == "All" else (kind,),
-        fmt=fmt,
-        render=RenderOptions(**options),
-    )
 
 
 class CutoutAPI:
@@ -139,7 +66,7 @@ class CutoutAPI:
         self.lake = lake if isinstance(lake, Lake) else Lake(lake)
         self.index = AlertIndex(self.lake, index_root or None)
         self.reader = CutoutReader(self.lake, survey)
-        self.batches = BatchReader(self.index, self.reader)
+        self.batches = Batches(self.index, self.reader)
         self.survey = survey
         self.base_url = base_url
 
@@ -192,10 +119,11 @@ class CutoutAPI:
         The ETag covers the file's identity (and the alert the index chose), so a 304 needs one
         index lookup and one stat, and no read of the lake's pages.
         """
-        request = parse_cutout_request(params, self.survey, body)
+        request = parse_cutout_request(params, self.survey, body, self.lake)
         location = self._locate(request) if request.path is None else None
-        path = location.path if location else self.lake.relative(request.path)
-        identity = self.reader.files.identity(path)
+        path = location.path if location is not None else request.path
+        assert path is not None  # `parse_cutout_request` gives a path, or an id to locate
+        identity = self.reader.identity(path)
         etag = request.etag(path, tuple(identity), location and location.alert_id)
         cache = {"ETag": etag, "Cache-Control": REVALIDATE}
         if if_none_match and etag in {tag.strip() for tag in if_none_match.split(",")}:
@@ -203,7 +131,7 @@ class CutoutAPI:
         if location is None:
             alert = self.reader.read(path, request.object_id, request.alert_id, request.kinds)
         else:
-            alert = self.reader.read_location(location, request.kinds, identity)
+            alert = self.reader.read_location(location, request.kinds)
         encoded = encode(alert, request.fmt, request.render)
         headers = {"Content-Type": encoded.media_type}
         if request.fmt == "FITS":

@@ -2,11 +2,10 @@
 
 `POST /api/v1/cutouts` with a list of ids (``objectId``/``diaObjectId``: each object's latest
 alert; ``candid``/``diaSourceId``: those alerts) answers every id, in the order given, with its
-alert's stamps or the reason it has none. The alerts are grouped by file and by data page: a page
-holding the stamps of forty alerts is read and decompressed once, whatever the order of the ids.
-Every row is still proven to be the requested alert's (file identity, and the alert id stored in
-the same row); a row that is not, or a page the page reader cannot decode, is read alone by
-`CutoutReader.read_location`, which scans the file if needed. A file deleted or no longer
+alert's stamps or the reason it has none. Here the request is parsed and each id located through
+the index; `CutoutReader.read_many` reads the stamps grouped by file and by data page (a page
+holding the stamps of forty alerts is read and decompressed once, whatever the order of the ids),
+each row proven to be the requested alert's as a single alert's is. A file deleted or no longer
 decodable since it was indexed fails its own rows (their status says why), not the batch.
 
 Memory: a request may ask for at most `max_batch_ids` ids for its format and kinds (what keeps
@@ -16,7 +15,7 @@ it within `REQUEST_BYTES`, 413 beyond), and the batches answered at once share
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,20 +26,19 @@ from fink_cutout_jupyter.contract.batch_memory import (
     STAMP_BYTES,
     MemoryBudget,
 )
+from fink_cutout_jupyter.contract.parameters import stamp_kinds
 from fink_cutout_jupyter.cutouts.reader import CutoutReader
-from fink_cutout_jupyter.cutouts.stamps import Stamp, stamp_from_stored
+from fink_cutout_jupyter.cutouts.stamps import Stamp, StampKinds
 from fink_cutout_jupyter.errors import (
     BadParameter,
-    CorruptData,
     CutoutError,
     NotFound,
     TooLarge,
     quote,
 )
 from fink_cutout_jupyter.index.lookup import AlertIndex
-from fink_cutout_jupyter.locations import ALERT_ID_SPAN, AlertLocation
-from fink_cutout_jupyter.parquet.pages import Unsupported, read_values
-from fink_cutout_jupyter.surveys import KINDS, Survey, as_integer, survey_named
+from fink_cutout_jupyter.locations import AlertLocation
+from fink_cutout_jupyter.surveys import KINDS, Survey, as_integer
 
 MAX_BATCH_IDS = 2000
 BATCH_FORMATS = ("arrow", "array", "FITS")
@@ -55,7 +53,7 @@ class BatchRequest:
 
     ids: tuple[str | int, ...]
     by_object: bool
-    kinds: tuple[str, ...]
+    kinds: StampKinds
     fmt: str
 
 
@@ -120,7 +118,7 @@ def parse_batch_request(params: Mapping[str, Any], survey: Survey | None = None)
     return BatchRequest(tuple(ids), by_object, kinds, canonical)
 
 
-def _kinds_and_format(params: Mapping[str, Any]) -> tuple[tuple[str, ...], str]:
+def _kinds_and_format(params: Mapping[str, Any]) -> tuple[StampKinds, str]:
     kind = params.get("kind", "All")
     if kind not in (*KINDS, "All"):
         raise BadParameter(f"kind: {quote(kind)} is not allowed; allowed: {', '.join(KINDS)}, All")
@@ -134,7 +132,7 @@ def _kinds_and_format(params: Mapping[str, Any]) -> tuple[tuple[str, ...], str]:
     canonical = formats[
         str(params.get("return_type", params.get("output-format", "arrow"))).lower()
     ]
-    return (KINDS if kind == "All" else (kind,)), canonical
+    return stamp_kinds(kind), canonical
 
 
 def max_batch_ids(fmt: str, kinds: int) -> int:
@@ -153,13 +151,11 @@ def _object_id(survey: Survey, name: str, position: int, value: object) -> str:
         raise BadParameter(f"{name}[{position}]: {reason}") from None
 
 
-class BatchReader:
-    """Reads a batch through the index, grouping its stamps by file and data page.
+class Batches:
+    """Answers batches: the index locates each id, `CutoutReader.read_many` reads the stamps.
 
     Attributes
     ----------
-    pages_read : int
-        Data pages read and decompressed by all batches so far (dictionary pages not counted).
     budget : MemoryBudget
         The server memory batches may hold at once (`BATCH_MEMORY`, shared by the process).
     """
@@ -170,7 +166,11 @@ class BatchReader:
         self.index = index
         self.reader = reader
         self.budget = budget or BATCH_MEMORY
-        self.pages_read = 0
+
+    @property
+    def pages_read(self) -> int:
+        """Data pages the reader has read and decompressed so far (see `CutoutReader`)."""
+        return self.reader.pages_read
 
     def read(self, request: BatchRequest) -> list[BatchItem]:
         """Every requested id, in order, with its stamps or its status."""
@@ -181,17 +181,13 @@ class BatchReader:
             except BadParameter as error:  # the lake's survey was not known at parse time
                 name = OBJECT_NAMES[0] if request.by_object else ALERT_NAMES[0]
                 raise BadParameter(f"{name}[{position}]: {str(error).split(': ', 1)[-1]}") from None
-        by_file: dict[str, list[BatchItem]] = defaultdict(list)
-        for item in items:
-            if item.location is not None:
-                by_file[item.location.path].append(item)
-        for path, found in by_file.items():
-            try:
-                self._read_file(path, found, request.kinds)
-            except CutoutError as error:  # the file is gone, or no longer Parquet: its rows say so
-                for item in found:
-                    if item.status == "ok" and not item.stamps:
-                        item.status = failure(error)
+        located = [item for item in items if item.location is not None]
+        read = self.reader.read_many([item.located for item in located], request.kinds)
+        for item, alert in zip(located, read, strict=True):
+            if isinstance(alert, CutoutError):
+                item.status = failure(alert)
+            else:
+                item.stamps = alert.stamps
         return items
 
     def _locate(self, value: str | int, by_object: bool) -> BatchItem:
@@ -205,84 +201,11 @@ class BatchReader:
             item.status = f"not found: {error}"
         return item
 
-    def _read_file(self, path: str, items: list[BatchItem], kinds: tuple[str, ...]) -> None:
-        """Stamps of the file's alerts by page; the others (stale, undecodable) one by one."""
-        alone = list(items)
-        identity = self.reader.files.identity(path)
-        paged = [
-            item
-            for item in items
-            if item.located.page_spans and item.located.file_identity == identity
-        ]
-        if paged:
-            chosen = {id(item) for item in paged}
-            with self.reader.files.reading(path, identity) as source:
-                retry = self._read_pages(source, paged, kinds)
-            alone = [item for item in items if id(item) not in chosen] + retry
-        for item in alone:
-            try:
-                item.stamps = self.reader.read_location(item.located, kinds).stamps
-            except CutoutError as error:
-                item.status = failure(error)
-
-    def _read_pages(self, source, items: list[BatchItem], kinds) -> list[BatchItem]:
-        """Read each page holding one of the items' alert ids or stamps once; return the items
-        whose row does not hold their alert, or whose pages cannot be decoded here."""
-        wanted: dict[tuple, list[tuple[BatchItem, str, Any]]] = defaultdict(list)
-        for item in items:
-            spans = item.located.page_spans
-            assert spans is not None  # `_read_file` passes only items with spans
-            for name in (ALERT_ID_SPAN, *kinds):
-                span, column = spans[name]
-                page = (span.offset, span.length, span.dictionary_offset, column)
-                wanted[page].append((item, name, span))
-        values: dict[tuple[int, str], Any] = {}
-        failed: set[int] = set()
-        for page, entries in wanted.items():
-            span, column = entries[0][2], page[3]
-            try:
-                found = read_values(source, span, column, [e[2].index_in_page for e in entries])
-            except (Unsupported, ValueError, IndexError, OSError):
-                failed.update(id(item) for item, _, _ in entries)
-                continue
-            self.pages_read += 1
-            for item, name, entry_span in entries:
-                values[id(item), name] = found[entry_span.index_in_page]
-        retry = []
-        for item in items:
-            key = id(item)
-            if key in failed or values.get((key, ALERT_ID_SPAN)) != item.located.alert_id:
-                retry.append(item)
-                continue
-            survey = _survey(self.reader, item.located)
-            try:
-                item.stamps = {
-                    kind: self._stamp(kind, values[key, kind], survey, item) for kind in kinds
-                }
-            except CutoutError as error:
-                item.status = failure(error)
-        return retry
-
-    def _stamp(self, kind: str, stored, survey: Survey, item: BatchItem) -> Stamp:
-        if stored is None:
-            raise NotFound(f"alert {item.located.alert_id} has no {kind} stamp")
-        try:
-            return stamp_from_stored(kind, stored, survey.gzipped)
-        except CorruptData as error:
-            raise CorruptData(
-                f"the {kind} stamp of alert {item.located.alert_id} in {item.located.path} "
-                f"is corrupt ({error})"
-            ) from None
-
 
 def failure(error: CutoutError) -> str:
     """A row's status for an error: ``not found``, ``corrupt``, ``unavailable`` or ``error``."""
     reason = {404: "not found", 502: "corrupt", 503: "unavailable"}.get(error.status, "error")
     return f"{reason}: {error}"
-
-
-def _survey(reader: CutoutReader, location: AlertLocation) -> Survey:
-    return reader.survey or survey_named(location.survey or "ztf")
 
 
 def batch_shape(items: Sequence[BatchItem]) -> tuple[int, int]:

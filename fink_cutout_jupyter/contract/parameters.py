@@ -1,20 +1,26 @@
 """The request parameters of /api/v1: one table, read by `api` (to check) and `openapi` (to state).
 
 Each parameter has a kind; the checks here apply the same rules the OpenAPI document states, so
-that the two cannot drift apart.
+that the two cannot drift apart. This is the edge: a request is checked and normalised here once
+(`parse_cutout_request`: ids, a `LakePath`, `StampKinds`, the format, render options), and the
+layers below take what it gives as checked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fink_cutout_jupyter.contract.formats import FORMATS
-from fink_cutout_jupyter.cutouts.render import INTERVALS, KERNELS, STRETCHES
-from fink_cutout_jupyter.errors import BadParameter, TooLarge, quote
-from fink_cutout_jupyter.surveys import KINDS
+from fink_cutout_jupyter._version import __version__
+from fink_cutout_jupyter.contract.formats import FORMATS, output_format
+from fink_cutout_jupyter.cutouts.render import INTERVALS, KERNELS, STRETCHES, RenderOptions
+from fink_cutout_jupyter.cutouts.stamps import StampKinds
+from fink_cutout_jupyter.errors import BadParameter, NotFound, TooLarge, quote
+from fink_cutout_jupyter.storage.lake import Lake
+from fink_cutout_jupyter.surveys import KINDS, Survey, as_integer
 
 FORMAT_SPELLINGS = (*FORMATS, *(name.lower() for name in FORMATS if name.lower() != name))
 MAX_BODY_BYTES = 64 * 1024
@@ -95,6 +101,91 @@ ALERT_PARAMETERS = (
     Parameter("objectId", "Object id whose alerts to list", required=True, kind="id"),
 )
 RENDER_FIELDS = ("stretch", "interval", "pmin", "pmax", "colormap", "convolution_kernel", "flip")
+
+
+@dataclass(frozen=True)
+class CutoutRequest:
+    """A validated /api/v1/cutouts request: what the layers below take as checked.
+
+    `object_id` is in the survey's form when the survey was known here; `path` (``hdfsPath``)
+    is a `LakePath` when a lake was given; `kinds` and `fmt` are among the allowed ones.
+    """
+
+    object_id: str | None
+    alert_id: int | None
+    path: str | None
+    kinds: StampKinds
+    fmt: str
+    render: RenderOptions
+
+    def etag(self, *facts: Any) -> str:
+        """Strong ETag of this request's response given `facts`: what the answer depends on.
+
+        The doors pass the file read (lake-relative path), its `FileIdentity` and, when the
+        index chose the alert, the alert id: a rewritten file or a newer alert changes it.
+        """
+        identity = f"{__version__}|{self!r}|{facts!r}"
+        return '"' + hashlib.sha256(identity.encode()).hexdigest()[:32] + '"'
+
+
+def parse_cutout_request(
+    params: Mapping[str, Any],
+    survey: Survey | None = None,
+    body: bool = False,
+    lake: Lake | None = None,
+) -> CutoutRequest:
+    """Validate the parameters of /api/v1/cutouts (`BadParameter` names what is wrong), once:
+    the layers below take the `CutoutRequest` as checked.
+
+    Every rule here is one the OpenAPI document states, so that a request it calls valid is
+    never refused with a 400: two names of one id that disagree name no alert (`NotFound`),
+    and ``return_type`` wins over ``output-format``. With `body`, the parameters came as a JSON
+    object, whose numbers and booleans must be JSON's own. With `lake`, ``hdfsPath`` is made
+    relative to its root (`Lake.relative`: `OutsideLake` for a path that would leave it).
+    """
+    check(params, CUTOUT_PARAMETERS, body)
+    object_ids = {str(params[name]) for name in ("objectId", "diaObjectId") if name in params}
+    alert_ids = {
+        as_integer(name, params[name], "1234567890123456789")
+        for name in ("candid", "diaSourceId")
+        if name in params
+    }
+    if not object_ids and not alert_ids:
+        raise BadParameter(
+            "objectId: missing; give objectId (e.g. ZTF24abssjsb), diaObjectId, candid or "
+            "diaSourceId"
+        )
+    if survey is not None:
+        object_ids = {str(survey.validate_object_id(value)) for value in object_ids}
+    if len(object_ids) > 1 or len(alert_ids) > 1:
+        raise NotFound(
+            "candid: candid and diaSourceId (or objectId and diaObjectId) name different "
+            "alerts; no alert has both"
+        )
+    kind = params.get("kind", "All")
+    fmt = output_format(params.get("return_type", params.get("output-format", "array")))
+    options = {name: params[name] for name in RENDER_FIELDS if name in params}
+    for name in ("pmin", "pmax"):
+        if name in options:
+            options[name] = number(name, options[name])
+    if "flip" in options:
+        options["flip"] = boolean("flip", options["flip"])
+    path = params.get("hdfsPath")
+    if path is not None and lake is not None:
+        path = lake.relative(path)
+    return CutoutRequest(
+        object_id=object_ids.pop() if object_ids else None,
+        alert_id=alert_ids.pop() if alert_ids else None,
+        path=path,
+        kinds=stamp_kinds(kind),
+        fmt=fmt,
+        render=RenderOptions(**options),
+    )
+
+
+def stamp_kinds(kind: str) -> StampKinds:
+    """The stamp kinds a ``kind`` parameter names, once checked (``All``: the three)."""
+    return StampKinds(KINDS if kind == "All" else (kind,))
 
 
 def parse_body(body: bytes) -> dict[str, Any]:

@@ -5,13 +5,26 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fink_cutout_jupyter import metrics
-from fink_cutout_jupyter.cutouts.stamps import Stamp, stamp_from_stored, to_multi_extension_fits
-from fink_cutout_jupyter.errors import BadParameter, CorruptData, LakeUnavailable, NotFound, quote
+from fink_cutout_jupyter.cutouts.stamps import (
+    Stamp,
+    StampKinds,
+    decode_stamp,
+    to_multi_extension_fits,
+)
+from fink_cutout_jupyter.errors import (
+    BadParameter,
+    CorruptData,
+    CutoutError,
+    LakeUnavailable,
+    NotFound,
+    quote,
+)
 from fink_cutout_jupyter.locations import ALERT_ID_SPAN, AlertLocation, FileIdentity
 from fink_cutout_jupyter.parquet.columns import (
     display_properties,
@@ -22,13 +35,15 @@ from fink_cutout_jupyter.parquet.columns import (
     present,
     value,
 )
-from fink_cutout_jupyter.parquet.pages import Unsupported, read_pages, read_value
-from fink_cutout_jupyter.storage.lake import Lake
-from fink_cutout_jupyter.storage.open_files import OpenFiles, SharedFile
+from fink_cutout_jupyter.parquet.pages import Unsupported, read_values
+from fink_cutout_jupyter.storage.lake import Lake, LakePath
+from fink_cutout_jupyter.storage.open_files import FETCH_THREADS, OpenFiles, SharedFile, fetch_pages
 from fink_cutout_jupyter.surveys import KINDS, Survey, survey_named, survey_of_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from fink_cutout_jupyter.parquet.spans import PageSpan
 
 logger = logging.getLogger(__name__)
 
@@ -82,11 +97,15 @@ class CutoutReader:
     Attributes
     ----------
     stale_reads : int
-        How many `read_location` calls found their file rewritten since it was indexed (another
-        size or modification time, or another alert in the indexed row) and scanned it instead.
+        How many indexed alerts (`read_many`, `read_location`) found their file rewritten since
+        it was indexed (another size or modification time, or another alert in the indexed
+        row) and scanned it instead.
     page_reads, page_fallbacks : int
-        Stamps read from their data page alone, and page reads that failed a check and were
-        read with pyarrow instead.
+        Stamps read from their data page alone, and alerts whose page reads failed a check and
+        were read with pyarrow instead.
+    pages_read : int
+        Data pages read and decompressed (dictionary pages not counted): a page shared by the
+        alerts of one `read_many` counts once.
     corrupt_files : set of str
         Files holding a stamp that did not decode (each logged once).
     """
@@ -97,6 +116,7 @@ class CutoutReader:
         self.stale_reads = 0
         self.page_reads = 0
         self.page_fallbacks = 0
+        self.pages_read = 0
         self.corrupt_files: set[str] = set()
         self.files = OpenFiles(lake)
         self._lock = threading.Lock()
@@ -125,8 +145,9 @@ class CutoutReader:
             `path` would leave the lake root.
         """
 
-        kinds = _checked_kinds(kinds)
-        path = self.lake.relative(path)
+        kinds = StampKinds.of(kinds)
+        if not isinstance(path, LakePath):
+            path = self.lake.relative(path)
         with self._decoding(path), self.lake.open(path) as source:
             parquet = open_parquet(source, path)
             survey = self._survey_of(parquet)
@@ -157,44 +178,236 @@ class CutoutReader:
             stamps=stamps,
         )
 
-    def read_location(
-        self,
-        location: AlertLocation,
-        kinds: Sequence[str] = KINDS,
-        identity: FileIdentity | None = None,
-    ) -> AlertCutouts:
+    def identity(self, path: str) -> FileIdentity:
+        """The `FileIdentity` (size, modification time) of a file of the lake, as the reader
+        compares it with the indexed one: a stat, kept a second on a remote lake (`OpenFiles`).
+
+        What a reply's ETag names, so that a rewritten file changes it.
+        """
+        return self.files.identity(path)
+
+    def read_location(self, location: AlertLocation, kinds: Sequence[str] = KINDS) -> AlertCutouts:
         """Return the stamps of an alert at a known place (from the index), reading one row.
 
-        The stamps are served only once the row is proven to hold the alert: the file's
-        `FileIdentity` (size, modification time; `identity` if the caller has just read it) must
-        equal the indexed one, and the alert id stored in the same row (read from its own page,
-        or with the row group) must equal the requested one. Otherwise the file is scanned for
-        the alert instead (`stale_reads` counts it, a warning says so).
+        `read_many` of one location: see there what proves the row holds the alert.
         """
+        found = self.read_many([location], kinds)[0]
+        if isinstance(found, CutoutError):
+            raise found
+        return found
 
-        kinds = _checked_kinds(kinds)
-        if identity is None:
-            identity = self.files.identity(location.path)
-        read = None
-        if identity == location.file_identity:
-            with self._decoding(location.path), self.files.reading(location.path, identity) as f:
-                read = self._read_indexed_row(f, location, kinds)
-        if read is None:
-            self.stale_reads += 1
-            metrics.add("stale_reads")
-            logger.warning(
-                "%s changed since it was indexed: scanning it for alert %s (re-index its night)",
-                location.path,
-                location.alert_id,
-            )
+    def read_many(
+        self, locations: Sequence[AlertLocation], kinds: Sequence[str] = KINDS
+    ) -> list[AlertCutouts | CutoutError]:
+        """The stamps of alerts at known places (from the index), each data page read once.
+
+        Returns, in the order of `locations`, each alert's `AlertCutouts` or the `CutoutError`
+        saying why it has none (a file deleted or undecodable fails its own alerts only).
+
+        The stamps are served only once the row is proven to hold the alert: the file's
+        `identity` must equal the indexed one, and the alert id stored in the same row (read
+        from its own page, or with the row group) must equal the requested one. Otherwise the
+        file is scanned for the alert instead (`stale_reads` counts it, a warning says so).
+        The alerts are grouped by file and data page: a page holding the stamps of forty of
+        them is read and decompressed once; a page that does not decode here is read again by
+        pyarrow with its row group (`page_fallbacks`).
+        """
+        kinds = StampKinds.of(kinds)
+        found: list[AlertCutouts | CutoutError | None] = [None] * len(locations)
+        by_file: dict[str, list[int]] = defaultdict(list)
+        for position, location in enumerate(locations):
+            by_file[location.path].append(position)
+        for path, positions in by_file.items():
             try:
-                return self.read(location.path, alert_id=location.alert_id, kinds=kinds)
-            except NotAlertFile as error:
-                raise CorruptData(
-                    f"hdfsPath: {location.path}, indexed as holding alert {location.alert_id}, "
-                    f"is no longer a readable alert file ({error})"
-                ) from None
-        survey, stamps = read
+                self._read_file(path, [(p, locations[p]) for p in positions], kinds, found)
+            except CutoutError as error:  # the file is gone, or unreadable: its alerts say so
+                _fail(found, [(p, locations[p]) for p in positions], error)
+        assert all(result is not None for result in found)
+        return found  # type: ignore[return-value]
+
+    def _read_file(
+        self,
+        path: str,
+        entries: list[tuple[int, AlertLocation]],
+        kinds: StampKinds,
+        found: list[AlertCutouts | CutoutError | None],
+    ) -> None:
+        """Fill `found` for the alerts of one file: by page, by row group, or by a scan."""
+        identity = self.identity(path)
+        trusted = [(p, loc) for p, loc in entries if loc.file_identity == identity]
+        stale = [(p, loc) for p, loc in entries if loc.file_identity != identity]
+        paged = [(p, loc) for p, loc in trusted if loc.page_spans and self._known_survey(loc)]
+        by_row_group = [
+            (p, loc) for p, loc in trusted if not (loc.page_spans and self._known_survey(loc))
+        ]
+        if paged:
+            try:
+                with self._decoding(path), self.files.reading(path, identity) as source:
+                    moved, failed = self._read_pages(source, paged, kinds, found)
+            except CutoutError as error:
+                _fail(found, paged, error)
+                moved, failed = [], []
+            stale += moved
+            for *_, reason in failed:
+                self.page_fallbacks += 1
+                metrics.add("page_fallbacks")
+                logger.warning("page read of %s failed (%s): reading its row group", path, reason)
+            by_row_group += [(position, location) for position, location, _ in failed]
+        if by_row_group:
+            try:
+                stale += self._read_row_groups(path, by_row_group, kinds, found)
+            except CutoutError as error:
+                _fail(found, by_row_group, error)
+        for position, location in stale:
+            try:
+                found[position] = self._scanned(location, kinds)
+            except CutoutError as error:
+                found[position] = error
+
+    def _read_pages(
+        self,
+        source,
+        entries: list[tuple[int, AlertLocation]],
+        kinds: StampKinds,
+        found: list[AlertCutouts | CutoutError | None],
+    ) -> tuple[list[tuple[int, AlertLocation]], list[tuple[int, AlertLocation, str]]]:
+        """Fill `found` from the data pages alone, after each row's alert id; return the entries
+        whose row holds another alert now, and those whose pages do not decode here (and why).
+
+        On a local lake the id pages are read first (no stamp read for nothing); on a remote one
+        the id's pages and the stamps' pages are fetched together, concurrently."""
+        local = not isinstance(source, SharedFile)
+        first = (ALERT_ID_SPAN,) if local else (ALERT_ID_SPAN, *kinds)
+        values, failed = self._page_values(source, entries, first)
+        checked = [(p, loc) for p, loc in entries if p not in failed]
+        proven = [(p, loc) for p, loc in checked if values[p, ALERT_ID_SPAN] == loc.alert_id]
+        moved = [(p, loc) for p, loc in checked if values[p, ALERT_ID_SPAN] != loc.alert_id]
+        if local:
+            stamps, failed_now = self._page_values(source, proven, kinds)
+            values.update(stamps)
+            failed.update(failed_now)
+        for position, location in proven:
+            if position in failed:
+                continue
+            survey = self._known_survey(location)
+            assert survey is not None  # only locations of a known survey are read by page
+            try:
+                found[position] = self._from_location(
+                    location,
+                    survey,
+                    {
+                        kind: self._decoded(
+                            kind,
+                            values.pop((position, kind)),
+                            survey,
+                            location.alert_id,
+                            location.path,
+                        )
+                        for kind in kinds
+                    },
+                )
+                self.page_reads += len(kinds)
+            except CutoutError as error:
+                found[position] = error
+        return moved, [(p, loc, failed[p]) for p, loc in entries if p in failed]
+
+    def _page_values(
+        self, source, entries: list[tuple[int, AlertLocation]], names: Sequence[str]
+    ) -> tuple[dict[tuple[int, str], Any], dict[int, str]]:
+        """The values under `names` (`ALERT_ID_SPAN`, kinds) of the entries' rows, each page
+        read once, by (position, name); and the positions one of whose pages did not decode,
+        with the reason."""
+        users: dict[tuple, list[tuple[int, str, PageSpan]]] = defaultdict(list)
+        for position, location in entries:
+            assert location.page_spans is not None  # only located pages are read here
+            for name in names:
+                span, column = location.page_spans[name]
+                page = (span.offset, span.length, span.dictionary_offset, column)
+                users[page].append((position, name, span))
+        pages = list(users.items())
+        values: dict[tuple[int, str], Any] = {}
+        failed: dict[int, str] = {}
+        for start in range(0, len(pages), FETCH_THREADS):
+            chunk = pages[start : start + FETCH_THREADS]
+            raws: list[memoryview | None] = [None] * len(chunk)
+            if isinstance(source, SharedFile) and len(chunk) > 1:
+                try:
+                    raws = list(fetch_pages(source, [(page[0], page[1]) for page, _ in chunk]))
+                except OSError as error:
+                    failed.update((p, str(error)) for _, using in chunk for p, _, _ in using)
+                    continue
+            for (page, using), raw in zip(chunk, raws, strict=True):
+                span, column = using[0][2], page[3]
+                rows = [entry_span.index_in_page for _, _, entry_span in using]
+                try:
+                    read = read_values(source, span, column, rows, raw)
+                except (Unsupported, KeyError, ValueError, IndexError, OSError) as error:
+                    failed.update((p, str(error)) for p, _, _ in using)
+                    continue
+                self.pages_read += 1
+                for position, name, entry_span in using:
+                    values[position, name] = read[entry_span.index_in_page]
+        return values, failed
+
+    def _read_row_groups(
+        self,
+        path: str,
+        entries: list[tuple[int, AlertLocation]],
+        kinds: StampKinds,
+        found: list[AlertCutouts | CutoutError | None],
+    ) -> list[tuple[int, AlertLocation]]:
+        """Fill `found` by reading each row with its row group (pyarrow); return the entries
+        whose row holds another alert now."""
+        moved = []
+        with self._decoding(path), self.lake.open(path) as source:
+            parquet = open_parquet(source, path)
+            survey = self._survey_of(parquet)
+            for position, location in entries:
+                try:
+                    with self._decoding(path):
+                        stamps = self._read_stamps(
+                            parquet,
+                            survey,
+                            location.row_group,
+                            location.row,
+                            kinds,
+                            location.alert_id,
+                            path,
+                        )
+                except CutoutError as error:
+                    found[position] = error
+                    continue
+                if stamps is None:
+                    moved.append((position, location))
+                else:
+                    found[position] = self._from_location(location, survey, stamps)
+        return moved
+
+    def _scanned(self, location: AlertLocation, kinds: StampKinds) -> AlertCutouts:
+        """The alert found by scanning its file, which changed since it was indexed."""
+        self.stale_reads += 1
+        metrics.add("stale_reads")
+        logger.warning(
+            "%s changed since it was indexed: scanning it for alert %s (re-index its night)",
+            location.path,
+            location.alert_id,
+        )
+        try:
+            return self.read(location.path, alert_id=location.alert_id, kinds=kinds)
+        except NotAlertFile as error:
+            raise CorruptData(
+                f"hdfsPath: {location.path}, indexed as holding alert {location.alert_id}, "
+                f"is no longer a readable alert file ({error})"
+            ) from None
+
+    def _known_survey(self, location: AlertLocation) -> Survey | None:
+        """The survey of a location's file if known without opening it (reader's or index's)."""
+        return self.survey or (survey_named(location.survey) if location.survey else None)
+
+    @staticmethod
+    def _from_location(
+        location: AlertLocation, survey: Survey, stamps: dict[str, Stamp]
+    ) -> AlertCutouts:
         object_id: str | int | None = location.object_id
         if object_id is not None and survey.integer_object_ids:
             object_id = int(object_id)
@@ -207,68 +420,6 @@ class CutoutReader:
             properties=dict(location.properties),
             stamps=stamps,
         )
-
-    def _read_indexed_row(
-        self, source, location: AlertLocation, kinds: tuple[str, ...]
-    ) -> tuple[Survey, dict[str, Stamp]] | None:
-        """Survey and stamps of the indexed row, or None if it does not hold the alert."""
-        survey = self.survey or (survey_named(location.survey) if location.survey else None)
-        if survey is not None and location.page_spans:
-            try:
-                return survey, self._read_pages(source, location, kinds, survey)
-            except _RowMoved:
-                return None
-            except (Unsupported, KeyError, ValueError, IndexError, OSError) as error:
-                self.page_fallbacks += 1
-                metrics.add("page_fallbacks")
-                logger.warning(
-                    "page read of %s failed (%s): reading its row group", location.path, error
-                )
-        with contextlib.ExitStack() as stack:
-            if isinstance(source, SharedFile):  # pyarrow reads by seeking: a file of its own
-                source = stack.enter_context(self.lake.open(location.path))
-            parquet = open_parquet(source, location.path)
-            survey = self._survey_of(parquet)
-            stamps = self._read_stamps(
-                parquet,
-                survey,
-                location.row_group,
-                location.row,
-                kinds,
-                location.alert_id,
-                location.path,
-            )
-        return None if stamps is None else (survey, stamps)
-
-    def _read_pages(
-        self, source, location: AlertLocation, kinds: tuple[str, ...], survey: Survey
-    ) -> dict[str, Stamp]:
-        """Stamps read from their data pages alone, after the row's alert id (`_RowMoved`).
-
-        On a remote lake the id's page and the stamps' pages are fetched concurrently."""
-        spans = location.page_spans
-        assert spans is not None  # the caller reads pages only where the location has spans
-        names = (ALERT_ID_SPAN, *kinds)
-        wanted = [
-            (span, column, [span.index_in_page]) for span, column in (spans[name] for name in names)
-        ]
-        if not isinstance(source, SharedFile):  # local: the id first, no stamp read for nothing
-            wanted = wanted[:1]
-        found = read_pages(source, wanted)
-        value_of: dict[str, Any] = {
-            name: values[span.index_in_page]
-            for name, values, (span, _, _) in zip(names, found, wanted, strict=False)
-        }
-        if value_of[ALERT_ID_SPAN] != location.alert_id:
-            raise _RowMoved
-        for name in names[len(wanted) :]:
-            value_of[name] = read_value(source, *spans[name])
-        stamps = {
-            kind: self._decoded(kind, value_of[kind], survey, location.alert_id, location.path)
-            for kind in kinds
-        }
-        self.page_reads += len(kinds)
-        return stamps
 
     def _read_stamps(
         self,
@@ -305,7 +456,7 @@ class CutoutReader:
         if stored is None:
             raise NotFound(f"alert {alert_id} has no {kind} stamp")
         try:
-            return stamp_from_stored(kind, stored, survey.gzipped)
+            return decode_stamp(kind, stored, survey.gzipped)
         except CorruptData as error:
             with self._lock:
                 first = path not in self.corrupt_files
@@ -447,11 +598,12 @@ def _row_group_of(parquet, row: int) -> tuple[int, int]:
     raise NotFound(f"row {row} is past the end of the file")
 
 
-def _checked_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
-    kinds = tuple(kinds)
-    unknown = [kind for kind in kinds if kind not in KINDS]
-    if unknown or not kinds:
-        raise BadParameter(
-            f"kind: {quote(unknown or kinds)} not allowed; allowed: {', '.join(KINDS)}"
-        )
-    return kinds
+def _fail(
+    found: list[AlertCutouts | CutoutError | None],
+    entries: Iterable[tuple[int, AlertLocation]],
+    error: CutoutError,
+) -> None:
+    """`error` for each of the entries not answered yet."""
+    for position, _ in entries:
+        if found[position] is None:
+            found[position] = error

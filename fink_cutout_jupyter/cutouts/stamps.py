@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
@@ -21,6 +21,30 @@ try:
     from isal.igzip import decompress as _gunzip
 except ImportError:  # pragma: no cover - isal is optional, zlib gives the same bytes
     _gunzip = gzip.decompress
+
+
+class StampKinds(tuple[str, ...]):
+    """Stamp kinds, some of `KINDS` in the order asked: checked once, where they come in.
+
+    `of` checks what a caller gives; the request's edge (`contract.parameters`) builds one
+    straight from the ``kind`` parameter it has checked. The layers below take a `StampKinds`
+    as checked and do not look again.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, kinds: Iterable[str]) -> StampKinds:
+        """`kinds` checked: one or more of `KINDS` (`BadParameter` naming ``kind`` otherwise)."""
+        if isinstance(kinds, StampKinds):
+            return kinds
+        given = tuple(kinds)
+        unknown = [kind for kind in given if kind not in KINDS]
+        if unknown or not given:
+            raise BadParameter(
+                f"kind: {quote(unknown or given)} not allowed; allowed: {', '.join(KINDS)}"
+            )
+        return cls(given)
 
 
 @dataclass(frozen=True)
@@ -127,12 +151,19 @@ def stamp_from_stored(kind: str, stored: bytes, gzipped: bool) -> Stamp:
 
     Raises
     ------
+    BadParameter
+        `kind` is none of `KINDS`.
     CorruptData
         Not gzip (where the survey gzips), or not a whole FITS file: one starts with ``SIMPLE``
         and is made of 2880-byte blocks.
     """
     if kind not in KINDS:
         raise BadParameter(f"kind: {quote(kind)} is not allowed; allowed: {', '.join(KINDS)}")
+    return decode_stamp(kind, stored, gzipped)
+
+
+def decode_stamp(kind: str, stored: bytes, gzipped: bool) -> Stamp:
+    """`stamp_from_stored` of a kind already checked (one of a `StampKinds`)."""
     if gzipped:
         try:
             stored = _gunzip(stored)

@@ -30,6 +30,16 @@ MAX_PATH_LENGTH = 1024
 MAX_NAME_BYTES = 255
 
 
+class LakePath(str):
+    """A path `Lake.relative` has checked: relative to the root, normalised, inside it.
+
+    Made only by `Lake.relative`; `Lake.resolve` and the readers take it as checked, so that a
+    request's path is checked once, where it comes in.
+    """
+
+    __slots__ = ()
+
+
 class Lake:
     """A Fink data lake: Parquet files under a root on any pyarrow filesystem.
 
@@ -100,7 +110,7 @@ class Lake:
         with self._lock:
             return self._filesystem_and_base[1]
 
-    def relative(self, path: object) -> str:
+    def relative(self, path: object) -> LakePath:
         """A path of the lake as given by a client, made relative to the root.
 
         Accepted: a path relative to the root; an absolute path inside the root as the root's
@@ -127,7 +137,7 @@ class Lake:
                         f"expected {VALID_PATH_HINT}"
                     )
                 path = path[len(root.rstrip("/")) + 1 :].lstrip("/")
-        return safe_relative_path(path)
+        return LakePath(safe_relative_path(path))
 
     def _path_of_own_uri(self, uri: str) -> str:
         """The absolute path of a URI on the lake's own filesystem (`OutsideLake` otherwise)."""
@@ -147,7 +157,8 @@ class Lake:
         the root is refused (`OutsideLake`) whether or not its target exists, so that links
         tell nothing of what is outside. Links that stay inside the root work.
         """
-        relative = self.relative(relative)
+        if not isinstance(relative, LakePath):
+            relative = self.relative(relative)
         path = posixpath.join(self.base, relative) if self.base else relative
         real_root = self._real_root
         if real_root is not None:
