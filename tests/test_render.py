@@ -1,6 +1,7 @@
 import io
 import itertools
 
+import matplotlib
 import numpy as np
 import pytest
 from PIL import Image
@@ -9,6 +10,10 @@ from fink_cutout_jupyter.cutouts.render import (
     INTERVALS,
     STRETCHES,
     RenderOptions,
+    coloured,
+    interval_cuts,
+    level_scale,
+    levels,
     normalize,
     side_by_side,
     to_png,
@@ -109,6 +114,71 @@ def test_side_by_side_keeps_each_image():
     assert canvas.shape == (3, 7, 3)
     assert (canvas[:2, 3:] == 7).all()
     assert (canvas[:, 2] == 255).all()
+
+
+def test_cuts_are_astropys_intervals(real_pixels):
+    from astropy import visualization
+
+    pixels = real_pixels[0].astype(float)
+    finite = pixels[np.isfinite(pixels)]
+    low, high = visualization.AsymmetricPercentileInterval(1, 99).get_limits(finite)
+    assert interval_cuts(pixels, "percentile", 1, 99) == pytest.approx([low, high])
+    assert interval_cuts(pixels, "minmax") == pytest.approx([finite.min(), finite.max()])
+    zscale = visualization.ZScaleInterval().get_limits(finite)
+    assert interval_cuts(pixels.astype(np.float32), "zscale") == list(zscale), "in float64"
+    reach = max(abs(low), abs(high))
+    assert interval_cuts(pixels, "percentile", 1, 99, True) == pytest.approx([-reach, reach])
+    assert interval_cuts(np.full((3, 3), np.nan), "zscale") == [0.0, 1.0]
+    with pytest.raises(BadParameter, match="interval: 'manual' is not allowed"):
+        interval_cuts(pixels, "manual")
+
+
+def test_levels_use_astropys_stretches_and_keep_nan():
+    from astropy import visualization
+
+    values = np.array([-2.0, -1.0, 0.0, 0.5, 1.0, 3.0, np.nan, np.inf])
+    linear = levels(values, "linear", [-1.0, 1.0], symmetric=True)
+    np.testing.assert_allclose(linear[:6], [0, 0, 0.5, 0.75, 1, 1])
+    assert np.isnan(linear[6:]).all(), "NaN and infinities are drawn in the NaN colour"
+    asinh = levels(values, "asinh", [0.0, 1.0], symmetric=False)
+    expected = visualization.AsinhStretch()(np.clip(values[:6], 0, 1))
+    np.testing.assert_allclose(asinh[:6], expected)
+    symmetric = levels(values, "sqrt", [-1.0, 1.0], symmetric=True)
+    assert symmetric[3] == pytest.approx(0.5 + 0.5 * np.sqrt(0.5))
+    assert symmetric[1] + symmetric[4] == pytest.approx(1.0), "symmetric about zero"
+
+
+def test_cuts_that_do_not_increase_are_widened_by_half_a_unit_each_way():
+    """As the browser does: a constant stamp (or equal cuts set by hand) is the middle level,
+    through the stretch."""
+    pixels = np.full((4, 4), 7.0)
+    assert (levels(pixels, "linear", [7.0, 7.0]) == 0.5).all()
+    np.testing.assert_allclose(levels(pixels, "sqrt", [7.0, 7.0]), np.sqrt(0.5))
+    np.testing.assert_allclose(levels(pixels, "linear", [8.0, 6.0]), 0.0)
+
+
+def test_the_sigmoid_of_a_scale_is_its_stamps_for_any_values(real_pixels):
+    """A colorbar's ramp goes through the stamp's sigmoid (its mean and deviation), not one of
+    the ramp's own."""
+    pixels = _finite_stamp(real_pixels)
+    low, high = np.percentile(pixels, [1, 99])
+    ramp = np.linspace(low, high, 256)
+    got = level_scale(pixels, "sigmoid", [low, high])(ramp)
+
+    def fink(x):
+        return 1 / (1 + np.exp(-(x - pixels.mean()) / pixels.std()))
+
+    expected = (fink(ramp) - fink(low)) / (fink(high) - fink(low))
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_a_level_half_way_between_two_colours_takes_the_upper_as_in_the_browser():
+    """JavaScript's Math.round rounds halves up; numpy's rint would round 2.5 down to 2."""
+    level = 2.5 / 255
+    assert level * 255 == 2.5
+    table = matplotlib.colormaps["viridis"](np.linspace(0, 1, 256), bytes=True)[:, :3]
+    rgb = coloured(np.array([level, np.nan]), "viridis", nan_rgb=(1, 2, 3))
+    np.testing.assert_array_equal(rgb, [table[3], [1, 2, 3]])
 
 
 def _finite_stamp(real_pixels) -> np.ndarray:

@@ -16,8 +16,6 @@ from fink_cutout_jupyter.widgets.stamp_display import (
     celestial_wcs,
     colormap_tables,
     detection_text,
-    interval_cuts,
-    levels,
     object_links,
     orientation_text,
     stamp_payload,
@@ -118,31 +116,6 @@ def test_links_out_name_the_object_and_its_position():
     assert "ra=186.358271&decl=13.645369&radius=5.0&coords_unit=arcsec" in links["TNS"]
     assert "Coord=186.358271+%2B13.645369" in links["SIMBAD"]
     assert list(object_links("170028485706776685", LSST, None, None)) == ["Fink portal"]
-
-
-def test_cuts_are_astropys_intervals(ztf_stamp):
-    pixels = opened(ztf_stamp).data.astype(float)
-    finite = pixels[np.isfinite(pixels)]
-    low, high = visualization.AsymmetricPercentileInterval(1, 99).get_limits(finite)
-    assert interval_cuts(pixels, "percentile", 1, 99, False) == pytest.approx([low, high])
-    assert interval_cuts(pixels, "minmax", 0, 100, False) == pytest.approx(
-        [finite.min(), finite.max()]
-    )
-    reach = max(abs(low), abs(high))
-    assert interval_cuts(pixels, "percentile", 1, 99, True) == pytest.approx([-reach, reach])
-
-
-def test_levels_use_astropys_stretches_and_keep_nan():
-    values = np.array([-2.0, -1.0, 0.0, 0.5, 1.0, 3.0, np.nan])
-    linear = levels(values, "linear", [-1.0, 1.0], symmetric=True)
-    np.testing.assert_allclose(linear[:6], [0, 0, 0.5, 0.75, 1, 1])
-    assert np.isnan(linear[6])
-    asinh = levels(values, "asinh", [0.0, 1.0], symmetric=False)
-    expected = visualization.AsinhStretch()(np.clip(values[:6], 0, 1))
-    np.testing.assert_allclose(asinh[:6], expected)
-    symmetric = levels(values, "sqrt", [-1.0, 1.0], symmetric=True)
-    assert symmetric[3] == pytest.approx(0.5 + 0.5 * np.sqrt(0.5))
-    assert symmetric[1] + symmetric[4] == pytest.approx(1.0), "symmetric about zero"
 
 
 def test_colormap_tables_are_matplotlibs_256_levels():

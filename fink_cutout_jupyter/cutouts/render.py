@@ -1,9 +1,16 @@
-"""Stamps to PNG: interval, stretch and colormap via astropy.visualization and a lookup table."""
+"""Pixels to colours, the one pipeline, and stamps to PNG.
+
+Cuts come from astropy's intervals (`interval_cuts`), levels in [0, 1] from astropy's stretches
+and Fink's sigmoid (`level_scale`, `levels`), colours from a matplotlib colormap's 256-level
+table (`coloured`). The PNG route (`stamps_png`), the viewer's ``save()`` figure and its static
+fallback colour with these functions; the browser's copy, ``widgets/static/colours.js``, is
+checked against astropy on real stamps (``tests/test_colours_js.py``).
+"""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -13,7 +20,13 @@ from fink_cutout_jupyter.errors import BadParameter, quote
 
 STRETCHES = ("linear", "sqrt", "log", "asinh", "power", "sigmoid")
 INTERVALS = ("percentile", "zscale", "minmax")
+MANUAL = "manual"
+"""Not an interval: cuts given by the user (the viewer's ``cuts``)."""
+INTERVALS_WITH_MANUAL = (*INTERVALS, MANUAL)
+"""What the viewer offers: the intervals, then cuts given by hand."""
 KERNELS = ("gauss", "box")
+NAN_RGB = (255, 0, 255)
+"""The widgets' colour of NaN pixels (magenta), as ``NAN_RGB`` in ``widgets/static/colours.js``."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +73,7 @@ class RenderOptions:
                 f"pmin/pmax: {self.pmin}/{self.pmax} are not percentiles with "
                 "0 <= pmin < pmax <= 100"
             )
-        _colormap_table(self.colormap)
+        colormap_table(self.colormap)
         _rgb(self.nan_color)
 
 
@@ -72,7 +85,7 @@ def _require_choice(parameter: str, value: object, allowed: Sequence[str]) -> No
 
 
 @lru_cache(maxsize=64)
-def _colormap_table(name: str) -> np.ndarray:
+def colormap_table(name: str) -> np.ndarray:
     """The colormap sampled at 256 levels as an (256, 3) uint8 lookup table."""
     import matplotlib
 
@@ -95,14 +108,110 @@ def _rgb(color: str) -> tuple[int, int, int]:
         raise BadParameter(f"nan_color: {quote(color)} is not a matplotlib colour") from None
 
 
-def _interval(options: RenderOptions):
+def interval_cuts(
+    pixels: np.ndarray,
+    interval: str = "percentile",
+    pmin: float = 0.5,
+    pmax: float = 99.95,
+    symmetric: bool = False,
+) -> list[float]:
+    """The cuts ``[low, high]`` of an astropy interval on the finite pixels.
+
+    Parameters
+    ----------
+    pixels : array
+        Stamp pixels (any float dtype, NaN allowed); computed in float64.
+    interval : str
+        One of `INTERVALS`: ``percentile`` (astropy's `AsymmetricPercentileInterval` between
+        `pmin` and `pmax`), ``zscale`` (`ZScaleInterval`) or ``minmax`` (`MinMaxInterval`).
+    pmin, pmax : float
+        Percentiles of ``percentile``.
+    symmetric : bool
+        Widen the cuts to ``[-reach, reach]``, `reach` the larger of their magnitudes.
+
+    Returns
+    -------
+    list of float
+        ``[0.0, 1.0]`` when no pixel is finite.
+    """
+    finite = np.asarray(pixels, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return [0.0, 1.0]
+    low, high = (float(v) for v in _interval(interval, pmin, pmax).get_limits(finite))
+    if symmetric:
+        reach = max(abs(low), abs(high))
+        low, high = -reach, reach
+    return [low, high]
+
+
+def _interval(name: str, pmin: float, pmax: float):
     from astropy import visualization
 
-    if options.interval == "zscale":
+    _require_choice("interval", name, INTERVALS)
+    if name == "zscale":
         return visualization.ZScaleInterval()
-    if options.interval == "minmax":
+    if name == "minmax":
         return visualization.MinMaxInterval()
-    return visualization.AsymmetricPercentileInterval(options.pmin, options.pmax)
+    return visualization.AsymmetricPercentileInterval(pmin, pmax)
+
+
+def level_scale(
+    pixels: np.ndarray, stretch: str, cuts: Sequence[float], symmetric: bool = False
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Values to levels in [0, 1] as a stamp is shown: the cuts, then the stretch; NaN (and
+    any non-finite value) is NaN.
+
+    The values between the cuts go to [0, 1] (clipped outside, as astropy's `ImageNormalize`
+    with ``clip=True``), then through the stretch; with `symmetric`, the stretch applies to the
+    distance from the cuts' middle, each side of it (a Difference stamp about zero). Cuts that
+    do not increase are widened to ``low ± 0.5``. ``sigmoid`` takes the mean and standard
+    deviation of `pixels`' finite values, so the scale of a stamp also colours its colorbar.
+
+    Parameters
+    ----------
+    pixels : array
+        The stamp's pixels (for ``sigmoid``'s statistics).
+    stretch : str
+        One of `STRETCHES`.
+    cuts : (low, high)
+        In the pixels' unit.
+    symmetric : bool
+        Stretch about the cuts' middle.
+
+    Returns
+    -------
+    callable
+        ``scale(values) -> float64 array``, values of any shape.
+    """
+    _require_choice("stretch", stretch, STRETCHES)
+    low, high = (float(cut) for cut in cuts)
+    if not high > low:
+        low, high = low - 0.5, low + 0.5
+    finite = np.asarray(pixels, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    stretched = _stretch(stretch, finite, low, high)
+
+    def scale(values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
+        nan = ~np.isfinite(values)
+        unit = np.clip((np.where(nan, low, values) - low) / (high - low), 0.0, 1.0)
+        if symmetric:
+            signed = 2 * unit - 1
+            unit = 0.5 + 0.5 * np.sign(signed) * stretched(np.abs(signed), clip=True)
+        else:
+            unit = stretched(unit, clip=True)
+        unit[nan] = np.nan
+        return unit
+
+    return scale
+
+
+def levels(
+    pixels: np.ndarray, stretch: str, cuts: Sequence[float], symmetric: bool = False
+) -> np.ndarray:
+    """A stamp's pixels to levels in [0, 1] (see `level_scale`); NaN stays NaN."""
+    return level_scale(pixels, stretch, cuts, symmetric)(pixels)
 
 
 def _sigmoid_stretch(center: float, scale: float):
@@ -126,9 +235,9 @@ def _sigmoid_stretch_class():
 
         def __call__(self, values, clip=True, out=None):
             values = np.asarray(values, dtype=float)
-            result = (self._sigmoid(values) - self.low) / (self.high - self.low)
             if clip:
-                np.clip(result, 0.0, 1.0, out=result)
+                values = np.clip(values, 0.0, 1.0)
+            result = (self._sigmoid(values) - self.low) / (self.high - self.low)
             if out is None:
                 return result
             out[...] = result
@@ -137,21 +246,40 @@ def _sigmoid_stretch_class():
     return SigmoidStretch
 
 
-def _stretch(options: RenderOptions, finite: np.ndarray, vmin: float, vmax: float):
+def _stretch(name: str, finite: np.ndarray, low: float, high: float):
+    if name == "sigmoid":
+        span = high - low
+        std = float(np.std(finite)) if finite.size else 0.0
+        center = (float(np.mean(finite)) - low) / span if finite.size else 0.5
+        return _sigmoid_stretch(center, std / span if std > 0 else 1.0)
+    return _astropy_stretch(name)
+
+
+@lru_cache(maxsize=len(STRETCHES))
+def _astropy_stretch(name: str):
+    """astropy's stretch with its default parameters (``power``: 2)."""
     from astropy import visualization
 
-    if options.stretch == "sigmoid":
-        span = vmax - vmin
-        std = float(np.std(finite)) if finite.size else 0.0
-        center = (float(np.mean(finite)) - vmin) / span if finite.size else 0.5
-        return _sigmoid_stretch(center, std / span if std > 0 else 1.0)
     return {
         "linear": visualization.LinearStretch,
         "sqrt": visualization.SqrtStretch,
         "log": visualization.LogStretch,
         "asinh": visualization.AsinhStretch,
         "power": lambda: visualization.PowerStretch(2.0),
-    }[options.stretch]()
+    }[name]()
+
+
+def coloured(
+    levels_: np.ndarray, colormap: str, nan_rgb: tuple[int, int, int] = NAN_RGB
+) -> np.ndarray:
+    """Levels in [0, 1] to (..., 3) uint8 through the colormap's 256-level table; NaN in
+    `nan_rgb`. A level goes to the nearest of the 256, halves up (as ``Math.round`` in the
+    browser)."""
+    nan = np.isnan(levels_)
+    index = np.floor(np.clip(np.where(nan, 0.0, levels_), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+    rgb = colormap_table(colormap)[index]
+    rgb[nan] = nan_rgb
+    return rgb
 
 
 def _smooth(pixels: np.ndarray, kernel_name: str) -> np.ndarray:
@@ -177,7 +305,7 @@ def _kernel(name: str):
 
 
 def normalize(pixels: np.ndarray, options: RenderOptions) -> np.ndarray:
-    """Map pixels to [0, 1] through the interval and stretch; NaN stays NaN.
+    """Map pixels to [0, 1]: smoothing, `interval_cuts`, then `levels`; NaN stays NaN.
 
     Parameters
     ----------
@@ -190,33 +318,17 @@ def normalize(pixels: np.ndarray, options: RenderOptions) -> np.ndarray:
     numpy.ndarray
         float64 array of the same shape, values in [0, 1] or NaN.
     """
-    from astropy.visualization import ImageNormalize
-
     pixels = np.asarray(pixels, dtype=float)
     if options.convolution_kernel:
         pixels = _smooth(pixels, options.convolution_kernel)
-    finite_mask = np.isfinite(pixels)
-    finite = pixels[finite_mask]
-    if finite.size == 0:
-        return np.full(pixels.shape, np.nan)
-    vmin, vmax = (float(v) for v in _interval(options).get_limits(finite))
-    if not vmax > vmin:
-        scaled = np.where(finite_mask, 0.5, np.nan)
-        return scaled
-    norm = ImageNormalize(vmin=vmin, vmax=vmax, stretch=_stretch(options, finite, vmin, vmax))
-    scaled = np.full(pixels.shape, np.nan)
-    scaled[finite_mask] = norm(finite, clip=True)
-    return scaled
+    cuts = interval_cuts(pixels, options.interval, options.pmin, options.pmax)
+    return levels(pixels, options.stretch, cuts)
 
 
 def to_rgb(pixels: np.ndarray, options: RenderOptions | None = None) -> np.ndarray:
     """Colour a stamp: (H, W) pixels to (H, W, 3) uint8, row 0 at the top unless flipped."""
     options = options or RenderOptions()
-    scaled = normalize(pixels, options)
-    nan = np.isnan(scaled)
-    levels = np.rint(np.where(nan, 0.0, scaled) * 255).astype(np.uint8)
-    rgb = _colormap_table(options.colormap)[levels]
-    rgb[nan] = _rgb(options.nan_color)
+    rgb = coloured(normalize(pixels, options), options.colormap, _rgb(options.nan_color))
     return np.flipud(rgb) if options.flip else rgb
 
 

@@ -1,9 +1,9 @@
 """What the stamps' front-end needs, computed without a display: pixels as float32 buffers, zscale
-cuts, sky positions from a WCS, compass and orientation, detection sign, links; and the same
-cuts and stretches in Python for saved figures and the static fallback.
+cuts, sky positions from a WCS, compass and orientation, detection sign, links, colormap tables.
 
 The browser (``static/stamps.js``) applies cuts, stretch and colormap itself; these functions give
-it what only astropy, matplotlib or the survey know.
+it what only astropy, matplotlib or the survey know. The same colours in Python (saved figures,
+the static fallback) are `cutouts.render`'s.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 import numpy as np
 
-from fink_cutout_jupyter.cutouts.render import _colormap_table
+from fink_cutout_jupyter.cutouts.render import colormap_table, interval_cuts
 from fink_cutout_jupyter.surveys import Survey
 
 if TYPE_CHECKING:
@@ -53,20 +53,10 @@ def stamp_payload(stamp: Stamp, survey: Survey) -> dict[str, Any]:
         "height": height,
         "pixels": pixels.tobytes(),
         "unit": str(stamp.header.get("BUNIT", "")).strip(),
-        "zscale": zscale_cuts(pixels),
+        "zscale": interval_cuts(pixels, "zscale"),
         "sky": sky_positions(wcs, width, height) if wcs else offsets(survey, width, height),
         "compass": compass(wcs, width, height) if wcs else None,
     }
-
-
-def zscale_cuts(pixels: np.ndarray) -> list[float]:
-    """IRAF's zscale limits of the finite pixels (astropy's `ZScaleInterval`)."""
-    from astropy.visualization import ZScaleInterval
-
-    finite = pixels[np.isfinite(pixels)]
-    if finite.size == 0:
-        return [0.0, 1.0]
-    return [float(limit) for limit in ZScaleInterval().get_limits(finite)]
 
 
 def celestial_wcs(header):
@@ -173,50 +163,4 @@ def object_links(object_id: str, survey: Survey, ra: float | None, dec: float | 
 
 def colormap_tables(names) -> dict[str, bytes]:
     """Each matplotlib colormap sampled at 256 levels: 768 bytes of RGB."""
-    return {name: _colormap_table(name).tobytes() for name in names}
-
-
-def interval_cuts(
-    pixels: np.ndarray, interval: str, pmin: float, pmax: float, symmetric: bool
-) -> list[float]:
-    """The cuts as the front-end computes them, with astropy's intervals."""
-    from fink_cutout_jupyter.cutouts.render import RenderOptions, _interval
-
-    finite = np.asarray(pixels, dtype=float)
-    finite = finite[np.isfinite(finite)]
-    if finite.size == 0:
-        return [0.0, 1.0]
-    chosen = _interval(RenderOptions(interval=interval, pmin=pmin, pmax=pmax))
-    low, high = (float(v) for v in chosen.get_limits(finite))
-    if symmetric:
-        reach = max(abs(low), abs(high))
-        low, high = -reach, reach
-    return [low, high]
-
-
-def levels(pixels: np.ndarray, stretch: str, cuts: list[float], symmetric: bool) -> np.ndarray:
-    """Pixels to [0, 1] through the cuts and an astropy stretch (about zero when `symmetric`);
-    NaN stays NaN."""
-    from fink_cutout_jupyter.cutouts.render import RenderOptions, _stretch
-
-    pixels = np.asarray(pixels, dtype=float)
-    low, high = cuts
-    if not high > low:
-        low, high = low - 0.5, low + 0.5
-    finite = pixels[np.isfinite(pixels)]
-    stretched = _stretch(RenderOptions(stretch=stretch), finite, low, high)
-    scaled = np.clip((pixels - low) / (high - low), 0.0, 1.0)
-    if not symmetric:
-        return np.where(np.isnan(pixels), np.nan, stretched(np.nan_to_num(scaled), clip=True))
-    signed = 2 * scaled - 1
-    magnitude = stretched(np.nan_to_num(np.abs(signed)), clip=True)
-    return np.where(np.isnan(pixels), np.nan, 0.5 + 0.5 * np.sign(signed) * magnitude)
-
-
-def coloured(levels_: np.ndarray, colormap: str, nan_rgb=(255, 0, 255)) -> np.ndarray:
-    """Levels in [0, 1] to (H, W, 3) uint8 through the colormap; NaN in `nan_rgb`."""
-    nan = np.isnan(levels_)
-    index = np.rint(np.where(nan, 0.0, levels_) * 255).astype(np.uint8)
-    rgb = _colormap_table(colormap)[index]
-    rgb[nan] = nan_rgb
-    return rgb
+    return {name: colormap_table(name).tobytes() for name in names}

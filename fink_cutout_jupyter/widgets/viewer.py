@@ -9,7 +9,13 @@ import ipywidgets as widgets
 import traitlets
 
 from fink_cutout_jupyter.client import CutoutClient, CutoutClientError
-from fink_cutout_jupyter.cutouts.render import encode_png, side_by_side
+from fink_cutout_jupyter.cutouts.render import (
+    coloured,
+    encode_png,
+    interval_cuts,
+    levels,
+    side_by_side,
+)
 from fink_cutout_jupyter.cutouts.stamps import Stamp, to_multi_extension_fits
 from fink_cutout_jupyter.errors import CorruptData
 from fink_cutout_jupyter.surveys import KINDS, SURVEYS, ZTF, Survey
@@ -20,9 +26,6 @@ from fink_cutout_jupyter.widgets.light_curve import (
     light_curve_rgb,
 )
 from fink_cutout_jupyter.widgets.stamp_display import (
-    coloured,
-    interval_cuts,
-    levels,
     object_links,
     orientation_text,
     stamp_payload,
@@ -246,9 +249,26 @@ class CutoutViewer(widgets.VBox):
 
     def save(self, path, dpi: int = 150) -> None:
         """A labelled figure of the three stamps with their colorbars (PNG, PDF, SVG by suffix)."""
-        from fink_cutout_jupyter.widgets.viewer_figure import stamps_figure
+        from fink_cutout_jupyter.widgets.viewer_figure import (
+            FigureStamp,
+            figure_title,
+            stamps_figure,
+        )
 
-        figure = stamps_figure(self)
+        shown = [
+            FigureStamp(
+                kind,
+                stamp.data,
+                self.cuts_of(kind),
+                self.difference_colormap if kind == "Difference" else self.colormap,
+                kind == "Difference" and self.difference_symmetric,
+                str(stamp.header.get("BUNIT", "")).strip(),
+            )
+            for kind, stamp in self.stamps.items()
+            if kind not in self.broken
+        ]
+        title = figure_title(self.object_id, self.alert_record or {}, self.stretch, self.interval)
+        figure = stamps_figure(shown, self.stretch, title, self.panels.orientation, self.flip)
         figure.savefig(path, dpi=dpi, bbox_inches="tight")
 
     def _repr_mimebundle_(self, **kwargs):

@@ -1,9 +1,10 @@
 // Pixels to colours, shared by the widgets: cuts, astropy's stretches, colormap tables, ticks.
-// (Loaded before each widget's module: see `stamp_widget.bundled_module`.)
+// The browser's copy of cutouts/render.py (interval_cuts, level_scale, coloured), which
+// tests/test_colours_js.py runs in node on real stamps against astropy.
 
-const NAN_RGB = [255, 0, 255];
+export const NAN_RGB = [255, 0, 255];
 // astropy.visualization's stretches with their default parameters (x already in [0, 1]).
-const STRETCHES = {
+export const STRETCHES = {
   linear: (x) => x,
   sqrt: (x) => Math.sqrt(x),
   log: (x) => Math.log(1000 * x + 1) / Math.log(1001),
@@ -12,11 +13,11 @@ const STRETCHES = {
 };
 
 // A binary buffer of float32 pixels (a DataView from the kernel), copied aligned.
-function floats(view) {
+export function floats(view) {
   return new Float32Array(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));
 }
 
-function statistics(pixels) {
+export function statistics(pixels) {
   const finite = pixels.filter(Number.isFinite).sort();
   let sum = 0;
   for (const v of finite) sum += v;
@@ -27,7 +28,7 @@ function statistics(pixels) {
 }
 
 // numpy.percentile's default (linear interpolation between closest ranks).
-function percentile(sorted, p) {
+export function percentile(sorted, p) {
   if (!sorted.length) return NaN;
   const rank = (p / 100) * (sorted.length - 1);
   const low = Math.floor(rank);
@@ -35,7 +36,23 @@ function percentile(sorted, p) {
   return sorted[low] + (sorted[high] - sorted[low]) * (rank - low);
 }
 
-function stretchFunction(name, stats, low, high) {
+// A stamp's cuts [low, high] for an interval, as render.interval_cuts: astropy's percentile
+// (numpy's linear interpolation) or minmax of the finite pixels, or the zscale cuts the kernel
+// computed with astropy and sent with the stamp; [-reach, reach] when symmetric. "manual" gives
+// the cuts set by hand as they are (percentile until there are some).
+export function intervalCuts(interval, stats, { zscale, pmin, pmax, manual, symmetric }) {
+  if (interval === "manual" && manual) return manual;
+  if (!stats.sorted.length) return [0, 1];
+  let cuts;
+  if (interval === "zscale") cuts = zscale;
+  else if (interval === "minmax") cuts = [stats.sorted[0], stats.sorted[stats.sorted.length - 1]];
+  else cuts = [percentile(stats.sorted, pmin), percentile(stats.sorted, pmax)];
+  if (!symmetric || interval === "manual") return cuts;
+  const reach = Math.max(Math.abs(cuts[0]), Math.abs(cuts[1]));
+  return [-reach, reach];
+}
+
+export function stretchFunction(name, stats, low, high) {
   if (name !== "sigmoid") return STRETCHES[name] || STRETCHES.linear;
   // Fink's sigmoid on the pixel values, rescaled so that the cuts map to 0 and 1.
   const span = high - low;
@@ -48,7 +65,7 @@ function stretchFunction(name, stats, low, high) {
 }
 
 // A value -> a level in [0, 1]: the cuts, then the stretch (about zero for a symmetric stamp).
-function levelFunction(stretch, low, high, symmetric) {
+export function levelFunction(stretch, low, high, symmetric) {
   return (value) => {
     let x = (value - low) / (high - low);
     x = Math.max(0, Math.min(1, x));
@@ -58,12 +75,12 @@ function levelFunction(stretch, low, high, symmetric) {
   };
 }
 
-function colour(lut, level) {
+export function colour(lut, level) {
   const at = 3 * Math.round(Math.max(0, Math.min(1, level)) * 255);
   return [lut[at], lut[at + 1], lut[at + 2]];
 }
 
-function niceTicks(low, high, count = 4) {
+export function niceTicks(low, high, count = 4) {
   const span = high - low;
   if (!(span > 0)) return [low];
   const raw = span / count;
@@ -76,13 +93,13 @@ function niceTicks(low, high, count = 4) {
   return ticks;
 }
 
-function formatValue(value) {
+export function formatValue(value) {
   if (!Number.isFinite(value)) return "NaN";
   const size = Math.abs(value);
   if (size !== 0 && (size >= 1e5 || size < 1e-3)) return value.toExponential(2);
   return Number(value.toPrecision(4)).toString();
 }
 
-function signed(value, digits = 1) {
+export function signed(value, digits = 1) {
   return (value >= 0 ? "+" : "−") + Math.abs(value).toFixed(digits);
 }

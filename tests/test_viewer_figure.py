@@ -1,0 +1,87 @@
+"""The saved figure from plain data: real ZTF stamps coloured as astropy and matplotlib colour
+them, colorbars through each stamp's own scale, the title and orientation given."""
+
+import matplotlib
+import numpy as np
+import pytest
+from astropy import visualization
+from matplotlib.collections import QuadMesh
+
+from fink_cutout_jupyter.cutouts.stamps import Stamp
+from fink_cutout_jupyter.surveys import KINDS
+from fink_cutout_jupyter.widgets.viewer_figure import FigureStamp, figure_title, stamps_figure
+
+
+@pytest.fixture(scope="module")
+def real_stamps(ztf_rows) -> dict[str, np.ndarray]:
+    row = next(r for r in ztf_rows if np.isnan(Stamp("Science", r["fits"]["Science"]).data).any())
+    return {kind: Stamp(kind, row["fits"][kind]).data for kind in KINDS}
+
+
+def table(name: str) -> np.ndarray:
+    return matplotlib.colormaps[name](np.linspace(0, 1, 256), bytes=True)[:, :3]
+
+
+def test_the_stamps_are_drawn_as_astropy_colours_them_and_flipped_on_request(real_stamps):
+    science = real_stamps["Science"]
+    finite = science[np.isfinite(science)].astype(float)
+    low, high = visualization.ZScaleInterval().get_limits(finite)
+    shown = [FigureStamp("Science", science, [low, high], "viridis", unit="DN")]
+    figure = stamps_figure(shown, "log", "a title", "an orientation", flip=True)
+    drawn = np.asarray(figure.axes[0].images[0].get_array())
+    unit = np.clip((np.nan_to_num(science, nan=low) - low) / (high - low), 0, 1)
+    index = np.floor(visualization.LogStretch()(unit) * 255 + 0.5).astype(int)
+    expected = table("viridis")[index]
+    expected[np.isnan(science)] = (255, 0, 255)
+    np.testing.assert_array_equal(drawn, expected[::-1])
+    assert figure.get_suptitle() == "a title"
+    assert "an orientation" in [text.get_text() for text in figure.texts]
+
+
+def test_each_colorbar_is_its_stamps_scale_and_unit(real_stamps):
+    """Sigmoid: the bar's colours follow the stamp's mean and deviation, symmetric about zero
+    for the Difference."""
+    shown = []
+    for kind, pixels in real_stamps.items():
+        finite = pixels[np.isfinite(pixels)].astype(float)
+        low, high = np.percentile(finite, [0.5, 99.5])
+        symmetric = kind == "Difference"
+        if symmetric:
+            low, high = -max(abs(low), abs(high)), max(abs(low), abs(high))
+        colormap = "RdBu_r" if symmetric else "gray"
+        shown.append(FigureStamp(kind, pixels, [low, high], colormap, symmetric, "DN"))
+    figure = stamps_figure(shown, "sigmoid", "title")
+    bars = figure.axes[len(shown) :]
+    assert [axis.get_title() for axis in figure.axes[: len(shown)]] == list(KINDS)
+    for stamp, bar in zip(shown, bars, strict=True):
+        finite = stamp.pixels[np.isfinite(stamp.pixels)].astype(float)
+        low, high = stamp.cuts
+        ramp = np.linspace(0, 1, 256)
+        center = (finite.mean() - low) / (high - low)
+        scale = finite.std() / (high - low)
+
+        def sigmoid(x, center=center, scale=scale):
+            return 1 / (1 + np.exp(-(x - center) / scale))
+
+        def stretch(x, sigmoid=sigmoid):
+            return (sigmoid(x) - sigmoid(0)) / (sigmoid(1) - sigmoid(0))
+
+        if stamp.symmetric:
+            signed = 2 * ramp - 1
+            level = 0.5 + 0.5 * np.sign(signed) * stretch(np.abs(signed))
+        else:
+            level = stretch(ramp)
+        expected = table(stamp.colormap)[np.floor(level * 255 + 0.5).astype(int)] / 255
+        (mesh,) = (c for c in bar.collections if isinstance(c, QuadMesh))
+        colours = mesh.get_cmap().colors
+        np.testing.assert_allclose(colours, expected)
+        assert bar.get_xlabel() == "DN"
+        assert bar.get_xlim() == pytest.approx((low, high))
+
+
+def test_the_title_names_the_alert_the_scale_and_the_detection():
+    record = {"alertId": 12, "date": "2024-11-05 01:02:03", "isdiffpos": "f"}
+    title = figure_title("ZTF24abssjsb", record, "asinh", "zscale")
+    assert title.startswith("ZTF24abssjsb · alert 12 · 2024-11-05 01:02:03\n")
+    assert "asinh stretch, zscale cuts · negative detection" in title
+    assert figure_title("ZTF1", {}, "linear", "manual").startswith("ZTF1 · alert ? · \n")
