@@ -1,4 +1,5 @@
-"""The Jupyter door: the shared contract through a real jupyter server, plus auth and threading."""
+"""The Jupyter door beyond the shared contract (tests/test_contract.py): auth, no lake, cheap
+import, the server's log lines, health and metrics."""
 
 import logging
 import os
@@ -6,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from support.doors import Response
+from support.doors import jupyter_fetch
 from tornado.httpclient import AsyncHTTPClient
 from traitlets.config import Config
 
@@ -40,19 +41,7 @@ def jp_server_config(served):
 
 @pytest.fixture
 def door(jp_fetch):
-    async def fetch(path, method="GET", params=None, body=None, headers=None):
-        extra = {"body": body} if body is not None else {}
-        response = await jp_fetch(
-            *path.split("/"),
-            method=method,
-            params=params,
-            headers=headers,
-            raise_error=False,
-            **extra,
-        )
-        return Response(response.code, response.headers, response.body)
-
-    return fetch
+    return jupyter_fetch(jp_fetch)
 
 
 @pytest.fixture

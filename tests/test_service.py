@@ -1,6 +1,6 @@
-"""The standalone door: the shared contract through a real aiohttp server, and the serve command."""
+"""The standalone door beyond the shared contract (tests/test_contract.py): the serve command,
+busy and slow lakes, base URLs, health, the gunicorn entry point."""
 
-import io
 import json
 import signal
 import socket
@@ -11,36 +11,11 @@ import urllib.request
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from support.doors import Response, release
+from support.doors import release
 from support.servers import free_port, start_service, wait_for_http
 
 from fink_cutout_jupyter.doors.settings import DoorSettings
 from fink_cutout_jupyter.doors.standalone import create_app
-
-
-@pytest.fixture
-def door(lake_case, jp_asyncio_loop):
-    app = create_app(
-        DoorSettings(lake_case.lake, lake_case.index, science_dir=lake_case.science_dir, workers=2)
-    )
-    server = TestServer(app, host="127.0.0.1")
-    jp_asyncio_loop.run_until_complete(server.start_server())
-
-    async def fetch(path, method="GET", params=None, body=None, headers=None):
-        async with (
-            aiohttp.ClientSession() as session,
-            session.request(
-                method,
-                server.make_url("/" + path),
-                params=params,
-                data=io.BytesIO(body) if body is not None else None,
-                headers=headers,
-            ) as response,
-        ):
-            return Response(response.status, response.headers, await response.read())
-
-    yield fetch
-    jp_asyncio_loop.run_until_complete(server.close())
 
 
 def test_serve_command_answers_logs_and_stops_gracefully(demo):
