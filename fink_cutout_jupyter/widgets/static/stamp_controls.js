@@ -54,9 +54,17 @@ export function buildControls(state) {
   const c = controls;
   const cutsRow = [c.stretch.wrap, c.interval.wrap, c.pmin.wrap, c.pmax.wrap];
   const coloursRow = [c.colormap.wrap, c.differenceColormap.wrap, c.symmetric.wrap, c.share.wrap];
-  const zoomRow = [c.zoomOut, c.zoomLabel, c.zoomIn, c.zoomReset, c.size.wrap, c.flip.wrap];
-  const rows = [cutsRow, coloursRow, [...zoomRow, c.blinkButton, c.blinkInterval.wrap]];
-  for (const items of rows) {
+  const viewRow = [
+    c.zoomOut,
+    c.zoomLabel,
+    c.zoomIn,
+    c.zoomReset,
+    c.size.wrap,
+    c.flip.wrap,
+    c.blinkButton,
+    c.blinkInterval.wrap,
+  ];
+  for (const items of [cutsRow, coloursRow, viewRow]) {
     const row = element("div", "fink-control-row");
     row.append(...items);
     state.controls.append(row);
