@@ -420,3 +420,64 @@ def test_upper_limits_without_a_finite_time_or_depth_are_left_out(nonfinite):
     limits = strict_json(reply.body)
     assert [(limit["jd"], limit["limit"]) for limit in limits] == expected
     assert all(limit["date"].endswith("+00:00") for limit in limits)
+
+
+def count_calls(monkeypatch, owner, name: str, counted=lambda *args: True) -> list:
+    """The arguments of every call of the real `owner.name` (still called) that `counted`."""
+    calls = []
+    original = getattr(owner, name)
+
+    def counting(*args, **kwargs):
+        if counted(*args):
+            calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counting)
+    return calls
+
+
+@pytest.mark.parametrize("form", ["relative", "absolute"])
+def test_an_hdfs_path_is_made_relative_once_per_request(demo, monkeypatch, form):
+    """At the edge only: the reader, the stat and the open take its `LakePath` (was 4 calls)."""
+    from support.rewrites import stored_stamps
+
+    api = CutoutAPI(str(demo.root))
+    location = api.index.latest("ZTF24abssjsb")
+    path = location.path if form == "relative" else str(demo.root / location.path)
+    calls = count_calls(monkeypatch, Lake, "relative")
+    params = {
+        "objectId": "ZTF24abssjsb",
+        "hdfsPath": path,
+        "kind": "Science",
+        "return_type": "FITS",
+    }
+    reply = api.handle("cutouts", params)
+    assert reply.status == 200, reply.body
+    assert reply.body == stored_stamps(demo.root / location.path, location.alert_id)["Science"]
+    assert [args[1] for args in calls] == [path]
+
+
+def test_kinds_are_checked_once_at_the_edge(demo, monkeypatch):
+    """The parameter table checks ``kind``; the reader and the stamps take its `StampKinds`
+    (was three checks: the table, the reader, each stamp's decoding)."""
+    from fink_cutout_jupyter.contract import parameters
+    from fink_cutout_jupyter.cutouts import stamps
+
+    api = CutoutAPI(str(demo.root))
+    location = api.index.latest("ZTF24abssjsb")
+    edge = count_calls(monkeypatch, parameters, "check")
+    inner = count_calls(
+        monkeypatch, stamps.StampKinds, "of", lambda kinds: not isinstance(kinds, stamps.StampKinds)
+    )
+    per_stamp = count_calls(monkeypatch, stamps, "stamp_from_stored")
+    for params, body in (
+        ({"candid": location.alert_id, "kind": "Template"}, False),
+        ({"objectId": "ZTF24abssjsb", "hdfsPath": location.path}, False),
+        ({"candid": [location.alert_id] * 2, "kind": "Difference"}, True),
+    ):
+        reply = api.handle("cutouts", params, body=body)
+        assert reply.status == 200, reply.body
+    assert (len(edge), inner, per_stamp) == (2, [], [])
+    refused = api.handle("cutouts", {"candid": location.alert_id, "kind": "Sky"})
+    assert refused.status == 400
+    assert json.loads(refused.body)["text"].startswith("kind: 'Sky' is not allowed")

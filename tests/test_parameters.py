@@ -59,3 +59,30 @@ def test_the_parameter_list_names_defaults_and_choices():
     kind = next(describe(p) for p in CUTOUT_PARAMETERS if p.name == "kind")
     assert kind == kind | {"required": False, "default": "All"}
     assert kind["allowed"] == ["Science", "Template", "Difference", "All"]
+
+
+def test_the_edge_gives_a_checked_lake_path_and_stamp_kinds(demo):
+    """``hdfsPath`` made relative to the lake's root once, here (absolute or relative, the same
+    `LakePath`); a path leaving the root is refused naming the parameter."""
+    from fink_cutout_jupyter.contract.parameters import parse_cutout_request
+    from fink_cutout_jupyter.cutouts.stamps import StampKinds
+    from fink_cutout_jupyter.errors import OutsideLake
+    from fink_cutout_jupyter.storage.lake import Lake, LakePath
+
+    lake = Lake(demo.root)
+    relative = demo.files[0]
+    for given in (relative, str(demo.root / relative), f"./{relative}"):
+        request = parse_cutout_request(
+            {"candid": 1, "hdfsPath": given, "kind": "Science"}, lake=lake
+        )
+        assert isinstance(request.path, LakePath)
+        assert request.path == relative
+        assert isinstance(request.kinds, StampKinds)
+        assert request.kinds == ("Science",)
+    assert parse_cutout_request({"candid": 1}, lake=lake).kinds == (
+        "Science",
+        "Template",
+        "Difference",
+    )
+    with pytest.raises(OutsideLake, match=r"^hdfsPath: "):
+        parse_cutout_request({"candid": 1, "hdfsPath": "../x.parquet"}, lake=lake)

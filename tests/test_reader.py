@@ -308,3 +308,69 @@ def test_a_read_failing_while_stat_answers_is_an_outage_not_corrupt_data(ztf_lak
     assert f"failed reading hdfsPath: {path}" in reply["body"]
     assert "Input/output error" in reply["body"]
     assert str(SHARED_DATA) not in reply["body"]
+
+
+def test_read_many_reads_each_page_once_in_order_with_an_error_per_alert(demo):
+    """Alerts of every file, in random order, and one whose file is gone: each answered in its
+    place with its own stamps (pyarrow on the stored bytes), the missing file's with NotFound;
+    each data page (alert ids and the kinds asked) read once."""
+    import dataclasses
+    import random
+
+    import pyarrow.parquet as pq
+    from support.rewrites import stored_stamps
+
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
+
+    lake = Lake(demo.root)
+    index = AlertIndex(lake)
+    ids = [
+        candid
+        for path in demo.files
+        for candid in pq.read_table(demo.root / path, columns=["candid"]).column(0).to_pylist()
+    ]
+    locations = [index.alert(candid) for candid in random.Random(3).sample(ids, 150)]
+    gone = dataclasses.replace(
+        locations[0], path=locations[0].path.replace(".parquet", "-x.parquet")
+    )
+    asked = [*locations[:70], gone, *locations[70:]]
+    kinds = ("Science", "Difference")
+    reader = CutoutReader(lake)
+    found = reader.read_many(asked, kinds)
+    assert len(found) == len(asked)
+    assert isinstance(found[70], NotFound)
+    assert "no file" in str(found[70])
+    for location, alert in zip(locations, found[:70] + found[71:], strict=True):
+        assert alert.alert_id == location.alert_id
+        stored = stored_stamps(demo.root / location.path, location.alert_id)
+        assert {kind: alert.stamps[kind].fits_bytes for kind in kinds} == {
+            kind: stored[kind] for kind in kinds
+        }
+    pages = {
+        (location.path, location.page_spans[name][0].offset)
+        for location in locations
+        for name in ("alertId", *kinds)
+    }
+    assert reader.pages_read == len(pages) < len(locations)
+    assert (reader.page_reads, reader.stale_reads, reader.page_fallbacks) == (2 * 150, 0, 0)
+
+
+def test_one_alert_is_read_by_the_same_page_path_as_many(demo):
+    """`read_location` is `read_many` of one: the row's alert id page, then its stamps' pages."""
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
+
+    lake = Lake(demo.root)
+    reader = CutoutReader(lake)
+    alert = reader.read_location(AlertIndex(lake).latest("ZTF24abssjsb"))
+    assert set(alert.stamps) == set(KINDS)
+    assert (reader.pages_read, reader.page_reads) == (1 + len(KINDS), len(KINDS))
+
+
+def test_a_files_identity_is_its_size_and_modification_time(ztf_lake):
+    import os
+
+    path = ztf_lake.night_files("19881103")[0]
+    stat = os.stat(ztf_lake.resolve(path))
+    assert CutoutReader(ztf_lake).identity(path) == (stat.st_size, stat.st_mtime_ns)

@@ -94,3 +94,14 @@ def test_multi_extension_fits_holds_the_three_kinds_and_the_identity(ztf_rows):
         assert extension.header["JD"] == row["jd"]
         assert extension.header["BUNIT"] == "DN"
     assert packed[0].header["OBJECT"] == row["objectId"]
+
+
+def test_stamp_kinds_are_checked_when_made_and_taken_as_checked_after():
+    from fink_cutout_jupyter.cutouts.stamps import StampKinds
+
+    kinds = StampKinds.of(["Difference", "Science"])
+    assert kinds == ("Difference", "Science")
+    assert StampKinds.of(kinds) is kinds
+    for bad in (["All"], [], ["Science", "sci"]):
+        with pytest.raises(BadParameter, match=r"^kind: .* allowed: Science, Template, Difference"):
+            StampKinds.of(bad)
