@@ -1,6 +1,10 @@
 """StampPanels without a browser: the pixels travel as binary buffers, traits are checked."""
 
+import json
+import os
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -67,3 +71,45 @@ def test_the_browser_takes_menus_sizes_and_zoom_limit_from_the_kernel():
         assert not re.search(rf"\b{pixels}\b", browser_code), f"a copy of {pixels} px"
     assert not re.search(r"\b(MAX_ZOOM|SIZES|16)\b", browser_code)
     assert not re.search(r'\["linear", "sqrt"|\["percentile", "zscale"', browser_code), "a menu"
+
+
+ZOOM_IN_NODE = """
+import { zoomAbout } from "./stamp_geometry.js";
+const traits = { ...JSON.parse(process.argv[1]), center: [31.5, 31.5], flip: false };
+const model = { get: (name) => traits[name], set: (name, value) => { traits[name] = value; },
+                save_changes: () => {} };
+const stamps = JSON.parse(process.argv[2]);
+const state = { model, prepared: stamps.map((stamp) => ({ stamp, pixels: stamp.pixels })),
+                panels: [], blinkStep: 0 };
+for (let i = 0; i < 10; i++) zoomAbout(state, 0, 2);
+console.log(JSON.stringify(traits.zoom));
+"""
+
+
+@pytest.mark.parametrize(
+    ("stamps", "expected"),
+    [
+        ([{"kind": "Science", "width": 63, "height": 63, "pixels": [0]}], "max_zoom"),
+        ([{"kind": "Science", "width": 63, "height": 63, "error": "corrupt"}], 1.0),
+    ],
+    ids=["stops at the kernel's max_zoom", "no stamp with pixels: nothing to zoom"],
+)
+def test_the_browser_zooms_up_to_the_kernels_limit(stamps, expected):
+    node = shutil.which("node")
+    if node is None:
+        message = "node is missing: apt-get install nodejs (CI has it for npm and biome)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    state = StampPanels(size="small").get_state()
+    traits = {name: state[name] for name in ("zoom", "max_zoom", "size", "size_pixels")}
+    zoomed = subprocess.run(
+        [node, "--input-type=module", "-e", ZOOM_IN_NODE, json.dumps(traits), json.dumps(stamps)],
+        cwd=STATIC,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert zoomed.returncode == 0, zoomed.stderr
+    assert json.loads(zoomed.stdout) == (state["max_zoom"] if expected == "max_zoom" else expected)

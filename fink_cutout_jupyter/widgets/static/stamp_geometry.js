@@ -47,8 +47,9 @@ export function pointerPixel(state, panelIndex, event) {
 export function zoomAbout(state, panelIndex, factor, event) {
   const model = state.model;
   const item = shownStamp(state, panelIndex);
+  const base = firstDrawn(state)?.stamp;
+  if (!base) return; // no stamp has pixels: nothing to zoom
   const zoom = Math.max(1, Math.min(model.get("max_zoom"), model.get("zoom") * factor));
-  const base = firstDrawn(state).stamp;
   let center = model.get("center");
   if (event && item.pixels) {
     const view = viewTransform(state, item);
