@@ -1,4 +1,5 @@
-"""StampPanels: the widget whose browser code (``static/stamps.js``) draws an alert's stamps.
+"""StampPanels: the widget whose browser code (``static/stamps.js`` and the ``stamp_*.js`` it
+imports) draws an alert's stamps.
 
 The kernel sends each stamp's float32 pixels once, as a binary buffer; cuts, stretch, colormap,
 zoom, pan, blink and the hover readout are applied in the browser, which reports the cuts it
