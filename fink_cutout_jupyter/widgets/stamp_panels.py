@@ -12,12 +12,11 @@ from __future__ import annotations
 import anywidget
 import traitlets
 
-from fink_cutout_jupyter.cutouts.render import STRETCHES
+from fink_cutout_jupyter.cutouts.render import INTERVALS_WITH_MANUAL, STRETCHES
 from fink_cutout_jupyter.errors import BadParameter
 from fink_cutout_jupyter.widgets.assets import STATIC, bundled_module
 from fink_cutout_jupyter.widgets.stamp_display import DEFAULT_COLORMAPS, colormap_tables
 
-INTERVALS = ("percentile", "zscale", "minmax", "manual")
 SIZE_PIXELS = {"small": 160, "medium": 240, "large": 360}  # CSS pixels of one panel's square
 MAX_ZOOM = 16.0
 
@@ -33,9 +32,9 @@ class StampPanels(anywidget.AnyWidget):
     )
     colormaps = traitlets.Dict(help="colormap name -> 768 bytes of RGB").tag(sync=True)
     stretch = traitlets.Enum(STRETCHES, default_value="linear").tag(sync=True)
-    interval = traitlets.Enum(INTERVALS, default_value="zscale").tag(sync=True)
+    interval = traitlets.Enum(INTERVALS_WITH_MANUAL, default_value="zscale").tag(sync=True)
     choices = traitlets.Dict(
-        {"stretch": list(STRETCHES), "interval": list(INTERVALS)},
+        {"stretch": list(STRETCHES), "interval": list(INTERVALS_WITH_MANUAL)},
         read_only=True,
         help="the browser's menus: the values `stretch` and `interval` accept",
     ).tag(sync=True)
