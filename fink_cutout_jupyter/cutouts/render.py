@@ -214,14 +214,10 @@ def levels(
     return level_scale(pixels, stretch, cuts, symmetric)(pixels)
 
 
-def _sigmoid_stretch(center: float, scale: float):
-    """Fink's sigmoid in interval units, rescaled so that 0 -> 0 and 1 -> 1."""
-    return _sigmoid_stretch_class()(center, scale)
-
-
 @lru_cache(maxsize=1)
 def _sigmoid_stretch_class():
-    """The stretch class, made once (astropy loads on first use)."""
+    """Fink's sigmoid in interval units, rescaled so that 0 -> 0 and 1 -> 1: the class, made
+    once (astropy loads on first use)."""
     from astropy.visualization import BaseStretch
 
     class SigmoidStretch(BaseStretch):
@@ -251,7 +247,7 @@ def _stretch(name: str, finite: np.ndarray, low: float, high: float):
         span = high - low
         std = float(np.std(finite)) if finite.size else 0.0
         center = (float(np.mean(finite)) - low) / span if finite.size else 0.5
-        return _sigmoid_stretch(center, std / span if std > 0 else 1.0)
+        return _sigmoid_stretch_class()(center, std / span if std > 0 else 1.0)
     return _astropy_stretch(name)
 
 
