@@ -1,14 +1,13 @@
 import json
 from collections import defaultdict
 
-import pyarrow as pa
 import pytest
 from support.real_data import displayed
 
 from fink_cutout_jupyter.cutouts.reader import CutoutReader
 from fink_cutout_jupyter.errors import BadParameter, NotFound
 from fink_cutout_jupyter.index.build import build
-from fink_cutout_jupyter.index.lookup import AlertIndex, bucket_of, bucket_of_keys
+from fink_cutout_jupyter.index.lookup import AlertIndex
 from fink_cutout_jupyter.surveys import KINDS
 
 
@@ -106,43 +105,6 @@ def test_rubin_lookups_by_dia_source_id(rubin_lake, rubin_records):
     )
     assert index.latest(object_id).object_id == str(object_id)
     assert index.survey.name == "lsst"
-
-
-def test_buckets_are_stable_and_spread():
-    keys = pa.array([f"ZTF{i:09d}" for i in range(20000)])
-    buckets = bucket_of_keys(keys, 16)
-    assert [bucket_of(k, 16) for k in keys.to_pylist()[:50]] == buckets[:50].tolist()
-    counts = [int((buckets == b).sum()) for b in range(16)]
-    assert min(counts) > 0.8 * 20000 / 16
-    assert bucket_of_keys(pa.array([123, 456]), 8).tolist() == [
-        bucket_of("123", 8),
-        bucket_of(456, 8),
-    ]
-    assert bucket_of_keys(pa.chunked_array([["a"], ["b", "c"]]), 4).tolist() == [
-        bucket_of(k, 4) for k in "abc"
-    ]
-
-
-def test_stale_files_detect_a_same_size_rewrite_by_its_mtime(rewritable_lake):
-    from support.rewrites import swap_rows
-
-    lake = rewritable_lake
-    assert lake.index.stale_files(check_contents=True) == []
-    lake.rewrite(swap_rows(lake.table, 3, 40), keep_mtime=False)
-    assert lake.index.stale_files() == [lake.path]
-
-
-def test_a_content_check_finds_rewrites_that_kept_size_and_mtime(rewritable_lake):
-    from support.rewrites import swap_rows
-
-    from fink_cutout_jupyter.index.build import build as build_index
-
-    lake = rewritable_lake
-    lake.rewrite(swap_rows(lake.table, 3, 40), keep_mtime=True)
-    assert lake.index.stale_files() == []
-    assert lake.index.stale_files(check_contents=True) == [lake.path]
-    build_index(lake.index, lake.lake.nights(), progress=False)
-    assert lake.index.stale_files(check_contents=True) == []
 
 
 def test_stray_files_in_the_index_are_ignored(real_index, real_rows):

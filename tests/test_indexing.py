@@ -8,7 +8,7 @@ import pytest
 from fink_cutout_jupyter.cutouts.reader import CutoutReader
 from fink_cutout_jupyter.demo import DEMO_OBJECT_ID, make_demo_lake
 from fink_cutout_jupyter.errors import BadParameter
-from fink_cutout_jupyter.index import writes as index_writes
+from fink_cutout_jupyter.index import compaction
 from fink_cutout_jupyter.index.build import build, compact
 from fink_cutout_jupyter.index.files import read_index_table
 from fink_cutout_jupyter.index.lookup import AlertIndex
@@ -56,7 +56,7 @@ def test_reindexing_a_night_twice_gives_the_same_index(lake):
 
 
 def test_compaction_keeps_every_alert_and_deltas_override_the_base(lake, monkeypatch):
-    monkeypatch.setattr(index_writes, "TARGET_BUCKET_ROWS", 100)
+    monkeypatch.setattr(compaction, "TARGET_BUCKET_ROWS", 100)
     index = AlertIndex(lake)
     build(index, lake.nights(), progress=False)
     before = every_alert(index, lake)

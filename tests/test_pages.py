@@ -11,8 +11,6 @@ from support.real_data import SHARED_DATA
 
 from fink_cutout_jupyter.parquet.columns import leaf
 from fink_cutout_jupyter.parquet.pages import (
-    ColumnInfo,
-    PageSpan,
     Unsupported,
     decode_hybrid,
     page_map,
@@ -20,6 +18,7 @@ from fink_cutout_jupyter.parquet.pages import (
     read_values,
     spans_of_rows,
 )
+from fink_cutout_jupyter.parquet.spans import ColumnInfo, PageSpan
 
 ZTF_CUTOUTS = ["cutoutScience.stampData", "cutoutTemplate.stampData", "cutoutDifference.stampData"]
 

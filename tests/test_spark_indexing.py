@@ -20,8 +20,9 @@ from support.real_data import SHARED_DATA, ZTF_LAKES
 
 from fink_cutout_jupyter.demo import make_demo_lake
 from fink_cutout_jupyter.index.build import build, compact
+from fink_cutout_jupyter.index.entries import TABLES
 from fink_cutout_jupyter.index.files import read_index_table
-from fink_cutout_jupyter.index.lookup import TABLES, AlertIndex
+from fink_cutout_jupyter.index.lookup import AlertIndex
 from fink_cutout_jupyter.storage.lake import Lake
 
 
