@@ -11,8 +11,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from fink_cutout_jupyter import metrics
 from fink_cutout_jupyter._version import __version__
 from fink_cutout_jupyter.contract.replies import Reply, json_reply
+from fink_cutout_jupyter.errors import CutoutError
+from fink_cutout_jupyter.index.layout import LAYOUT, base_sizes_file, damaged, read_layout
 
 if TYPE_CHECKING:
     from fink_cutout_jupyter.contract.api import CutoutAPI
@@ -20,8 +23,6 @@ if TYPE_CHECKING:
 
 def health_reply(api: CutoutAPI) -> Reply:
     """200 with what was checked, or 503 with the same facts and the reasons in ``text``."""
-    from fink_cutout_jupyter import metrics
-
     facts, reasons = check(api)
     metrics.observe_health(not reasons, facts["index_age_seconds"])
     if reasons:
@@ -39,9 +40,6 @@ def check(api: CutoutAPI) -> tuple[dict[str, Any], list[str]]:
     ``index_age_seconds`` is the time since the index's layout was last published (a build or
     a nightly update): it grows while nightly indexing is not running.
     """
-    from fink_cutout_jupyter.errors import CutoutError
-    from fink_cutout_jupyter.index.layout import LAYOUT, base_sizes_file, damaged, read_layout
-
     facts: dict[str, Any] = {
         "version": __version__,
         "lake": False,
