@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from fink_cutout_jupyter.errors import BadParameter, CutoutError
-from fink_cutout_jupyter.surveys import KINDS
+from fink_cutout_jupyter.surveys import KINDS, SURVEYS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("--candid", help="alert id (ZTF candid, Rubin diaSourceId); default: latest")
     get.add_argument("--kind", default="All", choices=[*KINDS, "All"])
     get.add_argument("--format", default="fits", choices=["fits", "array", "png"])
-    get.add_argument("--survey", choices=["ztf", "lsst"], help="default: from the file's columns")
+    get.add_argument("--survey", choices=list(SURVEYS), help="default: from the file's columns")
     get.add_argument("-o", "--output", help="file to write (default: standard output)")
     get.set_defaults(run=_get)
 

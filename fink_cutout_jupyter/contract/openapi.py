@@ -20,7 +20,7 @@ from fink_cutout_jupyter.contract.parameters import (
     MAX_BODY_BYTES,
     Parameter,
 )
-from fink_cutout_jupyter.surveys import MAX_ID, Survey
+from fink_cutout_jupyter.surveys import MAX_ID, SURVEYS, Survey
 
 _PATH_PATTERN = r"^[^\x00]*[^\x00\s][^\x00]*$"  # not blank, no NUL
 _ID_NAMES = ("objectId", "diaObjectId", "candid", "diaSourceId")
@@ -231,7 +231,7 @@ def _alert_schema() -> dict[str, Any]:
             "ra": number,
             "dec": number,
             "isdiffpos": {"type": "string"},
-            "survey": {"type": "string", "enum": ["ztf", "lsst"]},
+            "survey": {"type": "string", "enum": list(SURVEYS)},
             "hdfsPath": {"type": "string"},
         },
     }
