@@ -181,3 +181,21 @@ def test_a_labels_file_that_cannot_be_used_is_refused_and_left_alone(client, can
         CutoutGallery(candids[:4], client=client, labels_path=tmp_path)
     with pytest.raises(ValueError, match=r"\.csv, \.parquet or \.pq"):
         CutoutGallery(candids[:4], client=client, labels_path=tmp_path / "labels.xlsx")
+
+
+def test_the_browser_colours_thumbnails_as_the_kernel_says(client, candids):
+    import matplotlib
+
+    from fink_cutout_jupyter.widgets.assets import STATIC
+    from fink_cutout_jupyter.widgets.gallery import THUMBNAIL_COLOURING
+
+    gallery = CutoutGallery(candids[:2], client=client, kind="All", autosave=False)
+    state = gallery.grid.get_state()
+    assert state["colouring"] == THUMBNAIL_COLOURING
+    assert set(THUMBNAIL_COLOURING["colormaps"]) == {"Science", "Template", "Difference"}
+    for name in THUMBNAIL_COLOURING["colormaps"].values():
+        table = matplotlib.colormaps[name](np.linspace(0, 1, 256), bytes=True)[:, :3]
+        assert bytes(state["colormaps"][name]) == table.tobytes()
+    script = (STATIC / "gallery.js").read_text()
+    for written in ('"gray"', '"RdBu_r"', "99.5", '"Difference"'):
+        assert written not in script, f"gallery.js decides {written} itself"

@@ -20,16 +20,26 @@ from fink_cutout_jupyter.widgets.viewer_html import error_box
 
 PAGE_SIZE = 60
 TILE_SIZE = 96
+# How a thumbnail is coloured (the browser has no defaults of its own): percentile cuts, then
+# each kind's colormap; a kind listed in "symmetric" is cut symmetrically about 0.
+THUMBNAIL_COLORMAPS = {"Science": "gray", "Template": "gray", "Difference": "RdBu_r"}
+THUMBNAIL_COLOURING = {
+    "pmin": 0.5,
+    "pmax": 99.5,
+    "colormaps": THUMBNAIL_COLORMAPS,
+    "symmetric": ["Difference"],
+}
 
 
 class GalleryGrid(anywidget.AnyWidget):
     """The browser's grid of one page of thumbnails (``static/gallery.js``)."""
 
-    _esm = bundled_module("colours.js", "controls.js", "gallery.js")
+    _esm = bundled_module("gallery.js")
     _css = STATIC / "gallery.css"
 
     tiles = traitlets.List(traitlets.Dict()).tag(sync=True)
-    colormaps = traitlets.Dict().tag(sync=True)
+    colormaps = traitlets.Dict(help="colormap name -> 768 bytes of RGB").tag(sync=True)
+    colouring = traitlets.Dict(THUMBNAIL_COLOURING, help="see `THUMBNAIL_COLOURING`").tag(sync=True)
     labels = traitlets.Dict(help="id -> label").tag(sync=True)
     label_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
     selected = traitlets.List(traitlets.Unicode()).tag(sync=True)
@@ -106,7 +116,7 @@ class CutoutGallery(widgets.VBox):
         self._rows: dict[str, dict[str, Any]] = {}
         self.grid = GalleryGrid(
             label_names=list(labels),
-            colormaps=colormap_tables(["gray", "RdBu_r"]),
+            colormaps=colormap_tables(sorted(set(THUMBNAIL_COLORMAPS.values()))),
             pages=pages(len(self.ids), page_size),
             count=len(self.ids),
         )

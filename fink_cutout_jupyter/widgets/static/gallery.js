@@ -1,18 +1,16 @@
 // A page of thumbnails drawn from their float32 pixels, with keys to move, label, select and
-// open. Labels and selections are sent to the kernel, which keeps them. (After colours.js and
-// controls.js.)
+// open. Labels and selections are sent to the kernel, which keeps them. How a thumbnail is
+// coloured (percentiles, colormap per kind, which kinds are symmetric) comes from the kernel too.
 
-function draw(canvas, pixels, width, height, kind, tables) {
-  const sorted = pixels.filter(Number.isFinite).sort();
-  let low = percentile(sorted, 0.5);
-  let high = percentile(sorted, 99.5);
-  const symmetric = kind === "Difference";
-  if (symmetric) {
-    const reach = Math.max(Math.abs(low), Math.abs(high));
-    [low, high] = [-reach, reach];
-  }
+import { colour, floats, intervalCuts, NAN_RGB, statistics } from "./colours.js";
+import { element } from "./controls.js";
+
+function draw(canvas, pixels, width, height, kind, tables, colouring) {
+  const { pmin, pmax } = colouring;
+  const symmetric = colouring.symmetric.includes(kind);
+  let [low, high] = intervalCuts("percentile", statistics(pixels), { pmin, pmax, symmetric });
   if (!(high > low)) [low, high] = [low - 0.5, low + 0.5];
-  const table = tables[symmetric ? "RdBu_r" : "gray"];
+  const table = tables[colouring.colormaps[kind]];
   const lut = new Uint8Array(table.buffer, table.byteOffset, table.byteLength);
   const image = new ImageData(width, height);
   for (let i = 0; i < pixels.length; i++) {
@@ -80,6 +78,7 @@ function render({ model, el }) {
 
   function drawTiles() {
     const tables = model.get("colormaps");
+    const colouring = model.get("colouring");
     const size = model.get("tile_size");
     grid.replaceChildren();
     grid.style.gridTemplateColumns = `repeat(auto-fill, minmax(${size + 12}px, 1fr))`;
@@ -88,11 +87,12 @@ function render({ model, el }) {
       box.dataset.id = tile.id;
       box.dataset.index = String(index);
       const images = element("div", "fink-tile-images");
-      if (tile.stamps && tile.stamps.length) {
+      if (tile.stamps?.length) {
         tile.stamps.forEach((view, position) => {
           const canvas = element("canvas", "fink-thumbnail");
           canvas.style.width = canvas.style.height = `${size / Math.sqrt(tile.stamps.length)}px`;
-          draw(canvas, floats(view), tile.width, tile.height, tile.kinds[position], tables);
+          const kind = tile.kinds[position];
+          draw(canvas, floats(view), tile.width, tile.height, kind, tables, colouring);
           images.append(canvas);
         });
       } else {
@@ -127,9 +127,9 @@ function render({ model, el }) {
       badge.textContent = given || "";
       badge.dataset.label = given || "";
     }
-    status.textContent = `page ${model.get("page") + 1} of ${model.get("pages")} · ${
-      model.get("count")
-    } ids · ${Object.keys(labels).length} labelled · ${selected.size} selected`;
+    status.textContent = `page ${model.get("page") + 1} of ${model.get("pages")} · ${model.get(
+      "count",
+    )} ids · ${Object.keys(labels).length} labelled · ${selected.size} selected`;
     previous.disabled = model.get("page") === 0;
     next.disabled = model.get("page") >= model.get("pages") - 1;
   }
