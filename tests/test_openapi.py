@@ -111,7 +111,7 @@ def test_schemathesis_finds_nothing(live_door, mode):
             case.call_and_validate(headers=headers)
 
         run()
-    # schemathesis leaves out the document's own path (tested by tests/contract.py)
+    # schemathesis leaves out the document's own path (tested by tests/test_contract.py)
     assert [operation.label for operation in operations] == [
         "GET /api/v1/cutouts",
         "POST /api/v1/cutouts",
