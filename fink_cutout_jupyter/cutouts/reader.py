@@ -234,12 +234,15 @@ class CutoutReader:
     ) -> None:
         """Fill `found` for the alerts of one file: by page, by row group, or by a scan."""
         identity = self.identity(path)
-        trusted = [(p, loc) for p, loc in entries if loc.file_identity == identity]
-        stale = [(p, loc) for p, loc in entries if loc.file_identity != identity]
-        paged = [(p, loc) for p, loc in trusted if loc.page_spans and self._known_survey(loc)]
-        by_row_group = [
-            (p, loc) for p, loc in trusted if not (loc.page_spans and self._known_survey(loc))
-        ]
+        paged, by_row_group, stale = [], [], []
+        for entry in entries:
+            location = entry[1]
+            if location.file_identity != identity:
+                stale.append(entry)
+            elif location.page_spans and self._known_survey(location):
+                paged.append(entry)
+            else:
+                by_row_group.append(entry)
         if paged:
             try:
                 with self._decoding(path), self.files.reading(path, identity) as source:
