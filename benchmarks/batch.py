@@ -2,13 +2,14 @@
 
 A synthetic lake (the demo's generator, 12,500 objects: ~10,000 alerts a night in four ~100 MB
 files, like Fink's) is written once under ``$TMPDIR/fink-batch-bench`` and reused. The 10,000
-alerts of its busiest night are asked for by alert id in random order, 2,000 per request (the
-door's maximum), all three stamps, Arrow output, through `CutoutAPI` (what both HTTP doors call)
-and through `CutoutClient.batch` over HTTP to `fink-cutouts serve`.
+alerts of its busiest night are asked for by alert id in random order, 1,091 per request (the
+door's maximum for three stamps in Arrow, `max_batch_ids`), all three stamps, Arrow output,
+through `CutoutAPI` (what both HTTP doors call) and through `CutoutClient.batch` over HTTP to
+`fink-cutouts serve`.
 
 - cold: a new `CutoutAPI` (index, files and decoders unopened); the OS page cache is as the lake's
   writing left it (dropped first when this process may write /proc/sys/vm/drop_caches).
-- warm: a new `CutoutAPI` that first answered 2,000 alerts of another night, then the same
+- warm: a new `CutoutAPI` that first answered one request's alerts of another night, then the same
   10,000 (so the OS and DataNode caches hold their pages: said as such).
 
 Pages read per stamp is counted by the reader; the distinct pages holding the 10,000 alerts'
@@ -29,13 +30,14 @@ from _servers import serving
 
 from fink_cutout_jupyter.client import CutoutClient
 from fink_cutout_jupyter.contract.api import CutoutAPI
+from fink_cutout_jupyter.contract.batch import max_batch_ids
 from fink_cutout_jupyter.demo import make_demo_lake
 from fink_cutout_jupyter.index.build import build
 from fink_cutout_jupyter.index.lookup import AlertIndex
 from fink_cutout_jupyter.storage.lake import Lake
 
 ALERTS = 10_000
-PER_REQUEST = 2_000
+PER_REQUEST = max_batch_ids("arrow", 3)  # the door's most for three stamps in Arrow (1,091)
 ROOT = Path(tempfile.gettempdir()) / "fink-batch-bench"
 
 
@@ -174,7 +176,7 @@ def main() -> None:
     figures.print(
         f"pages read {local['pages_read']} for {stamps} stamps "
         f"({local['pages_read'] / stamps:.3f} per stamp); distinct pages holding each "
-        f"request's alerts' stamps and ids, summed over the {len(measured) // PER_REQUEST} "
+        f"request's alerts' stamps and ids, summed over the {-(-len(measured) // PER_REQUEST)} "
         f"requests: {local['distinct_per_request']}; over all 10,000: {local['distinct_pages']}",
         pages_read=local["pages_read"],
         pages_read_per_stamp=local["pages_read"] / stamps,

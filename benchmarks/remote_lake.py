@@ -37,10 +37,10 @@ def measure(label: str, lake: Lake, table, requests: int, figures: Figures) -> d
     with lake.filesystem.open_output_stream(lake.resolve(path)) as sink:
         write_spark_like(table, sink)
     build(AlertIndex(lake), ["20241121"], progress=False)
-    key = label.lower()
+    lake_key = label.lower()
     figures.print(
         f"{label}: file {lake.size(path) / 1e6:.0f} MB, {table.num_rows} alerts, 1 row group",
-        **{f"{key}_file_mb": lake.size(path) / 1e6, f"{key}_alerts": table.num_rows},
+        **{f"{lake_key}_file_mb": lake.size(path) / 1e6, f"{lake_key}_alerts": table.num_rows},
     )
     objects = sorted(set(table.column("objectId").to_pylist()))
     results = {}
@@ -53,7 +53,7 @@ def measure(label: str, lake: Lake, table, requests: int, figures: Figures) -> d
         short = "single" if len(kinds) == 1 else "all"
         figures.print(
             results[name].line(f"  {name}", len(kinds)),
-            **{f"{key}_{short}": results[name].figures()},
+            **{f"{lake_key}_{short}": results[name].figures()},
         )
         index, seconds = AlertIndex(lake), []
         for object_id in sets["file"]:  # a new reader each: no identity kept, no open handle
@@ -66,7 +66,7 @@ def measure(label: str, lake: Lake, table, requests: int, figures: Figures) -> d
         figures.print(
             f"  {name}, file not read in the last second (identity checked, file opened): "
             f"p50 {first:.2f} ms, {results[name].seed.p50_ms / first:.1f}x",
-            **{f"{key}_{short}_first_read_of_file_p50_ms": first},
+            **{f"{lake_key}_{short}_first_read_of_file_p50_ms": first},
         )
         results[name].first_file_ms = first
     return results
