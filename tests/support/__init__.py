@@ -7,5 +7,6 @@
 - ``nonfinite``: a lake of real alerts with NaN and infinite numbers.
 - ``browser``: Debian's Chromium driven by Playwright.
 - ``hub``: a real JupyterHub on loopback with the shipped config.
+- ``misbehaving``: a real aiohttp server answering as a broken, slow or huge one would.
 - ``misbehaving``: a real aiohttp server answering as a broken, slow, huge or redirecting one.
 """
