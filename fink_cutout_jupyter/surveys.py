@@ -152,6 +152,35 @@ class Survey:
         return names.get(value, str(value))
 
 
+class ObjectId(str):
+    """An object id checked for one survey: its text (as the index keys it), the `survey` and
+    the id in its `stored` type (an int for Rubin).
+
+    Made by `of`, where an id comes in (the request's edge, `contract.parameters`); the index
+    and the reader take one of their own survey as checked, and check anything else.
+    """
+
+    survey: Survey
+    stored: str | int
+
+    def __new__(cls, stored: str | int, survey: Survey) -> ObjectId:
+        checked = super().__new__(cls, stored)
+        checked.survey = survey
+        checked.stored = stored
+        return checked
+
+    def __getnewargs__(self) -> tuple[str | int, Survey]:  # type: ignore[override]
+        return self.stored, self.survey
+
+    @classmethod
+    def of(cls, value: object, survey: Survey) -> ObjectId:
+        """`value` checked as an object id of `survey` (`Survey.validate_object_id`), unless it
+        is an `ObjectId` of that survey already."""
+        if isinstance(value, ObjectId) and value.survey == survey:
+            return value
+        return cls(survey.validate_object_id(value), survey)
+
+
 MAX_ID = 2**63 - 1  # ids are int64 in the lake
 ID_DIGITS = r"0|[1-9][0-9]{0,18}"  # no sign, no leading zero, no space (then at most MAX_ID)
 

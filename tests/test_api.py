@@ -9,7 +9,7 @@ from fink_cutout_jupyter.contract.api import CutoutAPI, parse_cutout_request
 from fink_cutout_jupyter.cutouts.render import RenderOptions
 from fink_cutout_jupyter.errors import BadParameter, NotFound
 from fink_cutout_jupyter.storage.lake import Lake
-from fink_cutout_jupyter.surveys import KINDS, ZTF
+from fink_cutout_jupyter.surveys import KINDS, LSST, ZTF, ObjectId
 
 
 def test_defaults_are_all_kinds_as_arrays():
@@ -64,6 +64,12 @@ def test_object_ids_are_validated_when_the_survey_is_known():
     with pytest.raises(BadParameter, match="ZTF24abssjsb"):
         parse_cutout_request({"objectId": "12345"}, ZTF)
     assert parse_cutout_request({"objectId": "12345"}).object_id == "12345"
+    checked = parse_cutout_request({"objectId": "ZTF24abssjsb"}, ZTF).object_id
+    assert isinstance(checked, ObjectId)
+    assert (checked, checked.stored, checked.survey) == ("ZTF24abssjsb", "ZTF24abssjsb", ZTF)
+    rubin = parse_cutout_request({"diaObjectId": 170028485706776685}, LSST).object_id
+    assert isinstance(rubin, ObjectId)
+    assert (rubin, rubin.stored, rubin.survey) == ("170028485706776685", 170028485706776685, LSST)
 
 
 def test_etags_name_the_exact_response():
@@ -481,3 +487,45 @@ def test_kinds_are_checked_once_at_the_edge(demo, monkeypatch):
     refused = api.handle("cutouts", {"candid": location.alert_id, "kind": "Sky"})
     assert refused.status == 400
     assert json.loads(refused.body)["text"].startswith("kind: 'Sky' is not allowed")
+
+
+@pytest.mark.parametrize("configured", [True, False], ids=["survey-configured", "survey-indexed"])
+def test_object_ids_are_checked_once_per_request(demo, monkeypatch, configured):
+    """Where the edge knows the survey it checks the id and gives an `ObjectId`, which the index
+    and the reader take as checked (was twice: the edge, then the index or the reader; twice
+    per id of a batch). Without a configured survey a single alert's id is checked by the index
+    alone, and a batch's by the edge (the index's survey)."""
+    from support.rewrites import stored_stamps
+
+    from fink_cutout_jupyter.surveys import Survey
+
+    api = CutoutAPI(str(demo.root), survey=ZTF if configured else None)
+    location = api.index.latest("ZTF24abssjsb")
+    science = stored_stamps(demo.root / location.path, location.alert_id)["Science"]
+    calls = count_calls(monkeypatch, Survey, "validate_object_id")
+    counts = []
+    for route, params, body in (
+        ("cutouts", {"objectId": "ZTF24abssjsb", "kind": "Science", "return_type": "FITS"}, False),
+        (
+            "cutouts",
+            {
+                "objectId": "ZTF24abssjsb",
+                "hdfsPath": location.path,
+                "kind": "Science",
+                "return_type": "FITS",
+            },
+            False,
+        ),
+        ("cutouts", {"objectId": ["ZTF24abssjsb"] * 3, "kind": "Science"}, True),
+        ("alerts", {"objectId": "ZTF24abssjsb"}, False),
+    ):
+        before = len(calls)
+        reply = api.handle(route, params, body=body)
+        assert reply.status == 200, reply.body
+        counts.append(len(calls) - before)
+        if route == "cutouts" and not body:
+            assert reply.body == science
+    assert counts == [1, 1, 3, 1]
+    refused = api.handle("cutouts", {"objectId": "ZTF24abssjs", "kind": "Science"})
+    assert refused.status == 400
+    assert json.loads(refused.body)["text"].startswith("objectId: 'ZTF24abssjs' is not a ZTF")

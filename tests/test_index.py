@@ -8,7 +8,7 @@ from fink_cutout_jupyter.cutouts.reader import CutoutReader
 from fink_cutout_jupyter.errors import BadParameter, NotFound
 from fink_cutout_jupyter.index.build import build
 from fink_cutout_jupyter.index.lookup import AlertIndex
-from fink_cutout_jupyter.surveys import KINDS
+from fink_cutout_jupyter.surveys import KINDS, LSST, ZTF, ObjectId, Survey
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +79,42 @@ def test_unknown_and_bad_ids(real_index):
         real_index.alert(42)
     with pytest.raises(BadParameter, match="objectId"):
         real_index.latest("not-an-id")
+
+
+def test_an_object_id_checked_for_the_index_survey_is_not_checked_again(real_index, real_rows):
+    """An `ObjectId` of the index's survey is taken as checked; a plain value, or an id checked
+    for another survey, is checked with the same error as ever."""
+    object_id = real_rows[0]["objectId"]
+    expected = max((row["jd"], row["candid"]) for row in real_rows if row["objectId"] == object_id)[
+        1
+    ]
+    checks = []
+    original = Survey.validate_object_id
+
+    def counting(survey, value):
+        checks.append(value)
+        return original(survey, value)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Survey, "validate_object_id", counting)
+        assert real_index.latest(object_id).alert_id == expected
+        assert checks == [object_id]
+        checked = ObjectId.of(object_id, ZTF)
+        assert real_index.latest(checked).alert_id == expected
+        assert checks == [object_id, object_id], "made once, then taken as checked"
+        rubin = ObjectId.of("170028485706776685", LSST)
+        with pytest.raises(BadParameter) as plain:
+            real_index.latest("170028485706776685")
+        with pytest.raises(BadParameter) as other_survey:
+            real_index.latest(rubin)
+    assert (
+        str(other_survey.value)
+        == str(plain.value)
+        == (
+            "objectId: '170028485706776685' is not a ZTF object id; expected something like "
+            "'ZTF24abssjsb'"
+        )
+    )
 
 
 def test_an_empty_index_says_how_to_build_it(demo_lake, tmp_path):

@@ -38,7 +38,7 @@ from fink_cutout_jupyter.errors import (
 )
 from fink_cutout_jupyter.index.lookup import AlertIndex
 from fink_cutout_jupyter.locations import AlertLocation
-from fink_cutout_jupyter.surveys import KINDS, Survey, as_integer
+from fink_cutout_jupyter.surveys import KINDS, ObjectId, Survey, as_integer
 
 MAX_BATCH_IDS = 2000
 BATCH_FORMATS = ("arrow", "array", "FITS")
@@ -141,11 +141,11 @@ def max_batch_ids(fmt: str, kinds: int) -> int:
     return max(1, min(MAX_BATCH_IDS, REQUEST_BYTES // (kinds * STAMP_BYTES[fmt])))
 
 
-def _object_id(survey: Survey, name: str, position: int, value: object) -> str:
-    """The object id as text, or `BadParameter` naming its place in the list (a ZTF id among
-    Rubin ones, or the reverse, is the first one of the other survey)."""
+def _object_id(survey: Survey, name: str, position: int, value: object) -> ObjectId:
+    """The object id checked (the index takes it as such), or `BadParameter` naming its place in
+    the list (a ZTF id among Rubin ones, or the reverse, is the first one of the other survey)."""
     try:
-        return str(survey.validate_object_id(value))
+        return ObjectId.of(value, survey)
     except BadParameter as error:
         reason = str(error).split(": ", 1)[-1]
         raise BadParameter(f"{name}[{position}]: {reason}") from None

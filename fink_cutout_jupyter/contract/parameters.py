@@ -2,8 +2,8 @@
 
 Each parameter has a kind; the checks here apply the same rules the OpenAPI document states, so
 that the two cannot drift apart. This is the edge: a request is checked and normalised here once
-(`parse_cutout_request`: ids, a `LakePath`, `StampKinds`, the format, render options), and the
-layers below take what it gives as checked.
+(`parse_cutout_request`: ids, an `ObjectId` when the survey is known, a `LakePath`, `StampKinds`,
+the format, render options), and the layers below take what it gives as checked.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from fink_cutout_jupyter.cutouts.render import INTERVALS, KERNELS, STRETCHES, Re
 from fink_cutout_jupyter.cutouts.stamps import StampKinds
 from fink_cutout_jupyter.errors import BadParameter, NotFound, TooLarge, quote
 from fink_cutout_jupyter.storage.lake import Lake
-from fink_cutout_jupyter.surveys import KINDS, Survey, as_integer
+from fink_cutout_jupyter.surveys import KINDS, ObjectId, Survey, as_integer
 
 FORMAT_SPELLINGS = (*FORMATS, *(name.lower() for name in FORMATS if name.lower() != name))
 MAX_BODY_BYTES = 64 * 1024
@@ -107,7 +107,7 @@ RENDER_FIELDS = ("stretch", "interval", "pmin", "pmax", "colormap", "convolution
 class CutoutRequest:
     """A validated /api/v1/cutouts request: what the layers below take as checked.
 
-    `object_id` is in the survey's form when the survey was known here; `path` (``hdfsPath``)
+    `object_id` is an `ObjectId` (checked) when the survey was known here; `path` (``hdfsPath``)
     is a `LakePath` when a lake was given; `kinds` and `fmt` are among the allowed ones.
     """
 
@@ -156,7 +156,7 @@ def parse_cutout_request(
             "diaSourceId"
         )
     if survey is not None:
-        object_ids = {str(survey.validate_object_id(value)) for value in object_ids}
+        object_ids = {ObjectId.of(value, survey) for value in object_ids}
     if len(object_ids) > 1 or len(alert_ids) > 1:
         raise NotFound(
             "candid: candid and diaSourceId (or objectId and diaObjectId) name different "

@@ -26,7 +26,7 @@ from fink_cutout_jupyter.parquet.columns import (
     value,
 )
 from fink_cutout_jupyter.storage.lake import Lake, LakePath
-from fink_cutout_jupyter.surveys import Survey, survey_of_columns
+from fink_cutout_jupyter.surveys import ObjectId, Survey, survey_of_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -72,7 +72,7 @@ class RowReads:
                     "or an alert id"
                 )
             if object_id is not None:
-                object_id = survey.validate_object_id(object_id)
+                object_id = ObjectId.of(object_id, survey).stored
             if alert_id is not None:
                 alert_id = survey.validate_alert_id(alert_id)
             columns = present(parquet.schema, survey.lookup_columns + survey.display_columns)

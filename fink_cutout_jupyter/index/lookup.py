@@ -59,7 +59,7 @@ from fink_cutout_jupyter.index.layout import (
 )
 from fink_cutout_jupyter.locations import AlertLocation
 from fink_cutout_jupyter.storage.lake import Lake
-from fink_cutout_jupyter.surveys import Survey, survey_named
+from fink_cutout_jupyter.surveys import ObjectId, Survey, survey_named
 
 # SPAN_KINDS, TABLES, bucket_of_keys and entry_schema live in `entries`: benchmarks/index_lookup.py
 # still imports them from here.
@@ -126,10 +126,12 @@ class AlertIndex:
     # Lookups
 
     def alerts(self, object_id: str | int) -> list[AlertLocation]:
-        """All alerts of an object, oldest first (`NotFound` if the index has none)."""
-        key, found = self._search(
-            "objects", lambda survey: str(survey.validate_object_id(object_id))
-        )
+        """All alerts of an object, oldest first (`NotFound` if the index has none).
+
+        `object_id` is checked for the index's survey (`BadParameter`), unless it is an
+        `ObjectId` of that survey: checked where it came in.
+        """
+        key, found = self._search("objects", lambda survey: str(ObjectId.of(object_id, survey)))
         if not found:
             raise NotFound(f"objectId: no alert of {key} in the lake's alert index")
         return sorted(found, key=lambda location: (location.time, location.alert_id))
