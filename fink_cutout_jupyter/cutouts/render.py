@@ -4,7 +4,7 @@ Cuts come from astropy's intervals (`interval_cuts`), levels in [0, 1] from astr
 and Fink's sigmoid (`level_scale`, `levels`), colours from a matplotlib colormap's 256-level
 table (`coloured`). The PNG route (`stamps_png`), the viewer's ``save()`` figure and its static
 fallback colour with these functions; the browser's copy, ``widgets/static/colours.js``, is
-checked against astropy on real stamps (``tests/test_colours_js.py``).
+checked against astropy on real stamps (``tests/widgets/test_colours_js.py``).
 """
 
 from __future__ import annotations

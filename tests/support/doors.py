@@ -1,7 +1,7 @@
 """What a door answers, seen the same way through either door.
 
-``Response`` is the one shape the contract tests read (``tests/test_contract.py``), whatever the
-door's HTTP client; ``jupyter_fetch`` and ``standalone_fetch`` make the async
+``Response`` is the one shape the contract tests read (``tests/doors/test_contract.py``),
+whatever the door's HTTP client; ``jupyter_fetch`` and ``standalone_fetch`` make the async
 ``fetch(path, method="GET", params=None, body=None, headers=None) -> Response`` of each door.
 """
 

@@ -1,4 +1,4 @@
-"""The Jupyter door beyond the shared contract (tests/test_contract.py): auth, no lake, cheap
+"""The Jupyter door beyond the shared contract (tests/doors/test_contract.py): auth, no lake, cheap
 import, the server's log lines, health and metrics."""
 
 import logging

@@ -111,7 +111,7 @@ def test_schemathesis_finds_nothing(live_door, mode):
             case.call_and_validate(headers=headers)
 
         run()
-    # schemathesis leaves out the document's own path (tested by tests/test_contract.py)
+    # schemathesis leaves out the document's own path (tested by tests/doors/test_contract.py)
     assert [operation.label for operation in operations] == [
         "GET /api/v1/cutouts",
         "POST /api/v1/cutouts",
@@ -122,8 +122,9 @@ def test_schemathesis_finds_nothing(live_door, mode):
 
 
 def test_the_health_route_is_documented_with_its_reply():
-    """What /api/v1/health answers (checked against real replies in test_service.py) is the
-    document's Health schema, for 200 and 503, beside the contract's error shape."""
+    """What /api/v1/health answers (checked against real replies in
+    tests/doors/test_standalone.py) is the document's Health schema, for 200 and 503, beside the
+    contract's error shape."""
     document = openapi_document()
     health = document["paths"]["/api/v1/health"]["get"]["responses"]
     assert health["200"]["content"]["application/json"]["schema"] == {

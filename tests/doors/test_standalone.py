@@ -1,4 +1,4 @@
-"""The standalone door beyond the shared contract (tests/test_contract.py): the serve command,
+"""The standalone door beyond the shared contract (tests/doors/test_contract.py): the serve command,
 busy and slow lakes, base URLs, health, the gunicorn entry point."""
 
 import json

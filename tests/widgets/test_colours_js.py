@@ -31,7 +31,7 @@ from fink_cutout_jupyter.cutouts.stamps import Stamp
 from fink_cutout_jupyter.surveys import KINDS, LSST, ZTF
 from fink_cutout_jupyter.widgets.stamp_display import stamp_payload
 
-STATIC = Path(__file__).resolve().parents[1] / "fink_cutout_jupyter" / "widgets" / "static"
+STATIC = Path(__file__).resolve().parents[2] / "fink_cutout_jupyter" / "widgets" / "static"
 COLOURS_JS = STATIC / "colours.js"
 NAN_RGB = (255, 0, 255)
 PMIN, PMAX = 0.5, 99.5  # the viewer's default percentiles

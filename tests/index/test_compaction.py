@@ -1,7 +1,7 @@
 """A base's buckets: as many as its entries need, each holding exactly the keys hashed to it.
 
 The end-to-end compaction (every alert kept, deltas overriding the base) is in
-test_indexing.py; here the expected bucket of each key is `bucket_of`'s, one key at a time.
+tests/index/test_build.py; here the expected bucket of each key is `bucket_of`'s, one key at a time.
 """
 
 import pyarrow as pa

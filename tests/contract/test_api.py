@@ -176,7 +176,7 @@ def test_handle_turns_every_failure_into_a_json_reply(demo, tmp_path, caplog):
     broken.mkdir()
     (broken / "layout.json").write_text("{not json")
     damaged = CutoutAPI(Lake(demo.root), str(broken)).handle("alerts", {"objectId": "ZTF24abssjsb"})
-    assert damaged.status == 503  # a damaged index names its file (tests/test_index.py)
+    assert damaged.status == 503  # a damaged index names its file (tests/index/test_lookup.py)
     assert "layout.json is damaged" in json.loads(damaged.body)["text"]
 
     class Failing(dict):  # a failure nobody foresaw

@@ -252,7 +252,7 @@ DOCUMENTED_SENTENCE = (
 def test_the_readme_states_the_documented_batch_limits():
     from pathlib import Path
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     assert DOCUMENTED_SENTENCE in " ".join(readme.split())
 
 
