@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fink_cutout_jupyter.cutouts.stamps import Stamp, to_multi_extension_fits
-from fink_cutout_jupyter.locations import AlertLocation
+from fink_cutout_jupyter.locations import AlertLocation, FileIdentity
 from fink_cutout_jupyter.surveys import Survey
 
 
@@ -28,6 +28,9 @@ class AlertCutouts:
         Filter, magnitude (or flux) and error, ra, dec, and isdiffpos where the survey has it.
     stamps : dict
         Kind to `Stamp`, in the order Science, Template, Difference.
+    file_identity : FileIdentity or None
+        The file's size and modification time as the reader checked them before reading (the
+        reply's ETag names them); ``None`` where the read path did not check them.
     """
 
     survey: Survey
@@ -37,6 +40,7 @@ class AlertCutouts:
     time: float
     properties: dict[str, Any] = field(default_factory=dict)
     stamps: dict[str, Stamp] = field(default_factory=dict)
+    file_identity: FileIdentity | None = None
 
     @classmethod
     def at(cls, location: AlertLocation, survey: Survey, stamps: dict[str, Stamp]) -> AlertCutouts:

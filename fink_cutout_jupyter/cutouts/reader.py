@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from fink_cutout_jupyter import metrics
@@ -196,6 +197,10 @@ class CutoutReader:
                 found[position] = self.rows.rescan(location, kinds)
             except CutoutError as error:
                 found[position] = error
+        for position, _ in entries:
+            alert = found[position]
+            if isinstance(alert, AlertCutouts):
+                found[position] = replace(alert, file_identity=identity)
 
     def _read_pages(
         self,
