@@ -2,7 +2,7 @@
 nights not compacted.
 
 Synthetic entries (no lake) shaped like real ones: four packed page spans each (three stamps and
-the alert id, as `pages.pack_spans` writes them), file size and mtime. Ten nights are written
+the alert id, as `spans.pack_spans` writes them), file size and mtime. Ten nights are written
 through the index's own writer (one build per night, as every night in production) and
 compacted (above 10^7 entries, after each night, to bound memory). Then, on disjoint random keys:
 - warm: after 200 untimed lookups of other keys (footers parsed; batches decoded where those
@@ -32,28 +32,23 @@ import pyarrow as pa
 from _results import Figures
 from _timing import p50_p99_ms
 
-from fink_cutout_jupyter.index.files import index_file_bytes
-from fink_cutout_jupyter.index.layout import base_file, new_layout
-from fink_cutout_jupyter.index.lookup import (
+from fink_cutout_jupyter.index.compaction import bucket_count, by_bucket, compact, publish_base
+from fink_cutout_jupyter.index.deltas import write_night
+from fink_cutout_jupyter.index.entries import (
     SPAN_KINDS,
     TABLES,
-    AlertIndex,
     bucket_of_keys,
     entry_schema,
-)
-from fink_cutout_jupyter.index.writes import (
-    bucket_count,
-    by_bucket,
-    compact,
-    publish_base,
     sort_entries,
-    write_night,
-    writing,
 )
-from fink_cutout_jupyter.parquet.pages import PHYSICAL_TYPES
+from fink_cutout_jupyter.index.files import index_file_bytes
+from fink_cutout_jupyter.index.layout import base_file, new_layout
+from fink_cutout_jupyter.index.lookup import AlertIndex
+from fink_cutout_jupyter.index.writes import writing
+from fink_cutout_jupyter.parquet.spans import PHYSICAL_TYPES
 from fink_cutout_jupyter.storage.lake import Lake
 
-# The layout `pages.pack_spans` writes, one record per span.
+# The layout `spans.pack_spans` writes, one record per span.
 PACKED_SPAN = np.dtype(
     [
         ("offset", "<i8"),

@@ -13,7 +13,8 @@ from fink_cutout_jupyter._version import __version__
 if TYPE_CHECKING:
     from fink_cutout_jupyter.client import CutoutClient
     from fink_cutout_jupyter.contract.api import CutoutAPI
-    from fink_cutout_jupyter.cutouts.reader import AlertCutouts, CutoutReader
+    from fink_cutout_jupyter.cutouts.alerts import AlertCutouts
+    from fink_cutout_jupyter.cutouts.reader import CutoutReader
     from fink_cutout_jupyter.cutouts.render import RenderOptions
     from fink_cutout_jupyter.cutouts.stamps import Stamp
     from fink_cutout_jupyter.demo import make_demo_lake
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 _PUBLIC = {
     "Lake": "storage.lake",
     "CutoutReader": "cutouts.reader",
-    "AlertCutouts": "cutouts.reader",
+    "AlertCutouts": "cutouts.alerts",
     "Stamp": "cutouts.stamps",
     "RenderOptions": "cutouts.render",
     "ZTF": "surveys",

@@ -22,13 +22,7 @@ from fink_cutout_jupyter.contract.parameters import (
     describe,
     parse_cutout_request,
 )
-from fink_cutout_jupyter.contract.replies import (  # noqa: F401 - re-exported
-    ROUTES,
-    Reply,
-    error_reply,
-    json_reply,
-    no_route_reply,
-)
+from fink_cutout_jupyter.contract.replies import Reply, error_reply, json_reply, no_route_reply
 from fink_cutout_jupyter.cutouts.reader import CutoutReader
 from fink_cutout_jupyter.errors import BadParameter, CutoutError, NotFound, ServerBusy
 from fink_cutout_jupyter.index.lookup import AlertIndex

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from fink_cutout_jupyter.cutouts.reader import AlertCutouts
+from fink_cutout_jupyter.cutouts.alerts import AlertCutouts
 from fink_cutout_jupyter.cutouts.render import RenderOptions, stamps_png
 from fink_cutout_jupyter.cutouts.stamps import to_fits
 from fink_cutout_jupyter.errors import BadParameter, quote

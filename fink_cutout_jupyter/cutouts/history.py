@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fink_cutout_jupyter.cutouts.reader import open_parquet
+from fink_cutout_jupyter.cutouts.row_reads import open_parquet
 from fink_cutout_jupyter.locations import AlertLocation
 from fink_cutout_jupyter.parquet.columns import leaf, value
 from fink_cutout_jupyter.storage.lake import Lake

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from fink_cutout_jupyter import metrics
 from fink_cutout_jupyter.cutouts.alerts import AlertCutouts
 from fink_cutout_jupyter.cutouts.decoding import StoredDecoder
-from fink_cutout_jupyter.cutouts.row_reads import NotAlertFile, RowReads, open_parquet
+from fink_cutout_jupyter.cutouts.row_reads import RowReads
 from fink_cutout_jupyter.cutouts.stamps import StampKinds
 from fink_cutout_jupyter.errors import CutoutError
 from fink_cutout_jupyter.locations import ALERT_ID_SPAN, AlertLocation, FileIdentity
@@ -31,8 +31,6 @@ from fink_cutout_jupyter.surveys import KINDS, Survey, survey_named
 if TYPE_CHECKING:
     from fink_cutout_jupyter.parquet.spans import PageSpan
 
-# What others import from here (`NotAlertFile` and `open_parquet` live in `row_reads`).
-__all__ = ["AlertCutouts", "CutoutReader", "NotAlertFile", "open_parquet"]
 
 logger = logging.getLogger(__name__)
 

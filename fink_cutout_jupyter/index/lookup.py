@@ -40,11 +40,8 @@ from typing import Any
 from fink_cutout_jupyter import metrics
 from fink_cutout_jupyter.errors import IndexDamaged, NotFound
 from fink_cutout_jupyter.index.entries import (
-    SPAN_KINDS,
     TABLES,
     bucket_of,
-    bucket_of_keys,
-    entry_schema,
     location_of,
 )
 from fink_cutout_jupyter.index.files import SortedFile, read_error
@@ -61,16 +58,6 @@ from fink_cutout_jupyter.locations import AlertLocation
 from fink_cutout_jupyter.storage.lake import Lake
 from fink_cutout_jupyter.surveys import ObjectId, Survey, survey_named
 
-# SPAN_KINDS, TABLES, bucket_of_keys and entry_schema live in `entries`: benchmarks/index_lookup.py
-# still imports them from here.
-__all__ = [
-    "DEFAULT_INDEX_DIR",
-    "SPAN_KINDS",
-    "TABLES",
-    "AlertIndex",
-    "bucket_of_keys",
-    "entry_schema",
-]
 DEFAULT_INDEX_DIR = "_cutout_index"
 
 

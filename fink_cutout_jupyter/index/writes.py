@@ -22,8 +22,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fink_cutout_jupyter.errors import IndexBusy, IndexDamaged
 from fink_cutout_jupyter.index.entries import TABLES
@@ -46,23 +45,6 @@ from fink_cutout_jupyter.index.lock import WriterLock, abandoned_lock_file, wher
 if TYPE_CHECKING:
     from fink_cutout_jupyter.index.lookup import AlertIndex
     from fink_cutout_jupyter.storage.lake import Lake
-
-# Names this module held before `deltas`, `compaction` and `entries` took them, still imported
-# from here by benchmarks/index_lookup.py: found on first use (those modules import this one).
-_MOVED = {
-    "bucket_count": "compaction",
-    "by_bucket": "compaction",
-    "compact": "compaction",
-    "publish_base": "compaction",
-    "sort_entries": "entries",
-    "write_night": "deltas",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        return getattr(import_module(f"fink_cutout_jupyter.index.{_MOVED[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class WriteSession:

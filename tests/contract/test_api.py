@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from fink_cutout_jupyter.contract.api import CutoutAPI, parse_cutout_request
+from fink_cutout_jupyter.contract.api import CutoutAPI
+from fink_cutout_jupyter.contract.parameters import parse_cutout_request
 from fink_cutout_jupyter.cutouts.render import RenderOptions
 from fink_cutout_jupyter.errors import BadParameter, NotFound
 from fink_cutout_jupyter.storage.lake import Lake

@@ -23,8 +23,8 @@ def test_the_replies_need_only_the_standard_library():
 
 
 def test_the_api_answers_with_the_same_replies():
-    """One `Reply` type: what `api` names is what `replies` defines."""
-    for name in ("ROUTES", "Reply", "json_reply", "error_reply", "no_route_reply"):
+    """One `Reply` type: what `api` answers with is what `replies` defines."""
+    for name in ("Reply", "json_reply", "error_reply", "no_route_reply"):
         assert getattr(api, name) is getattr(replies, name)
 
 
