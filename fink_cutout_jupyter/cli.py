@@ -180,10 +180,11 @@ def _open_lab(root: Path, extra: list[str]) -> int:
         print("JupyterLab is not installed: pip install 'fink-cutout-jupyter[demo]'")
         return 1
     from fink_cutout_jupyter.demo import write_quickstart
+    from fink_cutout_jupyter.doors.settings import LAKE_ENVIRONMENT
 
     notebook, done = write_quickstart(root, bundled_quickstart())
     print(f"  {done}")
-    environment = {**os.environ, "FINK_CUTOUTS_LAKE": str(root)}
+    environment = {**os.environ, LAKE_ENVIRONMENT: str(root)}
     command = [
         "jupyter",
         "lab",

@@ -253,6 +253,10 @@ LSST = Survey(
 
 SURVEYS = {survey.name: survey for survey in (ZTF, LSST)}
 
+# The survey of an index whose layout names none: the first indexes were ZTF's, and an empty
+# index takes the survey of the first night written to it.
+DEFAULT_SURVEY = ZTF
+
 
 def survey_named(name: str) -> Survey:
     """Return the survey called `name` (case-insensitive; ``rubin`` means ``lsst``)."""

@@ -19,6 +19,7 @@ from fink_cutout_jupyter.client.transport import (
     Transport,
     base_url_and_token,
 )
+from fink_cutout_jupyter.doors.settings import LAKE_ENVIRONMENT
 
 
 def running_jupyter_server(timeout: float, max_reply_bytes: int) -> HTTPTransport | None:
@@ -80,8 +81,8 @@ def discover(
     server = running_jupyter_server(min(timeout, 5), max_reply_bytes)
     if server is not None:
         return server
-    if os.environ.get("FINK_CUTOUTS_LAKE"):
-        return InProcessTransport(os.environ["FINK_CUTOUTS_LAKE"])
+    if os.environ.get(LAKE_ENVIRONMENT):
+        return InProcessTransport(os.environ[LAKE_ENVIRONMENT])
     raise CutoutClientError(
         503,
         "no cutout server or lake found: pass url= or lake=, or set FINK_CUTOUTS_URL or "

@@ -19,7 +19,7 @@ from fink_cutout_jupyter.contract.formats import FORMATS, output_format
 from fink_cutout_jupyter.cutouts.render import INTERVALS, KERNELS, STRETCHES, RenderOptions
 from fink_cutout_jupyter.cutouts.stamps import StampKinds
 from fink_cutout_jupyter.errors import BadParameter, NotFound, TooLarge, quote
-from fink_cutout_jupyter.storage.lake import Lake
+from fink_cutout_jupyter.storage.lake import Lake, LakePath
 from fink_cutout_jupyter.surveys import KINDS, ObjectId, Survey, as_integer
 
 FORMAT_SPELLINGS = (*FORMATS, *(name.lower() for name in FORMATS if name.lower() != name))
@@ -113,7 +113,7 @@ class CutoutRequest:
 
     object_id: str | None
     alert_id: int | None
-    path: str | None
+    path: LakePath | str | None  # a `LakePath` when a lake was given
     kinds: StampKinds
     fmt: str
     render: RenderOptions

@@ -57,8 +57,19 @@ class DoorSettings:
     )
 
     def __post_init__(self) -> None:
+        for name in ("lake", "index", "survey", "science_dir"):
+            if not isinstance(getattr(self, name), str):
+                raise BadParameter(f"{name}: {quote(getattr(self, name))}; a string")
         if self.survey:
             survey_named(self.survey)  # names the setting and the surveys allowed
+        if not _is_integer(self.workers):
+            raise BadParameter(f"workers: {quote(self.workers)}; a whole number of threads")
+        if not isinstance(self.timeout, int | float) or isinstance(self.timeout, bool):
+            raise BadParameter(f"timeout: {quote(self.timeout)}; a number of seconds above 0")
+        if self.render_processes is not None and not _is_integer(self.render_processes):
+            raise BadParameter(
+                f"render_processes: {quote(self.render_processes)}; a whole number of processes"
+            )
         if self.workers < 1:
             raise BadParameter(f"workers: {quote(self.workers)}; at least 1 thread")
         if not self.timeout > 0:
@@ -91,3 +102,7 @@ class DoorSettings:
     def help(name: str) -> str:
         """The help text of the setting `name`."""
         return next(s.metadata["help"] for s in fields(DoorSettings) if s.name == name)
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -35,6 +35,7 @@ from fink_cutout_jupyter.index.layout import (
 )
 from fink_cutout_jupyter.index.manifests import write_manifest
 from fink_cutout_jupyter.index.writes import WriteSession, write_new, writing
+from fink_cutout_jupyter.surveys import DEFAULT_SURVEY
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -102,7 +103,7 @@ def _write_nights(session: WriteSession, nights: list[IndexedNight], survey: str
         check_format(layout)
     if layout and survey and layout["survey"] != survey:
         raise BadParameter(f"survey: the index holds one survey, {layout['survey']}, not {survey}")
-    layout = layout or session.new_layout(survey or "ztf")
+    layout = layout or session.new_layout(survey or DEFAULT_SURVEY.name)
     numbers = [night_number(n.night) for n in nights]
     level = int(math.log(len(numbers), FANOUT) + 1e-9)
     entries = pa.concat_tables([n.entries for n in nights] or [entry_schema().empty_table()])

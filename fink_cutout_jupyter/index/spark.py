@@ -39,7 +39,7 @@ from fink_cutout_jupyter.index.lookup import AlertIndex
 from fink_cutout_jupyter.index.manifests import write_manifest
 from fink_cutout_jupyter.index.writes import writing
 from fink_cutout_jupyter.storage.lake import Lake, parse_night
-from fink_cutout_jupyter.surveys import survey_named
+from fink_cutout_jupyter.surveys import DEFAULT_SURVEY, survey_named
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -256,7 +256,7 @@ def _build_base(spark, where: _Where, index: AlertIndex, nights, jobs, progress:
         sizes = _write_buckets(pieces, where, generation, buckets)
     finally:
         indexed.unpersist()
-    survey = surveys.pop() if surveys else old.get("survey", "ztf")
+    survey = surveys.pop() if surveys else old.get("survey", DEFAULT_SURVEY.name)
     if old.get("format") != new_layout(survey)["format"]:
         old = {}  # an index of another format: replaced whole
     layout = {**index.writer.new_layout(survey), **old, "survey": survey}

@@ -41,6 +41,7 @@ from fink_cutout_jupyter.index.layout import (
     read_layout_bytes,
 )
 from fink_cutout_jupyter.index.lock import WriterLock, abandoned_lock_file, where
+from fink_cutout_jupyter.surveys import DEFAULT_SURVEY
 
 if TYPE_CHECKING:
     from fink_cutout_jupyter.index.lookup import AlertIndex
@@ -128,7 +129,7 @@ class WriteSession:
         those: another writer may have written since)."""
         if self.rebuild and self.layout is not None:
             self.publish(self.layout)
-            old = self.replaced or new_layout("ztf")
+            old = self.replaced or new_layout(DEFAULT_SURVEY.name)
             for delta in old["deltas"]:
                 for table in TABLES:
                     self.index.store.delete(delta_file(table, delta["name"]))
@@ -193,7 +194,7 @@ def sweep(store: Lake, layout: dict | None) -> list[str]:
         store.delete(relative)
         deleted.append(relative)
 
-    layout = layout or new_layout("ztf")
+    layout = layout or new_layout(DEFAULT_SURVEY.name)
     names = {f"{delta['name']}.arrow" for delta in layout["deltas"]}
     for table in TABLES:
         for name, *_ in store.list_files(f"delta/{table}"):

@@ -35,6 +35,12 @@ TRAITS = ("lake", "index", "survey", "science_dir", "workers", "timeout", "rende
         ({"timeout": 0.0}, "timeout: 0.0; a number of seconds above 0"),
         ({"timeout": math.nan}, "timeout: nan; a number of seconds above 0"),
         ({"render_processes": -1}, "render_processes: -1; 0 (render in threads) or more"),
+        ({"workers": "4"}, "workers: '4'; a whole number of threads"),
+        ({"workers": 2.5}, "workers: 2.5; a whole number of threads"),
+        ({"workers": True}, "workers: True; a whole number of threads"),
+        ({"timeout": "60"}, "timeout: '60'; a number of seconds above 0"),
+        ({"render_processes": True}, "render_processes: True; a whole number of processes"),
+        ({"science_dir": None}, "science_dir: None; a string"),
     ],
 )
 def test_a_bad_setting_is_refused_when_made_naming_it(given, named):

@@ -1,6 +1,6 @@
 // Pixels to colours, shared by the widgets: cuts, astropy's stretches, colormap tables, ticks.
 // The browser's copy of cutouts/render.py (interval_cuts, level_scale, coloured), which
-// tests/test_colours_js.py runs in node on real stamps against astropy.
+// tests/widgets/test_colours_js.py runs in node on real stamps against astropy.
 
 export const NAN_RGB = [255, 0, 255];
 // astropy.visualization's stretches with their default parameters (x already in [0, 1]).
