@@ -532,23 +532,31 @@ def test_object_ids_are_checked_once_per_request(demo, monkeypatch, configured):
     assert json.loads(refused.body)["text"].startswith("objectId: 'ZTF24abssjs' is not a ZTF")
 
 
-def test_an_indexed_request_stats_its_file_once_and_its_etag_names_that_stat(demo, monkeypatch):
-    """The reader checks the file's identity before reading the alert's row; the reply's ETag
-    names that identity (a second stat cost 0.1 ms a request and could name another file).
-    A conditional request stats first, so that a match reads nothing."""
-    api = CutoutAPI(str(demo.root))
-    location = api.index.latest("ZTF24abssjsb")
-    stats = count_calls(monkeypatch, Lake, "identity")
-    params = {"objectId": "ZTF24abssjsb", "kind": "Science", "return_type": "FITS"}
-    reply = api.handle("cutouts", params)
-    assert reply.status == 200, reply.body
-    assert [args[1] for args in stats] == [location.path]
-    on_disk = os.stat(demo.root / location.path)
-    expected = parse_cutout_request(params).etag(
-        location.path, (on_disk.st_size, on_disk.st_mtime_ns), location.alert_id
-    )
-    assert reply.headers["ETag"] == expected
+def test_an_indexed_request_stats_its_file_once_and_its_etag_names_that_stat(
+    rewritable_lake, monkeypatch
+):
+    """The reader checks the file's identity before reading the alert's row, and the reply's ETag
+    names that identity: one stat a request (a second one cost 0.1 ms a request). A conditional
+    request stats first, so that a match reads nothing. After the file is rewritten, the reply
+    (read again through the index's stale entry) carries a new ETag that names the new file."""
+    from support.rewrites import change_a_pixel, stored_stamps
 
+    lake = rewritable_lake
+    candid = lake.table.column("candid")[10].as_py()
+    params = {"candid": str(candid), "kind": "Science", "return_type": "FITS"}
+    api = CutoutAPI(lake.lake)
+    stats = count_calls(monkeypatch, Lake, "identity")
+    first = api.handle("cutouts", params)
+    assert first.status == 200, first.body
+    assert first.body == stored_stamps(lake.file, candid)["Science"]
+    assert len(stats) == 1
     del stats[:]
-    assert api.handle("cutouts", params, reply.headers["ETag"]).status == 304
-    assert [args[1] for args in stats] == [location.path]
+    assert api.handle("cutouts", params, first.headers["ETag"]).status == 304
+    assert len(stats) == 1
+
+    lake.rewrite(change_a_pixel(lake.table, 10, "Science"), keep_mtime=False)
+    again = api.handle("cutouts", params)
+    assert again.status == 200, again.body
+    assert again.headers["ETag"] != first.headers["ETag"]
+    assert again.body == stored_stamps(lake.file, candid)["Science"] != first.body
+    assert api.handle("cutouts", params, again.headers["ETag"]).status == 304
