@@ -90,3 +90,23 @@ def test_import_is_cheap():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_subpackage_inits_hold_a_docstring_only_but_the_clients_face():
+    """Importing a subpackage costs nothing beyond its docstring; `client/__init__.py` is the
+    client's public face and imports its own standard-library modules only."""
+    package = Path(fink_cutout_jupyter.__file__).parent
+    for init in sorted(package.glob("*/__init__.py")):
+        body = ast.parse(init.read_text(encoding="utf-8")).body
+        assert body
+        assert isinstance(body[0], ast.Expr)
+        assert isinstance(body[0].value, ast.Constant)
+        rest = body[1:]
+        if init.parent.name == "client":
+            for node in rest:
+                if isinstance(node, ast.ImportFrom):
+                    assert node.module.startswith("fink_cutout_jupyter.client."), ast.unparse(node)
+                else:
+                    assert ast.unparse(node).startswith("__all__ ="), ast.unparse(node)
+        else:
+            assert rest == [], f"{init.relative_to(package)} holds more than a docstring"
