@@ -166,7 +166,9 @@ class InProcessTransport:
         self.api = CutoutAPI(lake)
 
     def __repr__(self) -> str:
-        return f"lake {self.lake} (in-process)"
+        from fink_cutout_jupyter.storage.redaction import redacted
+
+        return f"lake {redacted(self.lake)} (in-process)"
 
     def get(self, route: str, params: Mapping[str, Any]) -> Answer:
         """The API's answer to `route` with `params` (None values left out)."""

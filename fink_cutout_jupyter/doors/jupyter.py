@@ -139,7 +139,10 @@ class FinkCutoutsApp(ExtensionApp):
         assert self.serverapp is not None  # Jupyter sets it before it initializes an extension
         settings = DoorSettings(**{name: getattr(self, name) for name in DoorSettings.names()})
         self.runner = APIRunner(settings, self.serverapp.base_url)
-        self.log.info("fink_cutout_jupyter: serving cutouts of %s", self.lake or "(no lake set)")
+        from fink_cutout_jupyter.doors.scrubbing import redacted
+
+        lake = redacted(self.lake) if self.lake else "(no lake set)"
+        self.log.info("fink_cutout_jupyter: serving cutouts of %s", lake)
         self.runner.connect()
 
     def initialize_handlers(self) -> None:

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 from fink_cutout_jupyter.errors import BadParameter, LakeUnavailable, NotFound, OutsideLake, quote
 from fink_cutout_jupyter.locations import FileIdentity
+from fink_cutout_jupyter.storage.redaction import redacted, scrub_uri
 
 if TYPE_CHECKING:
     import pyarrow
@@ -31,13 +32,23 @@ MAX_NAME_BYTES = 255
 
 
 class LakePath(str):
-    """A path `Lake.relative` has checked: relative to the root, normalised, inside it.
+    """A path relative to the root, normalised, that cannot leave it: checked when made.
 
-    Made only by `Lake.relative`; `Lake.resolve` and the readers take it as checked, so that a
-    request's path is checked once, where it comes in.
+    `Lake.relative` makes it from what a client sends; `Lake.resolve` and the readers take it as
+    checked, so that a request's path is checked once, where it comes in. Made directly, it is
+    checked all the same (`safe_relative_path`), so that no `LakePath` names a place outside the
+    root on any filesystem (the local one also follows links, see `Lake.resolve`).
+
+    Raises
+    ------
+    BadParameter, OutsideLake, NotFound
+        As `safe_relative_path`.
     """
 
     __slots__ = ()
+
+    def __new__(cls, path: object) -> LakePath:
+        return super().__new__(cls, safe_relative_path(path))
 
 
 class Lake:
@@ -63,7 +74,7 @@ class Lake:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"Lake({self.uri!r})"
+        return f"Lake({redacted(self.uri)!r})"
 
     @classmethod
     def on_filesystem(
@@ -93,9 +104,10 @@ class Lake:
             with _jvm_options(self.uri):
                 filesystem, base = fs.FileSystem.from_uri(self.uri)
         except (OSError, ValueError) as error:  # ValueError: pyarrow's ArrowInvalid, a bad URI
-            # Not the URI itself: it may carry credentials (?access_key=...).
+            # Not the URI itself: it may carry credentials (s3://KEY:SECRET@…, ?session_token=…).
             scheme = urlsplit(self.uri).scheme
-            raise LakeUnavailable(f"cannot connect to the {scheme} lake: {error}") from error
+            text = scrub_uri(str(error), self.uri)
+            raise LakeUnavailable(f"cannot connect to the {scheme} lake: {text}") from error
         return filesystem, base.rstrip("/") or base
 
     @property
@@ -137,7 +149,7 @@ class Lake:
                         f"expected {VALID_PATH_HINT}"
                     )
                 path = path[len(root.rstrip("/")) + 1 :].lstrip("/")
-        return LakePath(safe_relative_path(path))
+        return LakePath(path)
 
     def _path_of_own_uri(self, uri: str) -> str:
         """The absolute path of a URI on the lake's own filesystem (`OutsideLake` otherwise)."""
@@ -145,7 +157,7 @@ class Lake:
         own_place = ("file", "") if self.is_local else (own.scheme.lower(), own.netloc.lower())
         if (given.scheme.lower(), given.netloc.lower()) != own_place or not given.path:
             raise OutsideLake(
-                f"hdfsPath: {quote(uri)} is not on the lake's filesystem; "
+                f"hdfsPath: {quote(redacted(uri))} is not on the lake's filesystem; "
                 f"expected {VALID_PATH_HINT}"
             )
         return unquote(given.path)
@@ -155,7 +167,8 @@ class Lake:
 
         On a local filesystem the path is followed through its links: one that leads outside
         the root is refused (`OutsideLake`) whether or not its target exists, so that links
-        tell nothing of what is outside. Links that stay inside the root work.
+        tell nothing of what is outside. Links that stay inside the root work. Elsewhere a
+        `LakePath` is inside the root by construction.
         """
         if not isinstance(relative, LakePath):
             relative = self.relative(relative)
@@ -180,7 +193,9 @@ class Lake:
         return os.path.realpath(self.base or "/")
 
     def scrub(self, text: str) -> str:
-        """`text` without the root's own path (error texts never show the server's paths)."""
+        """`text` without the root's own path (error texts never show the server's paths) and
+        without the credentials of the lake's URI (see `redacted`)."""
+        text = scrub_uri(text, self.uri)
         with self._lock:
             known = "_filesystem_and_base" in self.__dict__
         if not known:
@@ -265,7 +280,11 @@ class Lake:
     def subdirectory(self, relative: str) -> Lake:
         """A lake rooted at a directory of this one, sharing its filesystem connection."""
         child = Lake.on_filesystem(self.filesystem, self.resolve(relative), self.science_dir)
-        child.uri = f"{self.uri.rstrip('/')}/{safe_relative_path(relative)}"
+        # before the URI's query (?endpoint_override=…), if any
+        head, mark, query = (
+            self.uri.partition("?") if _URI_SCHEME.match(self.uri) else (self.uri, "", "")
+        )
+        child.uri = f"{head.rstrip('/')}/{safe_relative_path(relative)}{mark}{query}"
         return child
 
     def list_files(self, relative: str) -> list[tuple[str, int, float]]:
@@ -411,7 +430,7 @@ def safe_relative_path(relative: object) -> str:
         raise BadParameter(f"hdfsPath: the path contains a NUL byte; expected {VALID_PATH_HINT}")
     if _URI_SCHEME.match(relative) or "://" in relative:
         raise OutsideLake(
-            f"hdfsPath: {quote(relative)} is a full URI; give {VALID_PATH_HINT} "
+            f"hdfsPath: {quote(redacted(relative))} is a full URI; give {VALID_PATH_HINT} "
             "(not hdfs://IP:PORT/user/…)"
         )
     if relative.startswith(("/", "\\", "~")):

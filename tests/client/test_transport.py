@@ -147,3 +147,23 @@ def test_the_token_is_in_no_error_text_and_no_repr(misbehaving):
             CutoutClient(url=url)
         assert caught.value.status == 400
         assert secret not in str(caught.value)
+
+
+def test_a_lakes_credentials_are_in_no_repr_and_no_error_text():
+    """An in-process client on an S3 lake with its key in the URI (as pyarrow takes it): the
+    client's repr and the error of a lake that does not answer leave the credentials out."""
+    uri = (
+        "s3://AKIDEXAMPLE:wJalr%2FXUtnFEMI@fink-lake/ztf?endpoint_override=127.0.0.1:1"
+        "&region=us-east-1&scheme=http"
+    )
+    client = CutoutClient(lake=uri)
+    assert repr(client) == (
+        "CutoutClient(lake s3://[secret]@fink-lake/ztf?endpoint_override=127.0.0.1:1"
+        "&region=us-east-1&scheme=http (in-process))"
+    )
+    with pytest.raises(CutoutClientError) as caught:
+        client.alerts(DEMO_OBJECT_ID)
+    assert caught.value.status == 503, str(caught.value)
+    for secret in ("AKIDEXAMPLE", "wJalr", "XUtnFEMI"):
+        assert secret not in repr(client)
+        assert secret not in str(caught.value)

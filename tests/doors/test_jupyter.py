@@ -162,3 +162,41 @@ async def test_health_and_the_servers_own_metrics(door, jp_fetch, lake_case):
     assert "fink_cutouts_request_seconds" in families
     refused = await jp_fetch("metrics", headers={"Authorization": ""}, raise_error=False)
     assert refused.code == 403  # jupyter_server's authenticate_prometheus (on by default)
+
+
+def test_the_lakes_credentials_are_in_no_log_line_and_no_error():
+    """The door names its lake when it starts: without the credentials an S3 URI may carry (one
+    pyarrow refuses, quoting it, stops the server with an error that leaves them out too)."""
+    from logging.handlers import BufferingHandler
+
+    from jupyter_server.serverapp import ServerApp
+
+    from fink_cutout_jupyter.errors import LakeUnavailable
+
+    taken = (  # without connecting: nothing listens on port 1
+        "s3://AKIDEXAMPLE:wJalr%2FXUtnFEMI@fink-lake/ztf?endpoint_override=127.0.0.1:1"
+        "&region=us-east-1&scheme=http"
+    )
+    refused = "s3://AKIDEXAMPLE:wJalr/XUtnFEMI@fink-lake/ztf"
+    for uri, shown in (
+        (taken, "s3://[secret]@fink-lake/ztf?endpoint_override=127.0.0.1:1&region=us-east-1"),
+        (refused, "s3://[secret]@fink-lake/ztf"),
+    ):
+        app = FinkCutoutsApp(lake=uri)
+        app.serverapp = ServerApp()
+        handler = BufferingHandler(capacity=100)
+        app.log.addHandler(handler)
+        error = ""
+        try:
+            app.initialize_settings()
+        except LakeUnavailable as raised:
+            error = str(raised)
+        finally:
+            app.log.removeHandler(handler)
+            app.runner.close()
+        logged = "\n".join(record.getMessage() for record in handler.buffer)
+        assert f"serving cutouts of {shown}" in logged, logged
+        assert bool(error) == (uri == refused), error
+        for secret in ("AKIDEXAMPLE", "wJalr", "XUtnFEMI"):
+            assert secret not in logged, logged
+            assert secret not in error, error

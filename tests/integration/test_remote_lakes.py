@@ -20,8 +20,9 @@ from traitlets.config import Config
 from fink_cutout_jupyter.client import CutoutClient
 from fink_cutout_jupyter.contract.api import CutoutAPI
 from fink_cutout_jupyter.cutouts.reader import CutoutReader
+from fink_cutout_jupyter.errors import OutsideLake
 from fink_cutout_jupyter.index.lookup import AlertIndex
-from fink_cutout_jupyter.storage.lake import Lake
+from fink_cutout_jupyter.storage.lake import Lake, LakePath
 
 NEEDED = ("HDFS_URI", "S3_ENDPOINT", "ARROW_LIBHDFS_DIR", "FINK_DFS_SCRIPT")
 USER = getpass.getuser()
@@ -240,6 +241,45 @@ def test_wrong_s3_credentials_are_a_clear_error(s3_lake, monkeypatch):
     assert reply.status == 503
     text = json.loads(reply.body)["text"]
     assert "ACCESS_DENIED" in text or "InvalidAccessKeyId" in text or "Access Denied" in text
+
+
+def test_an_s3_lake_with_its_key_in_the_uri_shows_it_nowhere(s3_lake, local_lake, monkeypatch):
+    """pyarrow takes the key in the URI (``s3://KEY:SECRET@bucket/…``): the lake reads with it,
+    and neither its repr, the client's, a 404's text nor a refusal's text shows it."""
+    from urllib.parse import quote
+
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")  # the URI's key or none
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    key, secret = os.environ["S3_ACCESS_KEY"], os.environ["S3_SECRET_KEY"]
+    userinfo = f"{quote(key, safe='')}:{quote(secret, safe='')}"
+    uri = s3_uri().replace("s3://", f"s3://{userinfo}@")
+    lake = Lake(uri, science_dir=SCIENCE)
+    assert lake.nights() == local_lake.nights()
+    missing = {"hdfsPath": "archive/science/none.parquet", "objectId": OBJECT}
+    reply = CutoutAPI(lake).handle("cutouts", missing)
+    assert reply.status == 404
+    wrong = "wrong-secret-5d1f"
+    refused = CutoutAPI(Lake(uri.replace(quote(secret, safe=""), wrong), science_dir=SCIENCE))
+    refusal = refused.handle("cutouts", missing)
+    assert refusal.status == 503, refusal.body
+    shown = "\n".join(
+        [repr(lake), repr(CutoutClient(lake=uri)), reply.body.decode(), refusal.body.decode()]
+    )
+    assert "s3://[secret]@fink-lake/ztf?endpoint_override=" in shown
+    for credential in (key, secret, wrong):
+        assert credential not in shown, shown
+
+
+def test_a_made_lake_path_reads_nothing_outside_an_s3_lake(s3_lake):
+    """S3 has no links to follow: a `LakePath` is inside the root by construction."""
+    import pyarrow.parquet as pq
+
+    source = next((SHARED_DATA / "ztf" / "lake").rglob("*.parquet"))
+    with s3_lake.filesystem.open_output_stream("fink-lake/outside.parquet") as sink:
+        sink.write(source.read_bytes())
+    candid = pq.read_table(source, columns=["candid"])["candid"][0].as_py()
+    with pytest.raises(OutsideLake, match=r"hdfsPath: '\.\./outside\.parquet' leaves the lake"):
+        CutoutReader(s3_lake).read(LakePath("../outside.parquet"), alert_id=candid)
 
 
 def test_the_standalone_service_on_s3_and_its_client(s3_lake, local_lake, tmp_path):

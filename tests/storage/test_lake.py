@@ -3,8 +3,10 @@ import datetime as dt
 import pytest
 from support.real_data import SHARED_DATA
 
-from fink_cutout_jupyter.errors import BadParameter, NotFound, OutsideLake
-from fink_cutout_jupyter.storage.lake import Lake, parse_night, safe_relative_path
+from fink_cutout_jupyter.cutouts.reader import CutoutReader
+from fink_cutout_jupyter.errors import BadParameter, LakeUnavailable, NotFound, OutsideLake
+from fink_cutout_jupyter.storage.lake import Lake, LakePath, parse_night, safe_relative_path
+from fink_cutout_jupyter.storage.redaction import redacted
 
 HOSTILE_PATHS = [
     ("/etc/passwd", OutsideLake),
@@ -116,3 +118,95 @@ def test_nights_parse(night):
 def test_bad_nights_are_refused():
     with pytest.raises(BadParameter, match="YYYYMMDD"):
         parse_night("21/11/2024")
+
+
+# (a URI with credentials as pyarrow takes them, a credential whole as a filesystem's error may
+# quote it then parts of credentials, the URI as it may be shown)
+URIS_WITH_CREDENTIALS = [
+    (
+        "s3://AKIDEXAMPLE:wJalr%2FXUtnFEMI@fink-lake/ztf?endpoint_override=127.0.0.1:9000",
+        ["wJalr/XUtnFEMI", "AKIDEXAMPLE", "wJalr", "XUtnFEMI"],
+        "s3://[secret]@fink-lake/ztf?endpoint_override=127.0.0.1:9000",
+    ),
+    (
+        "s3://fink-lake/ztf?region=us-east-1&access_key=AKIDEXAMPLE&secret_key=wJalrXUtnFEMI"
+        "&session_token=FwoGZXIvYXdz",
+        ["FwoGZXIvYXdz", "AKIDEXAMPLE", "wJalrXUtnFEMI"],
+        "s3://fink-lake/ztf?region=us-east-1&access_key=[secret]&secret_key=[secret]"
+        "&session_token=[secret]",
+    ),
+    (
+        "hdfs://fink:hunter2-pass@namenode:8020/user/fink?user=fink&replication=1",
+        ["hunter2-pass"],
+        "hdfs://[secret]@namenode:8020/user/fink?user=fink&replication=1",
+    ),
+    (  # an unescaped "/" in the secret: pyarrow refuses the URI, quoting it in its error
+        "s3://AKIDEXAMPLE:wJalr/XUtnFEMI@fink-lake/ztf",
+        ["wJalr/XUtnFEMI", "AKIDEXAMPLE", "wJalr", "XUtnFEMI"],
+        "s3://[secret]@fink-lake/ztf",
+    ),
+]
+
+
+@pytest.mark.parametrize(("uri", "secrets", "shown"), URIS_WITH_CREDENTIALS)
+def test_a_lake_uri_is_shown_without_its_credentials(uri, secrets, shown, ztf_lake):
+    assert redacted(uri) == shown
+    lake = Lake(uri)  # connects on first use: never here
+    assert repr(lake) == f"Lake({shown!r})"
+    text = f"failed on '{uri}': no access for {secrets[0]}"
+    assert lake.scrub(text) == f"failed on '{shown}': no access for [secret]"
+    # A lake whose filesystem is known scrubs its root's path too.
+    on_filesystem = Lake.on_filesystem(ztf_lake.filesystem, ztf_lake.base)
+    on_filesystem.uri = uri
+    assert repr(on_filesystem) == f"Lake({shown!r})"
+    scrubbed = on_filesystem.scrub(f"{text} in {ztf_lake.base}/archive/x.parquet")
+    assert scrubbed == f"failed on '{shown}': no access for [secret] in archive/x.parquet"
+    index = on_filesystem.subdirectory("archive")
+    assert index.uri.startswith(uri.partition("?")[0] + "/archive")
+    for secret in secrets:
+        assert secret not in repr(index)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["/data/fink/lake", "file:///data/fink/lake", "hdfs://namenode:8020/user/fink?user=fink"],
+)
+def test_a_uri_without_credentials_is_shown_as_it_is(uri):
+    assert redacted(uri) == uri
+    assert repr(Lake(uri)) == f"Lake({uri!r})"
+
+
+def test_a_uri_pyarrow_cannot_parse_is_not_quoted_with_its_credentials():
+    with pytest.raises(LakeUnavailable, match="cannot connect to the s3 lake") as caught:
+        Lake("s3://AKIDEXAMPLE:wJalr/XUtnFEMI@fink-lake/ztf").filesystem  # noqa: B018
+    assert "s3://[secret]@fink-lake/ztf" in str(caught.value)
+    for secret in ("AKIDEXAMPLE", "wJalr", "XUtnFEMI"):
+        assert secret not in str(caught.value)
+
+
+@pytest.mark.parametrize(("path", "error"), HOSTILE_PATHS)
+def test_a_lake_path_is_checked_when_made(path, error):
+    """`resolve` and the readers take a `LakePath` as checked: none can name a place outside."""
+    with pytest.raises(error, match=r"hdfsPath: .*relative to the lake root"):
+        LakePath(path)
+
+
+def test_a_made_lake_path_reads_nothing_outside_the_root(tmp_path):
+    """On a local lake, and on a filesystem the lake cannot follow links on (as HDFS and S3):
+    pyarrow's SubTreeFileSystem, which lets ``..`` out of its root."""
+    import shutil
+
+    import pyarrow.parquet as pq
+    from pyarrow import fs
+
+    source = next((SHARED_DATA / "ztf" / "lake").rglob("*.parquet"))
+    shutil.copy(source, tmp_path / "outside.parquet")
+    (tmp_path / "lake").mkdir()
+    candid = pq.read_table(source, columns=["candid"])["candid"][0].as_py()
+    lakes = [
+        Lake(tmp_path / "lake"),
+        Lake.on_filesystem(fs.SubTreeFileSystem(str(tmp_path / "lake"), fs.LocalFileSystem()), ""),
+    ]
+    for lake in lakes:
+        with pytest.raises(OutsideLake, match=r"hdfsPath: '\.\./outside\.parquet' leaves the lake"):
+            CutoutReader(lake).read(LakePath("../outside.parquet"), alert_id=candid)
