@@ -337,16 +337,3 @@ def test_a_delta_holding_nights_its_layout_entry_does_not_name_answers_503(sound
     assert reply.status == 503, text
     assert f"index file {delta} is damaged" in text
     assert "not among its nights in layout.json" in text
-
-
-def test_health_answers_503_when_the_base_sizes_file_is_missing(sound_index):
-    from fink_cutout_jupyter.contract.api import CutoutAPI
-
-    lake, root, _ = sound_index
-    assert CutoutAPI(lake, str(root)).handle("health", {}).status == 200
-    (root / "base-0" / "sizes.json").unlink()
-    reply = CutoutAPI(lake, str(root)).handle("health", {})
-    text = json.loads(reply.body)["text"]
-    assert reply.status == 503, text
-    assert "index file base-0/sizes.json is damaged (missing" in text
-    assert json.loads(reply.body)["index"] is False
