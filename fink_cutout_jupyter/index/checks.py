@@ -27,6 +27,7 @@ from fink_cutout_jupyter.index.manifests import (
     night_manifests,
 )
 from fink_cutout_jupyter.locations import FileIdentity
+from fink_cutout_jupyter.storage.redaction import redacted
 
 if TYPE_CHECKING:
     from fink_cutout_jupyter.index.lookup import AlertIndex
@@ -53,7 +54,7 @@ def stats(index: AlertIndex) -> dict[str, Any]:
             raise read_error(store, path, None, error) from error
 
     return {
-        "index": store.uri,
+        "index": redacted(store.uri),
         "format": layout.get("format"),
         "survey": layout.get("survey"),
         "buckets": layout.get("buckets"),

@@ -56,6 +56,7 @@ from fink_cutout_jupyter.index.layout import (
 )
 from fink_cutout_jupyter.locations import AlertLocation
 from fink_cutout_jupyter.storage.lake import Lake
+from fink_cutout_jupyter.storage.redaction import redacted
 from fink_cutout_jupyter.surveys import ObjectId, Survey, survey_named
 
 DEFAULT_INDEX_DIR = "_cutout_index"
@@ -103,7 +104,7 @@ class AlertIndex:
         weakref.finalize(self, _close_files, self._files)
 
     def __repr__(self) -> str:
-        return f"AlertIndex({self.lake!r}, root={self.store.uri!r})"
+        return f"AlertIndex({self.lake!r}, root={redacted(self.store.uri)!r})"
 
     @property
     def writer(self) -> Any:

@@ -165,6 +165,11 @@ def test_a_lake_uri_is_shown_without_its_credentials(uri, secrets, shown, ztf_la
     assert index.uri.startswith(uri.partition("?")[0] + "/archive")
     for secret in secrets:
         assert secret not in repr(index)
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+
+    alert_index = AlertIndex(on_filesystem)
+    for secret in secrets:
+        assert secret not in repr(alert_index)
 
 
 @pytest.mark.parametrize(
