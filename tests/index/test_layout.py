@@ -1,0 +1,134 @@
+"""The index's layout document: checked when read, deltas recorded, merged by tier, dropped when
+superseded, and numbers never given twice (all values worked out by hand)."""
+
+import json
+
+import pytest
+
+from fink_cutout_jupyter.errors import IndexDamaged, IndexOutdated
+from fink_cutout_jupyter.index.layout import (
+    FANOUT,
+    INDEX_FORMAT,
+    add_delta,
+    counted_manifest,
+    free_numbers,
+    layout_bytes,
+    level_to_merge,
+    new_layout,
+    owners,
+    parse_layout,
+    read_base_sizes,
+    superseded,
+)
+from fink_cutout_jupyter.storage.lake import Lake
+
+SIZES = {"objects": 10, "alerts": 20}
+
+
+def test_deltas_are_named_and_ordered_as_written_and_the_latest_owns_a_night():
+    layout = new_layout("ztf", first=5)
+    first = add_delta(layout, [20241121, 20241119], SIZES)
+    second = add_delta(layout, [20241121], SIZES)
+    assert (first["name"], first["order"], first["nights"]) == (
+        "20241119-L0-000005",
+        5,
+        [20241119, 20241121],
+    )
+    assert (second["name"], second["order"], layout["next"]) == ("20241121-L0-000006", 6, 7)
+    assert owners(layout) == {20241119: 5, 20241121: 6}
+    assert superseded(layout) == []
+    add_delta(layout, [20241119], SIZES, level=1)
+    assert [delta["order"] for delta in superseded(layout)] == [5]  # both its nights taken
+
+
+def test_the_lowest_level_with_fanout_deltas_merges_first():
+    layout = new_layout("ztf")
+    for night in range(FANOUT - 1):
+        add_delta(layout, [night], SIZES)
+        add_delta(layout, [100 + night], SIZES, level=1)
+    assert level_to_merge(layout) is None
+    add_delta(layout, [1000], SIZES, level=1)
+    assert level_to_merge(layout) == 1
+    add_delta(layout, [2000], SIZES)
+    assert level_to_merge(layout) == 0
+
+
+def test_a_published_layout_reads_back_as_written():
+    layout = new_layout("ztf", first=3, generation=2)
+    add_delta(layout, [20241120], SIZES)
+    assert parse_layout(layout_bytes(layout)) == json.loads(json.dumps(layout))
+    assert parse_layout(layout_bytes(layout))["format"] == INDEX_FORMAT
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda layout: layout.pop("buckets"), "no field 'buckets'"),
+        (lambda layout: layout.update(buckets=True), "buckets of the wrong type"),
+        (lambda layout: layout.update(buckets=0), "buckets of the wrong type"),
+        (lambda layout: layout.update(survey="hubble"), "survey of the wrong type"),
+        (lambda layout: layout["deltas"][0].update(name="../x"), "a delta's name of the wrong"),
+        (lambda layout: layout["deltas"][0].update(nights=[-1]), "a delta's nights of the wrong"),
+    ],
+)
+def test_a_layout_missing_a_field_or_holding_a_wrong_one_is_damaged_naming_it(change, reason):
+    layout = new_layout("ztf")
+    add_delta(layout, [20241120], SIZES)
+    change(layout)
+    with pytest.raises(IndexDamaged, match=r"layout\.json is damaged") as raised:
+        parse_layout(layout_bytes(layout))
+    assert raised.value.file == "layout.json"
+    assert raised.value.reason.startswith(reason)
+    assert parse_layout(layout_bytes(layout), check=False) == json.loads(layout_bytes(layout))
+
+
+@pytest.mark.parametrize(("data", "reason"), [(b"{not json", "not JSON"), (b"[]", "not a JSON")])
+def test_bytes_that_are_not_a_json_object_are_damaged(data, reason):
+    with pytest.raises(IndexDamaged) as raised:
+        parse_layout(data)
+    assert raised.value.reason.startswith(reason)
+
+
+def test_another_format_is_outdated_saying_how_to_rebuild():
+    layout = new_layout("ztf")
+    layout["format"] = INDEX_FORMAT - 1
+    with pytest.raises(IndexOutdated, match=f"format {INDEX_FORMAT - 1}, this version reads"):
+        parse_layout(layout_bytes(layout))
+
+
+def test_only_the_manifests_from_first_to_next_are_counted():
+    layout = new_layout("ztf", first=3)
+    layout["next"] = 5
+    assert [counted_manifest(layout, f"{n:08d}.json") for n in range(2, 7)] == [
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert not counted_manifest(layout, "00000003.json.tmp")
+
+
+def test_free_numbers_are_above_any_the_layout_or_the_filesystem_has_used(tmp_path):
+    for directory in ("base-3", "base-x", "nights", "delta/alerts", "delta/objects"):
+        (tmp_path / directory).mkdir(parents=True)
+    (tmp_path / "nights" / "00000007.json").write_text("{}")
+    (tmp_path / "delta" / "alerts" / "20241120-L0-000009.arrow").write_bytes(b"")
+    (tmp_path / "delta" / "objects" / "stray.tmp").write_bytes(b"")
+    store = Lake(tmp_path)
+    assert free_numbers(store, None) == (4, 10)
+    layout = new_layout("ztf", first=12, generation=6)
+    assert free_numbers(store, layout) == (6, 12)
+
+
+def test_base_sizes_are_read_checked_and_damaged_when_missing_or_malformed(tmp_path):
+    store = Lake(tmp_path)
+    with pytest.raises(IndexDamaged, match=r"missing, while layout\.json names it") as raised:
+        read_base_sizes(store, 2, 1)
+    assert raised.value.file == "base-2/sizes.json"
+    (tmp_path / "base-2").mkdir()
+    sizes = {"objects": [10, 11], "alerts": [20, 21]}
+    (tmp_path / "base-2" / "sizes.json").write_text(json.dumps(sizes))
+    assert read_base_sizes(store, 2, 2) == sizes
+    with pytest.raises(IndexDamaged, match="malformed: not 3 sizes of each table"):
+        read_base_sizes(store, 2, 3)
