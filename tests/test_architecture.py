@@ -1,5 +1,6 @@
 """ARCHITECTURE.md shows the tree as built: every module and browser file of the package has its
-line in the tree, and every line names a file that exists."""
+line in the tree, and every line names a file that exists. Tests mirror the package: every module
+has its test file."""
 
 import re
 from pathlib import Path
@@ -66,3 +67,31 @@ def test_every_module_and_browser_file_has_its_line():
 def test_every_line_names_a_file_that_exists():
     gone = _paths_in_tree() - _paths_in_package()
     assert not gone, f"ARCHITECTURE.md names files that do not exist: {sorted(gone)}"
+
+
+TESTS = PACKAGE.parent / "tests"
+# Modules without a mirror test file, each with the reason (none today).
+WITHOUT_MIRROR: dict[str, str] = {}
+
+
+def _mirror_test(module: Path) -> Path:
+    """``tests/<subpackage>/test_<module>.py`` for ``<subpackage>/<module>.py`` (top-level
+    modules: ``tests/test_<module>.py``)."""
+    relative = module.relative_to(PACKAGE)
+    return TESTS / relative.parent / f"test_{relative.name}"
+
+
+def test_every_module_has_its_mirror_test_file():
+    modules = [
+        module
+        for module in sorted(PACKAGE.rglob("*.py"))
+        if module.name not in ("__init__.py", "_version.py")
+    ]
+    assert len(modules) > 50, "the package's modules were found"
+    missing = {
+        module.relative_to(PACKAGE).as_posix(): _mirror_test(module).relative_to(TESTS).as_posix()
+        for module in modules
+        if not _mirror_test(module).is_file()
+    }
+    assert {m: t for m, t in missing.items() if m not in WITHOUT_MIRROR} == {}
+    assert set(WITHOUT_MIRROR) <= set(missing), "an exception that has its mirror now"
