@@ -1,64 +1,11 @@
-from collections import defaultdict
+"""`CutoutReader`: its arguments checked, the page path of one alert or many, files rewritten
+since they were indexed, a file's identity."""
 
-import numpy as np
 import pytest
-from support.real_data import displayed
 
 from fink_cutout_jupyter.cutouts.reader import CutoutReader
 from fink_cutout_jupyter.errors import BadParameter, NotFound, OutsideLake
-from fink_cutout_jupyter.surveys import KINDS, LSST, ZTF
-
-
-@pytest.fixture(scope="module")
-def by_file_and_object(ztf_rows):
-    grouped = defaultdict(list)
-    for row in ztf_rows:
-        grouped[(row["lake"], row["path"], row["objectId"])].append(row)
-    return grouped
-
-
-def test_every_real_alert_is_read_by_its_candid(ztf_rows):
-    for row in ztf_rows:
-        alert = CutoutReader(row["lake"]).read(row["path"], alert_id=row["candid"])
-        assert alert.object_id == row["objectId"]
-        assert alert.time == row["jd"]
-        assert alert.survey is ZTF
-        assert {kind: stamp.fits_bytes for kind, stamp in alert.stamps.items()} == row["fits"]
-        assert alert.properties == displayed(row)
-
-
-def test_without_candid_the_latest_alert_by_jd_is_returned(by_file_and_object):
-    several = {key: rows for key, rows in by_file_and_object.items() if len(rows) > 1}
-    assert len(several) >= 8
-    first_row_was_not_latest = 0
-    for (lake, path, object_id), rows in several.items():
-        latest = max(rows, key=lambda row: row["jd"])
-        alert = CutoutReader(lake).read(path, object_id=object_id, kinds=["Difference"])
-        assert (alert.alert_id, alert.time) == (latest["candid"], latest["jd"])
-        assert alert.stamps["Difference"].fits_bytes == latest["fits"]["Difference"]
-        first_row_was_not_latest += rows[0]["candid"] != latest["candid"]
-    assert first_row_was_not_latest >= 4
-
-
-def test_only_the_requested_kinds_are_returned(ztf_lake, ztf_rows):
-    path = ztf_lake.night_files("19881103")[0]
-    alert = CutoutReader(ztf_lake).read(path, "ZTF18aaqfhlj", kinds=("Template",))
-    assert list(alert.stamps) == ["Template"]
-    row = next(row for row in ztf_rows if row["candid"] == alert.alert_id)
-    assert alert.stamps["Template"].fits_bytes == row["fits"]["Template"]
-    assert alert.properties == displayed(row)
-
-
-def test_unknown_objects_and_alerts_are_not_found(ztf_lake):
-    reader = CutoutReader(ztf_lake)
-    path = ztf_lake.night_files("19881103")[0]
-    with pytest.raises(NotFound, match="objectId: no alert of ZTF24abssjsb"):
-        reader.read(path, "ZTF24abssjsb")
-    with pytest.raises(NotFound, match="candid: no alert 1"):
-        reader.read(path, alert_id=1)
-    other = reader.read(path, "ZTF18aaqfhlj")
-    with pytest.raises(NotFound, match="is not an alert of ZTF19aaapmmu"):
-        reader.read(path, "ZTF19aaapmmu", alert_id=other.alert_id)
+from fink_cutout_jupyter.surveys import KINDS
 
 
 def test_bad_requests_say_what_is_wrong(ztf_lake):
@@ -74,47 +21,6 @@ def test_bad_requests_say_what_is_wrong(ztf_lake):
         reader.read("../lake-spark3/x.parquet", "ZTF18aaqfhlj")
     with pytest.raises(NotFound, match="no file"):
         reader.read("archive/missing.parquet", "ZTF18aaqfhlj")
-
-
-def test_rubin_cutouts_by_dia_source_id(rubin_lake, rubin_records):
-    reader = CutoutReader(rubin_lake)
-    files = rubin_lake.night_files("20260306")
-    assert len(files) == 3
-    found = 0
-    for record in rubin_records:
-        for path in files:
-            try:
-                alert = reader.read(path, alert_id=record["diaSourceId"])
-            except NotFound:
-                continue
-            found += 1
-            assert alert.survey is LSST
-            assert alert.time == record["diaSource"]["midpointMjdTai"]
-            for kind in KINDS:
-                assert alert.stamps[kind].fits_bytes == record[f"cutout{kind}"]
-            assert alert.object_id == _dia_object_id(record)
-            assert alert.properties["magnitude_unit"] == "nJy"
-            assert alert.properties["filter"] == record["diaSource"]["band"]
-    assert found == len(rubin_records) == 9
-    assert sum(_dia_object_id(record) is None for record in rubin_records) == 2
-
-
-def _dia_object_id(record: dict) -> int | None:
-    return (record["diaObject"] or {}).get("diaObjectId")
-
-
-def test_rubin_latest_alert_of_an_object(rubin_lake, rubin_records):
-    object_id = next(_dia_object_id(r) for r in rubin_records if _dia_object_id(r))
-    for path in rubin_lake.night_files("20260306"):
-        try:
-            alert = CutoutReader(rubin_lake, LSST).read(path, object_id=str(object_id))
-        except NotFound:
-            continue
-        assert alert.object_id == object_id
-        assert alert.stamps["Science"].data.shape == (30, 30)
-        assert np.isfinite(alert.stamps["Science"].data).any()
-        return
-    pytest.fail(f"object {object_id} not found")
 
 
 REWRITES = [
