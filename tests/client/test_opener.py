@@ -13,6 +13,7 @@ def test_a_read_blocked_past_the_deadline_ends_when_its_socket_is_shut():
     """The peer never sends: the read ends at the deadline (the socket shut), not never."""
     reader, peer = socket.socketpair()
     with reader, peer, Deadline(0.2) as deadline:
+        reader.settimeout(30)  # a failure rather than a hang if the deadline never comes
         deadline.watch(reader)
         assert reader.recv(1) == b""  # end of stream: shut by the deadline's timer
         assert deadline.expired
@@ -23,6 +24,7 @@ def test_a_socket_watched_after_the_deadline_is_shut_at_once():
     first, first_peer = socket.socketpair()
     later, later_peer = socket.socketpair()
     with first, first_peer, later, later_peer, Deadline(0.05) as deadline:
+        first.settimeout(30)
         deadline.watch(first)
         assert first.recv(1) == b""  # the deadline has passed
         deadline.watch(later)
