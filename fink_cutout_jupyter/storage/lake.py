@@ -25,6 +25,8 @@ VALID_PATH_HINT = (
     "'science/year=2024/month=11/day=21/part-00000-….snappy.parquet'"
 )
 _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+# Schemes whose URIs name the bucket as their host: pyarrow's paths on them begin with it.
+_BUCKET_SCHEMES = frozenset({"s3", "gs", "gcs"})
 _MISSING_FILE_MESSAGES = ("not found", "does not exist", "no such file")
 _PARTITION = re.compile(r"^(year|month|day)=(\d+)$")
 MAX_PATH_LENGTH = 1024
@@ -139,28 +141,52 @@ class Lake:
             path elsewhere, a ``..`` component.
         """
         if isinstance(path, str) and "\x00" not in path:
+            given = path
             if _URI_SCHEME.match(path) or "://" in path:
                 path = self._path_of_own_uri(path)
             if path.startswith("/"):
                 root = "/" + self.base.strip("/")
                 if not path.startswith(root.rstrip("/") + "/"):
                     raise OutsideLake(
-                        f"hdfsPath: {quote(path)} is outside the lake root; "
+                        f"hdfsPath: {quote(self._shown(given))} is outside the lake root; "
                         f"expected {VALID_PATH_HINT}"
                     )
                 path = path[len(root.rstrip("/")) + 1 :].lstrip("/")
         return LakePath(path)
 
     def _path_of_own_uri(self, uri: str) -> str:
-        """The absolute path of a URI on the lake's own filesystem (`OutsideLake` otherwise)."""
-        given, own = urlsplit(uri), urlsplit(self.uri)
-        own_place = ("file", "") if self.is_local else (own.scheme.lower(), own.netloc.lower())
-        if (given.scheme.lower(), given.netloc.lower()) != own_place or not given.path:
+        """The absolute path of a URI on the lake's own filesystem (`OutsideLake` otherwise).
+
+        The filesystem is the URI's scheme, host and port, whatever the userinfo (the key of an
+        S3 URI). On S3 and GCS the host is the bucket, which pyarrow's paths begin with.
+        """
+        own = ("file", "", None, "") if self.is_local else self._place_and_path(self.uri)
+        given = self._place_and_path(uri)
+        if own is None or given is None or given[:3] != own[:3] or not given[3]:
             raise OutsideLake(
-                f"hdfsPath: {quote(redacted(uri))} is not on the lake's filesystem; "
+                f"hdfsPath: {quote(self._shown(uri))} is not on the lake's filesystem; "
                 f"expected {VALID_PATH_HINT}"
             )
-        return unquote(given.path)
+        return given[3]
+
+    @staticmethod
+    def _place_and_path(uri: str) -> tuple[str, str, int | None, str] | None:
+        """(scheme, host, port, absolute path as the filesystem names it) of a URI, None if its
+        port is not a number. The path of an S3 or GCS URI begins with its bucket."""
+        parts = urlsplit(uri)
+        try:
+            port = parts.port
+        except ValueError:
+            return None
+        scheme, host, path = parts.scheme.lower(), parts.hostname or "", unquote(parts.path)
+        if scheme in _BUCKET_SCHEMES and host:
+            path = f"/{host}/{path.lstrip('/')}"
+        return scheme, host, port, path
+
+    def _shown(self, given: str) -> str:
+        """A client's path as an error may quote it: without its own credentials nor the
+        lake's."""
+        return scrub_uri(redacted(given), self.uri)
 
     def resolve(self, relative: str) -> str:
         """Turn a client's path (see `relative`) into a path of `filesystem`, inside the root.

@@ -713,3 +713,42 @@ def test_a_missing_hdfs_block_is_an_outage_not_corrupt_data():
         assert "does not decode" not in text
     finally:
         lake.filesystem.delete_dir(f"/user/{USER}/{directory}")
+
+
+def test_an_s3_lake_answers_the_full_uri_of_its_own_files(s3_lake, ztf_rows):
+    """A client may send the ``s3://bucket/prefix/…`` URI of a file, with or without the key in
+    front of the bucket: the same file as its path relative to the root; another bucket's URI,
+    or a place outside the root, is refused (403) without showing the key."""
+    from urllib.parse import quote
+
+    api = CutoutAPI(s3_lake)
+    key, secret = os.environ["S3_ACCESS_KEY"], os.environ["S3_SECRET_KEY"]
+    userinfo = f"{quote(key, safe='')}:{quote(secret, safe='')}@"
+    rows = [row for row in ztf_rows if row["lake"].uri.endswith("ztf/lake")]
+    assert rows
+    for row in rows[::10]:
+        for uri in (
+            f"s3://fink-lake/ztf/{row['path']}",
+            f"s3://{userinfo}fink-lake/ztf/{row['path']}",
+        ):
+            body = {
+                "candid": str(row["candid"]),
+                "hdfsPath": uri,
+                "kind": "Science",
+                "objectId": row["objectId"],
+                "return_type": "FITS",
+            }
+            reply = api.handle("cutouts", body)
+            assert reply.status == 200, reply.body
+            assert reply.body == row["fits"]["Science"]
+    for elsewhere in (
+        f"s3://{userinfo}other-bucket/ztf/{row['path']}",
+        f"s3://other-bucket/ztf/{row['path']}",
+        f"s3://fink-lake/{row['path']}",
+    ):
+        refusal = api.handle("cutouts", {**body, "hdfsPath": elsewhere})
+        assert refusal.status == 403, refusal.body
+        text = json.loads(refusal.body)["text"]
+        assert text.startswith("hdfsPath: "), text
+        for credential in (key, secret):
+            assert credential not in text, text

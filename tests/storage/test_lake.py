@@ -215,3 +215,94 @@ def test_a_made_lake_path_reads_nothing_outside_the_root(tmp_path):
     for lake in lakes:
         with pytest.raises(OutsideLake, match=r"hdfsPath: '\.\./outside\.parquet' leaves the lake"):
             CutoutReader(lake).read(LakePath("../outside.parquet"), alert_id=candid)
+
+
+def lake_at(uri: str, base: str) -> Lake:
+    """A lake whose URI is `uri`, on the local filesystem under `base`: `relative` only reads
+    the URI and the base, so that the URIs of a remote lake are checked without its server."""
+    from pyarrow import fs
+
+    lake = Lake.on_filesystem(fs.LocalFileSystem(), base)
+    lake.uri = uri
+    return lake
+
+
+S3_LAKE_URIS = [
+    "s3://fink-lake/ztf?endpoint_override=127.0.0.1:9000&scheme=http",
+    "s3://AKIDEXAMPLE:wJalr%2FXUtnFEMI@fink-lake/ztf?endpoint_override=127.0.0.1:9000",
+]
+
+
+@pytest.mark.parametrize("lake_uri", S3_LAKE_URIS)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "s3://fink-lake/ztf/science/year=2024/a.parquet",
+        "s3://AKIDEXAMPLE:wJalr%2FXUtnFEMI@fink-lake/ztf/science/year=2024/a.parquet",
+        "s3://OTHERKEY:other-secret@fink-lake/ztf/science/year=2024/a.parquet",
+        "S3://Fink-Lake/ztf/science/year=2024/a.parquet",
+        "s3://fink-lake/ztf/science/year%3D2024/a.parquet",
+        "s3://fink-lake/ztf/science/year=2024/a.parquet?endpoint_override=127.0.0.1:9000",
+        "/fink-lake/ztf/science/year=2024/a.parquet",
+    ],
+)
+def test_an_s3_lake_takes_its_own_uris_bucket_first(lake_uri, path):
+    """pyarrow names an S3 file bucket first (``fink-lake/ztf/…``); its URI has the bucket as
+    its host, with or without the key in front of it."""
+    assert lake_at(lake_uri, "fink-lake/ztf").relative(path) == "science/year=2024/a.parquet"
+
+
+@pytest.mark.parametrize("lake_uri", S3_LAKE_URIS)
+@pytest.mark.parametrize(
+    ("path", "refusal"),
+    [
+        ("s3://other-bucket/ztf/science/a.parquet", "not on the lake's filesystem"),
+        ("s3://AKIDEXAMPLE:wJalr%2FXUtnFEMI@other/ztf/a.parquet", "not on the lake's filesystem"),
+        ("s3://fink-lake:9000/ztf/science/a.parquet", "not on the lake's filesystem"),
+        ("s3://fink-lake:port/ztf/science/a.parquet", "not on the lake's filesystem"),
+        ("gs://fink-lake/ztf/science/a.parquet", "not on the lake's filesystem"),
+        ("hdfs://fink-lake/ztf/science/a.parquet", "not on the lake's filesystem"),
+        ("s3://fink-lake", "is outside the lake root"),
+        ("s3://fink-lake/ztf2/science/a.parquet", "is outside the lake root"),
+        ("s3://fink-lake/science/a.parquet", "is outside the lake root"),
+        ("s3://AKIDEXAMPLE:wJalr%2FXUtnFEMI@fink-lake/other/a.parquet", "is outside the lake"),
+        ("s3://ztf/science/a.parquet", "not on the lake's filesystem"),
+        ("/ztf/science/a.parquet", "is outside the lake root"),
+        ("s3://fink-lake/ztf/../other/a.parquet", "leaves the lake root"),
+    ],
+)
+def test_an_s3_lake_refuses_uris_of_other_buckets_and_places(lake_uri, path, refusal):
+    with pytest.raises(OutsideLake, match=f"hdfsPath: .*{refusal}") as caught:
+        lake_at(lake_uri, "fink-lake/ztf").relative(path)
+    for secret in ("AKIDEXAMPLE", "wJalr", "XUtnFEMI"):
+        assert secret not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "lake_uri",
+    [
+        "hdfs://namenode:8020/user/fink?user=fink",
+        "hdfs://fink:hunter2-pass@namenode:8020/user/fink?user=fink&replication=1",
+    ],
+)
+def test_an_hdfs_lake_takes_uris_of_its_namenode_and_no_other(lake_uri):
+    lake = lake_at(lake_uri, "/user/fink")
+    for path in (
+        "hdfs://namenode:8020/user/fink/science/a.parquet",
+        "hdfs://NameNode:8020/user/fink/science/a.parquet",
+        "hdfs://fink:hunter2-pass@namenode:8020/user/fink/science/a.parquet",
+        "/user/fink/science/a.parquet",
+    ):
+        assert lake.relative(path) == "science/a.parquet"
+    for path, refusal in (
+        ("hdfs://namenode:9000/user/fink/science/a.parquet", "not on the lake's filesystem"),
+        ("hdfs://namenode/user/fink/science/a.parquet", "not on the lake's filesystem"),
+        ("hdfs://other:8020/user/fink/science/a.parquet", "not on the lake's filesystem"),
+        ("hdfs://namenode:80x/user/fink/science/a.parquet", "not on the lake's filesystem"),
+        ("s3://namenode/user/fink/science/a.parquet", "not on the lake's filesystem"),
+        ("hdfs://namenode:8020/namenode/user/fink/a.parquet", "is outside the lake root"),
+        ("hdfs://fink:hunter2-pass@namenode:8020/user/other/a.parquet", "is outside the lake"),
+    ):
+        with pytest.raises(OutsideLake, match=f"hdfsPath: .*{refusal}") as caught:
+            lake.relative(path)
+        assert "hunter2" not in str(caught.value)
