@@ -19,7 +19,8 @@ from fink_cutout_jupyter.contract.formats import FORMATS, output_format
 from fink_cutout_jupyter.cutouts.render import INTERVALS, KERNELS, STRETCHES, RenderOptions
 from fink_cutout_jupyter.cutouts.stamps import StampKinds
 from fink_cutout_jupyter.errors import BadParameter, NotFound, TooLarge, quote
-from fink_cutout_jupyter.storage.lake import Lake, LakePath
+from fink_cutout_jupyter.storage.lake import Lake
+from fink_cutout_jupyter.storage.paths import LakePath
 from fink_cutout_jupyter.surveys import KINDS, ObjectId, Survey, as_integer
 
 FORMAT_SPELLINGS = (*FORMATS, *(name.lower() for name in FORMATS if name.lower() != name))

@@ -24,8 +24,9 @@ from fink_cutout_jupyter.cutouts.stamps import StampKinds
 from fink_cutout_jupyter.errors import CutoutError
 from fink_cutout_jupyter.locations import ALERT_ID_SPAN, AlertLocation, FileIdentity
 from fink_cutout_jupyter.parquet.pages import Unsupported, read_values
-from fink_cutout_jupyter.storage.lake import Lake, LakePath
+from fink_cutout_jupyter.storage.lake import Lake
 from fink_cutout_jupyter.storage.open_files import FETCH_THREADS, OpenFiles, SharedFile, fetch_pages
+from fink_cutout_jupyter.storage.paths import LakePath
 from fink_cutout_jupyter.surveys import KINDS, Survey, survey_named
 
 if TYPE_CHECKING:

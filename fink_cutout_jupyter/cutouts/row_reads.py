@@ -25,7 +25,8 @@ from fink_cutout_jupyter.parquet.columns import (
     present,
     value,
 )
-from fink_cutout_jupyter.storage.lake import Lake, LakePath
+from fink_cutout_jupyter.storage.lake import Lake
+from fink_cutout_jupyter.storage.paths import LakePath
 from fink_cutout_jupyter.surveys import ObjectId, Survey, survey_of_columns
 
 if TYPE_CHECKING:

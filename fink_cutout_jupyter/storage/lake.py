@@ -1,4 +1,4 @@
-"""The data lake: a pyarrow filesystem under a root, paths that cannot leave it, nights, files."""
+"""The data lake: a pyarrow filesystem under a root, its nights and files (paths: `paths`)."""
 
 from __future__ import annotations
 
@@ -14,43 +14,22 @@ from urllib.parse import unquote, urlsplit
 
 from fink_cutout_jupyter.errors import BadParameter, LakeUnavailable, NotFound, OutsideLake, quote
 from fink_cutout_jupyter.locations import FileIdentity
+from fink_cutout_jupyter.storage.paths import (
+    URI_SCHEME,
+    VALID_PATH_HINT,
+    LakePath,
+    safe_relative_path,
+)
 from fink_cutout_jupyter.storage.redaction import redacted, scrub_uri
 
 if TYPE_CHECKING:
     import pyarrow
     import pyarrow.fs
 
-VALID_PATH_HINT = (
-    "a path relative to the lake root, e.g. "
-    "'science/year=2024/month=11/day=21/part-00000-….snappy.parquet'"
-)
-_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 # Schemes whose URIs name the bucket as their host: pyarrow's paths on them begin with it.
 _BUCKET_SCHEMES = frozenset({"s3", "gs", "gcs"})
 _MISSING_FILE_MESSAGES = ("not found", "does not exist", "no such file")
 _PARTITION = re.compile(r"^(year|month|day)=(\d+)$")
-MAX_PATH_LENGTH = 1024
-MAX_NAME_BYTES = 255
-
-
-class LakePath(str):
-    """A path relative to the root, normalised, that cannot leave it: checked when made.
-
-    `Lake.relative` makes it from what a client sends; `Lake.resolve` and the readers take it as
-    checked, so that a request's path is checked once, where it comes in. Made directly, it is
-    checked all the same (`safe_relative_path`), so that no `LakePath` names a place outside the
-    root on any filesystem (the local one also follows links, see `Lake.resolve`).
-
-    Raises
-    ------
-    BadParameter, OutsideLake, NotFound
-        As `safe_relative_path`.
-    """
-
-    __slots__ = ()
-
-    def __new__(cls, path: object) -> LakePath:
-        return super().__new__(cls, safe_relative_path(path))
 
 
 class Lake:
@@ -142,7 +121,7 @@ class Lake:
         """
         if isinstance(path, str) and "\x00" not in path:
             given = path
-            if _URI_SCHEME.match(path) or "://" in path:
+            if URI_SCHEME.match(path) or "://" in path:
                 path = self._path_of_own_uri(path)
             if path.startswith("/"):
                 root = "/" + self.base.strip("/")
@@ -308,7 +287,7 @@ class Lake:
         child = Lake.on_filesystem(self.filesystem, self.resolve(relative), self.science_dir)
         # before the URI's query (?endpoint_override=…), if any
         head, mark, query = (
-            self.uri.partition("?") if _URI_SCHEME.match(self.uri) else (self.uri, "", "")
+            self.uri.partition("?") if URI_SCHEME.match(self.uri) else (self.uri, "", "")
         )
         child.uri = f"{head.rstrip('/')}/{safe_relative_path(relative)}{mark}{query}"
         return child
@@ -443,40 +422,6 @@ def _jvm_options(uri: str):
     return class_sharing()
 
 
-def safe_relative_path(relative: object) -> str:
-    """Validate a lake-relative path and return it normalised (no ``.``, no doubled slashes)."""
-    if not isinstance(relative, str) or not relative.strip():
-        raise BadParameter(f"hdfsPath: {quote(relative)} is not a path; expected {VALID_PATH_HINT}")
-    if len(relative) > MAX_PATH_LENGTH:
-        raise BadParameter(
-            f"hdfsPath: {len(relative)} characters, longer than {MAX_PATH_LENGTH}; "
-            f"expected {VALID_PATH_HINT}"
-        )
-    if "\x00" in relative:
-        raise BadParameter(f"hdfsPath: the path contains a NUL byte; expected {VALID_PATH_HINT}")
-    if _URI_SCHEME.match(relative) or "://" in relative:
-        raise OutsideLake(
-            f"hdfsPath: {quote(redacted(relative))} is a full URI; give {VALID_PATH_HINT} "
-            "(not hdfs://IP:PORT/user/…)"
-        )
-    if relative.startswith(("/", "\\", "~")):
-        raise OutsideLake(f"hdfsPath: {quote(relative)} is absolute; expected {VALID_PATH_HINT}")
-    parts = [part for part in re.split(r"[/\\]", relative) if part not in ("", ".")]
-    if ".." in parts:
-        raise OutsideLake(
-            f"hdfsPath: {quote(relative)} leaves the lake root; expected {VALID_PATH_HINT}"
-        )
-    # Neither can name a file of the lake: answered as any missing file is.
-    if not parts:
-        raise NotFound(f"hdfsPath: {quote(relative)} names no file; expected {VALID_PATH_HINT}")
-    if any(len(part.encode()) > MAX_NAME_BYTES for part in parts):
-        raise NotFound(
-            f"hdfsPath: no file in the lake has a name longer than {MAX_NAME_BYTES} bytes, as in "
-            f"{quote(relative)}"
-        )
-    return "/".join(parts)
-
-
 def parse_night(night: dt.date | str) -> dt.date:
     """A night as a date, from a `datetime.date`, ``YYYYMMDD`` or ``YYYY-MM-DD``."""
     if isinstance(night, dt.date):
@@ -491,7 +436,7 @@ def parse_night(night: dt.date | str) -> dt.date:
 def _local_path(uri: str) -> str | None:
     if uri.startswith("file://"):
         return unquote(urlsplit(uri).path)
-    if _URI_SCHEME.match(uri) and not re.match(r"^[A-Za-z]:[\\/]", uri):
+    if URI_SCHEME.match(uri) and not re.match(r"^[A-Za-z]:[\\/]", uri):
         return None
     return uri
 

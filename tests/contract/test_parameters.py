@@ -67,7 +67,8 @@ def test_the_edge_gives_a_checked_lake_path_and_stamp_kinds(demo):
     from fink_cutout_jupyter.contract.parameters import parse_cutout_request
     from fink_cutout_jupyter.cutouts.stamps import StampKinds
     from fink_cutout_jupyter.errors import OutsideLake
-    from fink_cutout_jupyter.storage.lake import Lake, LakePath
+    from fink_cutout_jupyter.storage.lake import Lake
+    from fink_cutout_jupyter.storage.paths import LakePath
 
     lake = Lake(demo.root)
     relative = demo.files[0]

@@ -22,7 +22,8 @@ from fink_cutout_jupyter.contract.api import CutoutAPI
 from fink_cutout_jupyter.cutouts.reader import CutoutReader
 from fink_cutout_jupyter.errors import OutsideLake
 from fink_cutout_jupyter.index.lookup import AlertIndex
-from fink_cutout_jupyter.storage.lake import Lake, LakePath
+from fink_cutout_jupyter.storage.lake import Lake
+from fink_cutout_jupyter.storage.paths import LakePath
 
 NEEDED = ("HDFS_URI", "S3_ENDPOINT", "ARROW_LIBHDFS_DIR", "FINK_DFS_SCRIPT")
 USER = getpass.getuser()
