@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 _BUCKET_SCHEMES = frozenset({"s3", "gs", "gcs"})
 _MISSING_FILE_MESSAGES = ("not found", "does not exist", "no such file")
 _PARTITION = re.compile(r"^(year|month|day)=(\d+)$")
+_ONLINE_NIGHT = re.compile(r"^\d{8}$")
+DEFAULT_ONLINE_DIR = "online/science"
 
 
 class Lake:
@@ -42,16 +44,26 @@ class Lake:
         ``hdfs://host:port/path?user=…`` or ``s3://bucket/prefix?endpoint_override=…``
         (any URI that `pyarrow.fs.FileSystem.from_uri` takes).
     science_dir : str
-        Where the nights live, relative to the root (Fink: ``science``).
+        Where the archived nights live (``year=/month=/day=`` partitions), relative to the
+        root (Fink: ``science``, or ``archive/science`` for a root holding both).
+    online_dir : str
+        Where the live nights live (``<YYYYMMDD>/`` directories written by Spark's streaming
+        file sink, with its commit log ``_spark_metadata/``), relative to the root.
 
     Notes
     -----
     The filesystem is connected on first use, so creating a `Lake` never blocks on the network.
     """
 
-    def __init__(self, root: str | os.PathLike, science_dir: str = "science") -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        science_dir: str = "science",
+        online_dir: str = DEFAULT_ONLINE_DIR,
+    ) -> None:
         self.uri = os.fspath(root)
         self.science_dir = science_dir.strip("/")
+        self.online_dir = online_dir.strip("/")
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -59,13 +71,17 @@ class Lake:
 
     @classmethod
     def on_filesystem(
-        cls, filesystem: pyarrow.fs.FileSystem, base: str, science_dir: str = "science"
+        cls,
+        filesystem: pyarrow.fs.FileSystem,
+        base: str,
+        science_dir: str = "science",
+        online_dir: str = DEFAULT_ONLINE_DIR,
     ) -> Lake:
         """A lake on a pyarrow filesystem object already made (e.g. one set up for Kerberos).
 
         `base` is the root's path inside `filesystem`.
         """
-        lake = cls(f"{filesystem.type_name}:{base}", science_dir)
+        lake = cls(f"{filesystem.type_name}:{base}", science_dir, online_dir)
         lake.__dict__["_filesystem_and_base"] = (filesystem, base.rstrip("/") or base)
         return lake
 
@@ -284,7 +300,9 @@ class Lake:
 
     def subdirectory(self, relative: str) -> Lake:
         """A lake rooted at a directory of this one, sharing its filesystem connection."""
-        child = Lake.on_filesystem(self.filesystem, self.resolve(relative), self.science_dir)
+        child = Lake.on_filesystem(
+            self.filesystem, self.resolve(relative), self.science_dir, self.online_dir
+        )
         # before the URI's query (?endpoint_override=…), if any
         head, mark, query = (
             self.uri.partition("?") if URI_SCHEME.match(self.uri) else (self.uri, "", "")
@@ -379,6 +397,48 @@ class Lake:
             for info in self._list(directory)
             if info.is_file and info.base_name.endswith(".parquet")
         ]
+
+    def archive_night_files(self, night: dt.date | str) -> list[str]:
+        """Parquet files of one archived night, looked for in its own directory only
+        (``year=YYYY/month=MM/day=DD`` as Fink's merge writes it, then unpadded): one or two
+        listings, where `night_files` walks the whole archive."""
+        night = parse_night(night)
+        for month, day in ((f"{night.month:02d}", f"{night.day:02d}"), (night.month, night.day)):
+            directory = f"{self.science_dir}/year={night.year}/month={month}/day={day}"
+            infos = self._list(self.resolve(directory))
+            if infos:
+                return [
+                    self._relative_to_root(info.path)
+                    for info in infos
+                    if info.is_file and info.base_name.endswith(".parquet")
+                ]
+        return []
+
+    def online_nights(self) -> list[dt.date]:
+        """Dates of the live nights present under ``online_dir/<YYYYMMDD>/``, oldest first."""
+        nights = []
+        for name in self.list_directories(self.online_dir):
+            if _ONLINE_NIGHT.match(name):
+                try:
+                    nights.append(parse_night(name))
+                except BadParameter:
+                    continue
+        return sorted(nights)
+
+    def online_night_dir(self, night: dt.date | str) -> str:
+        """The directory of a live night, relative to the root (``online/science/YYYYMMDD``)."""
+        return f"{self.online_dir}/{parse_night(night):%Y%m%d}"
+
+    def online_night_of(self, path: str) -> dt.date | None:
+        """The live night a lake file belongs to (None: not under ``online_dir/<YYYYMMDD>/``)."""
+        head, _, rest = str(path).strip("/").partition(self.online_dir + "/")
+        name = rest.split("/", 1)[0]
+        if head or "/" not in rest or not _ONLINE_NIGHT.match(name):
+            return None
+        try:
+            return parse_night(name)
+        except BadParameter:
+            return None
 
     def _relative_to_root(self, path: str) -> str:
         return posixpath.relpath(path, self.base) if self.base else path
