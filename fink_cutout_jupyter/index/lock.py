@@ -1,6 +1,8 @@
 """The alert index's writer lock: one writer at a time per index, on any lake filesystem.
 
 ``<index root>/writer.lock`` names its holder: a random token, host, pid, start time, command.
+The same machinery holds other locks of the index under other names (``name``): the follower's
+``follower.lock`` (`FOLLOWER_LOCK`, one follower per index, `follow`).
 
 - Local filesystem: the lock is created exclusively (written aside, then hard-linked to its
   name), which is atomic: of two writers, one gets it.
@@ -40,6 +42,8 @@ from fink_cutout_jupyter.errors import IndexBusy
 from fink_cutout_jupyter.storage.lake import Lake
 
 LOCK = "writer.lock"
+FOLLOWER_LOCK = "follower.lock"
+LOCK_NAMES = (LOCK, FOLLOWER_LOCK)  # every lock of an index (their abandoned files are garbage)
 HEARTBEAT_SECONDS = 60.0
 STALE_HEARTBEATS = 10
 SETTLE_SECONDS = 1.0
@@ -136,6 +140,9 @@ class WriterLock:
         `STALE_HEARTBEATS` times this is stale.
     settle : float
         Seconds between writing the lock and reading it back where creating it is not atomic.
+    name : str
+        The lock file in the index root: `LOCK` (the writer lock) or another lock held the same
+        way (`FOLLOWER_LOCK`).
     """
 
     def __init__(
@@ -145,8 +152,10 @@ class WriterLock:
         wait: float = 0.0,
         heartbeat: float = HEARTBEAT_SECONDS,
         settle: float = SETTLE_SECONDS,
+        name: str = LOCK,
     ) -> None:
         self.store = store
+        self.name = name
         self.me = Holder.me(command or " ".join(sys.argv) or "python")
         self.wait = wait
         self.heartbeat = heartbeat
@@ -172,6 +181,12 @@ class WriterLock:
         while (other := self._try()) is not None:
             left = deadline - time.monotonic()
             if left <= 0:
+                if self.name != LOCK:
+                    raise IndexBusy(
+                        f"index: {where(self.store, self.name)} is held by {other}; a lock "
+                        "whose holder died is broken once stale (its process gone on this "
+                        f"host, or not refreshed for {self.stale_after:.0f} s)"
+                    )
                 raise IndexBusy(
                     f"index: another writer holds {where(self.store)}: {other}; wait for "
                     f"it (--wait SECONDS); only if that holder is dead: {UNLOCK_COMMAND}"
@@ -179,25 +194,25 @@ class WriterLock:
             time.sleep(min(POLL_SECONDS, left))
         self._released.clear()
         self._beating = threading.Thread(
-            target=self._beat_until_released, name="index-lock-heartbeat", daemon=True
+            target=self._beat_until_released, name=f"index-lock-heartbeat-{self.name}", daemon=True
         )
         self._beating.start()
 
     def _try(self) -> Holder | None:
         """Take the lock if free or stale; else the holder."""
-        data = self.store.read_if_exists(LOCK)
+        data = self.store.read_if_exists(self.name)
         if data is not None:
-            current = Holder.from_bytes(data, where(self.store))
+            current = Holder.from_bytes(data, where(self.store, self.name))
             reason = current.stale(self.stale_after)
             if reason is None:
                 return current
             if not self._break(data, current, reason):
-                return holder(self.store) or self.me  # another writer broke it: try again
-        if not self.store.create_exclusively(LOCK, self.me.to_bytes()):
-            return holder(self.store) or self.me  # gone again: try again
+                return self._holder() or self.me  # another writer broke it: try again
+        if not self.store.create_exclusively(self.name, self.me.to_bytes()):
+            return self._holder() or self.me  # gone again: try again
         if not self.store.atomic_create:
             time.sleep(self.settle)
-            settled = holder(self.store)
+            settled = self._holder()
             if settled != self.me:
                 return settled or self.me
         return None
@@ -207,41 +222,42 @@ class WriterLock:
 
         Of two writers breaking it at once, only one moves it (the other finds it gone); a lock
         that was replaced since it was read (a writer took over) is put back."""
-        aside = f"{LOCK}.broken-{self.me.token}"
-        if not self.store.move_aside(LOCK, aside):
+        aside = f"{self.name}.broken-{self.me.token}"
+        if not self.store.move_aside(self.name, aside):
             return False
         moved = self.store.read_if_exists(aside)
         if moved != data:  # a live lock, written since: give it back
             if moved is not None:
-                self.store.create_exclusively(LOCK, moved)
+                self.store.create_exclusively(self.name, moved)
             self.store.delete(aside)
             return False
         logger.warning(
-            "breaking the index's writer lock %s of %s: %s", where(self.store), stale, reason
+            "breaking the index's lock %s of %s: %s", where(self.store, self.name), stale, reason
         )
         self.store.delete(aside)
         return True
 
     def beat(self) -> None:
         """Refresh the lock if it is still ours (what the heartbeat thread does)."""
-        if holder(self.store) == self.me:
+        if self._holder() == self.me:
             refreshed = replace(self.me, refreshed=time.time())
-            self.store.write_atomically(LOCK, refreshed.to_bytes())
+            self.store.write_atomically(self.name, refreshed.to_bytes())
 
     def _beat_until_released(self) -> None:
         while not self._released.wait(self.heartbeat):
             try:
                 self.beat()
             except Exception as error:  # a failed beat is retried at the next
-                logger.warning("could not refresh the index's writer lock: %s", error)
+                logger.warning("could not refresh the index's lock %s: %s", self.name, error)
 
     def check(self) -> None:
         """Refuse (`IndexBusy`) if the lock is no longer ours (broken while we ran)."""
-        current = holder(self.store)
+        current = self._holder()
         if current != self.me:
             taken = f"is now held by {current}" if current else "was removed"
             raise IndexBusy(
-                f"index: the writer lock {where(self.store)} of this writer {taken}; "
+                f"index: the {'writer ' if self.name == LOCK else ''}lock "
+                f"{where(self.store, self.name)} of this writer {taken}; "
                 "nothing more of this run is published: run it again"
             )
 
@@ -251,17 +267,21 @@ class WriterLock:
         if self._beating is not None:
             self._beating.join()
             self._beating = None
-        if holder(self.store) == self.me:
-            self.store.delete(LOCK)
+        if self._holder() == self.me:
+            self.store.delete(self.name)
+
+    def _holder(self) -> Holder | None:
+        return holder(self.store, self.name)
 
 
 def abandoned_lock_file(name: str, mtime: float) -> bool:
     """Whether `name` is a temporary lock file of a writer that died while writing it (its
     pid gone, or older than a minute: the file lives a few milliseconds), or a lock a writer
     moved aside to break it and died before deleting (older than a minute)."""
-    if re.fullmatch(rf"{re.escape(LOCK)}\.broken-[0-9a-f]+", name):
+    locks = "|".join(map(re.escape, LOCK_NAMES))
+    if re.fullmatch(rf"(?:{locks})\.broken-[0-9a-f]+", name):
         return time.time() - mtime > 60
-    match = re.fullmatch(rf"{re.escape(LOCK)}\.tmp-(\d+)-\d+", name)
+    match = re.fullmatch(rf"(?:{locks})\.tmp-(\d+)-\d+", name)
     return match is not None and (not _alive(int(match[1])) or time.time() - mtime > 60)
 
 
@@ -270,11 +290,11 @@ def where(store: Lake, name: str = LOCK) -> str:
     return store.resolve(name)
 
 
-def holder(store: Lake) -> Holder | None:
-    """Who holds the index's writer lock, if anyone (looked for first: on HDFS, opening a
-    missing file logs a Java stack trace)."""
-    data = store.read_if_exists(LOCK)
-    return None if data is None else Holder.from_bytes(data, where(store))
+def holder(store: Lake, name: str = LOCK) -> Holder | None:
+    """Who holds the index's writer lock (or its lock `name`), if anyone (looked for first: on
+    HDFS, opening a missing file logs a Java stack trace)."""
+    data = store.read_if_exists(name)
+    return None if data is None else Holder.from_bytes(data, where(store, name))
 
 
 def break_lock(store: Lake, force: bool = False) -> Holder | None:

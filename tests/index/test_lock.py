@@ -17,12 +17,15 @@ from pyarrow import fs
 
 from fink_cutout_jupyter.errors import IndexBusy
 from fink_cutout_jupyter.index.lock import (
+    FOLLOWER_LOCK,
     HEARTBEAT_SECONDS,
     LOCK,
     STALE_HEARTBEATS,
     WriterLock,
+    abandoned_lock_file,
     holder,
 )
+from fink_cutout_jupyter.index.writes import sweep
 from fink_cutout_jupyter.storage.lake import Lake
 
 HOLD = """
@@ -238,3 +241,68 @@ def test_without_an_atomic_create_the_lock_is_read_back_and_checked_at_publicati
     first.check()
     with pytest.raises(IndexBusy, match="is now held by 'A'"):
         second.check()
+
+
+def test_a_lock_of_another_name_is_held_beside_the_writer_lock(tmp_path):
+    """The follower's lock (`FOLLOWER_LOCK`) is its own file: held with the writer lock, a
+    second holder of that name is refused naming the first, and each release removes its own."""
+    store = Lake(tmp_path)
+    with (
+        WriterLock(store, "index follow", name=FOLLOWER_LOCK) as following,
+        WriterLock(store, "index build") as writing,
+    ):
+        assert holder(store, FOLLOWER_LOCK) == following.me
+        assert holder(store) == writing.me
+        with pytest.raises(IndexBusy) as refused:
+            WriterLock(store, "index follow (second)", name=FOLLOWER_LOCK).acquire()
+        message = str(refused.value)
+        for detail in (f"{tmp_path}/{FOLLOWER_LOCK}", "'index follow'", f"pid {os.getpid()}"):
+            assert detail in message, message
+        following.check()
+    assert holder(store, FOLLOWER_LOCK) is None
+    assert holder(store) is None
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_a_named_lock_of_a_killed_holder_is_stale_and_taken(tmp_path):
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    pid = int(gone.stdout)
+    fields = {"token": "t", "host": socket.gethostname(), "pid": pid, "started": time.time()}
+    (tmp_path / FOLLOWER_LOCK).write_text(json.dumps({**fields, "command": "index follow"}))
+    with WriterLock(Lake(tmp_path), "index follow", name=FOLLOWER_LOCK) as lock:
+        assert holder(Lake(tmp_path), FOLLOWER_LOCK) == lock.me
+        assert holder(Lake(tmp_path)) is None
+
+
+def test_abandoned_files_of_either_lock_are_garbage_the_locks_are_not(tmp_path):
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    pid, old = int(dead.stdout), time.time() - 120
+    garbage = [
+        f"{LOCK}.tmp-{pid}-1",
+        f"{FOLLOWER_LOCK}.tmp-{pid}-1",
+        f"{FOLLOWER_LOCK}.tmp-{os.getpid()}-1",  # a live process's, but a minute old
+        f"{LOCK}.broken-0a1b",
+        f"{FOLLOWER_LOCK}.broken-0a1b",
+    ]
+    kept = [LOCK, FOLLOWER_LOCK, "other.lock.tmp-1-1", f"{FOLLOWER_LOCK}.tmp-x-1"]
+    for name in garbage + kept:
+        (tmp_path / name).write_text("{}")
+        os.utime(tmp_path / name, (old, old))
+    fresh = f"{FOLLOWER_LOCK}.tmp-{os.getpid()}-2"  # being written by a live process
+    (tmp_path / fresh).write_text("{}")
+    assert [abandoned_lock_file(n, old) for n in garbage] == [True] * len(garbage)
+    assert [abandoned_lock_file(n, old) for n in kept] == [False] * len(kept)
+    assert not abandoned_lock_file(fresh, time.time())
+    deleted = sweep(Lake(tmp_path), None)
+    assert sorted(deleted) == sorted(garbage)
+    assert sorted(os.listdir(tmp_path)) == sorted([*kept, fresh])
