@@ -17,6 +17,7 @@ from fink_cutout_jupyter.index.compaction import compact
 from fink_cutout_jupyter.index.deltas import IndexedNight, write_night, write_nights
 from fink_cutout_jupyter.index.entries import SPAN_KINDS, entry_schema
 from fink_cutout_jupyter.index.manifests import ids_digest
+from fink_cutout_jupyter.index.parts import archive_part, online_part
 from fink_cutout_jupyter.index.writes import remove, writing
 from fink_cutout_jupyter.locations import ALERT_ID_SPAN
 from fink_cutout_jupyter.parquet.columns import (
@@ -59,8 +60,11 @@ class IndexedFile(NamedTuple):
     bytes_read: int
 
 
-def entries_of_file(lake: Lake, path: str, night: dt.date) -> IndexedFile:
+def entries_of_file(lake: Lake, path: str, night: dt.date, batch: int | None = None) -> IndexedFile:
     """Survey, identity and index entries of one lake file, reading only small columns.
+
+    The entries belong to the archived `night`, or with `batch` to that live night's part
+    (`parts.online_part`).
 
     The identity is what the night's manifest records of the file: ``size``, ``mtime_ns`` and
     ``alert_ids_sha256`` (its alert ids in row order). No cutout byte is read: their pages are
@@ -70,6 +74,7 @@ def entries_of_file(lake: Lake, path: str, night: dt.date) -> IndexedFile:
     import pyarrow.parquet as pq
 
     schema = entry_schema()
+    part = archive_part(night) if batch is None else online_part(night, batch)
     size, mtime_ns = lake.identity(path)
     with _CountingFile(lake.open(path)) as source:
         parquet = pq.ParquetFile(source)
@@ -87,7 +92,7 @@ def entries_of_file(lake: Lake, path: str, night: dt.date) -> IndexedFile:
         "alert_ids_sha256": ids_digest(table.column("alert_id")),
     }
     constants = {
-        "night": pa.array(np.full(table.num_rows, int(f"{night:%Y%m%d}")), pa.int32()),
+        "night": pa.array(np.full(table.num_rows, part), pa.int64()),
         "path": pa.array([path] * table.num_rows, pa.string()),
         "file_size": pa.array(np.full(table.num_rows, size), pa.int64()),
         "file_mtime_ns": pa.array(np.full(table.num_rows, mtime_ns), pa.int64()),

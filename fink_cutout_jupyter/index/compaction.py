@@ -23,12 +23,14 @@ from fink_cutout_jupyter.index.entries import (
 )
 from fink_cutout_jupyter.index.files import index_file_bytes, index_file_rows
 from fink_cutout_jupyter.index.layout import (
+    archived,
     base_file,
     base_sizes_file,
     check_format,
     delta_file,
     owners,
 )
+from fink_cutout_jupyter.index.parts import hidden
 from fink_cutout_jupyter.index.writes import write_new, writing
 
 if TYPE_CHECKING:
@@ -63,10 +65,10 @@ def to_compact(index: AlertIndex) -> tuple[dict, dict[str, list[int]]]:
     if layout is None:
         raise NotFound("the index is empty: nothing to compact")
     check_format(layout)
-    owner = owners(layout)
+    owner, hide = owners(layout), archived(layout)
     waiting = {}
     for delta in layout["deltas"]:
-        own = [n for n in delta["nights"] if owner[n] == delta["order"]]
+        own = [n for n in delta["nights"] if owner[n] == delta["order"] and not hidden(n, hide)]
         if own:
             waiting[delta_file("alerts", delta["name"])] = own
     return layout, waiting
@@ -113,9 +115,10 @@ def _compact(index: AlertIndex, progress: bool) -> dict:
                 base = None
                 if old_generation is not None:
                     relative = base_file(old_generation, table, old)
-                    base = by_bucket(
-                        entries_of_index_file(index.store, relative, drop=list(owner)), key, buckets
+                    kept = entries_of_index_file(
+                        index.store, relative, drop=list(owner), hide=archived(layout)
                     )
+                    base = by_bucket(kept, key, buckets)
                 for new in range(old, buckets, old_buckets):
                     parts = [fresh(new)] + ([base(new)] if base is not None else [])
                     data = index_file_bytes(sort_entries(pa.concat_tables(parts), key), key)

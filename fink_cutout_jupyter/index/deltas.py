@@ -26,6 +26,7 @@ from fink_cutout_jupyter.index.files import index_file_bytes
 from fink_cutout_jupyter.index.layout import (
     FANOUT,
     add_delta,
+    archived,
     check_format,
     delta_file,
     delta_name,
@@ -33,7 +34,8 @@ from fink_cutout_jupyter.index.layout import (
     owners,
     superseded,
 )
-from fink_cutout_jupyter.index.manifests import write_manifest
+from fink_cutout_jupyter.index.manifests import consolidate_manifests, write_manifest
+from fink_cutout_jupyter.index.parts import archive_part, hidden, online_part
 from fink_cutout_jupyter.index.writes import WriteSession, write_new, writing
 from fink_cutout_jupyter.surveys import DEFAULT_SURVEY
 
@@ -45,16 +47,21 @@ if TYPE_CHECKING:
 SMALL_DELTAS_BYTES = 64 * 2**20  # deltas this small together are merged into one
 
 
-def night_number(night: dt.date) -> int:
-    return int(f"{night:%Y%m%d}")
-
-
 class IndexedNight(NamedTuple):
-    """One night to write: its entries, and its files' identities (see `entries_of_file`)."""
+    """One part to write: an archived night, or with `batch` a live night's files committed up
+    to that micro-batch (`parts`); its entries, and its files' identities (`entries_of_file`)."""
 
     night: dt.date
     entries: pa.Table
     files: dict[str, dict]
+    batch: int | None = None
+
+    @property
+    def part(self) -> int:
+        """The part the entries belong to (their ``night`` column)."""
+        if self.batch is None:
+            return archive_part(self.night)
+        return online_part(self.night, self.batch)
 
 
 def write_night(
@@ -82,7 +89,11 @@ def write_night(
 
 
 def write_nights(index: AlertIndex, nights: list[IndexedNight], survey: str | None) -> None:
-    """Store nights' entries as one new delta, replacing those nights' earlier entries.
+    """Store nights' entries as one new delta, replacing those parts' earlier entries.
+
+    An archived night written with at least one file hides the live parts of that night, in
+    the same write (`parts`); a live night's part records its batch in the layout's
+    ``"online"``, from which a follower resumes (`follow`).
 
     One delta and one manifest for all the nights: on HDFS, each file written costs a fixed
     0-0.4 s (the client of Hadoop 2.7 waits 400 ms when the NameNode has not completed the
@@ -104,11 +115,15 @@ def _write_nights(session: WriteSession, nights: list[IndexedNight], survey: str
     if layout and survey and layout["survey"] != survey:
         raise BadParameter(f"survey: the index holds one survey, {layout['survey']}, not {survey}")
     layout = layout or session.new_layout(survey or DEFAULT_SURVEY.name)
-    numbers = [night_number(n.night) for n in nights]
+    numbers = [n.part for n in nights]
     level = int(math.log(len(numbers), FANOUT) + 1e-9)
-    entries = pa.concat_tables([n.entries for n in nights] or [entry_schema().empty_table()])
-    recorded = [(n.night, n.files, n.entries.num_rows) for n in nights]
-    write_manifest(index.store, layout["next"], recorded)
+    schema = entry_schema()
+    entries = pa.concat_tables(
+        [n.entries.select(schema.names).cast(schema) for n in nights] or [schema.empty_table()]
+    )
+    _record_parts(layout, nights)
+    recorded = [(n.part, n.files, n.entries.num_rows) for n in nights]
+    write_manifest(index.store, layout["next"], recorded)  # the order of the delta added next
     waiting = layout["deltas"]
     if waiting and entries.nbytes <= SMALL_DELTAS_BYTES and _size(waiting) <= SMALL_DELTAS_BYTES:
         dropped = _merge(index, layout, list(waiting), level, numbers, entries)
@@ -116,7 +131,22 @@ def _write_nights(session: WriteSession, nights: list[IndexedNight], survey: str
         name = delta_name(layout, numbers, level)
         add_delta(layout, numbers, _write_delta(index, entries, name), level)
         dropped = _merge_tiers(index, layout)
-    session.commit(layout, [delta_file(table, d["name"]) for d in dropped for table in TABLES])
+    garbage = [delta_file(table, d["name"]) for d in dropped for table in TABLES]
+    session.commit(layout, garbage + consolidate_manifests(index.store, layout))
+
+
+def _record_parts(layout: dict, nights: list[IndexedNight]) -> None:
+    """The layout's live nights and archived nights, after writing `nights` (in place)."""
+    online = layout.setdefault("online", {})
+    archived = set(layout.get("archived", []))
+    for night in nights:
+        name = f"{night.night:%Y%m%d}"
+        if night.batch is not None:
+            online[name] = max(online.get(name, -1), night.batch)
+        elif night.files:
+            archived.add(archive_part(night.night))
+            online.pop(name, None)
+    layout["archived"] = sorted(archived)
 
 
 def _size(deltas: list[dict]) -> int:
@@ -165,11 +195,15 @@ def _merge(
     `new_entries` of `new_nights` if given (newest); returns `group`."""
     import pyarrow as pa
 
-    owner = owners(layout)
+    owner, hide = owners(layout), archived(layout)
     parts = [new_entries] if new_entries is not None else []
     nights = list(new_nights)
     for delta in group:
-        own = [n for n in delta["nights"] if owner[n] == delta["order"] and n not in new_nights]
+        own = [
+            n
+            for n in delta["nights"]
+            if owner[n] == delta["order"] and n not in new_nights and not hidden(n, hide)
+        ]
         nights += own
         relative = delta_file("alerts", delta["name"])
         parts.append(entries_of_index_file(index.store, relative, keep=own))

@@ -7,11 +7,13 @@ Every entry is in two tables, each sorted by its key (`TABLES`): ``objects`` by 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fink_cutout_jupyter.index.files import read_index_table
+from fink_cutout_jupyter.index.parts import BATCHES_PER_NIGHT, LARGEST_NIGHT
 from fink_cutout_jupyter.locations import ALERT_ID_SPAN, AlertLocation
 from fink_cutout_jupyter.parquet.columns import DISPLAY_FIELDS
 from fink_cutout_jupyter.parquet.spans import unpack_spans
@@ -36,7 +38,7 @@ def entry_schema() -> pa.Schema:
             ("object_id", pa.string()),
             ("alert_id", pa.int64()),
             ("time", pa.float64()),
-            ("night", pa.int32()),
+            ("night", pa.int64()),  # the entry's part (`parts`): a night, or a live batch
             ("filter", pa.string()),
             ("magnitude", pa.float64()),
             ("magnitude_error", pa.float64()),
@@ -61,16 +63,24 @@ def sort_entries(entries: pa.Table, key: str) -> pa.Table:
 
 
 def entries_of_index_file(
-    store: Lake, relative: str, keep: list[int] | None = None, drop: list[int] | None = None
+    store: Lake,
+    relative: str,
+    keep: list[int] | None = None,
+    drop: list[int] | None = None,
+    hide: Collection[int] = (),
 ) -> pa.Table:
-    """An index file's entries, only those of the nights in `keep`, or not in `drop`."""
+    """An index file's entries, only those of the parts in `keep`, or not in `drop`, and not
+    the live parts of the archived nights in `hide` (`parts.hidden`)."""
     import pyarrow as pa
 
     entries = read_index_table(store, relative).cast(entry_schema())
-    if keep is None and not drop:
+    if keep is None and not drop and not hide:
         return entries
-    nights = entries.column("night").to_numpy()
-    chosen = np.isin(nights, keep) if keep is not None else ~np.isin(nights, drop or [])
+    parts = entries.column("night").to_numpy()
+    chosen = np.isin(parts, keep) if keep is not None else ~np.isin(parts, drop or [])
+    if hide:
+        online = parts > LARGEST_NIGHT
+        chosen &= ~(online & np.isin(parts // BATCHES_PER_NIGHT, list(hide)))
     return entries.filter(pa.array(chosen))
 
 

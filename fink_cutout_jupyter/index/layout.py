@@ -21,11 +21,13 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from fink_cutout_jupyter.errors import IndexDamaged, IndexOutdated
+from fink_cutout_jupyter.index.parts import hidden
 
 if TYPE_CHECKING:
     from fink_cutout_jupyter.storage.lake import Lake
 
-INDEX_FORMAT = 5
+INDEX_FORMAT = 6  # 6: live nights' parts ("online", "archived"); 5 is read as 6 without them
+READABLE_FORMATS = (5, INDEX_FORMAT)
 FANOUT = 4
 TABLE_NAMES = ("objects", "alerts")
 LAYOUT = "layout.json"
@@ -47,7 +49,7 @@ def damaged(relative: str, reason: str) -> IndexDamaged:
 
 def check_format(layout: dict) -> None:
     """Refuse an index written in another format, saying how to rebuild it."""
-    if layout.get("format") != INDEX_FORMAT:
+    if layout.get("format") not in READABLE_FORMATS:
         raise IndexOutdated(
             f"objectId: the lake's alert index is in format {layout.get('format')}, this "
             f"version reads format {INDEX_FORMAT}; rebuild it: "
@@ -71,6 +73,8 @@ def new_layout(survey: str, first: int = 0, generation: int = 0) -> dict:
         "next": first,
         "first_manifest": first,  # manifests nights/<order>.json count from this order to "next"
         "next_generation": generation,  # no base generation below it was ever written
+        "online": {},  # each live night indexed ("YYYYMMDD"): the last micro-batch indexed
+        "archived": [],  # nights (YYYYMMDD) whose live parts are hidden: archived (`parts`)
     }
 
 
@@ -127,6 +131,7 @@ def check_fields(layout: dict) -> None:
     def count(value, least: int = 0) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
+    done, live = layout.get("archived", []), layout.get("online", {})
     try:
         checks = [
             ("survey", survey(layout["survey"])),
@@ -137,6 +142,8 @@ def check_fields(layout: dict) -> None:
             ("next_generation", count(layout.get("next_generation", 0))),
             ("id", isinstance(layout.get("id", ""), str)),
             ("deltas", isinstance(layout["deltas"], list)),
+            ("archived", isinstance(done, list) and all(map(count, done))),
+            ("online", isinstance(live, dict) and all(map(count, live.values()))),
         ]
         for delta in layout["deltas"]:
             nights, name = delta["nights"], delta["name"]
@@ -250,10 +257,20 @@ def delta_name(layout: dict, nights: list[int], level: int) -> str:
     return f"{first}-L{level}-{layout['next']:06d}"
 
 
+def archived(layout: dict) -> frozenset[int]:
+    """The nights whose live parts are hidden (`parts.hidden`)."""
+    return frozenset(layout.get("archived", ()))
+
+
 def superseded(layout: dict) -> list[dict]:
-    """Deltas none of whose nights' entries come from them any more (safe to drop)."""
-    owner = owners(layout)
-    return [d for d in layout["deltas"] if all(owner[n] != d["order"] for n in d["nights"])]
+    """Deltas none of whose parts' entries come from them any more, or are hidden (safe to
+    drop)."""
+    owner, hide = owners(layout), archived(layout)
+    return [
+        d
+        for d in layout["deltas"]
+        if all(owner[n] != d["order"] or hidden(n, hide) for n in d["nights"])
+    ]
 
 
 def level_to_merge(layout: dict) -> int | None:

@@ -35,7 +35,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
 from fink_cutout_jupyter import metrics
 from fink_cutout_jupyter.errors import IndexDamaged, NotFound
@@ -47,6 +47,7 @@ from fink_cutout_jupyter.index.entries import (
 from fink_cutout_jupyter.index.files import SortedFile, read_error
 from fink_cutout_jupyter.index.layout import (
     LAYOUT,
+    archived,
     base_file,
     damaged,
     delta_file,
@@ -54,12 +55,22 @@ from fink_cutout_jupyter.index.layout import (
     read_base_sizes,
     read_layout,
 )
+from fink_cutout_jupyter.index.parts import hidden
 from fink_cutout_jupyter.locations import AlertLocation
 from fink_cutout_jupyter.storage.lake import Lake
 from fink_cutout_jupyter.storage.redaction import redacted
 from fink_cutout_jupyter.surveys import ObjectId, Survey, survey_named
 
 DEFAULT_INDEX_DIR = "_cutout_index"
+
+
+class _State(NamedTuple):
+    """The layout a lookup reads, and what follows from it."""
+
+    read_at: float  # time.monotonic()
+    layout: dict
+    owner: dict[int, int]  # each part in a delta: the order of the delta its entries come from
+    archived: frozenset[int]  # nights whose live parts are hidden
 
 
 class AlertIndex:
@@ -95,7 +106,7 @@ class AlertIndex:
         self.cached_files = cached_files
         self._lock = threading.Lock()
         self._files: OrderedDict[tuple[str, int], SortedFile] = OrderedDict()
-        self._state: tuple[float, dict, dict[int, int]] | None = None
+        self._state: _State | None = None
         self._base_sizes: tuple[int | None, dict] = (None, {})
         self._index_id: str | None = None  # of the layout read last (`layout.new_layout`)
         self._missing = False
@@ -187,16 +198,16 @@ class AlertIndex:
     # Internals
 
     def _layout(self) -> dict:
-        return self._current()[1]
+        return self._current().layout
 
-    def _current(self) -> tuple[float, dict, dict[int, int]]:
-        """(read at, layout, owner of each delta night), read again after `refresh_seconds`.
+    def _current(self) -> _State:
+        """The layout and what follows from it, read again after `refresh_seconds`.
 
         Reading the layout is one call to the filesystem (one small file, read as a stream).
         """
         with self._lock:
             state = self._state
-        if state is None or time.monotonic() - state[0] > self.refresh_seconds:
+        if state is None or time.monotonic() - state.read_at > self.refresh_seconds:
             # One call when the index exists; once it was found missing, look before reading.
             layout = read_layout(self.store, look_first=self._missing)
             self._missing = layout is None
@@ -205,7 +216,7 @@ class AlertIndex:
                     "objectId: the lake has no alert index yet; "
                     "run: fink-cutouts index build --lake LAKE --all"
                 )
-            state = (time.monotonic(), layout, owners(layout))
+            state = _State(time.monotonic(), layout, owners(layout), archived(layout))
             metrics.add("index_refreshes")
             with self._lock:
                 if layout.get("id") != self._index_id:  # another index, written from scratch:
@@ -232,18 +243,18 @@ class AlertIndex:
         have replaced it (e.g. compaction deleted the old base) since the layout was read.
         """
         state = self._current()  # once per lookup: the survey and the files agree
-        key = key_of(survey_named(state[1]["survey"]))
+        key = key_of(survey_named(state.layout["survey"]))
         try:
             return key, self._lookup(state, table, key)
         except IndexDamaged:
             self.refresh()
             fresh = self._current()
-            if fresh[1] == state[1]:
+            if fresh.layout == state.layout:
                 raise
             return key, self._lookup(fresh, table, key)
 
-    def _lookup(self, state: tuple, table: str, key: str | int) -> list[AlertLocation]:
-        _, layout, owner = state
+    def _lookup(self, state: _State, table: str, key: str | int) -> list[AlertLocation]:
+        layout, owner = state.layout, state.owner
         rows = []
         generation = layout["generation"]
         if generation is not None:
@@ -261,6 +272,8 @@ class AlertIndex:
                 raise damaged(
                     relative, f"holds entries of night {error}, not among its nights in {LAYOUT}"
                 ) from error
+        if state.archived:
+            rows = [row for row in rows if not hidden(row["night"], state.archived)]
         survey = survey_named(layout["survey"])
         return [location_of(row, survey) for row in rows]
 

@@ -34,9 +34,15 @@ from fink_cutout_jupyter.index.entries import (
     sort_entries,
 )
 from fink_cutout_jupyter.index.files import index_file_bytes, index_file_rows
-from fink_cutout_jupyter.index.layout import base_file, new_layout, owners
+from fink_cutout_jupyter.index.layout import (
+    READABLE_FORMATS,
+    archived,
+    base_file,
+    owners,
+)
 from fink_cutout_jupyter.index.lookup import AlertIndex
 from fink_cutout_jupyter.index.manifests import write_manifest
+from fink_cutout_jupyter.index.parts import archive_part
 from fink_cutout_jupyter.index.writes import writing
 from fink_cutout_jupyter.storage.lake import Lake, parse_night
 from fink_cutout_jupyter.surveys import DEFAULT_SURVEY, survey_named
@@ -149,16 +155,16 @@ def _compact_with_spark(spark, where: _Where, alert_index: AlertIndex) -> dict:
     old_generation, old_buckets = layout["generation"], layout["buckets"]
     if not waiting:
         return {"generation": old_generation, "buckets": old_buckets, "merged_nights": 0}
-    owner = owners(layout)
-    # (file, keep, drop)
-    sources: list[tuple[str, list[int] | None, list[int] | None]] = [
-        (path, nights, None) for path, nights in waiting.items()
+    owner, hide = owners(layout), sorted(archived(layout))
+    # (file, keep, drop, hide)
+    sources: list[tuple[str, list[int] | None, list[int] | None, list[int]]] = [
+        (path, nights, None, []) for path, nights in waiting.items()
     ]
     rows = sum(index_file_rows(alert_index.store, path) for path, *_ in sources)
     if old_generation is not None:
         for table in TABLES:
             for bucket in range(old_buckets):
-                sources.append((base_file(old_generation, table, bucket), None, list(owner)))
+                sources.append((base_file(old_generation, table, bucket), None, list(owner), hide))
                 if table == "objects":
                     rows += index_file_rows(alert_index.store, sources[-1][0])
     buckets = bucket_count(rows, old_buckets)
@@ -192,12 +198,15 @@ class _Where:
             rows = found.entries.num_rows
             yield night, path, found.survey.name, found.identity, entries, rows, found.bytes_read
 
-    def pieces_of_index_file(self, relative: str, keep, drop, buckets: int):
-        """Executor: an index file's entries of the nights kept (not dropped), by bucket.
+    def pieces_of_index_file(self, relative: str, keep, drop, hide, buckets: int):
+        """Executor: an index file's entries of the parts kept (not dropped, not hidden), by
+        bucket.
 
         A delta's file of the alerts table holds all its entries: both tables' pieces come
         from it; a base file gives its own table's."""
-        entries = entries_of_index_file(self.index().store, relative, keep=keep, drop=drop)
+        entries = entries_of_index_file(
+            self.index().store, relative, keep=keep, drop=drop, hide=hide
+        )
         tables = [relative.split("/")[1]] if relative.startswith("base-") else list(TABLES)
         for table in tables:
             yield from _pieces(table, entries, buckets)
@@ -257,7 +266,7 @@ def _build_base(spark, where: _Where, index: AlertIndex, nights, jobs, progress:
     finally:
         indexed.unpersist()
     survey = surveys.pop() if surveys else old.get("survey", DEFAULT_SURVEY.name)
-    if old.get("format") != new_layout(survey)["format"]:
+    if old.get("format") not in READABLE_FORMATS:
         old = {}  # an index of another format: replaced whole
     layout = {**index.writer.new_layout(survey), **old, "survey": survey}
     reports, recorded = [], []
@@ -267,7 +276,12 @@ def _build_base(spark, where: _Where, index: AlertIndex, nights, jobs, progress:
         recorded.append((night, {fact[1]: fact[3] for fact in mine}, entries))
         reports.append(NightReport(night, len(mine), entries, sum(fact[5] for fact in mine)))
     write_manifest(index.store, layout["next"], recorded)
-    layout["first_manifest"] = layout["next"]  # the new base replaces the whole index
+    # the new base replaces the whole index: no live night's part is in it any more
+    layout["online"] = {}
+    layout["archived"] = sorted(
+        {*layout.get("archived", ()), *(archive_part(n) for n, files, _ in recorded if files)}
+    )
+    layout["first_manifest"] = layout["next"]
     layout["next"] += 1
     publish_base(index, layout, generation, buckets, sizes)
     return reports

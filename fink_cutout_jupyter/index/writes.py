@@ -30,6 +30,7 @@ from fink_cutout_jupyter.index.layout import (
     BASE_NAME,
     INDEX_FORMAT,
     LAYOUT,
+    READABLE_FORMATS,
     base_file,
     base_sizes_file,
     counted_manifest,
@@ -70,7 +71,7 @@ class WriteSession:
         except IndexDamaged:
             if not rebuild:
                 raise
-        ours = published is not None and published.get("format") == INDEX_FORMAT
+        ours = published is not None and published.get("format") in READABLE_FORMATS
         self.next_generation, self.start_order = free_numbers(
             index.store, published if ours else None
         )
@@ -119,7 +120,7 @@ class WriteSession:
                 "one was writing (without the writer lock, or after breaking it); this "
                 "write was not published, so nothing of the other's is lost: run it again"
             )
-        data = layout_bytes(layout)
+        data = layout_bytes({**layout, "format": INDEX_FORMAT})
         self.index.store.write_atomically(LAYOUT, data)
         self.published_bytes = data
         self.index.refresh()

@@ -16,11 +16,15 @@ import pyarrow.compute as pc
 import pytest
 
 from fink_cutout_jupyter.index import deltas as index_deltas
+from fink_cutout_jupyter.index import manifests, parts
 from fink_cutout_jupyter.index.build import entries_of_file
 from fink_cutout_jupyter.index.compaction import compact
 from fink_cutout_jupyter.index.deltas import write_night
+from fink_cutout_jupyter.index.files import read_index_table
 from fink_cutout_jupyter.index.layout import FANOUT
 from fink_cutout_jupyter.index.lookup import AlertIndex
+from fink_cutout_jupyter.index.manifests import night_manifests, online_indexed
+from fink_cutout_jupyter.index.writes import WriteSession
 from fink_cutout_jupyter.storage.lake import Lake
 
 FIRST = dt.date(2025, 1, 1)
@@ -38,7 +42,7 @@ def night_of(template: pa.Table, number: int, keep_every: int = 1) -> pa.Table:
     night = FIRST + dt.timedelta(days=number)
     table = template.take(list(range(0, template.num_rows, keep_every)))
     columns = {
-        "night": pa.array([int(f"{night:%Y%m%d}")] * table.num_rows, pa.int32()),
+        "night": pa.array([int(f"{night:%Y%m%d}")] * table.num_rows, pa.int64()),
         "alert_id": pc.add(table.column("alert_id"), number * 10_000_000),
     }
     for name, column in columns.items():
@@ -99,3 +103,137 @@ def test_the_newest_write_of_a_night_wins_even_inside_a_merged_delta(template, t
     write_night(index, FIRST + dt.timedelta(days=2), written[2], {}, "ztf")
     for object_id in objects:
         assert looked_up(index, object_id) == expected_alert_ids(written, object_id)
+
+
+# Live nights: parts written micro-batch by micro-batch, then replaced by the archived night.
+
+TONIGHT = dt.date(2025, 3, 1)
+
+
+def live_parts(template: pa.Table) -> dict[int, pa.Table]:
+    """Three micro-batches of tonight: the template's rows split in three, as parts."""
+    thirds = [template.take(list(range(start, template.num_rows, 3))) for start in (0, 1, 2)]
+    return {batch: table for batch, table in zip((0, 4, 9), thirds, strict=True)}
+
+
+def as_part(table: pa.Table, part: int, prefix: str) -> pa.Table:
+    columns = {
+        "night": pa.array([part] * table.num_rows, pa.int64()),
+        "path": pa.array([f"{prefix}/{p}" for p in table.column("path").to_pylist()]),
+    }
+    for name, column in columns.items():
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    return table
+
+
+def located(index: AlertIndex, object_ids) -> list[tuple[int, str]]:
+    return sorted((a.alert_id, a.path) for o in object_ids for a in index.alerts(o))
+
+
+def expected(tables, object_ids) -> list[tuple[int, str]]:
+    rows = pa.concat_tables(tables).filter(pc.is_in(pc.field("object_id"), pa.array(object_ids)))
+    return sorted(zip(rows["alert_id"].to_pylist(), rows["path"].to_pylist(), strict=True))
+
+
+def test_live_parts_add_up_then_the_archived_night_replaces_them_in_one_write(template, tmp_path):
+    index = AlertIndex(Lake(tmp_path / "lake"), str(tmp_path / "index"), refresh_seconds=0)
+    objects = sorted(set(template.column("object_id").to_pylist()))
+    write_night(index, FIRST, night_of(template, 0), {}, "ztf")  # an older night, archived
+    older = night_of(template, 0)
+    online = {
+        batch: as_part(table, parts.online_part(TONIGHT, batch), "online/science/20250301")
+        for batch, table in live_parts(template).items()
+    }
+    for done, (batch, table) in enumerate(online.items(), start=1):
+        files = {f"online/science/20250301/part-{batch}.parquet": {"size": 1}}
+        index_deltas.write_nights(
+            index, [index_deltas.IndexedNight(TONIGHT, table, files, batch=batch)], "ztf"
+        )
+        assert located(index, objects) == expected([older, *list(online.values())[:done]], objects)
+        assert layout_of(index)["online"] == {"20250301": batch}
+    again = index_deltas.IndexedNight(TONIGHT, online[4], {"p": {"size": 1}}, batch=4)
+    index_deltas.write_nights(index, [again], "ztf")  # a part written again replaces itself
+    assert located(index, objects) == expected([older, *online.values()], objects)
+    files, entries = online_indexed(index.store, layout_of(index), TONIGHT)
+    assert entries == template.num_rows
+    assert "p" in files
+
+    archive = as_part(template, parts.archive_part(TONIGHT), "archive")
+    seen = []
+    publish = WriteSession.publish
+
+    def look_before_publishing(session, layout):
+        seen.append(located(index, objects))  # still the live parts, whole
+        publish(session, layout)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(WriteSession, "publish", look_before_publishing)
+        write_night(index, TONIGHT, archive, {"archive/f.parquet": {"size": 1}}, "ztf")
+    assert seen == [expected([older, *online.values()], objects)]
+    assert located(index, objects) == expected([older, archive], objects), "once, archived"
+    layout = layout_of(index)
+    assert layout["archived"] == [20250301]
+    assert layout["online"] == {}
+    assert online_indexed(index.store, layout, TONIGHT) == ({}, 0)
+    assert all(parts.is_online(n) is False for d in layout["deltas"] for n in d["nights"])
+    compact(index, progress=False)
+    assert located(index, objects) == expected([older, archive], objects)
+    base = tmp_path / "index" / f"base-{layout_of(index)['generation']}" / "alerts"
+    stored = pa.concat_tables(
+        [
+            read_index_table(index.store, str(f.relative_to(base.parent.parent)))
+            for f in base.iterdir()
+        ]
+    )
+    assert not any(parts.is_online(n) for n in stored["night"].to_pylist()), "dropped, not kept"
+
+
+def test_an_archived_night_without_files_hides_nothing(template, tmp_path):
+    index = AlertIndex(Lake(tmp_path / "lake"), str(tmp_path / "index"), refresh_seconds=0)
+    objects = sorted(set(template.column("object_id").to_pylist()))
+    live = as_part(template, parts.online_part(TONIGHT, 0), "online")
+    index_deltas.write_nights(
+        index, [index_deltas.IndexedNight(TONIGHT, live, {"f": {"size": 1}}, batch=0)], "ztf"
+    )
+    write_night(index, TONIGHT, template.slice(0, 0), {}, "ztf")  # `index build` of no files
+    assert located(index, objects) == expected([live], objects)
+    assert layout_of(index)["archived"] == []
+
+
+def test_the_manifests_of_many_micro_batches_are_consolidated(template, tmp_path, monkeypatch):
+    monkeypatch.setattr(manifests, "MANIFESTS_KEPT", 6)
+    index = AlertIndex(Lake(tmp_path / "lake"), str(tmp_path / "index"), refresh_seconds=0)
+    one = template.slice(0, 1)
+    for batch in range(20):
+        files = {f"online/science/20250301/part-{batch}.parquet": {"size": batch}}
+        table = as_part(one, parts.online_part(TONIGHT, batch), "online")
+        night = index_deltas.IndexedNight(TONIGHT, table, files, batch=batch)
+        index_deltas.write_nights(index, [night], "ztf")
+        assert len(list((tmp_path / "index" / "nights").iterdir())) <= 6 + 1
+    files, entries = online_indexed(index.store, layout_of(index), TONIGHT)
+    assert entries == 20
+    assert files == {f"online/science/20250301/part-{b}.parquet": {"size": b} for b in range(20)}
+    write_night(index, TONIGHT, as_part(one, parts.archive_part(TONIGHT), "a"), {"a/f": {}}, "ztf")
+    for batch in range(20):  # hidden parts leave the manifests at the next consolidation
+        write_night(index, FIRST + dt.timedelta(days=batch), night_of(one, batch), {}, "ztf")
+    names = [record["night"] for record in night_manifests(index.store)]
+    assert names == sorted(
+        [f"{FIRST + dt.timedelta(days=b):%Y-%m-%d}" for b in range(20)] + ["2025-03-01"]
+    )
+    records = manifests.current_records(index.store, layout_of(index))
+    assert not any(name.startswith("online/") for name in records)
+
+
+def test_an_index_of_format_5_is_read_and_written_as_format_6(template, tmp_path):
+    index = AlertIndex(Lake(tmp_path / "lake"), str(tmp_path / "index"), refresh_seconds=0)
+    write_night(index, FIRST, night_of(template, 0), {}, "ztf")
+    layout = layout_of(index)
+    del layout["online"], layout["archived"]
+    layout["format"] = 5
+    (tmp_path / "index" / "layout.json").write_text(json.dumps(layout))
+    index.refresh()
+    objects = sorted(set(template.column("object_id").to_pylist()))
+    assert located(index, objects) == expected([night_of(template, 0)], objects)
+    write_night(index, FIRST + dt.timedelta(days=1), night_of(template, 1), {}, "ztf")
+    assert layout_of(index)["format"] == 6
+    assert located(index, objects) == expected([night_of(template, n) for n in (0, 1)], objects)

@@ -89,10 +89,29 @@ def test_bytes_that_are_not_a_json_object_are_damaged(data, reason):
     assert raised.value.reason.startswith(reason)
 
 
-def test_another_format_is_outdated_saying_how_to_rebuild():
+@pytest.mark.parametrize("format_", [4, INDEX_FORMAT + 1])
+def test_another_format_is_outdated_saying_how_to_rebuild(format_):
     layout = new_layout("ztf")
-    layout["format"] = INDEX_FORMAT - 1
-    with pytest.raises(IndexOutdated, match=f"format {INDEX_FORMAT - 1}, this version reads"):
+    layout["format"] = format_
+    with pytest.raises(IndexOutdated, match=f"format {format_}, this version reads"):
+        parse_layout(layout_bytes(layout))
+
+
+def test_format_5_is_read_without_live_nights():
+    layout = new_layout("ztf")
+    del layout["online"], layout["archived"]
+    layout["format"] = 5
+    assert parse_layout(layout_bytes(layout))["format"] == 5
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("archived", {}), ("archived", [-1]), ("online", []), ("online", {"x": "1"})],
+)
+def test_live_night_fields_of_the_wrong_shape_are_damaged(field, value):
+    layout = new_layout("ztf")
+    layout[field] = value
+    with pytest.raises(IndexDamaged, match=field):
         parse_layout(layout_bytes(layout))
 
 
