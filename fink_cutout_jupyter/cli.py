@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("--kind", default="All", choices=[*KINDS, "All"])
     get.add_argument("--format", default="fits", choices=["fits", "array", "png"])
     get.add_argument("--survey", choices=list(SURVEYS), help="default: from the file's columns")
+    get.add_argument("--science-dir", default="science", help="archived nights' directory")
+    get.add_argument("--online-dir", default="online/science", help="live nights' directory")
     get.add_argument("-o", "--output", help="file to write (default: standard output)")
     get.set_defaults(run=_get)
 
@@ -109,7 +111,14 @@ def _parser() -> argparse.ArgumentParser:
         help="break it even while its holder runs on this host (its writes are then refused)",
     )
     unlock.set_defaults(run=_index_unlock)
-    for action in (build, compact):
+    follow = actions.add_parser(
+        "follow", help="index the live nights as Spark commits them, then their archive"
+    )
+    follow.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
+    follow.add_argument("--workers", type=int, default=4, help="files read in parallel")
+    follow.add_argument("--once", action="store_true", help="one poll, then exit (cron, tests)")
+    follow.set_defaults(run=_index_follow)
+    for action in (build, compact, follow):
         action.add_argument(
             "--wait",
             type=float,
@@ -128,10 +137,11 @@ def _parser() -> argparse.ArgumentParser:
             "--master",
             help="Spark master: local[*], yarn, spark://… (default: spark-submit's, else local[*])",
         )
-    for action in (build, compact, stats, unlock):
+    for action in (build, compact, stats, unlock, follow):
         action.add_argument("--lake", required=True, help="lake root: directory or URI")
         action.add_argument("--index", help="index root (default: _cutout_index in the lake)")
         action.add_argument("--science-dir", default="science", help="nights' directory")
+        action.add_argument("--online-dir", default="online/science", help="live nights' directory")
         action.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -243,7 +253,7 @@ def _get(args: argparse.Namespace) -> int:
         "kind": args.kind,
         "return_type": args.format,
     }
-    api = CutoutAPI(Lake(args.lake), args.index, survey)
+    api = CutoutAPI(Lake(args.lake, args.science_dir, args.online_dir), args.index, survey)
     reply = api.handle("cutouts", {name: v for name, v in params.items() if v is not None})
     if reply.status != 200:
         print(f"fink-cutouts: error: {json.loads(reply.body)['text']}", file=sys.stderr)
@@ -293,7 +303,7 @@ def _index_of(args: argparse.Namespace):
     from fink_cutout_jupyter.index.lookup import AlertIndex
     from fink_cutout_jupyter.storage.lake import Lake
 
-    return AlertIndex(Lake(args.lake, science_dir=args.science_dir), args.index)
+    return AlertIndex(Lake(args.lake, args.science_dir, args.online_dir), args.index)
 
 
 def _index_build(args: argparse.Namespace) -> int:
@@ -378,6 +388,21 @@ def _index_stats(args: argparse.Namespace) -> int:
     print(f"stale_files: {len(stale)}")
     for path in stale:
         print(f"  changed since indexed (re-run index build for its night): {path}")
+    return 0
+
+
+def _index_follow(args: argparse.Namespace) -> int:
+    import logging
+
+    from fink_cutout_jupyter.index.follow import Follower
+
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    follower = Follower(_index_of(args), args.interval, args.workers, wait=args.wait)
+    follower.run(once=args.once)
     return 0
 
 

@@ -270,3 +270,27 @@ def test_index_writers_while_another_writes_exit_1_naming_it_or_wait(demo, tmp_p
     assert status == [0]
     assert main(["index", "stats", *index[:4], "--verify"]) == 0
     assert "nights: 2" in capsys.readouterr().out
+
+
+def test_the_lake_commands_take_its_archive_and_live_directories(tmp_path, capsys):
+    """One root holding ``archive/science`` and live nights under another directory: the index
+    commands build the archive, and ``get`` serves a removed live file's alert from it."""
+    from support.lifecycle import REAL_FILES, alert_ids, lifecycle_lake, write_archive, write_online
+    from support.rewrites import stored_stamps
+
+    lake = lifecycle_lake(tmp_path / "lake", online_dir="stream/science")
+    live = write_online(lake, REAL_FILES[:1])
+    archived = write_archive(lake, REAL_FILES[:1])
+    directories = ["--science-dir", "archive/science", "--online-dir", "stream/science"]
+    root = ["--lake", lake.uri, *directories]
+    assert main(["index", "build", *root, "--all", "-q"]) == 0
+    assert main(["index", "stats", *root]) == 0
+    assert "nights: 1" in capsys.readouterr().out
+    (tmp_path / "lake" / live[0]).unlink()
+    candid = alert_ids(REAL_FILES[0])[4]
+    out = tmp_path / "stamp.fits"
+    get = ["get", "--candid", str(candid), *root, "--kind", "Science", "-o", str(out)]
+    assert main([*get, "--path", live[0]]) == 1  # the path asked for is gone: a 404
+    assert "no file" in capsys.readouterr().err
+    assert main(get) == 0
+    assert out.read_bytes() == stored_stamps(tmp_path / "lake" / archived, candid)["Science"]

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from astropy.io import fits
 
     from fink_cutout_jupyter.cutouts.stamps import Stamp
+    from fink_cutout_jupyter.storage.lake import Lake
 
 
 class CutoutClient:
@@ -38,8 +39,10 @@ class CutoutClient:
     token : str, optional
         Its token (default: the ``?token=`` of `url`, as Jupyter prints it, else
         ``$FINK_CUTOUTS_TOKEN``). It is sent in a header only, never shown in an error or repr.
-    lake : str, optional
-        Read this lake in-process instead.
+    lake : str or Lake, optional
+        Read this lake in-process instead: a root (its archived nights under ``science``, its
+        live nights under ``online/science``), or a `Lake` naming other directories, e.g.
+        ``Lake("hdfs://nn:8020/user/fink", science_dir="archive/science")``.
     timeout : float
         Seconds an HTTP request may take in all (connecting, headers, the whole reply) before
         it fails (`CutoutClientError` 504). A batch request that a busy server refuses (503
@@ -57,7 +60,7 @@ class CutoutClient:
         self,
         url: str | None = None,
         token: str | None = None,
-        lake: str | None = None,
+        lake: str | Lake | None = None,
         timeout: float = 30,
         max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:

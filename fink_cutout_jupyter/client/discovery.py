@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 from fink_cutout_jupyter.client.answers import CutoutClientError
 from fink_cutout_jupyter.client.transport import (
@@ -20,6 +21,9 @@ from fink_cutout_jupyter.client.transport import (
     base_url_and_token,
 )
 from fink_cutout_jupyter.doors.settings import LAKE_ENVIRONMENT
+
+if TYPE_CHECKING:
+    from fink_cutout_jupyter.storage.lake import Lake
 
 
 def running_jupyter_server(timeout: float, max_reply_bytes: int) -> HTTPTransport | None:
@@ -53,7 +57,7 @@ def running_jupyter_server(timeout: float, max_reply_bytes: int) -> HTTPTranspor
 def discover(
     url: str | None = None,
     token: str | None = None,
-    lake: str | None = None,
+    lake: str | Lake | None = None,
     timeout: float = 30,
     max_reply_bytes: int = MAX_REPLY_BYTES,
 ) -> Transport:

@@ -26,6 +26,8 @@ from fink_cutout_jupyter.client.opener import Deadline, opener
 if TYPE_CHECKING:
     import aiohttp
 
+    from fink_cutout_jupyter.storage.lake import Lake
+
 MAX_REPLY_BYTES = 512 * 1024**2  # above a full batch of 2,000 alerts' three stamps
 MAX_ALERT_REPLY_BYTES = 32 * 1024**2  # an object's alert list, one alert's stamps: far less
 _READ_BYTES = 1024**2
@@ -157,13 +159,17 @@ def base_url_and_token(url: str, token: str | None) -> tuple[str, str | None]:
 
 
 class InProcessTransport:
-    """The same contract answered by `CutoutAPI` in this process, reading the lake directly."""
+    """The same contract answered by `CutoutAPI` in this process, reading the lake directly.
 
-    def __init__(self, lake: str) -> None:
+    `lake` is a root (its archive under ``science``, its live nights under ``online/science``)
+    or a `Lake` made with other directories.
+    """
+
+    def __init__(self, lake: str | Lake) -> None:
         from fink_cutout_jupyter.contract.api import CutoutAPI
 
-        self.lake = lake
         self.api = CutoutAPI(lake)
+        self.lake = self.api.lake.uri
 
     def __repr__(self) -> str:
         from fink_cutout_jupyter.storage.redaction import redacted

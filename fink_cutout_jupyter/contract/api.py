@@ -59,7 +59,7 @@ class CutoutAPI:
     ) -> None:
         self.lake = lake if isinstance(lake, Lake) else Lake(lake)
         self.index = AlertIndex(self.lake, index_root or None)
-        self.reader = CutoutReader(self.lake, survey)
+        self.reader = CutoutReader(self.lake, survey, self.index)
         self.batches = Batches(self.index, self.reader)
         self.survey = survey
         self.base_url = base_url
@@ -122,15 +122,22 @@ class CutoutAPI:
         alert_id = location and location.alert_id
         etag = None
         if location is None or if_none_match:
-            etag = request.etag(path, tuple(self.reader.identity(path)), alert_id)
-            if if_none_match and etag in {tag.strip() for tag in if_none_match.split(",")}:
-                return Reply(304, b"", {"ETag": etag, "Cache-Control": REVALIDATE})
+            try:
+                identity = self.reader.identity(path)
+            except NotFound:
+                if location is None:
+                    raise
+                identity = None  # the indexed file is gone: the read looks for the alert again
+            if identity is not None:
+                etag = request.etag(path, tuple(identity), alert_id)
+                if if_none_match and etag in {tag.strip() for tag in if_none_match.split(",")}:
+                    return Reply(304, b"", {"ETag": etag, "Cache-Control": REVALIDATE})
         if location is None:
             alert = self.reader.read(path, request.object_id, request.alert_id, request.kinds)
         else:
             alert = self.reader.read_location(location, request.kinds)
-            if alert.file_identity is not None:
-                etag = request.etag(path, tuple(alert.file_identity), alert_id)
+            if alert.file_identity is not None:  # of the file read (moved: not the indexed one)
+                etag = request.etag(alert.path, tuple(alert.file_identity), alert_id)
         assert etag is not None  # a read by location always checks the file's identity
         cache = {"ETag": etag, "Cache-Control": REVALIDATE}
         encoded = encode(alert, request.fmt, request.render)

@@ -1,9 +1,10 @@
 """/api/v1/health: whether this server can answer, for a hub or a load balancer to probe.
 
-Cheap by design: one metadata call for the lake's science directory, one for the index's
-layout, one small read of that layout (its fields checked as a lookup reads them) and one
-metadata call for its base's sizes file (no index file is opened, nothing is cached). The
-doors run it in a thread of its own with a short timeout, never on the event loop.
+Cheap by design: one metadata call for the lake's science directory (a second for its live
+nights' directory when there is none), one for the index's layout, one small read of that
+layout (its fields checked as a lookup reads them) and one metadata call for its base's sizes
+file (no index file is opened, nothing is cached). The doors run it in a thread of its own with
+a short timeout, never on the event loop.
 """
 
 from __future__ import annotations
@@ -50,9 +51,13 @@ def check(api: CutoutAPI) -> tuple[dict[str, Any], list[str]]:
     reasons = []
     lake = api.lake
     try:
-        facts["lake"] = lake.exists(lake.science_dir)
+        # a new lake may hold live nights only: their directory is asked after the archive's
+        facts["lake"] = lake.exists(lake.science_dir) or lake.exists(lake.online_dir)
         if not facts["lake"]:
-            reasons.append(f"lake: no directory {lake.science_dir!r} under the lake root")
+            reasons.append(
+                f"lake: no directory {lake.science_dir!r} (archived nights) nor "
+                f"{lake.online_dir!r} (live nights) under the lake root"
+            )
     except CutoutError as error:
         reasons.append(f"lake: {error}")
     store = api.index.store
@@ -86,7 +91,10 @@ HEALTH_SCHEMA: dict[str, Any] = {
         "status": {"type": "string", "enum": ["ok", "error"]},
         "text": {"type": "string", "description": "Why the server cannot answer (503 only)"},
         "version": {"type": "string"},
-        "lake": {"type": "boolean", "description": "The lake's science directory answers"},
+        "lake": {
+            "type": "boolean",
+            "description": "The lake's science directory (or its live nights') answers",
+        },
         "index": {"type": "boolean", "description": "The alert index's layout is readable"},
         "index_age_seconds": {
             "type": ["number", "null"],

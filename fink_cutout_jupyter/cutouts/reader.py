@@ -4,8 +4,8 @@ location of an alert, to the alert's stamps.
 Here: the reader's face (`read`, `read_location`, `read_many`, `identity`) and the page path,
 one for one alert or many: the alerts grouped by file and data page, each page read once, each
 row proven to hold its alert. Elsewhere in `cutouts`: what a read gives (`alerts`), pyarrow's
-row group reads for a scan, a fallback or a stale file (`row_reads`), and decoding failures told
-apart (`decoding`).
+row group reads for a scan, a fallback or a stale file (`row_reads`), decoding failures told
+apart (`decoding`), and the alerts of a removed live night's file found again (`moved`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from fink_cutout_jupyter import metrics
 from fink_cutout_jupyter.cutouts.alerts import AlertCutouts
 from fink_cutout_jupyter.cutouts.decoding import StoredDecoder
+from fink_cutout_jupyter.cutouts.moved import MovedAlerts
 from fink_cutout_jupyter.cutouts.row_reads import RowReads
 from fink_cutout_jupyter.cutouts.stamps import StampKinds
 from fink_cutout_jupyter.errors import CutoutError
@@ -30,6 +31,7 @@ from fink_cutout_jupyter.storage.paths import LakePath
 from fink_cutout_jupyter.surveys import KINDS, Survey, survey_named
 
 if TYPE_CHECKING:
+    from fink_cutout_jupyter.index.lookup import AlertIndex
     from fink_cutout_jupyter.parquet.spans import PageSpan
 
 
@@ -44,6 +46,9 @@ class CutoutReader:
     lake : Lake
     survey : Survey or None
         The survey of the lake's files; ``None`` recognises it from each file's columns.
+    index : AlertIndex or None
+        The index the locations come from: with it, an alert whose live night's file was
+        removed is looked for again there and in the archived night (`moved`).
 
     Attributes
     ----------
@@ -63,7 +68,9 @@ class CutoutReader:
         The reads by row group, with pyarrow (`row_reads`).
     """
 
-    def __init__(self, lake: Lake, survey: Survey | None = None) -> None:
+    def __init__(
+        self, lake: Lake, survey: Survey | None = None, index: AlertIndex | None = None
+    ) -> None:
         self.lake = lake
         self.survey = survey
         self.stale_reads = 0
@@ -73,6 +80,7 @@ class CutoutReader:
         self.files = OpenFiles(lake)
         self.decoder = StoredDecoder(lake)
         self.rows = RowReads(lake, survey, decoder=self.decoder)
+        self.moved = MovedAlerts(lake, index, self.rows, survey) if index is not None else None
 
     @property
     def corrupt_files(self) -> set[str]:
@@ -130,7 +138,8 @@ class CutoutReader:
         """The stamps of alerts at known places (from the index), each data page read once.
 
         Returns, in the order of `locations`, each alert's `AlertCutouts` or the `CutoutError`
-        saying why it has none (a file deleted or undecodable fails its own alerts only).
+        saying why it has none (a file deleted or undecodable fails its own alerts only; the
+        alerts of a removed live night's file are looked for again, see `moved`).
 
         The stamps are served only once the row is proven to hold the alert: the file's
         `identity` must equal the indexed one, and the alert id stored in the same row (read
@@ -140,16 +149,27 @@ class CutoutReader:
         them is read and decompressed once; a page that does not decode here is read again by
         pyarrow with its row group (`page_fallbacks`).
         """
-        kinds = StampKinds.of(kinds)
+        return self._read_many(locations, StampKinds.of(kinds), find_moved=True)
+
+    def _read_many(
+        self, locations: Sequence[AlertLocation], kinds: StampKinds, find_moved: bool
+    ) -> list[AlertCutouts | CutoutError]:
+        """`read_many`; with `find_moved`, the alerts of a removed live file looked for again
+        (`moved`: those it reads are not looked for again)."""
         found: list[AlertCutouts | CutoutError | None] = [None] * len(locations)
         by_file: dict[str, list[int]] = defaultdict(list)
         for position, location in enumerate(locations):
             by_file[location.path].append(position)
         for path, positions in by_file.items():
+            entries = [(p, locations[p]) for p in positions]
             try:
-                self._read_file(path, [(p, locations[p]) for p in positions], kinds, found)
+                self._read_file(path, entries, kinds, found)
             except CutoutError as error:  # the file is gone, or unreadable: its alerts say so
-                _fail(found, [(p, locations[p]) for p in positions], error)
+                _fail(found, entries, error)
+            if find_moved and self.moved is not None:
+                self.moved.answer(
+                    path, entries, found, lambda moved: self._read_many(moved, kinds, False)
+                )
         assert all(result is not None for result in found)
         return found  # type: ignore[return-value]
 

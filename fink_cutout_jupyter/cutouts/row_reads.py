@@ -2,8 +2,10 @@
 
 Three reads of `CutoutReader` go this way: a file scanned for an object or alert id (`scan`: an
 ``hdfsPath`` request, no index), an indexed row whose pages do not decode here
-(`read_row_groups`), and a file rewritten since it was indexed (`rescan`). Each reads only the
-columns it needs; a row's stamps are served only after its alert id, read in the same row.
+(`read_row_groups`), and a file rewritten since it was indexed (`rescan`); and where a file holds
+some alerts, from its alert ids alone (`rows_of`: an archived night searched, see `moved`).
+Each reads only the columns it needs; a row's stamps are served only after its alert id, read
+in the same row.
 """
 
 from __future__ import annotations
@@ -144,6 +146,30 @@ class RowReads:
                 f"hdfsPath: {location.path}, indexed as holding alert {location.alert_id}, "
                 f"is no longer a readable alert file ({error})"
             ) from None
+
+    def rows_of(
+        self, path: str, alert_ids: set[int], survey: Survey | None = None
+    ) -> dict[int, tuple[int, int]]:
+        """Where each of `alert_ids` the file holds is (row group, row), reading its alert id
+        column only (`survey`: whose column; by default the reader's, else the file's own)."""
+        import numpy as np
+
+        found: dict[int, tuple[int, int]] = {}
+        with self.decoder.judging(path), self.lake.open(path) as source:
+            parquet = open_parquet(source, path)
+            survey = survey or self.survey_of(parquet)
+            if not present(parquet.schema, [survey.alert_id_column]):
+                raise NotAlertFile(
+                    f"hdfsPath: {quote(path)} is not a {survey.name} alert file of the lake "
+                    f"(no {survey.alert_id_column} column)"
+                )
+            wanted = np.array(sorted(alert_ids), dtype=np.int64)
+            for group in range(parquet.metadata.num_row_groups):
+                table = parquet.read_row_group(group, columns=[survey.alert_id_column])
+                ids = leaf(table, survey.alert_id_column).to_numpy(zero_copy_only=False)
+                for row in np.flatnonzero(np.isin(ids, wanted)):
+                    found.setdefault(int(ids[row]), (group, int(row)))
+        return found
 
     def survey_of(self, parquet) -> Survey:
         """The configured survey, or the one whose columns the file has (`NotAlertFile`)."""

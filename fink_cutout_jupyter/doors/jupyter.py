@@ -127,6 +127,7 @@ class FinkCutoutsApp(ExtensionApp):
     index = _setting("index", Unicode)
     survey = _setting("survey", Unicode)
     science_dir = _setting("science_dir", Unicode)
+    online_dir = _setting("online_dir", Unicode)
     workers = _setting("workers", Int)
     timeout = _setting("timeout", Float)
     render_processes = _setting("render_processes", Int)

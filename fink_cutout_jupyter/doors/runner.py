@@ -208,7 +208,7 @@ class APIRunner:
 
                 settings = self.settings
                 survey = survey_named(settings.survey) if settings.survey else None
-                lake = Lake(settings.lake, science_dir=settings.science_dir)
+                lake = Lake(settings.lake, settings.science_dir, settings.online_dir)
                 self._api = CutoutAPI(lake, settings.index or None, survey, self.base_url)
             return self._api
 

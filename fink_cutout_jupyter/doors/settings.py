@@ -1,4 +1,4 @@
-"""The seven settings both doors share, in one place: names, defaults, help texts, environment.
+"""The eight settings both doors share, in one place: names, defaults, help texts, environment.
 
 `APIRunner` takes a `DoorSettings`; so do the standalone door (`create_app`, `serve`, and
 ``fink-cutouts serve``, whose options are made from these fields) and the Jupyter door
@@ -41,7 +41,16 @@ class DoorSettings:
     )
     index: str = _setting("", "Alert index root (default: _cutout_index inside the lake)")
     survey: str = _setting("", "ztf or lsst (default: recognised from the data)")
-    science_dir: str = _setting("science", "Directory of the nights under the lake root")
+    science_dir: str = _setting(
+        "science",
+        "Directory of the archived nights (year=/month=/day=) under the lake root (Fink: "
+        "archive/science)",
+    )
+    online_dir: str = _setting(
+        "online/science",
+        "Directory of the live nights (<YYYYMMDD>/, written by Spark's streaming sink) under "
+        "the lake root",
+    )
     workers: int = _setting(
         4,
         "Threads reading the lake (at most this many reads at once); lookups get two threads, "
@@ -57,7 +66,7 @@ class DoorSettings:
     )
 
     def __post_init__(self) -> None:
-        for name in ("lake", "index", "survey", "science_dir"):
+        for name in ("lake", "index", "survey", "science_dir", "online_dir"):
             if not isinstance(getattr(self, name), str):
                 raise BadParameter(f"{name}: {quote(getattr(self, name))}; a string")
         if self.survey:

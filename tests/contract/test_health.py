@@ -46,3 +46,19 @@ def test_health_answers_503_when_the_base_sizes_file_is_missing(demo_copy):
     assert f"index file base-{generation}/sizes.json is damaged (missing" in text
     assert json.loads(reply.body)["index"] is False
     jsonschema.validate(json.loads(reply.body), HEALTH_SCHEMA)
+
+
+def test_a_lake_holding_live_nights_only_is_reachable(demo_copy, tmp_path):
+    """A new lake, before its first night is archived: the live nights' directory answers."""
+    root = tmp_path / "new-lake"
+    (root / "online" / "science" / "20241105").mkdir(parents=True)
+    shutil.copytree(demo_copy / "_cutout_index", root / "_cutout_index")
+    health = json.loads(health_reply(CutoutAPI(Lake(root, "archive/science"))).body)
+    assert (health["status"], health["lake"]) == ("ok", True)
+    reply = health_reply(CutoutAPI(Lake(root, "archive/science", "stream/science")))
+    health = json.loads(reply.body)
+    assert (reply.status, health["lake"]) == (503, False)
+    assert health["text"].startswith(
+        "lake: no directory 'archive/science' (archived nights) nor 'stream/science' (live "
+        "nights) under the lake root"
+    )

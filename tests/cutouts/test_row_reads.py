@@ -38,6 +38,32 @@ def test_several_row_groups(tmp_path, ztf_rows):
         assert alert.stamps["Science"].fits_bytes == row["fits"]["Science"]
 
 
+def test_rows_of_finds_alerts_by_their_id_column_alone(tmp_path, ztf_rows):
+    """Where a file holds some alerts (row group, row), against pyarrow's reading of each row
+    group; ids the file lacks are left out; the ids' column only is read."""
+    import pyarrow.parquet as pq
+
+    from fink_cutout_jupyter.storage.lake import Lake
+
+    source = ztf_rows[0]["lake"].resolve(ztf_rows[0]["path"])
+    pq.write_table(pq.read_table(source), tmp_path / "groups.parquet", row_group_size=10)
+    wanted = {row["candid"] for row in ztf_rows[::5]} | {1, 2}
+    reader = CutoutReader(Lake(tmp_path))
+    found = reader.rows.rows_of("groups.parquet", wanted)
+    parquet = pq.ParquetFile(tmp_path / "groups.parquet")
+    expected = {}
+    for group in range(parquet.metadata.num_row_groups):
+        ids = parquet.read_row_group(group, columns=["candid"]).column(0).to_pylist()
+        expected |= {candid: (group, row) for row, candid in enumerate(ids) if candid in wanted}
+    assert found == expected
+    assert 1 not in found
+    assert len(found) > 3
+    assert {found[c][0] for c in found} != {0}  # in several row groups
+    assert reader.rows.rows_of("groups.parquet", wanted, ZTF) == expected
+    with pytest.raises(NotFound, match="is not a lsst alert file of the lake"):
+        reader.rows.rows_of("groups.parquet", wanted, LSST)
+
+
 @pytest.fixture(scope="module")
 def by_file_and_object(ztf_rows):
     grouped = defaultdict(list)

@@ -24,7 +24,16 @@ from fink_cutout_jupyter.errors import BadParameter
 
 OBJECT = "ZTF24abssjsb"
 # The Jupyter door's configuration names, as users write them in jupyter_server_config.py.
-TRAITS = ("lake", "index", "survey", "science_dir", "workers", "timeout", "render_processes")
+TRAITS = (
+    "lake",
+    "index",
+    "survey",
+    "science_dir",
+    "online_dir",
+    "workers",
+    "timeout",
+    "render_processes",
+)
 
 
 @pytest.mark.parametrize(
@@ -41,6 +50,7 @@ TRAITS = ("lake", "index", "survey", "science_dir", "workers", "timeout", "rende
         ({"timeout": "60"}, "timeout: '60'; a number of seconds above 0"),
         ({"render_processes": True}, "render_processes: True; a whole number of processes"),
         ({"science_dir": None}, "science_dir: None; a string"),
+        ({"online_dir": 3}, "online_dir: 3; a string"),
     ],
 )
 def test_a_bad_setting_is_refused_when_made_naming_it(given, named):
@@ -65,6 +75,7 @@ def test_the_jupyter_traits_keep_their_names_defaults_and_help():
         assert getattr(app, name) == getattr(defaults, name), name
         assert FinkCutoutsApp.class_traits()[name].help == DoorSettings.help(name)
     assert (app.workers, app.timeout, app.render_processes) == (4, 60.0, None)
+    assert (app.science_dir, app.online_dir) == ("science", "online/science")
 
 
 def test_the_serve_options_are_the_settings():
@@ -81,6 +92,33 @@ def test_the_serve_options_are_the_settings():
         3,
         0,
     )
+    assert _parser().parse_args(["serve", "--online-dir", "live/science"]).online_dir == (
+        "live/science"
+    )
+
+
+def test_the_online_directory_defaults_to_the_lakes(tmp_path):
+    """The setting's default is the `Lake`'s (the door's help names the same directory)."""
+    from fink_cutout_jupyter.storage.lake import Lake
+
+    assert DoorSettings().online_dir == Lake(tmp_path).online_dir == "online/science"
+    assert DoorSettings().science_dir == Lake(tmp_path).science_dir
+    assert "live nights" in DoorSettings.help("online_dir")
+
+
+@pytest.mark.parametrize("online_dir", ["online/science", "stream/nights"])
+def test_the_runner_gives_the_lake_its_directories(tmp_path, online_dir):
+    from fink_cutout_jupyter.doors.runner import APIRunner
+
+    settings = DoorSettings(
+        str(tmp_path), science_dir="archive/science", online_dir=online_dir, render_processes=0
+    )
+    runner = APIRunner(settings)
+    try:
+        lake = runner._get_api().lake
+    finally:
+        runner.close()
+    assert (lake.science_dir, lake.online_dir) == ("archive/science", online_dir)
 
 
 def _alert_ids(lake) -> list[int]:
