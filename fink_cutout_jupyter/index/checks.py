@@ -26,6 +26,7 @@ from fink_cutout_jupyter.index.manifests import (
     damaged_manifests,
     night_manifests,
 )
+from fink_cutout_jupyter.index.parts import is_online, night_of, part_of_record
 from fink_cutout_jupyter.locations import FileIdentity
 from fink_cutout_jupyter.storage.redaction import redacted
 
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 
 
 def stats(index: AlertIndex) -> dict[str, Any]:
-    """Counts and layout: survey, buckets, generation, entries in base and deltas, nights."""
+    """Counts and layout: survey, buckets, generation, entries in base and deltas, nights
+    (archived or live), the live nights followed (their last micro-batch indexed) and parts."""
     store = index.store
     layout = read_layout(store, check=False) or {}
     if layout.get("format") == INDEX_FORMAT:
@@ -46,6 +48,7 @@ def stats(index: AlertIndex) -> dict[str, Any]:
         base = [path for path in base if store.exists(path)]
     deltas = layout.get("deltas", [])
     nights = night_manifests(store)
+    parts = [part_of_record(night["night"]) for night in nights]
 
     def rows(path: str) -> int:
         try:
@@ -64,7 +67,9 @@ def stats(index: AlertIndex) -> dict[str, Any]:
         "delta_files": len(deltas),
         "delta_nights": len(owners(layout)) if deltas else 0,
         "delta_entries": sum(rows(delta_file("objects", d["name"])) for d in deltas),
-        "nights": len(nights),
+        "nights": len({night_of(part) for part in parts if part is not None}),
+        "live_nights": {night: batch for night, batch in sorted(layout.get("online", {}).items())},
+        "live_parts": sum(1 for part in parts if part is not None and is_online(part)),
         "files": sum(len(night["files"]) for night in nights),
         "entries": sum(night["entries"] for night in nights),
     }

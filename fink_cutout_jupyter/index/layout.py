@@ -5,9 +5,11 @@ file's size is in it (or, for the base, in ``base-<G>/sizes.json``, read once pe
 so that opening an index file on HDFS is one NameNode call. Writers write their files first and
 publish the layout last; files it no longer names are deleted after.
 
-Deltas are nightly entries not yet compacted into the base. Each has an ``order`` (later writes
-have larger orders): a night's entries come from the delta of largest order that holds the night,
-or from the base if no delta does. Deltas merge by size tier, as in a log-structured merge:
+Deltas are entries not yet compacted into the base, by part (`parts`: an archived night, or a
+live night's micro-batches). Each has an ``order`` (later writes have larger orders): a part's
+entries come from the delta of largest order that holds the part, or from the base if no delta
+does; a live night's parts are hidden once the night is in ``"archived"``, and ``"online"``
+says up to which micro-batch each live night is indexed. Deltas merge by size tier, as in a log-structured merge:
 when `FANOUT` deltas share a level they become one delta of the next level, so a lookup opens
 at most about ``(FANOUT - 1) * log_FANOUT(nights)`` deltas however many nights wait for
 compaction, and each entry is rewritten about ``log_FANOUT(nights)`` times before it.

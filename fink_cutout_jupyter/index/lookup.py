@@ -15,8 +15,9 @@ of a JupyterHub with no database server:
     entries in a delta replace that night's in the base. Deltas merge by size tier;
     ``index compact`` merges them all into a new base generation.
 ``nights/<order>.json``
-    what was indexed for some nights: each file's identity (size, modification time, and a hash
-    of its alert ids in row order) and the entry count; the latest manifest of a night counts.
+    what was indexed for some parts (archived nights, live nights' micro-batches: `parts`):
+    each file's identity (size, modification time, and a hash of its alert ids in row order)
+    and the entry count; the latest manifest of a part counts.
 ``writer.lock``
     who is writing the index (`lock`).
 
