@@ -124,10 +124,11 @@ class CutoutAPI:
         if location is None or if_none_match:
             try:
                 identity = self.reader.identity(path)
-            except NotFound:
+            except NotFound as gone:
                 if location is None:
-                    raise
-                identity = None  # the indexed file is gone: the read looks for the alert again
+                    location = self._located_instead(request, path, gone)
+                    alert_id = location.alert_id
+                identity = None  # the file is gone: the read looks for the alert again
             if identity is not None:
                 etag = request.etag(path, tuple(identity), alert_id)
                 if if_none_match and etag in {tag.strip() for tag in if_none_match.split(",")}:
@@ -211,18 +212,31 @@ class CutoutAPI:
         except CutoutError:
             return None
 
+    def _located_instead(self, request: CutoutRequest, path: str, gone: NotFound) -> AlertLocation:
+        """The indexed alert a request names by its alert id and a removed live night's file
+        (Fink's portal sends the path it stored while the night was live); `gone` otherwise."""
+        if request.alert_id is None or self.lake.online_night_of(path) is None:
+            raise gone
+        try:
+            location = self.index.alert(request.alert_id)
+        except NotFound:
+            raise gone from None
+        return _of_the_object(request, location)
+
     def _locate(self, request: CutoutRequest) -> AlertLocation:
         """The indexed alert a request without a file names."""
         if request.alert_id is None:
             if request.object_id is None:  # `parse_cutout_request` refuses it first
                 raise BadParameter("objectId: missing; give objectId or candid")
             return self.index.latest(request.object_id)
-        location = self.index.alert(request.alert_id)
-        if request.object_id is not None and location.object_id != request.object_id:
-            raise NotFound(
-                f"candid: alert {request.alert_id} is not an alert of {request.object_id}"
-            )
-        return location
+        return _of_the_object(request, self.index.alert(request.alert_id))
+
+
+def _of_the_object(request: CutoutRequest, location: AlertLocation) -> AlertLocation:
+    """The location of the alert a request names by id, if of the object it names (if any)."""
+    if request.object_id is not None and location.object_id != request.object_id:
+        raise NotFound(f"candid: alert {request.alert_id} is not an alert of {request.object_id}")
+    return location
 
 
 def _object_id_of(params: Mapping[str, Any]) -> Any:

@@ -179,3 +179,27 @@ def test_a_reader_without_an_index_keeps_the_404_naming_the_file(live):
     remove(api, paths[0])
     with pytest.raises(NotFound, match="hdfsPath: no file"):
         CutoutReader(api.lake).read_location(location)
+
+
+def test_a_request_naming_the_removed_live_file_and_the_alert_is_served_from_the_archive(live):
+    """What Fink's portal sends while its stored path is the live one: the path and candid."""
+    api, paths = live
+    archived = write_archive(api.lake)
+    remove(api, paths[0])
+    candid, other = alert_ids(REMOVED)[9], alert_ids(KEPT)[0]
+    object_id = api.index.alert(candid).object_id
+    asked = {"hdfsPath": paths[0], "candid": candid, "kind": "Science", "return_type": "FITS"}
+    reply = api.handle("cutouts", {**asked, "objectId": object_id})
+    assert reply.status == 200, reply.body[:300]
+    assert reply.body == stored_stamps(Path(api.lake.uri) / archived, candid)["Science"]
+    gone = f"hdfsPath: no file {paths[0]!r} in the lake"
+    without_id = {name: value for name, value in asked.items() if name != "candid"}
+    by_object = api.handle("cutouts", {**without_id, "objectId": object_id})
+    assert (by_object.status, text_of(by_object)) == (404, gone)  # no id to look for
+    wrong = api.handle("cutouts", {**asked, "candid": other, "objectId": object_id})
+    assert (wrong.status, text_of(wrong)) == (
+        404,
+        f"candid: alert {other} is not an alert of {object_id}",
+    )
+    unknown = api.handle("cutouts", {**asked, "candid": 1})
+    assert (unknown.status, text_of(unknown)) == (404, gone)
