@@ -167,3 +167,36 @@ def test_a_lakes_credentials_are_in_no_repr_and_no_error_text():
     for secret in ("AKIDEXAMPLE", "wJalr", "XUtnFEMI"):
         assert secret not in repr(client)
         assert secret not in str(caught.value)
+
+
+def test_an_in_process_client_takes_a_lake_with_its_directories(tmp_path):
+    """``CutoutClient(lake=Lake(root, science_dir, online_dir))``: a removed live file's alert
+    is found in the archived night under the lake's own directories; the repr keeps the URI's."""
+    from pathlib import Path
+
+    from support.lifecycle import (
+        REAL_FILES,
+        alert_ids,
+        index_online,
+        lifecycle_lake,
+        write_archive,
+        write_online,
+    )
+    from support.rewrites import stored_stamps
+
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+
+    lake = lifecycle_lake(tmp_path / "lake", online_dir="stream/science")
+    live = write_online(lake, REAL_FILES[:1])
+    index_online(AlertIndex(lake), live)
+    archived = write_archive(lake, REAL_FILES[:1])
+    (Path(lake.uri) / live[0]).unlink()
+    client = CutoutClient(lake=lake)
+    assert repr(client) == f"CutoutClient(lake {lake.uri} (in-process))"
+    candid = alert_ids(REAL_FILES[0])[3]
+    stored = stored_stamps(Path(lake.uri) / archived, candid)
+    assert client.fits_bytes(candid=candid, kind="Template") == stored["Template"]
+    with pytest.raises(CutoutClientError, match="hdfsPath: no file") as caught:
+        # a root alone: its live nights would be under online/science, its archive under science
+        CutoutClient(lake=str(lake.uri)).fits_bytes(candid=candid)
+    assert caught.value.status == 404
