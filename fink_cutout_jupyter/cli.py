@@ -38,6 +38,18 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-lab", action="store_true", help="only write the lake")
     demo.add_argument("--port", type=int, help="JupyterLab's port (default: its own choice)")
     demo.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    demo.add_argument(
+        "--live",
+        action="store_true",
+        help="also stream tonight's live night, indexed by a follower as it is committed "
+        "(with --no-lab: until Ctrl-C)",
+    )
+    demo.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=30.0,
+        help="with --live, seconds between micro-batches (default: %(default)s)",
+    )
     demo.set_defaults(run=_demo)
 
     get = commands.add_parser("get", help="write the cutouts of one alert")
@@ -179,10 +191,27 @@ def _demo(args: argparse.Namespace) -> int:
         f"   or: fink-cutouts get {DEMO_OBJECT_ID} --lake {root} --path {example} --format png "
         "-o stamps.png"
     )
+    if args.live:
+        return _demo_live(args, root)
     if args.no_lab:
         return 0
     extra = [f"--port={args.port}"] if args.port else []
     return _open_lab(root, [*extra, *(["--no-browser"] if args.no_browser else [])])
+
+
+def _demo_live(args: argparse.Namespace, root: Path) -> int:
+    from fink_cutout_jupyter.demo import LiveDemoNight
+
+    with LiveDemoNight(root, seed=args.seed, batch_seconds=args.batch_seconds) as live:
+        print(
+            f"  live night: a micro-batch every {args.batch_seconds:g} s in "
+            f"{root / live.directory}, indexed by a follower as it is committed",
+            flush=True,
+        )
+        if args.no_lab:
+            return live.wait()
+        extra = [f"--port={args.port}"] if args.port else []
+        return _open_lab(root, [*extra, *(["--no-browser"] if args.no_browser else [])])
 
 
 def _open_lab(root: Path, extra: list[str]) -> int:

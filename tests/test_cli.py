@@ -294,3 +294,50 @@ def test_the_lake_commands_take_its_archive_and_live_directories(tmp_path, capsy
     assert "no file" in capsys.readouterr().err
     assert main(get) == 0
     assert out.read_bytes() == stored_stamps(tmp_path / "lake" / archived, candid)["Science"]
+
+
+def test_demo_live_streams_tonight_and_follows_it_until_sigterm(tmp_path):
+    """`demo --live --no-lab`: micro-batches committed to tonight's live night, indexed by the
+    follower as they come; SIGTERM stops both, and the alerts are served with their ids."""
+    import signal
+    import time
+
+    import pyarrow.parquet as pq
+
+    from fink_cutout_jupyter.client import CutoutClient
+    from fink_cutout_jupyter.index.layout import read_layout
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
+    from fink_cutout_jupyter.storage.sink_log import read_commits
+
+    lake = tmp_path / "lake"
+    command = ["demo", "--out", str(lake), "--no-lab", "--live", "--batch-seconds", "0.5"]
+    log = (tmp_path / "demo.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fink_cutout_jupyter.cli", *command],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while "live night:" not in (tmp_path / "demo.log").read_text():
+            assert process.poll() is None, (tmp_path / "demo.log").read_text()
+            assert time.monotonic() < deadline, "the demo did not start its live night"
+            time.sleep(0.2)
+        index = AlertIndex(Lake(lake))
+        while max((read_layout(index.store) or {}).get("online", {}).values(), default=-1) < 1:
+            assert time.monotonic() < deadline, "no 2 batches indexed by the follower"
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        log.close()
+    (night,) = Lake(lake).online_nights()
+    indexed = read_layout(index.store)["online"][f"{night:%Y%m%d}"]
+    committed = read_commits(Lake(lake), f"online/science/{night:%Y%m%d}", latest=indexed)
+    client = CutoutClient(lake=str(lake))
+    candids = {a["alertId"] for a in client.alerts(DEMO_OBJECT_ID)}
+    for file in committed.files:
+        table = pq.read_table(lake / file.path, columns=["objectId", "candid"]).to_pylist()
+        assert {r["candid"] for r in table if r["objectId"] == DEMO_OBJECT_ID} <= candids
+    assert len(candids) >= 5 + 2

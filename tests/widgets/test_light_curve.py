@@ -86,3 +86,36 @@ def test_the_static_fallback_draws_each_filter_in_its_surveys_colour(survey, ban
     others = {style.colour for style in survey.filter_styles.values()} - {own}
     hues = {colour for colour in others if len(set(matplotlib.colors.to_rgb(colour))) > 1}
     assert all(pixels_of(image, colour) == 0 for colour in hues), "(greys are the axes' too)"
+
+
+def test_the_light_curve_includes_tonights_detection_once_a_follower_cycle_indexed_it(
+    demo, tmp_path
+):
+    """A micro-batch of tonight's live night, one follower cycle: the object's light curve ends
+    with the new detection, at the time and magnitude pyarrow reads from the part file."""
+    import datetime as dt
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from fink_cutout_jupyter.demo import DEMO_OBJECT_ID, stream_demo_batch
+    from fink_cutout_jupyter.index.follow import Follower
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
+
+    root = tmp_path / "lake"
+    shutil.copytree(demo.root, root)
+    batch = stream_demo_batch(root, demo.nights[-1] + dt.timedelta(days=1))
+    before = CutoutViewer(DEMO_OBJECT_ID, client=CutoutClient(lake=str(root))).light_curve.points
+    assert Follower(AlertIndex(Lake(root))).cycle().indexed
+    row = next(
+        r for r in pq.read_table(root / batch.path).to_pylist() if r["objectId"] == DEMO_OBJECT_ID
+    )
+
+    points = CutoutViewer(DEMO_OBJECT_ID, client=CutoutClient(lake=str(root))).light_curve.points
+    assert len(points) == len(before) + 1 == 6
+    new = next(p for p in points if p["alertId"] == str(row["candid"]))
+    assert new["jd"] == row["candidate"]["jd"]
+    assert new["magnitude"] == pytest.approx(row["candidate"]["magpsf"], rel=1e-6)
+    assert new["filter"] == dict(ZTF.filter_names)[row["candidate"]["fid"]]
+    assert new["jd"] == max(p["jd"] for p in points), "tonight's is the latest"

@@ -248,3 +248,40 @@ def test_a_corrupt_stamp_is_an_error_tile_and_the_others_show(tmp_path):
         assert f'_{kind}.fits"' in viewer.downloads.value
     assert viewer.message.value == ""
     assert Image.open(io.BytesIO(viewer.png())).size == (63 * 2 + 2, 63)
+
+
+def test_an_alert_streamed_tonight_is_shown_once_a_follower_cycle_indexed_it(demo, tmp_path):
+    """Tonight's live night (the demo's Spark sink), one follower cycle, and the viewer opens on
+    the alert of the last micro-batch, with the stamps pyarrow and astropy read from its file."""
+    import datetime as dt
+    import gzip
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from fink_cutout_jupyter.demo import stream_demo_batch
+    from fink_cutout_jupyter.index.follow import Follower
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
+
+    root = tmp_path / "lake"
+    shutil.copytree(demo.root, root)
+    tonight = demo.nights[-1] + dt.timedelta(days=1)
+    batches = [stream_demo_batch(root, tonight) for _ in range(3)]
+    assert Follower(AlertIndex(Lake(root))).cycle().indexed
+    rows = pq.read_table(root / batches[-1].path).to_pylist()
+    row = next(r for r in rows if r["objectId"] == DEMO_OBJECT_ID)
+
+    viewer = CutoutViewer(DEMO_OBJECT_ID, client=CutoutClient(lake=str(root)))
+    assert viewer.message.value == ""
+    assert viewer.alert == row["candid"]
+    assert len(viewer.alert_list.options) == 5 + 3, "the archive's and tonight's"
+    assert max(viewer.alerts, key=lambda a: a["jd"])["alertId"] == row["candid"]
+    assert viewer.alert_record["date"].startswith(f"{tonight:%Y-%m-%d}T")
+    sent = {stamp["kind"]: stamp for stamp in viewer.panels.stamps}
+    for kind in KINDS:
+        stored = gzip.decompress(row[f"cutout{kind}"]["stampData"])
+        with fits.open(io.BytesIO(stored)) as hdul:
+            expected = hdul[0].data.astype("<f4")
+        pixels = np.frombuffer(sent[kind]["pixels"], dtype="<f4").reshape(expected.shape)
+        np.testing.assert_array_equal(pixels, expected)
