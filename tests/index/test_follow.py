@@ -481,3 +481,39 @@ def test_sigterm_stops_the_follower_command_which_exits_0_and_releases_its_locks
     assert not (root / "_cutout_index" / FOLLOWER_LOCK).exists()
     assert not (root / "_cutout_index" / LOCK).exists()
     assert_served(root, committed(root)[1])
+
+
+def test_a_night_another_writer_indexed_is_read_again_not_indexed_twice(
+    root, streamed, monkeypatch
+):
+    """Follower B writes the night's batches while A runs: after B's write (A reads what the
+    index holds again), and between A's reading of the log and its write (A's check under the
+    writer lock sees the index changed, and writes nothing)."""
+    from fink_cutout_jupyter.index import follow
+
+    put_stage(root, streamed, 0)
+    a, b = Follower(AlertIndex(lake_of(root))), Follower(AlertIndex(lake_of(root)))
+    a.cycle()
+    put_stage(root, streamed, 1)
+    assert [r.files for r in b.cycle().indexed] == [len(new_parts(streamed, 1))]
+    put_stage(root, streamed, 2)
+    assert [r.files for r in a.cycle().indexed] == [len(new_parts(streamed, 2))]
+    assert_served(root, committed(root)[1])
+
+    put_stage(root, streamed, 0)  # again, on a new index
+    shutil.rmtree(root / "_cutout_index")
+    a, b = Follower(AlertIndex(lake_of(root))), Follower(AlertIndex(lake_of(root)))
+    a.cycle()
+    put_stage(root, streamed, 1)
+    writing = follow.writing
+
+    def b_writes_first(*args, **kwargs):
+        monkeypatch.setattr(follow, "writing", writing)
+        assert [r.files for r in b.cycle().indexed] == [len(new_parts(streamed, 1))]
+        return writing(*args, **kwargs)
+
+    monkeypatch.setattr(follow, "writing", b_writes_first)
+    assert a.cycle().indexed == []
+    assert follow.writing is writing
+    assert a.cycle().indexed == []  # read again: nothing new
+    assert_served(root, committed(root)[1])
