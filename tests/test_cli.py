@@ -341,3 +341,91 @@ def test_demo_live_streams_tonight_and_follows_it_until_sigterm(tmp_path):
         table = pq.read_table(lake / file.path, columns=["objectId", "candid"]).to_pylist()
         assert {r["candid"] for r in table if r["objectId"] == DEMO_OBJECT_ID} <= candids
     assert len(candids) >= 5 + 2
+
+
+def test_demo_live_in_jupyterlab_shows_an_alert_streamed_a_minute_ago(tmp_path):
+    """Issue 23's "done when": with `demo --live`, the viewer on the demo's JupyterLab shows an
+    alert committed less than a minute ago, with the stamps of its part file (pyarrow's bytes,
+    astropy's decoding), and its light curve includes it."""
+    import gzip
+    import io
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    import pyarrow.parquet as pq
+    from astropy.time import Time
+
+    from fink_cutout_jupyter.client import CutoutClient
+    from fink_cutout_jupyter.storage.lake import Lake
+    from fink_cutout_jupyter.storage.sink_log import read_commits
+    from fink_cutout_jupyter.surveys import KINDS
+    from fink_cutout_jupyter.widgets.viewer import CutoutViewer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "demo-live-test-token"
+    environment = {
+        **os.environ,
+        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}",
+        "JUPYTER_TOKEN": token,
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+    }
+    lake = tmp_path / "lake"
+    command = ["demo", "--out", str(lake), "--live", "--batch-seconds", "2", "--no-browser"]
+    log = (tmp_path / "demo.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fink_cutout_jupyter.cli", *command, "--port", str(port)],
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        alerts: list = []
+        while len(alerts) < 5 + 2:
+            assert process.poll() is None, (tmp_path / "demo.log").read_text()
+            assert time.monotonic() < deadline, "tonight's alerts never reached the server"
+            try:
+                request = urllib.request.Request(
+                    f"{base}/api/v1/alerts?objectId={DEMO_OBJECT_ID}",
+                    headers={"Authorization": f"token {token}"},
+                )
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    alerts = json.loads(response.read())
+            except OSError:
+                pass
+            time.sleep(0.5)
+        viewer = CutoutViewer(DEMO_OBJECT_ID, client=CutoutClient(url=base, token=token))
+        now = Time.now().jd
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        log.close()
+    assert viewer.message.value == ""
+    (night,) = Lake(lake).online_nights()
+    rows = [
+        row
+        for file in read_commits(Lake(lake), f"online/science/{night:%Y%m%d}").files
+        for row in pq.read_table(lake / file.path).to_pylist()
+        if row["candid"] == viewer.alert
+    ]
+    assert len(rows) == 1, "the alert shown is in a committed part file of tonight"
+    (row,) = rows
+    assert row["objectId"] == DEMO_OBJECT_ID
+    assert now - row["candidate"]["jd"] < 60 / 86400, "streamed less than a minute ago"
+    assert max(p["jd"] for p in viewer.light_curve.points) == row["candidate"]["jd"]
+    assert str(row["candid"]) in {p["alertId"] for p in viewer.light_curve.points}
+    sent = {stamp["kind"]: stamp for stamp in viewer.panels.stamps}
+    for kind in KINDS:
+        stored = gzip.decompress(row[f"cutout{kind}"]["stampData"])
+        with fits.open(io.BytesIO(stored)) as hdul:
+            expected = hdul[0].data.astype("<f4")
+        pixels = np.frombuffer(sent[kind]["pixels"], dtype="<f4").reshape(expected.shape)
+        np.testing.assert_array_equal(pixels, expected)
