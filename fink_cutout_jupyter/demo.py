@@ -201,7 +201,8 @@ def stream_demo_batch(
     Raises
     ------
     ValueError
-        `batch` is not the night's next batch, or the counts are out of range.
+        `batch` is not the night's next batch, `at` has no timezone, or the counts are out of
+        range.
     """
     import pyarrow.parquet as pq
 
@@ -211,6 +212,8 @@ def stream_demo_batch(
         raise ValueError(
             f"alerts: between 1 and the {objects} objects, and fewer than 100 with new_objects"
         )
+    if at is not None and at.utcoffset() is None:
+        raise ValueError("at: a timezone-aware datetime, e.g. datetime.now(datetime.UTC)")
     directory = Path(root) / "online" / "science" / f"{night:%Y%m%d}"
     log_dir = directory / SINK_LOG
     log_dir.mkdir(parents=True, exist_ok=True)

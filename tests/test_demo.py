@@ -270,6 +270,8 @@ def test_a_batchs_alerts_are_what_pyarrow_reads_from_its_part_file(demo, tmp_pat
 def test_a_batch_out_of_sequence_is_refused(tmp_path):
     with pytest.raises(ValueError, match="the next batch of the live night 20241122 is 0"):
         stream_demo_batch(tmp_path, LIVE_NIGHT, 1)
+    with pytest.raises(ValueError, match="at: a timezone-aware datetime"):
+        stream_demo_batch(tmp_path, LIVE_NIGHT, at=dt.datetime(2024, 11, 22, 4))
     stream_demo_batch(tmp_path, LIVE_NIGHT, 0, alerts=1, new_objects=0)
     with pytest.raises(ValueError, match="is 1"):
         stream_demo_batch(tmp_path, LIVE_NIGHT, 0)
