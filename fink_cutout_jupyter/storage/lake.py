@@ -403,8 +403,9 @@ class Lake:
         (``year=YYYY/month=MM/day=DD`` as Fink's merge writes it, then unpadded): one or two
         listings, where `night_files` walks the whole archive."""
         night = parse_night(night)
-        for month, day in ((f"{night.month:02d}", f"{night.day:02d}"), (night.month, night.day)):
-            directory = f"{self.science_dir}/year={night.year}/month={month}/day={day}"
+        padded = f"{self.science_dir}/year={night.year}/month={night.month:02d}/day={night.day:02d}"
+        plain = f"{self.science_dir}/year={night.year}/month={night.month}/day={night.day}"
+        for directory in dict.fromkeys((padded, plain)):  # one name from the 10th of October
             infos = self._list(self.resolve(directory))
             if infos:
                 return [

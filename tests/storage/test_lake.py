@@ -279,3 +279,52 @@ def test_an_hdfs_lake_takes_uris_of_its_namenode_and_no_other(lake_uri):
         with pytest.raises(OutsideLake, match=f"hdfsPath: .*{refusal}") as caught:
             lake.relative(path)
         assert "hunter2" not in str(caught.value)
+
+
+def test_live_nights_are_the_dated_directories_of_online_dir(tmp_path):
+    for name in (
+        "20241105",
+        "20241104",
+        "2024110",
+        "20241332",
+        "notes",
+        "20241106/_spark_metadata",
+    ):
+        (tmp_path / "stream" / name).mkdir(parents=True)
+    (tmp_path / "stream" / "20241107").write_text("a file, not a night")
+    lake = Lake(tmp_path, online_dir="/stream/")
+    assert lake.online_nights() == [dt.date(2024, 11, d) for d in (4, 5, 6)]
+    assert lake.online_night_dir("2024-11-05") == "stream/20241105"
+    assert Lake(tmp_path / "nowhere").online_nights() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "night"),
+    [
+        ("online/science/20241105/part-0.parquet", dt.date(2024, 11, 5)),
+        ("/online/science/20241105/sub/part-0.parquet", dt.date(2024, 11, 5)),
+        ("online/science/20241105", None),
+        ("online/science/2024110/part-0.parquet", None),
+        ("online/science/20241332/part-0.parquet", None),
+        ("archive/online/science/20241105/part-0.parquet", None),
+        ("science/year=2024/month=11/day=05/part-0.parquet", None),
+    ],
+)
+def test_the_live_night_of_a_file(path, night):
+    assert Lake("/lake").online_night_of(path) == night
+
+
+@pytest.mark.parametrize(("month", "day"), [("11", "05"), ("11", "5"), ("1", "5"), ("01", "05")])
+def test_an_archived_night_is_found_padded_or_not(tmp_path, month, day):
+    directory = tmp_path / "archive" / "science" / "year=2024" / f"month={month}" / f"day={day}"
+    directory.mkdir(parents=True)
+    for name in ("part-1.parquet", "part-0.parquet", "_SUCCESS"):
+        (directory / name).write_text("x")
+    lake = Lake(tmp_path, science_dir="archive/science")
+    night = dt.date(2024, int(month), int(day))
+    prefix = f"archive/science/year=2024/month={month}/day={day}"
+    assert lake.archive_night_files(night) == [
+        f"{prefix}/part-0.parquet",
+        f"{prefix}/part-1.parquet",
+    ]
+    assert lake.archive_night_files(night + dt.timedelta(days=1)) == []
