@@ -40,9 +40,9 @@ at the next cycle, redone from the log.
 Cost of an idle cycle (nothing committed, nothing merged), in calls to the lake's filesystem
 (each one NameNode call on HDFS): 1 read of ``layout.json``, 1 listing of ``online_dir``,
 1 listing of each followed night's ``_spark_metadata``, and for each night the index holds
-live, 2 listings of its archive directory (padded, then unpadded: absent until the merge), so 5
-for one live night; while an archive waits to settle, 3 instead of 2 (its listing, its sizes,
-``_temporary``). Besides, the follower lock's heartbeat: 5 calls a minute. Counted by
+live, 1 or 2 listings of its archive directory (padded, then unpadded when that name differs:
+absent until the merge), so 4 or 5 for one live night; while an archive waits to settle, 3
+(its listing, its sizes, ``_temporary``). Besides, the follower lock's heartbeat: 5 calls a minute. Counted by
 ``tests/index/test_follow.py`` through a counting pyarrow filesystem.
 """
 
