@@ -71,12 +71,12 @@ REFRESH = 30.0  # seconds a running server may take to see a new layout (it read
 
 @pytest.fixture(scope="module")
 def inputs(demo) -> list:
-    """Six micro-batches: the two real ZTF files as they are, then the demo's third night (its
-    first file) in the real files' schema, in four slices."""
+    """Seven micro-batches: the two real ZTF files as they are, then the demo's third night (its
+    first file) in the real files' schema, in five slices."""
     schema = pq.read_schema(REAL_FILES[0])
     demo_night = Path(demo.root) / "science" / "year=2024" / "month=11" / "day=21"
     demo_alerts = pq.read_table(sorted(demo_night.glob("*.parquet"))[0])
-    return [*REAL_FILES, *chunks(as_schema(demo_alerts, schema), 4)]
+    return [*REAL_FILES, *chunks(as_schema(demo_alerts, schema), 5)]
 
 
 def local_root(tmp_path: Path) -> str:
@@ -289,7 +289,7 @@ def play_the_night(spark, root: str, demo, inputs, source: Path, on_hdfs: bool):
     """The night from its first micro-batch to its archive indexed (and compacted), every alert
     checked between the steps. Locally, the live files are deleted before the follower indexes
     the archive (the entries name deleted files for a while); on HDFS, after, and the night is
-    shorter (no batches 4 and 5, no compaction: the local lake tests those)."""
+    shorter (no batches 4 to 6, no compaction: the local lake tests those)."""
     from fink_cutout_jupyter.index.compaction import compact
 
     archived_lake(root, demo)
@@ -313,7 +313,7 @@ def play_the_night(spark, root: str, demo, inputs, source: Path, on_hdfs: bool):
         stray_objects = {a["objectId"] for a in committed_alerts(root, [stray], stamps=False)}
         assert stray not in listed_paths(root, stray_objects)
 
-        # 3. Batches 4 and 5 (5 is a compaction).
+        # 3. Batches 4 to 6 (5 is a compaction; at 6 the log files of 2 to 4 are deleted).
         if not on_hdfs:
             expected.commit(night.step(inputs[4:]))
             catch_up(follower)
@@ -432,8 +432,8 @@ def test_a_follower_killed_mid_batch_then_restarted_loses_and_duplicates_nothing
 ):
     """SIGKILL just before the layout naming a batch is published (its files written, not
     published), then just after (published, the follower's own state lost): restarted, the
-    follower indexes every committed alert exactly once, goes on with the next batch, and
-    SIGTERM stops it cleanly (its lock released)."""
+    follower indexes every committed alert exactly once, goes on with the batches committed
+    meanwhile (behind a log cleanup), and SIGTERM stops it cleanly (its lock released)."""
     root = local_root(tmp_path)
     archived_lake(root, demo)
     expected = Expected(root)
@@ -448,6 +448,14 @@ def test_a_follower_killed_mid_batch_then_restarted_loses_and_duplicates_nothing
     run_killed_follower(root, tmp_path, 1, "after")
     assert found_once(root, expected) == []
 
+    # Batches 4 to 6 committed while no follower runs: at 6, Spark deletes the log files of 2
+    # to 4, so the restarted follower reads 5.compact whole, and subtracts what it indexed.
+    expected.commit(night.step(inputs[4:]))
+    sink_log = Path(root) / night.output_dir / "_spark_metadata"
+    assert sorted(p.name for p in sink_log.iterdir() if not p.name.startswith(".")) == [
+        "5.compact",
+        "6",
+    ]
     log = tmp_path / "follower.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -456,7 +464,6 @@ def test_a_follower_killed_mid_batch_then_restarted_loses_and_duplicates_nothing
             stderr=subprocess.STDOUT,
         )
         try:
-            expected.commit(night.step(inputs[4:5]))
             deadline = time.monotonic() + 60
             while (wrong := found_once(root, expected)) and time.monotonic() < deadline:
                 time.sleep(0.5)
@@ -465,7 +472,7 @@ def test_a_follower_killed_mid_batch_then_restarted_loses_and_duplicates_nothing
             process.send_signal(signal.SIGTERM)
             returncode = process.wait(timeout=30)
     assert returncode == 0, log.read_text()[-2000:]
-    assert "batches 4-4 indexed: 1 files" in log.read_text()
+    assert "batches 4-6 indexed: 3 files" in log.read_text()
     assert not (Path(root) / "_cutout_index" / "follower.lock").exists()
     assert found_once(root, expected) == []
 
