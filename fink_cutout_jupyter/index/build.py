@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from fink_cutout_jupyter.errors import BadParameter
+from fink_cutout_jupyter.errors import BadParameter, IndexBusy
 from fink_cutout_jupyter.index.compaction import compact
 from fink_cutout_jupyter.index.deltas import IndexedNight, write_night, write_nights
 from fink_cutout_jupyter.index.entries import SPAN_KINDS, entry_schema
-from fink_cutout_jupyter.index.manifests import ids_digest
+from fink_cutout_jupyter.index.layout import read_layout
+from fink_cutout_jupyter.index.manifests import ids_digest, online_indexed
 from fink_cutout_jupyter.index.parts import archive_part, online_part
 from fink_cutout_jupyter.index.writes import remove, writing
 from fink_cutout_jupyter.locations import ALERT_ID_SPAN
@@ -255,6 +256,40 @@ def _build(index: AlertIndex, nights, workers: int, progress: bool) -> list[Nigh
     return reports
 
 
+def refuse_incomplete_archive(index: AlertIndex, night: dt.date, alerts: int) -> None:
+    """Refuse to write an archived night in place of its live parts while its merge may be
+    incomplete: a Spark job still writing the archive (``<science_dir>/_temporary``), or fewer
+    alerts than the live parts hold while the live night is still in the lake. Written, the
+    archived night hides its live parts (`parts`): their alerts would not be found any more.
+
+    Raises
+    ------
+    IndexBusy
+        While a Spark job writes the archive.
+    BadParameter
+        While the archived night holds fewer alerts than its live parts (naming both counts).
+    """
+    session = index.writer
+    layout = session.working() if session is not None else read_layout(index.store)
+    if not layout or f"{night:%Y%m%d}" not in layout.get("online", {}):
+        return
+    lake = index.lake
+    if lake.exists(f"{lake.science_dir}/_temporary"):
+        raise IndexBusy(
+            f"night: {night:%Y-%m-%d} is followed live and a Spark job is writing the archive "
+            f"({lake.science_dir}/_temporary): its live alerts stay indexed; the follower "
+            "writes the archived night once the job is done"
+        )
+    _, live = online_indexed(index.store, layout, night)
+    if alerts < live and lake.exists(lake.online_night_dir(night)):
+        raise BadParameter(
+            f"night: the archived night {night:%Y-%m-%d} holds {alerts} alerts, fewer than the "
+            f"{live} indexed from its live night, still in the lake: its merge is incomplete; "
+            "written, it would hide the others (the follower writes it once it is complete, "
+            "or once the live night is deleted)"
+        )
+
+
 class Pending:
     """Indexed nights waiting to be written together (one survey), written by `CHUNK_ENTRIES`."""
 
@@ -271,6 +306,8 @@ class Pending:
         if len(self.surveys) > 1:
             raise BadParameter(f"survey: the index holds one survey, found {sorted(self.surveys)}")
         entries = pa.concat_tables([r.entries for r in results] or [entry_schema().empty_table()])
+        if files:
+            refuse_incomplete_archive(self.index, night, entries.num_rows)
         identities = {path: r.identity for path, r in zip(files, results, strict=True)}
         self.nights.append(IndexedNight(night, entries, identities))
         report = NightReport(

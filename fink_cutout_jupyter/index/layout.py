@@ -9,10 +9,11 @@ Deltas are entries not yet compacted into the base, by part (`parts`: an archive
 live night's micro-batches). Each has an ``order`` (later writes have larger orders): a part's
 entries come from the delta of largest order that holds the part, or from the base if no delta
 does; a live night's parts are hidden once the night is in ``"archived"``, and ``"online"``
-says up to which micro-batch each live night is indexed. Deltas merge by size tier, as in a log-structured merge:
-when `FANOUT` deltas share a level they become one delta of the next level, so a lookup opens
-at most about ``(FANOUT - 1) * log_FANOUT(nights)`` deltas however many nights wait for
-compaction, and each entry is rewritten about ``log_FANOUT(nights)`` times before it.
+says up to which micro-batch each live night is indexed. Deltas merge by size tier, as in a
+log-structured merge: when `FANOUT` deltas share a level they become one delta of the next
+level, so a lookup opens at most about ``(FANOUT - 1) * log_FANOUT(nights)`` deltas however
+many nights wait for compaction, and each entry is rewritten about ``log_FANOUT(nights)`` times
+before it.
 """
 
 from __future__ import annotations
@@ -146,6 +147,10 @@ def check_fields(layout: dict) -> None:
             ("deltas", isinstance(layout["deltas"], list)),
             ("archived", isinstance(done, list) and all(map(count, done))),
             ("online", isinstance(live, dict) and all(map(count, live.values()))),
+            (
+                "online",
+                all(isinstance(n, str) and MANIFEST_NAME.fullmatch(f"{n}.json") for n in live),
+            ),
         ]
         for delta in layout["deltas"]:
             nights, name = delta["nights"], delta["name"]

@@ -2,6 +2,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -138,3 +139,40 @@ def test_the_index_can_live_outside_the_lake(tmp_path):
     assert (tmp_path / "elsewhere" / "layout.json").is_file()
     assert not (tmp_path / "lake" / "_cutout_index").exists()
     assert len(index.alerts(DEMO_OBJECT_ID)) == 5
+
+
+def test_an_archived_night_does_not_replace_its_live_parts_while_its_merge_is_incomplete(lake):
+    """A build of a night followed live: refused while a Spark job writes the archive, or while
+    the archive holds fewer alerts than the live parts and the live night is still there."""
+    from fink_cutout_jupyter.errors import IndexBusy
+    from fink_cutout_jupyter.index.build import entries_of_file
+    from fink_cutout_jupyter.index.deltas import IndexedNight, write_nights
+
+    index = AlertIndex(lake, refresh_seconds=0)
+    night = lake.nights()[0]
+    files = lake.night_files(night)
+    live = [entries_of_file(lake, path, night, batch=3) for path in files]
+    entries = pa.concat_tables([found.entries for found in live])
+    identities = {path: found.identity for path, found in zip(files, live, strict=True)}
+    write_nights(index, [IndexedNight(night, entries, identities, batch=3)], "ztf")
+    alerts = sorted(entries["alert_id"].to_pylist())
+    (Path(lake.uri) / "online" / "science" / f"{night:%Y%m%d}").mkdir(parents=True)
+    temporary = Path(lake.uri) / "science" / "_temporary"
+    temporary.mkdir()
+    with pytest.raises(IndexBusy, match="a Spark job is writing the archive"):
+        build(index, [night], progress=False)
+    temporary.rmdir()
+    kept = Path(lake.uri) / files[0]
+    moved = kept.rename(kept.with_suffix(".aside"))  # the merge wrote one file less
+    with pytest.raises(BadParameter, match=f"fewer than the {len(alerts)} indexed"):
+        build(index, [night], progress=False)
+    assert sorted(index.alert(a).alert_id for a in alerts) == alerts, "the live parts stay"
+    moved.rename(kept)
+    build(index, [night], progress=False)  # complete: it replaces them
+    layout = json.loads((Path(lake.uri) / "_cutout_index" / "layout.json").read_text())
+    assert (layout["online"], layout["archived"]) == ({}, [int(f"{night:%Y%m%d}")])
+    objects = entries["object_id"].to_pylist()
+    for object_id in set(objects):  # each alert once: the live parts are hidden
+        ids = [a.alert_id for a in index.alerts(object_id)]
+        assert len(ids) == len(set(ids))
+        assert len(ids) >= objects.count(object_id)

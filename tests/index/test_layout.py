@@ -106,7 +106,13 @@ def test_format_5_is_read_without_live_nights():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("archived", {}), ("archived", [-1]), ("online", []), ("online", {"x": "1"})],
+    [
+        ("archived", {}),
+        ("archived", [-1]),
+        ("online", []),
+        ("online", {"20241105": "1"}),
+        ("online", {"garbage": 3}),
+    ],
 )
 def test_live_night_fields_of_the_wrong_shape_are_damaged(field, value):
     layout = new_layout("ztf")
