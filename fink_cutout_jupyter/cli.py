@@ -431,8 +431,12 @@ def _index_follow(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     follower = Follower(_index_of(args), args.interval, args.workers, wait=args.wait)
-    follower.run(once=args.once)
-    return 0
+    status = follower.run(once=args.once)
+    if status:
+        report = follower.last_report
+        summary = report.summary() if report is not None else "the cycle failed"
+        print(f"fink-cutouts: index follow: {summary}", file=sys.stderr)
+    return status
 
 
 def _index_unlock(args: argparse.Namespace) -> int:

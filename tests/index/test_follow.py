@@ -208,8 +208,8 @@ def test_a_write_never_published_is_resumed_after_a_restart_without_duplicates(
 
     with monkeypatch.context() as patched:
         patched.setattr(WriteSession, "publish", killed)
-        with pytest.raises(RuntimeError, match="killed before publishing"):
-            Follower(AlertIndex(lake_of(root))).cycle()
+        report = Follower(AlertIndex(lake_of(root))).cycle()  # logged, nothing published
+        assert (report.indexed, report.failed) == ([], [NIGHT])
     latest, files = committed(root)
     index = AlertIndex(lake_of(root))
     report = Follower(index).cycle()  # started again
@@ -259,8 +259,11 @@ def test_the_archive_replaces_the_live_night_once_settled(root, streamed, caplog
     layout = read_layout(lake_of(root).subdirectory("_cutout_index"))
     assert (layout["online"], layout["archived"]) == ({}, [int(NAME)])
     assert "archived night indexed in place of its live parts" in caplog.text
-    report = follower.cycle()  # the live night still there, archived: not followed
-    assert (report.indexed, report.merged, report.waiting) == ([], [], [])
+    for _ in range(2):
+        report = follower.cycle()  # the live night still there, archived: not followed
+        assert (report.indexed, report.merged, report.waiting) == ([], [], [])
+    said = f"{NIGHT}: archived: its live directory is no longer followed"
+    assert [r.getMessage() for r in caplog.records].count(said) == 1
 
 
 def test_an_archive_missing_alerts_waits_until_the_live_night_is_gone(root, streamed, caplog):
@@ -517,3 +520,232 @@ def test_a_night_another_writer_indexed_is_read_again_not_indexed_twice(
     assert follow.writing is writing
     assert a.cycle().indexed == []  # read again: nothing new
     assert_served(root, committed(root)[1])
+
+
+def log_lines(root: Path, directory: str) -> list[dict]:
+    """Every entry of a live night's sink log, as Spark wrote them (json)."""
+    entries = []
+    for entry in sorted((root / directory / "_spark_metadata").iterdir()):
+        if not entry.name.startswith("."):
+            entries += [json.loads(line) for line in entry.read_text().splitlines()[1:]]
+    return entries
+
+
+def commit(root: Path, directory: str, batch: int, names: list[str], like: dict) -> None:
+    """Commit `names` (files of `directory`) in batch `batch` of its log, each line a copy of
+    the real line `like` naming that file instead."""
+    lines = ["v1"]
+    for name in names:
+        line = dict(like, path=like["path"].rsplit("/", 1)[0] + "/" + name)
+        lines.append(json.dumps(line))
+    (root / directory / "_spark_metadata" / str(batch)).write_text("\n".join(lines) + "\n")
+
+
+def test_a_file_that_cannot_be_indexed_is_skipped_logged_once_and_once_exits_1(
+    root, streamed, caplog, capsys
+):
+    """A committed file that is not Parquet, one the log names but was never written, and a
+    directory are skipped with an error naming them; the night's other files are indexed; a
+    night whose log is malformed (paths outside its directory) is an error said once an hour,
+    and the other night goes on."""
+    caplog.set_level(logging.INFO, "fink_cutout_jupyter.index.follow")
+    put_stage(root, streamed, 0)
+    night_dir = root / ONLINE_NIGHT
+    (night_dir / "part-00000-garbage-c000.snappy.parquet").write_bytes(b"not parquet" * 50)
+    (night_dir / "part-00001-directory-c000.snappy.parquet").mkdir()
+    bad = [
+        "part-00000-garbage-c000.snappy.parquet",
+        "part-00001-never-written-c000.snappy.parquet",
+        "part-00001-directory-c000.snappy.parquet",
+    ]
+    real = log_lines(root, ONLINE_NIGHT)
+    commit(root, ONLINE_NIGHT, 2, [*bad, *new_parts(streamed, 1)], real[0])
+    for name in new_parts(streamed, 1):
+        shutil.copy2(streamed.stages[1] / name, night_dir / name)
+    shutil.copytree(streamed.stages[0], root / "online/science/20211120")  # names 20211121's
+    follower = Follower(AlertIndex(lake_of(root)))
+    report = follower.cycle()
+    good = committed(root)[1] - {f"{ONLINE_NIGHT}/{name}" for name in bad}
+    assert [(r.night, r.batch, r.files) for r in report.indexed] == [(NIGHT, 2, len(good))]
+    assert sorted(report.skipped) == sorted((NIGHT, f"{ONLINE_NIGHT}/{name}") for name in bad)
+    assert report.failed == [dt.date(2021, 11, 20)]
+    assert_served(root, good)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 3
+    for name, why in zip(bad, ("not a Parquet file", "no such file", "no such file"), strict=True):
+        assert any(
+            e.startswith(f"{NIGHT}: file '{ONLINE_NIGHT}/{name}' skipped") and why in e
+            for e in errors
+        ), errors
+    assert not any("hdfsPath" in e for e in errors)
+    malformed = [r for r in caplog.records if r.getMessage().startswith("2021-11-20: ")]
+    assert len(malformed) == 1
+    assert malformed[0].levelno == logging.WARNING
+    assert "outside 'online/science/20211120'" in malformed[0].getMessage()
+    caplog.clear()
+    report = follower.cycle()  # remembered: not read again; the malformed log not said again
+    assert (report.indexed, report.skipped, report.failed) == ([], [], [dt.date(2021, 11, 20)])
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    follower.clock = lambda: time.monotonic() + 3601
+    follower.cycle()
+    assert [r.getMessage()[:12] for r in caplog.records] == ["2021-11-20: "]
+
+    shutil.rmtree(root / "online/science/20211120")
+    arguments = ["index", "follow", "--lake", str(root), "--science-dir", ARCHIVE, "--once"]
+    capsys.readouterr()
+    caplog.clear()
+    assert main(arguments) == 1  # a new follower reads the bad files again, and says so
+    stderr = capsys.readouterr().err.splitlines()
+    assert stderr[-1].startswith("fink-cutouts: index follow: 3 files skipped (2021-11-21: ")
+    assert sum("skipped, it cannot be indexed" in r.getMessage() for r in caplog.records) == 3
+
+
+def test_a_step_that_raises_is_logged_and_the_other_nights_go_on(root, streamed, caplog):
+    from fink_cutout_jupyter.index import follow
+
+    put_stage(root, streamed, 0)
+    shutil.copytree(streamed.stages[0], root / "online/science/20211120")
+    latest_batch = follow.latest_batch
+
+    def broken_for_one_night(lake, directory):
+        if directory.endswith("20211120"):
+            raise RuntimeError("a bug")
+        return latest_batch(lake, directory)
+
+    follow.latest_batch = broken_for_one_night
+    try:
+        report = Follower(AlertIndex(lake_of(root))).cycle()
+    finally:
+        follow.latest_batch = latest_batch
+    assert report.failed == [dt.date(2021, 11, 20)]
+    assert [r.night for r in report.indexed] == [NIGHT]
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.getMessage().startswith("2021-11-20: ")
+    assert record.exc_info is not None
+    assert "RuntimeError: a bug" in caplog.text
+
+
+def test_a_temporary_left_for_an_hour_is_warned_about_once_an_hour(root, streamed, caplog):
+    follower, _ = follow_whole_night(root, streamed)
+    put_archive(root, streamed)
+    (root / ARCHIVE / "_temporary" / "0").mkdir(parents=True)  # a crashed merge's
+    now = [time.monotonic()]
+    follower.clock = lambda: now[0]
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+    start = now[0]
+    for seconds in (0, 1800, 3599):  # first seen at `start`
+        now[0] = start + seconds
+        assert follower.cycle().waiting == [NIGHT]
+    assert warnings() == []
+    now[0] = start + 3601
+    assert follower.cycle().waiting == [NIGHT]
+    (warning,) = warnings()
+    assert warning.startswith(f"{ARCHIVE}/_temporary has been there since 20")
+    assert warning.endswith("if no Spark job writes the archive, remove it")
+    now[0] += 1800
+    follower.cycle()
+    assert len(warnings()) == 1
+    now[0] += 1800
+    follower.cycle()
+    assert len(warnings()) == 2
+    shutil.rmtree(root / ARCHIVE / "_temporary")
+    for _ in range(2):
+        follower.cycle()
+    assert [m.night for m in follower.cycle().merged] + [
+        m.night for m in follower.cycle().merged
+    ] in ([NIGHT], [])
+    assert read_layout(lake_of(root).subdirectory("_cutout_index"))["archived"] == [int(NAME)]
+
+
+def written_again(root: Path, streamed: Streamed, batches: list[set[str]]) -> set[str]:
+    """The live night deleted and streamed again from batch 0: `batches` of the real part
+    files under new names, each committed by a copy of a real log line; the new paths."""
+    like = log_lines(root, ONLINE_NIGHT)[0]
+    shutil.rmtree(root / ONLINE_NIGHT)
+    (root / ONLINE_NIGHT / "_spark_metadata").mkdir(parents=True)
+    paths = set()
+    for batch, names in enumerate(batches):
+        renamed = [name.replace("part-", "part-again-") for name in sorted(names)]
+        for name, new in zip(sorted(names), renamed, strict=True):
+            shutil.copy2(streamed.stages[-1] / name, root / ONLINE_NIGHT / new)
+        commit(root, ONLINE_NIGHT, batch, renamed, like)
+        paths |= {f"{ONLINE_NIGHT}/{name}" for name in renamed}
+    return paths
+
+
+def assert_found(root: Path, paths: set[str]) -> None:
+    """Every alert of `paths` found by alert id in its own file (the same alerts' entries in
+    the deleted files of the night's first writing stay where their parts were not replaced)."""
+    index = AlertIndex(lake_of(root))
+    alerts = committed_alerts(root, sorted(paths), stamps=False)
+    assert alerts
+    for alert in alerts:
+        assert index.alert(alert["candid"]).path == alert["path"]
+
+
+def test_a_live_night_written_again_from_batch_0_is_read_from_the_start(root, streamed, caplog):
+    put_stage(root, streamed, 0)
+    follower = Follower(AlertIndex(lake_of(root)))
+    assert [r.batch for r in follower.cycle().indexed] == [1]
+    again = written_again(root, streamed, [new_parts(streamed, 1)])  # batch 0 only: behind 1
+    report = follower.cycle()
+    assert [(r.first, r.batch, r.files) for r in report.indexed] == [(0, 0, len(again))]
+    warning = (
+        f"{NIGHT}: the sink's log went back to batch 0, this follower read up to batch 1: the "
+        "live night was written again; reading its log from the start"
+    )
+    assert warning in caplog.text
+    assert_found(root, again)
+    assert follower.cycle().indexed == []
+    assert Follower(AlertIndex(lake_of(root))).cycle().indexed == []  # restarted: nothing twice
+
+    # then its batch 1, as far as the index holds (1): a restarted follower reads the whole log
+    # (batch 0's files already indexed); the part of batch 1 replaces the first writing's
+    again = written_again(root, streamed, [new_parts(streamed, 1), new_parts(streamed, 2)])
+    report = Follower(AlertIndex(lake_of(root))).cycle()
+    assert [(r.batch, r.files) for r in report.indexed] == [(1, len(new_parts(streamed, 2)))]
+    assert_found(root, again)
+    assert read_layout(lake_of(root).subdirectory("_cutout_index"))["online"] == {NAME: 1}
+    assert Follower(AlertIndex(lake_of(root))).cycle().indexed == []
+
+
+def test_a_lake_without_its_directories_is_warned_about(tmp_path, caplog):
+    (tmp_path / "lake").mkdir()
+    follower = Follower(AlertIndex(lake_of(tmp_path / "lake")))
+    now = [time.monotonic()]
+    follower.clock = lambda: now[0]
+    for seconds in (0, 3599, 2):
+        now[0] += seconds
+        assert follower.cycle() == CycleReport()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    expected = f"neither online/science nor {ARCHIVE} exists in "
+    assert [w[: len(expected)] for w in warnings] == [expected, expected]
+
+
+def test_an_archive_waiting_for_more_alerts_costs_seven_calls_a_cycle(root, streamed):
+    """While the archive holds fewer alerts than the live night, the follower counts the live
+    ones from what it knows: no layout read again, no manifest read."""
+    handler = CountingHandler()
+    lake = Lake.on_filesystem(pafs.PyFileSystem(handler), str(root), science_dir=ARCHIVE)
+    follower = Follower(AlertIndex(lake), settle_cycles=1)
+    for stage in range(len(RUNS)):
+        put_stage(root, streamed, stage)
+        follower.cycle()
+    archive = put_archive(root, streamed)
+    pq.write_table(pq.read_table(root / archive[0]).slice(0, 100), root / archive[0])
+    assert follower.cycle().waiting == [NIGHT]  # the archive read, and found short
+    handler.calls.clear()
+    assert follower.cycle().waiting == [NIGHT]
+    day = f"{root}/{ARCHIVE}/year=2021/month=11/day=21"
+    assert handler.calls == [
+        ("open", f"{root}/_cutout_index/layout.json"),
+        ("list", f"{root}/online/science"),
+        ("list", f"{root}/{ONLINE_NIGHT}/_spark_metadata"),
+        ("list", day),
+        ("list", day),
+        ("get_file_info", f"{root}/{ARCHIVE}/_temporary"),
+        ("get_file_info", f"{root}/{ONLINE_NIGHT}"),
+    ]
