@@ -35,6 +35,9 @@ def stages(spark, tmp_path_factory) -> list[Stage]:
     sink = base / "lake" / DIRECTORY
     inputs.mkdir()
     spark.conf.set("spark.sql.streaming.fileSink.log.compactInterval", str(COMPACT_INTERVAL))
+    # Spark's defaults, whatever another test of the session set: no batch file cleaned up here
+    spark.conf.set("spark.sql.streaming.fileSink.log.cleanupDelay", "10m")
+    spark.conf.set("spark.sql.streaming.minBatchesToRetain", "100")
     stages, seen, number = [], set(), 0
     try:
         for run, files in enumerate(RUNS):
@@ -59,7 +62,9 @@ def stages(spark, tmp_path_factory) -> list[Stage]:
             stages.append(Stage(root, latest, parts - seen, parts))
             seen = parts
     finally:
-        spark.conf.unset("spark.sql.streaming.fileSink.log.compactInterval")
+        for name in ("fileSink.log.compactInterval", "fileSink.log.cleanupDelay"):
+            spark.conf.unset(f"spark.sql.streaming.{name}")
+        spark.conf.unset("spark.sql.streaming.minBatchesToRetain")
     return stages
 
 

@@ -157,12 +157,28 @@ class LiveNight:
         return batches
 
     def _run(self) -> None:
-        spark = self.spark
-        spark.conf.set("spark.sql.streaming.fileSink.log.compactInterval", str(COMPACT_INTERVAL))
         # Batch files before the previous compaction are deleted at the next batch (Fink, with
         # Spark's defaults: once 100 batches are behind, 10 minutes after they were written).
-        spark.conf.set("spark.sql.streaming.fileSink.log.cleanupDelay", "0")
-        spark.conf.set("spark.sql.streaming.minBatchesToRetain", "1")
+        # The session is shared by the whole test run: its settings are put back afterwards.
+        settings = {
+            "spark.sql.streaming.fileSink.log.compactInterval": str(COMPACT_INTERVAL),
+            "spark.sql.streaming.fileSink.log.cleanupDelay": "0",
+            "spark.sql.streaming.minBatchesToRetain": "1",
+        }
+        previous = {name: self.spark.conf.get(name, None) for name in settings}
+        for name, value in settings.items():
+            self.spark.conf.set(name, value)
+        try:
+            self._run_query()
+        finally:
+            for name, value in previous.items():
+                if value is None:
+                    self.spark.conf.unset(name)
+                else:
+                    self.spark.conf.set(name, value)
+
+    def _run_query(self) -> None:
+        spark = self.spark
         root = hadoop_root(self.lake_root_uri)
         stream = (
             spark.readStream.format("parquet")
