@@ -65,15 +65,17 @@ night and neither ``online_dir`` nor ``science_dir`` in the lake, a warning name
 first cycle, then hourly: 2 calls an hour).
 
 Cost of an idle cycle (nothing committed, nothing merged), in calls to the lake's filesystem
-(each one NameNode call on HDFS): 1 read of ``layout.json``, 1 listing of ``online_dir``,
-1 listing of each followed night's ``_spark_metadata``, and for each night the index holds
-live, 1 or 2 listings of its archive directory (padded, then unpadded when that name differs:
-absent until the merge), so 4 or 5 for one live night; while an archive settles, 2 more (its
-sizes, ``_temporary``): 6; while a settled archive waits for more alerts, 1 more (the live
-directory's existence): 7, the live alerts counted from what the follower knows (the manifests
+(pyarrow calls): 1 read of ``layout.json``, 1 listing of ``online_dir``, 1 listing of each
+followed night's ``_spark_metadata``, and for each night the index holds live, its archive
+directory looked for (padded, then unpadded when that name differs: absent until the merge),
+so 4 or 5 for one live night; while an archive settles, 3 more (its listing, its sizes,
+``_temporary``): 7; while a settled archive waits for more alerts, 1 more (the live
+directory's existence): 8, the live alerts counted from what the follower knows (the manifests
 are read only after a restart or another writer's write). Besides, the follower lock's
 heartbeat: 5 calls a minute. Counted by ``tests/index/test_follow.py`` through a counting
-pyarrow filesystem.
+pyarrow filesystem. On HDFS a listing is 3 NameNode calls (pyarrow asks for the directory's
+status twice, then lists it): an idle cycle is 8 NameNode calls (counted in the audit log by
+``tests/integration/test_live_night.py``).
 """
 
 from __future__ import annotations

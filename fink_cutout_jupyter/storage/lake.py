@@ -406,6 +406,10 @@ class Lake:
         padded = f"{self.science_dir}/year={night.year}/month={night.month:02d}/day={night.day:02d}"
         plain = f"{self.science_dir}/year={night.year}/month={night.month}/day={night.day}"
         for directory in dict.fromkeys((padded, plain)):  # one name from the 10th of October
+            # absent until the merge: one call to look (on HDFS, pyarrow's listing of a missing
+            # directory makes four NameNode calls, of one that exists three)
+            if not self.exists(directory):
+                continue
             infos = self._list(self.resolve(directory))
             if infos:
                 return [

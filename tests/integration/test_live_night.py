@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pyarrow.parquet as pq
 import pytest
@@ -360,6 +360,40 @@ def test_a_night_on_a_local_lake(spark, demo, inputs, tmp_path):
 
 def test_a_night_on_hdfs(hdfs_root, spark, demo, inputs, tmp_path):
     play_the_night(spark, hdfs_root, demo, inputs, tmp_path / "raw", on_hdfs=True)
+
+
+def test_an_idle_follower_cycle_on_hdfs_costs_eight_namenode_calls(hdfs_root, tmp_path):
+    """Counted in the NameNode's audit log: the layout read (one call), the live nights listed
+    and the night's commit log listed (three calls each: pyarrow's listing of a directory asks
+    for its status twice, then lists it), its archive directory looked for (one call, one name
+    on 2024-11-21)."""
+    from support.namenode import audit_mark, namenode_calls
+
+    from fink_cutout_jupyter.demo import stream_demo_batch
+    from fink_cutout_jupyter.index.follow import Follower
+
+    local = tmp_path / "local"
+    stream_demo_batch(local, dt.date(2024, 11, 21), 0)
+    for file in sorted((local / ONLINE).rglob("*")):
+        if file.is_file():
+            upload(hdfs_root, file, file.relative_to(local).as_posix())
+    follower = Follower(AlertIndex(lake_of(hdfs_root)))
+    assert [report.batch for report in follower.cycle().indexed] == [0]
+    follower.cycle()
+    since = audit_mark()
+    assert follower.cycle().indexed == []
+    path = urlsplit(hdfs_root).path
+    calls = [call for call in namenode_calls(since) if path in call]
+    night = f"{path}/{ARCHIVE}/year=2024/month=11/day=21"
+    log = f"{path}/{ONLINE}/{NIGHT}/_spark_metadata"
+    assert calls == [
+        f"open {path}/_cutout_index/layout.json",
+        *[f"getfileinfo {path}/{ONLINE}"] * 2,
+        f"listStatus {path}/{ONLINE}",
+        *[f"getfileinfo {log}"] * 2,
+        f"listStatus {log}",
+        f"getfileinfo {night}",
+    ], calls
 
 
 # Faults

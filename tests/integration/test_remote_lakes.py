@@ -13,6 +13,7 @@ import time
 
 import pytest
 from support.doors import Response
+from support.namenode import audit_mark, namenode_calls
 from support.real_data import SHARED_DATA
 from support.servers import free_port, start_service, wait_for_http
 from traitlets.config import Config
@@ -463,19 +464,6 @@ def test_spark_indexes_a_lake_on_hdfs_and_a_cutout_is_served_through_it(
     finally:
         process.terminate()
         process.wait(timeout=60)
-
-
-def namenode_calls(since: int) -> list[str]:
-    """Client calls the NameNode logged since byte `since` of its audit log: 'cmd path'."""
-    with open(os.environ["HDFS_AUDIT_LOG"]) as log:
-        log.seek(since)
-        lines = log.read().splitlines()
-    fields = [dict(f.split("=", 1) for f in line.split("\t") if "=" in f) for line in lines]
-    return [f"{f['cmd']} {f['src']}" for f in fields if "cmd" in f]
-
-
-def audit_mark() -> int:
-    return os.path.getsize(os.environ["HDFS_AUDIT_LOG"])
 
 
 def test_lookups_on_hdfs_cost_few_namenode_calls_and_print_no_java_traces(capfd):
