@@ -68,9 +68,9 @@ Cost of an idle cycle (nothing committed, nothing merged), in calls to the lake'
 (pyarrow calls): 1 read of ``layout.json``, 1 listing of ``online_dir``, 1 listing of each
 followed night's ``_spark_metadata``, and for each night the index holds live, its archive
 directory looked for (padded, then unpadded when that name differs: absent until the merge),
-so 4 or 5 for one live night; while an archive settles, 3 more (its listing, its sizes,
-``_temporary``): 7; while a settled archive waits for more alerts, 1 more (the live
-directory's existence): 8, the live alerts counted from what the follower knows (the manifests
+so 4 or 5 for one live night; while an archive settles, 2 more (its listing with the files'
+sizes, ``_temporary``): 6; while a settled archive waits for more alerts, 1 more (the live
+directory's existence): 7, the live alerts counted from what the follower knows (the manifests
 are read only after a restart or another writer's write). Besides, the follower lock's
 heartbeat: 5 calls a minute. Counted by ``tests/index/test_follow.py`` through a counting
 pyarrow filesystem. On HDFS a listing is 3 NameNode calls (pyarrow asks for the directory's
@@ -82,7 +82,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import posixpath
 import signal
 import threading
 import time
@@ -464,12 +463,12 @@ class Follower:
         self, night: dt.date, layout: dict | None, online: dict[str, int], report: CycleReport
     ) -> None:
         """Write the archived night in place of its live parts once settled and covering."""
-        paths = self.lake.archive_night_files(night)
+        sizes = self.lake.archive_night_sizes(night)  # one listing: names and sizes
+        paths = list(sizes)
         if not paths:
             self._archives.pop(night, None)
             return
-        sizes = {name: size for name, size, _ in self.lake.list_files(posixpath.dirname(paths[0]))}
-        signature = tuple(sorted((path, sizes.get(posixpath.basename(path), -1)) for path in paths))
+        signature = tuple(sorted(sizes.items()))
         running = self.lake.exists(f"{self.lake.science_dir}/{TEMPORARY}")
         self._watch_temporary(running)
         watch = self._archives.get(night)

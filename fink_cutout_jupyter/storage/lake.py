@@ -402,6 +402,11 @@ class Lake:
         """Parquet files of one archived night, looked for in its own directory only
         (``year=YYYY/month=MM/day=DD`` as Fink's merge writes it, then unpadded): one or two
         listings, where `night_files` walks the whole archive."""
+        return list(self.archive_night_sizes(night))
+
+    def archive_night_sizes(self, night: dt.date | str) -> dict[str, int]:
+        """Size in bytes of each Parquet file of one archived night (`archive_night_files`),
+        from the same listing."""
         night = parse_night(night)
         padded = f"{self.science_dir}/year={night.year}/month={night.month:02d}/day={night.day:02d}"
         plain = f"{self.science_dir}/year={night.year}/month={night.month}/day={night.day}"
@@ -412,12 +417,12 @@ class Lake:
                 continue
             infos = self._list(self.resolve(directory))
             if infos:
-                return [
-                    self._relative_to_root(info.path)
+                return {
+                    self._relative_to_root(info.path): info.size
                     for info in infos
                     if info.is_file and info.base_name.endswith(".parquet")
-                ]
-        return []
+                }
+        return {}
 
     def online_nights(self) -> list[dt.date]:
         """Dates of the live nights present under ``online_dir/<YYYYMMDD>/``, oldest first."""
