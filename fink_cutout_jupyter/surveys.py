@@ -39,8 +39,47 @@ _BAND_STYLES = {
 }
 
 
-def _styles_of(bands: str) -> dict[str, FilterStyle]:
-    return {band: _BAND_STYLES[band] for band in bands}
+# Rubin's band colours for a light background (RTN-045, as lsst.utils.plotting gives them).
+_RUBIN_COLOURS = {
+    "u": "#0c71ff",
+    "g": "#49be61",
+    "r": "#c61c00",
+    "i": "#ffc200",
+    "z": "#f341a2",
+    "y": "#5d0000",
+}
+
+
+def _styles_of(bands: str, colours: Mapping[str, str] | None = None) -> dict[str, FilterStyle]:
+    return {
+        band: FilterStyle(
+            (colours or {}).get(band, _BAND_STYLES[band].colour), _BAND_STYLES[band].marker
+        )
+        for band in bands
+    }
+
+
+@dataclass(frozen=True)
+class StampDisplay:
+    """How a survey's stamps are shown unless the user says otherwise.
+
+    Attributes
+    ----------
+    stretch : str
+        Stretch of Science and Template (a `cutouts.render.STRETCHES` name).
+    difference_stretch : str
+        Stretch of Difference.
+    interval : str
+        ``percentile`` (between `pmin` and `pmax`), ``zscale`` or ``minmax``.
+    pmin, pmax : float
+        Percentiles of the finite pixels at the ends of the colormap (``percentile``).
+    """
+
+    stretch: str
+    difference_stretch: str
+    interval: str
+    pmin: float
+    pmax: float
 
 
 @dataclass(frozen=True)
@@ -83,6 +122,13 @@ class Survey:
         Names of the filters a survey stores as numbers (`filter_name`).
     filter_styles : mapping
         Filter name (as `filter_name` gives it) to its `FilterStyle` in a light curve.
+    stamp_display : StampDisplay
+        How the viewer shows the survey's stamps by default.
+    solar_system_id_column : str or None
+        Column of the solar-system object id (Rubin's ``ssSource.ssObjectId``): an alert with
+        one is indexed under it too (`solar_system_key`).
+    designation_column : str or None
+        Column of the solar-system object's designation (Rubin's ``ssSource.designation``).
     """
 
     name: str
@@ -105,6 +151,9 @@ class Survey:
     isdiffpos_column: str | None = None
     filter_names: tuple[tuple[int, str], ...] = ()
     filter_styles: Mapping[str, FilterStyle] = field(default_factory=dict)
+    stamp_display: StampDisplay = StampDisplay("linear", "linear", "zscale", 0.5, 99.5)
+    solar_system_id_column: str | None = None
+    designation_column: str | None = None
 
     @property
     def integer_object_ids(self) -> bool:
@@ -119,7 +168,15 @@ class Survey:
     @property
     def display_columns(self) -> tuple[str, ...]:
         """The columns describing an alert for people."""
-        extra = (self.isdiffpos_column,) if self.isdiffpos_column else ()
+        extra = tuple(
+            column
+            for column in (
+                self.isdiffpos_column,
+                self.solar_system_id_column,
+                self.designation_column,
+            )
+            if column
+        )
         return (
             self.filter_column,
             self.magnitude_column,
@@ -248,8 +305,20 @@ LSST = Survey(
     ra_column="diaSource.ra",
     dec_column="diaSource.dec",
     portal_url="https://lsst.fink-portal.org",
-    filter_styles=_styles_of("ugrizy"),
+    filter_styles=_styles_of("ugrizy", _RUBIN_COLOURS),
+    # As Fink's Rubin portal draws them: asinh Science and Template, linear Difference.
+    stamp_display=StampDisplay("asinh", "linear", "percentile", 0.5, 99.95),
+    solar_system_id_column="ssSource.ssObjectId",
+    designation_column="ssSource.designation",
 )
+
+SOLAR_SYSTEM_PREFIX = "ss:"  # an object key of the index that is a solar-system object id
+
+
+def solar_system_key(ss_object_id: int) -> str:
+    """The index's object key of a solar-system object (ids apart from diaObjectIds)."""
+    return f"{SOLAR_SYSTEM_PREFIX}{ss_object_id}"
+
 
 SURVEYS = {survey.name: survey for survey in (ZTF, LSST)}
 

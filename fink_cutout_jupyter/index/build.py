@@ -206,6 +206,10 @@ def _entries_of_group(group: pa.Table, survey: Survey, number: int) -> pa.Table:
         "ra": pc.cast(display["ra"], pa.float64()),
         "dec": pc.cast(display["dec"], pa.float64()),
         "isdiffpos": display.get("isdiffpos", pa.nulls(group.num_rows, pa.string())),
+        "ss_object_id": display.get("ss_object_id", pa.nulls(group.num_rows, pa.string())),
+        "designation": pc.cast(
+            display.get("designation", pa.nulls(group.num_rows, pa.string())), pa.string()
+        ),
         "row_group": pa.array(np.full(group.num_rows, number), pa.int32()),
         "row": pa.array(np.arange(group.num_rows), pa.int32()),
     }

@@ -20,6 +20,7 @@ from fink_cutout_jupyter.index.entries import (
     bucket_of_keys,
     entries_of_index_file,
     sort_entries,
+    table_entries,
 )
 from fink_cutout_jupyter.index.files import index_file_bytes, index_file_rows
 from fink_cutout_jupyter.index.layout import (
@@ -109,8 +110,7 @@ def _compact(index: AlertIndex, progress: bool) -> dict:
     sizes: dict[str, list[int]] = {table: [0] * buckets for table in TABLES}
     with tqdm(total=2 * old_buckets, unit="bucket", desc="compacting", disable=not progress) as bar:
         for table, key in TABLES.items():
-            keyed = fresh_entries.filter(fresh_entries.column(key).is_valid())
-            fresh = by_bucket(keyed, key, buckets)
+            fresh = by_bucket(table_entries(fresh_entries, table), key, buckets)
             for old in range(old_buckets):
                 base = None
                 if old_generation is not None:

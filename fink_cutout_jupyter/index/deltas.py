@@ -21,6 +21,7 @@ from fink_cutout_jupyter.index.entries import (
     entries_of_index_file,
     entry_schema,
     sort_entries,
+    table_entries,
 )
 from fink_cutout_jupyter.index.files import index_file_bytes
 from fink_cutout_jupyter.index.layout import (
@@ -155,11 +156,9 @@ def _size(deltas: list[dict]) -> int:
 
 def _write_delta(index: AlertIndex, entries: pa.Table, name: str) -> dict[str, int]:
     """Write a delta's files (its entries keyed for each table, sorted); their sizes."""
-    import pyarrow.compute as pc
-
     sizes = {}
     for table, key in TABLES.items():
-        ordered = sort_entries(entries.filter(pc.is_valid(entries.column(key))), key)
+        ordered = sort_entries(table_entries(entries, table), key)
         data = index_file_bytes(ordered, key)
         write_new(index.store, delta_file(table, name), data)
         sizes[table] = len(data)

@@ -2,7 +2,10 @@
 
 Every entry is in two tables, each sorted by its key (`TABLES`): ``objects`` by object id and
 ``alerts`` by alert id, each hash-bucketed by that key in a base generation (`bucket_of_keys`,
-`bucket_of`). A lookup turns the entries it finds back into `AlertLocation` (`location_of`).
+`bucket_of`). An alert of a solar-system object (Rubin's ``ssSource.ssObjectId``) is in
+``objects`` under that object's key too (`surveys.solar_system_key`: ``ss:<id>``), so that
+alerts without a diaObject are found by object (`table_entries`). A lookup turns the entries it
+finds back into `AlertLocation` (`location_of`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from fink_cutout_jupyter.index.parts import BATCHES_PER_NIGHT, LARGEST_NIGHT
 from fink_cutout_jupyter.locations import ALERT_ID_SPAN, AlertLocation
 from fink_cutout_jupyter.parquet.columns import DISPLAY_FIELDS
 from fink_cutout_jupyter.parquet.spans import unpack_spans
-from fink_cutout_jupyter.surveys import KINDS, Survey
+from fink_cutout_jupyter.surveys import KINDS, SOLAR_SYSTEM_PREFIX, Survey
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -45,6 +48,8 @@ def entry_schema() -> pa.Schema:
             ("ra", pa.float64()),
             ("dec", pa.float64()),
             ("isdiffpos", pa.string()),
+            ("ss_object_id", pa.string()),  # a solar-system object's id (Rubin), as text
+            ("designation", pa.string()),  # its designation, e.g. "2004 JQ12"
             ("path", pa.string()),
             ("row_group", pa.int32()),
             ("row", pa.int32()),
@@ -62,6 +67,38 @@ def sort_entries(entries: pa.Table, key: str) -> pa.Table:
     return entries.sort_by([(key, "ascending"), ("time", "ascending"), ("alert_id", "ascending")])
 
 
+def table_entries(entries: pa.Table, table: str) -> pa.Table:
+    """The rows `table` holds of `entries` (one per alert, as ``alerts`` files hold them): those
+    with a key; for ``objects``, each alert of a solar-system object once more, keyed
+    ``ss:<ssObjectId>``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    key = TABLES[table]
+    keyed = entries.filter(pc.is_valid(entries.column(key)))
+    if table != "objects" or "ss_object_id" not in entries.column_names:
+        return keyed
+    solar = entries.filter(pc.is_valid(entries.column("ss_object_id")))
+    if not solar.num_rows:
+        return keyed
+    keys = pc.binary_join_element_wise(SOLAR_SYSTEM_PREFIX, solar.column("ss_object_id"), "")
+    solar = solar.set_column(solar.schema.get_field_index(key), key, keys)
+    return pa.concat_tables([keyed, solar.cast(keyed.schema)])
+
+
+def with_entry_columns(entries: pa.Table) -> pa.Table:
+    """`entries` with every column of `entry_schema`: those an older index file lacks are null."""
+    import pyarrow as pa
+
+    schema = entry_schema()
+    for name in schema.names:
+        if name not in entries.column_names:
+            entries = entries.append_column(
+                name, pa.nulls(entries.num_rows, schema.field(name).type)
+            )
+    return entries.select(schema.names).cast(schema)
+
+
 def entries_of_index_file(
     store: Lake,
     relative: str,
@@ -73,7 +110,7 @@ def entries_of_index_file(
     the live parts of the archived nights in `hide` (`parts.hidden`)."""
     import pyarrow as pa
 
-    entries = read_index_table(store, relative).cast(entry_schema())
+    entries = with_entry_columns(read_index_table(store, relative))
     if keep is None and not drop and not hide:
         return entries
     parts = entries.column("night").to_numpy()
@@ -121,12 +158,15 @@ def bucket_of(key: str | int, buckets: int) -> int:
 
 def location_of(row: dict, survey: Survey) -> AlertLocation:
     """The `AlertLocation` an entry (as a dict of its columns) gives."""
-    properties = {name: row[name] for name in DISPLAY_FIELDS if row[name] is not None}
+    properties = {name: row[name] for name in DISPLAY_FIELDS if row.get(name) is not None}
     properties["magnitude_unit"] = survey.magnitude_unit
     packed = row["page_spans"]
     spans = dict(zip(SPAN_KINDS, unpack_spans(packed), strict=True)) if packed else None
+    object_id = row["object_id"]
+    if object_id is not None and object_id.startswith(SOLAR_SYSTEM_PREFIX):
+        object_id = None  # found by its solar-system object: the alert has no diaObject
     return AlertLocation(
-        object_id=row["object_id"],
+        object_id=object_id,
         alert_id=row["alert_id"],
         time=row["time"],
         path=row["path"],

@@ -60,7 +60,13 @@ from fink_cutout_jupyter.index.parts import hidden
 from fink_cutout_jupyter.locations import AlertLocation
 from fink_cutout_jupyter.storage.lake import Lake
 from fink_cutout_jupyter.storage.redaction import redacted
-from fink_cutout_jupyter.surveys import ObjectId, Survey, survey_named
+from fink_cutout_jupyter.surveys import (
+    ObjectId,
+    Survey,
+    as_integer,
+    solar_system_key,
+    survey_named,
+)
 
 DEFAULT_INDEX_DIR = "_cutout_index"
 
@@ -139,6 +145,19 @@ class AlertIndex:
     def latest(self, object_id: str | int) -> AlertLocation:
         """The object's alert with the largest time."""
         return self.alerts(object_id)[-1]
+
+    def solar_system_alerts(self, ss_object_id: int | str) -> list[AlertLocation]:
+        """All alerts of a solar-system object (Rubin's ``ssObjectId``), oldest first
+        (`NotFound` if the index has none; `BadParameter` naming ``ssObjectId`` for a bad id).
+
+        Their `AlertLocation.object_id` is None unless found by a diaObject too; the id and
+        designation are in their properties (``ss_object_id``, ``designation``).
+        """
+        number = as_integer("ssObjectId", ss_object_id, "21163624394469969")
+        _, found = self._search("objects", lambda survey: solar_system_key(number))
+        if not found:
+            raise NotFound(f"ssObjectId: no alert of {number} in the lake's alert index")
+        return sorted(found, key=lambda location: (location.time, location.alert_id))
 
     def alert(self, alert_id: int | str) -> AlertLocation:
         """An alert by its id alone (ZTF candid, Rubin diaSourceId)."""

@@ -32,6 +32,7 @@ from fink_cutout_jupyter.index.entries import (
     entries_of_index_file,
     entry_schema,
     sort_entries,
+    table_entries,
 )
 from fink_cutout_jupyter.index.files import index_file_bytes, index_file_rows
 from fink_cutout_jupyter.index.layout import (
@@ -207,9 +208,11 @@ class _Where:
         entries = entries_of_index_file(
             self.index().store, relative, keep=keep, drop=drop, hide=hide
         )
-        tables = [relative.split("/")[1]] if relative.startswith("base-") else list(TABLES)
-        for table in tables:
-            yield from _pieces(table, entries, buckets)
+        if relative.startswith("base-"):  # keyed for its table already
+            yield from _pieces(relative.split("/")[1], entries, buckets, keyed=True)
+        else:
+            for table in TABLES:
+                yield from _pieces(table, entries, buckets)
 
     def write_bucket(self, table: str, bucket: int, pieces: list[bytes], generation: int):
         """Executor: merge, sort and write one bucket of a new base generation; its size."""
@@ -312,14 +315,13 @@ def _write_buckets(pieces, where: _Where, generation: int, buckets: int) -> dict
     return sizes
 
 
-def _pieces(table: str, entries: pa.Table, buckets: int):
-    """The entries with a key for `table`, by bucket: ((table, bucket), Arrow IPC)."""
-    import pyarrow.compute as pc
-
+def _pieces(table: str, entries: pa.Table, buckets: int, keyed: bool = False):
+    """The rows of `table` (`table_entries`, unless `keyed` already), by bucket:
+    ((table, bucket), Arrow IPC)."""
     key = TABLES[table]
-    keyed = entries.filter(pc.is_valid(entries.column(key)))
-    if keyed.num_rows:
-        pick = by_bucket(keyed, key, buckets)
+    rows_of_table = entries if keyed else table_entries(entries, table)
+    if rows_of_table.num_rows:
+        pick = by_bucket(rows_of_table, key, buckets)
         for bucket in range(buckets):
             rows = pick(bucket)
             if rows.num_rows:

@@ -62,11 +62,21 @@ def object_id_at(table: pa.Table, survey: Survey, row: int) -> str | int | None:
     return object_ids(table, survey)[row].as_py()
 
 
-DISPLAY_FIELDS = ("filter", "magnitude", "magnitude_error", "ra", "dec", "isdiffpos")
+DISPLAY_FIELDS = (
+    "filter",
+    "magnitude",
+    "magnitude_error",
+    "ra",
+    "dec",
+    "isdiffpos",
+    "ss_object_id",
+    "designation",
+)
 
 
 def display_columns(table: pa.Table, survey: Survey) -> dict[str, pa.ChunkedArray]:
-    """Filter (by name), magnitude (or flux) and error, ra, dec, isdiffpos: the columns present."""
+    """Filter (by name), magnitude (or flux) and error, ra, dec, isdiffpos, and a solar-system
+    object's id (text; 0 is none) and designation: the columns present."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -80,6 +90,8 @@ def display_columns(table: pa.Table, survey: Survey) -> dict[str, pa.ChunkedArra
                 survey.ra_column,
                 survey.dec_column,
                 survey.isdiffpos_column,
+                survey.solar_system_id_column,
+                survey.designation_column,
             ),
             strict=True,
         )
@@ -92,6 +104,9 @@ def display_columns(table: pa.Table, survey: Survey) -> dict[str, pa.ChunkedArra
         for code, name in survey.filter_names:
             codes = pc.if_else(pc.equal(codes, str(code)), name, codes)
         columns["filter"] = codes
+    if "ss_object_id" in columns:
+        ids = columns["ss_object_id"]
+        columns["ss_object_id"] = pc.cast(pc.if_else(pc.equal(ids, 0), None, ids), pa.string())
     return columns
 
 

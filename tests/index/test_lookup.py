@@ -143,6 +143,32 @@ def test_rubin_lookups_by_dia_source_id(rubin_lake, rubin_records):
     assert index.survey.name == "lsst"
 
 
+def test_solar_system_alerts_are_found_by_their_ss_object_id(tmp_path, rubin_lake, rubin_records):
+    index = AlertIndex(rubin_lake, str(tmp_path / "index"))
+    build(index, rubin_lake.nights(), progress=False)
+    solar = [r for r in rubin_records if (r["ssSource"] or {}).get("ssObjectId")]
+    assert len(solar) == 2
+    assert all((r["diaObject"] or {}).get("diaObjectId") is None for r in solar)
+    for record in solar:
+        source = record["ssSource"]
+        (found,) = index.solar_system_alerts(source["ssObjectId"])
+        assert found.alert_id == record["diaSourceId"]
+        assert found.object_id is None  # no diaObject: found by its solar-system object only
+        assert found.properties["ss_object_id"] == str(source["ssObjectId"])
+        assert found.properties["designation"] == source["designation"]
+        assert index.alert(record["diaSourceId"]).properties["designation"] == source["designation"]
+    others = [r for r in rubin_records if (r["diaObject"] or {}).get("diaObjectId")]
+    for record in others:  # not solar-system objects: their alerts carry no such fields
+        assert "ss_object_id" not in index.alert(record["diaSourceId"]).properties
+    with pytest.raises(NotFound, match="ssObjectId: no alert of 1 "):
+        index.solar_system_alerts(1)
+    with pytest.raises(BadParameter, match=r"^ssObjectId: 'ss:1'"):
+        index.solar_system_alerts("ss:1")
+    dia_object = others[0]["diaObject"]["diaObjectId"]
+    with pytest.raises(NotFound):  # a diaObjectId is not a solar-system object's key
+        index.solar_system_alerts(dia_object)
+
+
 def test_stray_files_in_the_index_are_ignored(real_index, real_rows):
     """A write interrupted by a crash leaves a temporary file beside the deltas."""
     from pathlib import Path

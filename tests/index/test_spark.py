@@ -24,6 +24,7 @@ from fink_cutout_jupyter.index.entries import TABLES
 from fink_cutout_jupyter.index.files import read_index_table
 from fink_cutout_jupyter.index.lookup import AlertIndex
 from fink_cutout_jupyter.storage.lake import Lake
+from fink_cutout_jupyter.surveys import SOLAR_SYSTEM_PREFIX
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,14 @@ def lookups(index: AlertIndex) -> tuple[dict, dict]:
         if table in TABLES:
             keys[table] |= {row[TABLES[table]] for row in rows}
     return (
-        {key: index.alerts(key) for key in keys["objects"]},
+        {
+            key: (
+                index.solar_system_alerts(key.removeprefix(SOLAR_SYSTEM_PREFIX))
+                if key.startswith(SOLAR_SYSTEM_PREFIX)
+                else index.alerts(key)
+            )
+            for key in keys["objects"]
+        },
         {key: index.alert(key) for key in keys["alerts"]},
     )
 
