@@ -1,25 +1,170 @@
-"""An object's upper limits from its latest alert's history (ZTF's ``prv_candidates``).
+"""An object's light curve from its latest alert's history, merged with the index's detections.
 
-ZTF alerts carry the 30 days before them: earlier detections, and the nights the object was
-observed but not detected, with the depth reached (``diffmaglim``, an upper limit on its
-magnitude). The latest alert's row is read alone (its row group's ``prv_candidates`` column and
-alert id), and the row is proven to be the alert's (its stored alert id) before its history is
-used. Lakes without the column (Rubin's, the demo's) have no upper limits. An entry without a
-finite time or depth (null, NaN or infinity stored) is left out: it cannot be placed or drawn.
+Each alert carries the object's past: ZTF's ``prv_candidates`` (30 days of detections, with a
+``candid``, and of non-detections, with the depth reached: ``diffmaglim``, an upper limit on
+the magnitude), Rubin's ``prvDiaSources`` (up to 12 months of detections) and
+``prvDiaForcedSources`` (forced photometry at the object's position). The latest alert's row is
+read alone, only the leaf columns a point needs, and proven to be the alert's (its stored alert
+id) before its history is used; an unproven row gives the index's detections only.
+
+`object_history` answers ``/api/v1/history``; `upper_limits` (``/api/v1/limits``) is its ZTF
+non-detections in the older shape.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from fink_cutout_jupyter.cutouts.row_reads import open_parquet
-from fink_cutout_jupyter.locations import AlertLocation
-from fink_cutout_jupyter.parquet.columns import leaf, value
+from fink_cutout_jupyter.locations import JD_OF_ZERO, AlertLocation, julian_date
+from fink_cutout_jupyter.parquet.columns import leaf_paths
 from fink_cutout_jupyter.storage.lake import Lake
-from fink_cutout_jupyter.surveys import Survey
+from fink_cutout_jupyter.surveys import LSST, ZTF, Survey
 
-HISTORY_COLUMN = "prv_candidates"
+DETECTION, FORCED, UPPER_LIMIT = "detection", "forced", "upper_limit"
+
+
+@dataclass(frozen=True)
+class HistoryList:
+    """One list column of an alert's history: the leaves of its elements a point is made of.
+
+    Attributes
+    ----------
+    column : str
+        The list column (``prvDiaSources``).
+    kind : str
+        The kind of its points (`DETECTION` or `FORCED`).
+    time, band, value, error : str
+        Leaf names in an element: time (in the survey's time scale), band, magnitude or flux
+        and its error.
+    alert_id : str or None
+        Leaf of the element's alert id; ``None`` where its points have no alert.
+    limit : str or None
+        Leaf of the depth of a non-detection: an element without an alert id is then an
+        `UPPER_LIMIT` at that depth (ZTF).
+    """
+
+    column: str
+    kind: str
+    time: str
+    band: str
+    value: str
+    error: str
+    alert_id: str | None = None
+    limit: str | None = None
+
+    @property
+    def leaves(self) -> tuple[str, ...]:
+        """The element's leaves read."""
+        names = (self.alert_id, self.time, self.band, self.value, self.error, self.limit)
+        return tuple(name for name in names if name)
+
+
+@dataclass(frozen=True)
+class SurveyHistory:
+    """Where a survey's alerts keep their history, and the time system of its times."""
+
+    lists: tuple[HistoryList, ...]
+    time_system: str  # astropy's scale of the stored times: ZTF's jd is UTC, Rubin's MJD TAI
+
+
+HISTORIES = {
+    ZTF.name: SurveyHistory(
+        (
+            HistoryList(
+                "prv_candidates",
+                DETECTION,
+                time="jd",
+                band="fid",
+                value="magpsf",
+                error="sigmapsf",
+                alert_id="candid",
+                limit="diffmaglim",
+            ),
+        ),
+        time_system="utc",
+    ),
+    LSST.name: SurveyHistory(
+        (
+            HistoryList(
+                "prvDiaSources",
+                DETECTION,
+                time="midpointMjdTai",
+                band="band",
+                value="psfFlux",
+                error="psfFluxErr",
+                alert_id="diaSourceId",
+            ),
+            HistoryList(
+                "prvDiaForcedSources",
+                FORCED,
+                time="midpointMjdTai",
+                band="band",
+                value="psfFlux",
+                error="psfFluxErr",
+            ),
+        ),
+        time_system="tai",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """The latest alert's row as read: its flat leaves (one value each) and its history's leaves
+    (one list per leaf, an entry per element; ``None`` for a null list). ``proven`` says the row
+    holds the alert (its stored alert id); ``has_history`` that the file has history columns."""
+
+    proven: bool
+    has_history: bool
+    flat: dict[str, Any]
+    lists: dict[str, list[Any] | None]
+
+
+def object_history(
+    lake: Lake, latest: AlertLocation, survey: Survey, indexed: list[AlertLocation]
+) -> dict[str, Any]:
+    """An object's light curve: the body of ``/api/v1/history``.
+
+    Parameters
+    ----------
+    lake : Lake
+    latest : AlertLocation
+        The object's latest alert, whose row's history is read.
+    survey : Survey
+    indexed : list of AlertLocation
+        The index's locations of the object's alerts (their stamps can be opened).
+
+    Returns
+    -------
+    dict
+        ``survey``, ``objectId``, ``ssObjectId``, ``designation`` (text or null), ``unit``,
+        ``latestAlertId`` (text), ``historyRead`` (whether the row's history was read: false
+        when the row is not proven to be the alert's, or its file keeps no history) and
+        ``points``, oldest first (mjd, then alertId): each with ``kind`` (``detection``,
+        ``forced``, ``upper_limit``), ``mjd``, ``time`` (ISO 8601 UTC), ``band``, ``value``
+        and ``error`` (null where not finite; a limit has no error), ``alertId`` (text, or
+        null) and ``indexed``. A point without a finite time is left out, and so is an upper
+        limit without a finite depth.
+    """
+    history = HISTORIES.get(survey.name)
+    stored = read_latest_row(lake, latest, survey, history)
+    read = stored.proven and stored.has_history
+    points = _merged_points(latest, survey, indexed, stored if read else None, history)
+    properties = latest.properties
+    ss_object_id = properties.get("ss_object_id")
+    return {
+        "survey": survey.name,
+        "objectId": None if latest.object_id is None else str(latest.object_id),
+        "ssObjectId": None if ss_object_id is None else str(ss_object_id),
+        "designation": properties.get("designation"),
+        "unit": survey.magnitude_unit,
+        "latestAlertId": str(latest.alert_id),
+        "historyRead": read,
+        "points": _with_times(points, history.time_system if history else "utc"),
+    }
 
 
 def upper_limits(lake: Lake, location: AlertLocation, survey: Survey) -> list[dict[str, Any]]:
@@ -28,26 +173,202 @@ def upper_limits(lake: Lake, location: AlertLocation, survey: Survey) -> list[di
     Empty when the file has no history column, or when the indexed row no longer holds the
     alert (the file was rewritten since it was indexed: nothing unproven is shown).
     """
-    with lake.open(location.path) as source:
-        parquet = open_parquet(source, location.path)
-        if HISTORY_COLUMN not in parquet.schema_arrow.names:
-            return []
-        table = parquet.read_row_group(
-            location.row_group, columns=[survey.alert_id_column, HISTORY_COLUMN]
-        ).slice(location.row, 1)
-    if table.num_rows != 1 or value(table, survey.alert_id_column, 0) != location.alert_id:
+    history = HISTORIES.get(survey.name)
+    stored = read_latest_row(lake, location, survey, history)
+    if not (stored.proven and stored.has_history) or history is None:
         return []
-    filters = dict(survey.filter_names)
     limits = [
         {
-            "jd": entry["jd"],
-            "filter": filters.get(entry.get("fid"), str(entry.get("fid"))),
-            "limit": float(entry["diffmaglim"]),
+            "jd": julian_date(point["stored_time"], survey.time_scale),
+            "filter": point["band"],
+            "limit": point["value"],
         }
-        for entry in leaf(table, HISTORY_COLUMN).to_pylist()[0] or []
-        if entry.get("candid") is None and _finite(entry.get("jd"), entry.get("diffmaglim"))
+        for point in _history_points(stored, survey, history)
+        if point["kind"] == UPPER_LIMIT
     ]
     return sorted(limits, key=lambda limit: limit["jd"])
+
+
+def history_leaf_paths(paths: list[str], history: SurveyHistory) -> dict[tuple[str, str], str]:
+    """The file's leaf path of each (list column, element leaf) the history reads."""
+    by_name = {}
+    for path in paths:
+        names = path.split(".")
+        if len(names) == 4:  # <column>.list.element.<leaf> (or Spark's legacy names)
+            by_name[names[0], names[3]] = path
+    return {
+        (item.column, name): by_name[item.column, name]
+        for item in history.lists
+        for name in item.leaves
+        if (item.column, name) in by_name
+    }
+
+
+def flat_leaf_paths(survey: Survey) -> tuple[str, ...]:
+    """The latest alert's own leaves: alert id, time, band, value and error."""
+    return (
+        survey.alert_id_column,
+        survey.time_column,
+        survey.filter_column,
+        survey.magnitude_column,
+        survey.magnitude_error_column,
+    )
+
+
+def read_latest_row(
+    lake: Lake, location: AlertLocation, survey: Survey, history: SurveyHistory | None
+) -> StoredRow:
+    """The alert's row: its own leaves and its history's, read with pyarrow (only those leaf
+    columns of its row group)."""
+    with lake.open(location.path) as source:
+        parquet = open_parquet(source, location.path)
+        paths = leaf_paths(parquet.schema)
+        nested = history_leaf_paths(paths, history) if history else {}
+        flat = [path for path in flat_leaf_paths(survey) if path in paths]
+        table = parquet.read_row_group(
+            location.row_group, columns=[*flat, *dict.fromkeys(nested.values())]
+        ).slice(location.row, 1)
+    if table.num_rows != 1:
+        return StoredRow(False, bool(nested), {}, {})
+    record = table.to_pylist()[0]
+    flat_values = {path: _at_path(record, path.split(".")) for path in flat}
+    lists: dict[str, list[Any] | None] = {}
+    for (column, name), path in nested.items():
+        elements = record.get(column)
+        lists[path] = (
+            None if elements is None else [None if e is None else e.get(name) for e in elements]
+        )
+    proven = flat_values.get(survey.alert_id_column) == location.alert_id
+    return StoredRow(proven, bool(nested), flat_values, lists)
+
+
+def _at_path(record: dict[str, Any], names: list[str]) -> Any:
+    node: Any = record
+    for name in names:
+        if node is None:
+            return None
+        node = node.get(name)
+    return node
+
+
+def _history_points(stored: StoredRow, survey: Survey, history: SurveyHistory):
+    """The points of the row's history lists, as stored (times in MJD, not yet placed)."""
+    for item in history.lists:
+        base = f"{item.column}."
+        columns = {
+            path.rsplit(".", 1)[1]: values
+            for path, values in stored.lists.items()
+            if path.startswith(base)
+        }
+        if item.time not in columns:
+            continue
+        count = len(columns[item.time] or [])
+        for index in range(count):
+            entry = {name: (values or [None] * count)[index] for name, values in columns.items()}
+            alert_id = entry.get(item.alert_id) if item.alert_id else None
+            kind, value, error = item.kind, entry.get(item.value), entry.get(item.error)
+            if item.limit and alert_id is None:
+                kind, value, error = UPPER_LIMIT, entry.get(item.limit), None
+                if not _finite(value):
+                    continue
+            mjd = _mjd(entry.get(item.time), survey)
+            if mjd is None:
+                continue
+            yield {
+                "kind": kind,
+                "mjd": mjd,
+                "stored_time": entry.get(item.time),
+                "band": survey.filter_name(entry.get(item.band)),
+                "value": _number(value),
+                "error": _number(error),
+                "alertId": None if alert_id is None else str(alert_id),
+            }
+
+
+def _merged_points(
+    latest: AlertLocation,
+    survey: Survey,
+    indexed: list[AlertLocation],
+    stored: StoredRow | None,
+    history: SurveyHistory | None,
+) -> list[dict[str, Any]]:
+    opened = {str(location.alert_id) for location in indexed}
+    detections: dict[str, dict[str, Any]] = {}
+    for location in [*indexed, latest]:
+        mjd = _mjd(location.time, survey)
+        if mjd is not None:
+            detections[str(location.alert_id)] = {
+                "kind": DETECTION,
+                "mjd": mjd,
+                "band": location.properties.get("filter"),
+                "value": _number(location.properties.get("magnitude")),
+                "error": _number(location.properties.get("magnitude_error")),
+                "alertId": str(location.alert_id),
+            }
+    others = []
+    if stored is not None and history is not None:
+        for point in _history_points(stored, survey, history):
+            if point["alertId"] is None:
+                others.append(point)
+            else:
+                detections[point["alertId"]] = point
+        own = _own_point(stored, survey)
+        if own is not None:
+            detections[own["alertId"]] = own
+    points = [*detections.values(), *others]
+    for point in points:
+        point["indexed"] = point["alertId"] in opened
+    points.sort(key=lambda point: (point["mjd"], point["alertId"] or ""))
+    return points
+
+
+def _own_point(stored: StoredRow, survey: Survey) -> dict[str, Any] | None:
+    """The latest alert itself, from its row."""
+    mjd = _mjd(stored.flat.get(survey.time_column), survey)
+    if mjd is None:
+        return None
+    return {
+        "kind": DETECTION,
+        "mjd": mjd,
+        "band": survey.filter_name(stored.flat.get(survey.filter_column)),
+        "value": _number(stored.flat.get(survey.magnitude_column)),
+        "error": _number(stored.flat.get(survey.magnitude_error_column)),
+        "alertId": str(stored.flat[survey.alert_id_column]),
+    }
+
+
+def _with_times(points: list[dict[str, Any]], time_system: str) -> list[dict[str, Any]]:
+    """Each point with ``time``, its MJD as ISO 8601 UTC (astropy: TAI to UTC), keys in order."""
+    if not points:
+        return []
+    from astropy.time import Time
+
+    times = Time([point["mjd"] for point in points], format="mjd", scale=time_system).utc.isot
+    return [
+        {
+            "kind": point["kind"],
+            "mjd": point["mjd"],
+            "time": f"{time}Z",
+            "band": point["band"],
+            "value": point["value"],
+            "error": point["error"],
+            "alertId": point["alertId"],
+            "indexed": point["indexed"],
+        }
+        for point, time in zip(points, times, strict=True)
+    ]
+
+
+def _mjd(time: Any, survey: Survey) -> float | None:
+    """A stored time (the survey's time scale) as an MJD; None if not finite."""
+    if not _finite(time):
+        return None
+    return float(time) - (JD_OF_ZERO["mjd"] - JD_OF_ZERO[survey.time_scale])  # MJDs kept exact
+
+
+def _number(number: Any) -> float | None:
+    """A stored number as a float, None if null, NaN or infinite (JSON has no NaN)."""
+    return float(number) if _finite(number) else None
 
 
 def _finite(*numbers: Any) -> bool:

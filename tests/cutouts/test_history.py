@@ -1,13 +1,21 @@
-"""Upper limits read from one alert's row: its ``prv_candidates`` entries without a detection."""
+"""An object's history read from its latest alert's row, checked against the stored files.
 
+Expectations come from fastavro's reading of the real Rubin alerts and pyarrow's reading of the
+real ZTF files (whole columns), and times from astropy on the stored values.
+"""
+
+import math
+
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from astropy.time import Time
 from support.real_data import ztf_lake_files
 
-from fink_cutout_jupyter.cutouts.history import upper_limits
+from fink_cutout_jupyter.cutouts.history import object_history, upper_limits
 from fink_cutout_jupyter.locations import AlertLocation
 from fink_cutout_jupyter.storage.lake import Lake
-from fink_cutout_jupyter.surveys import ZTF
+from fink_cutout_jupyter.surveys import LSST, ZTF
 
 
 def _rows(lake: Lake, path: str):
@@ -19,8 +27,59 @@ def _rows(lake: Lake, path: str):
             yield group, row, stored
 
 
-def _location(path: str, group: int, row: int, alert_id: int) -> AlertLocation:
-    return AlertLocation(None, alert_id, 0.0, path, group, row, file_size=0)
+def _location(path: str, group: int, row: int, alert_id: int, **fields) -> AlertLocation:
+    return AlertLocation(
+        fields.pop("object_id", None),
+        alert_id,
+        fields.pop("time", 0.0),
+        path,
+        group,
+        row,
+        file_size=0,
+        **fields,
+    )
+
+
+def _number(number):
+    return None if number is None or not math.isfinite(number) else number
+
+
+def _iso(mjd: float, scale: str) -> str:
+    return Time(mjd, format="mjd", scale=scale).utc.isot + "Z"
+
+
+def _rubin_rows(lake: Lake):
+    """(path, row group, row, diaSourceId) of every alert of the Rubin lake."""
+    for night in lake.nights():
+        for path in lake.night_files(night):
+            parquet = pq.ParquetFile(lake.resolve(path))
+            for group in range(parquet.num_row_groups):
+                ids = parquet.read_row_group(group, columns=["diaSourceId"]).column(0)
+                for row, alert_id in enumerate(ids.to_pylist()):
+                    yield path, group, row, alert_id
+
+
+def _rubin_point(kind, source, alert_id=None):
+    mjd = source["midpointMjdTai"]
+    return (
+        kind,
+        mjd,
+        _iso(mjd, "tai"),
+        source["band"],
+        _number(source["psfFlux"]),
+        _number(source["psfFluxErr"]),
+        alert_id,
+    )
+
+
+def _as_tuples(points):
+    return [
+        (p["kind"], p["mjd"], p["time"], p["band"], p["value"], p["error"], p["alertId"])
+        for p in points
+    ]
+
+
+# Upper limits (/api/v1/limits)
 
 
 @pytest.mark.parametrize(("lake", "path"), ztf_lake_files())
@@ -57,3 +116,236 @@ def test_a_lake_without_a_history_column_has_no_limits(demo, demo_lake):
     assert "prv_candidates" not in pq.read_schema(demo.root / path).names
     alert_id = pq.read_table(demo.root / path, columns=["candid"]).column(0)[0].as_py()
     assert upper_limits(demo_lake, _location(path, 0, 0, alert_id), ZTF) == []
+
+
+# The history (/api/v1/history)
+
+
+def test_each_rubin_alerts_history_is_its_stored_sources_and_forced_photometry(
+    rubin_lake, rubin_records
+):
+    records = {record["diaSourceId"]: record for record in rubin_records}
+    with_forced = 0
+    for path, group, row, alert_id in _rubin_rows(rubin_lake):
+        record = records[alert_id]
+        latest = _location(path, group, row, alert_id, time_scale="mjd")
+        body = object_history(rubin_lake, latest, LSST, [latest])
+        detections = {
+            source["diaSourceId"]: _rubin_point("detection", source, str(source["diaSourceId"]))
+            for source in record["prvDiaSources"] or []
+        }
+        detections[alert_id] = _rubin_point("detection", record["diaSource"], str(alert_id))
+        forced = [_rubin_point("forced", source) for source in record["prvDiaForcedSources"] or []]
+        expected = sorted([*detections.values(), *forced], key=lambda p: (p[1], p[6] or ""))
+        assert _as_tuples(body["points"]) == expected
+        assert [p["indexed"] for p in body["points"]] == [p[6] == str(alert_id) for p in expected]
+        assert body["historyRead"] is True
+        assert (body["unit"], body["survey"]) == ("nJy", "lsst")
+        assert body["latestAlertId"] == str(alert_id)
+        with_forced += bool(forced)
+    assert with_forced >= 5
+
+
+def test_each_ztf_alerts_history_is_its_stored_candidates_and_limits():
+    for lake, path in ztf_lake_files():
+        for group, row, stored in _rows(lake, path):
+            latest = _location(path, group, row, stored["candid"], object_id="ZTF")
+            body = object_history(lake, latest, ZTF, [])
+            detections, limits = {}, []
+            for entry in [*(stored["prv_candidates"] or []), {**stored["candidate"]}]:
+                mjd = entry["jd"] - 2400000.5
+                band = "gri"[entry["fid"] - 1]
+                if entry["candid"] is None:
+                    if _number(entry["diffmaglim"]) is not None:
+                        limits.append(
+                            (
+                                "upper_limit",
+                                mjd,
+                                _iso(mjd, "utc"),
+                                band,
+                                entry["diffmaglim"],
+                                None,
+                                None,
+                            )
+                        )
+                else:
+                    detections[entry["candid"]] = (
+                        "detection",
+                        mjd,
+                        _iso(mjd, "utc"),
+                        band,
+                        _number(entry["magpsf"]),
+                        _number(entry["sigmapsf"]),
+                        str(entry["candid"]),
+                    )
+            expected = sorted([*detections.values(), *limits], key=lambda p: (p[1], p[6] or ""))
+            got = _as_tuples(body["points"])
+            assert [p[:4] + p[6:] for p in got] == [p[:4] + p[6:] for p in expected]
+            assert [p[4:6] for p in got] == [
+                (pytest.approx(p[4]), pytest.approx(p[5])) for p in expected
+            ]
+            assert (body["objectId"], body["unit"]) == ("ZTF", "mag")
+
+
+def test_the_index_detections_are_merged_one_point_per_alert(rubin_lake, rubin_records):
+    record = max(rubin_records, key=lambda record: len(record["prvDiaSources"] or []))
+    path, group, row, alert_id = next(
+        found for found in _rubin_rows(rubin_lake) if found[3] == record["diaSourceId"]
+    )
+    latest = _location(path, group, row, alert_id, time_scale="mjd", object_id="7")
+    earlier = record["prvDiaSources"][3]
+    in_history = _location(
+        path,
+        0,
+        0,
+        earlier["diaSourceId"],
+        time_scale="mjd",
+        time=earlier["midpointMjdTai"],
+        properties={"filter": "u", "magnitude": -1.0},
+    )
+    only_indexed = _location(
+        path,
+        0,
+        0,
+        42,
+        time_scale="mjd",
+        time=61000.5,
+        properties={"filter": "g", "magnitude": 7.5, "magnitude_error": float("nan")},
+    )
+    body = object_history(rubin_lake, latest, LSST, [only_indexed, in_history, latest])
+    by_id = {point["alertId"]: point for point in body["points"] if point["alertId"]}
+    assert len(by_id) == len({s["diaSourceId"] for s in record["prvDiaSources"]}) + 2
+    # the stored row's values win over the index's
+    assert (
+        by_id[str(earlier["diaSourceId"])]["band"],
+        by_id[str(earlier["diaSourceId"])]["value"],
+    ) == (earlier["band"], earlier["psfFlux"])
+    assert by_id[str(earlier["diaSourceId"])]["indexed"] is True
+    assert by_id["42"] == {
+        "kind": "detection",
+        "mjd": 61000.5,
+        "time": _iso(61000.5, "tai"),
+        "band": "g",
+        "value": 7.5,
+        "error": None,
+        "alertId": "42",
+        "indexed": True,
+    }
+    assert sum(point["indexed"] for point in body["points"]) == 3
+    assert body["objectId"] == "7"
+
+
+def test_an_unproven_row_gives_the_index_detections_only(rubin_lake, rubin_records):
+    path, group, row, alert_id = next(
+        found
+        for found in _rubin_rows(rubin_lake)
+        if any(r["diaSourceId"] == found[3] and r["prvDiaSources"] for r in rubin_records)
+    )
+    moved = _location(
+        path,
+        group,
+        row,
+        alert_id + 1,
+        time_scale="mjd",
+        time=61105.0,
+        properties={"filter": "r", "magnitude": 12.0, "magnitude_error": 1.0},
+    )
+    body = object_history(rubin_lake, moved, LSST, [moved])
+    assert body["historyRead"] is False
+    assert _as_tuples(body["points"]) == [
+        ("detection", 61105.0, _iso(61105.0, "tai"), "r", 12.0, 1.0, str(alert_id + 1))
+    ]
+
+
+def test_a_lake_without_history_columns_gives_the_index_detections(demo, demo_lake):
+    path = demo.files[0]
+    stored = pq.read_table(demo.root / path, columns=["candid", "candidate"]).to_pylist()[0]
+    jd = stored["candidate"]["jd"]
+    latest = _location(
+        path,
+        0,
+        0,
+        stored["candid"],
+        time=jd,
+        properties={"filter": "g", "magnitude": 18.0, "magnitude_error": 0.1},
+    )
+    body = object_history(demo_lake, latest, ZTF, [latest])
+    assert body["historyRead"] is False
+    assert _as_tuples(body["points"]) == [
+        (
+            "detection",
+            jd - 2400000.5,
+            _iso(jd - 2400000.5, "utc"),
+            "g",
+            18.0,
+            0.1,
+            str(stored["candid"]),
+        )
+    ]
+
+
+def test_a_solar_system_alert_is_named_by_its_ss_object(rubin_lake, rubin_records):
+    record = next(record for record in rubin_records if record["ssSource"] is not None)
+    path, group, row, alert_id = next(
+        found for found in _rubin_rows(rubin_lake) if found[3] == record["diaSourceId"]
+    )
+    ss_id = record["ssSource"]["ssObjectId"]
+    latest = _location(
+        path,
+        group,
+        row,
+        alert_id,
+        time_scale="mjd",
+        properties={"ss_object_id": str(ss_id), "designation": record["ssSource"]["designation"]},
+    )
+    body = object_history(rubin_lake, latest, LSST, [latest])
+    assert (body["objectId"], body["ssObjectId"], body["designation"]) == (
+        None,
+        str(ss_id),
+        record["ssSource"]["designation"],
+    )
+
+
+def _ztf_with_gaps(tmp_path):
+    """The first real ZTF file with NaN/null written into one alert's history and own values."""
+    lake, path = ztf_lake_files()[0]
+    table = pq.read_table(lake.resolve(path))
+    records = table.to_pylist()
+    chosen = next(
+        index
+        for index, record in enumerate(records)
+        if sum(e["candid"] is None for e in record["prv_candidates"] or []) >= 2
+        and sum(e["candid"] is not None for e in record["prv_candidates"] or []) >= 2
+    )
+    history = records[chosen]["prv_candidates"]
+    limits = [e for e in history if e["candid"] is None]
+    found = [e for e in history if e["candid"] is not None]
+    limits[0]["diffmaglim"] = float("nan")  # left out
+    limits[1]["jd"] = None  # left out
+    found[0]["magpsf"] = float("nan")  # kept, value null
+    found[0]["sigmapsf"] = None
+    found[1]["jd"] = float("inf")  # left out
+    copy = tmp_path / "science" / "year=2021" / "month=11" / "day=22"
+    copy.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(records, schema=table.schema), copy / "part-0.parquet")
+    return (
+        Lake(tmp_path),
+        "science/year=2021/month=11/day=22/part-0.parquet",
+        records[chosen],
+        (limits, found),
+    )
+
+
+def test_nan_and_null_in_the_lake_are_null_or_left_out(tmp_path):
+    lake, path, record, (limits, found) = _ztf_with_gaps(tmp_path)
+    rows = pq.read_table(lake.resolve(path), columns=["candid"]).column(0).to_pylist()
+    latest = _location(path, 0, rows.index(record["candid"]), record["candid"])
+    points = object_history(lake, latest, ZTF, [])["points"]
+    ids = {point["alertId"]: point for point in points}
+    assert ids[str(found[0]["candid"])]["value"] is None
+    assert ids[str(found[0]["candid"])]["error"] is None
+    assert str(found[1]["candid"]) not in ids
+    times = {point["mjd"] for point in points if point["kind"] == "upper_limit"}
+    assert limits[0]["jd"] - 2400000.5 not in times
+    assert len(times) == sum(e["candid"] is None for e in record["prv_candidates"]) - 2
+    assert all(math.isfinite(point["mjd"]) for point in points)
