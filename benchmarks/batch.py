@@ -31,7 +31,7 @@ from _servers import serving
 from fink_cutout_jupyter.client import CutoutClient
 from fink_cutout_jupyter.contract.api import CutoutAPI
 from fink_cutout_jupyter.contract.batch import max_batch_ids
-from fink_cutout_jupyter.demo import make_demo_lake
+from fink_cutout_jupyter.demo.make import make_demo_lake
 from fink_cutout_jupyter.index.build import build
 from fink_cutout_jupyter.index.lookup import AlertIndex
 from fink_cutout_jupyter.storage.lake import Lake

@@ -32,7 +32,7 @@ FORMATS = ("arrow", "array", "FITS")
 
 
 def the_lake() -> Path:
-    from fink_cutout_jupyter.demo import make_demo_lake
+    from fink_cutout_jupyter.demo.make import make_demo_lake
 
     if not (ROOT / "done").exists():
         make_demo_lake(ROOT, nights=3, objects=1000, index=True)

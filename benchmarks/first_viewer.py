@@ -116,7 +116,7 @@ def run_in_jupyterlab(make_demo_lake, notebooks, measure_in_browser):
 
 
 def main() -> None:
-    from fink_cutout_jupyter.demo import make_demo_lake
+    from fink_cutout_jupyter.demo.make import make_demo_lake
 
     def notebooks(demo, folder: Path) -> list[str]:
         names = [f"viewer-{number}.ipynb" for number in range(RUNS + 1)]

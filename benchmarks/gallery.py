@@ -56,7 +56,7 @@ def main() -> None:
     import pyarrow.parquet as pq
 
     from fink_cutout_jupyter.client import CutoutClient
-    from fink_cutout_jupyter.demo import make_demo_lake
+    from fink_cutout_jupyter.demo.make import make_demo_lake
     from fink_cutout_jupyter.widgets.gallery import CutoutGallery
 
     figures = Figures("gallery")

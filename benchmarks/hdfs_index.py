@@ -224,7 +224,7 @@ def main() -> None:
 
 def build_seconds_per_night(user: str, nights: int = 30) -> tuple[float, float]:
     """`index build` on HDFS of a generated lake: s per night, all in one build / one by one."""
-    from fink_cutout_jupyter.demo import make_demo_lake
+    from fink_cutout_jupyter.demo.make import make_demo_lake
 
     uri = f"{os.environ['HDFS_URI']}/user/{user}/bench-build?user={user}&replication=1"
     lake = Lake(uri)

@@ -21,7 +21,7 @@ from _results import Figures
 from _servers import jupyter_server, serving
 from _timing import p50_p95_ms
 
-from fink_cutout_jupyter.demo import make_demo_lake
+from fink_cutout_jupyter.demo.make import make_demo_lake
 from fink_cutout_jupyter.index.lookup import AlertIndex
 from fink_cutout_jupyter.storage.lake import Lake
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from _compare import lake_objects
 from _results import Figures
 
-from fink_cutout_jupyter.demo import make_demo_lake
+from fink_cutout_jupyter.demo.make import make_demo_lake
 from fink_cutout_jupyter.index.build import build
 from fink_cutout_jupyter.index.lookup import AlertIndex
 from fink_cutout_jupyter.index.spark import build_with_spark, spark_session

@@ -84,7 +84,7 @@ from _results import Figures
 from _servers import serving
 from _timing import p50_p99_ms
 
-from fink_cutout_jupyter.demo import PAGE_ROWS
+from fink_cutout_jupyter.demo.archive import PAGE_ROWS
 from fink_cutout_jupyter.index.compaction import compact
 from fink_cutout_jupyter.index.follow import Follower
 from fink_cutout_jupyter.index.layout import read_layout

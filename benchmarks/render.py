@@ -12,7 +12,7 @@ from _timing import p50_p95_ms, timed
 
 from fink_cutout_jupyter.cutouts.reader import CutoutReader
 from fink_cutout_jupyter.cutouts.render import STRETCHES, RenderOptions, to_png
-from fink_cutout_jupyter.demo import make_demo_lake
+from fink_cutout_jupyter.demo.make import make_demo_lake
 from fink_cutout_jupyter.storage.lake import Lake
 
 

@@ -114,7 +114,7 @@ async def measure(url: str) -> dict[str, tuple[float, list[float]]]:
 
 
 def main() -> None:
-    from fink_cutout_jupyter.demo import make_demo_lake
+    from fink_cutout_jupyter.demo.make import make_demo_lake
 
     def notebooks(demo, folder: Path) -> list[str]:
         rubin = rubin_lake(folder.parent / "rubin")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from fink_cutout_jupyter.cutouts.reader import CutoutReader
     from fink_cutout_jupyter.cutouts.render import RenderOptions
     from fink_cutout_jupyter.cutouts.stamps import Stamp
-    from fink_cutout_jupyter.demo import make_demo_lake
+    from fink_cutout_jupyter.demo.make import make_demo_lake
     from fink_cutout_jupyter.index.lookup import AlertIndex
     from fink_cutout_jupyter.storage.lake import Lake
     from fink_cutout_jupyter.surveys import LSST, ZTF
@@ -33,7 +33,7 @@ _PUBLIC = {
     "RenderOptions": "cutouts.render",
     "ZTF": "surveys",
     "LSST": "surveys",
-    "make_demo_lake": "demo",
+    "make_demo_lake": "demo.make",
     "AlertIndex": "index.lookup",
     "CutoutClient": "client",
     "CutoutViewer": "widgets.viewer",

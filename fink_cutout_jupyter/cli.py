@@ -177,7 +177,8 @@ def _add_door_settings(serve: argparse.ArgumentParser) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from fink_cutout_jupyter.demo import DEMO_OBJECT_ID, make_demo_lake
+    from fink_cutout_jupyter.demo.make import make_demo_lake
+    from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
 
     lake = make_demo_lake(args.out, seed=args.seed)
     root = lake.root.resolve()
@@ -200,7 +201,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _demo_live(args: argparse.Namespace, root: Path) -> int:
-    from fink_cutout_jupyter.demo import LiveDemoNight
+    from fink_cutout_jupyter.demo.live import LiveDemoNight
 
     with LiveDemoNight(root, seed=args.seed, batch_seconds=args.batch_seconds) as live:
         print(
@@ -218,7 +219,7 @@ def _open_lab(root: Path, extra: list[str]) -> int:
     if shutil.which("jupyter") is None:
         print("JupyterLab is not installed: pip install 'fink-cutout-jupyter[demo]'")
         return 1
-    from fink_cutout_jupyter.demo import write_quickstart
+    from fink_cutout_jupyter.demo.notebook import write_quickstart
     from fink_cutout_jupyter.doors.settings import LAKE_ENVIRONMENT
 
     notebook, done = write_quickstart(root, bundled_quickstart())

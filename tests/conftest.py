@@ -22,7 +22,7 @@ from support.real_data import (
 )
 from support.servers import free_port, start_service, wait_for_http
 
-from fink_cutout_jupyter.demo import make_demo_lake
+from fink_cutout_jupyter.demo.make import make_demo_lake
 from fink_cutout_jupyter.storage.lake import Lake
 
 if TYPE_CHECKING:

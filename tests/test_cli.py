@@ -8,7 +8,7 @@ import pytest
 from astropy.io import fits
 
 from fink_cutout_jupyter.cli import main
-from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
 
 
 def test_get_writes_the_original_fits(ztf_rows, tmp_path):

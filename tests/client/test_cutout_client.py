@@ -13,7 +13,7 @@ import pytest
 from support.misbehaving import misbehaving_servers
 
 from fink_cutout_jupyter.client import CutoutClient, CutoutClientError
-from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
 from fink_cutout_jupyter.surveys import KINDS
 
 

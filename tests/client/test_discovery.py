@@ -9,7 +9,7 @@ from astropy.io import fits
 from support.servers import free_port, start_jupyter_server, wait_for_http
 
 from fink_cutout_jupyter.client import CutoutClient, CutoutClientError, discover
-from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
 
 DISCOVERY_VARIABLES = (
     "FINK_CUTOUTS_URL",

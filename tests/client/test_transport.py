@@ -14,7 +14,7 @@ from support.misbehaving import misbehaving_servers
 from support.servers import free_port
 
 from fink_cutout_jupyter.client import MAX_ALERT_REPLY_BYTES, CutoutClient, CutoutClientError
-from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
 
 
 @pytest.fixture(scope="module")

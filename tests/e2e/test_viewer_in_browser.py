@@ -34,7 +34,7 @@ from support.real_data import REPOSITORY
 from support.rewrites import stored_stamps
 from support.servers import free_port, wait_for_http
 
-from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
 from fink_cutout_jupyter.surveys import ZTF
 
 TOKEN = "e2e-token"

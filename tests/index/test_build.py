@@ -7,7 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from fink_cutout_jupyter.cutouts.reader import CutoutReader
-from fink_cutout_jupyter.demo import DEMO_OBJECT_ID, make_demo_lake
+from fink_cutout_jupyter.demo.make import make_demo_lake
+from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
 from fink_cutout_jupyter.errors import BadParameter
 from fink_cutout_jupyter.index import compaction
 from fink_cutout_jupyter.index.build import build, compact

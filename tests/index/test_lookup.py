@@ -249,7 +249,7 @@ def damage(root, relative: str, how) -> None:
 @pytest.mark.parametrize("kind", DAMAGES)
 def test_a_damaged_index_file_answers_503_naming_it_and_the_repair(sound_index, kind):
     from fink_cutout_jupyter.contract.api import CutoutAPI
-    from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+    from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
 
     lake, root, delta = sound_index
     relative, how = DAMAGES[kind]
@@ -268,7 +268,7 @@ def test_a_damaged_index_file_answers_503_naming_it_and_the_repair(sound_index, 
 def test_stats_verify_names_every_damaged_file_and_a_rebuild_repairs_them(sound_index, capsys):
     from fink_cutout_jupyter.cli import main
     from fink_cutout_jupyter.contract.api import CutoutAPI
-    from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+    from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
 
     lake, root, delta = sound_index
     arguments = ["--lake", lake.uri, "--index", str(root)]
@@ -339,7 +339,7 @@ def _reshape(root, how) -> None:
 @pytest.mark.parametrize("shape", LAYOUT_SHAPES)
 def test_a_layout_with_a_field_of_the_wrong_shape_answers_503_naming_it(sound_index, shape):
     from fink_cutout_jupyter.contract.api import CutoutAPI
-    from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+    from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
 
     lake, root, _ = sound_index
     _reshape(root, LAYOUT_SHAPES[shape])
@@ -354,7 +354,7 @@ def test_a_layout_with_a_field_of_the_wrong_shape_answers_503_naming_it(sound_in
 
 def test_a_delta_holding_nights_its_layout_entry_does_not_name_answers_503(sound_index):
     from fink_cutout_jupyter.contract.api import CutoutAPI
-    from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+    from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
 
     lake, root, delta = sound_index
     _reshape(root, _set_delta(nights=[]))

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from support.real_data import SHARED_DATA, ZTF_LAKES
 
-from fink_cutout_jupyter.demo import make_demo_lake
+from fink_cutout_jupyter.demo.make import make_demo_lake
 from fink_cutout_jupyter.index.build import build, compact
 from fink_cutout_jupyter.index.entries import TABLES
 from fink_cutout_jupyter.index.files import read_index_table

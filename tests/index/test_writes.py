@@ -26,7 +26,7 @@ from fink_cutout_jupyter.storage.lake import Lake
 @pytest.fixture(scope="module")
 def six_nights(tmp_path_factory) -> Lake:
     """A lake of 6 nights (4 files each), and an index of nights 0-1 compacted, 2 as a delta."""
-    from fink_cutout_jupyter.demo import make_demo_lake
+    from fink_cutout_jupyter.demo.make import make_demo_lake
     from fink_cutout_jupyter.index.build import build
 
     root = tmp_path_factory.mktemp("six-nights")

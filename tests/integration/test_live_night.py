@@ -369,7 +369,7 @@ def test_an_idle_follower_cycle_on_hdfs_costs_eight_namenode_calls(hdfs_root, tm
     on 2024-11-21)."""
     from support.namenode import audit_mark, namenode_calls
 
-    from fink_cutout_jupyter.demo import stream_demo_batch
+    from fink_cutout_jupyter.demo.live import stream_demo_batch
     from fink_cutout_jupyter.index.follow import Follower
 
     local = tmp_path / "local"

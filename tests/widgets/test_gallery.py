@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from fink_cutout_jupyter.client import CutoutClient
-from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
 from fink_cutout_jupyter.widgets.gallery import CutoutGallery
 
 

@@ -98,7 +98,8 @@ def test_the_light_curve_includes_tonights_detection_once_a_follower_cycle_index
 
     import pyarrow.parquet as pq
 
-    from fink_cutout_jupyter.demo import DEMO_OBJECT_ID, stream_demo_batch
+    from fink_cutout_jupyter.demo.live import stream_demo_batch
+    from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
     from fink_cutout_jupyter.index.follow import Follower
     from fink_cutout_jupyter.index.lookup import AlertIndex
     from fink_cutout_jupyter.storage.lake import Lake

@@ -12,7 +12,7 @@ from astropy.io import fits
 from PIL import Image
 
 from fink_cutout_jupyter.client import CutoutClient
-from fink_cutout_jupyter.demo import DEMO_OBJECT_ID
+from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
 from fink_cutout_jupyter.surveys import KINDS
 from fink_cutout_jupyter.widgets.viewer import CutoutViewer
 
@@ -218,7 +218,7 @@ def test_a_corrupt_stamp_is_an_error_tile_and_the_others_show(tmp_path):
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from fink_cutout_jupyter.demo import make_demo_lake
+    from fink_cutout_jupyter.demo.make import make_demo_lake
 
     demo = make_demo_lake(tmp_path / "lake", index=False)
     for path in demo.files:
@@ -259,7 +259,7 @@ def test_an_alert_streamed_tonight_is_shown_once_a_follower_cycle_indexed_it(dem
 
     import pyarrow.parquet as pq
 
-    from fink_cutout_jupyter.demo import stream_demo_batch
+    from fink_cutout_jupyter.demo.live import stream_demo_batch
     from fink_cutout_jupyter.index.follow import Follower
     from fink_cutout_jupyter.index.lookup import AlertIndex
     from fink_cutout_jupyter.storage.lake import Lake
