@@ -6,6 +6,7 @@ Both doors (the Jupyter server extension and the standalone aiohttp service) tur
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -17,10 +18,14 @@ from fink_cutout_jupyter.contract.formats import encode, finite, iso_date
 from fink_cutout_jupyter.contract.parameters import (
     ALERT_PARAMETERS,
     CUTOUT_PARAMETERS,
+    HISTORY_PARAMETERS,
+    LIMIT_PARAMETERS,
     CutoutRequest,
+    ObjectTarget,
     check,
     describe,
     parse_cutout_request,
+    parse_object_target,
 )
 from fink_cutout_jupyter.contract.replies import Reply, error_reply, json_reply, no_route_reply
 from fink_cutout_jupyter.cutouts.reader import CutoutReader
@@ -84,6 +89,8 @@ class CutoutAPI:
                 return self.cutouts(params, if_none_match, body)
             if route == "alerts":
                 return self.alerts(params)
+            if route == "history":
+                return self.history(params, if_none_match)
             if route == "limits":
                 return self.limits(params)
             if route == "openapi.json":
@@ -166,9 +173,8 @@ class CutoutAPI:
         return Reply(200, encoded.body, headers)
 
     def alerts(self, params: Mapping[str, Any]) -> Reply:
-        """Every alert of an object, oldest first."""
-        object_id = _object_id_of(params)
-        locations = self.index.alerts(object_id)
+        """Every alert of an object (or of a solar-system object: ``ssObjectId``), oldest first."""
+        locations = self._indexed(parse_object_target(params, ALERT_PARAMETERS))
         survey = {"survey": self.index.survey.name} if locations else {}
         rows = [
             {
@@ -176,7 +182,7 @@ class CutoutAPI:
                 "alertId": location.alert_id,
                 "jd": finite(location.jd),
                 "date": iso_date(location.jd),
-                **location.properties,
+                **_shown(location.properties),
                 **survey,
                 "hdfsPath": location.path,
             }
@@ -185,6 +191,24 @@ class CutoutAPI:
         # An alert stored without a finite time is listed last, its jd and date null.
         rows.sort(key=lambda row: row["jd"] is None)
         return json_reply(rows, {"Cache-Control": "no-cache"})
+
+    def history(self, params: Mapping[str, Any], if_none_match: str | None = None) -> Reply:
+        """An object's light curve: its latest alert's history merged with the index's alerts
+        (`cutouts.history.object_history`); ``objectId``, ``diaObjectId`` or ``ssObjectId``.
+
+        The body depends on the index and the latest alert's row: it is made again each time,
+        and its ETag (a digest of the body) spares sending it when nothing changed.
+        """
+        from fink_cutout_jupyter.cutouts.history import object_history
+
+        indexed = self._indexed(parse_object_target(params, HISTORY_PARAMETERS))
+        survey = self.reader.survey or self.index.survey
+        reply = json_reply(object_history(self.lake, indexed[-1], survey, indexed))
+        etag = '"' + hashlib.sha256(reply.body).hexdigest()[:32] + '"'
+        cache = {"ETag": etag, "Cache-Control": REVALIDATE}
+        if if_none_match and etag in {tag.strip() for tag in if_none_match.split(",")}:
+            return Reply(304, b"", cache)
+        return Reply(reply.status, reply.body, reply.headers | cache)
 
     def close(self) -> None:
         """Close the files kept open for a remote lake, and the index's."""
@@ -195,7 +219,10 @@ class CutoutAPI:
         """The object's upper limits from its latest alert's history (ZTF), oldest first."""
         from fink_cutout_jupyter.cutouts.history import upper_limits
 
-        object_id = _object_id_of(params)
+        check(params, LIMIT_PARAMETERS)
+        object_id = params.get("objectId")
+        if object_id is None:
+            raise BadParameter("objectId: missing; e.g. objectId=ZTF24abssjsb")
         latest = self.index.latest(object_id)
         survey = self.reader.survey or self.index.survey
         rows = upper_limits(self.lake, latest, survey)
@@ -226,23 +253,37 @@ class CutoutAPI:
     def _locate(self, request: CutoutRequest) -> AlertLocation:
         """The indexed alert a request without a file names."""
         if request.alert_id is None:
+            if request.ss_object_id is not None:
+                return self.index.solar_system_alerts(request.ss_object_id)[-1]
             if request.object_id is None:  # `parse_cutout_request` refuses it first
                 raise BadParameter("objectId: missing; give objectId or candid")
             return self.index.latest(request.object_id)
         return _of_the_object(request, self.index.alert(request.alert_id))
+
+    def _indexed(self, target: ObjectTarget) -> list[AlertLocation]:
+        """The indexed alerts of an object or a solar-system object, oldest first."""
+        if target.ss_object_id is not None:
+            return self.index.solar_system_alerts(target.ss_object_id)
+        assert target.object_id is not None  # `parse_object_target` gives one of the two
+        return self.index.alerts(target.object_id)
 
 
 def _of_the_object(request: CutoutRequest, location: AlertLocation) -> AlertLocation:
     """The location of the alert a request names by id, if of the object it names (if any)."""
     if request.object_id is not None and location.object_id != request.object_id:
         raise NotFound(f"candid: alert {request.alert_id} is not an alert of {request.object_id}")
+    ss_object_id = str(location.properties.get("ss_object_id"))  # text in the index
+    if request.ss_object_id is not None and ss_object_id != str(request.ss_object_id):
+        raise NotFound(
+            f"candid: alert {request.alert_id} is not an alert of ssObjectId {request.ss_object_id}"
+        )
     return location
 
 
-def _object_id_of(params: Mapping[str, Any]) -> Any:
-    """The ``objectId`` of an /alerts or /limits request, its parameters checked."""
-    check(params, ALERT_PARAMETERS)
-    object_id = params.get("objectId")
-    if object_id is None:
-        raise BadParameter("objectId: missing; e.g. objectId=ZTF24abssjsb")
-    return object_id
+# An alert's display fields under the names the API gives them (the others as they are).
+_API_NAMES = {"ss_object_id": "ssObjectId"}
+
+
+def _shown(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """An alert's display fields (`AlertLocation.properties`) as /alerts lists them."""
+    return {_API_NAMES.get(name, name): value for name, value in properties.items()}

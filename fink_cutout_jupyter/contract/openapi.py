@@ -17,13 +17,19 @@ from fink_cutout_jupyter.contract.health import HEALTH_SCHEMA, health_path
 from fink_cutout_jupyter.contract.parameters import (
     ALERT_PARAMETERS,
     CUTOUT_PARAMETERS,
+    HISTORY_PARAMETERS,
+    LIMIT_PARAMETERS,
     MAX_BODY_BYTES,
+    TARGET_NAMES,
     Parameter,
 )
 from fink_cutout_jupyter.surveys import MAX_ID, SURVEYS, Survey
 
 _PATH_PATTERN = r"^[^\x00]*[^\x00\s][^\x00]*$"  # not blank, no NUL
-_ID_NAMES = ("objectId", "diaObjectId", "candid", "diaSourceId")
+_BATCH_ID_NAMES = ("objectId", "diaObjectId", "candid", "diaSourceId")
+_ID_NAMES = (*_BATCH_ID_NAMES, "ssObjectId")
+# ssObjectId names a solar-system object alone: not beside another object id or a file.
+_NOT_BESIDE_SS_OBJECT_ID = ("objectId", "diaObjectId", "hdfsPath")
 _ERRORS = {
     "400": "A parameter is missing or not allowed: the text names it and the allowed values",
     "403": "The path leaves the lake root, or the request is not authorized",
@@ -99,8 +105,14 @@ def _value_schema(parameter: Parameter, survey: Survey | None, body: bool) -> di
 
 
 def _parameters_object(
-    parameters: tuple[Parameter, ...], survey: Survey | None, body: bool, ids: bool
+    parameters: tuple[Parameter, ...],
+    survey: Survey | None,
+    body: bool,
+    ids: bool = False,
+    one_object: bool = False,
 ) -> dict[str, Any]:
+    """The object schema of a route's parameters. `ids`: none (the list of parameters), or at
+    least one id, ssObjectId alone; `one_object`: exactly one of the object names."""
     schema: dict[str, Any] = {
         "type": "object",
         "properties": {p.name: _value_schema(p, survey, body) for p in parameters},
@@ -111,6 +123,12 @@ def _parameters_object(
         schema["required"] = required
     if ids:  # no parameters (the list of parameters), or at least one id
         schema["anyOf"] = [{"maxProperties": 0}, *({"required": [n]} for n in _ID_NAMES)]
+        schema["not"] = {
+            "anyOf": [{"required": ["ssObjectId", n]} for n in _NOT_BESIDE_SS_OBJECT_ID]
+        }
+    if one_object:
+        names = [p.name for p in parameters if p.name in TARGET_NAMES]
+        schema["oneOf"] = [{"required": [name]} for name in names]
     return schema
 
 
@@ -130,7 +148,7 @@ def _batch_object(survey: Survey | None) -> dict[str, Any]:
                 f"{MAX_BATCH_IDS} ids of one kind; of all three, fewer per format (see 413)"
             ),
         }
-        for name in _ID_NAMES
+        for name in _BATCH_ID_NAMES
     }
     formats = [*BATCH_FORMATS, *(f.lower() for f in BATCH_FORMATS if f.lower() != f)]
     properties["kind"] = _value_schema(by_name["kind"], survey, True)
@@ -140,7 +158,7 @@ def _batch_object(survey: Survey | None) -> dict[str, Any]:
         "type": "object",
         "properties": properties,
         "additionalProperties": False,
-        "oneOf": [{"required": [name]} for name in _ID_NAMES],
+        "oneOf": [{"required": [name]} for name in _BATCH_ID_NAMES],
     }
 
 
@@ -231,8 +249,60 @@ def _alert_schema() -> dict[str, Any]:
             "ra": number,
             "dec": number,
             "isdiffpos": {"type": "string"},
+            "ssObjectId": {"type": "string", "description": "Rubin solar-system object id"},
+            "designation": {"type": "string", "description": "its designation, e.g. 2004 JQ12"},
             "survey": {"type": "string", "enum": list(SURVEYS)},
             "hdfsPath": {"type": "string"},
+        },
+    }
+
+
+def _history_schema() -> dict[str, Any]:
+    """The body of /history (`cutouts.history.object_history`)."""
+    text_or_null = {"type": ["string", "null"]}
+    number_or_null = {"type": ["number", "null"]}
+    point = {
+        "type": "object",
+        "required": ["kind", "mjd", "time", "band", "value", "error", "alertId", "indexed"],
+        "properties": {
+            "kind": {"type": "string", "enum": ["detection", "forced", "upper_limit"]},
+            "mjd": {"type": "number", "description": "Modified Julian Date"},
+            "time": {"type": "string", "format": "date-time", "description": "UTC"},
+            "band": {"type": "string"},
+            "value": number_or_null
+            | {
+                "description": "flux (nJy, Rubin) or magnitude (ZTF; upper_limit: the "
+                "magnitude not reached)"
+            },
+            "error": number_or_null,
+            "alertId": text_or_null | {"description": "the detection's alert id, as text"},
+            "indexed": {"type": "boolean", "description": "its stamps can be opened"},
+        },
+    }
+    return {
+        "type": "object",
+        "required": [
+            "survey",
+            "objectId",
+            "ssObjectId",
+            "designation",
+            "unit",
+            "latestAlertId",
+            "points",
+        ],
+        "properties": {
+            "survey": {"type": "string", "enum": list(SURVEYS)},
+            "objectId": text_or_null,
+            "ssObjectId": text_or_null,
+            "designation": text_or_null,
+            "unit": {"type": "string", "enum": ["nJy", "mag"]},
+            "latestAlertId": {"type": "string"},
+            "historyRead": {
+                "type": "boolean",
+                "description": "false: the latest alert's row could not be proven to be its "
+                "own (the file was rewritten), and only the index's detections are given",
+            },
+            "points": {"type": "array", "items": point, "description": "oldest first"},
         },
     }
 
@@ -332,11 +402,37 @@ def openapi_document(base_url: str = "/", survey: Survey | None = None) -> dict[
                     },
                 }
             },
+            "/api/v1/history": {
+                "get": {
+                    "summary": "An object's light curve (or a solar-system object's): "
+                    "detections, forced photometry (Rubin) and upper limits (ZTF), oldest "
+                    "first, from its latest alert's history merged with the indexed alerts",
+                    "parameters": _query("parameters", "HistoryQuery", required=True),
+                    "responses": {
+                        "200": {
+                            "description": "The history",
+                            "headers": _CACHING
+                            | {"ETag": {"description": "Strong", "schema": {"type": "string"}}},
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/History"}
+                                }
+                            },
+                        },
+                        "304": {"description": "Not modified: If-None-Match holds the ETag"},
+                        **_errors("400", "404", "500", "502", "503"),
+                    },
+                }
+            },
             "/api/v1/limits": {
                 "get": {
                     "summary": "The object's upper limits (non-detections) from its latest "
                     "alert's history, oldest first; empty where the lake keeps no history",
-                    "parameters": _query("parameters", "AlertsQuery", required=True),
+                    "description": "Replaced by /api/v1/history (its points of kind "
+                    "upper_limit, with the detections and forced photometry beside them); "
+                    "kept for the clients that call it.",
+                    "deprecated": True,
+                    "parameters": _query("parameters", "LimitsQuery", required=True),
                     "responses": {
                         "200": {
                             "description": "The upper limits",
@@ -368,7 +464,12 @@ def openapi_document(base_url: str = "/", survey: Survey | None = None) -> dict[
                 "CutoutQuery": _parameters_object(CUTOUT_PARAMETERS, survey, False, ids=True),
                 "CutoutBody": _parameters_object(CUTOUT_PARAMETERS, survey, True, ids=True),
                 "BatchBody": _batch_object(survey),
-                "AlertsQuery": _parameters_object(ALERT_PARAMETERS, survey, False, ids=False),
+                "AlertsQuery": _parameters_object(ALERT_PARAMETERS, survey, False, one_object=True),
+                "HistoryQuery": _parameters_object(
+                    HISTORY_PARAMETERS, survey, False, one_object=True
+                ),
+                "LimitsQuery": _parameters_object(LIMIT_PARAMETERS, survey, False),
+                "History": _history_schema(),
                 "Arguments": arguments,
                 "Health": HEALTH_SCHEMA,
                 "Error": {

@@ -68,6 +68,12 @@ CUTOUT_PARAMETERS = (
     ),
     Parameter("diaSourceId", "Rubin alert id (same role as candid)", kind="integer"),
     Parameter(
+        "ssObjectId",
+        "Rubin solar-system object id: its latest alert, or with candid that alert (checked to "
+        "be the object's); not with objectId, diaObjectId or hdfsPath",
+        kind="integer",
+    ),
+    Parameter(
         "hdfsPath",
         "File to read (seed compatibility): relative to the lake root, or an absolute path or "
         "URI of the lake's filesystem inside the root; without it the alert index finds the alert",
@@ -98,9 +104,21 @@ CUTOUT_PARAMETERS = (
     Parameter("convolution_kernel", "PNG: smoothing before the stretch", allowed=KERNELS),
     Parameter("flip", "PNG: flip vertically (row 0 at the bottom)", default=False, kind="boolean"),
 )
+SS_OBJECT_ID_EXAMPLE = "21163624394469969"
 ALERT_PARAMETERS = (
-    Parameter("objectId", "Object id whose alerts to list", required=True, kind="id"),
+    Parameter("objectId", "Object id whose alerts to list (or give ssObjectId)", kind="id"),
+    Parameter("ssObjectId", "Rubin solar-system object id whose alerts to list", kind="integer"),
 )
+LIMIT_PARAMETERS = (
+    Parameter("objectId", "Object id whose upper limits to list", required=True, kind="id"),
+)
+HISTORY_PARAMETERS = (
+    Parameter("objectId", "Object id (ZTF objectId, Rubin diaObjectId)", kind="id"),
+    Parameter("diaObjectId", "Rubin object id (same role as objectId)", kind="id"),
+    Parameter("ssObjectId", "Rubin solar-system object id", kind="integer"),
+)
+# The names of an object in /alerts and /history: a request gives exactly one of them.
+TARGET_NAMES = ("objectId", "diaObjectId", "ssObjectId")
 RENDER_FIELDS = ("stretch", "interval", "pmin", "pmax", "colormap", "convolution_kernel", "flip")
 
 
@@ -118,6 +136,7 @@ class CutoutRequest:
     kinds: StampKinds
     fmt: str
     render: RenderOptions
+    ss_object_id: int | None = None  # ``ssObjectId``: then `object_id` and `path` are None
 
     def etag(self, *facts: Any) -> str:
         """Strong ETag of this request's response given `facts`: what the answer depends on.
@@ -151,10 +170,11 @@ def parse_cutout_request(
         for name in ("candid", "diaSourceId")
         if name in params
     }
-    if not object_ids and not alert_ids:
+    ss_object_id = _ss_object_id(params, "objectId", "diaObjectId", "hdfsPath")
+    if not object_ids and not alert_ids and ss_object_id is None:
         raise BadParameter(
-            "objectId: missing; give objectId (e.g. ZTF24abssjsb), diaObjectId, candid or "
-            "diaSourceId"
+            "objectId: missing; give objectId (e.g. ZTF24abssjsb), diaObjectId, ssObjectId, "
+            "candid or diaSourceId"
         )
     if survey is not None:
         object_ids = {ObjectId.of(value, survey) for value in object_ids}
@@ -181,7 +201,52 @@ def parse_cutout_request(
         kinds=stamp_kinds(kind),
         fmt=fmt,
         render=RenderOptions(**options),
+        ss_object_id=ss_object_id,
     )
+
+
+@dataclass(frozen=True)
+class ObjectTarget:
+    """The object an /alerts or /history request names: an object id, or a solar-system
+    object's ``ssObjectId`` (exactly one of them is set)."""
+
+    object_id: str | int | None
+    ss_object_id: int | None
+
+
+def parse_object_target(params: Mapping[str, Any], known: tuple[Parameter, ...]) -> ObjectTarget:
+    """The object of an /alerts or /history request: exactly one of the names in `known` among
+    `TARGET_NAMES` (`BadParameter` naming it when none is given, or naming those given when
+    more than one is)."""
+    check(params, known)
+    names = [parameter.name for parameter in known if parameter.name in TARGET_NAMES]
+    given = [name for name in names if name in params]
+    if not given:
+        raise BadParameter(
+            f"objectId: missing; give one of {', '.join(names)} (e.g. objectId=ZTF24abssjsb "
+            f"or ssObjectId={SS_OBJECT_ID_EXAMPLE})"
+        )
+    if len(given) > 1:
+        raise BadParameter(f"{', '.join(given)}: give one of them, not {len(given)}")
+    if given[0] == "ssObjectId":
+        return ObjectTarget(
+            None, as_integer("ssObjectId", params["ssObjectId"], SS_OBJECT_ID_EXAMPLE)
+        )
+    return ObjectTarget(params[given[0]], None)
+
+
+def _ss_object_id(params: Mapping[str, Any], *exclusive: str) -> int | None:
+    """A /cutouts request's ``ssObjectId`` (checked), refused beside any of `exclusive`:
+    a solar-system object is found by the index, and has no object id to agree with."""
+    if "ssObjectId" not in params:
+        return None
+    beside = [name for name in exclusive if name in params]
+    if beside:
+        raise BadParameter(
+            f"ssObjectId, {', '.join(beside)}: give ssObjectId without {' or '.join(beside)} "
+            "(a solar-system object's alerts are found by the index; add candid for one of them)"
+        )
+    return as_integer("ssObjectId", params["ssObjectId"], SS_OBJECT_ID_EXAMPLE)
 
 
 def stamp_kinds(kind: str) -> StampKinds:

@@ -14,7 +14,7 @@ from typing import Any
 
 from fink_cutout_jupyter.errors import quote
 
-ROUTES = ("cutouts", "alerts", "limits", "openapi.json", "health")
+ROUTES = ("cutouts", "alerts", "history", "limits", "openapi.json", "health")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The Jupyter door: /api/v1/cutouts, alerts, limits, health and openapi.json in every server.
+"""The Jupyter door: /api/v1/cutouts, alerts, history, limits, health, openapi.json in a server.
 
 The service's Prometheus metrics (`metrics`) are in prometheus_client's default registry, which
 the server's own ``/metrics`` serves (with its own authentication, see
@@ -98,6 +98,10 @@ class AlertsHandler(_Handler):
     route = "alerts"
 
 
+class HistoryHandler(_Handler):
+    route = "history"
+
+
 class LimitsHandler(_Handler):
     route = "limits"
 
@@ -150,6 +154,7 @@ class FinkCutoutsApp(ExtensionApp):
         for path, handler in (
             ("/api/v1/cutouts", CutoutsHandler),
             ("/api/v1/alerts", AlertsHandler),
+            ("/api/v1/history", HistoryHandler),
             ("/api/v1/limits", LimitsHandler),
             ("/api/v1/openapi.json", OpenAPIHandler),
             ("/api/v1/health", HealthHandler),

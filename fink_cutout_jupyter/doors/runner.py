@@ -222,7 +222,7 @@ def _import_parse_body() -> Callable[[bytes], dict[str, Any]]:
 def _kind_of_work(route: str, params: dict) -> str:
     if route == "health":
         return "health"
-    if route == "limits":
+    if route in ("history", "limits"):
         return "read"
     if route != "cutouts" or not params:
         return "lookup"

@@ -1,3 +1,4 @@
+import io
 import json
 import math
 import os
@@ -183,6 +184,8 @@ def test_handle_turns_every_failure_into_a_json_reply(demo, tmp_path, caplog):
     class Failing(dict):  # a failure nobody foresaw
         def get(self, *_):
             raise RuntimeError("a bug")
+
+        __getitem__ = get
 
     with caplog.at_level("ERROR"):
         reply = api.handle("alerts", Failing(objectId="ZTF24abssjsb"))
@@ -560,3 +563,221 @@ def test_an_indexed_request_stats_its_file_once_and_its_etag_names_that_stat(
     assert again.headers["ETag"] != first.headers["ETag"]
     assert again.body == stored_stamps(lake.file, candid)["Science"] != first.body
     assert api.handle("cutouts", params, again.headers["ETag"]).status == 304
+
+
+# /api/v1/history, and solar-system objects in /alerts and /cutouts (issue 24)
+
+SOLAR_SYSTEM = {21163624394469969: "2004 JQ12", 21165806389311562: "2020 SJ88"}
+
+
+@pytest.fixture(scope="module")
+def rubin_api(rubin_lake, tmp_path_factory):
+    """The real Rubin alerts, indexed outside their lake."""
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+
+    index_root = str(tmp_path_factory.mktemp("rubin-index"))
+    build(AlertIndex(rubin_lake, index_root), rubin_lake.nights(), progress=False)
+    return CutoutAPI(rubin_lake, index_root)
+
+
+def _history(api: CutoutAPI, **params) -> dict:
+    from support.nonfinite import strict_json
+
+    reply = api.handle("history", params)
+    assert reply.status == 200, reply.body
+    assert reply.headers["Cache-Control"] == "private, no-cache"
+    return strict_json(reply.body)
+
+
+def test_the_history_of_each_rubin_object_is_its_alerts_and_their_history(rubin_api, rubin_records):
+    from support.expected_history import assert_points, rubin_history
+
+    objects = {(r["diaObject"] or {}).get("diaObjectId") for r in rubin_records} - {None}
+    assert len(objects) == 7
+    kinds = set()
+    for object_id in sorted(objects):
+        latest, expected = rubin_history(rubin_records, object_id=object_id)
+        for name in ("objectId", "diaObjectId"):
+            body = _history(rubin_api, **{name: str(object_id)})
+            assert {key: body[key] for key in ("survey", "objectId", "ssObjectId", "unit")} == {
+                "survey": "lsst",
+                "objectId": str(object_id),
+                "ssObjectId": None,
+                "unit": "nJy",
+            }
+            assert body["latestAlertId"] == str(latest["diaSourceId"])
+            assert_points(body, expected, "tai")
+        kinds |= {point["kind"] for point in body["points"]}
+        if latest["prvDiaForcedSources"]:
+            assert body["historyRead"] is True
+    assert kinds == {"detection", "forced"}
+
+
+@pytest.mark.parametrize("ss_object_id", sorted(SOLAR_SYSTEM))
+def test_the_history_of_a_solar_system_object(rubin_api, rubin_records, ss_object_id):
+    from support.expected_history import assert_points, rubin_history
+
+    latest, expected = rubin_history(rubin_records, ss_object_id=ss_object_id)
+    body = _history(rubin_api, ssObjectId=str(ss_object_id))
+    assert body["objectId"] is None
+    assert body["ssObjectId"] == str(ss_object_id)
+    assert body["designation"] == SOLAR_SYSTEM[ss_object_id]
+    assert body["latestAlertId"] == str(latest["diaSourceId"])
+    assert_points(body, expected, "tai")
+    assert [point["alertId"] for point in body["points"]] == [str(latest["diaSourceId"])]
+    assert _history(rubin_api, ssObjectId=ss_object_id) == body, "a number as a number"
+
+
+def test_the_history_of_each_real_ztf_object(real_lake_case):
+    from support.expected_history import assert_points, ztf_history
+
+    lake = Lake(real_lake_case.lake, science_dir=real_lake_case.science_dir)
+    api = CutoutAPI(lake, real_lake_case.index)
+    files = sorted((Path(real_lake_case.lake) / real_lake_case.science_dir).rglob("*.parquet"))
+    import pyarrow.parquet as pq
+
+    objects = sorted(
+        {i for f in files for i in pq.read_table(f, columns=["objectId"])[0].to_pylist()}
+    )
+    kinds = set()
+    for object_id in objects:
+        candid, expected = ztf_history(files, object_id)
+        body = _history(api, objectId=object_id)
+        assert (body["survey"], body["objectId"], body["unit"]) == ("ztf", object_id, "mag")
+        assert (body["ssObjectId"], body["designation"]) == (None, None)
+        assert body["latestAlertId"] == str(candid)
+        assert body["historyRead"] is True
+        assert_points(body, expected, "utc")
+        kinds |= {point["kind"] for point in body["points"]}
+    assert kinds == {"detection", "upper_limit"}
+
+
+def test_the_history_of_the_demo_object(demo_lake_case):
+    from support.expected_history import assert_points, ztf_history
+
+    files = sorted((Path(demo_lake_case.lake) / "science").rglob("*.parquet"))
+    candid, expected = ztf_history(files, demo_lake_case.object_id)
+    body = _history(CutoutAPI(demo_lake_case.lake), objectId=demo_lake_case.object_id)
+    assert body["latestAlertId"] == str(candid) == str(demo_lake_case.alert_ids[-1])
+    assert_points(body, expected, "utc")
+    assert sum(point["indexed"] for point in body["points"]) == len(demo_lake_case.alert_ids)
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "text"),
+    [
+        ({}, 400, "objectId: missing; give one of objectId, diaObjectId, ssObjectId"),
+        (
+            {"objectId": "170028485706776685", "ssObjectId": "21163624394469969"},
+            400,
+            "objectId, ssObjectId: give one of them, not 2",
+        ),
+        (
+            {"objectId": "170028485706776685", "diaObjectId": "170028485706776685"},
+            400,
+            "objectId, diaObjectId: give one of them, not 2",
+        ),
+        ({"ssObjectId": "2004 JQ12"}, 400, "ssObjectId: '2004 JQ12' is not an id"),
+        ({"ssObjectId": "-1"}, 400, "ssObjectId: '-1' is not an id"),
+        ({"objectId": "ZTF24abssjsb"}, 400, "objectId: 'ZTF24abssjsb'"),
+        ({"candid": "170094456272322680"}, 400, "candid: unknown parameter; allowed:"),
+        ({"objectId": "1"}, 404, "objectId: no alert of 1"),
+        ({"ssObjectId": "1"}, 404, "ssObjectId: no alert of 1"),
+    ],
+)
+def test_bad_history_requests_name_the_parameter(rubin_api, params, status, text):
+    reply = rubin_api.handle("history", params)
+    assert reply.status == status, reply.body
+    assert text in json.loads(reply.body)["text"]
+
+
+def test_history_without_an_index_is_a_404_saying_so(rubin_lake, tmp_path):
+    reply = CutoutAPI(rubin_lake, str(tmp_path / "none")).handle(
+        "history", {"objectId": "170028485706776685"}
+    )
+    assert reply.status == 404
+    assert "the lake has no alert index yet" in json.loads(reply.body)["text"]
+
+
+def test_history_is_revalidated_by_its_etag(rubin_api):
+    params = {"ssObjectId": "21163624394469969"}
+    first = rubin_api.handle("history", params)
+    etag = first.headers["ETag"]
+    assert etag[0] == etag[-1] == '"'
+    again = rubin_api.handle("history", params, if_none_match=f'"other", {etag}')
+    assert (again.status, again.body, again.headers["ETag"]) == (304, b"", etag)
+    other = rubin_api.handle("history", {"ssObjectId": "21165806389311562"}, etag)
+    assert other.status == 200
+    assert other.headers["ETag"] != etag
+
+
+def test_alerts_of_a_solar_system_object_carry_its_id_and_designation(rubin_api, rubin_records):
+    for ss_object_id, designation in SOLAR_SYSTEM.items():
+        record = next(
+            r for r in rubin_records if (r["ssSource"] or {}).get("ssObjectId") == ss_object_id
+        )
+        reply = rubin_api.handle("alerts", {"ssObjectId": str(ss_object_id)})
+        assert reply.status == 200, reply.body
+        [alert] = json.loads(reply.body)
+        assert alert["objectId"] is None
+        assert alert["alertId"] == record["diaSourceId"]
+        assert alert["ssObjectId"] == str(ss_object_id)
+        assert alert["designation"] == designation
+        assert "ss_object_id" not in alert
+        assert alert["hdfsPath"].startswith("science/year=2026/month=03/day=06/")
+    other = next(r for r in rubin_records if (r["diaObject"] or {}).get("diaObjectId"))
+    [alert] = json.loads(
+        rubin_api.handle("alerts", {"objectId": str(other["diaObject"]["diaObjectId"])}).body
+    )
+    assert "ssObjectId" not in alert
+    assert "designation" not in alert
+    both = rubin_api.handle("alerts", {"objectId": "1", "ssObjectId": "21163624394469969"})
+    assert both.status == 400
+    assert "objectId, ssObjectId: give one of them" in json.loads(both.body)["text"]
+    assert rubin_api.handle("alerts", {"ssObjectId": "7"}).status == 404
+
+
+def test_cutouts_of_a_solar_system_object(rubin_api, rubin_records):
+    """Its latest alert, or with candid that alert if it is the object's: the stored bytes."""
+    from astropy.io import fits
+
+    by_object = {
+        r["ssSource"]["ssObjectId"]: r
+        for r in rubin_records
+        if (r["ssSource"] or {}).get("ssObjectId")
+    }
+    for ss_object_id, record in by_object.items():
+        for extra in (
+            {},
+            {"candid": record["diaSourceId"]},
+            {"diaSourceId": str(record["diaSourceId"])},
+        ):
+            reply = rubin_api.handle(
+                "cutouts",
+                {
+                    "ssObjectId": str(ss_object_id),
+                    "kind": "Science",
+                    "return_type": "FITS",
+                    **extra,
+                },
+            )
+            assert reply.status == 200, reply.body
+            assert reply.body == record["cutoutScience"]
+        with fits.open(io.BytesIO(reply.body)) as hdul:
+            assert len(hdul) == 3
+    first, second = sorted(by_object)
+    wrong = rubin_api.handle(
+        "cutouts", {"ssObjectId": str(first), "candid": by_object[second]["diaSourceId"]}
+    )
+    assert wrong.status == 404
+    assert f"is not an alert of ssObjectId {first}" in json.loads(wrong.body)["text"]
+    for name, value in (("objectId", "170028485706776685"), ("hdfsPath", "science/x.parquet")):
+        refused = rubin_api.handle("cutouts", {"ssObjectId": str(first), name: value})
+        assert refused.status == 400
+        assert (
+            f"ssObjectId, {name}: give ssObjectId without {name}"
+            in json.loads(refused.body)["text"]
+        )
+    bad = rubin_api.handle("cutouts", {"ssObjectId": "x"})
+    assert (bad.status, json.loads(bad.body)["text"][:28]) == (400, "ssObjectId: 'x' is not an id")

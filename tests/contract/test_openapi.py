@@ -7,7 +7,11 @@ from openapi_spec_validator import validate
 from support.servers import free_port, start_jupyter_server, wait_for_http
 
 from fink_cutout_jupyter.contract.openapi import ID_PATTERN, digits_up_to, openapi_document
-from fink_cutout_jupyter.contract.parameters import ALERT_PARAMETERS, CUTOUT_PARAMETERS
+from fink_cutout_jupyter.contract.parameters import (
+    ALERT_PARAMETERS,
+    CUTOUT_PARAMETERS,
+    HISTORY_PARAMETERS,
+)
 from fink_cutout_jupyter.surveys import LSST, MAX_ID, ZTF
 
 
@@ -26,7 +30,51 @@ def test_every_parameter_is_documented_with_its_choices():
                 assert properties[parameter.name]["enum"] == list(parameter.allowed)
         assert schemas[name]["additionalProperties"] is False
     assert list(schemas["AlertsQuery"]["properties"]) == [p.name for p in ALERT_PARAMETERS]
-    assert schemas["AlertsQuery"]["required"] == ["objectId"]
+    assert schemas["AlertsQuery"]["oneOf"] == [
+        {"required": ["objectId"]},
+        {"required": ["ssObjectId"]},
+    ]
+    assert list(schemas["HistoryQuery"]["properties"]) == [p.name for p in HISTORY_PARAMETERS]
+    assert schemas["HistoryQuery"]["oneOf"] == [
+        {"required": ["objectId"]},
+        {"required": ["diaObjectId"]},
+        {"required": ["ssObjectId"]},
+    ]
+    assert schemas["LimitsQuery"]["required"] == ["objectId"]
+
+
+def test_ss_object_id_is_documented_as_the_api_takes_it():
+    """ssObjectId: an id of 0 to 2**63-1, alone among the object names and the file (the API
+    refuses it beside them: tests/contract/test_api.py), on /cutouts but not in a batch."""
+    import jsonschema
+
+    schemas = openapi_document(survey=LSST)["components"]["schemas"]
+    query = schemas["CutoutQuery"]
+    assert query["properties"]["ssObjectId"]["type"] == "integer"
+    valid = jsonschema.Draft202012Validator(query)
+    assert valid.is_valid({"ssObjectId": 21163624394469969})
+    assert valid.is_valid({"ssObjectId": 21163624394469969, "candid": 170094456480989258})
+    for other in ("objectId", "diaObjectId"):
+        assert not valid.is_valid({"ssObjectId": 1, other: 170028485706776685})
+    assert not valid.is_valid({"ssObjectId": 1, "hdfsPath": "science/x.parquet"})
+    assert "ssObjectId" not in schemas["BatchBody"]["properties"]
+    history = jsonschema.Draft202012Validator(schemas["HistoryQuery"])
+    assert history.is_valid({"ssObjectId": 1})
+    assert not history.is_valid({})
+    assert not history.is_valid({"objectId": 1, "ssObjectId": 1})
+
+
+def test_limits_is_documented_as_replaced_by_history():
+    paths = openapi_document()["paths"]
+    limits = paths["/api/v1/limits"]["get"]
+    assert limits["deprecated"] is True
+    assert "Replaced by /api/v1/history" in limits["description"]
+    history = paths["/api/v1/history"]["get"]
+    assert "deprecated" not in history
+    assert history["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/History"
+    }
+    assert {"200", "304", "400", "404", "500", "502", "503"} <= set(history["responses"])
 
 
 def test_the_survey_gives_its_object_id_pattern():
@@ -116,6 +164,7 @@ def test_schemathesis_finds_nothing(live_door, mode):
         "GET /api/v1/cutouts",
         "POST /api/v1/cutouts",
         "GET /api/v1/alerts",
+        "GET /api/v1/history",
         "GET /api/v1/limits",
         "GET /api/v1/health",
     ]

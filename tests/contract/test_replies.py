@@ -45,6 +45,7 @@ def test_error_and_no_route_replies_have_the_contracts_shape():
     assert text.split("routes: ")[1].split(", ") == [
         "cutouts",
         "alerts",
+        "history",
         "limits",
         "openapi.json",
         "health",
