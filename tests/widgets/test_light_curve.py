@@ -1,20 +1,119 @@
-"""LightCurve: the browser draws with the survey's data (colours, markers, time origins) sent
-from Python, and hard-codes none of it; the static fallback draws with the same data."""
+"""LightCurve: an object's history (/api/v1/history) as the widget draws it: detections,
+forced photometry and upper limits from the real Rubin and ZTF alerts (bodies built here from
+fastavro's and pyarrow's reading of the files, times by astropy); the browser draws with the
+survey's data (colours, markers, time origins) sent from Python, and hard-codes none of it; the
+static fallback draws the same (zero line, hollow forced points, limits)."""
 
+import math
 import re
 
 import matplotlib.colors
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from astropy.time import Time
 
 from fink_cutout_jupyter.client import CutoutClient
 from fink_cutout_jupyter.surveys import LSST, SURVEYS, ZTF
 from fink_cutout_jupyter.widgets.assets import STATIC
-from fink_cutout_jupyter.widgets.light_curve import LightCurve, filter_styles, light_curve_rgb
+from fink_cutout_jupyter.widgets.light_curve import (
+    LightCurve,
+    alerts_history,
+    filter_styles,
+    history_points,
+    light_curve_rgb,
+)
 from fink_cutout_jupyter.widgets.viewer import CutoutViewer
 
 RUBIN_OBJECT = 170028485706776685
+ZTF_BANDS = {1: "g", 2: "r", 3: "i"}  # ZTF's fid
+
+
+def _json_number(value):
+    """A number as the history's JSON carries it: NaN is null."""
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _iso(mjds, scale: str) -> list[str]:
+    return [f"{t}Z" for t in Time(mjds, format="mjd", scale=scale).utc.isot]
+
+
+def rubin_body(record: dict) -> dict:
+    """The history body of a Rubin alert's object as DESIGN24 states it, built from the record
+    as fastavro reads it: its own diaSource and prvDiaSources (detections, psfFlux), its
+    prvDiaForcedSources (forced), only the alert itself indexed (its object's only alert)."""
+    sources = {s["diaSourceId"]: s for s in record["prvDiaSources"] or []}
+    sources[record["diaSourceId"]] = record["diaSource"]
+    points = [
+        {
+            "kind": "detection",
+            "mjd": source["midpointMjdTai"],
+            "band": source["band"],
+            "value": _json_number(source["psfFlux"]),
+            "error": _json_number(source["psfFluxErr"]),
+            "alertId": str(identifier),
+            "indexed": identifier == record["diaSourceId"],
+        }
+        for identifier, source in sources.items()
+    ] + [
+        {
+            "kind": "forced",
+            "mjd": source["midpointMjdTai"],
+            "band": source["band"],
+            "value": _json_number(source["psfFlux"]),
+            "error": _json_number(source["psfFluxErr"]),
+            "alertId": None,
+            "indexed": False,
+        }
+        for source in record["prvDiaForcedSources"] or []
+    ]
+    points.sort(key=lambda p: (p["mjd"], p["alertId"] or ""))
+    for point, time in zip(points, _iso([p["mjd"] for p in points], "tai"), strict=True):
+        point["time"] = time
+    return {
+        "survey": "lsst",
+        "objectId": str(record["diaObject"]["diaObjectId"]),
+        "unit": "nJy",
+        "latestAlertId": str(record["diaSourceId"]),
+        "points": points,
+    }
+
+
+def ztf_body(row: dict) -> dict:
+    """The history body of a ZTF alert's object, built from pyarrow's reading of its row: its
+    candidate and prv_candidates with a candid (detections, magpsf), those without (upper
+    limits, diffmaglim)."""
+    table = pq.read_table(row["lake"].resolve(row["path"]), columns=["candid", "prv_candidates"])
+    (history,) = [r["prv_candidates"] for r in table.to_pylist() if r["candid"] == row["candid"]]
+    entries = [e for e in history or [] if e["candid"] != row["candid"]]
+    own = {**row["candidate"], "jd": row["jd"], "candid": row["candid"], "diffmaglim": None}
+    entries.append(own)
+    points = []
+    for entry in entries:
+        limit = entry["candid"] is None
+        if limit and _json_number(entry["diffmaglim"]) is None:
+            continue  # a limit without a depth is left out
+        points.append(
+            {
+                "kind": "upper_limit" if limit else "detection",
+                "mjd": entry["jd"] - 2400000.5,
+                "band": ZTF_BANDS[entry["fid"]],
+                "value": _json_number(entry["diffmaglim" if limit else "magpsf"]),
+                "error": None if limit else _json_number(entry["sigmapsf"]),
+                "alertId": None if limit else str(entry["candid"]),
+                "indexed": entry["candid"] == row["candid"],
+            }
+        )
+    points.sort(key=lambda p: p["mjd"])
+    for point, time in zip(points, _iso([p["mjd"] for p in points], "utc"), strict=True):
+        point["time"] = time
+    return {"survey": "ztf", "objectId": row["objectId"], "unit": "mag", "points": points}
+
+
+@pytest.fixture(scope="module")
+def rubin_histories(rubin_records) -> list[tuple[dict, dict]]:
+    """(record, body) of each real Rubin alert that carries a history."""
+    return [(r, rubin_body(r)) for r in rubin_records if r["prvDiaForcedSources"]]
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +219,198 @@ def test_the_light_curve_includes_tonights_detection_once_a_follower_cycle_index
     assert new["magnitude"] == pytest.approx(row["candidate"]["magpsf"], rel=1e-6)
     assert new["filter"] == dict(ZTF.filter_names)[row["candidate"]["fid"]]
     assert new["jd"] == max(p["jd"] for p in points), "tonight's is the latest"
+
+
+def test_a_rubin_history_is_drawn_as_its_detections_and_forced_fluxes(rubin_histories):
+    assert len(rubin_histories) == 5
+    for record, body in rubin_histories:
+        points, limits = history_points(body)
+        assert limits == []
+        detections = [p for p in points if p["kind"] == "detection"]
+        forced = [p for p in points if p["kind"] == "forced"]
+        sources = {s["diaSourceId"]: s for s in record["prvDiaSources"]}
+        sources[record["diaSourceId"]] = record["diaSource"]
+        drawn = {i: s for i, s in sources.items() if math.isfinite(s["psfFlux"] or math.nan)}
+        assert {p["alertId"] for p in detections} == {str(i) for i in drawn}
+        assert len(detections) == len(drawn)
+        for point in detections:
+            source = drawn[int(point["alertId"])]
+            assert point["filter"] == source["band"]
+            assert point["magnitude"] == pytest.approx(source["psfFlux"], rel=1e-6)
+            assert point["error"] == pytest.approx(source["psfFluxErr"], rel=1e-6)
+            assert point["jd"] == pytest.approx(Time(source["midpointMjdTai"], format="mjd").jd)
+            assert point["indexed"] == (int(point["alertId"]) == record["diaSourceId"])
+        expected = sorted(
+            (s["midpointMjdTai"], s["band"], s["psfFlux"], s["psfFluxErr"])
+            for s in record["prvDiaForcedSources"]
+            if math.isfinite(s["psfFlux"] or math.nan)
+        )
+        got = sorted((p["jd"] - 2400000.5, p["filter"], p["magnitude"], p["error"]) for p in forced)
+        assert len(got) == len(expected) > 300
+        for (mjd, band, flux, error), (*numbers, stored_band) in zip(
+            got, [(m, f, e, b) for m, b, f, e in expected], strict=True
+        ):
+            assert band == stored_band
+            assert (mjd, flux, error) == pytest.approx(tuple(numbers), rel=1e-9, abs=1e-8)
+        assert all(p["alertId"] == "" and p["indexed"] is False for p in forced)
+        assert {p["filter"] for p in points} <= set(LSST.filter_styles)
+        jds = [p["jd"] for p in points]
+        assert jds == sorted(jds), "oldest first, as the body"
+
+
+def test_the_time_shown_is_the_bodys_utc_not_the_tai_of_the_mjd(rubin_histories):
+    record, body = rubin_histories[0]
+    points, _ = history_points(body)
+    latest = next(p for p in points if p["alertId"] == str(record["diaSourceId"]))
+    utc = Time(record["diaSource"]["midpointMjdTai"], format="mjd", scale="tai").utc
+    assert latest["time"] == f"{utc.isot}Z"
+    assert latest["time"] != f"{Time(latest['jd'], format='jd').isot}Z", "37 s of leap seconds"
+
+
+def test_a_ztf_history_is_drawn_as_magnitudes_with_its_upper_limits(ztf_rows):
+    with_limits = 0
+    for row in ztf_rows:
+        body = ztf_body(row)
+        points, limits = history_points(body)
+        table = pq.read_table(
+            row["lake"].resolve(row["path"]), columns=["candid", "prv_candidates"]
+        )
+        (history,) = [
+            r["prv_candidates"] for r in table.to_pylist() if r["candid"] == row["candid"]
+        ]
+        stored_limits = [
+            e for e in history or [] if e["candid"] is None and e["diffmaglim"] is not None
+        ]
+        assert sorted((round(x["jd"], 6), x["filter"], x["limit"]) for x in limits) == sorted(
+            (round(e["jd"], 6), ZTF_BANDS[e["fid"]], pytest.approx(e["diffmaglim"]))
+            for e in stored_limits
+        )
+        with_limits += bool(limits)
+        own = next(p for p in points if p["alertId"] == str(row["candid"]))
+        assert own["jd"] == pytest.approx(row["jd"], abs=1e-8)
+        assert own["magnitude"] == pytest.approx(row["candidate"]["magpsf"])
+        assert own["filter"] == ZTF_BANDS[row["candidate"]["fid"]]
+        assert own["indexed"] is True
+        others = {str(e["candid"]) for e in history or [] if e["candid"] is not None}
+        assert {p["alertId"] for p in points} == others | {str(row["candid"])}
+        assert all(p["kind"] == "detection" for p in points)
+    assert with_limits > 50, "most real ZTF alerts carry upper limits"
+
+
+def test_points_without_a_finite_time_or_value_are_left_out(rubin_histories):
+    _, body = rubin_histories[0]
+    changed = [dict(p) for p in body["points"]]
+    first_detection = next(i for i, p in enumerate(changed) if p["kind"] == "detection")
+    first_forced = next(i for i, p in enumerate(changed) if p["kind"] == "forced")
+    changed[first_detection]["value"] = None  # NaN flux: JSON null
+    changed[first_forced]["mjd"] = None
+    changed.append({**changed[-1], "kind": "upper_limit", "value": None, "error": None})
+    before, _ = history_points(body)
+    points, limits = history_points({**body, "points": changed})
+    assert len(points) == len(before) - 2
+    assert limits == []
+    assert body["points"][first_detection]["alertId"] not in {p["alertId"] for p in points}
+
+
+def test_show_history_sets_the_unit_and_points_and_says_what_is_missing(rubin_histories):
+    _, body = rubin_histories[0]
+    curve = LightCurve()
+    curve.show_history(body)
+    assert curve.unit == "nJy"
+    assert (curve.points, curve.limits) == history_points(body)
+    assert curve.note == ""
+    curve.show_history({**body, "historyRead": False})
+    assert "could not be read" in curve.note
+
+
+def test_alerts_history_is_the_index_detections_when_a_server_has_no_history(
+    rubin_client, rubin_records
+):
+    alerts = rubin_client.alerts(RUBIN_OBJECT)
+    (record,) = [
+        r for r in rubin_records if (r["diaObject"] or {}).get("diaObjectId") == RUBIN_OBJECT
+    ]
+    body = alerts_history(alerts)
+    assert body["unit"] == "nJy"
+    (point,) = history_points(body)[0]
+    assert point["alertId"] == str(record["diaSourceId"])
+    assert point["magnitude"] == pytest.approx(record["diaSource"]["psfFlux"])
+    assert point["indexed"] is True
+
+
+def grey_rows(image: np.ndarray, level: float) -> int:
+    """The most pixels of one row that have the grey `level` (a horizontal line's length)."""
+    grey = round(level * 255)
+    return int((np.abs(image.astype(int) - grey).max(axis=-1) <= 3).sum(axis=1).max())
+
+
+def test_the_static_fallback_draws_a_fluxs_zero_line_and_not_a_magnitudes():
+    points = [
+        {
+            "kind": "detection",
+            "alertId": "1",
+            "jd": 2461000.5,
+            "filter": "g",
+            "magnitude": 900.0,
+            "error": 50.0,
+        },
+        {
+            "kind": "forced",
+            "alertId": "",
+            "jd": 2461010.5,
+            "filter": "g",
+            "magnitude": -700.0,
+            "error": 60.0,
+        },
+    ]
+    flux = light_curve_rgb(points, [], "nJy", 400, filter_styles(LSST))
+    magnitude = light_curve_rgb(points, [], "mag", 400, filter_styles(LSST))
+    assert grey_rows(flux, 0.55) > 100, "a dashed line across the axes"
+    assert grey_rows(magnitude, 0.55) < 20
+
+
+@pytest.mark.parametrize("band", ["u", "y"])
+def test_the_static_fallback_draws_forced_photometry_hollow(band):
+    colour = LSST.filter_styles[band].colour
+    middle = {}
+    for kind in ("detection", "forced"):
+        point = {
+            "kind": kind,
+            "alertId": "",
+            "jd": 2461000.5,
+            "filter": band,
+            "magnitude": 500.0,
+            "error": 0.0,
+        }
+        image = light_curve_rgb([point], [], "nJy", 400, filter_styles(LSST))
+        rgb = np.array(matplotlib.colors.to_rgb(colour)) * 255
+        near = np.abs(image.astype(int) - rgb).max(axis=-1) <= 60
+        near[110:] = near[:, :150] = near[:, 250:] = False  # the point (not legend, labels)
+        rows, columns = np.nonzero(near)
+        assert len(rows) >= 6, f"the {kind} point is drawn in its band's colour"
+        centre = image[round(rows.mean()), round(columns.mean())]
+        middle[kind] = int(np.abs(centre.astype(int) - rgb).max())
+    assert middle["detection"] <= 60, "filled"
+    assert middle["forced"] > 150, "hollow: the background shows in its middle"
+
+
+def test_the_static_fallback_draws_every_band_of_a_rubin_history(rubin_histories):
+    _, body = rubin_histories[2]
+    points, _ = history_points(body)
+    image = light_curve_rgb(points, [], "nJy", 600, filter_styles(LSST))
+    for band in {p["filter"] for p in points}:
+        assert pixels_of(image, LSST.filter_styles[band].colour) >= 4, band
+    assert grey_rows(image, 0.55) > 100
+
+
+def test_a_point_clicked_before_opens_again_after_another_alert_was_shown(demo_lake_case):
+    """The browser sets `clicked`: a second click on the same point must still open it."""
+    case = demo_lake_case
+    viewer = CutoutViewer(case.object_id, client=CutoutClient(lake=case.lake))
+    first, second = case.alert_ids[:2]
+    viewer.light_curve.clicked = str(first)
+    assert viewer.alert == first
+    viewer.show_alert(second)
+    assert viewer.alert == second
+    viewer.light_curve.clicked = str(first)  # the same point clicked again
+    assert viewer.alert == first

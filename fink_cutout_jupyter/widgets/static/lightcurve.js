@@ -1,5 +1,7 @@
-// An object's light curve in SVG: one colour and marker per filter, error bars, upper limits,
-// the shown alert ringed; hover tells a point, a click opens its alert (in the kernel).
+// An object's history in SVG: detections (filled, a colour and marker per filter), forced
+// photometry (hollow, smaller), upper limits (open triangles), error bars, a flux's zero line,
+// the shown alert ringed; hover tells a point, a click on a detection whose alert is in the
+// index opens it (in the kernel).
 // The survey's facts come from the kernel: each filter's colour and marker (`styles`), and the
 // Julian dates of MJD 0 and of 1970 (`time_origins`).
 
@@ -11,6 +13,8 @@ const HEIGHT = 240;
 const MARGIN = { left: 56, right: 12, top: 12, bottom: 40 };
 const UNKNOWN_FILTER = { colour: "#333", marker: "circle" };
 const DAY_MS = 86400000;
+const FORCED_TEXT = "forced photometry: no alert to open";
+const UNINDEXED_TEXT = "not in the index: no stamps to open";
 
 function svg(tag, attributes = {}) {
   const node = document.createElementNS(SVG, tag);
@@ -22,7 +26,8 @@ function clock(origins) {
   const dateOf = (jd) => new Date((jd - origins.jd_of_unix_epoch) * DAY_MS);
   return {
     dateOf,
-    isoMinute: (jd) => dateOf(jd).toISOString().slice(0, 16).replace("T", " "),
+    // The time the kernel sent (astropy's UTC), else the Julian date's.
+    iso: (jd, time) => time || dateOf(jd).toISOString(),
     mjd: (jd) => (jd - origins.jd_of_mjd_zero).toFixed(5),
   };
 }
@@ -48,6 +53,16 @@ function marker(shape, x, y, size, attributes) {
   return svg("circle", { cx: x, cy: y, r: size, ...attributes });
 }
 
+// The hover text of a point of `LightCurve.points`.
+function describe(point, unit, when) {
+  const digits = unit === "mag" ? 2 : 1;
+  const value = `${point.magnitude.toFixed(digits)} ± ${(point.error || 0).toFixed(digits)} ${unit}`;
+  const head = `${when} · ${point.filter} · ${value}`;
+  if (point.kind === "forced") return `${head} · ${FORCED_TEXT}`;
+  const alert = `${head} · detection · alert ${point.alertId}`;
+  return point.indexed === false ? `${alert} · ${UNINDEXED_TEXT}` : alert;
+}
+
 function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "fink-lightcurve";
@@ -57,25 +72,54 @@ function render({ model, el }) {
   readout.setAttribute("aria-live", "polite");
   const legend = document.createElement("div");
   legend.className = "fink-lightcurve-legend";
-  root.append(plot, legend, readout);
+  const note = document.createElement("div");
+  note.className = "fink-lightcurve-note";
+  root.append(plot, legend, readout, note);
   el.append(root);
+
+  function drawLegend(points, limits, styles) {
+    legend.replaceChildren();
+    const present = new Set([...points, ...limits].map((p) => p.filter));
+    const ordered = [...Object.keys(styles).filter((f) => present.has(f))];
+    ordered.push(...[...present].filter((f) => !(f in styles)));
+    const item = (text, colour) => {
+      const span = document.createElement("span");
+      span.className = "fink-legend-item";
+      if (colour) span.style.color = colour;
+      span.textContent = text;
+      legend.append(span);
+    };
+    for (const filter of ordered) item(`● ${filter}`, (styles[filter] || UNKNOWN_FILTER).colour);
+    if (points.some((p) => p.kind !== "forced")) item("● detections");
+    if (points.some((p) => p.kind === "forced")) item("○ forced photometry");
+    if (limits.length) item("▽ upper limits");
+  }
 
   function draw() {
     const points = model.get("points");
     const limits = model.get("limits");
-    const flux = model.get("unit") !== "mag";
+    const unit = model.get("unit");
+    const flux = unit !== "mag";
     const styles = model.get("styles");
     const styleOf = (filter) => styles[filter] || UNKNOWN_FILTER;
-    const { dateOf, isoMinute, mjd } = clock(model.get("time_origins"));
+    const { dateOf, iso, mjd } = clock(model.get("time_origins"));
+    const when = (jd, time) => `${iso(jd, time)} (MJD ${mjd(jd)})`;
+    const forcedCount = points.filter((p) => p.kind === "forced").length;
     plot.replaceChildren();
-    plot.setAttribute("aria-label", `light curve: ${points.length} detections`);
+    plot.setAttribute(
+      "aria-label",
+      `light curve: ${points.length - forcedCount} detections, ${forcedCount} forced photometry, ${limits.length} upper limits`,
+    );
+    note.textContent = model.get("note");
+    drawLegend(points, limits, styles);
+    if (!points.length && !limits.length) return;
     const values = points.flatMap((p) => [
       p.magnitude - (p.error || 0),
       p.magnitude + (p.error || 0),
     ]);
     values.push(...limits.map((l) => l.limit));
+    if (flux) values.push(0); // the zero line is always in sight
     const times = [...points.map((p) => p.jd), ...limits.map((l) => l.jd)];
-    if (!points.length && !limits.length) return;
     let [t0, t1] = [Math.min(...times), Math.max(...times)];
     if (t1 - t0 < 1) [t0, t1] = [t0 - 0.5, t1 + 0.5];
     const pad = (t1 - t0) * 0.05;
@@ -136,14 +180,15 @@ function render({ model, el }) {
       tick.textContent = formatValue(v);
       axes.append(tick, svg("line", { x1: MARGIN.left - 4, x2: MARGIN.left, y1: y(v), y2: y(v) }));
     }
+    const middle = MARGIN.top + (HEIGHT - MARGIN.top - MARGIN.bottom) / 2;
     const title = svg("text", {
       x: 12,
-      y: MARGIN.top + (HEIGHT - MARGIN.top - MARGIN.bottom) / 2,
+      y: middle,
       stroke: "none",
-      transform: `rotate(-90 12 ${MARGIN.top + (HEIGHT - MARGIN.top - MARGIN.bottom) / 2})`,
+      transform: `rotate(-90 12 ${middle})`,
       "text-anchor": "middle",
     });
-    title.textContent = flux ? `flux (${model.get("unit")})` : "magnitude";
+    title.textContent = flux ? `flux (${unit})` : "magnitude";
     const xTitle = svg("text", {
       x: (WIDTH + MARGIN.left) / 2,
       y: HEIGHT - 6,
@@ -152,8 +197,52 @@ function render({ model, el }) {
     });
     xTitle.textContent = "date (UTC)";
     axes.append(title, xTitle);
+    if (flux) {
+      axes.append(
+        svg("line", {
+          class: "fink-zero",
+          x1: MARGIN.left,
+          x2: WIDTH - MARGIN.right,
+          y1: y(0),
+          y2: y(0),
+          stroke: "#888",
+          "stroke-dasharray": "4 3",
+        }),
+      );
+    }
     plot.append(axes);
 
+    const hoverable = (node, text) => {
+      node.addEventListener("pointerenter", () => {
+        readout.textContent = text();
+      });
+      return node;
+    };
+    const errorBar = (point, cx, colour, attributes) =>
+      svg("line", {
+        x1: cx,
+        x2: cx,
+        y1: y(point.magnitude - point.error),
+        y2: y(point.magnitude + point.error),
+        stroke: colour,
+        ...attributes,
+      });
+
+    // Forced photometry first, under the detections.
+    for (const point of points.filter((p) => p.kind === "forced")) {
+      const { colour, marker: shape } = styleOf(point.filter);
+      const cx = x(point.jd);
+      if (point.error) plot.append(errorBar(point, cx, colour, { "stroke-opacity": 0.5 }));
+      const ring = marker(shape, cx, y(point.magnitude), 3, {
+        fill: "none",
+        stroke: colour,
+        "stroke-width": 1.2,
+        "pointer-events": "visible",
+        class: "fink-forced",
+        "data-filter": point.filter,
+      });
+      plot.append(hoverable(ring, () => describe(point, unit, when(point.jd, point.time))));
+    }
     for (const limit of limits) {
       const colour = styleOf(limit.filter).colour;
       const cx = x(limit.jd);
@@ -164,30 +253,20 @@ function render({ model, el }) {
         fill: "none",
         stroke: colour,
         class: "fink-limit",
+        "data-filter": limit.filter,
         opacity: 0.7,
       });
-      shape.addEventListener("pointerenter", () => {
-        readout.textContent = `${isoMinute(limit.jd)} UTC (MJD ${mjd(limit.jd)}) · ${limit.filter} · upper limit ${limit.limit.toFixed(2)} ${model.get("unit")}`;
-      });
-      plot.append(shape);
+      const text = () =>
+        `${when(limit.jd, limit.time)} · ${limit.filter} · upper limit ${limit.limit.toFixed(2)} ${unit}`;
+      plot.append(hoverable(shape, text));
     }
     const shown = model.get("shown");
-    for (const point of points) {
+    for (const point of points.filter((p) => p.kind !== "forced")) {
       const { colour, marker: shape } = styleOf(point.filter);
       const cx = x(point.jd);
       const cy = y(point.magnitude);
-      if (point.error) {
-        plot.append(
-          svg("line", {
-            x1: cx,
-            x2: cx,
-            y1: y(point.magnitude - point.error),
-            y2: y(point.magnitude + point.error),
-            stroke: colour,
-          }),
-        );
-      }
-      if (point.alertId === shown) {
+      if (point.error) plot.append(errorBar(point, cx, colour, {}));
+      if (shown && point.alertId === shown) {
         plot.append(
           svg("circle", {
             cx,
@@ -200,39 +279,27 @@ function render({ model, el }) {
           }),
         );
       }
+      const openable = point.indexed !== false;
       const dot = marker(shape, cx, cy, 4, {
         fill: colour,
         stroke: "#fff",
         class: "fink-point",
         "data-alert-id": point.alertId,
+        "data-filter": point.filter,
+        "data-indexed": String(openable),
       });
-      dot.style.cursor = "pointer";
-      dot.addEventListener("pointerenter", () => {
-        readout.textContent = `${isoMinute(point.jd)} UTC (MJD ${mjd(point.jd)}) · ${point.filter} · ${point.magnitude.toFixed(2)} ± ${(point.error || 0).toFixed(2)} ${model.get("unit")} · alert ${point.alertId}`;
-      });
-      dot.addEventListener("click", () => {
-        model.set("clicked", point.alertId);
-        model.save_changes();
-      });
-      plot.append(dot);
-    }
-    legend.replaceChildren();
-    for (const filter of [...new Set(points.map((p) => p.filter))]) {
-      const item = document.createElement("span");
-      item.className = "fink-legend-item";
-      item.style.color = styleOf(filter).colour;
-      item.textContent = `● ${filter}`;
-      legend.append(item);
-    }
-    if (limits.length) {
-      const item = document.createElement("span");
-      item.className = "fink-legend-item";
-      item.textContent = "▽ upper limits";
-      legend.append(item);
+      if (openable) {
+        dot.style.cursor = "pointer";
+        dot.addEventListener("click", () => {
+          model.set("clicked", point.alertId);
+          model.save_changes();
+        });
+      }
+      plot.append(hoverable(dot, () => describe(point, unit, when(point.jd, point.time))));
     }
   }
 
-  for (const name of ["points", "limits", "shown", "unit", "styles", "time_origins"]) {
+  for (const name of ["points", "limits", "shown", "unit", "styles", "time_origins", "note"]) {
     model.on(`change:${name}`, draw);
   }
   draw();
