@@ -1,4 +1,4 @@
-"""CutoutClient: an alert's stamps, an object's alerts and upper limits, many alerts at once.
+"""CutoutClient: an alert's stamps, an object's alerts and history, many alerts at once.
 
 The API a notebook calls, over a transport found by `discover`: a /api/v1 server over HTTP or
 the lake read in-process, with the same answers either way. Each method names the route and
@@ -69,37 +69,78 @@ class CutoutClient:
     def __repr__(self) -> str:
         return f"CutoutClient({self.transport!r})"
 
-    def alerts(self, object_id: str | int) -> list[dict[str, Any]]:
-        """Every alert of an object, oldest first: ids, jd, date, filter, magnitude, ra, dec..."""
-        return json_of(self.transport.get("alerts", {"objectId": object_id}), list)
+    def alerts(
+        self, object_id: str | int | None = None, *, ss_object_id: str | int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every alert of an object (or of a Rubin solar-system object: `ss_object_id`), oldest
+        first: ids, jd, date, filter, magnitude, ra, dec..., ``ssObjectId`` and ``designation``
+        where set."""
+        params = {"objectId": object_id, "ssObjectId": ss_object_id}
+        return json_of(self.transport.get("alerts", params), list)
+
+    def history(
+        self, object_id: str | int | None = None, *, ss_object_id: str | int | None = None
+    ) -> dict[str, Any]:
+        """An object's light curve (or a Rubin solar-system object's: `ss_object_id`).
+
+        Returns
+        -------
+        dict
+            ``survey``, ``objectId``, ``ssObjectId``, ``designation``, ``unit`` (``nJy`` or
+            ``mag``), ``latestAlertId`` and ``points``, oldest first: each with ``kind``
+            (``detection``, ``forced``, ``upper_limit``), ``mjd``, ``time`` (ISO 8601 UTC),
+            ``band``, ``value``, ``error``, ``alertId`` (text) and ``indexed`` (its stamps can
+            be opened). See ``/api/v1/history`` in the README.
+        """
+        params = {"objectId": object_id, "ssObjectId": ss_object_id}
+        return json_of(self.transport.get("history", params), dict)
 
     def upper_limits(self, object_id: str | int) -> list[dict[str, Any]]:
-        """The object's upper limits from its latest alert's history: jd, date, filter, limit."""
+        """The object's upper limits from its latest alert's history: jd, date, filter, limit
+        (``/api/v1/limits``, replaced by `history`'s points of kind ``upper_limit``)."""
         return json_of(self.transport.get("limits", {"objectId": object_id}), list)
 
     def fits_bytes(
-        self, object_id: str | int | None = None, candid: int | None = None, kind: str = "Science"
+        self,
+        object_id: str | int | None = None,
+        candid: int | None = None,
+        kind: str = "Science",
+        *,
+        ss_object_id: str | int | None = None,
     ) -> bytes:
-        """The original FITS file of one stamp (``kind="All"``: a multi-extension file)."""
-        params = {"objectId": object_id, "candid": candid, "kind": kind, "return_type": "FITS"}
+        """The original FITS file of one stamp (``kind="All"``: a multi-extension file).
+
+        `ss_object_id` instead of `object_id`: a Rubin solar-system object's latest alert (or
+        its alert `candid`)."""
+        params = _cutout_params(object_id, candid, kind, "FITS", ss_object_id)
         return checked(self.transport.get("cutouts", params)).body
 
     def hdulist(
-        self, object_id: str | int | None = None, candid: int | None = None, kind: str = "Science"
+        self,
+        object_id: str | int | None = None,
+        candid: int | None = None,
+        kind: str = "Science",
+        *,
+        ss_object_id: str | int | None = None,
     ) -> fits.HDUList:
         """One stamp as an astropy HDUList."""
         from astropy.io import fits
 
-        data = self.fits_bytes(object_id, candid, kind)
+        data = self.fits_bytes(object_id, candid, kind, ss_object_id=ss_object_id)
         return fits.open(io.BytesIO(data), ignore_missing_simple=True)
 
     def array(
-        self, object_id: str | int | None = None, candid: int | None = None, kind: str = "Science"
+        self,
+        object_id: str | int | None = None,
+        candid: int | None = None,
+        kind: str = "Science",
+        *,
+        ss_object_id: str | int | None = None,
     ) -> np.ndarray:
         """One stamp's pixels as a float64 array (NaN where the survey has no value)."""
         import numpy as np
 
-        params = {"objectId": object_id, "candid": candid, "kind": kind, "return_type": "array"}
+        params = _cutout_params(object_id, candid, kind, "array", ss_object_id)
         arrays = json_of(self.transport.get("cutouts", params), list)
         try:
             return np.array(arrays[0], dtype=float)
@@ -111,16 +152,12 @@ class CutoutClient:
         object_id: str | int | None = None,
         candid: int | None = None,
         kind: str = "All",
+        *,
+        ss_object_id: str | int | None = None,
         **render,
     ) -> bytes:
         """A PNG rendered by the server (`render`: stretch, interval, pmin, pmax, colormap, ...)."""
-        params = {
-            "objectId": object_id,
-            "candid": candid,
-            "kind": kind,
-            "return_type": "PNG",
-            **render,
-        }
+        params = {**_cutout_params(object_id, candid, kind, "PNG", ss_object_id), **render}
         return checked(self.transport.get("cutouts", params)).body
 
     def stamps(
@@ -128,13 +165,20 @@ class CutoutClient:
         object_id: str | int | None = None,
         candid: int | None = None,
         kinds: Sequence[str] = KINDS,
+        *,
+        ss_object_id: str | int | None = None,
     ) -> dict[str, Stamp]:
-        """Stamps (pixels, header, original FITS bytes) of one alert (default: the latest)."""
+        """Stamps (pixels, header, original FITS bytes) of one alert (default: the latest) of
+        an object, or of a Rubin solar-system object (`ss_object_id`)."""
         from fink_cutout_jupyter.cutouts.stamps import Stamp
 
         if candid is None:
-            candid = self.alerts(_object_id_given(object_id))[-1]["alertId"]
-        return {kind: Stamp(kind, self.fits_bytes(object_id, candid, kind)) for kind in kinds}
+            _object_given(object_id, ss_object_id)
+            candid = self.alerts(object_id, ss_object_id=ss_object_id)[-1]["alertId"]
+        return {
+            kind: Stamp(kind, self.fits_bytes(object_id, candid, kind, ss_object_id=ss_object_id))
+            for kind in kinds
+        }
 
     def batch(
         self,
@@ -169,17 +213,31 @@ class CutoutClient:
         """
         return fetch_batch(self.transport, ids, kinds, by, progress)
 
-    async def aalerts(self, object_id: str | int) -> list[dict[str, Any]]:
+    async def aalerts(
+        self, object_id: str | int | None = None, *, ss_object_id: str | int | None = None
+    ) -> list[dict[str, Any]]:
         """`alerts`, without blocking the event loop."""
+        params = {"objectId": object_id, "ssObjectId": ss_object_id}
         async with _session() as session:
-            answer = await self.transport.aget(session, "alerts", {"objectId": object_id})
+            answer = await self.transport.aget(session, "alerts", params)
         return json_of(answer, list)
+
+    async def ahistory(
+        self, object_id: str | int | None = None, *, ss_object_id: str | int | None = None
+    ) -> dict[str, Any]:
+        """`history`, without blocking the event loop."""
+        params = {"objectId": object_id, "ssObjectId": ss_object_id}
+        async with _session() as session:
+            answer = await self.transport.aget(session, "history", params)
+        return json_of(answer, dict)
 
     async def astamps(
         self,
         object_id: str | int | None = None,
         candid: int | None = None,
         kinds: Sequence[str] = KINDS,
+        *,
+        ss_object_id: str | int | None = None,
     ) -> dict[str, Stamp]:
         """`stamps`, fetching the kinds concurrently."""
         import asyncio
@@ -187,19 +245,16 @@ class CutoutClient:
         from fink_cutout_jupyter.cutouts.stamps import Stamp
 
         if candid is None:
-            candid = (await self.aalerts(_object_id_given(object_id)))[-1]["alertId"]
+            _object_given(object_id, ss_object_id)
+            alerts = await self.aalerts(object_id, ss_object_id=ss_object_id)
+            candid = alerts[-1]["alertId"]
         async with _session() as session:
             answers = await asyncio.gather(
                 *(
                     self.transport.aget(
                         session,
                         "cutouts",
-                        {
-                            "objectId": object_id,
-                            "candid": candid,
-                            "kind": kind,
-                            "return_type": "FITS",
-                        },
+                        _cutout_params(object_id, candid, kind, "FITS", ss_object_id),
                     )
                     for kind in kinds
                 )
@@ -210,11 +265,29 @@ class CutoutClient:
         }
 
 
-def _object_id_given(object_id: str | int | None) -> str | int:
-    """The object id of a call that gives no alert id (the server's 400, without asking it)."""
-    if object_id is None:
-        raise CutoutClientError(400, "objectId: missing; give object_id or candid", False)
-    return object_id
+def _object_given(object_id: str | int | None, ss_object_id: str | int | None) -> None:
+    """Refuse a call that names no alert (the server's 400, without asking it)."""
+    if object_id is None and ss_object_id is None:
+        raise CutoutClientError(
+            400, "objectId: missing; give object_id, ss_object_id or candid", False
+        )
+
+
+def _cutout_params(
+    object_id: str | int | None,
+    candid: int | None,
+    kind: str,
+    return_type: str,
+    ss_object_id: str | int | None,
+) -> dict[str, Any]:
+    """The /cutouts parameters of one alert's stamps (None values are left out)."""
+    return {
+        "objectId": object_id,
+        "ssObjectId": ss_object_id,
+        "candid": candid,
+        "kind": kind,
+        "return_type": return_type,
+    }
 
 
 def _session() -> aiohttp.ClientSession:

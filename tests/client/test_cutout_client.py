@@ -155,3 +155,126 @@ def test_importing_the_client_is_cheap():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# history and solar-system objects (issue 24), over both transports
+
+SOLAR_SYSTEM = (21163624394469969, 21165806389311562)
+
+
+@pytest.fixture(scope="module")
+def rubin_both(rubin_lake, tmp_path_factory):
+    """The real Rubin alerts in a lake of their own, indexed: (over HTTP, in-process)."""
+    import shutil
+
+    from support.servers import free_port, start_service, wait_for_http
+
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
+
+    root = tmp_path_factory.mktemp("rubin-client") / "lake"
+    shutil.copytree(rubin_lake.uri, root)
+    lake = Lake(root)
+    build(AlertIndex(lake), lake.nights(), progress=False)
+    port = free_port()
+    process = start_service(str(root), port)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for_http(f"{url}api/v1/openapi.json")
+        yield CutoutClient(url=url), CutoutClient(lake=str(root))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_rubin_histories_are_the_same_over_http_and_in_process(rubin_both, rubin_records):
+    from support.expected_history import assert_points, rubin_history
+
+    http, local = rubin_both
+    objects = sorted({(r["diaObject"] or {}).get("diaObjectId") for r in rubin_records} - {None})
+    for object_id in objects:
+        _, expected = rubin_history(rubin_records, object_id=object_id)
+        body = http.history(object_id)
+        assert body == local.history(str(object_id))
+        assert body["objectId"] == str(object_id)
+        assert_points(body, expected, "tai")
+    for ss_object_id in SOLAR_SYSTEM:
+        _, expected = rubin_history(rubin_records, ss_object_id=ss_object_id)
+        body = http.history(ss_object_id=ss_object_id)
+        assert body == local.history(ss_object_id=str(ss_object_id))
+        assert body["ssObjectId"] == str(ss_object_id)
+        assert_points(body, expected, "tai")
+
+    async def both_async(client):
+        return await asyncio.gather(
+            client.ahistory(objects[0]), client.ahistory(ss_object_id=SOLAR_SYSTEM[0])
+        )
+
+    for client in rubin_both:
+        assert asyncio.run(both_async(client)) == [
+            http.history(objects[0]),
+            http.history(ss_object_id=SOLAR_SYSTEM[0]),
+        ]
+
+
+def test_a_solar_system_objects_alerts_and_stamps_through_both_transports(
+    rubin_both, rubin_records
+):
+    from astropy.io import fits
+
+    for ss_object_id in SOLAR_SYSTEM:
+        record = next(
+            r for r in rubin_records if (r["ssSource"] or {}).get("ssObjectId") == ss_object_id
+        )
+        stored = {kind: record[f"cutout{kind}"] for kind in KINDS}
+        with fits.open(io.BytesIO(stored["Science"])) as hdul:
+            science = hdul[0].data.astype(float)
+        for client in rubin_both:
+            [alert] = client.alerts(ss_object_id=ss_object_id)
+            assert (alert["alertId"], alert["ssObjectId"]) == (
+                record["diaSourceId"],
+                str(ss_object_id),
+            )
+            assert alert["designation"] == record["ssSource"]["designation"]
+            assert asyncio.run(client.aalerts(ss_object_id=ss_object_id)) == [alert]
+            stamps = client.stamps(ss_object_id=ss_object_id)
+            assert {kind: stamp.fits_bytes for kind, stamp in stamps.items()} == stored
+            astamps = asyncio.run(client.astamps(ss_object_id=ss_object_id))
+            assert {kind: stamp.fits_bytes for kind, stamp in astamps.items()} == stored
+            candid = record["diaSourceId"]
+            assert client.fits_bytes(candid=candid, ss_object_id=ss_object_id) == stored["Science"]
+            np.testing.assert_array_equal(client.array(ss_object_id=ss_object_id), science)
+            assert client.png(ss_object_id=ss_object_id).startswith(b"\x89PNG")
+            with client.hdulist(ss_object_id=ss_object_id, kind="Difference") as hdul:
+                assert len(hdul) == 3
+
+
+def test_history_refusals_are_client_errors_naming_the_parameter(rubin_both, both):
+    for client in (*rubin_both, *both):
+        with pytest.raises(CutoutClientError, match="objectId: missing") as caught:
+            client.history()
+        assert caught.value.status == 400
+        with pytest.raises(CutoutClientError, match="objectId, ssObjectId: give one") as caught:
+            client.history("170028485706776685", ss_object_id=SOLAR_SYSTEM[0])
+        assert caught.value.status == 400
+        with pytest.raises(CutoutClientError, match="ssObjectId: no alert of 7") as caught:
+            client.history(ss_object_id=7)
+        assert caught.value.status == 404
+        with pytest.raises(CutoutClientError, match="give object_id, ss_object_id or candid"):
+            client.stamps()
+
+
+def test_the_demo_objects_history_is_the_same_over_http_and_in_process(both, demo):
+    from pathlib import Path
+
+    from support.expected_history import assert_points, ztf_history
+
+    http, local = both
+    body = http.history(DEMO_OBJECT_ID)
+    assert body == local.history(DEMO_OBJECT_ID)
+    candid, expected = ztf_history(
+        sorted(Path(demo.root, "science").rglob("*.parquet")), DEMO_OBJECT_ID
+    )
+    assert body["latestAlertId"] == str(candid)
+    assert_points(body, expected, "utc")
