@@ -359,3 +359,162 @@ async def test_a_bad_batch_is_refused_and_names_the_parameter(door, payload, sta
     response = await post(door, **payload)
     assert response.status == status
     assert text in response.json()["text"]
+
+
+# /api/v1/history and solar-system objects (issue 24), through each door
+
+SOLAR_SYSTEM = {21163624394469969: "2004 JQ12", 21165806389311562: "2020 SJ88"}
+
+
+@pytest.fixture(scope="session")
+def rubin_lake_case(rubin_lake, rubin_records, tmp_path_factory):
+    """The real Rubin alerts, indexed outside their lake; its object: the first with a
+    diaObject (each has one alert)."""
+    from support.real_data import LakeCase
+
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+
+    index_root = str(tmp_path_factory.mktemp("rubin-door-index"))
+    build(AlertIndex(rubin_lake, index_root), rubin_lake.nights(), progress=False)
+    record = next(r for r in rubin_records if (r["diaObject"] or {}).get("diaObjectId"))
+    object_id = str(record["diaObject"]["diaObjectId"])
+    return LakeCase("rubin", rubin_lake.uri, index_root, "science", object_id, (), "", ())
+
+
+def _history_schema_validator(document: dict):
+    """A JSON Schema validator of the document's History schema (its references resolved)."""
+    import jsonschema
+
+    schema = {**document["components"]["schemas"]["History"], "components": document["components"]}
+    return jsonschema.Draft202012Validator(schema)
+
+
+async def test_history_of_a_ztf_object_is_its_alerts_and_their_history(door, lake_case):
+    from support.expected_history import assert_points, ztf_history
+
+    files = sorted((Path(lake_case.lake) / lake_case.science_dir).rglob("*.parquet"))
+    candid, expected = ztf_history(files, lake_case.object_id)
+    response = await door("api/v1/history", params={"objectId": lake_case.object_id})
+    assert response.status == 200, response.body
+    body = response.json()
+    assert (body["survey"], body["objectId"], body["unit"]) == ("ztf", lake_case.object_id, "mag")
+    assert body["latestAlertId"] == str(candid) == str(lake_case.alert_ids[-1])
+    assert_points(body, expected, "utc")
+    assert {p["alertId"] for p in body["points"] if p["indexed"]} == {
+        str(i) for i in lake_case.alert_ids
+    }
+    document = (await door("api/v1/openapi.json")).json()
+    _history_schema_validator(document).validate(body)
+    assert response.headers["Cache-Control"] == "private, no-cache"
+    etag = response.headers["ETag"]
+    again = await door(
+        "api/v1/history",
+        params={"objectId": lake_case.object_id},
+        headers={"If-None-Match": etag},
+    )
+    assert (again.status, again.body) == (304, b"")
+
+
+@pytest.mark.parametrize("lake_case", ["rubin"], indirect=True)
+async def test_history_of_rubin_objects_and_solar_system_objects(door, lake_case, rubin_records):
+    from support.expected_history import assert_points, rubin_history
+
+    validator = _history_schema_validator((await door("api/v1/openapi.json")).json())
+    objects = sorted({(r["diaObject"] or {}).get("diaObjectId") for r in rubin_records} - {None})
+    asked = [({"diaObjectId": str(i)}, {"object_id": i}) for i in objects]
+    asked += [({"ssObjectId": str(i)}, {"ss_object_id": i}) for i in SOLAR_SYSTEM]
+    for params, named in asked:
+        latest, expected = rubin_history(rubin_records, **named)
+        response = await door("api/v1/history", params=params)
+        assert response.status == 200, response.body
+        body = response.json()
+        validator.validate(body)
+        assert body["latestAlertId"] == str(latest["diaSourceId"])
+        assert (body["survey"], body["unit"]) == ("lsst", "nJy")
+        if "ss_object_id" in named:
+            assert body["objectId"] is None
+            assert body["ssObjectId"] == params["ssObjectId"]
+            assert body["designation"] == SOLAR_SYSTEM[named["ss_object_id"]]
+        else:
+            assert (body["objectId"], body["ssObjectId"]) == (params["diaObjectId"], None)
+        assert_points(body, expected, "tai")
+
+
+@pytest.mark.parametrize("lake_case", ["rubin"], indirect=True)
+async def test_a_solar_system_objects_alerts_and_stamps(door, lake_case, rubin_records):
+    for ss_object_id, designation in SOLAR_SYSTEM.items():
+        record = next(
+            r for r in rubin_records if (r["ssSource"] or {}).get("ssObjectId") == ss_object_id
+        )
+        alerts = await door("api/v1/alerts", params={"ssObjectId": str(ss_object_id)})
+        assert alerts.status == 200, alerts.body
+        [alert] = alerts.json()
+        assert alert["objectId"] is None
+        assert alert["alertId"] == record["diaSourceId"]
+        assert (alert["ssObjectId"], alert["designation"]) == (str(ss_object_id), designation)
+        for extra in ({}, {"candid": str(record["diaSourceId"])}):
+            params = {"ssObjectId": str(ss_object_id), "kind": "Template", "return_type": "FITS"}
+            stamp = await door("api/v1/cutouts", params={**params, **extra})
+            assert stamp.status == 200, stamp.body
+            assert stamp.body == record["cutoutTemplate"]
+            posted = await post(door, ssObjectId=ss_object_id, kind="Template", return_type="FITS")
+            assert posted.body == stamp.body
+
+
+HISTORY_REFUSALS = [
+    ({}, 400, "objectId: missing; give one of objectId, diaObjectId, ssObjectId"),
+    (
+        {"objectId": "170028485706776685", "ssObjectId": "21163624394469969"},
+        400,
+        "objectId, ssObjectId: give one of them",
+    ),
+    ({"ssObjectId": "2004 JQ12"}, 400, "ssObjectId: '2004 JQ12' is not an id"),
+    ({"kind": "Science", "objectId": "1"}, 400, "kind: unknown parameter"),
+    ({"objectId": "1"}, 404, "objectId: no alert of 1"),
+    ({"ssObjectId": "21163624394469968"}, 404, "ssObjectId: no alert of 21163624394469968"),
+]
+
+
+@pytest.mark.parametrize("lake_case", ["rubin"], indirect=True)
+@pytest.mark.parametrize(("params", "status", "text"), HISTORY_REFUSALS)
+async def test_bad_history_requests_name_the_parameter(door, lake_case, params, status, text):
+    response = await door("api/v1/history", params=params)
+    assert response.status == status, response.body
+    assert response.json()["status"] == "error"
+    assert text in response.json()["text"]
+
+
+@pytest.mark.parametrize("lake_case", ["rubin"], indirect=True)
+@pytest.mark.parametrize(
+    ("route", "params", "text"),
+    [
+        ("alerts", {"objectId": "1", "ssObjectId": "1"}, "objectId, ssObjectId: give one of them"),
+        ("alerts", {"ssObjectId": "x"}, "ssObjectId: 'x' is not an id"),
+        (
+            "cutouts",
+            {"diaObjectId": "1", "ssObjectId": "1"},
+            "ssObjectId, diaObjectId: give ssObjectId without diaObjectId",
+        ),
+        (
+            "cutouts",
+            {"hdfsPath": "science/x.parquet", "ssObjectId": "1"},
+            "ssObjectId, hdfsPath: give ssObjectId without hdfsPath",
+        ),
+    ],
+)
+async def test_ss_object_id_beside_another_name_is_a_400(door, lake_case, route, params, text):
+    response = await door(f"api/v1/{route}", params=params)
+    assert response.status == 400
+    assert text in response.json()["text"]
+
+
+@pytest.mark.parametrize("lake_case", ["rubin"], indirect=True)
+async def test_a_candid_of_another_solar_system_object_is_a_404(door, lake_case, rubin_records):
+    first, second = sorted(SOLAR_SYSTEM)
+    other = next(r for r in rubin_records if (r["ssSource"] or {}).get("ssObjectId") == second)
+    response = await door(
+        "api/v1/cutouts", params={"ssObjectId": str(first), "candid": str(other["diaSourceId"])}
+    )
+    assert response.status == 404
+    assert f"is not an alert of ssObjectId {first}" in response.json()["text"]
