@@ -118,6 +118,13 @@ def demo_lake(demo) -> Lake:
 
 
 @pytest.fixture(scope="session")
+def rubin_demo(tmp_path_factory: pytest.TempPathFactory):
+    """The Rubin demo lake (`make_demo_lake(..., survey="lsst")`), indexed, written once per
+    test session: its `DemoLake` (``demo_object_id``, ``ss_object_ids``, files)."""
+    return make_demo_lake(tmp_path_factory.mktemp("rubin-demo-lake"), survey="lsst")
+
+
+@pytest.fixture(scope="session")
 def real_lake_case(ztf_lake, tmp_path_factory) -> LakeCase:
     """The real ZTF lake with its index built outside it (the lake is read-only)."""
     from fink_cutout_jupyter.index.build import build
