@@ -13,7 +13,7 @@ import traitlets
 from fink_cutout_jupyter.client import CutoutClient, CutoutClientError
 from fink_cutout_jupyter.surveys import KINDS
 from fink_cutout_jupyter.widgets.assets import STATIC, bundled_module
-from fink_cutout_jupyter.widgets.gallery_ids import gallery_ids, pages
+from fink_cutout_jupyter.widgets.gallery_ids import SOLAR_SYSTEM, gallery_ids, pages
 from fink_cutout_jupyter.widgets.labels import Labels, default_labels_path
 from fink_cutout_jupyter.widgets.stamp_display import colormap_tables
 from fink_cutout_jupyter.widgets.viewer_html import error_box
@@ -55,10 +55,12 @@ class CutoutGallery(widgets.VBox):
 
     Parameters
     ----------
-    source : list of ids, or a pandas DataFrame
-        Object ids (each object's latest alert) or alert ids; or a table with a column
-        ``candid``, ``diaSourceId``, ``objectId`` or ``diaObjectId`` (the first found, in that
-        order; ``i:candid`` and ``i:objectId`` of Fink's API too).
+    source : list of ids or of records, or a pandas DataFrame
+        Object ids (each object's latest alert) or alert ids; or records (e.g.
+        ``{"ssObjectId": ...}``) or a table with a column ``candid``, ``diaSourceId``,
+        ``objectId``, ``diaObjectId`` or ``ssObjectId`` (the first found, in that order;
+        ``i:candid`` and ``i:objectId`` of Fink's API too). Solar-system objects
+        (``ssObjectId``) show their latest alert, and open in the viewer as such.
     client : CutoutClient, optional
         As for `CutoutViewer`.
     kind : {"Difference", "Science", "Template", "All"}
@@ -67,8 +69,9 @@ class CutoutGallery(widgets.VBox):
         Thumbnails per page (60).
     labels : sequence of str
         Vetting label names, given with the keys 1, 2, 3...
-    by : {"auto", "objectId", "candid", "diaObjectId", "diaSourceId"}
-        What the ids are (``auto``: alert ids if all are whole numbers; see `CutoutClient.batch`).
+    by : {"auto", "objectId", "candid", "diaObjectId", "diaSourceId", "ssObjectId"}
+        What the ids are (``auto``: alert ids if all are whole numbers, unless the column or the
+        records' key names them; see `CutoutClient.batch`).
     labels_path : path, optional
         The CSV (or ``.parquet``) file the labels are saved to at every change, atomically.
         Default: ``fink-labels-<hash of the ids>.csv`` in the current directory (in Jupyter, the
@@ -198,11 +201,14 @@ class CutoutGallery(widgets.VBox):
         number = max(0, min(number, self.grid.pages - 1))
         chosen = self.ids[number * self.page_size : (number + 1) * self.page_size]
         try:
-            stamps, table = self.client.batch(chosen, kinds=self.kinds, by=self.by)
+            if self.by == SOLAR_SYSTEM:
+                stamps, records = self._solar_system_page(chosen)
+            else:
+                stamps, table = self.client.batch(chosen, kinds=self.kinds, by=self.by)
+                records = table.to_dict("records")
         except CutoutClientError as error:
             self.message.value = error_box(error.text)
             return
-        records = table.to_dict("records")
         self._rows.update({str(row["id"]): row for row in records})
         tiles = []
         for position, row in enumerate(records):
@@ -214,6 +220,52 @@ class CutoutGallery(widgets.VBox):
         self.grid.current = 0
         self.grid.page = number
         self.message.value = ""
+
+    def _solar_system_page(self, chosen: list[str | int]):
+        """The latest alert of each solar-system object (`CutoutClient.alerts`), then their
+        stamps in one batch by alert id; rows keyed by the ssObjectId as given."""
+        import numpy as np
+
+        latest: dict[int, dict[str, Any]] = {}
+        rows: list[dict[str, Any]] = []
+        for ss_object_id in chosen:
+            try:
+                alert = self.client.alerts(ss_object_id=ss_object_id)[-1]
+            except CutoutClientError as error:
+                if error.status not in (400, 404):
+                    raise
+                rows.append({"id": str(ss_object_id), "status": f"not found: {error.text}"})
+                continue
+            latest[alert["alertId"]] = alert
+            rows.append({"id": str(ss_object_id), "alertId": alert["alertId"]})
+        if latest:
+            stamps, table = self.client.batch(list(latest), kinds=self.kinds, by="diaSourceId")
+            found: dict[int, tuple[int, dict[str, Any]]] = {
+                int(row["alertId"]): (position, row)
+                for position, row in enumerate(table.to_dict("records"))
+                if row.get("alertId") is not None
+            }
+        else:
+            stamps, found = np.full((0, len(self.kinds), 1, 1), np.nan, np.float32), {}
+        planes, records = [], []
+        for row in rows:
+            hit = found.get(row["alertId"]) if "alertId" in row else None
+            if hit is None:
+                planes.append(np.full(stamps.shape[1:], np.nan, np.float32))
+                records.append({**row, "status": row.get("status", "not found")})
+                continue
+            position, batch_row = hit
+            planes.append(stamps[position])
+            alert = latest[row["alertId"]]
+            records.append(
+                {
+                    **batch_row,
+                    "id": row["id"],
+                    "ssObjectId": row["id"],
+                    "designation": alert.get("designation"),
+                }
+            )
+        return np.stack(planes) if planes else stamps, records
 
     def _alone(self, row: dict[str, Any]):
         """The stamps of one alert whose shape is not the batch's, at their own shape."""
@@ -239,7 +291,12 @@ class CutoutGallery(widgets.VBox):
         row = self._rows.get(str(identifier))
         if row is None or not str(row.get("status", "")).startswith("ok"):
             return
-        viewer = CutoutViewer(row["objectId"], candid=int(row["alertId"]), client=self.client)
+        if self.by == SOLAR_SYSTEM:
+            viewer = CutoutViewer(
+                ss_object_id=row["ssObjectId"], candid=int(row["alertId"]), client=self.client
+            )
+        else:
+            viewer = CutoutViewer(row["objectId"], candid=int(row["alertId"]), client=self.client)
         self.viewer_box.children = [viewer]
 
     def _on_message(self, _, content: dict, buffers) -> None:
@@ -256,6 +313,8 @@ def _tile(row: dict[str, Any], stamps, kinds: list[str]) -> dict[str, Any]:
     """One thumbnail: its id, status, caption, and pixels (float32, one buffer per kind)."""
     ok = str(row["status"]).startswith("ok")
     caption = [str(row["id"])]
+    if row.get("designation"):
+        caption[0] += f" ({row['designation']})"
     if row.get("alertId") is not None and str(row.get("status", "")).startswith("ok"):
         date = dt.datetime.fromisoformat(row["date"]).strftime("%Y-%m-%d %H:%M")
         magnitude = row.get("magnitude")

@@ -1,9 +1,10 @@
-"""What a gallery is given, without a display: the ids to show, from a list or a DataFrame, and
-how many pages they make (its vetting labels are `labels`)."""
+"""What a gallery is given, without a display: the ids to show, from a list (of ids, or of
+records naming them), or a DataFrame, and how many pages they make (its vetting labels are
+`labels`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 # Columns a Fink API query, a Spark or a pandas selection names its ids with, most precise first.
@@ -14,38 +15,52 @@ ID_COLUMNS = (
     ("objectId", "objectId"),
     ("i:objectId", "objectId"),
     ("diaObjectId", "diaObjectId"),
+    ("ssObjectId", "ssObjectId"),  # Rubin's solar-system objects
 )
+SOLAR_SYSTEM = "ssObjectId"
 
 
 def gallery_ids(source: Any, by: str = "auto") -> tuple[list[str | int], str]:
-    """The ids to show and what they are (``objectId``, ``candid``, ``diaObjectId`` or
-    ``diaSourceId``), from a list of ids or a table with one of `ID_COLUMNS`.
+    """The ids to show and what they are (``objectId``, ``candid``, ``diaObjectId``,
+    ``diaSourceId`` or ``ssObjectId``), from a list of ids, a list of records (mappings, e.g.
+    ``{"ssObjectId": ...}``) or a table with one of `ID_COLUMNS` (the first found, in order).
 
     Raises
     ------
     ValueError
-        A table without an id column, an empty selection, or ids missing or written as floats
-        (which lose the digits of ids past 2**53, so that labels would land on other ids).
+        A table or records without an id column, an empty selection, or ids missing or written
+        as floats (which lose the digits of ids past 2**53, so that labels would land on other
+        ids).
     """
     columns = getattr(source, "columns", None)
-    if columns is not None:
-        names = [str(name) for name in columns]
-        found = next(((column, kind) for column, kind in ID_COLUMNS if column in names), None)
-        if found is None:
-            raise ValueError(
-                f"no id column among {names[:12]}; expected one of "
-                f"{', '.join(column for column, _ in ID_COLUMNS)}"
-            )
-        column, kind = found
+    records = None if columns is not None or isinstance(source, str) else list(source)
+    if records and all(isinstance(record, Mapping) for record in records):
+        common = set.intersection(*(set(map(str, record)) for record in records))
+        column, kind = _id_column(sorted(common))
+        ids = _plain_ids([record[column] for record in records], column)
+        by = kind if by == "auto" else by
+    elif columns is not None:
+        column, kind = _id_column([str(name) for name in columns])
         ids = _plain_ids(source[column].tolist(), column)
         by = kind if by == "auto" else by
     else:
-        ids = _plain_ids(source, "ids")
+        ids = _plain_ids(source if records is None else records, "ids")
     if not ids:
         raise ValueError("nothing to show: the selection is empty")
     if by == "auto":
         by = "candid" if all(str(i).isdigit() for i in ids) else "objectId"
     return ids, by
+
+
+def _id_column(names: list[str]) -> tuple[str, str]:
+    """The first of `ID_COLUMNS` among `names`, and what it names."""
+    found = next(((column, kind) for column, kind in ID_COLUMNS if column in names), None)
+    if found is None:
+        raise ValueError(
+            f"no id column among {names[:12]}; expected one of "
+            f"{', '.join(column for column, _ in ID_COLUMNS)}"
+        )
+    return found
 
 
 def _plain_ids(values: Iterable[Any], name: str) -> list[str | int]:

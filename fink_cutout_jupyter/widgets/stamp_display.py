@@ -1,5 +1,6 @@
 """What the stamps' front-end needs, computed without a display: pixels as float32 buffers, zscale
-cuts, sky positions from a WCS, compass and orientation, detection sign, links, colormap tables.
+cuts, sky positions from a WCS, compass and orientation, the alert's position (the reticle) and
+the pixel scale (the scale bar), detection sign, links, colormap tables.
 
 The browser (``static/stamps.js``) applies cuts, stretch and colormap itself; these functions give
 it what only astropy, matplotlib or the survey know. The same colours in Python (saved figures,
@@ -33,11 +34,23 @@ DEFAULT_COLORMAPS = (
     "PiYG",
 )
 SEARCH_RADIUS_ARCSEC = 5.0
+# Lengths a scale bar may have (arcsec): the longest that fits a quarter of the view is drawn.
+SCALE_BAR_ARCSEC = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+# Drawn over the stamps, outlined in black: colours no colormap of DEFAULT_COLORMAPS' greys and
+# diverging maps has, so that they stand out on Science, Template and Difference alike.
+OVERLAY_COLOURS = {"reticle": "#00ff00", "scale_bar": "#ffff00", "outline": "#000000"}
 
 
-def stamp_payload(stamp: Stamp, survey: Survey) -> dict[str, Any]:
+def stamp_payload(
+    stamp: Stamp, survey: Survey, position: tuple[float | None, float | None] | None = None
+) -> dict[str, Any]:
     """One stamp as the front-end takes it: shape, float32 pixels (row 0 first), unit, zscale
-    cuts, sky positions (or offsets) and compass.
+    cuts, sky positions (or offsets), compass, the alert's position and the pixel scale.
+
+    Parameters
+    ----------
+    position : (ra, dec) in degrees, optional
+        The alert's position, placed on the stamp through its WCS (`alert_pixel`).
 
     Raises
     ------
@@ -47,6 +60,7 @@ def stamp_payload(stamp: Stamp, survey: Survey) -> dict[str, Any]:
     pixels = np.ascontiguousarray(stamp.data, dtype="<f4")
     height, width = pixels.shape
     wcs = celestial_wcs(stamp.header)
+    ra, dec = position or (None, None)
     return {
         "kind": stamp.kind,
         "width": width,
@@ -56,7 +70,44 @@ def stamp_payload(stamp: Stamp, survey: Survey) -> dict[str, Any]:
         "zscale": interval_cuts(pixels, "zscale"),
         "sky": sky_positions(wcs, width, height) if wcs else offsets(survey, width, height),
         "compass": compass(wcs, width, height) if wcs else None,
+        "alert_position": alert_pixel(wcs, width, height, ra, dec),
+        "arcsec_per_pixel": arcsec_per_pixel(wcs, survey),
     }
+
+
+def alert_pixel(
+    wcs, width: int, height: int, ra: float | None = None, dec: float | None = None
+) -> list[float]:
+    """Where the alert is on the stamp, as [column, row] with pixel ``c`` spanning ``c`` to
+    ``c + 1`` (the view's coordinates): the alert's (ra, dec) through the stamp's WCS, else the
+    stamp's centre (where Fink cuts the stamp around the alert)."""
+    if wcs is not None and ra is not None and dec is not None:
+        column, row = (float(v) for v in wcs.world_to_pixel_values(ra, dec))
+        if math.isfinite(column) and math.isfinite(row):
+            return [column + 0.5, row + 0.5]  # astropy's pixel centres are whole numbers
+    return [width / 2, height / 2]
+
+
+def arcsec_per_pixel(wcs, survey: Survey) -> float:
+    """The stamp's pixel scale: the mean of the WCS's two axes (astropy), else the survey's."""
+    if wcs is None:
+        return survey.pixel_scale_arcsec
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    scale = float(np.mean(proj_plane_pixel_scales(wcs))) * 3600
+    return scale if math.isfinite(scale) and scale > 0 else survey.pixel_scale_arcsec
+
+
+def scale_bar_arcsec(visible_arcsec: float) -> float:
+    """The scale bar's length: the longest of `SCALE_BAR_ARCSEC` within a quarter of the view's
+    width (the shortest if none is); ``static/stamp_drawing.js`` chooses the same way."""
+    fitting = [length for length in SCALE_BAR_ARCSEC if length <= visible_arcsec / 4]
+    return fitting[-1] if fitting else SCALE_BAR_ARCSEC[0]
+
+
+def arcsec_label(length: float) -> str:
+    """A scale bar's label: ``10″``, ``0.5″``."""
+    return f"{length:g}″"
 
 
 def celestial_wcs(header):
@@ -149,9 +200,14 @@ def detection_text(isdiffpos: object) -> str:
     return ""
 
 
-def object_links(object_id: str, survey: Survey, ra: float | None, dec: float | None) -> dict:
-    """The object's Fink portal page, and TNS and SIMBAD searches around its position."""
-    links = {"Fink portal": f"{survey.portal_url}/{quote(str(object_id))}"}
+def object_links(
+    object_id: str | int | None, survey: Survey, ra: float | None, dec: float | None
+) -> dict:
+    """The object's Fink portal page (none for a solar-system object, `object_id` None), and
+    TNS and SIMBAD searches around its position."""
+    links = {}
+    if object_id is not None:
+        links["Fink portal"] = f"{survey.portal_url}/{quote(str(object_id))}"
     if ra is not None and dec is not None:
         radius = SEARCH_RADIUS_ARCSEC
         tns = {"ra": f"{ra:.6f}", "decl": f"{dec:.6f}", "radius": radius, "coords_unit": "arcsec"}

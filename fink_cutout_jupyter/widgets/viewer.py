@@ -21,8 +21,8 @@ from fink_cutout_jupyter.errors import CorruptData
 from fink_cutout_jupyter.surveys import KINDS, SURVEYS, ZTF, Survey
 from fink_cutout_jupyter.widgets.light_curve import (
     LightCurve,
+    client_history,
     filter_styles,
-    light_curve_points,
     light_curve_rgb,
 )
 from fink_cutout_jupyter.widgets.stamp_display import (
@@ -30,7 +30,7 @@ from fink_cutout_jupyter.widgets.stamp_display import (
     orientation_text,
     stamp_payload,
 )
-from fink_cutout_jupyter.widgets.stamp_panels import StampPanels
+from fink_cutout_jupyter.widgets.stamp_panels import StampPanels, display_traits
 from fink_cutout_jupyter.widgets.viewer_html import (
     alert_label,
     alert_title,
@@ -41,6 +41,7 @@ from fink_cutout_jupyter.widgets.viewer_html import (
 
 _LINKED = (
     "stretch",
+    "difference_stretch",
     "interval",
     "pmin",
     "pmax",
@@ -52,6 +53,8 @@ _LINKED = (
     "center",
     "flip",
     "size",
+    "reticle",
+    "scale_bar",
 )
 
 
@@ -64,8 +67,8 @@ class CutoutViewer(widgets.VBox):
 
     Parameters
     ----------
-    object_id : str or int
-        E.g. ``"ZTF24abssjsb"``.
+    object_id : str or int, optional
+        E.g. ``"ZTF24abssjsb"``; or give `ss_object_id`.
     candid : int, optional
         Open on this alert (default: the latest).
     client : CutoutClient, optional
@@ -73,16 +76,23 @@ class CutoutViewer(widgets.VBox):
         Jupyter server, or reads ``FINK_CUTOUTS_LAKE`` in-process).
     size : {"small", "medium", "large"}
         Displayed size of each stamp.
-    stretch, interval, pmin, pmax, colormap, flip
+    stretch, difference_stretch, interval, pmin, pmax, colormap, flip
         Initial rendering: a stretch of astropy.visualization (``linear``, ``sqrt``, ``log``,
-        ``asinh``, ``power``) or Fink's ``sigmoid``; ``zscale``, ``percentile`` (between `pmin`
-        and `pmax`), ``minmax`` or ``manual`` (the `cuts` you set); any matplotlib colormap for
-        Science and Template; `flip` puts row 0 at the bottom.
+        ``asinh``, ``power``) or Fink's ``sigmoid`` for Science and Template, and one for
+        Difference; ``zscale``, ``percentile`` (between `pmin` and `pmax`), ``minmax`` or
+        ``manual`` (the `cuts` you set); any matplotlib colormap for Science and Template; `flip`
+        puts row 0 at the bottom. Stretches, interval and percentiles left ``None`` are the
+        survey's (`Survey.stamp_display`): ZTF linear, linear, zscale; Rubin as Fink's portal
+        shows it, asinh Science and Template, linear Difference, percentiles 0.5-99.95.
+    ss_object_id : int or str, optional
+        A solar-system object (Rubin's ``ssObjectId``) instead of `object_id`: its alerts.
+    reticle, scale_bar : bool
+        Mark the alert's position; draw a bar of a round number of arcseconds.
 
     Attributes
     ----------
-    stretch, interval, pmin, pmax, colormap, difference_colormap, difference_symmetric,
-    share_cuts, zoom, center, flip, size : traits
+    stretch, difference_stretch, interval, pmin, pmax, colormap, difference_colormap,
+    difference_symmetric, share_cuts, zoom, center, flip, size, reticle, scale_bar : traits
         Set them to change the display, observe them to follow the user's changes
         (``viewer.observe(callback, names="zoom")``).
     cuts : dict
@@ -93,6 +103,7 @@ class CutoutViewer(widgets.VBox):
     """
 
     stretch = traitlets.Unicode()
+    difference_stretch = traitlets.Unicode()
     interval = traitlets.Unicode()
     pmin = traitlets.Float()
     pmax = traitlets.Float()
@@ -104,36 +115,54 @@ class CutoutViewer(widgets.VBox):
     center: traitlets.List = traitlets.List()
     flip = traitlets.Bool()
     size = traitlets.Unicode()
+    reticle = traitlets.Bool()
+    scale_bar = traitlets.Bool()
     cuts = traitlets.Any({})
     alert = traitlets.Int(None, allow_none=True)
 
     def __init__(
         self,
-        object_id: str | int,
+        object_id: str | int | None = None,
         candid: int | None = None,
         client: CutoutClient | None = None,
         size: str = "medium",
-        stretch: str = "linear",
-        interval: str = "zscale",
-        pmin: float = 0.5,
-        pmax: float = 99.5,
+        stretch: str | None = None,
+        interval: str | None = None,
+        pmin: float | None = None,
+        pmax: float | None = None,
         colormap: str = "gray",
         flip: bool = False,
+        *,
+        difference_stretch: str | None = None,
+        ss_object_id: int | str | None = None,
+        reticle: bool = True,
+        scale_bar: bool = True,
     ) -> None:
+        if (object_id is None) == (ss_object_id is None):
+            raise ValueError("give object_id or ss_object_id (one of them)")
         self.object_id = object_id
+        self.ss_object_id = ss_object_id
+        given = {
+            "stretch": stretch,
+            "difference_stretch": difference_stretch,
+            "interval": interval,
+            "pmin": pmin,
+            "pmax": pmax,
+        }
+        self._display_given = {name: value for name, value in given.items() if value is not None}
         self.alerts: list[dict[str, Any]] = []
         self.stamps: dict[str, Stamp] = {}
         self.broken: dict[str, str] = {}  # kind -> why its stamp cannot be shown
         self._cache: dict[int, dict[str, Stamp | str]] = {}
+        self._overlays: dict[str, tuple[list[float], float]] = {}  # kind -> reticle, arcsec/px
         self._cuts_from_browser = False
         self.panels = StampPanels(
-            stretch=stretch,
-            interval=interval,
-            pmin=pmin,
-            pmax=pmax,
+            **self._display_given,
             colormap=colormap,
             flip=flip,
             size=size,
+            reticle=reticle,
+            scale_bar=scale_bar,
         )
         self.light_curve = LightCurve()
         self.message = widgets.HTML()
@@ -166,23 +195,25 @@ class CutoutViewer(widgets.VBox):
         self.add_class("fink-cutout-viewer")
         try:
             self.client = client or CutoutClient()
-            alerts = self.client.alerts(object_id)
+            if ss_object_id is not None:
+                alerts = self.client.alerts(ss_object_id=ss_object_id)
+            else:
+                alerts = self.client.alerts(object_id)
         except CutoutClientError as error:
             self._show_error(error.text)
             return
         start = candid if candid is not None else alerts[-1]["alertId"]
         if start not in {a["alertId"] for a in alerts}:
-            self._show_error(f"alert {candid} is not an alert of {object_id}")
+            self._show_error(f"alert {candid} is not an alert of {self._name}")
             return
         self.alert_list.options = [(alert_label(a), a["alertId"]) for a in alerts]
         self.alerts = alerts
-        self.light_curve.unit = alerts[-1].get("magnitude_unit") or self.survey.magnitude_unit
+        for name, value in display_traits(self.survey.stamp_display).items():
+            setattr(self.panels, name, self._display_given.get(name, value))  # the survey's
         self.light_curve.styles = filter_styles(self.survey)
-        self.light_curve.points = light_curve_points(alerts)
-        try:
-            self.light_curve.limits = self.client.upper_limits(object_id)
-        except CutoutClientError:  # a server without the route, or no history
-            self.light_curve.limits = []
+        self.light_curve.show_history(
+            client_history(self.client, alerts, object_id, ss_object_id=ss_object_id)
+        )
         self.show_alert(start)
 
     @property
@@ -190,6 +221,13 @@ class CutoutViewer(widgets.VBox):
         """The survey of the object's alerts (ZTF unless the server names one it knows)."""
         name = self.alerts[0].get("survey") if self.alerts else None
         return SURVEYS.get(str(name), ZTF)
+
+    @property
+    def _name(self) -> str:
+        """The object as named in messages, file names and headers."""
+        if self.object_id is not None:
+            return str(self.object_id)
+        return f"ssObjectId {self.ss_object_id}"
 
     @property
     def alert_record(self) -> dict[str, Any] | None:
@@ -231,6 +269,10 @@ class CutoutViewer(widgets.VBox):
             self.stamps[shared].data, self.interval, self.pmin, self.pmax, symmetric
         )
 
+    def stretch_of(self, kind: str) -> str:
+        """The stretch one stamp is drawn with (`difference_stretch` for Difference)."""
+        return self.difference_stretch if kind == "Difference" else self.stretch
+
     def rgb(self, kind: str):
         """One stamp coloured as shown: (H, W, 3) uint8, row 0 at the top unless flipped."""
         import numpy as np
@@ -238,7 +280,8 @@ class CutoutViewer(widgets.VBox):
         symmetric = kind == "Difference" and self.difference_symmetric
         colormap = self.difference_colormap if kind == "Difference" else self.colormap
         shown = coloured(
-            levels(self.stamps[kind].data, self.stretch, self.cuts_of(kind), symmetric), colormap
+            levels(self.stamps[kind].data, self.stretch_of(kind), self.cuts_of(kind), symmetric),
+            colormap,
         )
         return np.flipud(shown) if self.flip else shown
 
@@ -263,12 +306,27 @@ class CutoutViewer(widgets.VBox):
                 self.difference_colormap if kind == "Difference" else self.colormap,
                 kind == "Difference" and self.difference_symmetric,
                 str(stamp.header.get("BUNIT", "")).strip(),
+                self.stretch_of(kind),
+                *self._overlays.get(kind, (None, None)),
             )
             for kind, stamp in self.stamps.items()
             if kind not in self.broken
         ]
-        title = figure_title(self.object_id, self.alert_record or {}, self.stretch, self.interval)
-        figure = stamps_figure(shown, self.stretch, title, self.panels.orientation, self.flip)
+        stretches = (
+            self.stretch
+            if self.stretch == self.difference_stretch
+            else f"{self.stretch} (Difference {self.difference_stretch})"
+        )
+        title = figure_title(self._name, self.alert_record or {}, stretches, self.interval)
+        figure = stamps_figure(
+            shown,
+            self.stretch,
+            title,
+            self.panels.orientation,
+            self.flip,
+            reticle=self.reticle,
+            scale_bar=self.scale_bar,
+        )
         figure.savefig(path, dpi=dpi, bbox_inches="tight")
 
     def _repr_mimebundle_(self, **kwargs):
@@ -282,9 +340,23 @@ class CutoutViewer(widgets.VBox):
         `scale` times) above the light curve."""
         import numpy as np
 
+        from fink_cutout_jupyter.widgets.viewer_figure import with_overlays
+
         readable = [kind for kind in self.stamps if kind not in self.broken]
-        stamps = side_by_side([self.rgb(kind) for kind in readable])
-        stamps = np.repeat(np.repeat(stamps, scale, axis=0), scale, axis=1)
+        enlarged = []
+        for kind in readable:
+            image = np.repeat(np.repeat(self.rgb(kind), scale, axis=0), scale, axis=1)
+            position, arcsec = self._overlays.get(kind, (None, None))
+            enlarged.append(
+                with_overlays(
+                    image,
+                    scale,
+                    position if self.reticle else None,
+                    arcsec if self.scale_bar else None,
+                    self.flip,
+                )
+            )
+        stamps = side_by_side(enlarged, gap=2 * scale)
         curve = light_curve_rgb(
             self.light_curve.points,
             self.light_curve.limits,
@@ -318,25 +390,27 @@ class CutoutViewer(widgets.VBox):
         except CutoutClientError as error:
             self._show_error(error.text)
             return
-        self.stamps, self.broken, payloads = {}, {}, []
+        record = self.alert_record
+        if record is None:  # the list shows another alert than `candid`
+            raise ValueError(f"candid: {candid} is not the alert selected in the list")
+        self.stamps, self.broken, self._overlays, payloads = {}, {}, {}, []
         for kind, got in self._cache[candid].items():
             try:
                 if isinstance(got, str):
                     raise CorruptData(got)
-                payloads.append(stamp_payload(got, self.survey))
+                payload = stamp_payload(got, self.survey, (record.get("ra"), record.get("dec")))
+                payloads.append(payload)
                 self.stamps[kind] = got
+                self._overlays[kind] = (payload["alert_position"], payload["arcsec_per_pixel"])
             except CorruptData as error:  # bytes that came whole but do not decode
                 self.broken[kind] = str(error)
                 payloads.append({"kind": kind, "error": f"{kind}: {error}"})
-        record = self.alert_record
         position = [a["alertId"] for a in self.alerts].index(candid)
-        if record is None:  # the list shows another alert than `candid`
-            raise ValueError(f"candid: {candid} is not the alert selected in the list")
         self.previous_button.disabled = position == 0
         self.next_button.disabled = position == len(self.alerts) - 1
-        self.title.value = alert_title(str(self.object_id), record)
+        self.title.value = alert_title(self.object_id, record)
         self.links.value = links_html(
-            object_links(str(self.object_id), self.survey, record.get("ra"), record.get("dec"))
+            object_links(self.object_id, self.survey, record.get("ra"), record.get("dec"))
         )
         self._show_downloads(candid, record)
         compass = next((p.get("compass") for p in payloads if p.get("compass")), None)
@@ -356,7 +430,7 @@ class CutoutViewer(widgets.VBox):
         ]
         if self.stamps:
             everything = to_multi_extension_fits(
-                self.stamps, self.object_id, candid, record["jd"], "jd"
+                self.stamps, self._name, candid, record["jd"], "jd"
             )
             links.append(
                 download_link(
@@ -380,7 +454,7 @@ class CutoutViewer(widgets.VBox):
     @traitlets.validate("alert")
     def _alert_of_the_object(self, proposal):
         if proposal["value"] not in {a["alertId"] for a in self.alerts}:
-            raise traitlets.TraitError(f"{proposal['value']} is not an alert of {self.object_id}")
+            raise traitlets.TraitError(f"{proposal['value']} is not an alert of {self._name}")
         return proposal["value"]
 
     def _on_alert_set(self, change) -> None:
@@ -412,7 +486,7 @@ class CutoutViewer(widgets.VBox):
             self.panels.cuts = change["new"]
 
     def _filename(self, kind: str) -> str:
-        return f"{self.object_id}_{self.alert_list.value}_{kind}.fits"
+        return f"{self._name.replace(' ', '_')}_{self.alert_list.value}_{kind}.fits"
 
     def _show_error(self, text: str) -> None:
         self.message.value = error_box(text)

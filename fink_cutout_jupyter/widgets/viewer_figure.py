@@ -1,5 +1,7 @@
 """A labelled matplotlib figure of stamps as a viewer shows them (for `CutoutViewer.save`), made
-from plain data: each stamp's pixels, cuts and colormap, the stretch, the title, the orientation.
+from plain data: each stamp's pixels, cuts, colormap and stretch, the alert's position (reticle)
+and pixel scale (scale bar), the title, the orientation; and the reticle and scale bar drawn on
+an image of a stamp (`with_overlays`, for the static fallback).
 """
 
 from __future__ import annotations
@@ -11,7 +13,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fink_cutout_jupyter.cutouts.render import coloured, level_scale
-from fink_cutout_jupyter.widgets.stamp_display import detection_text
+from fink_cutout_jupyter.widgets.stamp_display import (
+    OVERLAY_COLOURS,
+    arcsec_label,
+    detection_text,
+    scale_bar_arcsec,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,6 +42,12 @@ class FigureStamp:
         Stretched about the cuts' middle (a Difference stamp about zero).
     unit : str
         The colorbar's label (the stamp's ``BUNIT``).
+    stretch : str, optional
+        Its stretch (default: the figure's).
+    alert_position : [column, row], optional
+        Where the reticle goes, pixel ``c`` spanning ``c`` to ``c + 1`` (`alert_pixel`).
+    arcsec_per_pixel : float, optional
+        The scale bar's scale.
     """
 
     kind: str
@@ -43,6 +56,9 @@ class FigureStamp:
     colormap: str
     symmetric: bool = False
     unit: str = ""
+    stretch: str | None = None
+    alert_position: Sequence[float] | None = None
+    arcsec_per_pixel: float | None = None
 
 
 def stamps_figure(
@@ -51,10 +67,13 @@ def stamps_figure(
     title: str,
     orientation: str = "",
     flip: bool = False,
+    reticle: bool = True,
+    scale_bar: bool = True,
 ) -> Figure:
     """The stamps side by side, coloured as the viewer shows them (`cutouts.render`'s levels and
     colours), a colorbar under each (ticks in the stamp's unit), `title` above and `orientation`
-    below; `flip` puts row 0 at the bottom."""
+    below; `flip` puts row 0 at the bottom; the reticle on the alert's position and a scale bar
+    in arcsec where the stamps give them."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import ListedColormap, Normalize
     from matplotlib.figure import Figure
@@ -62,9 +81,14 @@ def stamps_figure(
     figure = Figure(figsize=(3.2 * max(len(stamps), 1), 3.9), layout="constrained")
     axes = figure.subplots(1, max(len(stamps), 1), squeeze=False)[0]
     for axis, stamp in zip(axes, stamps, strict=False):
-        scale = level_scale(stamp.pixels, stretch, stamp.cuts, stamp.symmetric)
+        scale = level_scale(stamp.pixels, stamp.stretch or stretch, stamp.cuts, stamp.symmetric)
         rgb = coloured(scale(stamp.pixels), stamp.colormap)
         axis.imshow(np.flipud(rgb) if flip else rgb, interpolation="nearest")
+        height, width = stamp.pixels.shape
+        if reticle and stamp.alert_position is not None:
+            _reticle(axis, stamp.alert_position, width, height, flip)
+        if scale_bar and stamp.arcsec_per_pixel:
+            _scale_bar(axis, stamp.arcsec_per_pixel, width)
         axis.set_title(stamp.kind)
         axis.set_xticks([])
         axis.set_yticks([])
@@ -79,6 +103,97 @@ def stamps_figure(
     figure.suptitle(title)
     figure.text(0.5, -0.02, orientation, ha="center", va="top", wrap=True, size=7)
     return figure
+
+
+def _reticle(axis, position: Sequence[float], width: int, height: int, flip: bool) -> None:
+    """Four ticks around the alert's position, in image coordinates (pixel centres whole)."""
+    x = position[0] - 0.5
+    y = (height - position[1] if flip else position[1]) - 0.5
+    gap, reach = 0.06 * max(width, height), 0.18 * max(width, height)
+    for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        axis.plot(
+            [x + gap * dx, x + reach * dx],
+            [y + gap * dy, y + reach * dy],
+            color=OVERLAY_COLOURS["reticle"],
+            linewidth=1.5,
+            solid_capstyle="butt",
+            path_effects=_outlined(3),
+        )
+
+
+def _scale_bar(axis, arcsec_per_pixel: float, width: int) -> None:
+    """A bar of a round number of arcsec in the lower left (matplotlib's AnchoredSizeBar)."""
+    from mpl_toolkits.axes_grid1.anchored_artists import (  # type: ignore[import-untyped]
+        AnchoredSizeBar,
+    )
+
+    length = scale_bar_arcsec(width * arcsec_per_pixel)
+    bar = AnchoredSizeBar(
+        axis.transData,
+        length / arcsec_per_pixel,
+        arcsec_label(length),
+        "lower left",
+        color=OVERLAY_COLOURS["scale_bar"],
+        frameon=False,
+        size_vertical=width / 120,
+        pad=0.3,
+        sep=2,
+    )
+    bar.txt_label._text.set_path_effects(_outlined(2))
+    axis.add_artist(bar)
+
+
+def _outlined(width: float):
+    from matplotlib import patheffects
+
+    return [
+        patheffects.Stroke(linewidth=width, foreground=OVERLAY_COLOURS["outline"]),
+        patheffects.Normal(),
+    ]
+
+
+def with_overlays(
+    image: np.ndarray,
+    scale: int,
+    alert_position: Sequence[float] | None,
+    arcsec_per_pixel: float | None,
+    flip: bool = False,
+) -> np.ndarray:
+    """A stamp's image (enlarged `scale` times, (H, W, 3) uint8) with the reticle on
+    `alert_position` and a scale bar of `arcsec_per_pixel` (each left out when None), as the
+    browser draws them (Pillow)."""
+    from PIL import Image, ImageDraw
+
+    if alert_position is None and not arcsec_per_pixel:
+        return image
+    picture = Image.fromarray(image)
+    draw = ImageDraw.Draw(picture)
+    height, width = image.shape[0] / scale, image.shape[1] / scale
+    outline = OVERLAY_COLOURS["outline"]
+    if alert_position is not None:
+        x = alert_position[0] * scale
+        y = (height - alert_position[1] if flip else alert_position[1]) * scale
+        gap, reach = round(max(4.0, 1.5 * scale)), round(max(10.0, 4.5 * scale))
+        for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            line = [(x + gap * dx, y + gap * dy), (x + reach * dx, y + reach * dy)]
+            draw.line(line, fill=outline, width=3)
+            draw.line(line, fill=OVERLAY_COLOURS["reticle"], width=1)
+    if arcsec_per_pixel:
+        length = scale_bar_arcsec(width * arcsec_per_pixel)
+        left, bottom = 4, image.shape[0] - 5
+        right = left + length / arcsec_per_pixel * scale
+        draw.rectangle([left - 1, bottom - 2, right + 1, bottom + 2], fill=outline)
+        draw.rectangle([left, bottom - 1, right, bottom + 1], fill=OVERLAY_COLOURS["scale_bar"])
+        label = arcsec_label(length).replace("″", '"')  # Pillow's default font has no ″
+        draw.text(
+            (left, bottom - 4),
+            label,
+            fill=OVERLAY_COLOURS["scale_bar"],
+            anchor="ld",
+            stroke_width=1,
+            stroke_fill=outline,
+        )
+    return np.asarray(picture)
 
 
 def figure_title(object_id: object, record: Mapping[str, Any], stretch: str, interval: str) -> str:

@@ -21,9 +21,30 @@ def alert_label(alert: dict[str, Any]) -> str:
     return f"{date} UTC · {alert.get('filter', '?')} · {shown} {unit}".strip()
 
 
-def alert_title(object_id: str, alert: dict[str, Any]) -> str:
-    """HTML heading of the viewer: object, date, filter, magnitude ± error, position, detection
-    sign (escaped)."""
+def solar_system_id(alert: dict[str, Any]) -> str | None:
+    """The alert's solar-system object id (``ssObjectId`` in /alerts, ``ss_object_id`` in an
+    index's properties), or None."""
+    value = alert.get("ssObjectId", alert.get("ss_object_id"))
+    return None if value in (None, "", "0", 0) else str(value)
+
+
+def object_name(object_id: str | int | None, alert: dict[str, Any]) -> str:
+    """The object as the heading names it (HTML): its id, or "Solar-system object <designation>
+    · ssObjectId <id>" for an alert of a solar-system object (its diaObjectId, if any, after)."""
+    ss_object_id = solar_system_id(alert)
+    if ss_object_id is None:
+        return f"<b>{html.escape(str(object_id))}</b>"
+    designation = alert.get("designation")
+    named = f" {html.escape(str(designation))}" if designation else ""
+    parts = [f"<b>Solar-system object{named}</b>", f"ssObjectId {html.escape(ss_object_id)}"]
+    if object_id not in (None, "", "0", 0):
+        parts.append(f"diaObjectId {html.escape(str(object_id))}")
+    return " · ".join(parts)
+
+
+def alert_title(object_id: str | int | None, alert: dict[str, Any]) -> str:
+    """HTML heading of the viewer: object (`object_name`), date, filter, magnitude ± error,
+    position, detection sign (escaped)."""
     error = alert.get("magnitude_error")
     magnitude = alert.get("magnitude")
     brightness = (
@@ -34,7 +55,7 @@ def alert_title(object_id: str, alert: dict[str, Any]) -> str:
     date = dt.datetime.fromisoformat(alert["date"]).strftime("%Y-%m-%d %H:%M:%S")
     position = f"ra {alert['ra']:.6f}°, dec {alert['dec']:+.6f}°" if "ra" in alert else ""
     parts = [
-        f"<b>{html.escape(str(object_id))}</b>",
+        object_name(object_id, alert),
         f"alert {html.escape(str(alert['alertId']))}",
         f"{date} UTC",
         f"filter {html.escape(str(alert.get('filter', '?')))}",

@@ -13,11 +13,14 @@ from astropy.wcs import WCS
 from fink_cutout_jupyter.cutouts.stamps import Stamp
 from fink_cutout_jupyter.surveys import LSST, ZTF
 from fink_cutout_jupyter.widgets.stamp_display import (
+    SCALE_BAR_ARCSEC,
+    arcsec_label,
     celestial_wcs,
     colormap_tables,
     detection_text,
     object_links,
     orientation_text,
+    scale_bar_arcsec,
     stamp_payload,
 )
 
@@ -116,6 +119,8 @@ def test_links_out_name_the_object_and_its_position():
     assert "ra=186.358271&decl=13.645369&radius=5.0&coords_unit=arcsec" in links["TNS"]
     assert "Coord=186.358271+%2B13.645369" in links["SIMBAD"]
     assert list(object_links("170028485706776685", LSST, None, None)) == ["Fink portal"]
+    solar_system = object_links(None, LSST, 150.455522, 3.482150)
+    assert list(solar_system) == ["TNS", "SIMBAD"], "no portal page for a solar-system object"
 
 
 def test_colormap_tables_are_matplotlibs_256_levels():
@@ -123,3 +128,54 @@ def test_colormap_tables_are_matplotlibs_256_levels():
     expected = matplotlib.colormaps["RdBu_r"](np.linspace(0, 1, 256), bytes=True)[:, :3]
     assert tables["RdBu_r"] == expected.tobytes()
     assert len(tables["gray"]) == 768
+
+
+def tan_wcs(fits_bytes: bytes) -> WCS:
+    """astropy's WCS of a stored Rubin stamp, read as the TAN projection it names none of."""
+    with fits.open(io.BytesIO(fits_bytes)) as hdul:
+        header = next(hdu for hdu in hdul if hdu.data is not None).header.copy()
+    header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
+    return WCS(header).celestial
+
+
+@pytest.mark.parametrize("kind", ["Science", "Template", "Difference"])
+def test_the_reticle_is_on_the_alerts_ra_dec_through_each_rubin_stamps_wcs(rubin_records, kind):
+    """Every real Rubin alert: the alert's diaSource ra/dec through astropy's WCS of the stored
+    stamp (pixel centres whole in astropy, pixel c spanning c to c + 1 in the view), and the
+    pixel scale near Rubin's 0.2 arcsec."""
+    for record in rubin_records:
+        stamp = Stamp(kind, record[f"cutout{kind}"])
+        source = record["diaSource"]
+        payload = stamp_payload(stamp, LSST, (source["ra"], source["dec"]))
+        column, row = tan_wcs(record[f"cutout{kind}"]).world_to_pixel_values(
+            source["ra"], source["dec"]
+        )
+        assert payload["alert_position"] == pytest.approx([column + 0.5, row + 0.5], abs=1e-9)
+        assert 0 < payload["alert_position"][0] < payload["width"]
+        assert payload["alert_position"] != [payload["width"] / 2, payload["height"] / 2]
+        assert payload["arcsec_per_pixel"] == pytest.approx(0.2, abs=0.002)
+    without_position = stamp_payload(stamp, LSST)
+    assert without_position["alert_position"] == [stamp.data.shape[1] / 2, stamp.data.shape[0] / 2]
+
+
+def test_a_ztf_stamp_without_wcs_has_the_alert_at_its_centre_and_the_surveys_scale(ztf_rows):
+    """ZTF stamps carry no WCS: Fink cuts them around the alert (pixel 31 of 63 is the middle),
+    and ZTF's pixels are 1.01 arcsec."""
+    row = ztf_rows[0]
+    stamp = Stamp("Science", row["fits"]["Science"])
+    payload = stamp_payload(stamp, ZTF, (row["candidate"]["ra"], row["candidate"]["dec"]))
+    assert payload["alert_position"] == [31.5, 31.5]
+    assert payload["arcsec_per_pixel"] == 1.01
+
+
+@pytest.mark.parametrize(
+    ("visible", "length"),
+    [(63 * 1.01, 10.0), (30 * 0.2, 1.0), (4.0, 1.0), (3.99, 0.5), (0.2, 0.1), (1e4, 120.0)],
+)
+def test_the_scale_bar_is_a_round_number_of_arcsec_within_a_quarter_of_the_view(visible, length):
+    assert scale_bar_arcsec(visible) == length
+    assert length in SCALE_BAR_ARCSEC
+
+
+def test_the_scale_bars_label_is_in_arcsec():
+    assert (arcsec_label(10.0), arcsec_label(0.5)) == ("10″", "0.5″")

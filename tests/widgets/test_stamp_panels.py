@@ -113,3 +113,78 @@ def test_the_browser_zooms_up_to_the_kernels_limit(stamps, expected):
     )
     assert zoomed.returncode == 0, zoomed.stderr
     assert json.loads(zoomed.stdout) == (state["max_zoom"] if expected == "max_zoom" else expected)
+
+
+def test_the_panels_defaults_are_ztfs_display_and_a_surveys_display_gives_its_traits():
+    from fink_cutout_jupyter.surveys import DEFAULT_SURVEY, LSST, ZTF
+    from fink_cutout_jupyter.widgets.stamp_panels import display_traits
+
+    assert DEFAULT_SURVEY == ZTF
+    panels = StampPanels()
+    ztf = ZTF.stamp_display
+    shown = (panels.stretch, panels.difference_stretch, panels.interval, panels.pmin, panels.pmax)
+    assert shown == (ztf.stretch, ztf.difference_stretch, ztf.interval, ztf.pmin, ztf.pmax)
+    assert shown == ("linear", "linear", "zscale", 0.5, 99.5), "ZTF as the viewer always showed it"
+    assert display_traits(LSST.stamp_display) == {
+        "stretch": "asinh",
+        "difference_stretch": "linear",
+        "interval": "percentile",
+        "pmin": 0.5,
+        "pmax": 99.95,
+    }
+    assert panels.reticle
+    assert panels.scale_bar
+    with pytest.raises(traitlets.TraitError):
+        panels.difference_stretch = "cubic"
+
+
+def test_the_browser_takes_overlay_colours_and_scale_bar_lengths_from_the_kernel():
+    from fink_cutout_jupyter.widgets.stamp_display import OVERLAY_COLOURS, SCALE_BAR_ARCSEC
+
+    panels = StampPanels()
+    state = panels.get_state()
+    assert state["overlay_colours"] == OVERLAY_COLOURS
+    assert state["scale_bar_lengths"] == list(SCALE_BAR_ARCSEC)
+    for name in ("overlay_colours", "scale_bar_lengths"):
+        with pytest.raises(traitlets.TraitError, match="read-only"):
+            setattr(panels, name, {} if name == "overlay_colours" else [])
+    browser_code = panels._esm
+    for name in (*state["overlay_colours"], "difference_stretch", "reticle", "scale_bar"):
+        assert f'"{name}"' in browser_code or f".{name}" in browser_code
+    for colour in OVERLAY_COLOURS.values():
+        assert colour not in browser_code, f"a copy of {colour}"
+
+
+SCALE_BAR_IN_NODE = """
+import { scaleBarArcsec } from "./stamp_drawing.js";
+const [lengths, visible] = JSON.parse(process.argv[1]);
+console.log(JSON.stringify(visible.map((v) => scaleBarArcsec(lengths, v))));
+"""
+
+
+def test_the_browser_chooses_the_scale_bars_length_as_python_does():
+    from fink_cutout_jupyter.widgets.stamp_display import SCALE_BAR_ARCSEC, scale_bar_arcsec
+
+    node = shutil.which("node")
+    if node is None:
+        message = "node is missing: apt-get install nodejs (CI has it for npm and biome)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    visible = [0.01, 0.4, 0.8, 3.99, 4.0, 6.0, 63.63, 63.63 / 16, 100.0, 1e5]
+    chosen = subprocess.run(
+        [
+            node,
+            "--input-type=module",
+            "-e",
+            SCALE_BAR_IN_NODE,
+            json.dumps([SCALE_BAR_ARCSEC, visible]),
+        ],
+        cwd=STATIC,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert chosen.returncode == 0, chosen.stderr
+    assert json.loads(chosen.stdout) == [scale_bar_arcsec(v) for v in visible]

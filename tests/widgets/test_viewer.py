@@ -150,6 +150,7 @@ def test_the_saved_notebook_shows_the_stamps_as_astropy_draws_them(viewer, clien
     import matplotlib
     from astropy.visualization import ZScaleInterval
 
+    viewer.reticle = viewer.scale_bar = False  # the stamps alone (their overlays: below)
     bundle = viewer._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     image = np.asarray(Image.open(io.BytesIO(base64.b64decode(bundle["image/png"]))))
@@ -285,3 +286,173 @@ def test_an_alert_streamed_tonight_is_shown_once_a_follower_cycle_indexed_it(dem
             expected = hdul[0].data.astype("<f4")
         pixels = np.frombuffer(sent[kind]["pixels"], dtype="<f4").reshape(expected.shape)
         np.testing.assert_array_equal(pixels, expected)
+
+
+RUBIN_OBJECT = "170028485706776685"
+RETICLE, SCALE_BAR = (0, 255, 0), (255, 255, 0)  # stamp_display.OVERLAY_COLOURS
+
+
+@pytest.fixture(scope="module")
+def rubin_client(rubin_lake):
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+
+    build(AlertIndex(rubin_lake), rubin_lake.nights(), progress=False)
+    return CutoutClient(lake=rubin_lake.uri)
+
+
+def rubin_record(rubin_records, alert_id: int) -> dict:
+    return next(r for r in rubin_records if r["diaSourceId"] == alert_id)
+
+
+def astropy_alert_pixel(fits_bytes: bytes, ra: float, dec: float) -> tuple[float, float]:
+    """The alert's position on a stored Rubin stamp by astropy (TAN: the header names none), in
+    the view's coordinates (pixel c spanning c to c + 1)."""
+    from astropy.wcs import WCS
+
+    with fits.open(io.BytesIO(fits_bytes)) as hdul:
+        header = next(hdu for hdu in hdul if hdu.data is not None).header.copy()
+    header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
+    column, row = WCS(header).celestial.world_to_pixel_values(ra, dec)
+    return float(column) + 0.5, float(row) + 0.5
+
+
+def static_stamps(viewer, scale: int = 3) -> list[np.ndarray]:
+    """The static fallback's stamps, each enlarged `scale` times, cut out of its PNG."""
+    image = np.asarray(Image.open(io.BytesIO(viewer.static_png(scale))).convert("RGB"))
+    stamps, left = [], 0
+    for kind in viewer.stamps:
+        height, width = viewer.stamps[kind].data.shape
+        stamps.append(image[: height * scale, left : left + width * scale].astype(int))
+        left += (width + 2) * scale
+    return stamps
+
+
+def is_colour(rgb: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    return np.abs(rgb - np.array(colour)).max(axis=-1) <= 2
+
+
+def test_ztf_is_shown_with_ztfs_display_and_given_values_are_kept(client):
+    from fink_cutout_jupyter.surveys import ZTF
+
+    viewer = CutoutViewer(DEMO_OBJECT_ID, client=client)
+    display = ZTF.stamp_display
+    assert (viewer.stretch, viewer.difference_stretch, viewer.interval) == (
+        display.stretch,
+        display.difference_stretch,
+        display.interval,
+    )
+    assert (viewer.pmin, viewer.pmax) == (display.pmin, display.pmax) == (0.5, 99.5)
+    assert (viewer.panels.stretch, viewer.panels.interval) == ("linear", "zscale")
+    assert viewer.reticle
+    assert viewer.scale_bar
+    chosen = CutoutViewer(DEMO_OBJECT_ID, client=client, stretch="sqrt", pmax=99.0)
+    assert (chosen.stretch, chosen.pmax, chosen.interval) == ("sqrt", 99.0, "zscale")
+
+
+def test_a_rubin_object_is_shown_as_finks_portal_shows_it(rubin_client, rubin_records):
+    """asinh Science and Template, linear Difference, percentiles 0.5-99.95: the static fallback's
+    stamps are astropy's AsinhStretch and LinearStretch on AsymmetricPercentileInterval(0.5,
+    99.95) of the stored pixels (the Difference symmetric about 0), in the colormaps' levels."""
+    import matplotlib
+    from astropy.visualization import AsinhStretch, AsymmetricPercentileInterval
+
+    viewer = CutoutViewer(RUBIN_OBJECT, client=rubin_client, reticle=False, scale_bar=False)
+    assert viewer.message.value == ""
+    assert (viewer.stretch, viewer.difference_stretch) == ("asinh", "linear")
+    assert (viewer.interval, viewer.pmin, viewer.pmax) == ("percentile", 0.5, 99.95)
+    assert viewer.panels.difference_stretch == "linear"
+    record = rubin_record(rubin_records, viewer.alert)
+    shown = dict(zip(viewer.stamps, static_stamps(viewer, scale=1), strict=True))
+    for kind, colormap in (("Science", "gray"), ("Template", "gray"), ("Difference", "RdBu_r")):
+        with fits.open(io.BytesIO(record[f"cutout{kind}"])) as hdul:
+            pixels = next(h for h in hdul if h.data is not None).data.astype(float)
+        finite = pixels[np.isfinite(pixels)]
+        low, high = AsymmetricPercentileInterval(0.5, 99.95).get_limits(finite)
+        if kind == "Difference":
+            reach = max(abs(low), abs(high))
+            level = 0.5 + np.clip(pixels / reach, -1, 1) / 2
+        else:
+            level = AsinhStretch()(np.clip((pixels - low) / (high - low), 0, 1))
+        table = matplotlib.colormaps[colormap](np.linspace(0, 1, 256), bytes=True)[:, :3]
+        expected = table[np.floor(level * 255 + 0.5).astype(int)].astype(int)
+        assert np.abs(shown[kind] - expected).max() <= 2, kind
+    assert "asinh" in viewer.panels.choices["stretch"]
+
+
+def test_rubin_values_given_override_the_surveys(rubin_client):
+    viewer = CutoutViewer(
+        RUBIN_OBJECT, client=rubin_client, stretch="log", difference_stretch="sqrt"
+    )
+    assert (viewer.stretch, viewer.difference_stretch, viewer.pmax) == ("log", "sqrt", 99.95)
+
+
+def test_the_reticle_is_sent_where_astropy_puts_the_alert_on_each_rubin_stamp(
+    rubin_client, rubin_records
+):
+    viewer = CutoutViewer(RUBIN_OBJECT, client=rubin_client)
+    record = rubin_record(rubin_records, viewer.alert)
+    source = record["diaSource"]
+    for payload in viewer.panels.stamps:
+        kind = payload["kind"]
+        expected = astropy_alert_pixel(record[f"cutout{kind}"], source["ra"], source["dec"])
+        assert payload["alert_position"] == pytest.approx(expected, abs=1e-9)
+        assert payload["arcsec_per_pixel"] == pytest.approx(0.2, abs=0.002)
+
+
+@pytest.mark.parametrize("survey", ["ztf", "lsst"])
+def test_the_static_fallback_draws_the_reticle_and_scale_bar(
+    survey, client, rubin_client, rubin_records
+):
+    """The reticle's ticks are on the row and column through the alert's position (ZTF: the
+    stamp's centre; Rubin: astropy's WCS on the stored bytes), the alert's own pixel left as it
+    is; the scale bar's run of colour is a round number of arcsec (ZTF 10″ of 1.01″ pixels,
+    Rubin 1″ of 0.2″); each goes with its trait."""
+    scale = 3
+    if survey == "ztf":
+        viewer = CutoutViewer(DEMO_OBJECT_ID, client=client)
+        x, y = 31.5, 31.5
+        bar_pixels = 10 / 1.01 * scale
+    else:
+        viewer = CutoutViewer(RUBIN_OBJECT, client=rubin_client)
+        record = rubin_record(rubin_records, viewer.alert)
+        source = record["diaSource"]
+        x, y = astropy_alert_pixel(record["cutoutScience"], source["ra"], source["dec"])
+        bar_pixels = 1 / 0.2 * scale
+    science = static_stamps(viewer, scale)[0]
+    column, row = int(x * scale), int(y * scale)
+    reticle = is_colour(science, RETICLE)
+    assert reticle[row, column + 5 : column + 14].any()
+    assert reticle[row, column - 14 : column - 4].any()
+    assert reticle[row + 5 : row + 14, column].any()
+    assert reticle[row - 14 : row - 4, column].any()
+    assert not reticle[row - 2 : row + 3, column - 2 : column + 3].any(), "the alert stays visible"
+    assert reticle.sum() < 0.02 * reticle.size
+    bar = is_colour(science, SCALE_BAR)
+    longest = max(bar[r].sum() for r in range(bar.shape[0] - 12, bar.shape[0]))
+    assert longest == pytest.approx(bar_pixels, abs=2.5)
+    viewer.reticle = False
+    assert not is_colour(static_stamps(viewer, scale)[0], RETICLE).any()
+    viewer.scale_bar = False
+    assert not is_colour(static_stamps(viewer, scale)[0], SCALE_BAR).any()
+
+
+def test_save_draws_the_rubin_stretches_reticle_and_scale_bar(rubin_client, tmp_path):
+    viewer = CutoutViewer(RUBIN_OBJECT, client=rubin_client)
+    viewer.save(tmp_path / "stamps.svg")
+    svg = (tmp_path / "stamps.svg").read_text()
+    assert "asinh (Difference linear)" in svg
+    assert svg.lower().count("#00ff00") >= 3 * 4, "four reticle ticks on each stamp"
+    assert svg.lower().count("#ffff00") >= 3, "a scale bar on each stamp"
+    viewer.reticle = viewer.scale_bar = False
+    viewer.save(tmp_path / "plain.svg")
+    plain = (tmp_path / "plain.svg").read_text()
+    assert "#00ff00" not in plain.lower()
+    assert "#ffff00" not in plain.lower()
+
+
+def test_a_viewer_needs_one_object():
+    with pytest.raises(ValueError, match="object_id or ss_object_id"):
+        CutoutViewer()
+    with pytest.raises(ValueError, match="object_id or ss_object_id"):
+        CutoutViewer(DEMO_OBJECT_ID, ss_object_id=21163624394469969)

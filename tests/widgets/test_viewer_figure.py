@@ -85,3 +85,50 @@ def test_the_title_names_the_alert_the_scale_and_the_detection():
     assert title.startswith("ZTF24abssjsb · alert 12 · 2024-11-05 01:02:03\n")
     assert "asinh stretch, zscale cuts · negative detection" in title
     assert figure_title("ZTF1", {}, "linear", "manual").startswith("ZTF1 · alert ? · \n")
+
+
+def test_each_stamp_has_its_own_stretch_reticle_and_scale_bar(real_stamps):
+    """A Difference drawn linear while the figure's stretch is asinh; the reticle's four ticks
+    point at the alert's position (image coordinates: pixel centres whole); the scale bar is
+    matplotlib's AnchoredSizeBar of a round number of arcsec (10″ of ZTF's 1.01″ pixels)."""
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    difference = real_stamps["Difference"]
+    finite = difference[np.isfinite(difference)].astype(float)
+    low, high = np.percentile(finite, [0.5, 99.5])
+    shown = [
+        FigureStamp(
+            "Difference", difference, [low, high], "gray", False, "DN", "linear", [31.5, 20.5], 1.01
+        )
+    ]
+    figure = stamps_figure(shown, "asinh", "title")
+    axis = figure.axes[0]
+    drawn = np.asarray(axis.images[0].get_array())
+    unit = np.clip((np.nan_to_num(difference, nan=low) - low) / (high - low), 0, 1)
+    expected = table("gray")[np.floor(unit * 255 + 0.5).astype(int)]
+    expected[np.isnan(difference)] = (255, 0, 255)
+    np.testing.assert_array_equal(drawn, expected)
+    ticks = [line.get_xydata() for line in axis.lines]
+    assert len(ticks) == 4
+    for tick in ticks:
+        direction = tick[1] - tick[0]
+        towards = np.array([31.0, 20.0]) - tick[0]
+        cross = direction[0] * towards[1] - direction[1] * towards[0]
+        assert cross == pytest.approx(0, abs=1e-9), "aimed at the alert"
+        assert np.dot(direction, towards) < 0, "pointing away from it: the alert stays in view"
+    bars = [artist for artist in axis.artists if isinstance(artist, AnchoredSizeBar)]
+    assert len(bars) == 1
+    assert bars[0].txt_label.get_text() == "10″"
+    assert bars[0].size_bar.get_children()[0].get_width() == pytest.approx(10 / 1.01)
+    plain = stamps_figure(shown, "asinh", "title", reticle=False, scale_bar=False)
+    assert not plain.axes[0].lines
+    assert not plain.axes[0].artists
+
+
+def test_the_reticle_follows_a_flip(real_stamps):
+    science = real_stamps["Science"]
+    shown = [FigureStamp("Science", science, [0, 1], "gray", alert_position=[31.5, 20.5])]
+    flipped = stamps_figure(shown, "linear", "title", flip=True).axes[0]
+    centres = {tuple(np.round(line.get_xydata().mean(axis=0), 6)) for line in flipped.lines}
+    rows = sorted(y for _, y in centres)
+    assert np.mean(rows) == pytest.approx(63 - 20.5 - 0.5), "row 0 at the bottom"

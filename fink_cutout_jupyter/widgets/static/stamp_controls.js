@@ -13,6 +13,12 @@ export function buildControls(state) {
   const { stretch, interval } = model.get("choices"); // the values the kernel accepts
   const controls = {
     stretch: choice("stretch", stretch, model.get("stretch"), set("stretch")),
+    differenceStretch: choice(
+      "difference stretch",
+      stretch,
+      model.get("difference_stretch"),
+      set("difference_stretch"),
+    ),
     interval: choice("interval", interval, model.get("interval"), set("interval")),
     pmin: numberInput("lower %", model.get("pmin"), 0.1, set("pmin")),
     pmax: numberInput("upper %", model.get("pmax"), 0.1, set("pmax")),
@@ -34,6 +40,8 @@ export function buildControls(state) {
       set("share_cuts"),
     ),
     flip: checkbox("flip vertically", model.get("flip"), set("flip")),
+    reticle: checkbox("reticle", model.get("reticle"), set("reticle")),
+    scaleBar: checkbox("scale bar", model.get("scale_bar"), set("scale_bar")),
     size: choice("size", Object.keys(model.get("size_pixels")), model.get("size"), set("size")),
     blinkButton: button(
       "▶ blink",
@@ -52,7 +60,13 @@ export function buildControls(state) {
     zoomLabel: element("span", "fink-zoom"),
   };
   const c = controls;
-  const cutsRow = [c.stretch.wrap, c.interval.wrap, c.pmin.wrap, c.pmax.wrap];
+  const cutsRow = [
+    c.stretch.wrap,
+    c.differenceStretch.wrap,
+    c.interval.wrap,
+    c.pmin.wrap,
+    c.pmax.wrap,
+  ];
   const coloursRow = [c.colormap.wrap, c.differenceColormap.wrap, c.symmetric.wrap, c.share.wrap];
   const viewRow = [
     c.zoomOut,
@@ -61,6 +75,8 @@ export function buildControls(state) {
     c.zoomReset,
     c.size.wrap,
     c.flip.wrap,
+    c.reticle.wrap,
+    c.scaleBar.wrap,
     c.blinkButton,
     c.blinkInterval.wrap,
   ];
@@ -92,6 +108,7 @@ export function syncControls(model, controls) {
     }
   }
   c.stretch.input.value = model.get("stretch");
+  c.differenceStretch.input.value = model.get("difference_stretch");
   c.interval.input.value = model.get("interval");
   c.pmin.input.value = model.get("pmin");
   c.pmax.input.value = model.get("pmax");
@@ -101,6 +118,8 @@ export function syncControls(model, controls) {
   c.symmetric.input.checked = model.get("difference_symmetric");
   c.share.input.checked = model.get("share_cuts");
   c.flip.input.checked = model.get("flip");
+  c.reticle.input.checked = model.get("reticle");
+  c.scaleBar.input.checked = model.get("scale_bar");
   c.size.input.value = model.get("size");
   c.blinkInterval.input.value = model.get("blink_interval");
   c.zoomLabel.textContent = `zoom ${model.get("zoom").toFixed(2)}×`;

@@ -1,5 +1,6 @@
 // Drawing: each stamp's image at its cuts, then each panel (the image in the shared view, the
-// crosshair, the compass, the colorbar with its ticks and the cuts it used).
+// crosshair, the reticle on the alert's position, the scale bar, the compass, the colorbar with
+// its ticks and the cuts it used).
 
 import {
   colour,
@@ -37,7 +38,7 @@ export function paintImages(state, cuts) {
     const { width, height, kind } = item.stamp;
     let [low, high] = cuts[kind];
     if (!(high > low)) [low, high] = [low - 0.5, low + 0.5];
-    const stretch = stretchFunction(model.get("stretch"), item.stats, low, high);
+    const stretch = stretchFunction(stretchOf(model, kind), item.stats, low, high);
     const level = levelFunction(stretch, low, high, isSymmetric(model, kind));
     const lut = lookupTable(model, kind);
     const image = new ImageData(width, height);
@@ -58,6 +59,11 @@ export function paintImages(state, cuts) {
     item.level = level;
     item.lut = lut;
   }
+}
+
+// Science and Template share a stretch; Difference has its own (Rubin's: linear).
+export function stretchOf(model, kind) {
+  return kind === "Difference" ? model.get("difference_stretch") : model.get("stretch");
 }
 
 function lookupTable(model, kind) {
@@ -101,6 +107,13 @@ export function drawPanel(state, panel, panelIndex) {
   context.drawImage(item.canvas, 0, 0);
   context.restore();
   if (state.hover) drawCrosshair(context, view, state.hover);
+  const colours = model.get("overlay_colours");
+  if (model.get("reticle") && item.stamp.alert_position) {
+    drawReticle(context, view, item.stamp.alert_position, colours);
+  }
+  if (model.get("scale_bar") && item.stamp.arcsec_per_pixel) {
+    drawScaleBar(context, view, item.stamp.arcsec_per_pixel, size, model, colours);
+  }
   drawCompass(context, item.stamp.compass, size, model.get("flip"));
   drawColorbar(model, panel, item);
 }
@@ -128,6 +141,56 @@ function drawCrosshair(context, view, [column, row]) {
     context.lineTo(x + 12 * dx, y + 12 * dy);
   }
   context.stroke();
+}
+
+// Four ticks around the alert's position (the stamp's own pixel grid, pixel c from c to c + 1),
+// leaving its pixel in view at every zoom.
+function drawReticle(context, view, [x, y], colours) {
+  const [sx, sy] = view.toScreen(x, y);
+  const gap = Math.max(5, 0.75 * view.scale);
+  const reach = gap + 10;
+  context.beginPath();
+  for (const [dx, dy] of [
+    [0, -1],
+    [0, 1],
+    [-1, 0],
+    [1, 0],
+  ]) {
+    context.moveTo(sx + gap * dx, sy + gap * dy);
+    context.lineTo(sx + reach * dx, sy + reach * dy);
+  }
+  context.lineCap = "butt";
+  context.strokeStyle = colours.outline;
+  context.lineWidth = 4;
+  context.stroke();
+  context.strokeStyle = colours.reticle;
+  context.lineWidth = 2;
+  context.stroke();
+}
+
+// The longest of the kernel's lengths (arcsec) within a quarter of the view, else the shortest:
+// stamp_display.scale_bar_arcsec's choice.
+export function scaleBarArcsec(lengths, visibleArcsec) {
+  const fitting = lengths.filter((length) => length <= visibleArcsec / 4);
+  return fitting.length ? fitting[fitting.length - 1] : lengths[0];
+}
+
+function drawScaleBar(context, view, arcsecPerPixel, size, model, colours) {
+  const visible = (size / view.scale) * arcsecPerPixel;
+  const length = scaleBarArcsec(model.get("scale_bar_lengths"), visible);
+  const [left, bottom] = [8, size - 8];
+  const width = (length / arcsecPerPixel) * view.scale;
+  context.fillStyle = colours.outline;
+  context.fillRect(left - 1, bottom - 3, width + 2, 6);
+  context.fillStyle = colours.scale_bar;
+  context.fillRect(left, bottom - 2, width, 4);
+  context.font = "bold 11px sans-serif";
+  context.textBaseline = "alphabetic";
+  context.lineWidth = 3;
+  context.strokeStyle = colours.outline;
+  const label = `${length}″`;
+  context.strokeText(label, left, bottom - 6);
+  context.fillText(label, left, bottom - 6);
 }
 
 function drawCompass(context, compass, size, flipped) {

@@ -1,5 +1,6 @@
-// The stamps of one alert, drawn from their float32 pixels: cuts, stretch, colormap, linked zoom
-// and pan, blink, hover readout, colorbars and compass all happen here, without the kernel.
+// The stamps of one alert, drawn from their float32 pixels: cuts, stretches, colormap, linked zoom
+// and pan, blink, hover readout, colorbars, compass, reticle and scale bar all happen here,
+// without the kernel.
 // This module wires the model's changes and the pointer to the other stamp_*.js modules.
 
 import { element } from "./controls.js";
@@ -11,6 +12,7 @@ import { newStampsState, prepareStamps, saveTrait, stampCuts } from "./stamp_sta
 
 const RENDERING = [
   "stretch",
+  "difference_stretch",
   "interval",
   "pmin",
   "pmax",
@@ -19,7 +21,7 @@ const RENDERING = [
   "difference_symmetric",
   "share_cuts",
 ];
-const VIEW = ["zoom", "center", "flip", "size"];
+const VIEW = ["zoom", "center", "flip", "size", "reticle", "scale_bar"];
 const BLINK = ["blinking", "blink_interval", "blink_kinds"];
 
 function render({ model, el }) {
