@@ -68,6 +68,24 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("-o", "--output", help="file to write (default: standard output)")
     get.set_defaults(run=_get)
 
+    history = commands.add_parser(
+        "history", help="print an object's light curve: detections, forced photometry, limits"
+    )
+    history.add_argument(
+        "object_id", metavar="OBJECT_ID", help="object id (ZTF objectId, Rubin diaObjectId)"
+    )
+    history.add_argument("--ss", action="store_true", help="OBJECT_ID is a Rubin ssObjectId")
+    where = history.add_mutually_exclusive_group(required=True)
+    where.add_argument("--lake", help="read this lake in-process: directory, hdfs:// or s3:// URI")
+    where.add_argument(
+        "--url", help="ask a server with /api/v1 (token: ?token= or $FINK_CUTOUTS_TOKEN)"
+    )
+    history.add_argument("--index", help="index root (default: _cutout_index in the lake)")
+    history.add_argument("--science-dir", default="science", help="archived nights' directory")
+    history.add_argument("--online-dir", default="online/science", help="live nights' directory")
+    history.add_argument("--json", action="store_true", help="print the answer as JSON")
+    history.set_defaults(run=_history)
+
     serve = commands.add_parser("serve", help="serve /api/v1/cutouts over HTTP (aiohttp)")
     _add_door_settings(serve)
     serve.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
@@ -295,6 +313,72 @@ def _get(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(reply.body)
         sys.stdout.buffer.flush()
     return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    """The answer of /api/v1/history, from a server (--url) or the lake read in-process."""
+    params = {"ssObjectId" if args.ss else "objectId": args.object_id}
+    if args.url:
+        from fink_cutout_jupyter.client import CutoutClient, CutoutClientError
+
+        named = {"ss_object_id": args.object_id} if args.ss else {"object_id": args.object_id}
+        try:
+            body = CutoutClient(url=args.url).history(**named)
+        except CutoutClientError as error:
+            print(f"fink-cutouts: error: {error}", file=sys.stderr)
+            return 1
+    else:
+        from fink_cutout_jupyter.contract.api import CutoutAPI
+        from fink_cutout_jupyter.storage.lake import Lake
+
+        api = CutoutAPI(Lake(args.lake, args.science_dir, args.online_dir), args.index)
+        reply = api.handle("history", params)
+        if reply.status != 200:
+            print(f"fink-cutouts: error: {json.loads(reply.body)['text']}", file=sys.stderr)
+            return 1
+        body = json.loads(reply.body)
+    if args.json:
+        print(json.dumps(body, indent=1))
+    else:
+        print(history_table(body))
+    return 0
+
+
+def history_table(body: dict) -> str:
+    """A /history answer as text: a line naming the object, then one line per point."""
+    names = [f"{body['survey']} object {body['objectId']}" if body["objectId"] else ""]
+    if body.get("ssObjectId"):
+        designation = f" ({body['designation']})" if body.get("designation") else ""
+        names.append(f"solar-system object {body['ssObjectId']}{designation}")
+    points = body["points"]
+    title = (
+        f"{', '.join(filter(None, names))}: {len(points)} points, value in {body['unit']}, "
+        f"latest alert {body['latestAlertId']}"
+    )
+    columns = ("kind", "time", "mjd", "band", "value", "error", "alertId", "indexed")
+    rows = [
+        (
+            point["kind"],
+            point["time"],
+            f"{point['mjd']:.6f}",
+            point["band"] or "",
+            "" if point["value"] is None else f"{point['value']:.6g}",
+            "" if point["error"] is None else f"{point['error']:.3g}",
+            point["alertId"] or "",
+            "yes" if point["indexed"] else "",
+        )
+        for point in points
+    ]
+    widths = [max(len(text) for text in column) for column in zip(columns, *rows, strict=True)]
+    lines = [
+        title,
+        "  ".join(name.ljust(width) for name, width in zip(columns, widths, strict=True)),
+    ]
+    lines += [
+        "  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _serve(args: argparse.Namespace) -> int:

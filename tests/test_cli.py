@@ -435,3 +435,76 @@ def test_demo_live_in_jupyterlab_shows_an_alert_streamed_a_minute_ago(tmp_path):
             expected = hdul[0].data.astype("<f4")
         pixels = np.frombuffer(sent[kind]["pixels"], dtype="<f4").reshape(expected.shape)
         np.testing.assert_array_equal(pixels, expected)
+
+
+@pytest.fixture(scope="module")
+def rubin_index(rubin_lake, tmp_path_factory):
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+
+    root = str(tmp_path_factory.mktemp("cli-rubin-index"))
+    build(AlertIndex(rubin_lake, root), rubin_lake.nights(), progress=False)
+    return root
+
+
+def test_history_prints_a_solar_system_objects_points_as_a_table_or_json(
+    rubin_lake, rubin_index, rubin_records, capsys
+):
+    from support.expected_history import assert_points, rubin_history
+
+    ss_object_id = 21163624394469969
+    latest, expected = rubin_history(rubin_records, ss_object_id=ss_object_id)
+    where = ["--lake", rubin_lake.uri, "--index", rubin_index]
+    assert main(["history", str(ss_object_id), "--ss", *where, "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert_points(body, expected, "tai")
+    assert main(["history", str(ss_object_id), "--ss", *where]) == 0
+    title, header, *rows = capsys.readouterr().out.splitlines()
+    assert title == (
+        f"solar-system object {ss_object_id} (2004 JQ12): 1 points, value in nJy, "
+        f"latest alert {latest['diaSourceId']}"
+    )
+    assert header.split() == ["kind", "time", "mjd", "band", "value", "error", "alertId", "indexed"]
+    [row] = rows
+    source = latest["diaSource"]
+    assert row.split() == [
+        "detection",
+        body["points"][0]["time"],
+        f"{source['midpointMjdTai']:.6f}",
+        source["band"],
+        f"{source['psfFlux']:.6g}",
+        f"{source['psfFluxErr']:.3g}",
+        str(latest["diaSourceId"]),
+        "yes",
+    ]
+
+
+def test_history_of_a_rubin_object_lists_its_forced_photometry(
+    rubin_lake, rubin_index, rubin_records, capsys
+):
+    from support.expected_history import rubin_history
+
+    record = next(r for r in rubin_records if r.get("prvDiaForcedSources"))
+    object_id = record["diaObject"]["diaObjectId"]
+    _, expected = rubin_history(rubin_records, object_id=object_id)
+    assert main(["history", str(object_id), "--lake", rubin_lake.uri, "--index", rubin_index]) == 0
+    title, _, *rows = capsys.readouterr().out.splitlines()
+    assert title.startswith(f"lsst object {object_id}: {len(expected)} points, value in nJy")
+    kinds = [row.split()[0] for row in rows]
+    assert kinds.count("forced") == sum(point.kind == "forced" for point in expected) > 300
+
+
+def test_history_over_http_and_its_refusals(served_demo, demo, capsys):
+    from pathlib import Path
+
+    from support.expected_history import assert_points, ztf_history
+
+    assert main(["history", DEMO_OBJECT_ID, "--url", served_demo, "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    files = sorted(Path(demo.root, "science").rglob("*.parquet"))
+    assert_points(body, ztf_history(files, DEMO_OBJECT_ID)[1], "utc")
+    for where in (["--url", served_demo], ["--lake", str(demo.root)]):
+        assert main(["history", "ZTF99zzzzzzz", *where]) == 1
+        assert "objectId: no alert of ZTF99zzzzzzz" in capsys.readouterr().err
+        assert main(["history", "x", "--ss", *where]) == 1
+        assert "ssObjectId: 'x' is not an id" in capsys.readouterr().err
