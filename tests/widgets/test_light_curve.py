@@ -4,16 +4,25 @@ fastavro's and pyarrow's reading of the files, times by astropy); the browser dr
 survey's data (colours, markers, time origins) sent from Python, and hard-codes none of it; the
 static fallback draws the same (zero line, hollow forced points, limits)."""
 
+import asyncio
+import contextlib
 import math
 import re
+import threading
+from pathlib import Path
 
 import matplotlib.colors
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from aiohttp import web
 from astropy.time import Time
 
-from fink_cutout_jupyter.client import CutoutClient
+from fink_cutout_jupyter.client import CutoutClient, CutoutClientError
+from fink_cutout_jupyter.contract.replies import no_route_reply
+from fink_cutout_jupyter.doors.connections import reply_response
+from fink_cutout_jupyter.doors.settings import DoorSettings
+from fink_cutout_jupyter.doors.standalone import create_app
 from fink_cutout_jupyter.surveys import LSST, SURVEYS, ZTF
 from fink_cutout_jupyter.widgets.assets import STATIC
 from fink_cutout_jupyter.widgets.light_curve import (
@@ -414,3 +423,106 @@ def test_a_point_clicked_before_opens_again_after_another_alert_was_shown(demo_l
     assert viewer.alert == second
     viewer.light_curve.clicked = str(first)  # the same point clicked again
     assert viewer.alert == first
+
+
+def test_the_viewer_draws_a_rubin_objects_whole_history(rubin_client, rubin_records):
+    """Through the real client on the real alerts: every detection of prvDiaSources and every
+    forced point of prvDiaForcedSources, in nJy, the shown alert (the object's only indexed
+    one) ringed and openable, the others not."""
+    (record,) = [
+        r for r in rubin_records if (r["diaObject"] or {}).get("diaObjectId") == RUBIN_OBJECT
+    ]
+    viewer = CutoutViewer(RUBIN_OBJECT, client=rubin_client)
+    curve = viewer.light_curve
+    expected, _ = history_points(rubin_body(record))
+    assert curve.unit == "nJy"
+    assert curve.note == ""
+    assert curve.limits == []
+    assert len(curve.points) == len(expected) == 345 + 1 + 395
+    key = lambda p: (p["kind"], p["alertId"], round(p["jd"], 7), p["filter"])  # noqa: E731
+    for got, want in zip(sorted(curve.points, key=key), sorted(expected, key=key), strict=True):
+        assert {k: got[k] for k in ("kind", "alertId", "filter", "indexed", "time")} == {
+            k: want[k] for k in ("kind", "alertId", "filter", "indexed", "time")
+        }
+        assert (got["jd"], got["magnitude"], got["error"]) == pytest.approx(
+            (want["jd"], want["magnitude"], want["error"]), rel=1e-9
+        )
+    assert curve.shown == str(record["diaSourceId"])
+    (openable,) = [p for p in curve.points if p["indexed"]]
+    assert openable["alertId"] == curve.shown
+
+
+@contextlib.contextmanager
+def serving(app: web.Application):
+    """A real aiohttp server of `app` in a thread of its own (the client below is blocking)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    def call(coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(60)
+
+    runner = web.AppRunner(app, access_log=None)
+    call(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    call(site.start())
+    try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/"
+    finally:
+        call(runner.cleanup())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
+
+
+def older_server(settings: DoorSettings) -> web.Application:
+    """The standalone door as it was before /api/v1/history: that route unknown (404)."""
+
+    @web.middleware
+    async def without_history(request, handler):
+        if request.path.endswith("/api/v1/history"):
+            return reply_response(no_route_reply("history"))
+        return await handler(request)
+
+    app = create_app(settings)
+    app.middlewares.append(without_history)
+    return app
+
+
+def test_an_older_server_without_history_gives_the_alerts_and_upper_limits(real_lake_case):
+    """The object's alerts as the lake holds them, its latest alert's upper limits as pyarrow
+    reads its prv_candidates, and a note saying the history is missing."""
+    import pyarrow.compute as pc
+
+    case, object_id = real_lake_case, "ZTF18abwvktq"  # 3 alerts, the latest with limits
+    rows = []
+    for file in sorted((Path(case.lake) / case.science_dir).rglob("*.parquet")):
+        table = pq.read_table(file, columns=["objectId", "candid", "candidate", "prv_candidates"])
+        rows += table.filter(pc.equal(table.column("objectId"), object_id)).to_pylist()
+    rows.sort(key=lambda r: r["candidate"]["jd"])
+    stored_limits = [
+        e
+        for e in rows[-1]["prv_candidates"] or []
+        if e["candid"] is None and math.isfinite(e["diffmaglim"] or math.nan)
+    ]
+    assert len(rows) == 3
+    assert stored_limits, "the object's latest alert has upper limits"
+    settings = DoorSettings(case.lake, index=case.index, science_dir=case.science_dir)
+    with serving(older_server(settings)) as url:
+        client = CutoutClient(url)
+        with pytest.raises(CutoutClientError) as refused:
+            client.history(object_id)
+        assert refused.value.status == 404
+        curve = CutoutViewer(object_id, client=client).light_curve
+    assert [p["alertId"] for p in curve.points] == [str(r["candid"]) for r in rows]
+    assert [p["magnitude"] for p in curve.points] == pytest.approx(
+        [r["candidate"]["magpsf"] for r in rows]
+    )
+    got = sorted((x["jd"], x["limit"]) for x in curve.limits)
+    expected = sorted((e["jd"], e["diffmaglim"]) for e in stored_limits)
+    assert [t for pair in got for t in pair] == pytest.approx([t for p in expected for t in p])
+    assert sorted(x["filter"] for x in curve.limits) == sorted(
+        ZTF_BANDS[e["fid"]] for e in stored_limits
+    )
+    assert curve.unit == "mag"
+    assert "no /api/v1/history" in curve.note
