@@ -376,7 +376,10 @@ class CutoutViewer(widgets.VBox):
         found: dict[str, Stamp | str] = {}
         for kind in KINDS:
             try:
-                found[kind] = Stamp(kind, self.client.fits_bytes(self.object_id, candid, kind))
+                data = self.client.fits_bytes(
+                    self.object_id, candid, kind, ss_object_id=self.ss_object_id
+                )
+                found[kind] = Stamp(kind, data)
             except CutoutClientError as error:
                 if error.status != CorruptData.status:
                     raise

@@ -1,8 +1,11 @@
 """CutoutGallery without a browser: pages through the batch door, tiles, labels, the viewer."""
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
+from astropy.io import fits
 
 from fink_cutout_jupyter.client import CutoutClient
 from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
@@ -199,3 +202,39 @@ def test_the_browser_colours_thumbnails_as_the_kernel_says(client, candids):
     script = (STATIC / "gallery.js").read_text()
     for written in ('"gray"', '"RdBu_r"', "99.5", '"Difference"'):
         assert written not in script, f"gallery.js decides {written} itself"
+
+
+def test_solar_system_objects_show_their_latest_alert_and_open_as_such(rubin_lake, rubin_records):
+    """The two real solar-system objects, and an ssObjectId no alert has."""
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+
+    build(AlertIndex(rubin_lake), rubin_lake.nights(), progress=False)
+    rubin = CutoutClient(lake=rubin_lake.uri)
+    solar = {}
+    for record in rubin_records:
+        if (record["ssSource"] or {}).get("ssObjectId"):
+            solar[record["ssSource"]["ssObjectId"]] = record  # the files' order is time order
+    assert len(solar) == 2
+    ids = [{"ssObjectId": ss_object_id} for ss_object_id in solar] + [{"ssObjectId": 1}]
+    gallery = CutoutGallery(ids, client=rubin, autosave=False)
+    assert gallery.by == "ssObjectId"
+    tiles = gallery.grid.tiles
+    assert [tile["id"] for tile in tiles] == [*(str(i) for i in solar), "1"]
+    for tile, record in zip(tiles, solar.values(), strict=False):
+        assert tile["status"].startswith("ok")
+        assert (
+            tile["caption"][0]
+            == f"{record['ssSource']['ssObjectId']} ({record['ssSource']['designation']})"
+        )
+        with fits.open(io.BytesIO(record["cutoutDifference"])) as hdul:
+            expected = next(h for h in hdul if h.data is not None).data.astype(np.float32)
+        pixels = np.frombuffer(tile["stamps"][0], dtype=np.float32).reshape(expected.shape)
+        np.testing.assert_array_equal(pixels, expected)
+    assert tiles[-1]["status"] == "not found"
+    first = next(iter(solar))
+    gallery._on_message(None, {"event": "open", "id": str(first)}, [])
+    viewer = gallery.viewer_box.children[0]
+    assert str(viewer.ss_object_id) == str(first)
+    assert viewer.alert == solar[first]["diaSourceId"]
+    assert "Solar-system object 2004 JQ12" in viewer.title.value

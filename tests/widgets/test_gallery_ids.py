@@ -59,3 +59,14 @@ def test_missing_and_float_ids_are_refused(source, refused):
 
 def test_pages():
     assert (pages(120, 60), pages(121, 60), pages(1, 60)) == (2, 3, 1)
+
+
+def test_solar_system_objects_from_records_or_a_column():
+    records = [{"ssObjectId": 21163624394469969}, {"ssObjectId": np.int64(21165806389311562)}]
+    assert gallery_ids(records) == ([21163624394469969, 21165806389311562], "ssObjectId")
+    frame = pd.DataFrame({"ssObjectId": [21163624394469969], "designation": ["2004 JQ12"]})
+    assert gallery_ids(frame) == ([21163624394469969], "ssObjectId")
+    mixed = [{"diaSourceId": 5, "ssObjectId": 7}, {"diaSourceId": 6, "ssObjectId": 8}]
+    assert gallery_ids(mixed) == ([5, 6], "diaSourceId"), "the most precise id first"
+    with pytest.raises(ValueError, match="no id column among"):
+        gallery_ids([{"ssObjectId": 1}, {"designation": "2004 JQ12"}])

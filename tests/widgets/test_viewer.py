@@ -456,3 +456,38 @@ def test_a_viewer_needs_one_object():
         CutoutViewer()
     with pytest.raises(ValueError, match="object_id or ss_object_id"):
         CutoutViewer(DEMO_OBJECT_ID, ss_object_id=21163624394469969)
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+def test_a_solar_system_object_is_shown_with_its_designation(rubin_client, rubin_records, as_text):
+    """The real solar-system alerts (diaObject null, ssSource set): the viewer of an ssObjectId
+    lists its alerts, heads them with its designation, and shows the stamps fastavro reads."""
+    ss_object_id = 21163624394469969
+    mine = [r for r in rubin_records if (r["ssSource"] or {}).get("ssObjectId") == ss_object_id]
+    assert mine, "the real files hold this solar-system alert"
+    viewer = CutoutViewer(
+        ss_object_id=str(ss_object_id) if as_text else ss_object_id, client=rubin_client
+    )
+    assert viewer.message.value == ""
+    assert viewer.object_id is None
+    assert [a["alertId"] for a in viewer.alerts] == [r["diaSourceId"] for r in mine]
+    designation = mine[-1]["ssSource"]["designation"]
+    assert designation == "2004 JQ12"
+    assert viewer.title.value.startswith(
+        f"<b>Solar-system object {designation}</b> · ssObjectId {ss_object_id} · "
+        f"alert {mine[-1]['diaSourceId']}"
+    )
+    assert (viewer.stretch, viewer.difference_stretch) == ("asinh", "linear")
+    for kind in KINDS:
+        assert viewer.stamps[kind].fits_bytes == mine[-1][f"cutout{kind}"]
+    assert "Fink portal" not in viewer.links.value
+    assert "SIMBAD" in viewer.links.value
+    name, data = link_bytes(viewer.downloads.value, "Science")
+    assert name == f"ssObjectId_{ss_object_id}_{mine[-1]['diaSourceId']}_Science.fits"
+    assert data == mine[-1]["cutoutScience"]
+
+
+def test_an_unknown_solar_system_object_shows_inside_the_widget(rubin_client):
+    viewer = CutoutViewer(ss_object_id=1, client=rubin_client)
+    assert "ssObjectId" in viewer.message.value
+    assert viewer.alerts == []

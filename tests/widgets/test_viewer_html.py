@@ -80,3 +80,22 @@ def test_an_error_box_shows_the_text_as_text():
     box = error_box("<script>alert(1)</script> & more")
     assert "<script>" not in box
     assert _parsed(box).text == "⚠ <script>alert(1)</script> & more"
+
+
+def test_a_solar_system_alert_is_headed_by_its_designation_and_ssobjectid():
+    alert = {
+        "alertId": 170094456480989258,
+        "date": "2026-03-06T02:17:57+00:00",
+        "filter": "i",
+        "ssObjectId": "21163624394469969",
+        "designation": "2004 <JQ12>",
+    }
+    title = alert_title(None, alert)
+    assert title.startswith(
+        "<b>Solar-system object 2004 &lt;JQ12&gt;</b> · ssObjectId 21163624394469969 · alert "
+    )
+    unnamed = alert_title(None, {**alert, "designation": None})
+    assert unnamed.startswith("<b>Solar-system object</b> · ssObjectId 21163624394469969 · ")
+    assert alert_title("170028485706776685", {**alert, "ssObjectId": None}).startswith(
+        "<b>170028485706776685</b> · alert"
+    )
