@@ -1,10 +1,16 @@
 """Building the alert index from the lake: each file's entries from its small columns and page
-headers, a night at a time (written by `deltas`)."""
+headers, a night at a time (written by `deltas`).
+
+A night's entries are not held in memory: each file's go to an `spills.EntrySpill` as the file
+is indexed (held up to `spills.SPILL_ROWS` entries, then in local temporary files by bucket),
+from which the delta is written one bucket at a time.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import repeat
@@ -19,6 +25,7 @@ from fink_cutout_jupyter.index.entries import SPAN_KINDS, entry_schema
 from fink_cutout_jupyter.index.layout import read_layout
 from fink_cutout_jupyter.index.manifests import ids_digest, online_indexed
 from fink_cutout_jupyter.index.parts import archive_part, online_part
+from fink_cutout_jupyter.index.spills import EntrySpill
 from fink_cutout_jupyter.index.writes import remove, writing
 from fink_cutout_jupyter.locations import ALERT_ID_SPAN
 from fink_cutout_jupyter.parquet.columns import (
@@ -228,7 +235,8 @@ def build(
 
     Files run in parallel on `workers` threads behind a progress bar. Nights are written
     together as one delta (`write_nights`) once they hold `CHUNK_ENTRIES` entries, and at the
-    end: memory stays bounded, and a build of many small nights writes few files.
+    end: a build of many small nights writes few files. Memory stays bounded: entries go to a
+    spill (`Pending`) as files are indexed, whatever a night's size.
 
     The build holds the index's writer lock (waiting up to `wait` seconds for another writer).
     With `rebuild`, the nights make a whole new index, published at the end in place of the
@@ -251,13 +259,16 @@ def _build(index: AlertIndex, nights, workers: int, progress: bool) -> list[Nigh
     ):
         for night, files in jobs.items():
             bar.set_description(f"indexing {night:%Y-%m-%d}")
-            results = []
-            for result in pool.map(entries_of_file, repeat(index.lake), files, repeat(night)):
-                results.append(result)
-                bar.update()
-            reports.append(pending.add(night, files, results))
+            results = pool.map(entries_of_file, repeat(index.lake), files, repeat(night))
+            reports.append(pending.add(night, files, _counted(results, bar)))
     pending.write()
     return reports
+
+
+def _counted(results: Iterable[IndexedFile], bar) -> Iterator[IndexedFile]:
+    for result in results:
+        yield result
+        bar.update()
 
 
 def refuse_incomplete_archive(index: AlertIndex, night: dt.date, alerts: int) -> None:
@@ -295,33 +306,47 @@ def refuse_incomplete_archive(index: AlertIndex, night: dt.date, alerts: int) ->
 
 
 class Pending:
-    """Indexed nights waiting to be written together (one survey), written by `CHUNK_ENTRIES`."""
+    """Indexed nights waiting to be written together (one survey), written by `CHUNK_ENTRIES`.
+
+    Their entries go to an `EntrySpill` as each file's come (a night is never held whole)."""
 
     def __init__(self, index: AlertIndex) -> None:
         self.index = index
         self.nights: list[IndexedNight] = []
         self.surveys: set[str] = set()
+        self.spill = EntrySpill()
 
-    def add(self, night: dt.date, files: list[str], results: list[IndexedFile]) -> NightReport:
+    def add(self, night: dt.date, files: list[str], results: Iterable[IndexedFile]) -> NightReport:
         """Add a night from its files' `IndexedFile` (in the order of `files`); its report."""
-        import pyarrow as pa
-
-        self.surveys |= {result.survey.name for result in results}
-        if len(self.surveys) > 1:
-            raise BadParameter(f"survey: the index holds one survey, found {sorted(self.surveys)}")
-        entries = pa.concat_tables([r.entries for r in results] or [entry_schema().empty_table()])
-        if files:
-            refuse_incomplete_archive(self.index, night, entries.num_rows)
-        identities = {path: r.identity for path, r in zip(files, results, strict=True)}
-        self.nights.append(IndexedNight(night, entries, identities))
-        report = NightReport(
-            night, len(files), entries.num_rows, sum(r.bytes_read for r in results)
-        )
-        if sum(n.entries.num_rows for n in self.nights) >= CHUNK_ENTRIES:
+        identities, rows, bytes_read = {}, 0, 0
+        try:
+            for path, result in zip(files, results, strict=True):
+                self.surveys.add(result.survey.name)
+                if len(self.surveys) > 1:
+                    raise BadParameter(
+                        f"survey: the index holds one survey, found {sorted(self.surveys)}"
+                    )
+                self.spill.add(result.entries)
+                identities[path] = result.identity
+                rows += result.entries.num_rows
+                bytes_read += result.bytes_read
+            if files:
+                refuse_incomplete_archive(self.index, night, rows)
+        except BaseException:
+            self.spill.close()
+            raise
+        schema = entry_schema()
+        self.nights.append(IndexedNight(night, schema.empty_table(), identities, entry_count=rows))
+        report = NightReport(night, len(files), rows, bytes_read)
+        if self.spill.rows >= CHUNK_ENTRIES:
             self.write()
         return report
 
     def write(self) -> None:
+        """Write the nights added (one delta), then start a new spill."""
         if self.nights:
-            write_nights(self.index, self.nights, next(iter(self.surveys), None))
+            survey = next(iter(self.surveys), None)
+            write_nights(self.index, self.nights, survey, self.spill)
             self.nights = []
+        self.spill.close()
+        self.spill = EntrySpill()

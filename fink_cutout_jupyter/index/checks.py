@@ -16,7 +16,8 @@ from fink_cutout_jupyter.index.layout import (
     base_file,
     check_fields,
     damaged,
-    delta_file,
+    delta_buckets,
+    delta_files,
     owners,
     read_base_sizes,
     read_layout,
@@ -64,9 +65,14 @@ def stats(index: AlertIndex) -> dict[str, Any]:
         "generation": generation,
         "base_entries": sum(rows(path) for path in base),
         "base_files": len(base),
-        "delta_files": len(deltas),
+        "delta_files": len(deltas),  # deltas: each one file per table, or per table and bucket
+        "delta_bucket_files": sum(
+            1 for d in deltas for table in TABLES for _, size in delta_files(d, table) if size
+        ),
         "delta_nights": len(owners(layout)) if deltas else 0,
-        "delta_entries": sum(rows(delta_file("objects", d["name"])) for d in deltas),
+        "delta_entries": sum(
+            rows(path) for d in deltas for path, size in delta_files(d, "objects") if size
+        ),
         "nights": len({night_of(part) for part in parts if part is not None}),
         "live_nights": {night: batch for night, batch in sorted(layout.get("online", {}).items())},
         "live_parts": sum(1 for part in parts if part is not None and is_online(part)),
@@ -112,7 +118,13 @@ def verify(index: AlertIndex) -> list[str]:
     if layout is None:
         return []
     found: list[IndexDamaged] = []
-    files = [(delta_file(t, d["name"]), d["sizes"][t]) for d in layout["deltas"] for t in TABLES]
+    files = [
+        (path, size)
+        for d in layout["deltas"]
+        for table in TABLES
+        for path, size in delta_files(d, table)
+        if size or delta_buckets(d) == 1
+    ]
     generation = layout["generation"]
     if generation is not None:
         try:

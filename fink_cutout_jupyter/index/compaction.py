@@ -2,9 +2,10 @@
 
 A base holds every night no delta holds, hash-bucketed by key (`entries.bucket_of_keys`) into
 buckets of about `TARGET_BUCKET_ROWS` entries; the number of buckets doubles as the lake grows,
-an old bucket ``b`` splitting into ``b`` and ``b + B``, so that only one old bucket and the
-deltas are in memory at a time. The new generation is written under new names and published
-with `publish_base` (also how `spark` publishes the base its executors wrote).
+an old bucket ``b`` splitting into ``b`` and ``b + B``, so that the base and the deltas
+(bucketed or not) are read a bucket at a time (`buckets.merged_buckets`). The new generation
+is written under new names and published with `publish_base` (also how `spark` publishes the
+base its executors wrote).
 """
 
 from __future__ import annotations
@@ -15,21 +16,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fink_cutout_jupyter.errors import NotFound
-from fink_cutout_jupyter.index.entries import (
-    TABLES,
-    bucket_of_keys,
-    entries_of_index_file,
-    sort_entries,
-    table_entries,
+from fink_cutout_jupyter.index.buckets import (
+    BucketSource,
+    delta_entries,
+    file_source,
+    merged_buckets,
 )
+from fink_cutout_jupyter.index.entries import TABLES, bucket_of_keys
 from fink_cutout_jupyter.index.files import index_file_bytes, index_file_rows
 from fink_cutout_jupyter.index.layout import (
     archived,
     base_file,
     base_sizes_file,
     check_format,
-    delta_file,
+    delta_files,
+    delta_paths,
     owners,
+    read_base_sizes,
 )
 from fink_cutout_jupyter.index.parts import hidden
 from fink_cutout_jupyter.index.writes import write_new, writing
@@ -60,7 +63,8 @@ def by_bucket(table: pa.Table, key: str, buckets: int):
 
 
 def to_compact(index: AlertIndex) -> tuple[dict, dict[str, list[int]]]:
-    """The layout, and the nights each waiting delta holds entries of (by its alerts file)."""
+    """The layout, and the nights each waiting delta holds entries of (by each of its alerts
+    files: one, or one per bucket holding entries)."""
     with writing(index) as session:
         layout = session.working()
     if layout is None:
@@ -71,7 +75,9 @@ def to_compact(index: AlertIndex) -> tuple[dict, dict[str, list[int]]]:
     for delta in layout["deltas"]:
         own = [n for n in delta["nights"] if owner[n] == delta["order"] and not hidden(n, hide)]
         if own:
-            waiting[delta_file("alerts", delta["name"])] = own
+            for path, size in delta_files(delta, "alerts"):
+                if size:
+                    waiting[path] = own
     return layout, waiting
 
 
@@ -79,51 +85,48 @@ def compact(index: AlertIndex, progress: bool = True, wait: float = 0.0) -> dict
     """Merge the deltas into a new base generation, bucket by bucket.
 
     The number of buckets grows (doubling) so that a bucket holds about `TARGET_BUCKET_ROWS`
-    entries; an old bucket ``b`` splits into ``b`` and ``b + B``, so only one old bucket and
-    the deltas are in memory at a time. It holds the writer lock (waiting up to `wait` seconds
-    for a build that holds it).
+    entries; an old bucket ``b`` splits into ``b`` and ``b + B``: one bucket of the old base
+    and of each delta is in memory at a time (`merged_buckets`). It holds the writer lock
+    (waiting up to `wait` seconds for a build that holds it).
     """
     with writing(index, "index compact", wait):
         return _compact(index, progress)
 
 
 def _compact(index: AlertIndex, progress: bool) -> dict:
-    import pyarrow as pa
     from tqdm.auto import tqdm
 
     layout, waiting = to_compact(index)
     old_generation, old_buckets = layout["generation"], layout["buckets"]
     if not waiting:
         return {"generation": old_generation, "buckets": old_buckets, "merged_nights": 0}
-    owner = owners(layout)
-    fresh_entries = pa.concat_tables(
-        [entries_of_index_file(index.store, path, keep=nights) for path, nights in waiting.items()]
-    )
-    base_rows = 0
+    store, owner, hide = index.store, owners(layout), archived(layout)
+    sources: dict[str, list[BucketSource]] = {table: [] for table in TABLES}
+    rows = 0
+    for delta in layout["deltas"]:
+        own = [n for n in delta["nights"] if owner[n] == delta["order"] and not hidden(n, hide)]
+        if own:
+            for table in TABLES:
+                sources[table].append(file_source(store, delta_files(delta, table), keep=own))
+            rows += delta_entries(store, delta)
     if old_generation is not None:
-        base_rows = sum(
-            index_file_rows(index.store, base_file(old_generation, "objects", b))
-            for b in range(old_buckets)
-        )
-    buckets = bucket_count(base_rows + fresh_entries.num_rows, old_buckets)
+        base_sizes = read_base_sizes(store, old_generation, old_buckets)
+        for table in TABLES:
+            files = [
+                (base_file(old_generation, table, b), base_sizes[table][b])
+                for b in range(old_buckets)
+            ]
+            sources[table].append(file_source(store, files, drop=list(owner), hide=hide))
+        rows += sum(index_file_rows(store, path) for path, _ in files)  # its alerts
+    buckets = bucket_count(rows, old_buckets)
     generation = index.writer.claim_generation()
     sizes: dict[str, list[int]] = {table: [0] * buckets for table in TABLES}
-    with tqdm(total=2 * old_buckets, unit="bucket", desc="compacting", disable=not progress) as bar:
+    with tqdm(total=2 * buckets, unit="bucket", desc="compacting", disable=not progress) as bar:
         for table, key in TABLES.items():
-            fresh = by_bucket(table_entries(fresh_entries, table), key, buckets)
-            for old in range(old_buckets):
-                base = None
-                if old_generation is not None:
-                    relative = base_file(old_generation, table, old)
-                    kept = entries_of_index_file(
-                        index.store, relative, drop=list(owner), hide=archived(layout)
-                    )
-                    base = by_bucket(kept, key, buckets)
-                for new in range(old, buckets, old_buckets):
-                    parts = [fresh(new)] + ([base(new)] if base is not None else [])
-                    data = index_file_bytes(sort_entries(pa.concat_tables(parts), key), key)
-                    write_new(index.store, base_file(generation, table, new), data)
-                    sizes[table][new] = len(data)
+            for bucket, entries in merged_buckets(sources[table], key, buckets):
+                data = index_file_bytes(entries, key)
+                write_new(store, base_file(generation, table, bucket), data)
+                sizes[table][bucket] = len(data)
                 bar.update()
     publish_base(index, layout, generation, buckets, sizes)
     return {"generation": generation, "buckets": buckets, "merged_nights": len(owner)}
@@ -136,7 +139,7 @@ def publish_base(
     with writing(index) as session:
         write_new(index.store, base_sizes_file(generation), json.dumps(sizes).encode())
         old_generation = layout["generation"]
-        garbage = [delta_file(table, d["name"]) for d in layout["deltas"] for table in TABLES]
+        garbage = [path for delta in layout["deltas"] for path in delta_paths(delta)]
         if old_generation is not None and old_generation != generation:
             garbage.append(f"base-{old_generation}")
         new = {**layout, "buckets": buckets, "generation": generation, "deltas": []}

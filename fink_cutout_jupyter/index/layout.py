@@ -14,6 +14,12 @@ log-structured merge: when `FANOUT` deltas share a level they become one delta o
 level, so a lookup opens at most about ``(FANOUT - 1) * log_FANOUT(nights)`` deltas however
 many nights wait for compaction, and each entry is rewritten about ``log_FANOUT(nights)`` times
 before it.
+
+A delta of many entries is hash-bucketed as the base is (``"buckets": B``, a power of two, with
+``"sizes": {table: [B sizes]}``; 0 for a bucket without entries, which has no file): its files
+are ``delta/<table>/<name>/bucket-<b>.arrow`` and a lookup opens only its key's bucket.
+Without ``"buckets"`` a delta is one file per table, ``delta/<table>/<name>.arrow``, as format 6
+wrote every delta.
 """
 
 from __future__ import annotations
@@ -29,15 +35,17 @@ from fink_cutout_jupyter.index.parts import hidden
 if TYPE_CHECKING:
     from fink_cutout_jupyter.storage.lake import Lake
 
-INDEX_FORMAT = 6  # 6: live nights' parts ("online", "archived"); 5 is read as 6 without them
-READABLE_FORMATS = (5, INDEX_FORMAT)
+# 7: bucketed deltas ("buckets"); 6: live nights' parts ("online", "archived"); 5 is read as 6
+# without them, 6 as 7 without bucketed deltas
+INDEX_FORMAT = 7
+READABLE_FORMATS = (5, 6, INDEX_FORMAT)
 FANOUT = 4
 TABLE_NAMES = ("objects", "alerts")
 LAYOUT = "layout.json"
 REPAIR_COMMAND = "fink-cutouts index build --lake LAKE --all --rebuild"
 MANIFEST_NAME = re.compile(r"(\d{8})\.json")
 BASE_NAME = re.compile(r"base-(\d+)")
-DELTA_NAME = re.compile(r".*-L\d+-(\d+)\.arrow")
+DELTA_NAME = re.compile(r".*-L\d+-(\d+)(?:\.arrow)?")  # a delta's file, or its buckets' directory
 
 
 def damaged(relative: str, reason: str) -> IndexDamaged:
@@ -153,19 +161,33 @@ def check_fields(layout: dict) -> None:
             ),
         ]
         for delta in layout["deltas"]:
-            nights, name = delta["nights"], delta["name"]
+            nights, name, buckets = delta["nights"], delta["name"], delta.get("buckets", 1)
+            power = count(buckets, 1) and buckets & (buckets - 1) == 0
             checks += [
                 ("a delta's name", isinstance(name, str) and bool(re.fullmatch(r"[\w-]+", name))),
                 ("a delta's order", count(delta["order"])),
                 ("a delta's level", count(delta.get("level", 0))),
                 ("a delta's nights", isinstance(nights, list) and all(map(count, nights))),
-                ("a delta's sizes", all(count(delta["sizes"][t]) for t in TABLE_NAMES)),
+                ("a delta's buckets", power),
+                ("a delta's entries", count(delta.get("entries", 0))),
+                ("a delta's sizes", all(_sizes(delta["sizes"][t], buckets) for t in TABLE_NAMES)),
             ]
     except (KeyError, TypeError) as error:
         raise damaged(LAYOUT, f"no field {error}") from error
     wrong = [field for field, right in checks if not right]
     if wrong:
         raise damaged(LAYOUT, f"{wrong[0]} of the wrong type or out of range")
+
+
+def _sizes(sizes, buckets) -> bool:
+    """Whether `sizes` are a delta's file sizes of one table: a count, or one per bucket."""
+
+    def count(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    if buckets == 1:
+        return count(sizes)
+    return isinstance(sizes, list) and len(sizes) == buckets and all(map(count, sizes))
 
 
 def counted_manifest(layout: dict, name: str) -> bool:
@@ -192,7 +214,8 @@ def free_numbers(store: Lake, layout: dict | None) -> tuple[int, int]:
         if match := MANIFEST_NAME.fullmatch(name):
             order = max(order, int(match[1]))
     for table in TABLE_NAMES:
-        for name, *_ in store.list_files(f"delta/{table}"):
+        names = [name for name, *_ in store.list_files(f"delta/{table}")]
+        for name in names + store.list_directories(f"delta/{table}"):
             if match := DELTA_NAME.fullmatch(name):
                 order = max(order, int(match[1]))
     return generation + 1, order + 1
@@ -204,7 +227,36 @@ def layout_bytes(layout: dict) -> bytes:
 
 
 def delta_file(table: str, name: str) -> str:
+    """A delta's file of `table` (a delta of one bucket)."""
     return f"delta/{table}/{name}.arrow"
+
+
+def delta_bucket_file(table: str, name: str, bucket: int) -> str:
+    """One bucket's file of `table` in a bucketed delta."""
+    return f"delta/{table}/{name}/bucket-{bucket:05d}.arrow"
+
+
+def delta_buckets(delta: dict) -> int:
+    """How many hash buckets a delta's entries are in (1: one file per table)."""
+    return delta.get("buckets", 1)
+
+
+def delta_files(delta: dict, table: str) -> list[tuple[str, int]]:
+    """Each bucket's file of `table` in a delta, with its size (0: the bucket has no entries,
+    and no file)."""
+    buckets, sizes = delta_buckets(delta), delta["sizes"][table]
+    if buckets == 1:
+        return [(delta_file(table, delta["name"]), sizes)]
+    return [
+        (delta_bucket_file(table, delta["name"], bucket), size) for bucket, size in enumerate(sizes)
+    ]
+
+
+def delta_paths(delta: dict) -> list[str]:
+    """What deleting a delta deletes: its files, or its buckets' directories."""
+    if delta_buckets(delta) == 1:
+        return [delta_file(table, delta["name"]) for table in TABLE_NAMES]
+    return [f"delta/{table}/{delta['name']}" for table in TABLE_NAMES]
 
 
 def base_file(generation: int, table: str, bucket: int) -> str:
@@ -244,15 +296,29 @@ def owners(layout: dict) -> dict[int, int]:
     return found
 
 
-def add_delta(layout: dict, nights: list[int], sizes: dict[str, int], level: int = 0) -> dict:
-    """Record a written delta (newest of all); returns its entry. Name it with `delta_name`."""
-    delta = {
+def add_delta(
+    layout: dict,
+    nights: list[int],
+    sizes: dict,
+    level: int = 0,
+    buckets: int = 1,
+    entries: int | None = None,
+) -> dict:
+    """Record a written delta (newest of all); returns its entry. Name it with `delta_name`.
+
+    `sizes`: each table's file size, or with `buckets` > 1 each bucket's; `entries`: how many
+    alerts it holds (lets a merge size its buckets without reading footers)."""
+    delta: dict = {
         "name": delta_name(layout, nights, level),
         "order": layout["next"],
         "level": level,
         "nights": sorted(nights),
         "sizes": sizes,
     }
+    if buckets > 1:
+        delta["buckets"] = buckets
+    if entries is not None:
+        delta["entries"] = entries
     layout["next"] += 1
     layout["deltas"].append(delta)
     return delta

@@ -13,7 +13,9 @@ of a JupyterHub with no database server:
 ``delta/objects/<name>.arrow``, ``delta/alerts/<name>.arrow``
     entries of nights not compacted yet, sorted by key, written by ``index build``; a night's
     entries in a delta replace that night's in the base. Deltas merge by size tier;
-    ``index compact`` merges them all into a new base generation.
+    ``index compact`` merges them all into a new base generation. A large delta (a Rubin
+    night) is hash-bucketed as the base: ``delta/<table>/<name>/bucket-<b>.arrow``, of which a
+    lookup opens its key's only.
 ``nights/<order>.json``
     what was indexed for some parts (archived nights, live nights' micro-batches: `parts`):
     each file's identity (size, modification time, and a hash of its alert ids in row order)
@@ -51,6 +53,8 @@ from fink_cutout_jupyter.index.layout import (
     archived,
     base_file,
     damaged,
+    delta_bucket_file,
+    delta_buckets,
     delta_file,
     owners,
     read_base_sizes,
@@ -284,8 +288,15 @@ class AlertIndex:
                 found = self._rows(base_file(generation, table, bucket), table, size, key)
                 rows += [row for row in found if row["night"] not in owner]
         for delta in layout["deltas"]:
-            relative = delta_file(table, delta["name"])
-            found = self._rows(relative, table, delta["sizes"][table], key)
+            buckets, size = delta_buckets(delta), delta["sizes"][table]
+            if buckets == 1:
+                relative = delta_file(table, delta["name"])
+            else:
+                bucket = bucket_of(key, buckets)
+                relative, size = delta_bucket_file(table, delta["name"], bucket), size[bucket]
+                if not size:
+                    continue  # no entry of the delta in the key's bucket
+            found = self._rows(relative, table, size, key)
             try:
                 rows += [row for row in found if owner[row["night"]] == delta["order"]]
             except KeyError as error:

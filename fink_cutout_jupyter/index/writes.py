@@ -34,7 +34,7 @@ from fink_cutout_jupyter.index.layout import (
     base_file,
     base_sizes_file,
     counted_manifest,
-    delta_file,
+    delta_paths,
     free_numbers,
     layout_bytes,
     new_layout,
@@ -132,8 +132,8 @@ class WriteSession:
             self.publish(self.layout)
             old = self.replaced or new_layout(DEFAULT_SURVEY.name)
             for delta in old["deltas"]:
-                for table in TABLES:
-                    self.index.store.delete(delta_file(table, delta["name"]))
+                for relative in delta_paths(delta):
+                    self.index.store.delete(relative)
             for name, *_ in self.index.store.list_files("nights"):
                 if counted_manifest(old, name):
                     self.index.store.delete(f"nights/{name}")
@@ -196,11 +196,13 @@ def sweep(store: Lake, layout: dict | None) -> list[str]:
         deleted.append(relative)
 
     layout = layout or new_layout(DEFAULT_SURVEY.name)
-    names = {f"{delta['name']}.arrow" for delta in layout["deltas"]}
+    named = {relative for delta in layout["deltas"] for relative in delta_paths(delta)}
     for table in TABLES:
-        for name, *_ in store.list_files(f"delta/{table}"):
-            if name not in names:
-                drop(f"delta/{table}/{name}")
+        directory = f"delta/{table}"
+        found = [name for name, *_ in store.list_files(directory)]
+        for name in found + store.list_directories(directory):  # a bucketed delta's directory
+            if f"{directory}/{name}" not in named:
+                drop(f"{directory}/{name}")
     for name, *_ in store.list_files("nights"):
         if not counted_manifest(layout, name):
             drop(f"nights/{name}")

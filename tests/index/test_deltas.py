@@ -224,7 +224,7 @@ def test_the_manifests_of_many_micro_batches_are_consolidated(template, tmp_path
     assert not any(name.startswith("online/") for name in records)
 
 
-def test_an_index_of_format_5_is_read_and_written_as_format_6(template, tmp_path):
+def test_an_index_of_format_5_is_read_and_written_as_format_7(template, tmp_path):
     index = AlertIndex(Lake(tmp_path / "lake"), str(tmp_path / "index"), refresh_seconds=0)
     write_night(index, FIRST, night_of(template, 0), {}, "ztf")
     layout = layout_of(index)
@@ -235,5 +235,133 @@ def test_an_index_of_format_5_is_read_and_written_as_format_6(template, tmp_path
     objects = sorted(set(template.column("object_id").to_pylist()))
     assert located(index, objects) == expected([night_of(template, 0)], objects)
     write_night(index, FIRST + dt.timedelta(days=1), night_of(template, 1), {}, "ztf")
-    assert layout_of(index)["format"] == 6
+    assert layout_of(index)["format"] == 7
     assert located(index, objects) == expected([night_of(template, n) for n in (0, 1)], objects)
+
+
+# Bucketed deltas (a Rubin night: 10^7 entries): a delta above DELTA_BUCKET_ROWS entries is one
+# file per table and hash bucket, of which a lookup opens one.
+
+
+@pytest.fixture
+def bucket_rows(monkeypatch):
+    """Deltas of more than 8 entries bucketed; a night spilled past 5 entries."""
+    from fink_cutout_jupyter.index import buckets, spills
+
+    monkeypatch.setattr(buckets, "DELTA_BUCKET_ROWS", 8)
+    monkeypatch.setattr(spills, "SPILL_ROWS", 5)
+    return 8
+
+
+def delta_directories(root, table: str = "objects") -> list[str]:
+    return sorted(p.name for p in (root / "delta" / table).iterdir() if p.is_dir())
+
+
+def test_a_real_rubin_night_bucketed_is_found_by_object_alert_and_solar_system_ids(
+    rubin_lake, rubin_records, tmp_path, bucket_rows
+):
+    from fink_cutout_jupyter.index.build import build
+
+    index = AlertIndex(rubin_lake, str(tmp_path / "index"), refresh_seconds=0)
+    build(index, rubin_lake.nights(), progress=False)
+    (delta,) = layout_of(index)["deltas"]
+    assert delta["buckets"] == 2, "9 real alerts: 2 buckets of at most 8"
+    assert delta["entries"] == len(rubin_records)
+    assert all(len(sizes) == 2 for sizes in delta["sizes"].values())
+    for table in ("objects", "alerts"):
+        written = sorted(
+            p.name for p in (tmp_path / "index" / "delta" / table / delta["name"]).iterdir()
+        )
+        wanted = [f"bucket-{b:05d}.arrow" for b in range(2) if delta["sizes"][table][b]]
+        assert written == wanted
+    fresh = AlertIndex(rubin_lake, str(tmp_path / "index"))
+    for record in rubin_records:
+        assert fresh.alert(record["diaSourceId"]).path.endswith(".parquet")
+        dia_object = (record["diaObject"] or {}).get("diaObjectId")
+        if dia_object:
+            assert record["diaSourceId"] in [a.alert_id for a in fresh.alerts(dia_object)]
+        ss_object = (record["ssSource"] or {}).get("ssObjectId")
+        if ss_object:
+            (found,) = fresh.solar_system_alerts(ss_object)
+            assert found.alert_id == record["diaSourceId"]
+            assert found.properties["designation"] == record["ssSource"]["designation"]
+    stats = fresh.stats()
+    keyed = [r for r in rubin_records if (r["diaObject"] or {}).get("diaObjectId")]
+    solar = [r for r in rubin_records if (r["ssSource"] or {}).get("ssObjectId")]
+    assert len(solar) == 2
+    assert stats["delta_entries"] == len(keyed) + len(solar), "objects: diaObjects and ss: keys"
+    assert stats["delta_bucket_files"] == sum(
+        1 for sizes in delta["sizes"].values() for size in sizes if size
+    )
+    assert fresh.verify() == []
+
+
+def test_bucketed_and_single_file_deltas_merge_and_compact(template, tmp_path, monkeypatch):
+    from fink_cutout_jupyter.index import buckets
+
+    monkeypatch.setattr(index_deltas, "SMALL_DELTAS_BYTES", 0)  # merged by tier only
+    index = AlertIndex(Lake(tmp_path / "lake"), str(tmp_path / "index"), refresh_seconds=0)
+    objects = sorted(set(template.column("object_id").to_pylist()))
+    written = {}
+    for number in range(FANOUT):  # single files, then bucketed ones (2, then 4 and 8 buckets)
+        if number:
+            rows = -(-template.num_rows // (2 * number))  # rounded up
+            monkeypatch.setattr(buckets, "DELTA_BUCKET_ROWS", rows)
+        written[number] = night_of(template, number)
+        write_night(index, FIRST + dt.timedelta(days=number), written[number], {}, "ztf")
+        if number < FANOUT - 1:
+            assert layout_of(index)["deltas"][-1].get("buckets", 1) == (1, 2, 4)[number]
+        assert located(index, objects) == expected(list(written.values()), objects)
+    (merged,) = layout_of(index)["deltas"]  # FANOUT deltas of level 0 became one of level 1
+    assert merged["level"] == 1
+    assert merged["buckets"] == buckets.delta_bucket_count(FANOUT * template.num_rows)
+    assert merged["entries"] == FANOUT * template.num_rows
+    assert delta_directories(tmp_path / "index") == [merged["name"]], "merged deltas deleted"
+    assert not list((tmp_path / "index" / "delta" / "objects").glob("*.arrow"))
+    written[1] = night_of(template, 1, keep_every=3)  # a night written again: the newest wins
+    write_night(index, FIRST + dt.timedelta(days=1), written[1], {}, "ztf")
+    assert located(index, objects) == expected(list(written.values()), objects)
+    assert AlertIndex(index.lake, index.store).verify() == []
+
+    compact(index, progress=False)
+    layout = layout_of(index)
+    assert layout["deltas"] == []
+    assert not (tmp_path / "index" / "delta" / "objects").exists() or not delta_directories(
+        tmp_path / "index"
+    )
+    assert located(index, objects) == expected(list(written.values()), objects)
+    for number in (0, 1):  # compacted nights written again, bucketed, over the base
+        written[number] = night_of(template, number, keep_every=2)
+        write_night(index, FIRST + dt.timedelta(days=number), written[number], {}, "ztf")
+    assert located(index, objects) == expected(list(written.values()), objects)
+    compact(index, progress=False)
+    assert located(index, objects) == expected(list(written.values()), objects)
+
+
+def test_a_format_6_index_is_read_then_written_with_bucketed_deltas(
+    template, tmp_path, monkeypatch
+):
+    from fink_cutout_jupyter.index import buckets
+
+    index = AlertIndex(Lake(tmp_path / "lake"), str(tmp_path / "index"), refresh_seconds=0)
+    objects = sorted(set(template.column("object_id").to_pylist()))
+    written = {0: night_of(template, 0)}
+    write_night(index, FIRST, written[0], {}, "ztf")
+    layout = layout_of(index)
+    layout["format"] = 6  # as format 6 wrote it: single-file deltas, no entry counts
+    for delta in layout["deltas"]:
+        delta.pop("entries")
+    (tmp_path / "index" / "layout.json").write_text(json.dumps(layout))
+    index.refresh()
+    assert located(index, objects) == expected(list(written.values()), objects)
+
+    monkeypatch.setattr(index_deltas, "SMALL_DELTAS_BYTES", 10**9)  # merged with the old delta
+    monkeypatch.setattr(buckets, "DELTA_BUCKET_ROWS", template.num_rows)
+    written[1] = night_of(template, 1)
+    write_night(index, FIRST + dt.timedelta(days=1), written[1], {}, "ztf")
+    (delta,) = layout_of(index)["deltas"]
+    assert layout_of(index)["format"] == 7
+    assert delta["buckets"] == 2, "two nights' entries (the old one counted from its footer)"
+    assert located(index, objects) == expected(list(written.values()), objects)
+    compact(index, progress=False)
+    assert located(index, objects) == expected(list(written.values()), objects)
