@@ -33,7 +33,16 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="write a synthetic lake and open JupyterLab on it")
-    demo.add_argument("--out", default="fink-demo-lake", help="lake root (default: %(default)s)")
+    demo.add_argument(
+        "--survey",
+        default="ztf",
+        choices=["ztf", "lsst", "rubin"],
+        help="the lake's alerts: ZTF's, or Rubin's (lsst) in Fink's Rubin schema (default: "
+        "%(default)s)",
+    )
+    demo.add_argument(
+        "--out", help="lake root (default: fink-demo-lake, or fink-rubin-demo-lake for Rubin)"
+    )
     demo.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
     demo.add_argument("--no-lab", action="store_true", help="only write the lake")
     demo.add_argument("--port", type=int, help="JupyterLab's port (default: its own choice)")
@@ -196,18 +205,26 @@ def _add_door_settings(serve: argparse.ArgumentParser) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     from fink_cutout_jupyter.demo.make import make_demo_lake
-    from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
+    from fink_cutout_jupyter.surveys import survey_named
 
-    lake = make_demo_lake(args.out, seed=args.seed)
+    survey = survey_named(args.survey).name
+    if args.live and survey != "ztf":
+        raise BadParameter("--live: the demo's live night streams ZTF alerts (no --survey lsst)")
+    out = args.out or {"ztf": "fink-demo-lake", "lsst": "fink-rubin-demo-lake"}[survey]
+    lake = make_demo_lake(out, seed=args.seed, survey=survey)
     root = lake.root.resolve()
     example = lake.demo_object_files[-1]
+    object_id = lake.demo_object_id
+    asteroids = ", ".join(map(str, lake.ss_object_ids))
     print(
         f"Demo lake: {root}\n"
-        f"  {lake.alerts} alerts of {lake.objects} objects over {len(lake.nights)} nights "
-        f"({lake.nights[0]:%Y-%m-%d} to {lake.nights[-1]:%Y-%m-%d}), {len(lake.files)} files\n"
-        f"  indexed in {root / '_cutout_index'}\n"
-        f"  try: fink-cutouts get {DEMO_OBJECT_ID} --lake {root} --kind Science -o stamp.fits\n"
-        f"   or: fink-cutouts get {DEMO_OBJECT_ID} --lake {root} --path {example} --format png "
+        f"  {lake.alerts} {survey.upper()} alerts of {lake.objects} objects over "
+        f"{len(lake.nights)} nights ({lake.nights[0]:%Y-%m-%d} to {lake.nights[-1]:%Y-%m-%d}), "
+        f"{len(lake.files)} files\n"
+        + (f"  solar-system objects (ssObjectId): {asteroids}\n" if asteroids else "")
+        + f"  indexed in {root / '_cutout_index'}\n"
+        f"  try: fink-cutouts get {object_id} --lake {root} --kind Science -o stamp.fits\n"
+        f"   or: fink-cutouts get {object_id} --lake {root} --path {example} --format png "
         "-o stamps.png"
     )
     if args.live:

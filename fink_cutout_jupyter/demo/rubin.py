@@ -51,7 +51,9 @@ _SS_COUNTER = 1 << 17
 # The demo object (the quickstart's): its own generator, so its id is the same for every seed
 # (over the default 3 nights).
 _DEMO_OBJECT_SEED = 2026
+_ASTEROIDS_SEED = 2027
 RUBIN_DEMO_OBJECT_ID = 170033125323177999
+RUBIN_DEMO_SS_OBJECT_ID = 21163637396944961  # 2007 QA38, the first of the same asteroids
 
 
 def schema():
@@ -229,7 +231,8 @@ def write_nights(
         _transient(rng, number, int(detectors[number]), last_night, dates)
         for number in range(1, objects)
     ]
-    asteroids = [_asteroid(rng, number, dates) for number in range(SOLAR_SYSTEM_OBJECTS)]
+    fixed = np.random.default_rng(_ASTEROIDS_SEED)  # the same asteroids for every seed
+    asteroids = [_asteroid(fixed, number, dates) for number in range(SOLAR_SYSTEM_OBJECTS)]
     table_schema = schema()
     files, demo_object_files, alerts, seen = [], [], 0, set()
     for night in dates:

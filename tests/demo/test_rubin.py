@@ -4,6 +4,7 @@ ids against the real Rubin files of ../shared/data/lsst."""
 import datetime as dt
 import io
 import itertools
+import os
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +19,7 @@ from fink_cutout_jupyter.cutouts.reader import CutoutReader
 from fink_cutout_jupyter.demo.make import make_demo_lake
 from fink_cutout_jupyter.demo.rubin import (
     RUBIN_DEMO_OBJECT_ID,
+    RUBIN_DEMO_SS_OBJECT_ID,
     packed_designation,
     source_id,
     ss_object_id,
@@ -159,6 +161,7 @@ def test_stamps_are_raw_three_hdu_fits_in_njy_with_a_tan_wcs_on_the_source(rubin
 def test_solar_system_alerts_are_found_by_their_ss_object_id(rubin_demo, rows):
     index = AlertIndex(Lake(rubin_demo.root))
     assert len(rubin_demo.ss_object_ids) == 3
+    assert rubin_demo.ss_object_ids[0] == RUBIN_DEMO_SS_OBJECT_ID, "the same for every seed"
     for number in rubin_demo.ss_object_ids:
         mine = [r for r in rows if r["diaSource"]["ssObjectId"] == number]
         found = index.solar_system_alerts(number)
@@ -226,3 +229,104 @@ def test_the_rubin_demo_is_deterministic_and_checks_its_size(tmp_path):
     assert first.demo_object_id == str(RUBIN_DEMO_OBJECT_ID), "the same for every seed"
     with pytest.raises(ValueError, match="at least 3 nights and 10 to 180 objects"):
         make_demo_lake(tmp_path / "c", objects=181, survey="lsst")
+
+
+# The command: `fink-cutouts demo --survey lsst`.
+
+
+def test_the_demo_command_writes_the_rubin_lake_and_its_examples_work(tmp_path, capsys):
+    from fink_cutout_jupyter.cli import main
+
+    lake = tmp_path / "rubin"
+    assert main(["demo", "--survey", "lsst", "--out", str(lake), "--no-lab"]) == 0
+    printed = capsys.readouterr().out
+    assert f"Demo lake: {lake}" in printed
+    assert " LSST alerts of " in printed
+    assert f"solar-system objects (ssObjectId): {RUBIN_DEMO_SS_OBJECT_ID}, " in printed
+    command = printed.split("try: ", 1)[1].splitlines()[0].split()
+    assert command[:3] == ["fink-cutouts", "get", str(RUBIN_DEMO_OBJECT_ID)]
+    out = tmp_path / "stamp.fits"
+    assert main([*command[1:-1], str(out)]) == 0
+    latest = AlertIndex(Lake(lake)).latest(RUBIN_DEMO_OBJECT_ID)
+    stored = pq.read_table(lake / latest.path, columns=["diaSourceId", "cutoutScience"])
+    row = stored.to_pylist()[stored.column("diaSourceId").to_pylist().index(latest.alert_id)]
+    with fits.open(io.BytesIO(row["cutoutScience"])) as expected, fits.open(out) as written:
+        np.testing.assert_array_equal(written[0].data, expected[0].data)
+    second = printed.split("or: ", 1)[1].splitlines()[0].split()
+    assert main([*second[1:-1], str(tmp_path / "stamps.png")]) == 0
+    assert (tmp_path / "stamps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_demos_live_night_is_ztfs_only(tmp_path, capsys):
+    from fink_cutout_jupyter.cli import main
+
+    assert main(["demo", "--survey", "lsst", "--out", str(tmp_path), "--live"]) == 1
+    assert "--live: the demo's live night streams ZTF alerts" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [], "nothing written"
+
+
+def test_the_demo_opens_jupyterlab_on_the_rubin_lake_and_its_quickstart(tmp_path):
+    """``fink-cutouts demo --survey lsst --no-browser``: JupyterLab serves the Rubin lake's
+    alerts and the quickstart, and stops with the demo (SIGTERM)."""
+    import json
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    environment = {
+        **os.environ,
+        "JUPYTER_TOKEN": "rubin-demo-token",
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+    }
+    lake = tmp_path / "rubin"
+    command = ["demo", "--survey", "lsst", "--out", str(lake), "--port", str(port)]
+    with (tmp_path / "demo.log").open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fink_cutout_jupyter.cli", *command, "--no-browser"],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        headers = {"Authorization": "token rubin-demo-token"}
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    request = urllib.request.Request(
+                        f"{base}/api/v1/alerts?objectId={RUBIN_DEMO_OBJECT_ID}", headers=headers
+                    )
+                    with urllib.request.urlopen(request, timeout=5) as response:
+                        alerts = json.loads(response.read())
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "the demo's JupyterLab did not answer"
+                    assert process.poll() is None, (tmp_path / "demo.log").read_text()
+                    time.sleep(0.2)
+            index = AlertIndex(Lake(lake))
+            assert [str(a["alertId"]) for a in alerts] == [
+                str(a.alert_id) for a in index.alerts(RUBIN_DEMO_OBJECT_ID)
+            ]
+            assert len(alerts) == 5
+            request = urllib.request.Request(
+                f"{base}/api/contents/quickstart.ipynb", headers=headers
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                notebook = json.loads(response.read())
+            assert "--survey lsst" in json.dumps(notebook["content"])
+            printed = (tmp_path / "demo.log").read_text()
+            assert f":{port}/lab/tree/quickstart.ipynb?token=" in printed
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) is not None
+    with pytest.raises(ConnectionRefusedError):  # JupyterLab stopped with the demo
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
