@@ -781,3 +781,36 @@ def test_cutouts_of_a_solar_system_object(rubin_api, rubin_records):
         )
     bad = rubin_api.handle("cutouts", {"ssObjectId": "x"})
     assert (bad.status, json.loads(bad.body)["text"][:28]) == (400, "ssObjectId: 'x' is not an id")
+
+
+def test_the_history_of_the_rubin_demos_objects(rubin_demo):
+    """The Rubin demo's object and asteroids, against pyarrow's reading of its files."""
+    import pyarrow.parquet as pq
+    from support.expected_history import assert_points, rubin_history
+
+    root = Path(rubin_demo.root)
+    columns = ["diaSourceId", "diaObject", "diaSource", "ssSource"]
+    columns += ["prvDiaSources", "prvDiaForcedSources"]
+    records = [
+        record
+        for file in sorted((root / "science").rglob("*.parquet"))
+        for record in pq.read_table(file, columns=columns).to_pylist()
+    ]
+    api = CutoutAPI(str(root))
+    latest, expected = rubin_history(records, object_id=int(rubin_demo.demo_object_id))
+    body = _history(api, diaObjectId=str(rubin_demo.demo_object_id))
+    assert body["latestAlertId"] == str(latest["diaSourceId"])
+    assert_points(body, expected, "tai")
+    assert {"detection", "forced"} <= {point["kind"] for point in body["points"]}
+    assert sum(point["indexed"] for point in body["points"]) >= 2
+    assert rubin_demo.ss_object_ids
+    for ss_object_id in rubin_demo.ss_object_ids:
+        latest, expected = rubin_history(records, ss_object_id=int(ss_object_id))
+        body = _history(api, ssObjectId=str(ss_object_id))
+        assert (body["objectId"], body["ssObjectId"]) == (None, str(ss_object_id))
+        assert body["designation"] == latest["ssSource"]["designation"]
+        assert_points(body, expected, "tai")
+        alerts = json.loads(api.handle("alerts", {"ssObjectId": str(ss_object_id)}).body)
+        assert [alert["alertId"] for alert in alerts] == [
+            point["alertId"] and int(point["alertId"]) for point in body["points"]
+        ]
