@@ -526,3 +526,20 @@ def test_an_older_server_without_history_gives_the_alerts_and_upper_limits(real_
     )
     assert curve.unit == "mag"
     assert "no /api/v1/history" in curve.note
+
+
+@pytest.mark.parametrize("ss_object_id", [21163624394469969, 21165806389311562])
+def test_a_solar_system_objects_curve_is_its_alerts_history(
+    rubin_client, rubin_records, ss_object_id
+):
+    """A solar-system object (no diaObject, no prvDiaSources): its one alert, ringed."""
+    (record,) = [
+        r for r in rubin_records if (r["ssSource"] or {}).get("ssObjectId") == ss_object_id
+    ]
+    curve = CutoutViewer(ss_object_id=ss_object_id, client=rubin_client).light_curve
+    (point,) = curve.points
+    assert point["alertId"] == curve.shown == str(record["diaSourceId"])
+    assert point["magnitude"] == pytest.approx(record["diaSource"]["psfFlux"])
+    assert point["filter"] == record["diaSource"]["band"]
+    assert point["indexed"] is True
+    assert (curve.unit, curve.limits, curve.note) == ("nJy", [], "")
