@@ -72,3 +72,30 @@ def test_a_quickstart_of_unknown_origin_is_kept(tmp_path):
     write_quickstart(tmp_path, quickstart_of_version(1), "0.1.0")
     assert (tmp_path / "quickstart.ipynb").read_bytes() == mine
     assert (tmp_path / "quickstart-0.1.0.ipynb").read_bytes() == quickstart_of_version(1)
+
+
+def test_the_quickstart_runs_on_the_rubin_demo_lake(rubin_demo, monkeypatch, tmp_path):
+    """Opened by ``fink-cutouts demo --survey lsst``, the quickstart shows the Rubin object: every
+    cell runs (tests/test_notebooks.py runs it on the ZTF demo), the viewer opens on the Rubin
+    demo object, the asteroid's alerts are listed."""
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    from fink_cutout_jupyter.demo.rubin import RUBIN_DEMO_OBJECT_ID, RUBIN_DEMO_SS_OBJECT_ID
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
+
+    monkeypatch.setenv("FINK_CUTOUTS_LAKE", str(rubin_demo.root))
+    path = Path(__file__).resolve().parents[2] / "notebooks" / "quickstart.ipynb"
+    document = nbformat.read(path, as_version=4)
+    NotebookClient(document, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for cell in document.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+    assert not (tmp_path / "fink-rubin-demo-lake").exists(), "this lake is Rubin's: none written"
+    asteroid = AlertIndex(Lake(rubin_demo.root)).solar_system_alerts(RUBIN_DEMO_SS_OBJECT_ID)
+    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert f"({asteroid[0].alert_id}, " in printed
+    assert str(RUBIN_DEMO_OBJECT_ID) in "".join(cell.source for cell in document.cells)
