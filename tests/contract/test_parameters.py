@@ -1,13 +1,18 @@
 import pytest
 
 from fink_cutout_jupyter.contract.parameters import (
+    ALERT_PARAMETERS,
     CUTOUT_PARAMETERS,
+    HISTORY_PARAMETERS,
     MAX_BODY_BYTES,
+    ObjectTarget,
     boolean,
     check,
     describe,
     number,
     parse_body,
+    parse_cutout_request,
+    parse_object_target,
 )
 from fink_cutout_jupyter.errors import BadParameter, TooLarge
 
@@ -87,3 +92,32 @@ def test_the_edge_gives_a_checked_lake_path_and_stamp_kinds(demo):
     )
     with pytest.raises(OutsideLake, match=r"^hdfsPath: "):
         parse_cutout_request({"candid": 1, "hdfsPath": "../x.parquet"}, lake=lake)
+
+
+def test_an_object_target_is_exactly_one_name():
+    assert parse_object_target({"diaObjectId": "17"}, HISTORY_PARAMETERS) == ObjectTarget(
+        "17", None
+    )
+    assert parse_object_target({"ssObjectId": "21163624394469969"}, ALERT_PARAMETERS) == (
+        ObjectTarget(None, 21163624394469969)
+    )
+    with pytest.raises(BadParameter, match=r"^objectId: missing; give one of objectId, ssObjectId"):
+        parse_object_target({}, ALERT_PARAMETERS)
+    with pytest.raises(BadParameter, match=r"^objectId, diaObjectId, ssObjectId: give one of them"):
+        parse_object_target({"objectId": 1, "diaObjectId": 1, "ssObjectId": 1}, HISTORY_PARAMETERS)
+    with pytest.raises(BadParameter, match=r"^diaObjectId: unknown parameter"):
+        parse_object_target({"diaObjectId": "1"}, ALERT_PARAMETERS)
+    with pytest.raises(BadParameter, match=r"^ssObjectId: 1\.5 is not an id"):
+        parse_object_target({"ssObjectId": 1.5}, HISTORY_PARAMETERS)
+
+
+def test_a_cutout_request_of_a_solar_system_object():
+    request = parse_cutout_request({"ssObjectId": "21163624394469969", "candid": "7"})
+    assert (request.ss_object_id, request.alert_id, request.object_id) == (
+        21163624394469969,
+        7,
+        None,
+    )
+    for other in ("objectId", "diaObjectId", "hdfsPath"):
+        with pytest.raises(BadParameter, match=rf"^ssObjectId, {other}: give ssObjectId without"):
+            parse_cutout_request({"ssObjectId": 1, other: "x"})
