@@ -132,3 +132,29 @@ def test_the_reticle_follows_a_flip(real_stamps):
     centres = {tuple(np.round(line.get_xydata().mean(axis=0), 6)) for line in flipped.lines}
     rows = sorted(y for _, y in centres)
     assert np.mean(rows) == pytest.approx(63 - 20.5 - 0.5), "row 0 at the bottom"
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_the_static_images_reticle_and_scale_bar_on_a_real_stamp(real_stamps, flip):
+    """`with_overlays` on a real ZTF stamp enlarged 3 times: the ticks on the row and column of
+    the alert's position (row 0 at the bottom when flipped), the scale bar 10″ of 1.01″ pixels."""
+    from fink_cutout_jupyter.cutouts.render import coloured, levels
+    from fink_cutout_jupyter.widgets.viewer_figure import with_overlays
+
+    science = real_stamps["Science"]
+    rgb = coloured(levels(science, "linear", [0.0, 1.0]), "gray")
+    rgb = np.flipud(rgb) if flip else rgb
+    scale = 3
+    image = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
+    drawn = with_overlays(image, scale, [40.5, 20.5], 1.01, flip).astype(int)
+    green = np.abs(drawn - (0, 255, 0)).max(axis=-1) == 0
+    row = int((63 - 20.5 if flip else 20.5) * scale)
+    column = int(40.5 * scale)
+    assert green[row, column + 6 : column + 12].all()
+    assert green[row, column - 12 : column - 6].all()
+    assert green[row + 6 : row + 12, column].all()
+    assert not green[row - 3 : row + 4, column - 3 : column + 4].any()
+    yellow = np.abs(drawn - (255, 255, 0)).max(axis=-1) == 0
+    assert yellow[-10:].sum(axis=1).max() == pytest.approx(10 / 1.01 * scale, abs=1.5)
+    untouched = with_overlays(image, scale, None, None, flip)
+    np.testing.assert_array_equal(untouched, image)
