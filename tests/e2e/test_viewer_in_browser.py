@@ -1,8 +1,10 @@
 """CutoutViewer in a real JupyterLab (and Notebook 7) driven in Debian's Chromium by Playwright.
 
 What the browser draws is checked against astropy and matplotlib on the stored bytes: the pixels
-of each stamp (zscale cuts, linear stretch, the colormaps' tables), the hover readout's values,
-offsets and sky positions (Rubin's WCS).
+of each stamp (ZTF: zscale cuts, linear stretch; Rubin: percentile 0.5-99.95 cuts, asinh Science,
+linear Difference; the colormaps' tables), the reticle on the alert's position (Rubin: astropy's
+WCS) and the scale bar's length in arcsec, the hover readout's values, offsets and sky positions
+(Rubin's WCS), a solar-system object's heading.
 """
 
 import io
@@ -19,8 +21,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.time import Time
-from astropy.visualization import ZScaleInterval
+from astropy.visualization import AsinhStretch, AsymmetricPercentileInterval, ZScaleInterval
 from astropy.wcs import WCS
+from astropy.wcs.utils import proj_plane_pixel_scales
 from support.browser import (
     ARTIFACTS,
     browser_page,
@@ -35,13 +38,61 @@ from support.rewrites import stored_stamps
 from support.servers import free_port, wait_for_http
 
 from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
-from fink_cutout_jupyter.surveys import ZTF
+from fink_cutout_jupyter.surveys import LSST, ZTF
+from fink_cutout_jupyter.widgets.stamp_display import OVERLAY_COLOURS
 
 TOKEN = "e2e-token"
 HEADERS = {"Authorization": f"token {TOKEN}"}
 RUBIN_OBJECT = "170028485706776685"
 MINUS, TIMES = "\u2212", "\u00d7"  # as the readout and the zoom label write them
 NUMBER = r"([-+\u2212]?[0-9.]+(?:e[-+]?\d+)?)"
+SOLAR_SYSTEM_OBJECT = 21163624394469969  # '2004 JQ12' in the real Rubin alerts
+KINDS3 = ("Science", "Template", "Difference")
+
+
+def rgb_of(css: str) -> np.ndarray:
+    return np.array([int(css[i : i + 2], 16) for i in (1, 3, 5)])
+
+
+RETICLE, SCALE_BAR = rgb_of(OVERLAY_COLOURS["reticle"]), rgb_of(OVERLAY_COLOURS["scale_bar"])
+
+
+def is_colour(rgb: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    return np.abs(rgb - colour).max(axis=-1) <= 2
+
+
+def check_overlays(canvas: np.ndarray, alert: tuple[float, float], width: int, arcsec: float):
+    """The reticle's ticks on the row and column through the alert's position (view coordinates,
+    pixel c from c to c + 1; zoom 1, centred), the alert's own pixel left as it is, and the scale
+    bar in the lower left as long as the largest round number of arcsec within a quarter of the
+    panel (10″ for ZTF's 63 pixels of 1.01″, 1″ for Rubin's 30 of 0.2″)."""
+    scale = canvas.shape[0] / width
+    x, y = (canvas.shape[0] / 2 + (v - width / 2) * scale for v in alert)
+    gap = max(5, 0.75 * scale)
+    row, column = int(y), int(x)
+    reticle = is_colour(canvas, RETICLE)
+    for sign in (1, -1):
+        along = [int(x + sign * (gap + d)) for d in (2, 5, 8)]
+        assert reticle[row, along].all(), f"a horizontal tick at {along}, row {row}"
+        down = [int(y + sign * (gap + d)) for d in (2, 5, 8)]
+        assert reticle[down, column].all(), f"a vertical tick at {down}, column {column}"
+    inside = int(gap) - 2
+    assert not reticle[row - inside : row + inside, column - inside : column + inside].any()
+    length = 10 if width * arcsec / 4 >= 10 else 1
+    bar = is_colour(canvas[-14:], SCALE_BAR).sum(axis=1).max()
+    assert bar == pytest.approx(length / arcsec * scale, abs=1.5), f"{length}″ of {arcsec}″ px"
+
+
+async def overlays_off(page, viewer, canvas) -> np.ndarray:
+    """Uncheck the reticle and the scale bar; the canvas once neither shows."""
+    for label in ("reticle", "scale bar"):
+        await viewer.get_by_label(label, exact=True).uncheck()
+    for _ in range(100):
+        drawn = await canvas_rgb(canvas)
+        if not (is_colour(drawn, RETICLE).any() or is_colour(drawn, SCALE_BAR).any()):
+            return drawn
+        await page.wait_for_timeout(100)
+    raise AssertionError("the reticle or the scale bar is still drawn")
 
 
 def notebook(*cells: str) -> str:
@@ -104,6 +155,13 @@ def jupyter(demo, rubin_root, tmp_path_factory):
         notebook(
             "from fink_cutout_jupyter import CutoutClient, CutoutViewer\n"
             f'CutoutViewer({RUBIN_OBJECT}, client=CutoutClient(lake="{rubin_root}"))'
+        )
+    )
+    (root / "solar.ipynb").write_text(
+        notebook(
+            "from fink_cutout_jupyter import CutoutClient, CutoutViewer\n"
+            f"CutoutViewer(ss_object_id={SOLAR_SYSTEM_OBJECT}, "
+            f'client=CutoutClient(lake="{rubin_root}"))'
         )
     )
     port = free_port()
@@ -209,6 +267,9 @@ async def test_quickstart_in_jupyterlab(jupyter, demo_lake_case):
         assert await canvases.count() == 3
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         await viewer.screenshot(path=str(ARTIFACTS / "viewer-in-jupyterlab.png"))
+        for index in range(3):  # ZTF: the alert at the stamp's centre, 1.01″ pixels
+            check_overlays(await canvas_rgb(canvases.nth(index)), (31.5, 31.5), 63, 1.01)
+        await overlays_off(page, viewer, canvases.nth(0))
         for index, kind in enumerate(("Science", "Template", "Difference")):
             shown = sampled(await canvas_rgb(canvases.nth(index)), 63, 63)
             colormap = "RdBu_r" if kind == "Difference" else "gray"
@@ -379,6 +440,112 @@ async def test_a_rubin_stamp_reads_its_sky_position_from_the_wcs(jupyter, rubin_
     assert "nJy" in readout
     assert "TAN assumed" in readout
     assert "north is" in orientation
+
+
+def rubin_stamps(rubin_lake, object_id: str) -> dict:
+    """The latest stored alert of a Rubin object, read by pyarrow: its diaSource and stamps."""
+    import pyarrow.parquet as pq
+
+    records = []
+    for path in sorted(Path(rubin_lake.uri).rglob("*.parquet")):
+        records += pq.read_table(
+            path,
+            columns=["diaSourceId", "diaObject", "diaSource", *(f"cutout{k}" for k in KINDS3)],
+        ).to_pylist()
+    mine = [
+        r for r in records if r["diaObject"] and str(r["diaObject"]["diaObjectId"]) == object_id
+    ]
+    return max(mine, key=lambda r: r["diaSource"]["midpointMjdTai"])
+
+
+async def test_a_rubin_object_is_drawn_as_finks_portal_draws_it(jupyter, rubin_lake):
+    """The survey's display, read from the model (the menus show the traits): asinh Science and
+    Template, linear Difference, percentiles 0.5-99.95; the canvases are astropy's
+    AsymmetricPercentileInterval and AsinhStretch (LinearStretch, symmetric about 0, for the
+    Difference) on the stored pixels; the reticle where astropy's WCS puts the alert's ra/dec,
+    and a 1″ scale bar of the WCS's pixel scale."""
+    latest = rubin_stamps(rubin_lake, RUBIN_OBJECT)
+    async with browser_page("viewer_rubin_display") as page:
+        url = f"{jupyter}/lab/tree/rubin.ipynb?token={TOKEN}"
+        viewer = await run_notebook(
+            page, url, f"{jupyter}/api/sessions", HEADERS, ".jp-NotebookPanel"
+        )
+        display = LSST.stamp_display
+        menus = {
+            name: await viewer.locator(f"select[aria-label='{name}']").input_value()
+            for name in ("stretch", "difference stretch", "interval")
+        }
+        assert menus == {
+            "stretch": display.stretch,
+            "difference stretch": display.difference_stretch,
+            "interval": display.interval,
+        }
+        assert menus == {
+            "stretch": "asinh",
+            "difference stretch": "linear",
+            "interval": "percentile",
+        }
+        assert float(await viewer.get_by_label("lower %").input_value()) == 0.5
+        assert float(await viewer.get_by_label("upper %").input_value()) == 99.95
+        assert "percentile 0.5\u201399.95" in await viewer.locator(".fink-cuts").first.inner_text()
+        canvases = viewer.locator("canvas.fink-stamp-canvas")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await viewer.screenshot(path=str(ARTIFACTS / "rubin-viewer-in-jupyterlab.png"))
+        source = latest["diaSource"]
+        for index, kind in enumerate(KINDS3):
+            with fits.open(io.BytesIO(latest[f"cutout{kind}"])) as hdul:
+                image = next(h for h in hdul if h.data is not None)
+                header = image.header.copy()
+            header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
+            wcs = WCS(header).celestial
+            column, row = wcs.world_to_pixel_values(source["ra"], source["dec"])
+            arcsec = float(np.mean(proj_plane_pixel_scales(wcs))) * 3600
+            drawn = await canvas_rgb(canvases.nth(index))
+            check_overlays(drawn, (float(column) + 0.5, float(row) + 0.5), 30, arcsec)
+        await overlays_off(page, viewer, canvases.nth(0))
+        for index, kind in enumerate(KINDS3):
+            with fits.open(io.BytesIO(latest[f"cutout{kind}"])) as hdul:
+                pixels = next(h for h in hdul if h.data is not None).data.astype(float)
+            low, high = AsymmetricPercentileInterval(0.5, 99.95).get_limits(
+                pixels[np.isfinite(pixels)]
+            )
+            if kind == "Difference":
+                reach = max(abs(low), abs(high))
+                level, colormap = 0.5 + np.clip(pixels / reach, -1, 1) / 2, "RdBu_r"
+            else:
+                level = AsinhStretch()(np.clip((pixels - low) / (high - low), 0, 1))
+                colormap = "gray"
+            table = matplotlib.colormaps[colormap](np.linspace(0, 1, 256), bytes=True)[:, :3]
+            expected = table[np.floor(level * 255 + 0.5).astype(int)].astype(int)
+            shown = sampled(await canvas_rgb(canvases.nth(index)), 30, 30)
+            close = np.abs(shown - expected).max(axis=2) <= 2
+            assert close.mean() > 0.99, f"{kind}: {close.mean():.3f} of the pixels as astropy's"
+        await viewer.get_by_label("reticle", exact=True).check()
+        await page.wait_for_function(
+            "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+            " for (let i = 0; i < d.length; i += 4) if (d[i] < 3 && d[i + 1] > 252 && d[i + 2] < 3)"
+            " return true; return false; }",
+            arg=await canvases.nth(0).element_handle(),
+        )
+
+
+async def test_a_solar_system_object_is_headed_by_its_designation(jupyter, rubin_records):
+    mine = [
+        r for r in rubin_records if (r["ssSource"] or {}).get("ssObjectId") == SOLAR_SYSTEM_OBJECT
+    ]
+    async with browser_page("viewer_solar_system") as page:
+        url = f"{jupyter}/lab/tree/solar.ipynb?token={TOKEN}"
+        viewer = await run_notebook(
+            page, url, f"{jupyter}/api/sessions", HEADERS, ".jp-NotebookPanel"
+        )
+        header = await viewer.locator(".widget-html").first.inner_text()
+        shown = await canvas_rgb(viewer.locator("canvas.fink-stamp-canvas").first)
+    designation = mine[-1]["ssSource"]["designation"]
+    assert header.startswith(
+        f"Solar-system object {designation} · ssObjectId {SOLAR_SYSTEM_OBJECT} · "
+        f"alert {mine[-1]['diaSourceId']}"
+    )
+    assert shown.std() > 5, "its stamps are drawn"
 
 
 async def test_quickstart_in_notebook_7(jupyter):
