@@ -44,8 +44,8 @@ class DemoLake:
     objects: int
     alerts: int
     demo_object_files: tuple[str, ...]
-    survey: str = "ztf"
-    demo_object_id: str = "ZTF24abssjsb"
+    survey: str
+    demo_object_id: str
     ss_object_ids: tuple[int, ...] = ()
 
 

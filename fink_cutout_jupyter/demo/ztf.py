@@ -57,7 +57,9 @@ def write_nights(
             if DEMO_OBJECT_ID in table.column("objectId").to_pylist():
                 demo_object_files.append(files[-1])
         alerts += len(rows)
-    return DemoLake(root, dates, tuple(files), len(sky), alerts, tuple(demo_object_files))
+    return DemoLake(
+        root, dates, tuple(files), len(sky), alerts, tuple(demo_object_files), "ztf", DEMO_OBJECT_ID
+    )
 
 
 def sky_objects(rng: np.random.Generator, count: int) -> list[dict]:
