@@ -53,6 +53,36 @@ def test_the_lowest_level_with_fanout_deltas_merges_first():
     assert level_to_merge(layout) == 0
 
 
+def test_a_bucketed_delta_is_recorded_with_its_bucket_sizes_files_and_directories():
+    from fink_cutout_jupyter.index.layout import delta_files, delta_paths
+
+    layout = new_layout("ztf")
+    sizes = {"objects": [10, 0, 30, 40], "alerts": [5, 6, 7, 8]}
+    delta = add_delta(layout, [20260306], sizes, buckets=4, entries=26)
+    single = add_delta(layout, [20260307], SIZES)
+    assert parse_layout(layout_bytes(layout))["deltas"][0] == {
+        "name": "20260306-L0-000000",
+        "order": 0,
+        "level": 0,
+        "nights": [20260306],
+        "sizes": sizes,
+        "buckets": 4,
+        "entries": 26,
+    }
+    assert "buckets" not in single
+    assert delta_files(delta, "objects") == [
+        ("delta/objects/20260306-L0-000000/bucket-00000.arrow", 10),
+        ("delta/objects/20260306-L0-000000/bucket-00001.arrow", 0),
+        ("delta/objects/20260306-L0-000000/bucket-00002.arrow", 30),
+        ("delta/objects/20260306-L0-000000/bucket-00003.arrow", 40),
+    ]
+    assert delta_paths(delta) == [
+        "delta/objects/20260306-L0-000000",
+        "delta/alerts/20260306-L0-000000",
+    ]
+    assert delta_files(single, "alerts") == [("delta/alerts/20260307-L0-000001.arrow", 20)]
+
+
 def test_a_published_layout_reads_back_as_written():
     layout = new_layout("ztf", first=3, generation=2)
     add_delta(layout, [20241120], SIZES)
@@ -69,6 +99,23 @@ def test_a_published_layout_reads_back_as_written():
         (lambda layout: layout.update(survey="hubble"), "survey of the wrong type"),
         (lambda layout: layout["deltas"][0].update(name="../x"), "a delta's name of the wrong"),
         (lambda layout: layout["deltas"][0].update(nights=[-1]), "a delta's nights of the wrong"),
+        (lambda layout: layout["deltas"][0].update(buckets=3), "a delta's buckets of the wrong"),
+        (lambda layout: layout["deltas"][0].update(buckets=0), "a delta's buckets of the wrong"),
+        (lambda layout: layout["deltas"][0].update(entries=-1), "a delta's entries of the wrong"),
+        (  # 2 buckets: a size per bucket
+            lambda layout: layout["deltas"][0].update(buckets=2),
+            "a delta's sizes of the wrong",
+        ),
+        (
+            lambda layout: layout["deltas"][0].update(buckets=2, sizes={"objects": [1, 2]}),
+            "no field 'alerts'",
+        ),
+        (
+            lambda layout: layout["deltas"][0].update(
+                buckets=2, sizes={"objects": [1, 2], "alerts": [1, 2, 3]}
+            ),
+            "a delta's sizes of the wrong",
+        ),
     ],
 )
 def test_a_layout_missing_a_field_or_holding_a_wrong_one_is_damaged_naming_it(change, reason):
@@ -144,6 +191,9 @@ def test_free_numbers_are_above_any_the_layout_or_the_filesystem_has_used(tmp_pa
     assert free_numbers(store, None) == (4, 10)
     layout = new_layout("ztf", first=12, generation=6)
     assert free_numbers(store, layout) == (6, 12)
+    # a bucketed delta's directory, left by a writer killed before it published
+    (tmp_path / "delta" / "objects" / "20260306-L0-000015").mkdir()
+    assert free_numbers(store, None) == (4, 16)
 
 
 def test_base_sizes_are_read_checked_and_damaged_when_missing_or_malformed(tmp_path):

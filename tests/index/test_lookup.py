@@ -363,3 +363,49 @@ def test_a_delta_holding_nights_its_layout_entry_does_not_name_answers_503(sound
     assert reply.status == 503, text
     assert f"index file {delta} is damaged" in text
     assert "not among its nights in layout.json" in text
+
+
+@pytest.fixture
+def bucketed_index(demo, tmp_path, monkeypatch):
+    """A copy of the demo lake indexed into a base and a bucketed delta (its last night)."""
+    import shutil
+
+    from fink_cutout_jupyter.index import buckets
+    from fink_cutout_jupyter.index.build import compact
+    from fink_cutout_jupyter.storage.lake import Lake
+
+    shutil.copytree(demo.root / "science", tmp_path / "lake" / "science")
+    lake = Lake(tmp_path / "lake")
+    index = AlertIndex(lake, str(tmp_path / "index"))
+    build(index, lake.nights(), progress=False)
+    compact(index, progress=False)
+    monkeypatch.setattr(buckets, "DELTA_BUCKET_ROWS", 4)
+    build(index, lake.nights()[-1:], progress=False)
+    layout = json.loads((tmp_path / "index" / "layout.json").read_text())
+    (delta,) = layout["deltas"]
+    assert delta["buckets"] > 1
+    return lake, tmp_path / "index", delta
+
+
+@pytest.mark.parametrize("how", ["truncated", "scrambled", "missing"])
+def test_a_damaged_delta_bucket_answers_503_naming_it_and_verify_names_it(bucketed_index, how):
+    from fink_cutout_jupyter.contract.api import CutoutAPI
+    from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
+    from fink_cutout_jupyter.index.entries import bucket_of
+
+    lake, root, delta = bucketed_index
+    bucket = bucket_of(DEMO_OBJECT_ID, delta["buckets"])
+    assert delta["sizes"]["objects"][bucket], "the demo object has alerts in the last night"
+    relative = f"delta/objects/{delta['name']}/bucket-{bucket:05d}.arrow"
+    api = CutoutAPI(lake, str(root))
+    assert api.handle("cutouts", {"objectId": DEMO_OBJECT_ID}).status == 200
+    assert AlertIndex(lake, str(root)).verify() == []
+    damage(root, relative, {"truncated": half, "scrambled": scrambled, "missing": None}[how])
+
+    reply = CutoutAPI(lake, str(root)).handle("cutouts", {"objectId": DEMO_OBJECT_ID})
+    text = json.loads(reply.body)["text"]
+    assert reply.status == 503, text
+    assert f"index file {relative} is damaged" in text
+    assert str(root) not in text
+    (problem,) = AlertIndex(lake, str(root)).verify()
+    assert problem.startswith(f"{relative}: ")

@@ -338,6 +338,97 @@ def test_a_writer_killed_at_any_write_leaves_an_index_that_works(six_nights, tmp
     assert kills == 2 * writes
 
 
+# A bucketed delta's writer killed between or in the middle of its bucket files.
+
+KILLED_AT_BUCKET = """
+import os, signal, sys, threading
+from fink_cutout_jupyter.cli import main
+from fink_cutout_jupyter.index import buckets
+from fink_cutout_jupyter.storage.lake import Lake
+
+buckets.DELTA_BUCKET_ROWS = 8  # the night's delta: several buckets
+at, middle, count = int(sys.argv[1]), sys.argv[2] == "middle", [0]
+create = Lake.create_exclusively
+
+def killing(lake, relative, data):
+    if "/bucket-" in relative and relative.startswith("delta/"):
+        if count[0] == at:
+            if middle:  # half the bucket written to its temporary name, as writes do
+                path = lake.resolve(relative)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(f"{path}.tmp-{os.getpid()}-{threading.get_ident()}", "wb") as half:
+                    half.write(data[: len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+        count[0] += 1
+    return create(lake, relative, data)
+
+Lake.create_exclusively = killing
+status = main(sys.argv[3:])
+print(f"bucket files: {count[0]}", file=sys.stderr)
+sys.exit(status)
+"""
+
+
+def killed_at_bucket(lake: Lake, root, at: int, middle: bool):
+    import subprocess
+    import sys
+
+    argv = ["index", "build", "--night", "20241122", "--lake", lake.uri, "--index", str(root)]
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            KILLED_AT_BUCKET,
+            str(at),
+            "middle" if middle else "before",
+            *argv,
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_writer_killed_among_its_bucket_files_leaves_the_previous_layout_usable(
+    six_nights, tmp_path
+):
+    """Killed before its first, a middle and its last bucket file (and in the middle of one):
+    the published layout still serves every alert indexed before, the directory of the
+    unpublished delta is named by no layout and swept by the next writer."""
+    import shutil
+
+    from fink_cutout_jupyter.cli import main
+
+    original = six_nights.resolve("_cutout_index")
+    shutil.copytree(original, tmp_path / "whole")
+    whole = killed_at_bucket(six_nights, tmp_path / "whole", -1, False)
+    assert whole.returncode == 0, whole.stderr
+    files = int(whole.stderr.rsplit("bucket files: ", 1)[1])
+    assert files >= 4, "the night's delta is bucketed"
+    layout = json.loads((tmp_path / "whole" / "layout.json").read_text())
+    assert max(delta.get("buckets", 1) for delta in layout["deltas"]) > 1
+    nights = six_nights.nights()
+    for at, middle in [(0, False), (files // 2, True), (files - 1, False)]:
+        root = tmp_path / f"killed-{at}-{middle}"
+        shutil.copytree(original, root)
+        before = (root / "layout.json").read_bytes()
+        killed = killed_at_bucket(six_nights, root, at, middle)
+        assert killed.returncode == -9, killed.stderr
+        assert (root / "layout.json").read_bytes() == before, "nothing published"
+        if at or middle:
+            assert list((root / "delta").glob("*/*/bucket-*")), "bucket files were left"
+        assert_index_holds(root, six_nights, set(nights[:3]))
+        lake = ["--lake", six_nights.uri, "--index", str(root)]
+        assert main(["index", "stats", *lake, "--verify"]) == 0
+        assert main(["index", "build", "--night", "20241123", *lake, "-q"]) == 0
+        assert_index_holds(root, six_nights, {*nights[:3], nights[4]})
+        named = {d["name"] for d in json.loads((root / "layout.json").read_text())["deltas"]}
+        left = {p.name for p in (root / "delta").glob("*/*") if p.is_dir()}
+        assert left <= named, f"killed at bucket {at}: the unpublished delta's directory swept"
+        shutil.rmtree(root)
+
+
 # A repaired index never reuses a name: running servers keep index files open by name.
 
 
