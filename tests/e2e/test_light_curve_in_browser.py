@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 from astropy.time import Time
-from support.browser import browser_page, require_chromium, run_notebook
+from support.browser import ARTIFACTS, browser_page, require_chromium, run_notebook
 from support.servers import free_port, wait_for_http
 
 from fink_cutout_jupyter.surveys import LSST
@@ -163,6 +163,8 @@ async def test_a_rubin_objects_detections_and_forced_points_per_band(jupyter, ru
     async with browser_page("light_curve_rubin") as page:
         _, curve = await open_curve(page, jupyter, "rubin.ipynb")
         markers = await curve.evaluate(MARKERS)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await curve.screenshot(path=str(ARTIFACTS / "light-curve-rubin.png"))
         zero = curve.locator(".fink-zero")
         assert await zero.count() == 1, "a flux's zero line"
         zero_y = float(await zero.get_attribute("y1"))

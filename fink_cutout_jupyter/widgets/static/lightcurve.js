@@ -10,7 +10,7 @@ import { formatValue, niceTicks } from "./colours.js";
 const SVG = "http://www.w3.org/2000/svg";
 const WIDTH = 520;
 const HEIGHT = 240;
-const MARGIN = { left: 56, right: 12, top: 12, bottom: 40 };
+const MARGIN = { left: 66, right: 12, top: 12, bottom: 40 };
 const UNKNOWN_FILTER = { colour: "#333", marker: "circle" };
 const DAY_MS = 86400000;
 const FORCED_TEXT = "forced photometry: no alert to open";
