@@ -508,6 +508,38 @@ def test_lookups_on_hdfs_cost_few_namenode_calls_and_print_no_java_traces(capfd)
     assert "Failed to close" not in stderr, stderr[-3000:]
 
 
+def test_a_fresh_lookup_in_a_bucketed_delta_on_hdfs_opens_one_bucket(monkeypatch):
+    """The lake's nights indexed again as one hash-bucketed delta (as a Rubin night of 10^7
+    entries is) over a compacted base: a new server's lookup opens the layout, the base's
+    sizes, one base bucket and the key's bucket of the delta: at most 4 NameNode calls."""
+    from fink_cutout_jupyter.index import buckets
+    from fink_cutout_jupyter.index.build import build, compact
+
+    uri = hdfs_uri().replace(f"/user/{USER}?", f"/user/{USER}/bucketed-lake?")
+    lake = Lake(uri, science_dir=SCIENCE)
+    lake.delete("_cutout_index")
+    upload(lake)
+    build(AlertIndex(lake), lake.nights(), progress=False)
+    compact(AlertIndex(lake), progress=False)
+    monkeypatch.setattr(buckets, "DELTA_BUCKET_ROWS", 8)
+    build(AlertIndex(lake), lake.nights(), progress=False)
+    (delta,) = json.loads(lake.read_small("_cutout_index/layout.json"))["deltas"]
+    assert delta["buckets"] >= 8
+
+    for object_id in (OBJECT, "ZTF18abwvktq", "ZTF20aawkwsc"):
+        since = audit_mark()
+        index = AlertIndex(lake, refresh_seconds=0)
+        found = index.alerts(object_id)
+        calls = namenode_calls(since)
+        index.close()
+        assert len(calls) <= 4, calls
+        opened = [call for call in calls if "/delta/" in call]
+        assert len(opened) == 1, calls
+        assert f"/delta/objects/{delta['name']}/bucket-" in opened[0]
+        assert found, object_id
+    assert len(AlertIndex(lake).alerts(OBJECT)) == 3
+
+
 def test_a_second_process_maps_hadoops_classes_from_the_archive_the_first_made(hdfs_lake, tmp_path):
     """The JVM of libhdfs: the first process records its classes and dumps the archive when it
     exits; the next one loads them from it. No warning on stderr from either."""
