@@ -20,6 +20,7 @@ from typing import Any
 from fink_cutout_jupyter.cutouts.row_reads import open_parquet
 from fink_cutout_jupyter.locations import JD_OF_ZERO, AlertLocation, julian_date
 from fink_cutout_jupyter.parquet.columns import leaf_paths
+from fink_cutout_jupyter.parquet.row_leaves import NoOffsetIndex, Unsupported, read_row
 from fink_cutout_jupyter.storage.lake import Lake
 from fink_cutout_jupyter.surveys import LSST, ZTF, Survey
 
@@ -218,28 +219,48 @@ def flat_leaf_paths(survey: Survey) -> tuple[str, ...]:
 def read_latest_row(
     lake: Lake, location: AlertLocation, survey: Survey, history: SurveyHistory | None
 ) -> StoredRow:
-    """The alert's row: its own leaves and its history's, read with pyarrow (only those leaf
-    columns of its row group)."""
+    """The alert's row: its own leaves and its history's.
+
+    Only those leaf columns are read: through the file's offset index, the one page of each
+    holding the row (`parquet.row_leaves`); in a file without one (or with pages the page
+    reader does not decode), pyarrow's read of those columns of the row group.
+    """
     with lake.open(location.path) as source:
         parquet = open_parquet(source, location.path)
         paths = leaf_paths(parquet.schema)
         nested = history_leaf_paths(paths, history) if history else {}
         flat = [path for path in flat_leaf_paths(survey) if path in paths]
-        table = parquet.read_row_group(
-            location.row_group, columns=[*flat, *dict.fromkeys(nested.values())]
-        ).slice(location.row, 1)
-    if table.num_rows != 1:
-        return StoredRow(False, bool(nested), {}, {})
-    record = table.to_pylist()[0]
-    flat_values = {path: _at_path(record, path.split(".")) for path in flat}
-    lists: dict[str, list[Any] | None] = {}
-    for (column, name), path in nested.items():
-        elements = record.get(column)
-        lists[path] = (
-            None if elements is None else [None if e is None else e.get(name) for e in elements]
-        )
+        wanted = [*flat, *dict.fromkeys(nested.values())]
+        group, row = location.row_group, location.row
+        if not (
+            0 <= group < parquet.num_row_groups
+            and 0 <= row < parquet.metadata.row_group(group).num_rows
+        ):
+            return StoredRow(False, bool(nested), {}, {})
+        try:
+            key = (lake.resolve(location.path), source.size())
+            values = read_row(source, parquet, group, row, wanted, key)
+        except (NoOffsetIndex, Unsupported):
+            values = _read_with_pyarrow(parquet, group, row, flat, nested)
+    flat_values = {path: values[path] for path in flat}
+    lists = {path: values[path] for path in nested.values()}
     proven = flat_values.get(survey.alert_id_column) == location.alert_id
     return StoredRow(proven, bool(nested), flat_values, lists)
+
+
+def _read_with_pyarrow(
+    parquet, group: int, row: int, flat: list[str], nested: dict[tuple[str, str], str]
+) -> dict[str, Any]:
+    """The row's leaves, from pyarrow's read of those columns of its row group."""
+    table = parquet.read_row_group(group, columns=[*flat, *dict.fromkeys(nested.values())])
+    record = table.slice(row, 1).to_pylist()[0]
+    values = {path: _at_path(record, path.split(".")) for path in flat}
+    for (column, name), path in nested.items():
+        elements = record.get(column)
+        values[path] = (
+            None if elements is None else [None if e is None else e.get(name) for e in elements]
+        )
+    return values
 
 
 def _at_path(record: dict[str, Any], names: list[str]) -> Any:

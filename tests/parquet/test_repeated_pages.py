@@ -1,0 +1,100 @@
+"""A leaf's row decoded from its one data page: levels, nulls at each depth, encodings."""
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from fink_cutout_jupyter.parquet.offset_index import (
+    offset_index_spans,
+    page_of_row,
+    parse_offset_index,
+    read_footer,
+)
+from fink_cutout_jupyter.parquet.pages import Unsupported
+from fink_cutout_jupyter.parquet.repeated_pages import LeafColumn, hybrid, row_of_page
+
+ROWS = [
+    None,  # a null list
+    [],  # an empty one
+    [None, {"flux": 1.5, "band": "g"}],  # a null element
+    [{"flux": None, "band": None}, {"flux": float("inf"), "band": "r"}],  # null leaves
+    [{"flux": float(i), "band": "ugrizy"[i % 6]} for i in range(40)],
+]
+
+
+def test_hybrid_runs_rle_and_bit_packed():
+    # RLE: header 3 << 1 = 6 (three values), value 5 (one byte); then bit-packed, width 3:
+    # header (1 group << 1) | 1 = 3, values 0..7 packed little-endian in three bytes
+    packed = sum(value << (3 * i) for i, value in enumerate(range(8))).to_bytes(3, "little")
+    data = bytes([6, 5, 3]) + packed
+    assert hybrid(data, 0, len(data), 3, 11).tolist() == [5, 5, 5, 0, 1, 2, 3, 4, 5, 6, 7]
+    with pytest.raises(Unsupported, match="end early"):
+        hybrid(data, 0, len(data), 3, 12)
+
+
+def _pages(tmp_path, **options):
+    schema = pa.schema(
+        [("history", pa.list_(pa.struct([("flux", pa.float64()), ("band", pa.string())])))]
+    )
+    path = tmp_path / "history.parquet"
+    pq.write_table(
+        pa.table({"history": ROWS * 3}, schema=schema), path, write_page_index=True, **options
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"use_dictionary": False, "data_page_size": 64},
+        {"data_page_version": "2.0", "compression": "zstd"},
+    ],
+)
+@pytest.mark.parametrize("leaf", ["flux", "band"])
+def test_nulls_at_every_depth_come_back_as_stored(tmp_path, options, leaf):
+    path = _pages(tmp_path, **options)
+    parquet = pq.ParquetFile(path)
+    column = 0 if leaf == "flux" else 1
+    chunk = parquet.metadata.row_group(0).column(column)
+    described = parquet.schema.column(column)
+    decoding = LeafColumn(
+        chunk.compression,
+        described.physical_type,
+        described.max_definition_level,
+        1,
+        2,
+        leaf == "band",
+    )
+    with pa.OSFile(str(path)) as source:
+        offset, length = offset_index_spans(read_footer(source), 0, [column])[column]
+        pages = parse_offset_index(source.read_at(length, offset))
+        dictionary = None
+        if chunk.has_dictionary_page:
+            start = chunk.dictionary_page_offset
+            dictionary = source.read_at(pages[0].offset - start, start)
+        for row, stored in enumerate(ROWS * 3):
+            page, first, count = page_of_row(pages, row, len(ROWS) * 3)
+            data = source.read_at(page.compressed_page_size, page.offset)
+            got = row_of_page(data, dictionary, decoding, row - first, count)
+            expected = None if stored is None else [None if e is None else e[leaf] for e in stored]
+            assert got == expected
+            if row == 4 and count > 1:  # the wrong row count for the page is caught
+                with pytest.raises(Unsupported):
+                    row_of_page(data, dictionary, decoding, 0, count + 1)
+
+
+def test_bytes_that_are_not_the_page_are_unsupported(tmp_path):
+    path = _pages(tmp_path)
+    parquet = pq.ParquetFile(path)
+    described = parquet.schema.column(0)
+    decoding = LeafColumn("SNAPPY", "DOUBLE", described.max_definition_level, 1, 2)
+    with pa.OSFile(str(path)) as source:
+        offset, length = offset_index_spans(read_footer(source), 0, [0])[0]
+        page = parse_offset_index(source.read_at(length, offset))[0]
+        data = bytearray(source.read_at(page.compressed_page_size, page.offset))
+    with pytest.raises(Unsupported):
+        row_of_page(bytes(data[:-3]), None, decoding, 0, len(ROWS) * 3)
+    data[-20:] = bytes(20)
+    with pytest.raises(Unsupported):
+        row_of_page(bytes(data), None, decoding, 4, len(ROWS) * 3)
