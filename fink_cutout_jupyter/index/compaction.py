@@ -117,7 +117,8 @@ def _compact(index: AlertIndex, progress: bool) -> dict:
                 for b in range(old_buckets)
             ]
             sources[table].append(file_source(store, files, drop=list(owner), hide=hide))
-        rows += sum(index_file_rows(store, path) for path, _ in files)  # its alerts
+        base = range(old_buckets)  # counted by its objects table, as `spark` counts it
+        rows += sum(index_file_rows(store, base_file(old_generation, "objects", b)) for b in base)
     buckets = bucket_count(rows, old_buckets)
     generation = index.writer.claim_generation()
     sizes: dict[str, list[int]] = {table: [0] * buckets for table in TABLES}

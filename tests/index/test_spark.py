@@ -137,9 +137,13 @@ def test_a_spark_base_is_the_single_process_build_then_compaction(spark, lake, t
     assert lookups(spark_index) == lookups(single)
 
 
-def test_spark_compaction_is_compaction(spark, multi_night_lake, tmp_path):
+@pytest.mark.parametrize("deltas", ["single files", "bucketed"])
+def test_spark_compaction_is_compaction(spark, multi_night_lake, tmp_path, monkeypatch, deltas):
+    from fink_cutout_jupyter.index import buckets
     from fink_cutout_jupyter.index.spark import build_with_spark, compact_with_spark
 
+    if deltas == "bucketed":
+        monkeypatch.setattr(buckets, "DELTA_BUCKET_ROWS", 16)
     lake = multi_night_lake
     single = AlertIndex(lake, str(tmp_path / "single"))
     on_spark = AlertIndex(lake, str(tmp_path / "spark"))
@@ -148,6 +152,9 @@ def test_spark_compaction_is_compaction(spark, multi_night_lake, tmp_path):
         build(index, nights[:4], progress=False)
         compact(index, progress=False)
         build(index, nights[2:], progress=False)
+    if deltas == "bucketed":
+        (delta,) = json.loads((tmp_path / "spark" / "layout.json").read_text())["deltas"]
+        assert delta["buckets"] > 1
     compact(single, progress=False)
     from fink_cutout_jupyter.index.spark import compact_with_spark as spark_compact
 
