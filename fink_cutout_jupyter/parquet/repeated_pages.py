@@ -99,18 +99,22 @@ def _row_of_page(page, dictionary, column: LeafColumn, row_in_page: int, rows_in
     repetition, definition, values, values_start = _levels_and_values(page, header, column)
     count = header.num_values
     if column.max_repetition_level:
-        starts = np.flatnonzero(repetition == 0)
-        if starts.size != rows_in_page or starts[0] != 0:
+        data, first, last, _ = repetition
+        start, end, seen = row_bounds(data, first, last, row_in_page, count)
+        if end == count and seen != rows_in_page:
             raise Unsupported("the page's rows are not the offset index's")
-        start = int(starts[row_in_page])
-        end = int(starts[row_in_page + 1]) if row_in_page + 1 < starts.size else count
     else:
         if count != rows_in_page or row_in_page >= count:
             raise Unsupported("the page's rows are not the offset index's")
         start, end = row_in_page, row_in_page + 1
-    levels = definition[start:end]
+    data, first, last, max_level = definition
+    if max_level:
+        levels, before = hybrid_slice(
+            data, first, last, max_level.bit_length(), start, end - start, max_level
+        )
+    else:
+        levels, before = np.zeros(end - start, dtype=np.int64), start
     present = levels == column.max_definition_level
-    before = int(np.count_nonzero(definition[:start] == column.max_definition_level))
     found = _values(values, values_start, header, column, dictionary, before, int(present.sum()))
     if not column.max_repetition_level:
         return found[0] if present[0] else None
@@ -123,17 +127,14 @@ def _row_of_page(page, dictionary, column: LeafColumn, row_in_page: int, rows_in
 
 
 def _levels_and_values(page, header: PageHeader, column: LeafColumn):
-    """The page's repetition and definition levels (numpy arrays, one per value) and its
-    values' bytes with where they start."""
-    import numpy as np
-
-    count = header.num_values
+    """Where the page's repetition and definition levels are, each as (data, start, end, max
+    level), and its values' bytes with where they start."""
     body_start = header.header_size
     if header.type == DATA_PAGE_V2:
         repetition_end = body_start + header.repetition_levels_byte_length
         levels_end = repetition_end + header.definition_levels_byte_length
-        repetition = _levels(page, body_start, repetition_end, column.max_repetition_level, count)
-        definition = _levels(page, repetition_end, levels_end, column.max_definition_level, count)
+        repetition = (page, body_start, repetition_end, column.max_repetition_level)
+        definition = (page, repetition_end, levels_end, column.max_definition_level)
         values: Any = page[levels_end:]
         if header.is_compressed:
             size = header.uncompressed_page_size - (levels_end - body_start)
@@ -145,25 +146,31 @@ def _levels_and_values(page, header: PageHeader, column: LeafColumn):
     position, levels = 0, []
     for max_level in (column.max_repetition_level, column.max_definition_level):
         if not max_level:
-            levels.append(np.zeros(count, dtype=np.int32))
+            levels.append((body, position, position, 0))
             continue
         (length,) = struct.unpack_from("<i", body, position)
-        levels.append(_levels(body, position + 4, position + 4 + length, max_level, count))
+        levels.append((body, position + 4, position + 4 + length, max_level))
         position += 4 + length
     return levels[0], levels[1], body, position
 
 
 def _levels(data, start: int, end: int, max_level: int, count: int) -> np.ndarray:
+    """The first `count` levels (all 0 where the maximum level is 0)."""
     import numpy as np
 
     if not max_level:
-        return np.zeros(count, dtype=np.int32)
+        return np.zeros(count, dtype=np.int64)
     return hybrid(data, start, end, max_level.bit_length(), count)
 
 
-def hybrid(data, position: int, end: int, bit_width: int, count: int) -> np.ndarray:
+def hybrid(
+    data, position: int, end: int, bit_width: int, count: int, until_zeros: int | None = None
+) -> np.ndarray:
     """The first `count` values of an RLE/bit-packed hybrid run sequence in data[position:end],
-    as an int64 numpy array.
+    as an int64 numpy array; with `until_zeros`, only up to the run in which more than that many
+    zeros have been seen (a list's repetition levels: the rows up to the one after a row).
+
+    The runs are walked in Python (a header each), their values made by numpy at once.
 
     Raises
     ------
@@ -172,34 +179,145 @@ def hybrid(data, position: int, end: int, bit_width: int, count: int) -> np.ndar
     """
     import numpy as np
 
-    found = np.empty(count, dtype=np.int64)
     byte_width = (bit_width + 7) // 8
-    weights = (1 << np.arange(bit_width, dtype=np.int64)) if bit_width > 1 else None
-    filled = 0
+    lengths: list[int] = []  # values of each run
+    repeated: list[int] = []  # an RLE run's value, -1 for a bit-packed run
+    packed: list[bytes] = []
+    filled = zeros = 0
     while filled < count and position < end:
+        header = data[position]
+        position += 1
+        if header & 0x80:
+            header, position = _varint(data, position - 1)
+        if header & 1:
+            size = (header >> 1) * bit_width
+            if position + size > end:
+                raise Unsupported("a bit-packed run goes past its data")
+            chunk = bytes(data[position : position + size])
+            packed.append(chunk)
+            position += size
+            length = (header >> 1) * 8
+            repeated.append(-1)
+            if until_zeros is not None:  # bit width 1: the zeros are the bits not set
+                zeros += length - int.from_bytes(chunk, "little").bit_count()
+        else:
+            length = header >> 1
+            value = (
+                data[position]
+                if byte_width == 1
+                else int.from_bytes(bytes(data[position : position + byte_width]), "little")
+            )
+            position += byte_width
+            repeated.append(value)
+            if until_zeros is not None and value == 0:
+                zeros += length
+        lengths.append(length)
+        filled += length
+        if until_zeros is not None and zeros > until_zeros:
+            break
+    if filled < count and (until_zeros is None or zeros <= until_zeros):
+        raise Unsupported("levels or indices end early")
+    runs = np.array(repeated, dtype=np.int64)
+    found = np.repeat(runs, lengths)
+    if packed:
+        bits = np.unpackbits(np.frombuffer(b"".join(packed), np.uint8), bitorder="little")
+        if bit_width > 1:
+            bits = bits.reshape(-1, bit_width) @ (1 << np.arange(bit_width, dtype=np.int64))
+        elif not bit_width:
+            bits = np.zeros(sum(lengths[i] for i, r in enumerate(repeated) if r < 0), np.int64)
+        found[np.repeat(runs < 0, lengths)] = bits
+    return found[:count]
+
+
+def _runs(data, position: int, end: int, bit_width: int):
+    """The runs of a hybrid sequence: (values, RLE value or None if bit-packed, where the
+    packed bytes start)."""
+    byte_width = (bit_width + 7) // 8
+    while position < end:
         header, position = _varint(data, position)
         if header & 1:
             size = (header >> 1) * bit_width
             if position + size > end:
                 raise Unsupported("a bit-packed run goes past its data")
-            bits = np.unpackbits(np.frombuffer(data, np.uint8, size, position), bitorder="little")
+            yield (header >> 1) * 8, None, position
             position += size
-            taken = min((header >> 1) * 8, count - filled)
-            if weights is None:
-                found[filled : filled + taken] = bits[:taken] if bit_width else 0
-            else:
-                found[filled : filled + taken] = (
-                    bits[: taken * bit_width].reshape(taken, bit_width) @ weights
-                )
         else:
             value = int.from_bytes(bytes(data[position : position + byte_width]), "little")
+            yield header >> 1, value, position
             position += byte_width
-            taken = min(header >> 1, count - filled)
-            found[filled : filled + taken] = value
-        filled += taken
-    if filled < count:
+
+
+def _unpacked(data, position: int, count: int, bit_width: int) -> np.ndarray:
+    """`count` bit-packed values of `bit_width` bits from data[position:]."""
+    import numpy as np
+
+    size = (count * bit_width + 7) // 8
+    bits = np.unpackbits(np.frombuffer(data, np.uint8, size, position), bitorder="little")
+    if bit_width == 1:
+        return bits[:count].astype(np.int64)
+    return bits[: count * bit_width].reshape(count, bit_width) @ (
+        1 << np.arange(bit_width, dtype=np.int64)
+    )
+
+
+def hybrid_slice(
+    data, position: int, end: int, bit_width: int, first: int, count: int, counted: int = -1
+) -> tuple[np.ndarray, int]:
+    """Values `first` to `first + count` of a hybrid sequence, decoding only the runs holding
+    them, and how many of the values before `first` equal `counted`.
+
+    Raises
+    ------
+    Unsupported
+        The runs end before those values.
+    """
+    import numpy as np
+
+    pieces, index, stop, before = [], 0, first + count, 0
+    for length, value, at in _runs(data, position, end, bit_width):
+        if value is None and index < first and counted >= 0:
+            head = _unpacked(data, at, min(length, first - index), bit_width)
+            before += int(np.count_nonzero(head == counted))
+        elif value is not None and index < first and value == counted:
+            before += min(length, first - index)
+        if index + length > first and index < stop:
+            low, high = max(first - index, 0), min(stop - index, length)
+            if value is None:
+                pieces.append(_unpacked(data, at, high, bit_width)[low:])
+            else:
+                pieces.append(np.full(high - low, value, dtype=np.int64))
+        index += length
+        if index >= stop:
+            break
+    if index < stop:
         raise Unsupported("levels or indices end early")
-    return found
+    found = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+    return found, before
+
+
+def row_bounds(data, position: int, end: int, row: int, count: int) -> tuple[int, int, int]:
+    """Where row `row` of a page starts and ends among its `count` values, from repetition
+    levels of bit width 1 (a 0 starts a row), walking the runs only to the next row's start;
+    and how many rows the walk saw start (all of the page's when it reached the end)."""
+    starts: list[int] = []
+    index = 0
+    for length, value, at in _runs(data, position, end, 1):
+        length = min(length, count - index)
+        if value is None:
+            bits = int.from_bytes(bytes(data[at : at + (length + 7) // 8]), "little")
+            zeros = ~bits & ((1 << length) - 1)
+            while zeros and len(starts) <= row + 1:
+                lowest = zeros & -zeros
+                starts.append(index + lowest.bit_length() - 1)
+                zeros ^= lowest
+        elif value == 0:
+            starts.extend(range(index, index + min(length, row + 2 - len(starts))))
+        index += length
+        if len(starts) > row + 1 or index >= count:
+            break
+    if not starts or starts[0] != 0 or len(starts) <= row:
+        raise Unsupported("the page's rows are not the offset index's")
+    return starts[row], starts[row + 1] if len(starts) > row + 1 else count, len(starts)
 
 
 def _varint(data, position: int) -> tuple[int, int]:
@@ -226,7 +344,7 @@ def _values(
     if dictionary is None:
         raise Unsupported("a dictionary-encoded page without a dictionary page")
     bit_width = data[start]
-    indices = hybrid(data, start + 1, len(data), bit_width, first + count)[first:]
+    indices, _ = hybrid_slice(data, start + 1, len(data), bit_width, first, count)
     entries, size = _dictionary(dictionary, column)
     if int(indices.max()) >= size:
         raise Unsupported("a dictionary index past the dictionary")

@@ -11,7 +11,13 @@ from fink_cutout_jupyter.parquet.offset_index import (
     read_footer,
 )
 from fink_cutout_jupyter.parquet.pages import Unsupported
-from fink_cutout_jupyter.parquet.repeated_pages import LeafColumn, hybrid, row_of_page
+from fink_cutout_jupyter.parquet.repeated_pages import (
+    LeafColumn,
+    hybrid,
+    hybrid_slice,
+    row_bounds,
+    row_of_page,
+)
 
 ROWS = [
     None,  # a null list
@@ -30,6 +36,22 @@ def test_hybrid_runs_rle_and_bit_packed():
     assert hybrid(data, 0, len(data), 3, 11).tolist() == [5, 5, 5, 0, 1, 2, 3, 4, 5, 6, 7]
     with pytest.raises(Unsupported, match="end early"):
         hybrid(data, 0, len(data), 3, 12)
+    # the runs holding values 2..6 alone, and how many 5s come before them
+    values, fives = hybrid_slice(data, 0, len(data), 3, 2, 5, counted=5)
+    assert (values.tolist(), fives) == ([5, 0, 1, 2, 3], 2)
+    values, fives = hybrid_slice(data, 0, len(data), 3, 9, 2, counted=5)
+    assert (values.tolist(), fives) == ([6, 7], 4)
+
+
+def test_row_bounds_walk_repetition_levels_to_the_next_row():
+    # rows of 1, 3 and 2 values: levels 0 | 0 1 1 | 0 1, bit-packed (one group, width 1)
+    levels = [0, 0, 1, 1, 0, 1]
+    data = bytes([3, sum(level << i for i, level in enumerate(levels))])
+    assert row_bounds(data, 0, len(data), 0, 6) == (0, 1, 2)
+    assert row_bounds(data, 0, len(data), 1, 6) == (1, 4, 3)
+    assert row_bounds(data, 0, len(data), 2, 6) == (4, 6, 3)  # the last row: the page's end
+    with pytest.raises(Unsupported):
+        row_bounds(data, 0, len(data), 3, 6)
 
 
 def _pages(tmp_path, **options):
@@ -79,9 +101,9 @@ def test_nulls_at_every_depth_come_back_as_stored(tmp_path, options, leaf):
             got = row_of_page(data, dictionary, decoding, row - first, count)
             expected = None if stored is None else [None if e is None else e[leaf] for e in stored]
             assert got == expected
-            if row == 4 and count > 1:  # the wrong row count for the page is caught
+            if row == 4 and count > 1:  # a wrong row count is caught (the page read to its end)
                 with pytest.raises(Unsupported):
-                    row_of_page(data, dictionary, decoding, 0, count + 1)
+                    row_of_page(data, dictionary, decoding, count - 1, count + 1)
 
 
 def test_bytes_that_are_not_the_page_are_unsupported(tmp_path):
