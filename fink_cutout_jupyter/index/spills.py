@@ -32,15 +32,15 @@ class EntrySpill:
 
     Parameters
     ----------
-    held : int
-        Entries kept in memory before they are written to the spill files.
-    buckets : int
-        Hash buckets (a power of two) of the spill files.
+    held : int, optional
+        Entries kept in memory before they are written to the spill files (`SPILL_ROWS`).
+    buckets : int, optional
+        Hash buckets (a power of two) of the spill files (`SPILL_BUCKETS`).
     """
 
-    def __init__(self, held: int = SPILL_ROWS, buckets: int = SPILL_BUCKETS) -> None:
-        self.held = held
-        self.buckets = buckets
+    def __init__(self, held: int | None = None, buckets: int | None = None) -> None:
+        self.held = SPILL_ROWS if held is None else held
+        self.buckets = SPILL_BUCKETS if buckets is None else buckets
         self.rows = 0  # entries added
         self.nbytes = 0  # their size in memory (as Arrow)
         self._pending: list[pa.Table] = []

@@ -177,3 +177,29 @@ def test_an_archived_night_does_not_replace_its_live_parts_while_its_merge_is_in
         ids = [a.alert_id for a in index.alerts(object_id)]
         assert len(ids) == len(set(ids))
         assert len(ids) >= objects.count(object_id)
+
+
+def test_a_night_is_spilled_by_bucket_as_its_files_are_indexed(lake, tmp_path, monkeypatch):
+    """Past SPILL_ROWS entries a night's entries are on local disk by bucket before its delta
+    is written (never the night whole in memory); the index is the same as one built without
+    spilling (every alert of the lake, read by pyarrow, found in its file)."""
+    from fink_cutout_jupyter.index import buckets, spills
+
+    seen = []
+    source = spills.EntrySpill.source
+
+    def watched(spill, table):
+        files = len(list(spill._directory.iterdir())) if spill.spilled else 0
+        seen.append((spill.spilled, spill.rows, files))
+        return source(spill, table)
+
+    in_memory = AlertIndex(lake, str(tmp_path / "in-memory"))
+    build(in_memory, lake.nights(), progress=False)
+    monkeypatch.setattr(spills, "SPILL_ROWS", 7)
+    monkeypatch.setattr(buckets, "DELTA_BUCKET_ROWS", 16)
+    monkeypatch.setattr(spills.EntrySpill, "source", watched)
+    spilled = AlertIndex(lake, str(tmp_path / "spilled"))
+    build(spilled, lake.nights(), progress=False)
+    assert seen, seen
+    assert all(was_spilled and files > 2 for was_spilled, _, files in seen), seen
+    assert every_alert(spilled, lake) == every_alert(in_memory, lake)
