@@ -14,6 +14,7 @@ from support.real_data import ztf_lake_files
 
 from fink_cutout_jupyter.cutouts.history import object_history, upper_limits
 from fink_cutout_jupyter.locations import AlertLocation
+from fink_cutout_jupyter.parquet.row_leaves import read_row
 from fink_cutout_jupyter.storage.lake import Lake
 from fink_cutout_jupyter.surveys import LSST, ZTF
 
@@ -121,14 +122,56 @@ def test_a_lake_without_a_history_column_has_no_limits(demo, demo_lake):
 # The history (/api/v1/history)
 
 
+@pytest.fixture(scope="module")
+def rubin_lake_with_page_index(rubin_lake, tmp_path_factory):
+    """The Rubin lake's files written again with the page index and small pages (a row's
+    history read through the offset index: several pages per column, dictionary and PLAIN)."""
+    root = tmp_path_factory.mktemp("rubin-page-index")
+    for night in rubin_lake.nights():
+        for path in rubin_lake.night_files(night):
+            table = pq.read_table(rubin_lake.resolve(path))
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(
+                table.combine_chunks(),
+                root / path,
+                write_page_index=True,
+                data_page_size=2048,
+                dictionary_pagesize_limit=512,
+            )
+    return Lake(root)
+
+
+def _read_through_the_offset_index(lake, path, group, row):
+    with pa.OSFile(str(lake.resolve(path))) as source:
+        parquet = pq.ParquetFile(source)
+        read_row(
+            source,
+            parquet,
+            group,
+            row,
+            [
+                "diaSourceId",
+                "prvDiaSources.list.element.psfFlux",
+                "prvDiaForcedSources.list.element.band",
+            ],
+            cache=None,
+        )
+        return True
+
+
+@pytest.mark.parametrize("page_index", [False, True])
 def test_each_rubin_alerts_history_is_its_stored_sources_and_forced_photometry(
-    rubin_lake, rubin_records
+    rubin_lake, rubin_lake_with_page_index, rubin_records, page_index
 ):
+    if page_index:
+        rubin_lake = rubin_lake_with_page_index
     records = {record["diaSourceId"]: record for record in rubin_records}
     with_forced = 0
     for path, group, row, alert_id in _rubin_rows(rubin_lake):
         record = records[alert_id]
         latest = _location(path, group, row, alert_id, time_scale="mjd")
+        if page_index:  # the page reader can read this row (no fallback to pyarrow)
+            assert _read_through_the_offset_index(rubin_lake, path, group, row)
         body = object_history(rubin_lake, latest, LSST, [latest])
         detections = {
             source["diaSourceId"]: _rubin_point("detection", source, str(source["diaSourceId"]))
