@@ -13,7 +13,6 @@ from fink_cutout_jupyter.parquet.offset_index import (
 from fink_cutout_jupyter.parquet.pages import Unsupported
 from fink_cutout_jupyter.parquet.repeated_pages import (
     LeafColumn,
-    hybrid,
     hybrid_slice,
     row_bounds,
     row_of_page,
@@ -33,9 +32,10 @@ def test_hybrid_runs_rle_and_bit_packed():
     # header (1 group << 1) | 1 = 3, values 0..7 packed little-endian in three bytes
     packed = sum(value << (3 * i) for i, value in enumerate(range(8))).to_bytes(3, "little")
     data = bytes([6, 5, 3]) + packed
-    assert hybrid(data, 0, len(data), 3, 11).tolist() == [5, 5, 5, 0, 1, 2, 3, 4, 5, 6, 7]
+    values, _ = hybrid_slice(data, 0, len(data), 3, 0, 11)
+    assert values.tolist() == [5, 5, 5, 0, 1, 2, 3, 4, 5, 6, 7]
     with pytest.raises(Unsupported, match="end early"):
-        hybrid(data, 0, len(data), 3, 12)
+        hybrid_slice(data, 0, len(data), 3, 0, 12)
     # the runs holding values 2..6 alone, and how many 5s come before them
     values, fives = hybrid_slice(data, 0, len(data), 3, 2, 5, counted=5)
     assert (values.tolist(), fives) == ([5, 0, 1, 2, 3], 2)
