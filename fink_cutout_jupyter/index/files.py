@@ -96,7 +96,10 @@ class SortedFile:
         import pyarrow.ipc as ipc
 
         self.source = source
-        self.reader = ipc.open_file(source, footer_offset=size)  # a known size: no size query
+        # A known size: no size query. One thread: a batch's ~40 small LZ4 buffers decode 6 times
+        # faster than handed to pyarrow's pool (0.05 against 0.3 ms for 256 entries).
+        options = ipc.IpcReadOptions(use_threads=False)
+        self.reader = ipc.open_file(source, footer_offset=size, options=options)
         self.lock = threading.Lock()
         ranges = json.loads(self.reader.schema.metadata[_KEY_RANGES])
         self.groups = list(range(len(ranges)))

@@ -182,12 +182,15 @@ def check_fields(layout: dict) -> None:
 def _sizes(sizes, buckets) -> bool:
     """Whether `sizes` are a delta's file sizes of one table: a count, or one per bucket."""
 
-    def count(value) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
     if buckets == 1:
-        return count(sizes)
-    return isinstance(sizes, list) and len(sizes) == buckets and all(map(count, sizes))
+        return type(sizes) is int and sizes >= 0
+    # checked on every layout read: each type compared, not isinstance (a bool is not a size)
+    return (
+        isinstance(sizes, list)
+        and len(sizes) == buckets
+        and all(type(size) is int for size in sizes)
+        and min(sizes) >= 0
+    )
 
 
 def counted_manifest(layout: dict, name: str) -> bool:
