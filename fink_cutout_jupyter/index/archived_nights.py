@@ -4,9 +4,11 @@ For every live night the index holds (the layout's ``"online"``), the follower a
 its archive directory has files. Once they are settled (the same names and sizes for
 `settle_cycles` cycles in a row, and no ``<science_dir>/_temporary`` of a Spark job still
 running), the archived night is indexed whole and written in one write that hides the night's
-live parts (readers see one or the other, never neither nor both), provided it holds at least as
-many alerts as the live parts it replaces; otherwise a warning, and the follower waits (unless
-the live night's directory is gone: then its files are gone too, and the archive is written).
+live parts (readers see one or the other, never neither nor both; its entries go through an
+`spills.EntrySpill` as its files are read: a Rubin night is never held whole), provided it holds
+at least as many alerts as the live parts it replaces; otherwise a warning, and the follower
+waits (unless the live night's directory is gone: then its files are gone too, and the archive
+is written).
 
 A ``<science_dir>/_temporary`` blocks every archived night (a running job looks the same as a
 crashed one's leftover); seen for an hour, a warning once an hour says since when, and to remove
@@ -22,10 +24,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from fink_cutout_jupyter.index.deltas import IndexedNight, write_nights
+from fink_cutout_jupyter.index.entries import entry_schema
 from fink_cutout_jupyter.index.layout import read_layout
 from fink_cutout_jupyter.index.manifests import online_indexed
-from fink_cutout_jupyter.index.night_reads import together
 from fink_cutout_jupyter.index.parts import archive_part
+from fink_cutout_jupyter.index.spills import EntrySpill
 from fink_cutout_jupyter.index.writes import writing
 
 if TYPE_CHECKING:
@@ -100,51 +103,56 @@ class ArchivedNights:
             )
             return
         started = time.perf_counter()
-        results = None
-        if watch.alerts is None:
-            results = self.follower.reader.read(night, paths, None, layout, report)
-            watch.alerts = sum(result.entries.num_rows for result in results.values())
-        online_alerts = self._online_alerts(night, layout, online)
-        if watch.alerts < online_alerts:
-            if self.lake.exists(self.lake.online_night_dir(night)):
-                if results is not None:  # warned once for these files
-                    logger.warning(
-                        "%s: the archived night holds %d alerts, fewer than the %d indexed from "
-                        "the live night: waiting for the merge to complete",
-                        night,
-                        watch.alerts,
-                        online_alerts,
-                    )
+        with EntrySpill() as spill:  # the night's entries, never held whole (a Rubin night)
+            read = None
+            if watch.alerts is None:
+                read = self.follower.reader.read_into(spill, night, paths, layout, report)
+                watch.alerts = read.rows
+            online_alerts = self._online_alerts(night, layout, online)
+            if watch.alerts < online_alerts:
+                if self.lake.exists(self.lake.online_night_dir(night)):
+                    if read is not None:  # warned once for these files
+                        logger.warning(
+                            "%s: the archived night holds %d alerts, fewer than the %d indexed "
+                            "from the live night: waiting for the merge to complete",
+                            night,
+                            watch.alerts,
+                            online_alerts,
+                        )
+                    return
+                logger.warning(
+                    "%s: the archived night holds %d alerts, fewer than the %d indexed from the "
+                    "live night, whose directory is gone: writing the archive",
+                    night,
+                    watch.alerts,
+                    online_alerts,
+                )
+            if read is None:
+                read = self.follower.reader.read_into(spill, night, paths, layout, report)
+            if read.survey is None:
+                logger.warning("%s: no file of the archived night can be indexed", night)
+                report.failed.append(night)
                 return
-            logger.warning(
-                "%s: the archived night holds %d alerts, fewer than the %d indexed from the live "
-                "night, whose directory is gone: writing the archive",
-                night,
-                watch.alerts,
-                online_alerts,
+            part = IndexedNight(
+                night, entry_schema().empty_table(), read.identities, entry_count=read.rows
             )
-        if results is None:
-            results = self.follower.reader.read(night, paths, None, layout, report)
-        entries, survey = together(list(results.values()))
-        identities = {path: result.identity for path, result in results.items()}
-        with writing(self.index, self.follower.command, self.follower.wait) as session:
-            if archive_part(night) in (session.working() or {}).get("archived", []):
-                self._archives.pop(night, None)
-                return  # archived by another writer
-            write_nights(self.index, [IndexedNight(night, entries, identities)], survey)
+            with writing(self.index, self.follower.command, self.follower.wait) as session:
+                if archive_part(night) in (session.working() or {}).get("archived", []):
+                    self._archives.pop(night, None)
+                    return  # archived by another writer
+                write_nights(self.index, [part], read.survey, spill)
         del self._archives[night]
         self.follower.live.forget(night)
         report.waiting.remove(night)
         seconds = time.perf_counter() - started
-        report.merged.append(
-            MergeReport(night, len(results), entries.num_rows, online_alerts, seconds)
-        )
+        files = len(read.identities)
+        report.merged.append(MergeReport(night, files, read.rows, online_alerts, seconds))
         logger.info(
             "%s: archived night indexed in place of its live parts: %d files, %d alerts "
             "(live: %d), in %.2f s",
             night,
-            len(results),
-            entries.num_rows,
+            files,
+            read.rows,
             online_alerts,
             seconds,
         )

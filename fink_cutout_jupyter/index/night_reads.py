@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from fink_cutout_jupyter.errors import BadParameter, CutoutError, LakeUnavailable, NotFound
 from fink_cutout_jupyter.index.build import IndexedFile, entries_of_file
@@ -27,9 +28,19 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from fink_cutout_jupyter.index.follow import CycleReport
+    from fink_cutout_jupyter.index.spills import EntrySpill
     from fink_cutout_jupyter.storage.lake import Lake
 
 logger = logging.getLogger("fink_cutout_jupyter.index.follow")  # the follower's one log
+
+
+class NightRead(NamedTuple):
+    """What `NightReader.read_into` read: the files' identities, their entries, their survey
+    (None when no file could be indexed)."""
+
+    identities: dict[str, dict]
+    rows: int
+    survey: str | None
 
 
 class NightReader:
@@ -61,23 +72,52 @@ class NightReader:
         """Each file's entries (path -> its entries, in the order of `paths`), read on
         `workers` threads. A file that cannot be indexed for a reason of its own (missing, not
         Parquet, another survey) is logged, remembered and left out; a failing lake raises."""
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            outcomes = list(pool.map(self._entries_of, paths, repeat(night), repeat(batch)))
+        return dict(self._accepted(night, paths, batch, layout, report))
+
+    def read_into(
+        self,
+        spill: EntrySpill,
+        night: dt.date,
+        paths: list[str],
+        layout: dict | None,
+        report: CycleReport,
+    ) -> NightRead:
+        """The archived night's files read as `read` does, each file's entries added to
+        `spill` as it comes (a Rubin night is never held whole); what was read."""
+        identities: dict[str, dict] = {}
+        rows, survey = 0, None
+        for path, result in self._accepted(night, paths, None, layout, report):
+            spill.add(result.entries)
+            identities[path] = result.identity
+            rows += result.entries.num_rows
+            survey = result.survey.name
+        return NightRead(identities, rows, survey)
+
+    def _accepted(
+        self,
+        night: dt.date,
+        paths: list[str],
+        batch: int | None,
+        layout: dict | None,
+        report: CycleReport,
+    ) -> Iterator[tuple[str, IndexedFile]]:
+        """(path, its entries) of each file that can be indexed, in the order of `paths`, as
+        the threads read them; the others logged, remembered and left out."""
         expected = (layout or {}).get("survey")
-        results: dict[str, IndexedFile] = {}
-        for path, outcome in zip(paths, outcomes, strict=True):
-            if isinstance(outcome, str):
-                why = outcome
-            elif expected is not None and outcome.survey.name != expected:
-                why = f"its survey is {outcome.survey.name}, the index's is {expected}"
-            else:
-                expected = outcome.survey.name
-                results[path] = outcome
-                continue
-            self._skipped[path] = why
-            report.skipped.append((night, path))
-            logger.error("%s: file %r skipped, it cannot be indexed: %s", night, path, why)
-        return results
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            outcomes = pool.map(self._entries_of, paths, repeat(night), repeat(batch))
+            for path, outcome in zip(paths, outcomes, strict=True):
+                if isinstance(outcome, str):
+                    why = outcome
+                elif expected is not None and outcome.survey.name != expected:
+                    why = f"its survey is {outcome.survey.name}, the index's is {expected}"
+                else:
+                    expected = outcome.survey.name
+                    yield path, outcome
+                    continue
+                self._skipped[path] = why
+                report.skipped.append((night, path))
+                logger.error("%s: file %r skipped, it cannot be indexed: %s", night, path, why)
 
     def _entries_of(self, path: str, night: dt.date, batch: int | None) -> IndexedFile | str:
         """A file's entries, or why they cannot be read (a failing lake raises)."""

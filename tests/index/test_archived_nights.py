@@ -67,6 +67,34 @@ def test_the_archive_replaces_the_live_night_once_settled(root, streamed, caplog
     assert [r.getMessage() for r in caplog.records].count(said) == 1
 
 
+def test_an_archived_night_is_written_through_a_spill_never_held_whole(root, streamed, monkeypatch):
+    """Its files' entries go to the spill files as they are read (a Rubin night: 10^7 entries),
+    and every alert is found from the archive after the write."""
+    from fink_cutout_jupyter.index import archived_nights, spills
+
+    made = []
+
+    class Recorded(spills.EntrySpill):
+        def __init__(self) -> None:
+            super().__init__()
+            made.append(self)
+
+        def close(self) -> None:
+            self.was_spilled = self.spilled or getattr(self, "was_spilled", False)
+            super().close()
+
+    monkeypatch.setattr(spills, "SPILL_ROWS", 10)  # a file's entries are more than that
+    monkeypatch.setattr(archived_nights, "EntrySpill", Recorded)
+    follower, _ = follow_whole_night(root, streamed, settle_cycles=1)
+    archive = put_archive(root, streamed)
+    report = follower.cycle()
+    assert [(m.files, m.alerts) for m in report.merged] == [(len(archive), 124)]
+    assert len(made) == 1
+    assert made[0].was_spilled
+    assert not made[0].spilled  # closed: its files deleted
+    assert assert_served(root, archive) == 124
+
+
 def test_an_archive_missing_alerts_waits_until_the_live_night_is_gone(root, streamed, caplog):
     follower, live = follow_whole_night(root, streamed, settle_cycles=1)
     archive = put_archive(root, streamed)
