@@ -131,6 +131,12 @@ class NightReader:
             return str(error)
         except (ValueError, TypeError, NotImplementedError) as error:  # pyarrow's ArrowInvalid..
             return f"not a Parquet file pyarrow can read: {error}"
+        except OSError as error:  # corrupt bytes (a bad page) or a failing lake: ask the lake
+            try:
+                self.lake.identity(path)  # a failing lake raises LakeUnavailable
+            except NotFound:
+                return "no such file in the lake (deleted while it was read)"
+            return f"corrupt: pyarrow cannot decode it: {self.lake.scrub(str(error))}"
 
 
 def together(results: list[IndexedFile]) -> tuple[pa.Table, str]:

@@ -9,6 +9,7 @@ import logging
 import shutil
 import time
 
+import pytest
 from support.following import (
     NIGHT,
     ONLINE_NIGHT,
@@ -25,8 +26,9 @@ from support.streaming import (
 )
 
 from fink_cutout_jupyter.cli import main
-from fink_cutout_jupyter.index.follow import Follower
+from fink_cutout_jupyter.index.follow import CycleReport, Follower
 from fink_cutout_jupyter.index.lookup import AlertIndex
+from fink_cutout_jupyter.storage.lake import Lake
 
 
 def test_a_file_that_cannot_be_indexed_is_skipped_logged_once_and_once_exits_1(
@@ -86,3 +88,38 @@ def test_a_file_that_cannot_be_indexed_is_skipped_logged_once_and_once_exits_1(
     stderr = capsys.readouterr().err.splitlines()
     assert stderr[-1].startswith("fink-cutouts: index follow: 3 files skipped (2021-11-21: ")
     assert sum("skipped, it cannot be indexed" in r.getMessage() for r in caplog.records) == 3
+
+
+def test_a_corrupt_parquet_file_is_skipped_and_the_nights_other_files_are_read(tmp_path):
+    """Bytes pyarrow cannot decode (an OSError, as a failing lake's) are the file's own fault
+    when the lake still answers for it: that file is skipped, the others indexed."""
+    import pyarrow.parquet as pq
+    from support.real_data import SHARED_DATA
+
+    from fink_cutout_jupyter.index.night_reads import NightReader
+
+    source = SHARED_DATA / "ztf" / "lake" / "archive" / "science" / "year=1988/month=11/day=03"
+    night = tmp_path / "archive/science/year=1988/month=11/day=03"
+    night.mkdir(parents=True)
+    for file in sorted(source.glob("*.parquet")):
+        shutil.copy(file, night / file.name)
+    bad, good = sorted(night.glob("*.parquet"))
+    chunk = next(
+        column
+        for group in [pq.ParquetFile(bad).metadata.row_group(0)]
+        for column in (group.column(i) for i in range(group.num_columns))
+        if column.path_in_schema == "candid"
+    )
+    data = bytearray(bad.read_bytes())  # the candid chunk's page garbled, its header kept
+    end = chunk.data_page_offset + chunk.total_compressed_size
+    data[chunk.data_page_offset + 30 : end - 5] = b"\xff" * (chunk.total_compressed_size - 35)
+    bad.write_bytes(bytes(data))
+    with pytest.raises(OSError, match="page header"):  # as a failing lake's errors are
+        pq.read_table(bad)
+    lake = Lake(tmp_path, science_dir=ARCHIVE)
+    paths = [str(p.relative_to(tmp_path)) for p in (bad, good)]
+    report = CycleReport()
+    found = NightReader(lake, 2).read(dt.date(1988, 11, 3), paths, None, None, report)
+    assert list(found) == [paths[1]]
+    assert found[paths[1]].entries.num_rows == pq.read_metadata(good).num_rows
+    assert report.skipped == [(dt.date(1988, 11, 3), paths[0])]
