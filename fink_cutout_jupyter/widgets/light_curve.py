@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 import traitlets
 
 from fink_cutout_jupyter.client import CutoutClient, CutoutClientError
+from fink_cutout_jupyter.contract.replies import no_route_reply
 from fink_cutout_jupyter.locations import JD_OF_UNIX_EPOCH, JD_OF_ZERO
 from fink_cutout_jupyter.surveys import MARKERS, SURVEYS, ZTF, Survey
 from fink_cutout_jupyter.widgets.assets import STATIC, bundled_module
@@ -134,12 +136,16 @@ def alerts_history(
     alerts: list[dict[str, Any]], limits: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """A history body from the index's alerts (`CutoutClient.alerts`) and upper limits
-    (`CutoutClient.upper_limits`), for a server without /api/v1/history."""
+    (`CutoutClient.upper_limits`), for a server without /api/v1/history.
+
+    An alert or a limit without a finite time (``jd`` null: /alerts lists such an alert last)
+    is left out, as the history leaves out a point without a finite time.
+    """
     mjd_zero = JD_OF_ZERO["mjd"]
     points = [
         {
             "kind": DETECTION,
-            "mjd": float(alert["jd"]) - mjd_zero,
+            "mjd": jd - mjd_zero,
             "time": alert.get("date"),
             "band": str(alert.get("filter") or "?"),
             "value": alert.get("magnitude"),
@@ -148,11 +154,12 @@ def alerts_history(
             "indexed": True,
         }
         for alert in alerts
+        if (jd := _finite(alert.get("jd"))) is not None
     ]
     points += [
         {
             "kind": UPPER_LIMIT,
-            "mjd": float(limit["jd"]) - mjd_zero,
+            "mjd": jd - mjd_zero,
             "time": limit.get("date"),
             "band": str(limit.get("filter") or "?"),
             "value": limit.get("limit"),
@@ -161,6 +168,7 @@ def alerts_history(
             "indexed": False,
         }
         for limit in limits or []
+        if (jd := _finite(limit.get("jd"))) is not None
     ]
     latest = alerts[-1] if alerts else {}
     survey = SURVEYS.get(str(latest.get("survey")), ZTF)
@@ -178,14 +186,15 @@ def client_history(
     """The object's history as the server gives it (`CutoutClient.history`), else from its
     `alerts` (`alerts_history`), with a ``note`` saying why.
 
-    A server without the route (an older one: 404) gives the alerts and its upper limits (the
-    /api/v1/limits route) as before; any other refusal (e.g. 503) the alerts alone, since the
-    stamps may still be shown.
+    A server without the route (an older one: the contract's no-route 404, `no_route_reply`)
+    gives the alerts and its upper limits (the /api/v1/limits route) as before; any other
+    refusal (e.g. a 404 of an unknown object or a missing file, a 503) the alerts alone, its
+    reason in the note, since the stamps may still be shown.
     """
     try:
         return client.history(object_id, ss_object_id=ss_object_id)
     except CutoutClientError as error:
-        if error.status != 404:
+        if not no_such_route(error, "history"):
             return {**alerts_history(alerts), "note": f"no history ({error.text})"}
     limits: list[dict[str, Any]] = []
     if object_id is not None:
@@ -193,6 +202,13 @@ def client_history(
             limits = client.upper_limits(object_id)
     note = "the server has no /api/v1/history: the index's detections (and upper limits) only"
     return {**alerts_history(alerts, limits), "note": note}
+
+
+def no_such_route(error: CutoutClientError, route: str) -> bool:
+    """Whether `error` is a server's answer that it has no `route` (`no_route_reply`: 404,
+    ``no route 'history'; routes: ...``), and not a 404 of something the route did not find."""
+    text = json.loads(no_route_reply(route).body)["text"]
+    return error.status == 404 and error.text.split(";")[0] == text.split(";")[0]
 
 
 def light_curve_points(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -528,6 +528,83 @@ def test_an_older_server_without_history_gives_the_alerts_and_upper_limits(real_
     assert "no /api/v1/history" in curve.note
 
 
+def test_a_404_of_a_missing_file_is_not_taken_for_an_older_server(rubin_lake, tmp_path):
+    """The latest alert's file deleted from a copy of the real Rubin lake: /history's answer
+    (whatever it is) is no route-missing 404, so no note of an older server, no /limits asked;
+    the curve keeps the index's detection of the alert."""
+    import shutil
+
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
+    from fink_cutout_jupyter.widgets.light_curve import client_history
+
+    shutil.copytree(Path(rubin_lake.uri) / "science", tmp_path / "science")
+    lake = Lake(tmp_path)
+    build(AlertIndex(lake), lake.nights(), progress=False)
+    with serving(create_app(DoorSettings(str(tmp_path)))) as url:
+        client = CutoutClient(url)
+        (alert,) = client.alerts(RUBIN_OBJECT)
+        (tmp_path / alert["hdfsPath"]).unlink()
+        history = client_history(client, [alert], RUBIN_OBJECT)
+    stored = pq.read_table(
+        Path(rubin_lake.uri) / alert["hdfsPath"], columns=["diaSourceId", "diaSource"]
+    ).to_pylist()[0]
+    assert "no /api/v1/history" not in history["note"]
+    assert history["note"], "the curve says what it lacks"
+    curve = LightCurve()
+    curve.show_history(history)
+    (point,) = [p for p in curve.points if p["alertId"] == str(stored["diaSourceId"])]
+    assert point["magnitude"] == pytest.approx(stored["diaSource"]["psfFlux"])
+    assert point["indexed"] is True
+
+
+def test_a_404_of_an_unknown_object_is_not_taken_for_an_older_server(real_lake_case):
+    from fink_cutout_jupyter.widgets.light_curve import client_history
+
+    settings = DoorSettings(
+        real_lake_case.lake, index=real_lake_case.index, science_dir=real_lake_case.science_dir
+    )
+    with serving(create_app(settings)) as url:
+        client = CutoutClient(url)
+        with pytest.raises(CutoutClientError) as refused:
+            client.history("ZTF99aaaaaaa")
+        history = client_history(client, [], "ZTF99aaaaaaa")
+    assert refused.value.status == 404
+    assert history["note"] == f"no history ({refused.value.text})"
+    assert history["points"] == []
+
+
+def test_alerts_without_a_finite_time_are_left_out_of_the_alerts_history(tmp_path):
+    """ZTF19aaapmmu's two real alerts, one written with a NaN jd (/alerts: jd null): the curve
+    an older server gives is the other one, as pyarrow reads it."""
+    import pyarrow.compute as pc
+    from support.nonfinite import write_nonfinite_lake
+
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
+    from fink_cutout_jupyter.widgets.light_curve import client_history
+
+    file = write_nonfinite_lake(tmp_path)
+    lake = Lake(tmp_path)
+    build(AlertIndex(lake), lake.nights(), progress=False)
+    table = pq.read_table(file, columns=["objectId", "candid", "candidate"])
+    rows = table.filter(pc.equal(table.column("objectId"), "ZTF19aaapmmu")).to_pylist()
+    timed = [r for r in rows if math.isfinite(r["candidate"]["jd"])]
+    assert (len(rows), len(timed)) == (2, 1)
+    with serving(older_server(DoorSettings(str(tmp_path)))) as url:
+        client = CutoutClient(url)
+        alerts = client.alerts("ZTF19aaapmmu")
+        history = client_history(client, alerts, "ZTF19aaapmmu")
+    assert [a["jd"] for a in alerts][-1] is None
+    points, _ = history_points(history)
+    assert [p["alertId"] for p in points] == [str(timed[0]["candid"])]
+    assert points[0]["jd"] == pytest.approx(timed[0]["candidate"]["jd"], rel=1e-12)
+    assert points[0]["magnitude"] == pytest.approx(timed[0]["candidate"]["magpsf"])
+    assert "no /api/v1/history" in history["note"]
+
+
 @pytest.mark.parametrize("ss_object_id", [21163624394469969, 21165806389311562])
 def test_a_solar_system_objects_curve_is_its_alerts_history(
     rubin_client, rubin_records, ss_object_id
