@@ -4,18 +4,19 @@ records naming them), or a DataFrame, and how many pages they make (its vetting 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-# Columns a Fink API query, a Spark or a pandas selection names its ids with, most precise first.
+# Columns a Fink API query, a Spark or a pandas selection names its ids with, most precise first;
+# a solar-system alert's diaObjectId is 0 (and its objectId null): its ssObjectId names it.
 ID_COLUMNS = (
     ("candid", "candid"),
     ("i:candid", "candid"),
     ("diaSourceId", "diaSourceId"),
     ("objectId", "objectId"),
     ("i:objectId", "objectId"),
-    ("diaObjectId", "diaObjectId"),
     ("ssObjectId", "ssObjectId"),  # Rubin's solar-system objects
+    ("diaObjectId", "diaObjectId"),
 )
 SOLAR_SYSTEM = "ssObjectId"
 
@@ -23,7 +24,9 @@ SOLAR_SYSTEM = "ssObjectId"
 def gallery_ids(source: Any, by: str = "auto") -> tuple[list[str | int], str]:
     """The ids to show and what they are (``objectId``, ``candid``, ``diaObjectId``,
     ``diaSourceId`` or ``ssObjectId``), from a list of ids, a list of records (mappings, e.g.
-    ``{"ssObjectId": ...}``) or a table with one of `ID_COLUMNS` (the first found, in order).
+    ``{"ssObjectId": ...}``, or `CutoutClient.alerts`) or a table with one of `ID_COLUMNS`: the
+    first found, in order, that names something (a column whose values are all null or 0, such
+    as a solar-system alert's objectId or diaObjectId, is passed over).
 
     Raises
     ------
@@ -36,11 +39,11 @@ def gallery_ids(source: Any, by: str = "auto") -> tuple[list[str | int], str]:
     records = None if columns is not None or isinstance(source, str) else list(source)
     if records and all(isinstance(record, Mapping) for record in records):
         common = set.intersection(*(set(map(str, record)) for record in records))
-        column, kind = _id_column(sorted(common))
+        column, kind = _id_column(sorted(common), lambda name: [r[name] for r in records])
         ids = _plain_ids([record[column] for record in records], column)
         by = kind if by == "auto" else by
     elif columns is not None:
-        column, kind = _id_column([str(name) for name in columns])
+        column, kind = _id_column([str(name) for name in columns], lambda n: source[n].tolist())
         ids = _plain_ids(source[column].tolist(), column)
         by = kind if by == "auto" else by
     else:
@@ -52,15 +55,25 @@ def gallery_ids(source: Any, by: str = "auto") -> tuple[list[str | int], str]:
     return ids, by
 
 
-def _id_column(names: list[str]) -> tuple[str, str]:
-    """The first of `ID_COLUMNS` among `names`, and what it names."""
-    found = next(((column, kind) for column, kind in ID_COLUMNS if column in names), None)
-    if found is None:
+def _id_column(names: list[str], values: Callable[[str], list[Any]]) -> tuple[str, str]:
+    """The first of `ID_COLUMNS` among `names` whose `values` are not all null or 0, and what
+    it names (the first among `names` if none has an id: its missing rows are then refused)."""
+    found = [(column, kind) for column, kind in ID_COLUMNS if column in names]
+    if not found:
         raise ValueError(
             f"no id column among {names[:12]}; expected one of "
             f"{', '.join(column for column, _ in ID_COLUMNS)}"
         )
-    return found
+    return next((c for c in found if not all(map(_unset, values(c[0])))), found[0])
+
+
+def _unset(value: Any) -> bool:
+    """Whether an id column's value names nothing: null, NaN, blank text or 0."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, str):
+        return value.strip() in ("", "0")
+    return _missing(value) or (isinstance(value, int) and value == 0)
 
 
 def _plain_ids(values: Iterable[Any], name: str) -> list[str | int]:

@@ -70,3 +70,76 @@ def test_solar_system_objects_from_records_or_a_column():
     assert gallery_ids(mixed) == ([5, 6], "diaSourceId"), "the most precise id first"
     with pytest.raises(ValueError, match="no id column among"):
         gallery_ids([{"ssObjectId": 1}, {"designation": "2004 JQ12"}])
+
+
+@pytest.fixture(scope="module")
+def rubin_client(rubin_lake, tmp_path_factory):
+    """The in-process client of a copy of the real Rubin lake, indexed."""
+    import shutil
+    from pathlib import Path
+
+    from fink_cutout_jupyter.client import CutoutClient
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
+
+    root = tmp_path_factory.mktemp("rubin-lake-copy")
+    shutil.copytree(Path(rubin_lake.uri) / "science", root / "science")
+    lake = Lake(root)
+    build(AlertIndex(lake), lake.nights(), progress=False)
+    return CutoutClient(lake=lake)
+
+
+def _solar_system_records(rubin_records) -> list[dict]:
+    found = [r for r in rubin_records if (r["ssSource"] or {}).get("ssObjectId") is not None]
+    assert len(found) == 2, "the real Rubin alerts hold two solar-system alerts"
+    return found
+
+
+def test_a_solar_system_objects_alerts_make_a_gallery_of_it(rubin_client, rubin_records):
+    """`CutoutClient.alerts(ss_object_id=...)`: objectId null in every record, so the gallery
+    is of the ssObjectId, as fastavro reads it (as text: /alerts keeps Rubin ids exact), and its
+    tile is the object's alert."""
+    from fink_cutout_jupyter.widgets.gallery import CutoutGallery
+
+    for record in _solar_system_records(rubin_records):
+        ss_object_id = record["ssSource"]["ssObjectId"]
+        alerts = rubin_client.alerts(ss_object_id=ss_object_id)
+        assert [alert["objectId"] for alert in alerts] == [None]
+        assert gallery_ids(alerts) == ([str(ss_object_id)], "ssObjectId")
+        gallery = CutoutGallery(alerts, client=rubin_client, autosave=False)
+        (tile,) = gallery.grid.tiles
+        assert (tile["id"], tile["status"][:2]) == (str(ss_object_id), "ok")
+        assert tile["caption"][0] == f"{ss_object_id} ({record['ssSource']['designation']})"
+
+
+def test_a_solar_system_alerts_diaobjectid_of_0_is_passed_over(rubin_records):
+    """Records and a table as the real alerts give them: diaObjectId 0, ssObjectId set."""
+    found = _solar_system_records(rubin_records)
+    records = [
+        {"diaObjectId": r["diaSource"]["diaObjectId"], "ssObjectId": r["ssSource"]["ssObjectId"]}
+        for r in found
+    ]
+    assert [record["diaObjectId"] for record in records] == [0, 0]
+    expected = ([r["ssSource"]["ssObjectId"] for r in found], "ssObjectId")
+    assert gallery_ids(records) == expected
+    assert gallery_ids(pd.DataFrame(records)) == expected
+    assert gallery_ids(pd.DataFrame(records)[["diaObjectId", "ssObjectId"]]) == expected
+
+
+def test_a_rubin_tables_objects_are_its_diaobjectids_without_solar_system_alerts(rubin_lake):
+    """The lake's own columns read with pyarrow: ssObjectId all null for the alerts of
+    diaObjects, so their diaObjectId names them."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    table = ds.dataset(rubin_lake.uri + "/science", format="parquet").to_table(
+        columns={
+            "diaObjectId": pc.field("diaSource", "diaObjectId"),
+            "ssObjectId": pc.field("ssSource", "ssObjectId"),
+        }
+    )
+    frame = table.filter(pc.is_null(table.column("ssObjectId"))).to_pandas()
+    assert len(frame) == 7
+    assert frame["ssObjectId"].isna().all()
+    assert gallery_ids(frame) == (frame["diaObjectId"].tolist(), "diaObjectId")
