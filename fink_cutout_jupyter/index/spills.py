@@ -4,13 +4,18 @@ A build indexes a night file by file; written whole, a Rubin night (10^7 entries
 Arrow) would be held in memory until its delta is written. An `EntrySpill` holds up to
 `SPILL_ROWS` entries, then appends them, keyed for each table (`entries.table_entries`), to
 one Arrow IPC stream per table and bucket of `SPILL_BUCKETS` (`entries.bucket_of_keys`) in a
-local temporary directory. Its `source` is then a bucketed input (`buckets.BucketSource`):
-the delta is written from it one bucket at a time (`buckets.merged_buckets`).
+local temporary directory (``$TMPDIR/fink-cutouts-spill-<host>-<pid>-*``: deleted when the
+spill is closed; one a killed process left is deleted by the next spill of this host). Its
+`source` is then a bucketed input (`buckets.BucketSource`): the delta is written from it one
+bucket at a time (`buckets.merged_buckets`). The spill files are uncompressed: about 900 bytes
+an entry (both tables), ~9 GB of local disk for a 10^7-entry night.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +28,7 @@ from fink_cutout_jupyter.index.entries import TABLES, bucket_of_keys, entry_sche
 if TYPE_CHECKING:
     import pyarrow as pa
 
+SPILL_PREFIX = "fink-cutouts-spill-"  # then <host>-<pid>-: whose spill it is
 SPILL_ROWS = 500_000  # entries held in memory before they go to the spill files
 SPILL_BUCKETS = 64  # a 10^7-entry night: ~160,000 entries of a table read back at a time
 
@@ -110,7 +116,8 @@ class EntrySpill:
         if not self._pending:
             return
         if self._directory is None:
-            self._directory = Path(tempfile.mkdtemp(prefix="fink-cutouts-spill-"))
+            sweep_dead_spills()
+            self._directory = Path(tempfile.mkdtemp(prefix=_spill_prefix(os.getpid())))
         entries = pa.concat_tables(self._pending).combine_chunks()  # take() is slow on chunks
         self._pending, self._pending_rows = [], 0
         for table, key in TABLES.items():
@@ -138,3 +145,30 @@ class EntrySpill:
             return entry_schema().empty_table()
         with pa.OSFile(str(path), "rb") as source:
             return ipc.open_stream(source).read_all()
+
+
+def _spill_prefix(pid: int) -> str:
+    return f"{SPILL_PREFIX}{socket.gethostname()}-{pid}-"
+
+
+def sweep_dead_spills() -> list[Path]:
+    """Delete the spill directories a process of this host left when it was killed (SIGKILL,
+    OOM: nothing could clean up); those of live processes stay. Returns what was deleted."""
+    swept = []
+    for directory in Path(tempfile.gettempdir()).glob(f"{SPILL_PREFIX}{socket.gethostname()}-*"):
+        owner = directory.name.removeprefix(f"{SPILL_PREFIX}{socket.gethostname()}-")
+        pid = owner.split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)) and directory.is_dir():
+            shutil.rmtree(directory, ignore_errors=True)
+            swept.append(directory)
+    return swept
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True

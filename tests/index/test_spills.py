@@ -51,3 +51,51 @@ def test_an_unspilled_spill_holds_its_entries_in_memory(rubin_entries):
         assert not spill.spilled
         assert spill.entries().num_rows == rubin_entries[0].num_rows
         assert spill.source("alerts").buckets == 1
+
+
+def test_a_killed_process_spill_is_swept_by_the_next_spill_a_live_ones_stays(
+    rubin_entries, tmp_path, monkeypatch
+):
+    """SIGKILL (an OOM kill) leaves no chance to clean up: the next spill of the host deletes
+    the directories of processes that are gone, never those of a process still running."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    code = (
+        "import sys, pyarrow as pa\n"
+        "from fink_cutout_jupyter.index.spills import EntrySpill\n"
+        "spill = EntrySpill(held=0)\n"
+        "spill.add(pa.ipc.open_stream(sys.stdin.buffer).read_all())\n"
+        "print(spill._directory, flush=True)\n"
+        "import time; time.sleep(120)\n"  # holds its spill until killed
+    )
+    entries = pa.concat_tables(rubin_entries)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, entries.schema) as writer:
+        writer.write_table(entries)
+    environment = {**os.environ, "TMPDIR": str(tmp_path)}
+    killed = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=environment
+    )
+    killed.stdin.write(sink.getvalue().to_pybytes())
+    killed.stdin.flush()
+    killed.stdin.close()
+    left = killed.stdout.readline().decode().strip()
+    assert left.startswith(str(tmp_path / "fink-cutouts-spill-"))
+    assert os.listdir(left)  # its spill files
+    assert killed.poll() is None  # still running: killed while it holds its spill
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    killed.stdout.close()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with EntrySpill(held=0) as mine:
+        mine.add(entries)
+        assert mine.spilled
+        assert not os.path.exists(left)  # swept
+        with EntrySpill(held=0) as another:  # a live process's spill (this one's) stays
+            another.add(entries)
+            assert mine._directory.is_dir()
+    assert list(tmp_path.iterdir()) == []
