@@ -186,15 +186,16 @@ class Survey:
             *extra,
         )
 
-    def validate_object_id(self, value: object) -> str | int:
-        """Return the object id in its stored type, or raise `BadParameter`."""
+    def validate_object_id(self, value: object, parameter: str = "objectId") -> str | int:
+        """Return the object id in its stored type, or raise `BadParameter` naming `parameter`
+        (the name the request gave it)."""
         if self.integer_object_ids:
-            return as_integer("objectId", value, self.example_object_id)
+            return as_integer(parameter, value, self.example_object_id)
         text = value if isinstance(value, str) else None
         pattern = self.object_id_pattern  # not None: integer ids returned above
         if not text or not pattern or not re.fullmatch(pattern, text):
             raise BadParameter(
-                f"objectId: {quote(value)} is not a {self.name.upper()} object id; "
+                f"{parameter}: {quote(value)} is not a {self.name.upper()} object id; "
                 f"expected something like {self.example_object_id!r}"
             )
         return text
@@ -230,12 +231,12 @@ class ObjectId(str):
         return self.stored, self.survey
 
     @classmethod
-    def of(cls, value: object, survey: Survey) -> ObjectId:
-        """`value` checked as an object id of `survey` (`Survey.validate_object_id`), unless it
-        is an `ObjectId` of that survey already."""
+    def of(cls, value: object, survey: Survey, parameter: str = "objectId") -> ObjectId:
+        """`value` checked as an object id of `survey` (`Survey.validate_object_id`, naming
+        `parameter`), unless it is an `ObjectId` of that survey already."""
         if isinstance(value, ObjectId) and value.survey == survey:
             return value
-        return cls(survey.validate_object_id(value), survey)
+        return cls(survey.validate_object_id(value, parameter), survey)
 
 
 MAX_ID = 2**63 - 1  # ids are int64 in the lake

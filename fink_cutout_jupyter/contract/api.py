@@ -37,6 +37,8 @@ from fink_cutout_jupyter.surveys import Survey
 
 logger = logging.getLogger(__name__)
 
+# The names of an object id in a /cutouts request.
+_OBJECT_NAMES = frozenset({"objectId", "diaObjectId"})
 # Stored, but revalidated on every use: a 304 costs one lookup and one stat, and a rewritten file
 # changes the ETag, so no cache can keep serving what the lake no longer holds.
 REVALIDATE = "private, no-cache"
@@ -122,7 +124,10 @@ class CutoutAPI:
         index carries the identity the reader checked before reading: its ETag names that one,
         with no second stat.
         """
-        request = parse_cutout_request(params, self.survey, body, self.lake)
+        survey = self.survey
+        if survey is None and "hdfsPath" not in params and params.keys() & _OBJECT_NAMES:
+            survey = self.known_survey()  # the index's: its ids checked here, named as given
+        request = parse_cutout_request(params, survey, body, self.lake)
         location = self._locate(request) if request.path is None else None
         path = location.path if location is not None else request.path
         assert path is not None  # `parse_cutout_request` gives a path, or an id to locate
@@ -173,8 +178,10 @@ class CutoutAPI:
         return Reply(200, encoded.body, headers)
 
     def alerts(self, params: Mapping[str, Any]) -> Reply:
-        """Every alert of an object (or of a solar-system object: ``ssObjectId``), oldest first."""
-        locations = self._indexed(parse_object_target(params, ALERT_PARAMETERS))
+        """Every alert of an object (``objectId`` or ``diaObjectId``; or of a solar-system object:
+        ``ssObjectId``), oldest first."""
+        target = parse_object_target(params, ALERT_PARAMETERS, self.known_survey())
+        locations = self._indexed(target)
         survey = {"survey": self.index.survey.name} if locations else {}
         rows = [
             {
@@ -201,7 +208,8 @@ class CutoutAPI:
         """
         from fink_cutout_jupyter.cutouts.history import object_history
 
-        indexed = self._indexed(parse_object_target(params, HISTORY_PARAMETERS))
+        target = parse_object_target(params, HISTORY_PARAMETERS, self.known_survey())
+        indexed = self._indexed(target)
         survey = self.reader.survey or self.index.survey
         reply = json_reply(object_history(self.lake, indexed[-1], survey, indexed))
         etag = '"' + hashlib.sha256(reply.body).hexdigest()[:32] + '"'

@@ -107,6 +107,7 @@ CUTOUT_PARAMETERS = (
 SS_OBJECT_ID_EXAMPLE = "21163624394469969"
 ALERT_PARAMETERS = (
     Parameter("objectId", "Object id whose alerts to list (or give ssObjectId)", kind="id"),
+    Parameter("diaObjectId", "Rubin object id (same role as objectId)", kind="id"),
     Parameter("ssObjectId", "Rubin solar-system object id whose alerts to list", kind="integer"),
 )
 LIMIT_PARAMETERS = (
@@ -164,7 +165,8 @@ def parse_cutout_request(
     relative to its root (`Lake.relative`: `OutsideLake` for a path that would leave it).
     """
     check(params, CUTOUT_PARAMETERS, body)
-    object_ids = {str(params[name]) for name in ("objectId", "diaObjectId") if name in params}
+    given = {name: str(params[name]) for name in ("objectId", "diaObjectId") if name in params}
+    object_ids = set(given.values())
     alert_ids = {
         as_integer(name, params[name], "1234567890123456789")
         for name in ("candid", "diaSourceId")
@@ -176,8 +178,8 @@ def parse_cutout_request(
             "objectId: missing; give objectId (e.g. ZTF24abssjsb), diaObjectId, ssObjectId, "
             "candid or diaSourceId"
         )
-    if survey is not None:
-        object_ids = {ObjectId.of(value, survey) for value in object_ids}
+    if survey is not None:  # an id is named as the request named it
+        object_ids = {ObjectId.of(value, survey, name) for name, value in given.items()}
     if len(object_ids) > 1 or len(alert_ids) > 1:
         raise NotFound(
             "candid: candid and diaSourceId (or objectId and diaObjectId) name different "
@@ -214,10 +216,13 @@ class ObjectTarget:
     ss_object_id: int | None
 
 
-def parse_object_target(params: Mapping[str, Any], known: tuple[Parameter, ...]) -> ObjectTarget:
+def parse_object_target(
+    params: Mapping[str, Any], known: tuple[Parameter, ...], survey: Survey | None = None
+) -> ObjectTarget:
     """The object of an /alerts or /history request: exactly one of the names in `known` among
     `TARGET_NAMES` (`BadParameter` naming it when none is given, or naming those given when
-    more than one is)."""
+    more than one is). With `survey`, an object id is an `ObjectId` of it, checked here: a bad
+    one is refused naming the parameter given (``objectId`` or ``diaObjectId``)."""
     check(params, known)
     names = [parameter.name for parameter in known if parameter.name in TARGET_NAMES]
     given = [name for name in names if name in params]
@@ -232,7 +237,8 @@ def parse_object_target(params: Mapping[str, Any], known: tuple[Parameter, ...])
         return ObjectTarget(
             None, as_integer("ssObjectId", params["ssObjectId"], SS_OBJECT_ID_EXAMPLE)
         )
-    return ObjectTarget(params[given[0]], None)
+    value = params[given[0]]
+    return ObjectTarget(value if survey is None else ObjectId.of(value, survey, given[0]), None)
 
 
 def _ss_object_id(params: Mapping[str, Any], *exclusive: str) -> int | None:

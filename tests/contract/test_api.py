@@ -681,6 +681,8 @@ def test_the_history_of_the_demo_object(demo_lake_case):
         ({"ssObjectId": "2004 JQ12"}, 400, "ssObjectId: '2004 JQ12' is not an id"),
         ({"ssObjectId": "-1"}, 400, "ssObjectId: '-1' is not an id"),
         ({"objectId": "ZTF24abssjsb"}, 400, "objectId: 'ZTF24abssjsb'"),
+        ({"diaObjectId": "ZTF24abssjsb"}, 400, "diaObjectId: 'ZTF24abssjsb' is not an id"),
+        ({"diaObjectId": "-1"}, 400, "diaObjectId: '-1' is not an id"),
         ({"candid": "170094456272322680"}, 400, "candid: unknown parameter; allowed:"),
         ({"objectId": "1"}, 404, "objectId: no alert of 1"),
         ({"ssObjectId": "1"}, 404, "ssObjectId: no alert of 1"),
@@ -690,6 +692,38 @@ def test_bad_history_requests_name_the_parameter(rubin_api, params, status, text
     reply = rubin_api.handle("history", params)
     assert reply.status == status, reply.body
     assert text in json.loads(reply.body)["text"]
+
+
+@pytest.mark.parametrize("route", ["alerts", "history", "cutouts"])
+@pytest.mark.parametrize("value", ["-1", "1.5", " 170028485706776685", str(2**63)])
+def test_a_bad_diaobjectid_is_named_diaobjectid(rubin_api, route, value):
+    """The API as the lake's index gives its survey (none configured): the id is checked where
+    the request comes in, and the 400 names the parameter the client sent."""
+    reply = rubin_api.handle(route, {"diaObjectId": value})
+    assert reply.status == 400, reply.body
+    assert json.loads(reply.body)["text"].startswith(f"diaObjectId: {value!r} is not an id")
+
+
+def test_alerts_of_a_diaobjectid_are_those_of_its_objectid(rubin_api, rubin_records):
+    """/alerts takes diaObjectId as /history and /cutouts do: each real Rubin object's alerts,
+    their ids as fastavro reads them."""
+    from support.nonfinite import strict_json
+
+    objects = {r["diaObject"]["diaObjectId"] for r in rubin_records if r["diaObject"]}
+    objects.discard(None)
+    assert len(objects) == 7
+    for object_id in objects:
+        stored = [
+            r["diaSourceId"]
+            for r in rubin_records
+            if r["diaObject"] and r["diaObject"]["diaObjectId"] == object_id
+        ]
+        by_dia = rubin_api.handle("alerts", {"diaObjectId": str(object_id)})
+        assert by_dia.status == 200, by_dia.body
+        listed = strict_json(by_dia.body)
+        assert sorted(alert["alertId"] for alert in listed) == sorted(stored)
+        assert {alert["objectId"] for alert in listed} == {str(object_id)}
+        assert by_dia.body == rubin_api.handle("alerts", {"objectId": object_id}).body
 
 
 def test_history_without_an_index_is_a_404_saying_so(rubin_lake, tmp_path):

@@ -32,6 +32,7 @@ def test_every_parameter_is_documented_with_its_choices():
     assert list(schemas["AlertsQuery"]["properties"]) == [p.name for p in ALERT_PARAMETERS]
     assert schemas["AlertsQuery"]["oneOf"] == [
         {"required": ["objectId"]},
+        {"required": ["diaObjectId"]},
         {"required": ["ssObjectId"]},
     ]
     assert list(schemas["HistoryQuery"]["properties"]) == [p.name for p in HISTORY_PARAMETERS]

@@ -15,6 +15,7 @@ from fink_cutout_jupyter.contract.parameters import (
     parse_object_target,
 )
 from fink_cutout_jupyter.errors import BadParameter, TooLarge
+from fink_cutout_jupyter.surveys import LSST, ZTF
 
 
 @pytest.mark.parametrize(
@@ -101,14 +102,39 @@ def test_an_object_target_is_exactly_one_name():
     assert parse_object_target({"ssObjectId": "21163624394469969"}, ALERT_PARAMETERS) == (
         ObjectTarget(None, 21163624394469969)
     )
-    with pytest.raises(BadParameter, match=r"^objectId: missing; give one of objectId, ssObjectId"):
+    with pytest.raises(
+        BadParameter, match=r"^objectId: missing; give one of objectId, diaObjectId, ssObjectId"
+    ):
         parse_object_target({}, ALERT_PARAMETERS)
-    with pytest.raises(BadParameter, match=r"^objectId, diaObjectId, ssObjectId: give one of them"):
-        parse_object_target({"objectId": 1, "diaObjectId": 1, "ssObjectId": 1}, HISTORY_PARAMETERS)
-    with pytest.raises(BadParameter, match=r"^diaObjectId: unknown parameter"):
-        parse_object_target({"diaObjectId": "1"}, ALERT_PARAMETERS)
-    with pytest.raises(BadParameter, match=r"^ssObjectId: 1\.5 is not an id"):
-        parse_object_target({"ssObjectId": 1.5}, HISTORY_PARAMETERS)
+    for known in (ALERT_PARAMETERS, HISTORY_PARAMETERS):
+        with pytest.raises(BadParameter, match=r"^objectId, diaObjectId, ssObjectId: give one"):
+            parse_object_target({"objectId": 1, "diaObjectId": 1, "ssObjectId": 1}, known)
+        with pytest.raises(BadParameter, match=r"^ssObjectId: 1\.5 is not an id"):
+            parse_object_target({"ssObjectId": 1.5}, known)
+
+
+def test_alerts_take_a_diaobjectid_as_history_and_cutouts_do():
+    target = parse_object_target({"diaObjectId": "170028485706776685"}, ALERT_PARAMETERS, LSST)
+    assert target == ObjectTarget("170028485706776685", None)
+    assert target.object_id.stored == 170028485706776685
+
+
+@pytest.mark.parametrize("name", ["objectId", "diaObjectId"])
+@pytest.mark.parametrize(
+    ("survey", "value", "why"),
+    [
+        (LSST, "-1", "'-1' is not an id"),
+        (LSST, "ZTF24abssjsb", "'ZTF24abssjsb' is not an id"),
+        (ZTF, "170028485706776685", "'170028485706776685' is not a ZTF object id"),
+    ],
+)
+def test_a_bad_object_id_is_named_as_the_request_named_it(name, survey, value, why):
+    """/alerts, /history and /cutouts name the parameter given, not objectId for both."""
+    for known in (ALERT_PARAMETERS, HISTORY_PARAMETERS):
+        with pytest.raises(BadParameter, match=rf"^{name}: {why}"):
+            parse_object_target({name: value}, known, survey)
+    with pytest.raises(BadParameter, match=rf"^{name}: {why}"):
+        parse_cutout_request({name: value}, survey)
 
 
 def test_a_cutout_request_of_a_solar_system_object():

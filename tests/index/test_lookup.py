@@ -91,9 +91,9 @@ def test_an_object_id_checked_for_the_index_survey_is_not_checked_again(real_ind
     checks = []
     original = Survey.validate_object_id
 
-    def counting(survey, value):
+    def counting(survey, value, *parameter):
         checks.append(value)
-        return original(survey, value)
+        return original(survey, value, *parameter)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Survey, "validate_object_id", counting)
