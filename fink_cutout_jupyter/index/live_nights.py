@@ -47,9 +47,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from fink_cutout_jupyter.index.deltas import IndexedNight, write_nights
+from fink_cutout_jupyter.index.entries import entry_schema
 from fink_cutout_jupyter.index.manifests import online_indexed
-from fink_cutout_jupyter.index.night_reads import together
 from fink_cutout_jupyter.index.parts import archive_part
+from fink_cutout_jupyter.index.spills import EntrySpill
 from fink_cutout_jupyter.index.writes import writing
 from fink_cutout_jupyter.storage.sink_log import latest_batch, read_commits
 
@@ -167,22 +168,25 @@ class LiveNights:
             state.read_up_to = commits.latest
             logger.debug("%s: batches to %d committed no new file", night, commits.latest)
             return
-        results = self.follower.reader.read(night, new, commits.latest, layout, report)
-        if not results:
-            state.read_up_to = commits.latest
-            return
-        entries, survey = together(list(results.values()))
-        identities = {path: result.identity for path, result in results.items()}
-        with writing(self.index, self.follower.command, self.follower.wait) as session:
-            current = session.working() or {}
-            if archive_part(night) in current.get("archived", []):
-                return  # archived meanwhile: its live parts are hidden
-            if current.get("online", {}).get(name, -1) != state.published:
-                del self._nights[night]  # another writer indexed it meanwhile: read it again
-                return
-            write_nights(
-                self.index, [IndexedNight(night, entries, identities, commits.latest)], survey
+        with EntrySpill() as spill:  # a night caught up after an outage is never held whole
+            read = self.follower.reader.read_into(
+                spill, night, new, layout, report, batch=commits.latest
             )
+            if read.survey is None:  # no file could be indexed (each logged)
+                state.read_up_to = commits.latest
+                return
+            part = IndexedNight(
+                night, entry_schema().empty_table(), read.identities, commits.latest, read.rows
+            )
+            with writing(self.index, self.follower.command, self.follower.wait) as session:
+                current = session.working() or {}
+                if archive_part(night) in current.get("archived", []):
+                    return  # archived meanwhile: its live parts are hidden
+                if current.get("online", {}).get(name, -1) != state.published:
+                    del self._nights[night]  # another writer indexed it meanwhile: read again
+                    return
+                write_nights(self.index, [part], read.survey, spill)
+        identities = read.identities
         first = 0 if rewound else state.read_up_to + 1
         if commits.latest <= state.published:
             # the log written again: this part replaced the index's part of that batch (its
@@ -190,19 +194,17 @@ class LiveNights:
             del self._nights[night]
         else:
             state.files |= identities
-            state.entries += entries.num_rows
+            state.entries += read.rows
             state.published = state.read_up_to = commits.latest
         seconds = time.perf_counter() - started
-        done_report = BatchReport(
-            night, first, commits.latest, len(results), entries.num_rows, seconds
-        )
+        done_report = BatchReport(night, first, commits.latest, len(identities), read.rows, seconds)
         report.indexed.append(done_report)
         logger.info(
             "%s: batches %d-%d indexed: %d files, %d alerts, in %.2f s",
             night,
             first,
             commits.latest,
-            len(results),
-            entries.num_rows,
+            len(identities),
+            read.rows,
             seconds,
         )

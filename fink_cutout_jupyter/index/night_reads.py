@@ -20,13 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
 from typing import TYPE_CHECKING, NamedTuple
 
-from fink_cutout_jupyter.errors import BadParameter, CutoutError, LakeUnavailable, NotFound
+from fink_cutout_jupyter.errors import CutoutError, LakeUnavailable, NotFound
 from fink_cutout_jupyter.index.build import IndexedFile, entries_of_file
-from fink_cutout_jupyter.index.entries import entry_schema
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from fink_cutout_jupyter.index.follow import CycleReport
     from fink_cutout_jupyter.index.spills import EntrySpill
     from fink_cutout_jupyter.storage.lake import Lake
@@ -81,12 +78,14 @@ class NightReader:
         paths: list[str],
         layout: dict | None,
         report: CycleReport,
+        batch: int | None = None,
     ) -> NightRead:
-        """The archived night's files read as `read` does, each file's entries added to
-        `spill` as it comes (a Rubin night is never held whole); what was read."""
+        """The files read as `read` does (for the archived night, or with `batch` a live
+        night's part), each file's entries added to `spill` as it comes (a Rubin night is never
+        held whole); what was read."""
         identities: dict[str, dict] = {}
         rows, survey = 0, None
-        for path, result in self._accepted(night, paths, None, layout, report):
+        for path, result in self._accepted(night, paths, batch, layout, report):
             spill.add(result.entries)
             identities[path] = result.identity
             rows += result.entries.num_rows
@@ -137,14 +136,3 @@ class NightReader:
             except NotFound:
                 return "no such file in the lake (deleted while it was read)"
             return f"corrupt: pyarrow cannot decode it: {self.lake.scrub(str(error))}"
-
-
-def together(results: list[IndexedFile]) -> tuple[pa.Table, str]:
-    """The files' entries in one table, and their one survey."""
-    import pyarrow as pa
-
-    surveys = {result.survey.name for result in results}
-    if len(surveys) > 1:
-        raise BadParameter(f"survey: the index holds one survey, found {sorted(surveys)}")
-    tables = [result.entries for result in results] or [entry_schema().empty_table()]
-    return pa.concat_tables(tables), next(iter(surveys))

@@ -59,6 +59,35 @@ def test_committed_batches_are_indexed_as_they_come(root, streamed, caplog):
     assert len(committed_alerts(root, sorted(known), stamps=False)) == 124  # both real files
 
 
+def test_a_night_caught_up_goes_through_a_spill_never_held_whole(root, streamed, monkeypatch):
+    """A follower started late (or after an outage) reads most of a night at once: its files'
+    entries go to the spill files as they are read, with the part's batch, and every alert is
+    found after the write."""
+    from fink_cutout_jupyter.index import live_nights, spills
+
+    made = []
+
+    class Recorded(spills.EntrySpill):
+        def __init__(self) -> None:
+            super().__init__()
+            made.append(self)
+
+        def close(self) -> None:
+            self.was_spilled = self.spilled or getattr(self, "was_spilled", False)
+            super().close()
+
+    monkeypatch.setattr(spills, "SPILL_ROWS", 10)  # a file's entries are more than that
+    monkeypatch.setattr(live_nights, "EntrySpill", Recorded)
+    put_stage(root, streamed, len(RUNS) - 1)  # the whole night at first sight
+    latest, files = committed(root)
+    report = Follower(AlertIndex(lake_of(root))).cycle()
+    assert [(r.batch, r.files, r.alerts) for r in report.indexed] == [(latest, len(files), 124)]
+    assert [spill.was_spilled for spill in made] == [True]
+    assert assert_served(root, files) == 124
+    layout = read_layout(lake_of(root).subdirectory("_cutout_index"))
+    assert layout["online"] == {NAME: latest}
+
+
 def test_a_part_file_the_log_does_not_name_is_never_indexed(root, streamed):
     put_stage(root, streamed, 0)
     _, first = committed(root)
