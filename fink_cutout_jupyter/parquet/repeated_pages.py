@@ -84,7 +84,7 @@ def row_of_page(
     """
     try:
         return _row_of_page(page, dictionary, column, row_in_page, rows_in_page)
-    except (EOFError, IndexError, ValueError, struct.error) as error:
+    except (EOFError, IndexError, KeyError, TypeError, ValueError, struct.error) as error:
         raise Unsupported(f"the page does not decode ({error!r})") from None
 
 
@@ -98,10 +98,12 @@ def _row_of_page(page, dictionary, column: LeafColumn, row_in_page: int, rows_in
         raise Unsupported("the page is not where the offset index says")
     repetition, definition, values, values_start = _levels_and_values(page, header, column)
     count = header.num_values
+    if header.num_rows is not None and header.num_rows != rows_in_page:
+        raise Unsupported("the page's rows are not the offset index's")
     if column.max_repetition_level:
         data, first, last, _ = repetition
-        start, end, seen = row_bounds(data, first, last, row_in_page, count)
-        if end == count and seen != rows_in_page:
+        start, end, rows = row_bounds(data, first, last, row_in_page, count)
+        if rows != rows_in_page:
             raise Unsupported("the page's rows are not the offset index's")
     else:
         if count != rows_in_page or row_in_page >= count:
@@ -222,13 +224,19 @@ def hybrid_slice(
 
 def row_bounds(data, position: int, end: int, row: int, count: int) -> tuple[int, int, int]:
     """Where row `row` of a page starts and ends among its `count` values, from repetition
-    levels of bit width 1 (a 0 starts a row), walking the runs only to the next row's start;
-    and how many rows the walk saw start (all of the page's when it reached the end).
+    levels of bit width 1 (a 0 starts a row), and how many rows the page holds: the levels are
+    walked to the page's end, each run's zeros counted, so that a page whose rows are not the
+    offset index's is caught whichever of its rows is read.
 
     One tight loop: a page holds ~2 runs per row, and this is most of a history read's time.
+
+    Raises
+    ------
+    Unsupported
+        The levels end before the page's values, or hold no row `row`.
     """
     starts: list[int] = []
-    wanted, index = row + 2, 0
+    wanted, index, rows = row + 2, 0, 0
     while position < end and index < count and len(starts) < wanted:
         header = data[position]
         position += 1
@@ -250,6 +258,7 @@ def row_bounds(data, position: int, end: int, row: int, count: int) -> tuple[int
             )
             position += size
             zeros = ~bits & ((1 << length) - 1)
+            rows += zeros.bit_count()
             while zeros and len(starts) < wanted:
                 lowest = zeros & -zeros
                 starts.append(index + lowest.bit_length() - 1)
@@ -257,12 +266,35 @@ def row_bounds(data, position: int, end: int, row: int, count: int) -> tuple[int
         else:
             length = min(header >> 1, count - index)
             if data[position] == 0:
-                starts.extend(range(index, index + min(length, wanted - len(starts))))
+                rows += length
+                if len(starts) < wanted:
+                    starts.extend(range(index, index + min(length, wanted - len(starts))))
+            elif data[position] != 1:
+                raise Unsupported("a repetition level past 1")
             position += 1
         index += length
+    while position < end and index < count:  # the rest: only counted
+        header = data[position]
+        position += 1
+        if header & 0x80:
+            header, position = _varint(data, position - 1)
+        if header & 1:
+            size = header >> 1
+            length = min(size * 8, count - index)
+            bits = int.from_bytes(data[position : position + size], "little")
+            position += size
+            rows += length - (bits & ((1 << length) - 1)).bit_count()
+        else:
+            length = min(header >> 1, count - index)
+            if not data[position]:
+                rows += length
+            position += 1
+        index += length
+    if index < count or position > end:
+        raise Unsupported("the repetition levels end before the page's values")
     if not starts or starts[0] != 0 or len(starts) <= row:
         raise Unsupported("the page's rows are not the offset index's")
-    return starts[row], starts[row + 1] if len(starts) > row + 1 else count, len(starts)
+    return starts[row], starts[row + 1] if len(starts) > row + 1 else count, rows
 
 
 def _varint(data, position: int) -> tuple[int, int]:

@@ -106,14 +106,34 @@ def read_row(
         pages = known[column]
         page, first, rows = page_of_row(pages, row, group.num_rows)
         chunk = group.column(column)
+        leaf = leaf_column(parquet, column, chunk.compression)
+        start, end = _chunk_span(chunk)
+        _check_inside(page, chunk.data_page_offset, end, path)
         data = _read(source, page.offset, page.compressed_page_size)
         dictionary = None
         if chunk.has_dictionary_page and chunk.dictionary_page_offset is not None:
-            start = chunk.dictionary_page_offset
+            _check_inside(pages[0], chunk.data_page_offset, end, path)
             dictionary = _read(source, start, pages[0].offset - start)
-        leaf = leaf_column(parquet, column, chunk.compression)
         values[path] = row_of_page(data, dictionary, leaf, row - first, rows)
     return values
+
+
+def _chunk_span(chunk: pq.ColumnChunkMetaData) -> tuple[int, int]:
+    """Where a column chunk's pages are in the file, as the footer says: [start, end)."""
+    start = chunk.data_page_offset
+    if chunk.has_dictionary_page and chunk.dictionary_page_offset is not None:
+        start = min(start, chunk.dictionary_page_offset)
+    return start, start + chunk.total_compressed_size
+
+
+def _check_inside(page: PageLocation, start: int, end: int, path: str) -> None:
+    """`Unsupported` unless the page lies in [start, end): an offset index pointing elsewhere
+    (another column's pages) is not this column's."""
+    if not start <= page.offset < page.offset + page.compressed_page_size <= end:
+        raise Unsupported(
+            f"{path}: the offset index places a page at {page.offset} "
+            f"(+{page.compressed_page_size}), outside its column chunk [{start}, {end})"
+        )
 
 
 def _offset_indexes(
@@ -146,10 +166,30 @@ def _read(source: pa.NativeFile, offset: int, length: int) -> memoryview:
     return data
 
 
+# Logical types whose values are the physical ones as they are: text, and signed integers
+# (an unsigned one, a timestamp, a date or a decimal is not: pyarrow reads those)
+_AS_STORED = {"NONE", "STRING", "INT"}
+_CONVERTED_AS_STORED = {"NONE", "UTF8", "INT_8", "INT_16", "INT_32", "INT_64"}
+
+
 def leaf_column(parquet: pq.ParquetFile, column: int, codec: str) -> LeafColumn:
-    """How to decode the leaf `column` (its index in the schema) of a file."""
+    """How to decode the leaf `column` (its index in the schema) of a file.
+
+    Raises
+    ------
+    Unsupported
+        A logical type whose values are not the stored ones as they are (anything but none,
+        ``String`` and signed ``Int``).
+    """
     described = parquet.schema.column(column)
-    text = str(described.logical_type) == "String" or described.converted_type == "UTF8"
+    logical = described.logical_type
+    if (
+        logical.type not in _AS_STORED
+        or described.converted_type not in _CONVERTED_AS_STORED
+        or "isSigned=false" in str(logical)
+    ):
+        raise Unsupported(f"{described.path}: logical type {logical}, {described.converted_type}")
+    text = logical.type == "STRING" or described.converted_type == "UTF8"
     entry_level = 0
     if described.max_repetition_level:
         entry_level = _entry_level(parquet.schema_arrow, described.path.split("."))

@@ -43,15 +43,20 @@ def test_hybrid_runs_rle_and_bit_packed():
     assert (values.tolist(), fives) == ([6, 7], 4)
 
 
-def test_row_bounds_walk_repetition_levels_to_the_next_row():
+def test_row_bounds_find_the_row_and_count_the_pages_rows():
     # rows of 1, 3 and 2 values: levels 0 | 0 1 1 | 0 1, bit-packed (one group, width 1)
     levels = [0, 0, 1, 1, 0, 1]
     data = bytes([3, sum(level << i for i, level in enumerate(levels))])
-    assert row_bounds(data, 0, len(data), 0, 6) == (0, 1, 2)
+    assert row_bounds(data, 0, len(data), 0, 6) == (0, 1, 3)
     assert row_bounds(data, 0, len(data), 1, 6) == (1, 4, 3)
     assert row_bounds(data, 0, len(data), 2, 6) == (4, 6, 3)  # the last row: the page's end
     with pytest.raises(Unsupported):
         row_bounds(data, 0, len(data), 3, 6)
+    # RLE runs: 0 (a row), then 1 x 9, then 0 x 2 (two rows of one value): three rows
+    data = bytes([1 << 1, 0, 9 << 1, 1, 2 << 1, 0])
+    assert row_bounds(data, 0, len(data), 0, 12) == (0, 10, 3)
+    with pytest.raises(Unsupported, match="end before"):
+        row_bounds(data, 0, len(data), 0, 13)
 
 
 def _pages(tmp_path, **options):
@@ -120,3 +125,31 @@ def test_bytes_that_are_not_the_page_are_unsupported(tmp_path):
     data[-20:] = bytes(20)
     with pytest.raises(Unsupported):
         row_of_page(bytes(data), None, decoding, 4, len(ROWS) * 3)
+
+
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+def test_a_page_holding_other_rows_than_said_is_unsupported_whichever_row_is_read(
+    tmp_path, version
+):
+    path = _pages(tmp_path, use_dictionary=False, data_page_version=version)
+    parquet = pq.ParquetFile(path)
+    described = parquet.schema.column(0)
+    decoding = LeafColumn("SNAPPY", "DOUBLE", described.max_definition_level, 1, 2)
+    rows = len(ROWS) * 3
+    with pa.OSFile(str(path)) as source:
+        offset, length = offset_index_spans(read_footer(source), 0, [0])[0]
+        page = parse_offset_index(source.read_at(length, offset))[0]
+        data = source.read_at(page.compressed_page_size, page.offset)
+    assert row_of_page(data, None, decoding, 2, rows) == [None, 1.5]
+    for said in (rows - 1, rows + 1):  # the page's first row read, as said to be in a page
+        with pytest.raises(Unsupported, match="rows are not the offset index's"):
+            row_of_page(data, None, decoding, 0, said)
+
+
+def test_a_zeroed_page_header_is_unsupported(tmp_path):
+    path = _pages(tmp_path)
+    parquet = pq.ParquetFile(path)
+    described = parquet.schema.column(0)
+    decoding = LeafColumn("SNAPPY", "DOUBLE", described.max_definition_level, 1, 2)
+    with pytest.raises(Unsupported, match="does not decode"):
+        row_of_page(bytes(300), None, decoding, 0, len(ROWS) * 3)

@@ -9,6 +9,7 @@ import math
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from support.offset_index_edits import offset_index, rewrite_offset_index
 from support.real_data import SHARED_DATA
 
 from fink_cutout_jupyter.parquet.row_leaves import (
@@ -184,3 +185,98 @@ def test_the_offset_indexes_are_kept_per_file_and_row_group(rubin_files):
     assert first == again
     assert cache.get("a", 0) == {}  # one entry kept: the newest
     assert cache.get("a", 1)
+
+
+def _histories(tmp_path, version="1.0", page_size=300):
+    """40 alerts of 20 entries each, two rows a page (or the `page_size` given), with the page
+    index: (path, records)."""
+    element = pa.struct([("psfFlux", pa.float64()), ("psfFluxErr", pa.float64())])
+    records = [
+        {
+            "id": r,
+            "h": [{"psfFlux": r * 100.0 + j, "psfFluxErr": -r * 100.0 - j} for j in range(20)],
+        }
+        for r in range(40)
+    ]
+    path = tmp_path / "histories.parquet"
+    table = pa.Table.from_pylist(records, pa.schema([("id", pa.int64()), ("h", pa.list_(element))]))
+    pq.write_table(
+        table,
+        path,
+        write_page_index=True,
+        data_page_size=page_size,
+        write_batch_size=10,
+        use_dictionary=False,
+        compression="NONE",
+        data_page_version=version,
+    )
+    return path, pq.read_table(path).to_pylist()
+
+
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+def test_a_page_whose_rows_the_offset_index_misstates_is_never_read_as_another_row(
+    tmp_path, version
+):
+    path, records = _histories(tmp_path, version)
+    pages = offset_index(path, 1)
+    assert len(pages) > 4
+    assert pages[3].first_row_index > pages[2].first_row_index + 1
+    lied = pages[3]._replace(first_row_index=pages[3].first_row_index + 1)
+    rewrite_offset_index(path, 1, [*pages[:3], lied, *pages[4:]])
+    parquet = pq.ParquetFile(path)
+    refused = 0
+    with pa.OSFile(str(path)) as source:
+        for row, record in enumerate(records):
+            try:
+                got = read_row(source, parquet, 0, row, ["h.list.element.psfFlux"], cache=None)
+            except Unsupported:
+                refused += 1
+                continue
+            assert got["h.list.element.psfFlux"] == [e["psfFlux"] for e in record["h"]], row
+    # the pages before and after the misstated first row: each of their rows refused
+    assert refused == pages[4].first_row_index - pages[2].first_row_index
+
+
+def test_an_offset_index_pointing_outside_its_column_chunk_is_unsupported(tmp_path):
+    path, records = _histories(tmp_path, page_size=1 << 20)
+    errors = offset_index(path, 2)  # psfFluxErr's pages, said to be psfFlux's
+    rewrite_offset_index(path, 1, errors)
+    parquet = pq.ParquetFile(path)
+    with pa.OSFile(str(path)) as source:
+        for row in (0, 17, 39):
+            with pytest.raises(Unsupported, match="outside its column chunk"):
+                read_row(source, parquet, 0, row, ["h.list.element.psfFlux"], cache=None)
+        got = read_row(source, parquet, 0, 17, ["h.list.element.psfFluxErr"], cache=None)
+    assert got["h.list.element.psfFluxErr"] == [e["psfFluxErr"] for e in records[17]["h"]]
+
+
+@pytest.mark.parametrize(
+    ("kind", "stored"),
+    [
+        (pa.uint64(), 2**63 + 5),
+        (pa.uint32(), 2**31 + 5),
+        (pa.timestamp("us"), 1_700_000_000_000_000),
+        (pa.date32(), 20_000),
+        (pa.time64("us"), 5),
+        (pa.large_string(), "band"),  # text: read here
+        (pa.int8(), -3),  # a signed integer: read here
+    ],
+)
+def test_leaves_of_a_logical_type_that_changes_their_values_are_unsupported(tmp_path, kind, stored):
+    path = tmp_path / "typed.parquet"
+    table = pa.table(
+        {"flat": pa.array([stored], kind), "listed": pa.array([[stored]], pa.list_(kind))}
+    )
+    pq.write_table(table, path, write_page_index=True)
+    expected = pq.read_table(path).to_pylist()[0]
+    parquet = pq.ParquetFile(path)
+    with pa.OSFile(str(path)) as source:
+        for leaf, value in (
+            ("flat", expected["flat"]),
+            ("listed.list.element", expected["listed"]),
+        ):
+            if isinstance(stored, str) or kind == pa.int8():
+                assert read_row(source, parquet, 0, 0, [leaf], cache=None) == {leaf: value}
+            else:
+                with pytest.raises(Unsupported, match="logical type"):
+                    read_row(source, parquet, 0, 0, [leaf], cache=None)
