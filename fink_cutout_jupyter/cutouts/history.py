@@ -5,7 +5,11 @@ Each alert carries the object's past: ZTF's ``prv_candidates`` (30 days of detec
 the magnitude), Rubin's ``prvDiaSources`` (up to 12 months of detections) and
 ``prvDiaForcedSources`` (forced photometry at the object's position). The latest alert's row is
 read alone, only the leaf columns a point needs, and proven to be the alert's (its stored alert
-id) before its history is used; an unproven row gives the index's detections only.
+id) before its history is used; an unproven row gives the index's detections only, and so does a
+removed file (a live night's removed file is looked for in its archived night first, as
+`moved` does for stamps). Stored bytes that do not decode are `CorruptData` (502) naming the
+alert and the file, a filesystem that fails to serve them `LakeUnavailable` (503), as
+`decoding` judges them.
 
 `object_history` answers ``/api/v1/history``; `upper_limits` (``/api/v1/limits``) is its ZTF
 non-detections in the older shape.
@@ -13,16 +17,23 @@ non-detections in the older shape.
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import dataclass
+import threading
+import weakref
+from dataclasses import dataclass, replace
 from typing import Any
 
-from fink_cutout_jupyter.cutouts.row_reads import open_parquet
+from fink_cutout_jupyter.cutouts.decoding import StoredDecoder
+from fink_cutout_jupyter.cutouts.row_reads import NotAlertFile, RowReads, open_parquet
+from fink_cutout_jupyter.errors import CorruptData, NotFound
 from fink_cutout_jupyter.locations import JD_OF_ZERO, AlertLocation, julian_date
 from fink_cutout_jupyter.parquet.columns import leaf_paths
 from fink_cutout_jupyter.parquet.row_leaves import NoOffsetIndex, Unsupported, read_row
 from fink_cutout_jupyter.storage.lake import Lake
 from fink_cutout_jupyter.surveys import LSST, ZTF, Survey
+
+logger = logging.getLogger(__name__)
 
 DETECTION, FORCED, UPPER_LIMIT = "detection", "forced", "upper_limit"
 
@@ -223,8 +234,90 @@ def read_latest_row(
 
     Only those leaf columns are read: through the file's offset index, the one page of each
     holding the row (`parquet.row_leaves`); in a file without one (or with pages the page
-    reader does not decode), pyarrow's read of those columns of the row group.
+    reader does not decode, or leaves of one list that disagree on its length), pyarrow's read
+    of those columns of the row group. A removed file gives an unproven row, unless it was a
+    live night's and its archived night holds the alert (then that row is read).
+
+    Raises
+    ------
+    CorruptData
+        The file's bytes do not decode (naming the alert and the file).
+    LakeUnavailable
+        The filesystem failed to serve them.
     """
+    try:
+        return _read_judged(lake, location, survey, history)
+    except NotAlertFile as error:
+        raise CorruptData(f"the row of alert {location.alert_id}: {error}") from None
+    except NotFound:
+        if lake.exists(location.path):
+            raise
+    archived = _archived(lake, location, survey)
+    if archived is None:
+        logger.info(
+            "history of alert %s: its file %s was removed from the lake",
+            location.alert_id,
+            location.path,
+        )
+        return StoredRow(False, False, {}, {})
+    try:
+        return _read_judged(lake, archived, survey, history)
+    except NotFound as error:  # removed again, or not an alert file (found by its alert id)
+        logger.info("history of alert %s: %s", location.alert_id, error)
+        return StoredRow(False, False, {}, {})
+
+
+_DECODERS: weakref.WeakKeyDictionary[Lake, StoredDecoder] = weakref.WeakKeyDictionary()
+_DECODERS_LOCK = threading.Lock()
+
+
+def _decoder(lake: Lake) -> StoredDecoder:
+    """The lake's judge of failed reads (one per lake: its whole-file probes one at a time)."""
+    with _DECODERS_LOCK:
+        decoder = _DECODERS.get(lake)
+        if decoder is None:
+            decoder = _DECODERS[lake] = StoredDecoder(lake)
+        return decoder
+
+
+def _read_judged(
+    lake: Lake, location: AlertLocation, survey: Survey, history: SurveyHistory | None
+) -> StoredRow:
+    """`_read_row`, its failures judged: `CorruptData` (naming the alert) or `LakeUnavailable`."""
+    try:
+        with _decoder(lake).judging(location.path):
+            return _read_row(lake, location, survey, history)
+    except CorruptData as error:
+        raise CorruptData(f"the row of alert {location.alert_id}: {error}") from None
+
+
+def _archived(lake: Lake, location: AlertLocation, survey: Survey) -> AlertLocation | None:
+    """Where the alert of a removed live night's file is now: the archived night's file holding
+    its alert id (each file's alert id column read), or None."""
+    night = lake.online_night_of(location.path)
+    if night is None:
+        return None
+    rows = RowReads(lake, survey, _decoder(lake))
+    for path in lake.archive_night_files(night):
+        try:
+            found = rows.rows_of(path, {location.alert_id}, survey)
+        except NotFound:  # removed since listed, or not an alert file
+            continue
+        if location.alert_id in found:
+            group, row = found[location.alert_id]
+            logger.info(
+                "history of alert %s: its live file %s was removed; read from %s",
+                location.alert_id,
+                location.path,
+                path,
+            )
+            return replace(location, path=path, row_group=group, row=row, page_spans=None)
+    return None
+
+
+def _read_row(
+    lake: Lake, location: AlertLocation, survey: Survey, history: SurveyHistory | None
+) -> StoredRow:
     with lake.open(location.path) as source:
         parquet = open_parquet(source, location.path)
         paths = leaf_paths(parquet.schema)
@@ -240,12 +333,24 @@ def read_latest_row(
         try:
             key = (lake.resolve(location.path), source.size())
             values = read_row(source, parquet, group, row, wanted, key)
+            if not _lists_agree(values, nested):
+                raise Unsupported("the leaves of a list disagree on its length")
         except (NoOffsetIndex, Unsupported):
             values = _read_with_pyarrow(parquet, group, row, flat, nested)
     flat_values = {path: values[path] for path in flat}
     lists = {path: values[path] for path in nested.values()}
     proven = flat_values.get(survey.alert_id_column) == location.alert_id
     return StoredRow(proven, bool(nested), flat_values, lists)
+
+
+def _lists_agree(values: dict[str, Any], nested: dict[tuple[str, str], str]) -> bool:
+    """Whether the leaves read of each list column agree on its length (or on its being null):
+    leaves read through offset indexes that do not tell the truth may be other rows'."""
+    lengths: dict[str, set[int | None]] = {}
+    for (column, _), path in nested.items():
+        read = values[path]
+        lengths.setdefault(column, set()).add(None if read is None else len(read))
+    return all(len(found) == 1 for found in lengths.values())
 
 
 def _read_with_pyarrow(
@@ -299,7 +404,7 @@ def _history_points(stored: StoredRow, survey: Survey, history: SurveyHistory):
                 "kind": kind,
                 "mjd": mjd,
                 "stored_time": entry.get(item.time),
-                "band": survey.filter_name(entry.get(item.band)),
+                "band": _band(entry.get(item.band), survey),
                 "value": _number(value),
                 "error": _number(error),
                 "alertId": None if alert_id is None else str(alert_id),
@@ -351,7 +456,7 @@ def _own_point(stored: StoredRow, survey: Survey) -> dict[str, Any] | None:
     return {
         "kind": DETECTION,
         "mjd": mjd,
-        "band": survey.filter_name(stored.flat.get(survey.filter_column)),
+        "band": _band(stored.flat.get(survey.filter_column), survey),
         "value": _number(stored.flat.get(survey.magnitude_column)),
         "error": _number(stored.flat.get(survey.magnitude_error_column)),
         "alertId": str(stored.flat[survey.alert_id_column]),
@@ -378,6 +483,11 @@ def _with_times(points: list[dict[str, Any]], time_system: str) -> list[dict[str
         }
         for point, time in zip(points, times, strict=True)
     ]
+
+
+def _band(stored: Any, survey: Survey) -> str | None:
+    """A stored band's name (ZTF's fid 1 is g); None for a null one, as the index has it."""
+    return None if stored is None else survey.filter_name(stored)
 
 
 def _mjd(time: Any, survey: Survey) -> float | None:

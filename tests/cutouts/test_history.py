@@ -10,9 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from astropy.time import Time
+from support.offset_index_edits import offset_index, rewrite_offset_index
 from support.real_data import ztf_lake_files
 
 from fink_cutout_jupyter.cutouts.history import object_history, upper_limits
+from fink_cutout_jupyter.errors import CorruptData
 from fink_cutout_jupyter.locations import AlertLocation
 from fink_cutout_jupyter.parquet.row_leaves import read_row
 from fink_cutout_jupyter.storage.lake import Lake
@@ -392,3 +394,185 @@ def test_nan_and_null_in_the_lake_are_null_or_left_out(tmp_path):
     assert limits[0]["jd"] - 2400000.5 not in times
     assert len(times) == sum(e["candid"] is None for e in record["prv_candidates"]) - 2
     assert all(math.isfinite(point["mjd"]) for point in points)
+
+
+# Files whose bytes are not what they should be, and files no longer there
+
+
+def _stored_history(path, row):
+    """The points of the Rubin alert at `row` of `path`, from pyarrow's read of its record."""
+    record = pq.read_table(path).to_pylist()[row]
+    alert_id = record["diaSourceId"]
+    detections = {
+        source["diaSourceId"]: _rubin_point("detection", source, str(source["diaSourceId"]))
+        for source in record["prvDiaSources"] or []
+    }
+    detections[alert_id] = _rubin_point("detection", record["diaSource"], str(alert_id))
+    forced = [_rubin_point("forced", source) for source in record["prvDiaForcedSources"] or []]
+    return alert_id, sorted([*detections.values(), *forced], key=lambda p: (p[1], p[6] or ""))
+
+
+def _one_rubin_file(rubin_lake, root, **options):
+    """The real Rubin file part-00002 (7 alerts) written again into a lake at `root`."""
+    path = next(
+        p for n in rubin_lake.nights() for p in rubin_lake.night_files(n) if "part-00002" in p
+    )
+    (root / path).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pq.read_table(rubin_lake.resolve(path)), root / path, **options)
+    return Lake(root), path, root / path
+
+
+def _leaves(path, prefix):
+    parquet = pq.ParquetFile(path)
+    names = [parquet.schema.column(i).path for i in range(len(parquet.schema))]
+    return {name: i for i, name in enumerate(names) if name.startswith(prefix)}
+
+
+def test_offset_indexes_misstating_a_pages_rows_give_the_alerts_own_history(rubin_lake, tmp_path):
+    """Every history leaf's offset index says its second page starts a row early: the row read
+    must still be the alert's (its pages refused, read with pyarrow), not the alert before."""
+    lake, path, file = _one_rubin_file(
+        rubin_lake, tmp_path, write_page_index=True, data_page_size=2000
+    )
+    lied = 0
+    for column in _leaves(file, "prvDia").values():
+        pages = offset_index(file, column)
+        if [page.first_row_index for page in pages] == [0, 3]:
+            rewrite_offset_index(file, column, [pages[0], pages[1]._replace(first_row_index=2)])
+            lied += 1
+    assert lied >= 20
+    alert_id, expected = _stored_history(file, 2)
+    assert expected != _stored_history(file, 1)[1]
+    latest = _location(path, 0, 2, alert_id, time_scale="mjd")
+    body = object_history(lake, latest, LSST, [latest])
+    assert body["historyRead"] is True
+    assert _as_tuples(body["points"]) == expected
+
+
+def test_leaves_of_one_list_disagreeing_on_its_length_are_read_again_with_pyarrow(
+    rubin_lake, tmp_path
+):
+    """psfFlux's offset index shifted by a row over three pages (each page's row count still
+    right): the page reader gives the row before's fluxes, which the other leaves refute."""
+    lake, path, file = _one_rubin_file(
+        rubin_lake, tmp_path, write_page_index=True, data_page_size=1, write_batch_size=1
+    )
+    column = _leaves(file, "prvDiaSources.list.element.psfFlux")[
+        "prvDiaSources.list.element.psfFlux"
+    ]
+    pages = offset_index(file, column)
+    assert [page.first_row_index for page in pages[:6]] == [0, 1, 2, 3, 4, 5]
+    shifted = [page._replace(first_row_index=page.first_row_index + 1) for page in pages[2:5]]
+    rewrite_offset_index(file, column, [*pages[:2], *shifted, *pages[5:]])
+    with pa.OSFile(str(file)) as source:
+        read = read_row(
+            source,
+            pq.ParquetFile(source),
+            0,
+            3,
+            ["prvDiaSources.list.element.psfFlux", "prvDiaSources.list.element.band"],
+            cache=None,
+        )
+    stored = pq.read_table(file).column("prvDiaSources").to_pylist()
+    assert read["prvDiaSources.list.element.psfFlux"] == [s["psfFlux"] for s in stored[2]]
+    assert len(read["prvDiaSources.list.element.band"]) == len(stored[3]) != len(stored[2])
+    alert_id, expected = _stored_history(file, 3)
+    latest = _location(path, 0, 3, alert_id, time_scale="mjd")
+    body = object_history(lake, latest, LSST, [latest])
+    assert body["historyRead"] is True
+    assert _as_tuples(body["points"]) == expected
+
+
+@pytest.mark.parametrize("damage", ["garbled", "zeroed"])
+def test_a_history_page_that_does_not_decode_is_corrupt_data_naming_alert_and_file(
+    rubin_lake, tmp_path, damage
+):
+    lake, path, file = _one_rubin_file(rubin_lake, tmp_path, write_page_index=True)
+    column = _leaves(file, "prvDiaSources.list.element.psfFlux")[
+        "prvDiaSources.list.element.psfFlux"
+    ]
+    page = offset_index(file, column)[0]
+    data = bytearray(file.read_bytes())
+    if damage == "garbled":  # the body (snappy) garbled, the header kept
+        data[page.offset + 40 : page.offset + page.compressed_page_size - 5] = b"\xff" * (
+            page.compressed_page_size - 45
+        )
+    else:
+        data[page.offset : page.offset + page.compressed_page_size] = bytes(
+            page.compressed_page_size
+        )
+    file.write_bytes(bytes(data))
+    with pytest.raises(OSError, match=r"nappy|thrift"):  # pyarrow too finds the bytes wrong
+        pq.read_table(file, columns=["prvDiaSources"])
+    alert_id = pq.read_table(file, columns=["diaSourceId"]).column(0)[2].as_py()
+    latest = _location(path, 0, 2, alert_id, time_scale="mjd")
+    with pytest.raises(CorruptData, match=f"alert {alert_id}: hdfsPath: {path} does not decode"):
+        object_history(lake, latest, LSST, [latest])
+    with pytest.raises(CorruptData, match=f"alert {alert_id}"):
+        upper_limits(lake, latest, LSST)
+
+
+def test_a_removed_file_gives_the_index_detections_unread(rubin_lake, tmp_path):
+    lake, path, file = _one_rubin_file(rubin_lake, tmp_path, write_page_index=True)
+    alert_id = pq.read_table(file, columns=["diaSourceId"]).column(0)[1].as_py()
+    file.unlink()
+    latest = _location(
+        path,
+        0,
+        1,
+        alert_id,
+        time_scale="mjd",
+        time=61105.0,
+        properties={"filter": "r", "magnitude": 12.0, "magnitude_error": 1.0},
+    )
+    body = object_history(lake, latest, LSST, [latest])
+    assert body["historyRead"] is False
+    assert _as_tuples(body["points"]) == [
+        ("detection", 61105.0, _iso(61105.0, "tai"), "r", 12.0, 1.0, str(alert_id))
+    ]
+
+
+def test_a_removed_live_nights_alert_is_read_from_its_archived_night(rubin_lake, tmp_path):
+    """The latest alert indexed in a live night's file, since merged into the archived night
+    (another file, another row) and removed: its history is the archived row's."""
+    lake, _, archived = _one_rubin_file(rubin_lake, tmp_path)
+    table = pq.read_table(archived)
+    reordered = table.take(list(range(table.num_rows))[::-1])
+    pq.write_table(reordered, archived.parent / "part-00000-merged.snappy.parquet")
+    archived.unlink()
+    alert_id, expected = _stored_history(archived.parent / "part-00000-merged.snappy.parquet", 4)
+    live = "online/science/20260306/part-00002-rubin.snappy.parquet"
+    latest = _location(live, 0, 2, alert_id, time_scale="mjd")
+    body = object_history(lake, latest, LSST, [latest])
+    assert body["historyRead"] is True
+    assert _as_tuples(body["points"]) == expected
+    # not in the archived night: unread, the index's detections
+    gone = _location(live, 0, 2, 12345, time_scale="mjd", time=61105.0)
+    body = object_history(lake, gone, LSST, [gone])
+    assert body["historyRead"] is False
+    assert [p["alertId"] for p in body["points"]] == ["12345"]
+
+
+def test_a_null_band_is_null_from_the_row_and_from_the_index(tmp_path):
+    lake, path = ztf_lake_files()[0]
+    table = pq.read_table(lake.resolve(path))
+    records = table.to_pylist()
+    chosen = next(i for i, r in enumerate(records) if len(r["prv_candidates"] or []) >= 2)
+    records[chosen]["prv_candidates"][0]["fid"] = None
+    records[chosen]["candidate"]["fid"] = None
+    copy = tmp_path / "science" / "year=2021" / "month=11" / "day=22"
+    copy.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(records, schema=table.schema), copy / "part-0.parquet")
+    stored = pq.read_table(copy / "part-0.parquet").to_pylist()[chosen]
+    assert stored["candidate"]["fid"] is None
+    assert stored["prv_candidates"][0]["fid"] is None
+    path = "science/year=2021/month=11/day=22/part-0.parquet"
+    latest = _location(path, 0, chosen, stored["candid"], object_id="ZTF")
+    indexed = _location(path, 0, 0, 42, time=2459500.5, properties={"filter": None})
+    points = object_history(Lake(tmp_path), latest, ZTF, [indexed, latest])["points"]
+    by_time = {p["mjd"]: p for p in points}
+    first = stored["prv_candidates"][0]
+    assert by_time[first["jd"] - 2400000.5]["band"] is None
+    assert by_time[stored["candidate"]["jd"] - 2400000.5]["band"] is None
+    assert by_time[2459500.5 - 2400000.5]["band"] is None
+    assert "None" not in {p["band"] for p in points}
