@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from astropy.time import Time
 from support.offset_index_edits import offset_index, rewrite_offset_index
-from support.real_data import ztf_lake_files
+from support.real_data import SHARED_DATA, ztf_lake_files
 
 from fink_cutout_jupyter.cutouts.history import object_history, upper_limits
 from fink_cutout_jupyter.errors import CorruptData
@@ -576,3 +576,65 @@ def test_a_null_band_is_null_from_the_row_and_from_the_index(tmp_path):
     assert by_time[stored["candidate"]["jd"] - 2400000.5]["band"] is None
     assert by_time[2459500.5 - 2400000.5]["band"] is None
     assert "None" not in {p["band"] for p in points}
+
+
+_FAILING_READS = r"""
+import ctypes, platform, struct, sys
+from fink_cutout_jupyter.cutouts.history import object_history
+from fink_cutout_jupyter.errors import LakeUnavailable
+from fink_cutout_jupyter.locations import AlertLocation
+from fink_cutout_jupyter.storage.lake import Lake
+from fink_cutout_jupyter.surveys import ZTF
+
+lake = Lake(sys.argv[1])
+latest = AlertLocation("ZTF", int(sys.argv[3]), 0.0, sys.argv[2], 0, 0, file_size=0)
+assert object_history(lake, latest, ZTF, [])["historyRead"]
+# From here on every pread(2) fails with EIO (a failing disk; stat still answers)
+arch, pread, seccomp = {"x86_64": (0xC000003E, 17, 317), "aarch64": (0xC00000B7, 67, 277)}[
+    platform.machine()]
+program = b"".join(struct.pack("HBBI", *op) for op in [
+    (0x20, 0, 0, 4), (0x15, 0, 3, arch), (0x20, 0, 0, 0), (0x15, 0, 1, pread),
+    (0x06, 0, 0, 0x00050000 | 5), (0x06, 0, 0, 0x7FFF0000)])
+buffer = ctypes.create_string_buffer(program)
+class Program(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(38, 1, 0, 0, 0) == 0
+fprog = Program(len(program) // 8, ctypes.addressof(buffer))
+assert libc.syscall(seccomp, 1, 1, ctypes.byref(fprog)) == 0, ctypes.get_errno()
+from fink_cutout_jupyter.parquet.row_leaves import OFFSET_INDEXES
+OFFSET_INDEXES.clear()
+try:
+    object_history(Lake(sys.argv[1]), latest, ZTF, [])
+except LakeUnavailable as error:
+    print(error)
+"""
+
+
+def test_a_filesystem_failing_its_reads_is_an_outage_not_corrupt_data():
+    """Reads failing (the kernel's EIO on every pread, a seccomp filter in a subprocess) while
+    the file still answers a stat: LakeUnavailable (503), never CorruptData."""
+    import platform
+    import subprocess
+    import sys
+
+    if sys.platform != "linux" or platform.machine() not in ("x86_64", "aarch64"):
+        pytest.skip("the failing reads are made with a Linux seccomp filter")
+    lake, path = next((lake, p) for lake, p in ztf_lake_files() if "lake-spark3" in str(lake))
+    candid = pq.read_table(lake.resolve(path), columns=["candid"]).column(0)[0].as_py()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _FAILING_READS,
+            str(SHARED_DATA / "ztf" / "lake-spark3"),
+            path,
+            str(candid),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"failed reading hdfsPath: {path}" in done.stdout
+    assert "Input/output error" in done.stdout
