@@ -82,6 +82,22 @@ def test_each_survey_says_its_portal_and_how_its_filters_are_drawn(survey):
     assert named <= set(survey.filter_styles)
 
 
-def test_a_band_both_surveys_observe_is_drawn_alike():
+def test_a_band_both_surveys_observe_has_one_marker_and_each_surveys_colours():
+    """Rubin's bands in Rubin's colours (RTN-045, as lsst.utils.plotting's
+    get_multiband_plot_colors gives them for a light background), ZTF's as before."""
+    rtn_045 = {
+        "u": "#0c71ff",
+        "g": "#49be61",
+        "r": "#c61c00",
+        "i": "#ffc200",
+        "z": "#f341a2",
+        "y": "#5d0000",
+    }
+    assert {band: style.colour for band, style in LSST.filter_styles.items()} == rtn_045
+    assert {band: style.colour for band, style in ZTF.filter_styles.items()} == {
+        "g": "#2ca02c",
+        "r": "#d62728",
+        "i": "#ff7f0e",
+    }
     for band in set(ZTF.filter_styles) & set(LSST.filter_styles):
-        assert ZTF.filter_styles[band] == LSST.filter_styles[band]
+        assert ZTF.filter_styles[band].marker == LSST.filter_styles[band].marker

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fink_cutout_jupyter.errors import IndexDamaged, NotFound
-from fink_cutout_jupyter.index.entries import TABLES
+from fink_cutout_jupyter.index.entries import TABLES, bucket_of_keys
 from fink_cutout_jupyter.index.files import index_file_rows, read_error, read_index_table
 from fink_cutout_jupyter.index.layout import (
     INDEX_FORMAT,
+    LAYOUT,
     base_file,
     check_fields,
     damaged,
@@ -32,7 +33,10 @@ from fink_cutout_jupyter.locations import FileIdentity
 from fink_cutout_jupyter.storage.redaction import redacted
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
 
 
 def stats(index: AlertIndex) -> dict[str, Any]:
@@ -118,11 +122,11 @@ def verify(index: AlertIndex) -> list[str]:
     if layout is None:
         return []
     found: list[IndexDamaged] = []
-    files = [
-        (path, size)
+    files = [  # (file, its size, its table, its bucket of how many: None if not bucketed)
+        (path, size, table, (bucket, delta_buckets(d)) if delta_buckets(d) > 1 else None)
         for d in layout["deltas"]
         for table in TABLES
-        for path, size in delta_files(d, table)
+        for bucket, (path, size) in enumerate(delta_files(d, table))
         if size or delta_buckets(d) == 1
     ]
     generation = layout["generation"]
@@ -130,23 +134,69 @@ def verify(index: AlertIndex) -> list[str]:
         try:
             sizes = read_base_sizes(store, generation, layout["buckets"])
             files += [
-                (base_file(generation, table, bucket), sizes[table][bucket])
+                (
+                    base_file(generation, table, bucket),
+                    sizes[table][bucket],
+                    table,
+                    (bucket, layout["buckets"]),
+                )
                 for table in TABLES
                 for bucket in range(layout["buckets"])
             ]
         except IndexDamaged as error:
             found.append(error)
-    for relative, size in files:
+    counted: dict[str, int] = {}  # a bucketed delta's alerts, as its alerts files hold them
+    for relative, size, table, bucket in files:
         try:
             actual = store.size(relative)
             if actual != size:
                 found.append(damaged(relative, f"{actual} bytes where layout.json says {size}"))
                 continue
-            read_index_table(store, relative)
+            entries = _read_twice(store, relative)
+        except IndexDamaged as unreadable:
+            found.append(unreadable)
+            continue
         except (OSError, ValueError, KeyError, NotFound) as error:
             problem = read_error(store, relative, size, error)
             if not isinstance(problem, IndexDamaged):
                 raise problem from error
             found.append(problem)
+            continue
+        if bucket is not None and table == "alerts" and relative.startswith("delta/"):
+            name = relative.split("/")[2]
+            counted[name] = counted.get(name, 0) + entries.num_rows
+        if bucket is not None:
+            number, buckets = bucket
+            keys = bucket_of_keys(entries.column(TABLES[table]), buckets)
+            if (keys != number).any():
+                found.append(
+                    damaged(relative, f"holds keys of other buckets than {number} of {buckets}")
+                )
+    damaged_files = {problem.file for problem in found}
+    for delta in layout["deltas"]:
+        name = delta["name"]
+        read_whole = not any(f.startswith(f"delta/alerts/{name}/") for f in damaged_files)
+        if read_whole and name in counted and counted[name] != delta.get("entries", counted[name]):
+            found.append(
+                damaged(
+                    LAYOUT,
+                    f"delta {name} holds {delta['entries']} alerts, its "
+                    f"{delta_buckets(delta)} alerts buckets {counted[name]}",
+                )
+            )
     found += damaged_manifests(store, layout)
     return [f"{error.file}: {error.reason}" for error in found]
+
+
+def _read_twice(store: Lake, relative: str) -> pa.Table:
+    """A file's entries; bytes that fail to decode twice while the filesystem answers for the
+    file are damage (`IndexDamaged`), not an outage (a lookup cannot tell, and says 503)."""
+    try:
+        return read_index_table(store, relative)
+    except OSError:
+        pass
+    try:
+        return read_index_table(store, relative)
+    except OSError as error:
+        store.size(relative)  # a failing filesystem raises LakeUnavailable here
+        raise damaged(relative, f"unreadable: {store.scrub(str(error))}") from error
