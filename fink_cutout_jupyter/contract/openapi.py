@@ -268,7 +268,7 @@ def _history_schema() -> dict[str, Any]:
             "kind": {"type": "string", "enum": ["detection", "forced", "upper_limit"]},
             "mjd": {"type": "number", "description": "Modified Julian Date"},
             "time": {"type": "string", "format": "date-time", "description": "UTC"},
-            "band": {"type": "string"},
+            "band": text_or_null,
             "value": number_or_null
             | {
                 "description": "flux (nJy, Rubin) or magnitude (ZTF; upper_limit: the "
