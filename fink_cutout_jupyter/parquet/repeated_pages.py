@@ -29,6 +29,7 @@ from fink_cutout_jupyter.parquet.pages import (
     _decompress,
     parse_page_header,
 )
+from fink_cutout_jupyter.parquet.thrift import varint_at
 
 if TYPE_CHECKING:
     import numpy as np
@@ -161,7 +162,7 @@ def _runs(data, position: int, end: int, bit_width: int):
     packed bytes start)."""
     byte_width = (bit_width + 7) // 8
     while position < end:
-        header, position = _varint(data, position)
+        header, position = varint_at(data, position)
         if header & 1:
             size = (header >> 1) * bit_width
             if position + size > end:
@@ -242,7 +243,7 @@ def row_bounds(data, position: int, end: int, row: int, count: int) -> tuple[int
         position += 1
         if header & 0x80:
             if data[position] & 0x80:
-                header, position = _varint(data, position - 1)
+                header, position = varint_at(data, position - 1)
             else:  # two bytes: a run of up to 8191 (most RLE runs of a list)
                 header = (header & 0x7F) | (data[position] << 7)
                 position += 1
@@ -277,7 +278,7 @@ def row_bounds(data, position: int, end: int, row: int, count: int) -> tuple[int
         header = data[position]
         position += 1
         if header & 0x80:
-            header, position = _varint(data, position - 1)
+            header, position = varint_at(data, position - 1)
         if header & 1:
             size = header >> 1
             length = min(size * 8, count - index)
@@ -295,17 +296,6 @@ def row_bounds(data, position: int, end: int, row: int, count: int) -> tuple[int
     if not starts or starts[0] != 0 or len(starts) <= row:
         raise Unsupported("the page's rows are not the offset index's")
     return starts[row], starts[row + 1] if len(starts) > row + 1 else count, rows
-
-
-def _varint(data, position: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        byte = data[position]
-        position += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, position
-        shift += 7
 
 
 def _values(

@@ -129,17 +129,17 @@ def _skip(data: bytes | memoryview, position: int, kind: int) -> int:
         elif kind == 7:
             position += 8
         elif kind == 8:
-            size, position = _varint_at(data, position)
+            size, position = varint_at(data, position)
             position += size
         elif kind in (9, 10):
             header = data[position]
             size, position = header >> 4, position + 1
             if size == 15:
-                size, position = _varint_at(data, position)
+                size, position = varint_at(data, position)
             if size:
                 pending.append((_element_type(header & 0x0F), size))
         elif kind == 11:
-            size, position = _varint_at(data, position)
+            size, position = varint_at(data, position)
             if size:
                 kinds = data[position]
                 position += 1
@@ -155,7 +155,9 @@ def _element_type(kind: int) -> int:
     return 3 if kind in (1, 2) else kind
 
 
-def _varint_at(data: bytes | memoryview, position: int) -> tuple[int, int]:
+def varint_at(data: bytes | memoryview, position: int) -> tuple[int, int]:
+    """The unsigned LEB128 varint at `position` (Thrift's and Parquet's RLE run headers), and
+    the position after it."""
     shift = result = 0
     while True:
         byte = data[position]

@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 from astropy.time import Time
-from support.browser import ARTIFACTS, browser_page, require_chromium, run_notebook
+from support.browser import ARTIFACTS, browser_page, notebook, require_chromium, run_notebook
 from support.servers import free_port, wait_for_http
 
 from fink_cutout_jupyter.surveys import LSST
@@ -42,29 +42,6 @@ UNCOVERED = """([root, selector]) => [...root.querySelectorAll(selector)].findIn
   const box = e.getBoundingClientRect();
   return document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2) === e;
 })"""
-
-
-def notebook(source: str) -> str:
-    import json
-
-    cell = {"cell_type": "code", "metadata": {}, "source": source, "outputs": []}
-    return json.dumps(
-        {
-            "cells": [{**cell, "execution_count": None}],
-            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-            "nbformat": 4,
-            "nbformat_minor": 5,
-        }
-    )
-
-
-@pytest.fixture(scope="module")
-def rubin_root(rubin_lake):
-    from fink_cutout_jupyter.index.build import build
-    from fink_cutout_jupyter.index.lookup import AlertIndex
-
-    build(AlertIndex(rubin_lake), rubin_lake.nights(), progress=False)
-    return rubin_lake.uri
 
 
 @pytest.fixture(scope="module")

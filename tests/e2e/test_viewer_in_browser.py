@@ -8,7 +8,6 @@ WCS) and the scale bar's length in arcsec, the hover readout's values, offsets a
 """
 
 import io
-import json
 import os
 import re
 import shutil
@@ -29,6 +28,7 @@ from support.browser import (
     browser_page,
     canvas_rgb,
     download,
+    notebook,
     require_chromium,
     run_notebook,
     wait_for_change,
@@ -93,35 +93,6 @@ async def overlays_off(page, viewer, canvas) -> np.ndarray:
             return drawn
         await page.wait_for_timeout(100)
     raise AssertionError("the reticle or the scale bar is still drawn")
-
-
-def notebook(*cells: str) -> str:
-    return json.dumps(
-        {
-            "cells": [
-                {
-                    "cell_type": "code",
-                    "metadata": {},
-                    "source": source,
-                    "outputs": [],
-                    "execution_count": None,
-                }
-                for source in cells
-            ],
-            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-            "nbformat": 4,
-            "nbformat_minor": 5,
-        }
-    )
-
-
-@pytest.fixture(scope="module")
-def rubin_root(rubin_lake):
-    from fink_cutout_jupyter.index.build import build
-    from fink_cutout_jupyter.index.lookup import AlertIndex
-
-    build(AlertIndex(rubin_lake), rubin_lake.nights(), progress=False)
-    return rubin_lake.uri
 
 
 @pytest.fixture(scope="module")

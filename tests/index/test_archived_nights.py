@@ -22,6 +22,7 @@ from support.following import (
     lake_of,
     put_archive,
     put_stage,
+    recorded_spills,
 )
 from support.streaming import (
     ARCHIVE,
@@ -70,21 +71,9 @@ def test_the_archive_replaces_the_live_night_once_settled(root, streamed, caplog
 def test_an_archived_night_is_written_through_a_spill_never_held_whole(root, streamed, monkeypatch):
     """Its files' entries go to the spill files as they are read (a Rubin night: 10^7 entries),
     and every alert is found from the archive after the write."""
-    from fink_cutout_jupyter.index import archived_nights, spills
+    from fink_cutout_jupyter.index import archived_nights
 
-    made = []
-
-    class Recorded(spills.EntrySpill):
-        def __init__(self) -> None:
-            super().__init__()
-            made.append(self)
-
-        def close(self) -> None:
-            self.was_spilled = self.spilled or getattr(self, "was_spilled", False)
-            super().close()
-
-    monkeypatch.setattr(spills, "SPILL_ROWS", 10)  # a file's entries are more than that
-    monkeypatch.setattr(archived_nights, "EntrySpill", Recorded)
+    made = recorded_spills(monkeypatch, archived_nights, spill_rows=10)  # a file holds more entries
     follower, _ = follow_whole_night(root, streamed, settle_cycles=1)
     archive = put_archive(root, streamed)
     report = follower.cycle()

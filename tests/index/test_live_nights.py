@@ -20,6 +20,7 @@ from support.following import (
     lake_of,
     new_parts,
     put_stage,
+    recorded_spills,
     written_again,
 )
 from support.streaming import (
@@ -63,21 +64,9 @@ def test_a_night_caught_up_goes_through_a_spill_never_held_whole(root, streamed,
     """A follower started late (or after an outage) reads most of a night at once: its files'
     entries go to the spill files as they are read, with the part's batch, and every alert is
     found after the write."""
-    from fink_cutout_jupyter.index import live_nights, spills
+    from fink_cutout_jupyter.index import live_nights
 
-    made = []
-
-    class Recorded(spills.EntrySpill):
-        def __init__(self) -> None:
-            super().__init__()
-            made.append(self)
-
-        def close(self) -> None:
-            self.was_spilled = self.spilled or getattr(self, "was_spilled", False)
-            super().close()
-
-    monkeypatch.setattr(spills, "SPILL_ROWS", 10)  # a file's entries are more than that
-    monkeypatch.setattr(live_nights, "EntrySpill", Recorded)
+    made = recorded_spills(monkeypatch, live_nights, spill_rows=10)  # a file holds more entries
     put_stage(root, streamed, len(RUNS) - 1)  # the whole night at first sight
     latest, files = committed(root)
     report = Follower(AlertIndex(lake_of(root))).cycle()

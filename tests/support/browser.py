@@ -132,3 +132,24 @@ async def download(page, link) -> tuple[str, bytes]:
         await link.click()
     saved = await download_info.value
     return saved.suggested_filename, Path(await saved.path()).read_bytes()
+
+
+def notebook(*cells: str) -> str:
+    """A notebook (JSON) of code `cells`, not run, on the python3 kernel."""
+    return json.dumps(
+        {
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "metadata": {},
+                    "source": source,
+                    "outputs": [],
+                    "execution_count": None,
+                }
+                for source in cells
+            ],
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    )

@@ -263,3 +263,24 @@ class CountingHandler(pafs.FileSystemHandler):
 
     def open_append_stream(self, path, metadata):
         raise AssertionError("never asked")
+
+
+def recorded_spills(monkeypatch, module, spill_rows: int) -> list:
+    """The `EntrySpill`s `module` makes from now on, each with ``was_spilled`` once closed
+    (whether its entries went to spill files), `SPILL_ROWS` set to `spill_rows`."""
+    from fink_cutout_jupyter.index import spills
+
+    made: list = []
+
+    class Recorded(spills.EntrySpill):
+        def __init__(self) -> None:
+            super().__init__()
+            made.append(self)
+
+        def close(self) -> None:
+            self.was_spilled = self.spilled or getattr(self, "was_spilled", False)
+            super().close()
+
+    monkeypatch.setattr(spills, "SPILL_ROWS", spill_rows)
+    monkeypatch.setattr(module, "EntrySpill", Recorded)
+    return made
