@@ -529,9 +529,10 @@ def test_an_older_server_without_history_gives_the_alerts_and_upper_limits(real_
 
 
 def test_a_404_of_a_missing_file_is_not_taken_for_an_older_server(rubin_lake, tmp_path):
-    """The latest alert's file deleted from a copy of the real Rubin lake: /history's answer
-    (whatever it is) is no route-missing 404, so no note of an older server, no /limits asked;
-    the curve keeps the index's detection of the alert."""
+    """The latest alert's file deleted from a copy of the real Rubin lake: /history answers the
+    index's detections (``historyRead`` false), no route-missing 404, so no note of an older
+    server, no /limits asked; the curve keeps the index's detection of the alert and says what
+    it lacks."""
     import shutil
 
     from fink_cutout_jupyter.index.build import build
@@ -550,10 +551,12 @@ def test_a_404_of_a_missing_file_is_not_taken_for_an_older_server(rubin_lake, tm
     stored = pq.read_table(
         Path(rubin_lake.uri) / alert["hdfsPath"], columns=["diaSourceId", "diaSource"]
     ).to_pylist()[0]
-    assert "no /api/v1/history" not in history["note"]
-    assert history["note"], "the curve says what it lacks"
+    assert "no /api/v1/history" not in history.get("note", "")
+    assert history.get("historyRead") is False  # the server's answer: the index's detections
     curve = LightCurve()
     curve.show_history(history)
+    assert curve.note, "the curve says what it lacks"
+    assert "no /api/v1/history" not in curve.note
     (point,) = [p for p in curve.points if p["alertId"] == str(stored["diaSourceId"])]
     assert point["magnitude"] == pytest.approx(stored["diaSource"]["psfFlux"])
     assert point["indexed"] is True
