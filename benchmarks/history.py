@@ -3,7 +3,7 @@
 A synthetic Rubin file of realistic shape: 20,000 alerts in one row group, each with 300
 ``prvDiaSources`` and 300 ``prvDiaForcedSources`` (the fields a light curve reads, and a few
 more, named and typed as in Fink's Rubin schema), snappy, written by pyarrow with the page index.
-The history's row read (`cutouts.history.read_latest_row`: alert id, the alert's own time, band,
+The history's row read (`history_rows.read_latest_row`: alert id, the alert's own time, band,
 flux and error, and the history's nine list leaves) is timed cold (nothing of the file kept in
 the process: footer and offset indexes read) and warm (offset indexes kept), against pyarrow
 reading those leaf columns of the row group and slicing the row; then the whole
@@ -25,11 +25,11 @@ import pyarrow.parquet as pq
 from _results import Figures
 from _timing import p50_p95_ms
 
-from fink_cutout_jupyter.cutouts.history import (
+from fink_cutout_jupyter.cutouts.history import object_history
+from fink_cutout_jupyter.cutouts.history_rows import (
     HISTORIES,
     flat_leaf_paths,
     history_leaf_paths,
-    object_history,
     read_latest_row,
 )
 from fink_cutout_jupyter.locations import AlertLocation
