@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from fink_cutout_jupyter import metrics
 from fink_cutout_jupyter.parquet.spans import PHYSICAL_TYPES, ColumnInfo, PageSpan
 from fink_cutout_jupyter.parquet.thrift import CompactReader
@@ -208,10 +210,8 @@ def decode_hybrid(data, position: int, end: int, bit_width: int, count: int) -> 
             size = groups * bit_width
             if reader.position + size > end:
                 raise Unsupported("a bit-packed run goes past its data")
-            packed = int.from_bytes(bytes(data[reader.position : reader.position + size]), "little")
+            values.extend(_unpacked(data, reader.position, groups, bit_width))
             reader.position += size
-            mask = (1 << bit_width) - 1
-            values.extend((packed >> (bit_width * i)) & mask for i in range(groups * 8))
         else:
             repeat = header >> 1
             value = int.from_bytes(
@@ -222,6 +222,19 @@ def decode_hybrid(data, position: int, end: int, bit_width: int, count: int) -> 
     if len(values) < count:
         raise Unsupported("definition levels or indices end early")
     return values[:count]
+
+
+def _unpacked(data, position: int, groups: int, bit_width: int) -> list[int]:
+    """The 8 * `groups` values of a bit-packed run at `position`, `bit_width` bits each, least
+    significant bit first (numpy unpacks the bits and weighs each value's)."""
+    if bit_width == 0:
+        return [0] * (8 * groups)
+    packed = np.frombuffer(data, np.uint8, groups * bit_width, position)
+    bits = np.unpackbits(packed, bitorder="little")
+    if bit_width == 1:
+        return bits.tolist()
+    weights = np.left_shift(1, np.arange(bit_width, dtype=np.int64))
+    return (bits.reshape(-1, bit_width).astype(np.int64) @ weights).tolist()
 
 
 def _plain_values(data, position: int, indices: list[int], physical_type: str) -> list:

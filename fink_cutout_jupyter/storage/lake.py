@@ -18,6 +18,7 @@ from fink_cutout_jupyter.storage.paths import (
     URI_SCHEME,
     VALID_PATH_HINT,
     LakePath,
+    real_path,
     safe_relative_path,
 )
 from fink_cutout_jupyter.storage.redaction import redacted, scrub_uri
@@ -196,7 +197,7 @@ class Lake:
         path = posixpath.join(self.base, relative) if self.base else relative
         real_root = self._real_root
         if real_root is not None:
-            real = os.path.realpath(path)
+            real = real_path(path)
             if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
                 raise OutsideLake(
                     f"hdfsPath: {quote(relative)} leads outside the lake root; "
@@ -211,7 +212,7 @@ class Lake:
 
         if not isinstance(self.filesystem, fs.LocalFileSystem):
             return None
-        return os.path.realpath(self.base or "/")
+        return real_path(self.base or "/")
 
     def scrub(self, text: str) -> str:
         """`text` without the root's own path (error texts never show the server's paths) and

@@ -7,6 +7,7 @@ on a local lake) build on it.
 
 from __future__ import annotations
 
+import os
 import re
 
 from fink_cutout_jupyter.errors import BadParameter, NotFound, OutsideLake, quote
@@ -19,6 +20,29 @@ VALID_PATH_HINT = (
 URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 MAX_PATH_LENGTH = 1024
 MAX_NAME_BYTES = 255
+
+
+def real_path(path: str) -> str:
+    """`os.path.realpath` of a local path: where the kernel finds it, links followed.
+
+    An existing path is opened without reading it (``O_PATH``) and its name read back from
+    ``/proc/self/fd`` (three system calls, where `os.path.realpath` makes one ``lstat`` per
+    component in Python); a path that does not exist, or a system without ``/proc``, is left to
+    `os.path.realpath`, which follows the links of the part that exists.
+    """
+    flag = getattr(os, "O_PATH", None)
+    if flag is None:
+        return os.path.realpath(path)
+    try:
+        handle = os.open(path, flag | os.O_CLOEXEC)
+    except OSError:
+        return os.path.realpath(path)
+    try:
+        return os.readlink(f"/proc/self/fd/{handle}")
+    except OSError:
+        return os.path.realpath(path)
+    finally:
+        os.close(handle)
 
 
 class LakePath(str):

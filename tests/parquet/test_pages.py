@@ -209,6 +209,20 @@ def test_hybrid_runs_decode_as_the_spec_says():
         decode_hybrid(data, 0, len(data), 3, 12)
 
 
+@pytest.mark.parametrize("bit_width", [0, 1, 2, 3, 7, 8, 13, 17, 24, 31, 32])
+def test_bit_packed_runs_of_every_width_decode_as_packed(bit_width):
+    """The expectation is packed here with Python integers, as the Parquet spec writes it."""
+    import random
+
+    rng = random.Random(bit_width)
+    groups = 9
+    values = [rng.getrandbits(bit_width) if bit_width else 0 for _ in range(8 * groups)]
+    packed = sum(v << (bit_width * i) for i, v in enumerate(values))
+    data = bytes([(groups << 1) | 1]) + packed.to_bytes(groups * bit_width, "little")
+    assert decode_hybrid(data, 0, len(data), bit_width, len(values)) == values
+    assert decode_hybrid(b"\x00" * 3 + data, 3, len(data) + 3, bit_width, 5) == values[:5]
+
+
 def test_a_failed_page_read_falls_back_to_pyarrow_and_is_counted(demo, caplog):
     import dataclasses
 
