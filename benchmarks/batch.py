@@ -1,210 +1,415 @@
-"""The batch door: 10,000 alerts of one night, in random order, locally and on HDFS.
+"""Training-set batches: the user's pyarrow scan against `CutoutClient.batch`, in-process and
+over HTTP, on stamps that carry their own FITS header each (issue 25), in one run.
 
-A synthetic lake (the demo's generator, 12,500 objects: ~10,000 alerts a night in four ~100 MB
-files, like Fink's) is written once under ``$TMPDIR/fink-batch-bench`` and reused. The 10,000
-alerts of its busiest night are asked for by alert id in random order, 1,091 per request (the
-door's maximum for three stamps in Arrow, `max_batch_ids`), all three stamps, Arrow output,
-through `CutoutAPI` (what both HTTP doors call) and through `CutoutClient.batch` over HTTP to
-`fink-cutouts serve`.
+The lake (`_own_header_lake`: 30 nights, 5,000 alerts a night in two ~90 MB files, each stamp
+63x63 float32 gzipped with its own 39-card header) is written once under $TMPDIR and reused.
+Cases, all three stamps, asked for by alert id (``candid``) in random order:
 
-- cold: a new `CutoutAPI` (index, files and decoders unopened); the OS page cache is as the lake's
-  writing left it (dropped first when this process may write /proc/sys/vm/drop_caches).
-- warm: a new `CutoutAPI` that first answered one request's alerts of another night, then the same
-  10,000 (so the OS and DataNode caches hold their pages: said as such).
+- 100 and 1,000 ids of one night, the whole night (5,000), and 1,000 ids spread over the 30
+  nights (~33 a night).
 
-Pages read per stamp is counted by the reader; the distinct pages holding the 10,000 alerts'
-stamps and ids are counted from the index, the floor a batch can reach.
+Sides, each measured in a fresh process (``python batch.py --child JOB``) whose imports (and a
+first astropy open of a tiny FITS) are done before the timing:
 
-HDFS needs the servers: ``bash ci/services.sh start; eval "$(bash ci/services.sh env)"``.
-Run: python benchmarks/batch.py
+- scan: the code a user writes with pyarrow alone: ``pq.read_table(the night's files (all 30
+  nights' for the spread case), columns=[candid, objectId, the 3 cutout columns],
+  filters=[("candid", "in", ids)])``, then per stamp ``fits.open(gzip.decompress(...))[0].data``
+  into a float32 stack in the ids' order;
+- in-process: ``CutoutClient(lake=root).batch(ids)`` (the client made inside the timing);
+- HTTP: ``CutoutClient(url=...).batch(ids)`` against ``fink-cutouts serve`` on the lake, a new
+  server per case (started, and answering, before the timing).
+
+cold: the process's first call (a new index, files unopened, Python's caches empty). warm: its
+second call, on a disjoint set of the same size (another night; other ids of the 30 nights):
+imports, index footers, allocator warm, the ids' pages never read by that process. The OS page
+cache is warm for every side alike: every lake file is read once before the measurements.
+
+Every side's stamps are compared (``np.array_equal(..., equal_nan=True)``, every case, cold and
+warm sets): a mismatch stops the benchmark. Then, with the servers of ``ci/services.sh``
+(``eval "$(bash ci/services.sh env)"``), two nights are copied to HDFS and the whole-night batch
+is measured in-process there too (cold; warm on the other night), its stamps compared alike.
+
+The last line: key=value figures and the goals of issue 25, each ``met`` or ``unmet``: whole
+night >= 15,000 stamps/s and >= 5x the scan; >= 3x the scan at 100 and 1,000 ids; >= 10x for
+1,000 ids over 30 nights; HTTP time <= 1.5x in-process in every case (cold figures).
+
+Run: python benchmarks/batch.py [--no-hdfs]
+Profile of the in-process whole-night batch (cProfile, top 15 by tottime, fresh process):
+     python benchmarks/batch.py --profile
 """
 
+from __future__ import annotations
+
+import argparse
+import json
 import os
 import random
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+from _own_header_lake import KINDS, night_files, nights, the_lake
 from _results import Figures
 from _servers import serving
 
-from fink_cutout_jupyter.client import CutoutClient
-from fink_cutout_jupyter.contract.api import CutoutAPI
-from fink_cutout_jupyter.contract.batch import max_batch_ids
-from fink_cutout_jupyter.demo.make import make_demo_lake
-from fink_cutout_jupyter.index.build import build
-from fink_cutout_jupyter.index.lookup import AlertIndex
-from fink_cutout_jupyter.storage.lake import Lake
+SIDES = ("scan", "in-process", "HTTP")
+CASES = ("100", "1000", "night", "30 nights")
+GOALS = {
+    "night_stamps_per_s": 15_000,
+    "night_ratio": 5,
+    "ratio_100": 3,
+    "ratio_1000": 3,
+    "ratio_30_nights": 10,
+}
+MAX_HTTP_OVER_IN_PROCESS = 1.5
+WARM_MODULES = (
+    "fink_cutout_jupyter.client",
+    "fink_cutout_jupyter.contract",
+    "fink_cutout_jupyter.cutouts",
+    "fink_cutout_jupyter.index",
+    "fink_cutout_jupyter.parquet",
+    "fink_cutout_jupyter.storage",
+)
 
-ALERTS = 10_000
-PER_REQUEST = max_batch_ids("arrow", 3)  # the door's most for three stamps in Arrow (1,091)
-ROOT = Path(tempfile.gettempdir()) / "fink-batch-bench"
+
+# ---------------------------------------------------------------- the child: one side measured
 
 
-def the_lake() -> Lake:
-    if not (ROOT / "done").exists():
-        make_demo_lake(ROOT, nights=3, objects=12_500, index=True, files_per_night=4)
-        (ROOT / "done").write_text("")
-    return Lake(ROOT)
+def scan(files: list[str], ids: list[int]) -> np.ndarray:
+    """The user's code: pyarrow with a filter, astropy per stamp, a float32 stack."""
+    import gzip
+    import io
+
+    import pyarrow.parquet as pq
+    from astropy.io import fits
+
+    columns = ["candid", "objectId", *(f"cutout{kind}" for kind in KINDS)]
+    table = pq.read_table(files, columns=columns, filters=[("candid", "in", ids)])
+    row_of = {candid: row for row, candid in enumerate(table["candid"].to_pylist())}
+    stamps = np.full((len(ids), len(KINDS), 63, 63), np.nan, np.float32)
+    for plane, kind in enumerate(KINDS):
+        stored = table[f"cutout{kind}"].combine_chunks().field("stampData").to_pylist()
+        for number, candid in enumerate(ids):
+            data = gzip.decompress(stored[row_of[candid]])
+            with fits.open(io.BytesIO(data), ignore_missing_simple=True) as hdus:
+                stamps[number, plane] = hdus[0].data
+    return stamps
 
 
-def night_ids(lake: Lake) -> dict:
+def _import_everything() -> None:
+    """What either side imports on its first call, imported before the timing."""
+    import importlib
+    import io
+    import pkgutil
+
+    import pandas  # noqa: F401
+    import pyarrow.dataset
+    import pyarrow.parquet  # noqa: F401
+    import tqdm.auto  # noqa: F401
+    from astropy.io import fits
+
+    for name in WARM_MODULES:
+        package = importlib.import_module(name)
+        for module in pkgutil.walk_packages(package.__path__, f"{name}."):
+            importlib.import_module(module.name)
+    buffer = io.BytesIO()
+    fits.PrimaryHDU(np.zeros((2, 2), np.float32)).writeto(buffer)
+    with fits.open(io.BytesIO(buffer.getvalue())) as hdus:
+        hdus[0].data.sum()
+
+
+def child(job_file: str) -> None:
+    """Measure one side on the job's sets (the first cold, the others warm); print JSON."""
+    job = json.loads(Path(job_file).read_text())
+    _import_everything()
+    from fink_cutout_jupyter.client import CutoutClient
+
+    seconds, pages_read, client = [], [], None
+    for one in job["sets"]:
+        ids = one["ids"]
+        started = time.perf_counter()
+        if job["side"] == "scan":
+            stamps = scan(one["files"], ids)
+        else:
+            if client is None:
+                where = {"url": job["url"], "timeout": 600} if job["url"] else {"lake": job["lake"]}
+                client = CutoutClient(**where)
+            stamps, table = client.batch(ids, progress=False)
+        seconds.append(time.perf_counter() - started)
+        if job["side"] != "scan":
+            statuses = set(table["status"])
+            if statuses != {"ok"} or list(table["id"].astype(int)) != ids:
+                raise SystemExit(f"{job['side']}: statuses {statuses} or ids not as asked")
+            api = getattr(client.transport, "api", None)
+            pages_read.append(api.batches.pages_read if api else None)
+        np.save(one["out"], stamps)
+    print(json.dumps({"seconds": seconds, "pages_read": pages_read}))
+
+
+def profile(root: Path) -> None:
+    """cProfile of the in-process whole-night batch in this (fresh) process, imports before."""
+    import cProfile
+    import pstats
+
+    _import_everything()
+    from fink_cutout_jupyter.client import CutoutClient
+
+    ids = _cases(root)["night"][0]["ids"]
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    stamps, _ = CutoutClient(lake=str(root)).batch(ids, progress=False)
+    profiler.disable()
+    seconds = time.perf_counter() - started
+    print(f"in-process whole night under cProfile: {stamps.shape[0] * 3 / seconds:.0f} stamps/s")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+
+
+# ---------------------------------------------------------------- the parent: cases and figures
+
+
+def _night_ids(root: Path) -> dict:
     import pyarrow.parquet as pq
 
-    ids = {}
-    for night in lake.nights():
-        ids[night] = [
+    return {
+        night: [
             candid
-            for path in lake.night_files(night)
-            for candid in pq.read_table(lake.resolve(path), columns=["candid"])[0].to_pylist()
+            for path in night_files(root, night)
+            for candid in pq.read_table(path, columns=["candid"])[0].to_pylist()
         ]
-    return ids
+        for night in nights()
+    }
 
 
-def drop_os_caches() -> bool:
-    try:
-        os.sync()
-        with open("/proc/sys/vm/drop_caches", "w") as control:
-            control.write("3\n")
-        return True
-    except OSError:
-        return False
+def _cases(root: Path) -> dict[str, list[dict]]:
+    """Each case's two sets (cold, warm): ids in random order and the files the scan reads."""
+    rng = random.Random(25)
+    by_night = _night_ids(root)
+    every_night = nights()
+    first, second = every_night[9], every_night[19]
+    files = {night: [str(path) for path in night_files(root, night)] for night in every_night}
+    every_file = [path for night in every_night for path in files[night]]
+    cases = {}
+    for name, size in (("100", 100), ("1000", 1000), ("night", None)):
+        cases[name] = [
+            {
+                "ids": rng.sample(by_night[night], size or len(by_night[night])),
+                "files": files[night],
+            }
+            for night in (first, second)
+        ]
+    spread: list[list[int]] = [[], []]
+    for number, night in enumerate(every_night):
+        share = 1000 // len(every_night) + (number < 1000 % len(every_night))
+        chosen = rng.sample(by_night[night], 2 * share)
+        spread[0] += chosen[:share]
+        spread[1] += chosen[share:]
+    cases["30 nights"] = [{"ids": rng.sample(ids, len(ids)), "files": every_file} for ids in spread]
+    return cases
 
 
-def batch_seconds(api: CutoutAPI, ids: list[int]) -> float:
-    started = time.perf_counter()
-    for first in range(0, len(ids), PER_REQUEST):
-        params = {"candid": ids[first : first + PER_REQUEST], "return_type": "arrow"}
-        reply = api.handle("cutouts", params, body=True)
-        assert reply.status == 200, reply.body[:300]
-    return time.perf_counter() - started
-
-
-def distinct_pages(index: AlertIndex, ids: list[int]) -> int:
-    pages = set()
-    for candid in ids:
-        location = index.alert(candid)
-        for name in ("alertId", "Science", "Template", "Difference"):
-            pages.add((location.path, location.page_spans[name][0].offset))
-    return len(pages)
-
-
-def measure(lake: Lake, measured: list[int], warmup: list[int]) -> dict:
-    figures = {"os_cache_dropped": drop_os_caches()}
-    cold = CutoutAPI(lake)
-    figures["cold_s"] = batch_seconds(cold, measured)
-    figures["pages_read"] = cold.batches.pages_read
-    warm = CutoutAPI(lake)
-    batch_seconds(warm, warmup)
-    figures["warm_s"] = batch_seconds(warm, measured)
-    figures["distinct_pages"] = distinct_pages(cold.index, measured)
-    figures["distinct_per_request"] = sum(
-        distinct_pages(cold.index, measured[first : first + PER_REQUEST])
-        for first in range(0, len(measured), PER_REQUEST)
+def _run_child(side: str, sets: list[dict], directory: Path, lake: str, url: str = "") -> dict:
+    job = directory / f"{side}.json"
+    job.write_text(json.dumps({"side": side, "sets": sets, "lake": lake, "url": url}))
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", str(job)], capture_output=True, text=True, check=False
     )
-    return figures
+    if done.returncode:
+        raise SystemExit(f"{side} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def http_seconds(lake: Lake, measured: list[int], warmup: list[int]) -> float:
-    with serving(lake.uri) as (url, _):
-        client = CutoutClient(url=url, timeout=300)
-        client.batch(warmup, progress=False)
-        started = time.perf_counter()
-        stamps, table = client.batch(measured, progress=False)
-        seconds = time.perf_counter() - started
-        assert (table["status"].str.startswith("ok")).all()
-        assert stamps.shape[:2] == (len(measured), 3)
-        return seconds
+def _outputs(sets: list[dict], directory: Path, side: str) -> list[dict]:
+    tag = side.replace(" ", "-")
+    return [dict(one, out=str(directory / f"{tag}-{n}.npy")) for n, one in enumerate(sets)]
 
 
-def hdfs_lake(local: Lake) -> Lake | None:
+def _same(directory: Path, side: str, other: str, sets: int) -> bool:
+    """Whether two sides' stamps are identical for every set, NaN where NaN."""
+    for number in range(sets):
+        mine = np.load(directory / f"{side.replace(' ', '-')}-{number}.npy", mmap_mode="r")
+        theirs = np.load(directory / f"{other.replace(' ', '-')}-{number}.npy", mmap_mode="r")
+        if mine.shape != theirs.shape or not np.array_equal(mine, theirs, equal_nan=True):
+            return False
+    return True
+
+
+def _warm_os_cache(root: Path) -> float:
+    started, total = time.perf_counter(), 0
+    for path in sorted((root / "science").rglob("*.parquet")):
+        with open(path, "rb") as stream:
+            while chunk := stream.read(16 << 20):
+                total += len(chunk)
+    print(
+        f"OS page cache warmed: {total / 1e9:.1f} GB read in {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
+    return total
+
+
+def measure_case(root: Path, name: str, sets: list[dict], directory: Path) -> dict:
+    """The three sides on one case: seconds (cold, warm) per side; stamps compared."""
+    results = {}
+    for side in SIDES:
+        outputs = _outputs(sets, directory, side)
+        if side == "HTTP":
+            with serving(str(root)) as (url, _):
+                results[side] = _run_child("http", outputs, directory, str(root), url)
+        else:
+            results[side] = _run_child(side, outputs, directory, str(root))
+    for side in SIDES[1:]:
+        if not _same(directory, side, "scan", len(sets)):
+            raise SystemExit(f"{name}: {side}'s stamps differ from the scan's: figures void")
+    return results
+
+
+def hdfs_case(root: Path, sets: list[dict], directory: Path) -> dict | None:
+    """The whole-night batch in-process on HDFS (the two nights copied): seconds, compared."""
     if not os.environ.get("HDFS_URI"):
         return None
     import getpass
 
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
+
     user = getpass.getuser()
-    lake = Lake(f"{os.environ['HDFS_URI']}/user/{user}/bench-batch?user={user}&replication=1")
+    uri = f"{os.environ['HDFS_URI']}/user/{user}/bench-own-header?user={user}&replication=1"
+    lake = Lake(uri)
     lake.filesystem.delete_dir_contents(lake.base, missing_dir_ok=True)
-    for chosen in local.nights():
-        for path in local.night_files(chosen):
-            lake.filesystem.create_dir(lake.resolve(path).rsplit("/", 1)[0], recursive=True)
-            with (
-                local.open(path) as source,
-                lake.filesystem.open_output_stream(lake.resolve(path)) as sink,
-            ):
-                while chunk := source.read(8 << 20):
-                    sink.write(chunk)
+    started = time.perf_counter()
+    for path in sorted({Path(path) for one in sets for path in one["files"]}):
+        target = lake.resolve(path.relative_to(root).as_posix())
+        lake.filesystem.create_dir(target.rsplit("/", 1)[0], recursive=True)
+        with open(path, "rb") as source, lake.filesystem.open_output_stream(target) as sink:
+            while chunk := source.read(8 << 20):
+                sink.write(chunk)
     build(AlertIndex(lake), lake.nights(), progress=False)
-    return lake
+    print(f"HDFS: 2 nights copied and indexed in {time.perf_counter() - started:.0f} s")
+    result = _run_child("in-process", _outputs(sets, directory, "hdfs"), directory, uri)
+    if not _same(directory, "hdfs", "in-process", len(sets)):
+        raise SystemExit("HDFS: the stamps differ from the local lake's: figures void")
+    return result
 
 
 def main() -> None:
-    lake = the_lake()
-    ids = night_ids(lake)
-    busiest = max(ids, key=lambda night: len(ids[night]))
-    measured = random.Random(11).sample(ids[busiest], min(ALERTS, len(ids[busiest])))
-    other = next(night for night in ids if night != busiest)
-    warmup = random.Random(12).sample(ids[other], PER_REQUEST)
-    stamps = 3 * len(measured)
-
-    local = measure(lake, measured, warmup)
-    http = http_seconds(lake, measured, warmup)
-    remote = hdfs_lake(lake)
-    hdfs = measure(remote, measured, warmup) if remote else None
-
-    figures = Figures("batch")
-    figures.print(
-        f"{len(measured)} alerts of {busiest} in random order, {stamps} stamps, Arrow",
-        alerts=len(measured),
-        stamps=stamps,
-    )
-    figures.print(
-        f"local, in-process: cold {stamps / local['cold_s']:.0f} stamps/s "
-        f"({local['cold_s']:.2f} s; OS cache dropped: {local['os_cache_dropped']}), "
-        f"warm {stamps / local['warm_s']:.0f} stamps/s ({local['warm_s']:.2f} s)",
-        local_cold_s=local["cold_s"],
-        local_warm_s=local["warm_s"],
-        local_stamps_per_s=stamps / local["cold_s"],
-        local_warm_stamps_per_s=stamps / local["warm_s"],
-        os_cache_dropped=local["os_cache_dropped"],
-    )
-    figures.print(
-        f"local, HTTP (fink-cutouts serve, CutoutClient.batch): {stamps / http:.0f} stamps/s",
-        http_s=http,
-        http_stamps_per_s=stamps / http,
-    )
-    figures.print(
-        f"pages read {local['pages_read']} for {stamps} stamps "
-        f"({local['pages_read'] / stamps:.3f} per stamp); distinct pages holding each "
-        f"request's alerts' stamps and ids, summed over the {-(-len(measured) // PER_REQUEST)} "
-        f"requests: {local['distinct_per_request']}; over all 10,000: {local['distinct_pages']}",
-        pages_read=local["pages_read"],
-        pages_read_per_stamp=local["pages_read"] / stamps,
-        distinct_pages_per_request=local["distinct_per_request"],
-        distinct_pages=local["distinct_pages"],
-        distinct_pages_per_stamp_per_request=local["distinct_per_request"] / stamps,
-    )
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--profile", action="store_true", help="profile the whole-night batch")
+    parser.add_argument("--no-hdfs", action="store_true", help="skip the HDFS figures")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    root = the_lake()
+    if args.profile:
+        profile(root)
+        return
+    figures = Figures("batch", args)
+    cases = _cases(root)
+    _warm_os_cache(root)
+    results, hdfs = {}, None
+    with tempfile.TemporaryDirectory(prefix="fink-batch-bench-") as temporary:
+        for name in CASES:
+            directory = Path(temporary) / name.replace(" ", "-")
+            directory.mkdir()
+            results[name] = measure_case(root, name, cases[name], directory)
+            _print_case(figures, name, cases[name], results[name])
+            if name == "night" and not args.no_hdfs:
+                hdfs = hdfs_case(root, cases[name], directory)
+            for stale in directory.glob("*.npy"):
+                stale.unlink()
+    print("every side's stamps equal the scan's (np.array_equal, NaN equal), every case")
     if hdfs:
+        stamps = 3 * len(cases["night"][0]["ids"])
+        cold, warm = hdfs["seconds"]
         figures.print(
-            f"HDFS, in-process: cold {stamps / hdfs['cold_s']:.0f} stamps/s "
-            f"({hdfs['cold_s']:.2f} s), warm {stamps / hdfs['warm_s']:.0f} stamps/s "
-            f"({hdfs['warm_s']:.2f} s; DataNode cache warm)",
-            hdfs_cold_s=hdfs["cold_s"],
-            hdfs_warm_s=hdfs["warm_s"],
-            hdfs_stamps_per_s=stamps / hdfs["cold_s"],
-            hdfs_warm_stamps_per_s=stamps / hdfs["warm_s"],
+            f"HDFS, in-process, whole night: cold {stamps / cold:.0f} stamps/s ({cold:.2f} s), "
+            f"warm {stamps / warm:.0f} stamps/s ({warm:.2f} s; another night, DataNode cache "
+            "warm as the copy left it)",
+            hdfs_cold_s=cold,
+            hdfs_warm_s=warm,
+            hdfs_stamps_per_s=stamps / cold,
+            hdfs_warm_stamps_per_s=stamps / warm,
         )
+    elif args.no_hdfs:
+        print("HDFS: skipped (--no-hdfs)")
     else:
         print("HDFS: skipped (no HDFS_URI: start ci/services.sh)")
-    hdfs_rate = f"{stamps / hdfs['cold_s']:.0f}" if hdfs else "nan"
-    print(
-        f"local_stamps_per_s={stamps / local['cold_s']:.0f} "
-        f"local_warm_stamps_per_s={stamps / local['warm_s']:.0f} "
-        f"http_stamps_per_s={stamps / http:.0f} hdfs_stamps_per_s={hdfs_rate} "
-        f"pages_read_per_stamp={local['pages_read'] / stamps:.3f} "
-        f"distinct_pages_per_stamp_per_request={local['distinct_per_request'] / stamps:.3f}"
-    )
+    _print_goals(figures, cases, results, hdfs)
     figures.write()
+
+
+def _key(name: str) -> str:
+    return name.replace(" ", "_")
+
+
+def _print_case(figures: Figures, name: str, sets: list[dict], result: dict) -> None:
+    stamps = 3 * len(sets[0]["ids"])
+    label = {"night": "the whole night", "30 nights": "over 30 nights"}.get(name, "one night")
+    for number, state in enumerate(("cold", "warm")):
+        scan_s = result["scan"]["seconds"][number]
+        local_s = result["in-process"]["seconds"][number]
+        http_s = result["HTTP"]["seconds"][number]
+        key = f"{_key(name)}_{state}"
+        figures.print(
+            f"{len(sets[0]['ids']):5d} ids ({label}), {state}: scan {scan_s:6.2f} s "
+            f"({stamps / scan_s:6.0f} stamps/s) | in-process {local_s:6.2f} s "
+            f"({stamps / local_s:6.0f} stamps/s, {scan_s / local_s:5.2f}x the scan) | HTTP "
+            f"{http_s:6.2f} s ({stamps / http_s:6.0f} stamps/s, {scan_s / http_s:5.2f}x the scan,"
+            f" {http_s / local_s:4.2f}x in-process time)",
+            **{
+                f"{key}_scan_s": scan_s,
+                f"{key}_in_process_s": local_s,
+                f"{key}_http_s": http_s,
+                f"{key}_in_process_stamps_per_s": stamps / local_s,
+                f"{key}_ratio": scan_s / local_s,
+                f"{key}_http_ratio": scan_s / http_s,
+                f"{key}_http_over_in_process": http_s / local_s,
+            },
+        )
+    pages = result["in-process"]["pages_read"][0]
+    if pages:
+        figures.print(
+            f"      in-process, cold: {pages} pages read for {stamps} stamps "
+            f"({pages / stamps:.3f} a stamp)",
+            **{f"{_key(name)}_pages_read_per_stamp": pages / stamps},
+        )
+
+
+def _print_goals(figures: Figures, cases: dict, results: dict, hdfs: dict | None) -> None:
+    cold = {name: {side: results[name][side]["seconds"][0] for side in SIDES} for name in results}
+    night_stamps = 3 * len(cases["night"][0]["ids"])
+    values = {
+        "night_stamps_per_s": night_stamps / cold["night"]["in-process"],
+        "night_ratio": cold["night"]["scan"] / cold["night"]["in-process"],
+        "ratio_100": cold["100"]["scan"] / cold["100"]["in-process"],
+        "ratio_1000": cold["1000"]["scan"] / cold["1000"]["in-process"],
+        "ratio_30_nights": cold["30 nights"]["scan"] / cold["30 nights"]["in-process"],
+    }
+    http = {
+        f"http_over_in_process_{_key(name)}": cold[name]["HTTP"] / cold[name]["in-process"]
+        for name in CASES
+    }
+    verdicts = {f"goal_{name}": values[name] >= goal for name, goal in GOALS.items()}
+    verdicts["goal_http_within_1_5x"] = max(http.values()) <= MAX_HTTP_OVER_IN_PROCESS
+    figures.add(**values, **http, **{name: bool(met) for name, met in verdicts.items()})
+    shown = {**values, **http}
+    if hdfs:
+        shown["hdfs_stamps_per_s"] = night_stamps / hdfs["seconds"][0]
+    line = " ".join(
+        f"{name}={value:.0f}" if value >= 100 else f"{name}={value:.2f}"
+        for name, value in shown.items()
+    )
+    met = sum(verdicts.values())
+    print(
+        f"{line} "
+        + " ".join(f"{name}={'met' if ok else 'unmet'}" for name, ok in verdicts.items())
+        + f" goals_met={met}/{len(verdicts)}"
+    )
 
 
 if __name__ == "__main__":

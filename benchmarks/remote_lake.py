@@ -8,19 +8,29 @@ the file's identity (kept a second) and its open handle are the server's, as for
 users browse. A last figure gives a new reader per request: the first read of a file (identity
 checked, file opened), on other objects again.
 
+Then stamps that carry their own FITS header each (`_own_header_lake`: a ~95 MB file of 2,500
+ZTF-like alerts, 39 cards a stamp, WCS values differing stamp by stamp) copied to HDFS: All three
+in-process as above, and over HTTP (``fink-cutouts serve`` on the HDFS lake, one keep-alive
+connection, ``kind=All`` as arrays, after 20 requests of other objects) against the seed's method
+on the same file: p50s and their ratio (issue 25's goal: >= 15x).
+
 Needs the servers: ci/services.sh install, ci/services.sh start, eval "$(ci/services.sh env)".
 Run: python benchmarks/remote_lake.py [--copies 35] [--requests 30]
 """
 
 import argparse
 import getpass
+import http.client
 import os
 import random
 import statistics
 import sys
+import time
+from urllib.parse import urlencode, urlsplit
 
 from _compare import _time, compare, our_method
 from _results import Figures
+from _servers import serving
 from _spark_like import NIGHT, spark_like_table, write_spark_like
 
 from fink_cutout_jupyter.cutouts.reader import CutoutReader
@@ -72,6 +82,70 @@ def measure(label: str, lake: Lake, table, requests: int, figures: Figures) -> d
     return results
 
 
+def own_header_over_http(requests: int, figures: Figures) -> dict:
+    """All three on an own-header file on HDFS: the seed's method, ours in-process and over
+    HTTP (p50s, ratios)."""
+    import pyarrow.parquet as pq
+    from _own_header_lake import FIRST_NIGHT, night_files, the_lake
+
+    local = night_files(the_lake(), FIRST_NIGHT)[0]
+    user = getpass.getuser()
+    lake = Lake(
+        f"{os.environ['HDFS_URI']}/user/{user}/bench-own-header-remote?user={user}&replication=1"
+    )
+    lake.filesystem.delete_dir_contents(lake.base, missing_dir_ok=True)
+    path = f"science/year={FIRST_NIGHT:%Y}/month={FIRST_NIGHT:%m}/day={FIRST_NIGHT:%d}/{local.name}"
+    lake.filesystem.create_dir(lake.resolve(path).rsplit("/", 1)[0], recursive=True)
+    with (
+        open(local, "rb") as source,
+        lake.filesystem.open_output_stream(lake.resolve(path)) as sink,
+    ):
+        while chunk := source.read(8 << 20):
+            sink.write(chunk)
+    build(AlertIndex(lake), [FIRST_NIGHT], progress=False)
+    figures.print(
+        f"HDFS, stamps with their own header: file {lake.size(path) / 1e6:.0f} MB, "
+        f"{pq.ParquetFile(local).metadata.num_rows} alerts, 1 row group",
+        own_header_file_mb=lake.size(path) / 1e6,
+    )
+    objects = sorted(set(pq.read_table(local, columns=["objectId"])[0].to_pylist()))
+    chosen = random.Random(9).sample(objects, 40 + 5 * requests)
+    sets = {"warm": chosen[:20]}
+    for number, key in enumerate(("timed", "cold", "fresh", "http")):
+        sets[key] = chosen[20 + number * requests : 20 + (number + 1) * requests]
+    in_process = compare(lake, path, sets, KINDS)
+    figures.print(in_process.line("  All three", len(KINDS)), own_header_all=in_process.figures())
+    seed_ms = in_process.seed.p50_ms
+    with serving(lake.uri) as (url, _):
+        address = urlsplit(url)
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
+
+        def ask(object_id: str) -> float:
+            query = urlencode({"objectId": object_id, "kind": "All"})
+            started = time.perf_counter()
+            connection.request("GET", f"{address.path}api/v1/cutouts?{query}")
+            response = connection.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise SystemExit(f"HTTP {response.status}: {body[:300]!r}")
+            return time.perf_counter() - started
+
+        for object_id in chosen[-20:]:
+            ask(object_id)
+        http_ms = statistics.median(ask(object_id) for object_id in sets["http"]) * 1e3
+    figures.print(
+        f"  All three over HTTP (fink-cutouts serve on HDFS): p50 {http_ms:.2f} ms, "
+        f"{seed_ms / http_ms:.1f}x the seed's method (p50 {seed_ms:.1f} ms; in-process warm "
+        f"{seed_ms / in_process.warm.p50_ms:.1f}x); goal >= 15x: "
+        f"{'met' if seed_ms / http_ms >= 15 else 'unmet'}",
+        own_header_http_p50_ms=http_ms,
+    )
+    return {
+        "hdfs_own_header_all_ratio": seed_ms / in_process.warm.p50_ms,
+        "hdfs_own_header_all_http_ratio": seed_ms / http_ms,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--copies", type=int, default=35)
@@ -100,6 +174,7 @@ def main() -> None:
             ratios[f"{lake}_{short}_ratio"] = seed.p50_ms / warm.p50_ms
             ratios[f"{lake}_{short}_cold_index_ratio"] = seed.p50_ms / cold.p50_ms
             ratios[f"{lake}_{short}_first_read_of_file_ratio"] = seed.p50_ms / first
+    ratios |= own_header_over_http(args.requests, figures)
     figures.print(" ".join(f"{name}={ratio:.1f}" for name, ratio in ratios.items()), **ratios)
     figures.write()
 
