@@ -95,6 +95,64 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true", help="print the answer as JSON")
     history.set_defaults(run=_history)
 
+    export = commands.add_parser(
+        "export",
+        help="write many alerts' stamps to one Parquet (or .npy) file, resumable",
+        description="Write the stamps of the ids of IDS and their table to --out: Parquet (the "
+        "batch table's columns and one fixed-shape tensor column per kind) or .npy (the stamps) "
+        "beside a .parquet table. An interrupted export continues when run again the same way.",
+    )
+    export.add_argument(
+        "ids",
+        metavar="IDS",
+        help="a file of ids: text (.txt or no suffix, one a line), .csv (with a header) or "
+        ".parquet; object ids (each object's latest alert) or alert ids",
+    )
+    where = export.add_mutually_exclusive_group(required=True)
+    where.add_argument("--lake", help="read this lake in-process: directory, hdfs:// or s3:// URI")
+    where.add_argument(
+        "--url", help="ask a server with /api/v1 (token: ?token= or $FINK_CUTOUTS_TOKEN)"
+    )
+    export.add_argument("--out", required=True, help="the file to write (replaced if there)")
+    export.add_argument(
+        "--column",
+        help=f"the column of ids in a CSV or Parquet IDS (default: the first of "
+        f"{', '.join(ID_COLUMNS)} present, or its only column)",
+    )
+    export.add_argument(
+        "--by",
+        default="auto",
+        choices=["auto", "objectId", "candid", "diaObjectId", "diaSourceId"],
+        help="what the ids are (default: from the column's name, else alert ids if all are "
+        "whole numbers, else object ids)",
+    )
+    export.add_argument(
+        "--kind",
+        action="append",
+        choices=list(KINDS),
+        help=f"a stamp kind (repeatable; default: {', '.join(KINDS)})",
+    )
+    export.add_argument("--format", default="parquet", choices=["parquet", "npy"])
+    export.add_argument(
+        "--batch-size", type=int, default=1000, help="ids per part (default: %(default)s)"
+    )
+    export.add_argument(
+        "--restart", action="store_true", help="drop an unfinished export's parts and start over"
+    )
+    export.add_argument("--science-dir", default="science", help="archived nights' directory")
+    export.add_argument("--online-dir", default="online/science", help="live nights' directory")
+    export.add_argument(
+        "--spark",
+        action="store_true",
+        help="export with Spark (with --lake; Parquet: a dataset directory, see the README)",
+    )
+    export.add_argument(
+        "--master",
+        help="Spark master: local[*], yarn, spark://… (default: spark-submit's, else local[*])",
+    )
+    export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    export.set_defaults(run=_export)
+
     serve = commands.add_parser("serve", help="serve /api/v1/cutouts over HTTP (aiohttp)")
     _add_door_settings(serve)
     serve.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
@@ -396,6 +454,139 @@ def history_table(body: dict) -> str:
         for row in rows
     ]
     return "\n".join(line.rstrip() for line in lines)
+
+
+ID_COLUMNS = ("objectId", "candid", "diaObjectId", "diaSourceId", "alertId", "id")
+BY_COLUMN = {"alertId": "candid", "objectId": "objectId", "candid": "candid"}
+BY_COLUMN |= {"diaObjectId": "diaObjectId", "diaSourceId": "diaSourceId"}
+TEXT_SUFFIXES = ("", ".txt", ".ids", ".lst", ".list")
+
+
+def _export(args: argparse.Namespace) -> int:
+    """`fink-cutouts export`: the ids read from their file, then `export` (or Spark's)."""
+    kinds = args.kind or list(KINDS)
+    if args.spark:
+        return _export_with_spark(args, kinds)
+    from fink_cutout_jupyter.client import CutoutClient
+    from fink_cutout_jupyter.client.export import export
+    from fink_cutout_jupyter.storage.lake import Lake
+
+    ids, column = read_ids(args.ids, args.column)
+    by = BY_COLUMN.get(column or "", "auto") if args.by == "auto" else args.by
+    if args.url:
+        client = CutoutClient(url=args.url)
+    else:
+        client = CutoutClient(lake=Lake(args.lake, args.science_dir, args.online_dir))
+    try:
+        summary = export(
+            client,
+            ids,
+            args.out,
+            kinds,
+            by,
+            args.batch_size,
+            args.format,
+            progress=not args.quiet,
+            restart=args.restart,
+        )
+    except (OSError, ValueError) as error:  # a CutoutError is printed by main
+        if isinstance(error, CutoutError):
+            raise
+        print(f"fink-cutouts: error: {error}", file=sys.stderr)
+        return 1
+    print(f"exported {summary}")
+    if summary.table != summary.out:
+        print(f"  table: {summary.table}")
+    return 0
+
+
+def _export_with_spark(args: argparse.Namespace, kinds: list[str]) -> int:
+    if args.url:
+        raise BadParameter("url: --spark reads the lake itself; give --lake, not --url")
+    if args.format != "parquet":
+        raise BadParameter("format: --spark writes Parquet only")
+    from fink_cutout_jupyter.doors.spark import export_with_spark
+    from fink_cutout_jupyter.index.spark import spark_session
+    from fink_cutout_jupyter.storage.lake import Lake
+
+    lake = Lake(args.lake, args.science_dir, args.online_dir)
+    written = export_with_spark(
+        spark_session(args.master), args.ids, lake, args.out, kinds, args.by, args.column
+    )
+    print(
+        f"exported {written.rows} rows to {written.out} with Spark in {written.seconds:.1f} s: "
+        f"ok {written.ok}, not found {written.not_found}, other failures {written.failed}"
+    )
+    return 0
+
+
+def read_ids(path: str, column: str | None = None) -> tuple[list[str | int], str | None]:
+    """The ids of a text (one a line; blank lines and ``#`` comments skipped), CSV (with a
+    header) or Parquet file, and the column they come from (None for text).
+
+    Raises
+    ------
+    BadParameter
+        The file's format is unknown, it has no such column (or none of `ID_COLUMNS`), a
+        value is empty, or it holds no ids.
+    """
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if not file.is_file():
+        raise BadParameter(f"IDS: {path} is not a file")
+    if suffix in TEXT_SUFFIXES:
+        if column:
+            raise BadParameter(f"column: {path} is a text file (one id a line): no columns")
+        lines = (line.strip() for line in file.read_text().splitlines())
+        ids: list[str | int] = [line for line in lines if line and not line.startswith("#")]
+    elif suffix in (".csv", ".parquet", ".pq"):
+        table = _id_table(file, suffix)
+        column = _id_column(path, table.column_names, column)
+        ids = table.column(column).to_pylist()
+        if None in ids or "" in ids:
+            row = next(n for n, value in enumerate(ids) if value in (None, ""))
+            raise BadParameter(f"column: {column} of {path} is empty in row {row + 1}")
+    else:
+        raise BadParameter(
+            f"IDS: {path}: unknown format {suffix!r}; give a text file (.txt, one id a line), "
+            ".csv (with a header) or .parquet"
+        )
+    if not ids:
+        raise BadParameter(f"IDS: {path} holds no ids")
+    return ids, column
+
+
+def _id_table(file: Path, suffix: str):
+    import pyarrow as pa
+
+    try:
+        if suffix == ".csv":
+            from pyarrow import csv
+
+            return csv.read_csv(file)
+        import pyarrow.parquet as pq
+
+        return pq.read_table(file)
+    except (pa.ArrowException, OSError) as error:
+        raise BadParameter(f"IDS: {file} cannot be read as {suffix[1:]} ({error})") from None
+
+
+def _id_column(path: str, columns: list[str], column: str | None) -> str:
+    if column is not None:
+        if column not in columns:
+            raise BadParameter(
+                f"column: {column!r} is not a column of {path}; its columns: {', '.join(columns)}"
+            )
+        return column
+    found = [name for name in ID_COLUMNS if name in columns]
+    if found:
+        return found[0]
+    if len(columns) == 1:
+        return columns[0]
+    raise BadParameter(
+        f"column: {path} has none of {', '.join(ID_COLUMNS)}; name its column of ids with "
+        f"--column (its columns: {', '.join(columns)})"
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -508,3 +508,127 @@ def test_history_over_http_and_its_refusals(served_demo, demo, capsys):
         assert "objectId: no alert of ZTF99zzzzzzz" in capsys.readouterr().err
         assert main(["history", "x", "--ss", *where]) == 1
         assert "ssObjectId: 'x' is not an id" in capsys.readouterr().err
+
+
+def _export_ids(demo, count: int, tmp_path) -> tuple[list[int], str]:
+    import pyarrow.parquet as pq
+
+    files = sorted(demo.root.glob("science/**/*.parquet"))
+    ids = pq.read_table(files, columns=["candid"]).column("candid").to_pylist()[:count]
+    path = tmp_path / "ids.txt"
+    path.write_text("# alert ids\n" + "\n".join(map(str, [*ids, 1])) + "\n\n")
+    return [*ids, 1], str(path)
+
+
+def test_export_killed_after_a_part_resumes_to_what_an_uninterrupted_export_writes(
+    demo, tmp_path, capsys
+):
+    """The exporter stops itself once part 2 is in place (its test hook), is refused a second
+    writer, is SIGKILLed there, and leaves nothing under the final name; the rerun continues
+    from its 3 parts and writes what an uninterrupted export writes."""
+    import signal
+
+    from support.exports import assert_same_export
+
+    from fink_cutout_jupyter.client.export import STOP_AFTER_PART
+
+    _, ids = _export_ids(demo, 120, tmp_path)
+    out = tmp_path / "set.parquet"
+    command = ["export", ids, "--lake", str(demo.root), "--out", str(out), "--batch-size", "30"]
+    exporter = subprocess.Popen(
+        [sys.executable, "-m", "fink_cutout_jupyter.cli", *command, "-q"],
+        env={**os.environ, STOP_AFTER_PART: "2"},
+    )
+    try:
+        _, status = os.waitpid(exporter.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status)
+        parts = tmp_path / "set.parquet.parts"
+        assert sorted(p.name for p in parts.iterdir()) == [
+            "manifest.json",
+            *(f"part-00000{n}.parquet" for n in range(3)),
+        ]
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "ids.txt",
+            "set.parquet.lock",
+            "set.parquet.parts",
+        ]
+        assert main([*command, "-q"]) == 1
+        assert f"another export writes it (process {exporter.pid}," in capsys.readouterr().err
+    finally:
+        exporter.send_signal(signal.SIGKILL)
+        exporter.wait(timeout=30)
+    assert not out.exists()
+    assert main([*command, "-q"]) == 0
+    said = capsys.readouterr().out
+    assert "121 rows to" in said
+    assert "3 of 5 parts from an earlier run" in said
+    assert "not found 1" in said
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ids.txt", "set.parquet"]
+    whole = tmp_path / "whole.parquet"
+    assert main(["export", ids, "--lake", str(demo.root), "--out", str(whole), "-q"]) == 0
+    assert_same_export(out, whole)
+
+
+def test_export_takes_a_column_of_a_csv_or_parquet_file_and_writes_npy(demo, tmp_path, capsys):
+    import pyarrow.parquet as pq
+    from pyarrow import csv
+    from support.exports import exported
+
+    files = sorted(demo.root.glob("science/**/*.parquet"))
+    alerts = pq.read_table(files, columns=["objectId", "candid"]).slice(0, 12)
+    csv.write_csv(alerts, tmp_path / "ids.csv")
+    pq.write_table(alerts.rename_columns(["name", "alertId"]), tmp_path / "ids.parquet")
+
+    def export(ids: str, out: str, *extra: str) -> list[dict]:
+        command = ["export", str(tmp_path / ids), "--lake", str(demo.root), "-q"]
+        assert main([*command, "--out", str(tmp_path / out), *extra]) == 0
+        return pq.read_table(tmp_path / out.replace(".npy", ".parquet")).to_pylist()
+
+    rows = export("ids.csv", "a.parquet")  # objectId, the first id column: latest alerts
+    assert [row["id"] for row in rows] == alerts.column("objectId").to_pylist()
+    assert [row["objectId"] for row in rows] == alerts.column("objectId").to_pylist()
+    rows = export(
+        "ids.csv", "b.npy", "--column", "candid", "--format", "npy", "--kind", "Difference"
+    )
+    assert [row["alertId"] for row in rows] == alerts.column("candid").to_pylist()
+    assert "Difference" not in rows[0]
+    npy = np.load(tmp_path / "b.npy")
+    assert npy.shape == (12, 1, 63, 63)
+    assert "  table: " in capsys.readouterr().out
+    rows = export("ids.parquet", "c.parquet")  # its alertId column: alert ids
+    assert [row["alertId"] for row in rows] == alerts.column("candid").to_pylist()
+    _, stamps = exported(tmp_path / "c.parquet")
+    assert np.array_equal(stamps["Difference"], npy[:, 0], equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "extra", "message"),
+    [
+        (
+            "ids.csv",
+            "candid,ra\n1,2\n",
+            ["--column", "objectid"],
+            "column: 'objectid' is not a column of {path}; its columns: candid, ra",
+        ),
+        (
+            "ids.csv",
+            "ra,dec\n1,2\n",
+            [],
+            "column: {path} has none of objectId, candid, diaObjectId, diaSourceId, alertId, id; "
+            "name its column of ids with --column (its columns: ra, dec)",
+        ),
+        ("ids.csv", "candid,ra\n1,2\n,3\n", [], "column: candid of {path} is empty in row 2"),
+        ("ids.txt", "\n# nothing\n", [], "IDS: {path} holds no ids"),
+        ("ids.csv", "candid\n", [], "IDS: {path} holds no ids"),
+        ("ids.json", "[1, 2]", [], "IDS: {path}: unknown format '.json'; give a text file"),
+        ("ids.txt", "1\n", ["--column", "candid"], "column: {path} is a text file"),
+        ("ids.parquet", "not parquet", [], "IDS: {path} cannot be read as parquet"),
+    ],
+)
+def test_export_bad_ids_files_are_named(demo, tmp_path, capsys, name, content, extra, message):
+    path = tmp_path / name
+    path.write_text(content)
+    out = tmp_path / "set.parquet"
+    assert main(["export", str(path), "--lake", str(demo.root), "--out", str(out), *extra]) == 1
+    assert f"fink-cutouts: error: {message.format(path=path)}" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]

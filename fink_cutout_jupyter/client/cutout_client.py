@@ -9,7 +9,8 @@ refusals and answers not as agreed are a `CutoutClientError`.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fink_cutout_jupyter.client.answers import CutoutClientError, checked, json_of, not_as_agreed
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from astropy.io import fits
 
+    from fink_cutout_jupyter.client.export import ExportSummary
     from fink_cutout_jupyter.cutouts.stamps import Stamp
     from fink_cutout_jupyter.storage.lake import Lake
 
@@ -212,6 +214,53 @@ class CutoutClient:
             ``alertId``, ``jd``, ``date``, filter, magnitude, position, ``hdfsPath``.
         """
         return fetch_batch(self.transport, ids, kinds, by, progress)
+
+    def iter_batches(
+        self,
+        ids: Sequence[str | int],
+        batch_size: int = 256,
+        kinds: Sequence[str] = KINDS,
+        by: str = "auto",
+        shape: tuple[int, int] | None = None,
+    ) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+        """The stamps of `ids`, `batch_size` at a time, every batch of one shape: for training
+        loops (see `fink_cutout_jupyter.client.iteration.iter_batches`).
+
+        Yields
+        ------
+        stamps : numpy.ndarray
+            float32 (batch, len(kinds), height, width), NaN kept.
+        table : pandas.DataFrame
+            One row per id, as `batch` gives it.
+        """
+        from fink_cutout_jupyter.client.iteration import iter_batches
+
+        return iter_batches(self, ids, batch_size, kinds, by, shape)
+
+    def export(
+        self,
+        ids: Sequence[str | int],
+        out: str | os.PathLike,
+        kinds: Sequence[str] = KINDS,
+        by: str = "auto",
+        batch_size: int = 1000,
+        fmt: str = "parquet",
+        progress: bool | None = None,
+        **options: Any,
+    ) -> ExportSummary:
+        """Write the stamps of `ids` and their table to the file `out`: Parquet (one
+        fixed-shape tensor column per kind) or ``npy`` (and a ``.parquet`` table); resumable,
+        never a cut file under the final name (see `fink_cutout_jupyter.client.export.export`,
+        which documents the parameters and `options`: ``shape``, ``restart``).
+
+        Returns
+        -------
+        ExportSummary
+            Rows ok, not found, of another shape, other failures; the time taken.
+        """
+        from fink_cutout_jupyter.client.export import export
+
+        return export(self, ids, out, kinds, by, batch_size, fmt, progress, **options)
 
     async def aalerts(
         self, object_id: str | int | None = None, *, ss_object_id: str | int | None = None

@@ -1,0 +1,483 @@
+"""Many alerts' stamps exported to a file: resumable, never a cut file under the final name.
+
+`export` reads the ids a batch at a time through a `CutoutClient` (the batch door does the
+reading) and writes Parquet: the batch table's columns (``id``, ``status``, ``objectId``,
+``alertId``, ``jd``, ``date``, display fields, ``hdfsPath``) and one
+``fixed_shape_tensor(float32, [height, width])`` column per kind, which pyarrow and pandas read
+without this package; or ``npy``: the stamps as one float32 array (rows, kinds, height, width)
+in OUT and the table in OUT with the suffix ``.parquet``.
+
+While it runs, beside OUT:
+
+- ``OUT.lock``: the exporter's pid; made whole by a hard link (fails if it exists, as O_EXCL)
+  and held with ``flock``: a second export of OUT is refused while its holder lives, and a
+  dead holder's lock is taken over.
+- ``OUT.parts/manifest.json``: the ids' digest and count, what they are (`by`), the kinds, the
+  batch size and, once known, the stamps' shape.
+- ``OUT.parts/part-NNNNNN.parquet``: each batch's rows, written to a temporary name and renamed.
+
+A run that stops (killed, a failure) leaves them; the next run with the same ids continues
+from the parts in place, and one with other ids is refused unless asked to restart. When every
+part is there they are read one at a time into OUT's temporary name (memory: one batch), which
+is renamed; then the parts are removed and the lock released.
+
+The stamps' shape is the first batch's most common one (or the one given); a stamp of another
+shape is NaN and its row's status names it (see `iteration`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from fink_cutout_jupyter.client.iteration import (
+    BatchFetcher,
+    Shape,
+    as_client,
+    checked_batch_size,
+    checked_kinds,
+    resolved_by,
+    stamps_of,
+    with_nan_stamps,
+)
+from fink_cutout_jupyter.errors import BadParameter, CutoutError
+from fink_cutout_jupyter.storage.atomic import write_atomically, write_bytes_atomically
+from fink_cutout_jupyter.surveys import KINDS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from fink_cutout_jupyter.client.cutout_client import CutoutClient
+    from fink_cutout_jupyter.storage.lake import Lake
+
+FORMATS = ("parquet", "npy")
+BATCH_SIZE = 1000
+STOP_AFTER_PART = "FINK_CUTOUTS_EXPORT_STOP_AFTER_PART"
+"""Test hook: the exporter stops itself (SIGSTOP) once the part of this number (from 0) is in
+place, so that a test can kill it there, or export the same file meanwhile."""
+MANIFEST_VERSION = 1
+
+
+class ExportBusy(CutoutError):
+    """Another process is exporting to the same file (HTTP-style status 409)."""
+
+    status = 409
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What an export wrote, and what each row became.
+
+    Attributes
+    ----------
+    out : Path
+        The file written (Parquet, or the ``.npy`` stamps).
+    table : Path
+        The rows' table (`out` itself for Parquet).
+    rows, ok, not_found, other_shape, failed : int
+        Rows written; with all their stamps; ids the lake does not have; with a stamp of
+        another shape (NaN); with another failure (corrupt or unavailable data...).
+    shape : (int, int) or None
+        The stamps' shape (None: no id had a stamp).
+    resumed_parts, parts : int
+        Parts found in place from an earlier run; parts in all.
+    seconds : float
+        This run's time.
+    """
+
+    out: Path
+    table: Path
+    rows: int
+    ok: int
+    not_found: int
+    other_shape: int
+    failed: int
+    shape: Shape | None
+    resumed_parts: int
+    parts: int
+    seconds: float
+
+    def __str__(self) -> str:
+        rate = self.rows / self.seconds if self.seconds else 0.0
+        shape = "no stamps" if self.shape is None else f"stamps {self.shape[0]}x{self.shape[1]}"
+        resumed = f", {self.resumed_parts} of {self.parts} parts from an earlier run"
+        return (
+            f"{self.rows} rows to {self.out} ({shape}) in {self.seconds:.1f} s "
+            f"({rate:.0f} rows/s{resumed if self.resumed_parts else ''}): ok {self.ok}, "
+            f"not found {self.not_found}, other shape {self.other_shape}, "
+            f"other failures {self.failed}"
+        )
+
+
+def export(
+    client: CutoutClient | str | Lake,
+    ids: Sequence[str | int],
+    out: str | os.PathLike,
+    kinds: Sequence[str] = KINDS,
+    by: str = "auto",
+    batch_size: int = BATCH_SIZE,
+    fmt: str = "parquet",
+    progress: bool | None = None,
+    *,
+    shape: Shape | None = None,
+    restart: bool = False,
+    after_part: Callable[[int], object] | None = None,
+) -> ExportSummary:
+    """Write the stamps of `ids` and their table to `out` (see the module's text).
+
+    Parameters
+    ----------
+    client : CutoutClient, str or Lake
+        Where the stamps come from (a lake: read in-process).
+    ids : sequence
+        Object ids (each object's latest alert) or alert ids; one row each, in order.
+    out : path
+        The file to write (replaced if there; its directory must exist).
+    kinds : sequence of str
+        Which stamps, one column (``npy``: one plane of the second axis) each, in order.
+    by : {"auto", "objectId", "candid", "diaObjectId", "diaSourceId"}
+        What the ids are (``auto``: alert ids if all are whole numbers, else object ids).
+    batch_size : int
+        Ids per part (an earlier run's parts keep theirs).
+    fmt : {"parquet", "npy"}
+        The output's format.
+    progress : bool, optional
+        A progress bar (default: when there is more than one part).
+    shape : (int, int), optional
+        The stamps' shape (default: the first batch's most common one).
+    restart : bool
+        Drop an earlier run's parts, even of other ids, and start over.
+    after_part : callable, optional
+        Called with each part's number once it is in place (tests use it to change the lake
+        between parts).
+
+    Returns
+    -------
+    ExportSummary
+
+    Raises
+    ------
+    BadParameter
+        An empty list, an unknown format, or parts of an export of other ids in place.
+    ExportBusy
+        Another process exports to `out`.
+    """
+    from tqdm.auto import tqdm
+
+    from fink_cutout_jupyter.storage.atomic import writable_target
+
+    started = time.perf_counter()
+    if fmt not in FORMATS:
+        raise BadParameter(f"format: {fmt!r} is not allowed; allowed: {', '.join(FORMATS)}")
+    ids = list(ids)
+    if not ids:
+        raise BadParameter("ids: the list is empty")
+    kinds = checked_kinds(kinds)
+    by = resolved_by(ids, by)
+    target = writable_target(out)
+    table_target = target.with_suffix(".parquet") if fmt == "npy" else target
+    if fmt == "npy" and table_target == target:
+        raise BadParameter(f"out: {target} ends in .parquet, where the npy export puts its table")
+    parts = target.with_name(f"{target.name}.parts")
+    wanted = {
+        "version": MANIFEST_VERSION,
+        "ids_sha256": ids_digest(ids),
+        "ids": len(ids),
+        "by": by,
+        "kinds": kinds,
+        "batch_size": checked_batch_size(batch_size),
+        "shape": None if shape is None else [int(shape[0]), int(shape[1])],
+    }
+    with ExportLock(target.with_name(f"{target.name}.lock")):
+        manifest = _manifest_for(parts, wanted, restart)
+        size = manifest["batch_size"]
+        fetcher = BatchFetcher(as_client(client), kinds, by, _shape(manifest))
+        count = -(-len(ids) // size)
+        in_place = {number for number in range(count) if _part(parts, number).exists()}
+        show = count > 1 if progress is None else progress
+        with tqdm(total=len(ids), desc="export", unit="id", disable=not show) as bar:
+            bar.update(sum(len(ids[n * size : (n + 1) * size]) for n in in_place))
+            for number in range(count):
+                if number in in_place:
+                    continue
+                table = fetcher.table(ids[number * size : (number + 1) * size])
+                if manifest["shape"] is None and fetcher.shape is not None:
+                    manifest["shape"] = list(fetcher.shape)
+                    _write_manifest(parts, manifest)
+                write_atomically(_part(parts, number), _parquet_of(table))
+                bar.update(table.num_rows)
+                if after_part is not None:
+                    after_part(number)
+                _stop_here_for_tests(number)
+        counts = _assemble(parts, count, kinds, _shape(manifest), target, table_target, fmt)
+        shutil.rmtree(parts)
+    return ExportSummary(
+        target,
+        table_target,
+        *counts,
+        shape=_shape(manifest),
+        resumed_parts=len(in_place),
+        parts=count,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def ids_digest(ids: Sequence[str | int]) -> str:
+    """SHA-256 of the ids as text, one a line: what tells one list from another on resume."""
+    digest = hashlib.sha256()
+    for value in ids:
+        digest.update(f"{value}\n".encode())
+    return digest.hexdigest()
+
+
+def status_counts(statuses: Sequence[str]) -> tuple[int, int, int, int]:
+    """How many statuses say ok, not found, other shape, another failure."""
+    ok = not_found = other_shape = failed = 0
+    for status in statuses:
+        if status.startswith("ok"):
+            if "other shape" in status:
+                other_shape += 1
+            else:
+                ok += 1
+        elif status.startswith("not found"):
+            not_found += 1
+        else:
+            failed += 1
+    return ok, not_found, other_shape, failed
+
+
+def _manifest_for(parts: Path, wanted: dict[str, Any], restart: bool) -> dict[str, Any]:
+    """The run's manifest: an earlier run's with the same ids (its parts kept), else a new one
+    (`restart`, or no earlier run); an earlier run of other ids is refused."""
+    path = parts / "manifest.json"
+    if restart and parts.exists():
+        shutil.rmtree(parts)
+    if path.exists():
+        try:
+            found = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise BadParameter(
+                f"ids: {path} cannot be read ({error}); restart the export (--restart)"
+            ) from None
+        same = ("version", "ids_sha256", "ids", "by", "kinds")
+        differ = [name for name in same if found.get(name) != wanted[name]]
+        if wanted["shape"] is not None and found.get("shape") not in (None, wanted["shape"]):
+            differ.append("shape")
+        if differ:
+            raise BadParameter(
+                f"ids: {parts} holds the parts of an unfinished export of other ids or settings "
+                f"({', '.join(differ)} differ); run it again as it was to finish it, or restart "
+                "(--restart, restart=True) to drop its parts"
+            )
+        if found.get("shape") is None and wanted["shape"] is not None:
+            found["shape"] = wanted["shape"]
+            _write_manifest(parts, found)
+        return found
+    if parts.exists():  # parts without a manifest: not ours to trust
+        shutil.rmtree(parts)
+    parts.mkdir()
+    _write_manifest(parts, wanted)
+    return dict(wanted)
+
+
+def _write_manifest(parts: Path, manifest: dict[str, Any]) -> None:
+    text = json.dumps(manifest, indent=1) + "\n"
+    write_bytes_atomically(parts / "manifest.json", text.encode())
+
+
+def _shape(manifest: dict[str, Any]) -> Shape | None:
+    shape = manifest.get("shape")
+    return None if shape is None else (int(shape[0]), int(shape[1]))
+
+
+def _part(parts: Path, number: int) -> Path:
+    return parts / f"part-{number:06d}.parquet"
+
+
+def _parquet_of(table: pa.Table) -> Callable[[BinaryIO], None]:
+    import pyarrow.parquet as pq
+
+    return lambda stream: pq.write_table(table, stream)
+
+
+def _stop_here_for_tests(number: int) -> None:
+    import signal
+
+    if os.environ.get(STOP_AFTER_PART) == str(number):
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def _assemble(
+    parts: Path,
+    count: int,
+    kinds: list[str],
+    shape: Shape | None,
+    target: Path,
+    table_target: Path,
+    fmt: str,
+) -> tuple[int, int, int, int, int]:
+    """The parts read one at a time into the final file(s), each written to a temporary name
+    and renamed; returns the rows and `status_counts`."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    statuses: list[str] = []
+    rows = sum(pq.read_metadata(_part(parts, number)).num_rows for number in range(count))
+    metadata = {
+        "kinds": ",".join(kinds),
+        "shape": "" if shape is None else f"{shape[0]}x{shape[1]}",
+    }
+
+    def tables():
+        for number in range(count):
+            table = pq.read_table(_part(parts, number))
+            if shape is not None:
+                table = with_nan_stamps(table, kinds, shape)
+                table = table.select([n for n in table.column_names if n not in kinds] + kinds)
+            else:
+                nulls = [pa.nulls(table.num_rows, pa.float32()) for _ in kinds]
+                table = table.drop_columns([k for k in kinds if k in table.column_names])
+                table = pa.Table.from_arrays(
+                    [*table.columns, *nulls], [*table.column_names, *kinds]
+                )
+            statuses.extend(table.column("status").to_pylist())
+            yield table.replace_schema_metadata(metadata)
+
+    def write_parquet(stream: BinaryIO, columns_of=lambda t: t) -> None:
+        writer = None
+        for table in tables():
+            table = columns_of(table)
+            if writer is None:
+                writer = pq.ParquetWriter(stream, table.schema)
+            writer.write_table(table)
+        if writer is not None:
+            writer.close()
+
+    if fmt == "parquet":
+        write_atomically(target, write_parquet)
+    else:
+        header_shape = (rows, len(kinds), *(shape or (0, 0)))
+
+        def write_npy(stream: BinaryIO) -> None:
+            header = {"descr": "<f4", "fortran_order": False, "shape": header_shape}
+            np.lib.format.write_array_header_2_0(stream, header)
+
+            def stamps_out(table: pa.Table) -> pa.Table:
+                stream.write(stamps_of(table, kinds, shape).astype("<f4", copy=False).tobytes())
+                return table.drop_columns(kinds)
+
+            write_atomically(
+                table_target, lambda tables_stream: write_parquet(tables_stream, stamps_out)
+            )
+
+        write_atomically(target, write_npy)
+    return (rows, *status_counts(statuses))
+
+
+class ExportLock:
+    """``OUT.lock``: one exporter of a file at a time (see the module's text)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.descriptor: int | None = None
+
+    def __enter__(self) -> ExportLock:
+        for _ in range(5):
+            descriptor = self._created() or self._taken_over()
+            if descriptor is not None:
+                self.descriptor = descriptor
+                return self
+        raise ExportBusy(f"out: {self.path} keeps changing hands; another export runs")
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.descriptor is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self.descriptor)
+            self.descriptor = None
+
+    def _created(self) -> int | None:
+        """A new lock: a file with our pid, locked, then linked under the lock's name (which
+        fails if a lock is there): never a lock file without its pid or its flock."""
+        temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        descriptor = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _flock(descriptor, blocking=True)
+            os.write(descriptor, f"{os.getpid()}\n".encode())
+            os.link(temporary, self.path)
+        except FileExistsError:
+            os.close(descriptor)
+            return None
+        except BaseException:
+            os.close(descriptor)
+            raise
+        finally:
+            temporary.unlink(missing_ok=True)
+        return descriptor
+
+    def _taken_over(self) -> int | None:
+        """The lock in place, if its holder is gone (its flock released), else `ExportBusy`
+        naming it; None when it changed meanwhile (try again)."""
+        try:
+            descriptor = os.open(self.path, os.O_RDWR)
+        except FileNotFoundError:
+            return None
+        try:
+            holder = os.read(descriptor, 64).decode(errors="replace").strip() or "unknown"
+            if not _flock(descriptor, blocking=False) or _alive_without_flock(holder):
+                raise ExportBusy(
+                    f"out: another export writes it (process {holder}, lock {self.path}); "
+                    "wait for it to end (a dead process's lock is taken over)"
+                )
+            if os.fstat(descriptor).st_ino != os.stat(self.path).st_ino:
+                os.close(descriptor)
+                return None
+        except FileNotFoundError:
+            os.close(descriptor)
+            return None
+        except BaseException:
+            os.close(descriptor)
+            raise
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        return descriptor
+
+
+def _flock(descriptor: int, blocking: bool) -> bool:
+    """Lock `descriptor` (flock); False if another holds it and not `blocking`. Without
+    ``fcntl`` (Windows), nothing is locked and the pid alone is judged."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _alive_without_flock(holder: str) -> bool:
+    """Where flock exists it says whether the holder lives; elsewhere, its pid does."""
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        return False
+    if not holder.isdigit():
+        return False
+    try:
+        os.kill(int(holder), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return int(holder) != os.getpid()
