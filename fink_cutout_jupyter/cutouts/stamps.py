@@ -6,11 +6,12 @@ import gzip
 import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fink_cutout_jupyter.cutouts.fits_data import image_pixels
 from fink_cutout_jupyter.errors import BadParameter, CorruptData, quote
 from fink_cutout_jupyter.surveys import KINDS
 
@@ -92,7 +93,7 @@ class Stamp:
             The FITS file does not decode.
         """
         try:
-            pixels = _plain_primary_image(self.fits_bytes)
+            pixels = image_pixels(self.fits_bytes)
             if pixels is None:
                 pixels = self.image_hdu.data
         except (OSError, ValueError, TypeError, IndexError, KeyError) as error:
@@ -102,48 +103,7 @@ class Stamp:
         return pixels.astype(pixels.dtype.newbyteorder("="), copy=False)
 
 
-_CARD = 80
 _BLOCK = 2880
-_PIXEL_TYPES = {-32: ">f4", -64: ">f8", 8: "u1", 16: ">i2", 32: ">i4", 64: ">i8"}
-
-
-def _plain_primary_image(fits_bytes: bytes) -> np.ndarray | None:
-    """The primary image without opening the whole file: astropy parses the header, numpy views
-    the pixels. None when the image needs scaling or is not a plain 2-D array (astropy then reads
-    it in full)."""
-    end = next(
-        (i for i in range(0, len(fits_bytes), _CARD) if fits_bytes[i : i + 8] == b"END     "),
-        None,
-    )
-    if end is None:
-        return None
-    layout = _plain_layout(bytes(fits_bytes[: end + _CARD]))
-    if layout is None:
-        return None
-    dtype, shape = layout
-    start = -(-(end + _CARD) // _BLOCK) * _BLOCK
-    if start + shape[0] * shape[1] * np.dtype(dtype).itemsize > len(fits_bytes):
-        return None
-    return np.frombuffer(fits_bytes, dtype=dtype, count=shape[0] * shape[1], offset=start).reshape(
-        shape
-    )
-
-
-@lru_cache(maxsize=256)
-def _plain_layout(header_bytes: bytes) -> tuple[str, tuple[int, int]] | None:
-    """Pixel type and shape of a plain 2-D primary image, from its header as astropy reads it.
-
-    A survey's stamps share a handful of headers (ZTF: SIMPLE, BITPIX, NAXIS*, BUNIT), so each
-    distinct header is parsed once.
-    """
-    from astropy.io import fits
-
-    header = fits.Header.fromstring(header_bytes)
-    dtype = _PIXEL_TYPES.get(header.get("BITPIX"))
-    scaled = header.get("BSCALE", 1) != 1 or header.get("BZERO", 0) != 0 or "BLANK" in header
-    if dtype is None or header.get("NAXIS") != 2 or scaled:
-        return None
-    return dtype, (header["NAXIS2"], header["NAXIS1"])
 
 
 def stamp_from_stored(kind: str, stored: bytes, gzipped: bool) -> Stamp:
