@@ -87,9 +87,11 @@ def read_error(store: Lake, relative: str, size: int | None, error: Exception) -
 class SortedFile:
     """An index file of entries sorted by one key, with the key range of each record batch.
 
-    Batches read once stay decoded with their keys in a small LRU (index files never change
-    under a given name, size and modification time, so this cache never goes stale); a lookup
-    turns only the entries it matches into Python objects.
+    Batches read once stay decoded in a small LRU (index files never change under a given
+    name, size and modification time, so this cache never goes stale), as Python values column
+    by column: a batch of 256 entries converts that way in about the time pyarrow takes to turn
+    one row into a dict (0.66 against 120 µs a row, measured on a loaded machine), and the
+    next lookups in it (a batch request's neighbours) cost a bisect and a dict.
     """
 
     def __init__(self, source, key: str, size: int | None = None, cached_groups: int = 64) -> None:
@@ -108,17 +110,16 @@ class SortedFile:
         self.key = key
         self.cached_groups = cached_groups
         self.reads = 0
-        self._decoded: OrderedDict[int, tuple[list, pa.RecordBatch]] = OrderedDict()
+        self._decoded: OrderedDict[int, tuple[list, dict[str, list]]] = OrderedDict()
 
     def rows_with(self, key: str | int) -> list[dict]:
         """Every entry whose key equals `key`."""
         first, last = bisect_left(self.maxs, key), bisect_right(self.mins, key)
         rows = []
         for group in self.groups[first:last]:
-            keys, table = self._group(group)
-            start, stop = bisect_left(keys, key), bisect_right(keys, key)
-            if stop > start:
-                rows += table.slice(start, stop - start).to_pylist()
+            keys, columns = self._group(group)
+            for row in range(bisect_left(keys, key), bisect_right(keys, key)):
+                rows.append({name: values[row] for name, values in columns.items()})
         return rows
 
     def close(self) -> None:
@@ -132,15 +133,16 @@ class SortedFile:
         with self.lock:
             self._decoded.clear()
 
-    def _group(self, group: int) -> tuple[list, pa.RecordBatch]:
-        """A batch's sorted keys and its entries."""
+    def _group(self, group: int) -> tuple[list, dict[str, list]]:
+        """A batch's sorted keys and its entries' values, column by column."""
         with self.lock:
             if group in self._decoded:
                 self._decoded.move_to_end(group)
                 return self._decoded[group]
             batch = self.reader.get_batch(group)
             self.reads += 1
-            decoded = (batch.column(self.key).to_pylist(), batch)
+            columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
+            decoded = (columns[self.key], columns)
             self._decoded[group] = decoded
             while len(self._decoded) > self.cached_groups:
                 self._decoded.popitem(last=False)
