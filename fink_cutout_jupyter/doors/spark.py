@@ -186,7 +186,8 @@ def export_with_spark(
     spark : pyspark.sql.SparkSession
     ids : str, DataFrame or sequence
         A file Spark reads (Parquet: ``.parquet``/``.pq`` or a directory of them; CSV with a
-        header: ``.csv``; anything else: text, one id a line, blank lines skipped), a DataFrame,
+        header: ``.csv``; anything else: text, one id a line, blank lines and ``#`` comments
+        skipped), a DataFrame,
         or the ids themselves.
     lake : Lake or str
         The lake (see `cutouts_with_spark`).
@@ -318,10 +319,12 @@ def _ids_frame(spark, ids, column: str | None):
         return spark.read.parquet(ids), column
     if lowered.endswith(".csv"):
         return spark.read.option("header", True).csv(ids), column
+    if column is not None:
+        raise BadParameter(f"column: {ids} is read as text (one id a line): no columns")
     from pyspark.sql import functions
 
     text = spark.read.text(ids).select(functions.trim("value").alias("value"))
-    return text.filter(text["value"] != ""), "value"
+    return text.filter((text["value"] != "") & ~text["value"].startswith("#")), "value"
 
 
 def _is_directory(spark, path: str) -> bool:

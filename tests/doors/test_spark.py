@@ -256,7 +256,7 @@ def test_reads_are_chunked_at_page_ends_and_each_page_read_about_once(demo, demo
 def test_export_writes_a_parquet_dataset_equal_to_the_batch(spark, demo, demo_stored, tmp_path):
     candids = random.Random(11).sample(list(demo_stored), 200)
     text = tmp_path / "ids.txt"
-    text.write_text("\n".join(str(c) for c in candids) + "\n\n1\n")
+    text.write_text("# ids\n" + "\n".join(str(c) for c in candids) + "\n\n 1 \n")
     out = tmp_path / "stamps.parquet"
     summary = export_with_spark(spark, str(text), str(demo.root), str(out))
     assert (summary.rows, summary.ok, summary.not_found, summary.failed) == (201, 200, 1, 0)

@@ -773,3 +773,64 @@ def test_an_s3_lake_answers_the_full_uri_of_its_own_files(s3_lake, ztf_rows):
         assert text.startswith("hdfsPath: "), text
         for credential in (key, secret):
             assert credential not in text, text
+
+
+def test_stamps_on_spark_from_a_lake_on_hdfs_are_the_stored_ones_and_export_there(spark, ztf_rows):
+    """Spark's executors locate and read the ids on HDFS (pyarrow's libhdfs): each alert's
+    stored FITS bytes and astropy's pixels; the export is written on HDFS by Spark's Hadoop
+    client beside `out`, renamed to it, and an existing `out` is refused."""
+    import io
+    import uuid
+
+    import numpy as np
+    import pyarrow.parquet as pq
+    from astropy.io import fits
+    from pyarrow import fs
+
+    from fink_cutout_jupyter.doors.spark import cutouts_with_spark, export_with_spark
+    from fink_cutout_jupyter.errors import BadParameter
+    from fink_cutout_jupyter.index.build import build
+
+    uri = hdfs_uri().replace(f"/user/{USER}?", f"/user/{USER}/spark-cutouts-lake?")
+    lake = Lake(uri, science_dir=SCIENCE)
+    lake.delete("_cutout_index")  # whatever an earlier run left
+    upload(lake)
+    build(AlertIndex(lake), lake.nights(), progress=False)
+    rows = [row for row in ztf_rows if row["lake"].uri.endswith("ztf/lake")]
+    ids = spark.createDataFrame([(row["candid"],) for row in rows] + [(1,)], "candid long")
+
+    stored = {r["id"]: r for r in cutouts_with_spark(spark, ids, lake, output="FITS").collect()}
+    assert len(stored) == len(rows) + 1
+    assert stored["1"]["status"].startswith("not found: candid: no alert 1")
+    for row in rows:
+        answer = stored[str(row["candid"])]
+        assert (answer["status"], answer["alertId"], answer["hdfsPath"]) == (
+            "ok",
+            row["candid"],
+            row["path"],
+        )
+        assert {kind: bytes(answer[kind]) for kind in row["fits"]} == row["fits"]
+
+    folder = f"/user/{USER}/spark-exports-{uuid.uuid4().hex}"
+    out = f"{os.environ['HDFS_URI']}{folder}/stamps.parquet"
+    summary = export_with_spark(spark, ids, lake, out, kinds=["Science"])
+    assert (summary.rows, summary.ok, summary.not_found, summary.failed) == (
+        len(rows) + 1,
+        len(rows),
+        1,
+        0,
+    )
+    listed = lake.filesystem.get_file_info(fs.FileSelector(folder))
+    assert [info.base_name for info in listed] == ["stamps.parquet"], "no temporary left"
+    table = pq.read_table(f"{folder}/stamps.parquet", filesystem=lake.filesystem)
+    exported = {record["id"]: record for record in table.to_pylist()}
+    for row in rows:
+        record = exported[str(row["candid"])]
+        with fits.open(io.BytesIO(row["fits"]["Science"]), ignore_missing_simple=True) as hdus:
+            expected = hdus[0].data.astype(np.float32)
+        found = np.asarray(record["Science"], np.float32)
+        shape = (record["Science_height"], record["Science_width"])
+        assert np.array_equal(found.reshape(shape), expected, equal_nan=True)
+    with pytest.raises(BadParameter, match="exists"):
+        export_with_spark(spark, ids, lake, out)
+    lake.filesystem.delete_dir(folder)
