@@ -1,8 +1,8 @@
 """A Fink-like ZTF lake whose every stamp carries its own FITS header, for the benchmarks.
 
-30 nights (``science/year=/month=/day=``), 5,000 alerts a night in two ~90 MB files (one row
+30 nights (``science/year=/month=/day=``), 5,000 alerts a night in two ~95 MB files (one row
 group, ~1 MB pages, snappy, as Spark writes them), 20,000 objects seen again night after night.
-Each stamp is 63x63 big-endian float32, gzipped, with a header of its own (38 cards: a TAN WCS
+Each stamp is 63x63 big-endian float32, gzipped, with a header of its own (39 cards: a TAN WCS
 whose CRVAL1/2 are the alert's position, CRPIX, a CD matrix, MJD-OBS, DATE-OBS, EXPTIME, MAGZP,
 SEEING, AIRMASS... differing stamp by stamp, as Rubin's and ZTF's non-shared headers do), so a
 reader cannot parse one header and reuse it. 4 % of the objects have NaN columns (a CCD edge).
@@ -120,6 +120,8 @@ def write_file(root: Path, night: dt.date, part: int) -> Path:
     """Write part `part` of `night`'s alerts (a temporary name, then renamed): its path."""
     import pyarrow.parquet as pq
 
+    if not _OBJECTS:  # called outside the pool
+        _start_worker()
     night_number = (night - FIRST_NIGHT).days
     chosen = np.random.default_rng([SEED, night_number]).integers(0, OBJECTS, ALERTS_PER_NIGHT)
     share = ALERTS_PER_NIGHT // FILES_PER_NIGHT

@@ -1,7 +1,7 @@
 """Training-set batches: the user's pyarrow scan against `CutoutClient.batch`, in-process and
 over HTTP, on stamps that carry their own FITS header each (issue 25), in one run.
 
-The lake (`_own_header_lake`: 30 nights, 5,000 alerts a night in two ~90 MB files, each stamp
+The lake (`_own_header_lake`: 30 nights, 5,000 alerts a night in two ~95 MB files, each stamp
 63x63 float32 gzipped with its own 39-card header) is written once under $TMPDIR and reused.
 Cases, all three stamps, asked for by alert id (``candid``) in random order:
 
