@@ -632,3 +632,14 @@ def test_export_bad_ids_files_are_named(demo, tmp_path, capsys, name, content, e
     assert main(["export", str(path), "--lake", str(demo.root), "--out", str(out), *extra]) == 1
     assert f"fink-cutouts: error: {message.format(path=path)}" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_export_over_http_writes_what_the_lake_in_process_gives(served_demo, demo, tmp_path):
+    from support.exports import assert_same_export
+
+    _, ids = _export_ids(demo, 45, tmp_path)
+    for where, out in (("--url", served_demo), ("--lake", str(demo.root))):
+        target = tmp_path / f"{where[2:]}.parquet"
+        command = ["export", ids, where, out, "--out", str(target), "--batch-size", "20", "-q"]
+        assert main(command) == 0
+    assert_same_export(tmp_path / "url.parquet", tmp_path / "lake.parquet")

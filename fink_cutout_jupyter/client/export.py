@@ -16,7 +16,8 @@ While it runs, beside OUT:
   batch size and, once known, the stamps' shape.
 - ``OUT.parts/part-NNNNNN.parquet``: each batch's rows, written to a temporary name and renamed.
 
-A run that stops (killed, a failure) leaves them; the next run with the same ids continues
+A run that stops (killed, a failure) leaves them (and, killed while assembling, a temporary
+file ``.OUT.*.tmp``, which the next run removes); the next run with the same ids continues
 from the parts in place, and one with other ids is refused unless asked to restart. When every
 part is there they are read one at a time into OUT's temporary name (memory: one batch), which
 is renamed; then the parts are removed and the lock released.
@@ -27,6 +28,7 @@ shape is NaN and its row's status names it (see `iteration`).
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -196,6 +198,9 @@ def export(
         "shape": None if shape is None else [int(shape[0]), int(shape[1])],
     }
     with ExportLock(target.with_name(f"{target.name}.lock")):
+        for left in (target, table_target):  # a killed assembly's (we hold the lock)
+            for temporary in left.parent.glob(f".{glob.escape(left.name)}.*.tmp"):
+                temporary.unlink(missing_ok=True)
         manifest = _manifest_for(parts, wanted, restart)
         size = manifest["batch_size"]
         fetcher = BatchFetcher(as_client(client), kinds, by, _shape(manifest))
