@@ -2,14 +2,17 @@
 
 `image_pixels` gives what ``fits.open(..., ignore_missing_simple=True)`` gives as the ``data``
 of the first HDU holding some (the primary or an ``IMAGE`` extension), scaled as astropy scales
-it, without parsing every card: the header is searched (``bytes.find``, C speed) for the
-keywords the pixels depend on, at card boundaries, before the HDU's ``END`` card. Whatever it
-does not fully understand (random groups, tables or compressed images before the image,
-duplicated or non-standard cards, truncated data...) gives None, and the caller asks astropy.
-"""
+it, without parsing every card. The ``END`` card is found with ``bytes.find`` at a card
+boundary; numpy copies each card's first ten bytes (keyword and value indicator) into one
+string, upper case, where ``count``/``find`` (C speed) tell which keywords the pixels depend on
+are there, once each, in a standard card. Whatever it does not fully understand (random
+groups, tables or compressed images before the image, duplicated or non-standard cards,
+truncated data...) gives None, and the caller asks astropy. The layouts of the last headers
+seen are kept (a header shared by many stamps is read once)."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -20,12 +23,27 @@ _KEY = 8  # a card's keyword field; the value indicator "= " follows it
 _RECORD = _KEY + 2
 _END_CARD = b"END" + b" " * 77
 _KEYWORD_CHARACTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
-_BIG_ENDIAN = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
-_INTEGER = re.compile(rb"[+-]?[0-9]+")
+_BIG_ENDIAN = {
+    bitpix: np.dtype(code)
+    for bitpix, code in {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}.items()
+}
+_NATIVE = {bitpix: dtype.newbyteorder("=") for bitpix, dtype in _BIG_ENDIAN.items()}
+_UNSIGNED = {bits: np.dtype(f">u{bits // 8}") for bits in (16, 32, 64)}
 _REAL = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[EeDd][+-]?[0-9]+)?")
 _IMAGE_EXTENSION = re.compile(rb"'IMAGE *'")
 _MAX_AXES = 3
 _ABSENT = object()
+_SCALAR_KEYWORDS = (b"BITPIX", b"GROUPS", b"PCOUNT", b"GCOUNT", b"BZERO", b"BSCALE", b"BLANK")
+# Headers seen lately and what they give: a survey's stamps often share one (ZTF's demo), while
+# Rubin's and many ZTF stamps carry their own (a miss costs one hash of the header)
+_Layout = tuple[tuple[int, ...], dict[bytes, object]]
+_LAYOUTS: dict[tuple[bool, bytes], _Layout | None] = {}
+_LAYOUTS_KEPT = 256
+_AXES = {axis: b"NAXIS%d" % axis for axis in range(1, _MAX_AXES + 1)}
+_STANDARD = {
+    keyword: keyword.ljust(_KEY) + b"= "
+    for keyword in (*_SCALAR_KEYWORDS, b"NAXIS", *_AXES.values())
+}
 
 
 def image_pixels(fits_bytes: bytes | memoryview) -> np.ndarray | None:
@@ -59,53 +77,87 @@ def image_pixels(fits_bytes: bytes | memoryview) -> np.ndarray | None:
 
 def _hdu_layout(
     buffer: bytes, start: int
-) -> tuple[int, tuple[int, ...], dict[bytes, int | float | None]] | None:
+) -> tuple[int, tuple[int, ...], dict[bytes, object]] | None:
     """Where the HDU at `start` keeps its data, its shape (empty: no data) and scaling cards."""
     end = _end_card(buffer, start)
     if end is None:
         return None
     data_start = start + -(-(end + _CARD - start) // _BLOCK) * _BLOCK
-    if data_start > len(buffer) or not buffer[start:data_start].isascii():
+    if data_start > len(buffer):
         return None
-    header = buffer[start : end + _CARD]
-    records = np.frombuffer(header, np.uint8).reshape(-1, _CARD)[:, :_RECORD].tobytes().upper()
-    first = header[:_RECORD].upper()
-    if first == b"SIMPLE  = " and start == 0:
+    key = (start == 0, buffer[start:data_start])
+    try:
+        layout = _LAYOUTS[key]
+    except KeyError:
+        layout = _header_layout(key[1], primary=key[0])
+        if len(_LAYOUTS) >= _LAYOUTS_KEPT:
+            _LAYOUTS.clear()
+        _LAYOUTS[key] = layout
+    if layout is None:
+        return None
+    return data_start, *layout
+
+
+def _header_layout(header: bytes, primary: bool) -> _Layout | None:
+    """The shape (empty: no data) and scaling cards of an HDU's header (whole blocks)."""
+    if not header.isascii():
+        return None
+    # each card's keyword field and value indicator, upper case: astropy's fast header parser
+    # takes a keyword in any case, after leading spaces, or before a "= " in its first 8 bytes
+    records = np.frombuffer(header, "S80").astype("S10").tobytes().upper()
+    first = records[:_RECORD]
+    if first == b"SIMPLE  = " and primary:
         if _value_text(header, 0) != b"T":
             return None
-    elif first == b"XTENSION= " and start > 0:
+    elif first == b"XTENSION= " and not primary:
         if not _IMAGE_EXTENSION.fullmatch(_value_text(header, 0)):
             return None
     else:
         return None
-    cards: dict[bytes, int | float | None] = {}
-    for keyword in (b"BITPIX", b"NAXIS", b"BZERO", b"BSCALE", b"BLANK", b"PCOUNT", b"GCOUNT"):
-        value = _number(header, records, keyword)
-        if value is _ABSENT:
-            cards[keyword] = None
-        elif isinstance(value, (int, float)):
-            cards[keyword] = value
+    cards = {}
+    for keyword in _SCALAR_KEYWORDS:
+        mentions = records.count(keyword)
+        if mentions == 0:
+            cards[keyword] = _ABSENT
+        elif mentions > 1:
+            return None  # a duplicate, or another keyword starting the same: astropy's
         else:
-            return None
-    if _number(header, records, b"GROUPS") is not _ABSENT:
-        return None
-    bitpix, naxis = cards[b"BITPIX"], cards[b"NAXIS"]
+            value = _standard_value(header, records, keyword)
+            if value is None:
+                return None
+            cards[keyword] = value
+    bitpix, naxis = cards[b"BITPIX"], _standard_value(header, records, b"NAXIS")
     if (
         type(bitpix) is not int
         or bitpix not in _BIG_ENDIAN
         or type(naxis) is not int
         or not 0 <= naxis <= _MAX_AXES
-        or cards[b"PCOUNT"] not in (None, 0)
-        or cards[b"GCOUNT"] not in (None, 1)
+        or records.count(b"NAXIS") != naxis + 1
+        or cards[b"GROUPS"] is not _ABSENT
+        or cards[b"PCOUNT"] not in (_ABSENT, 0)
+        or cards[b"GCOUNT"] not in (_ABSENT, 1)
     ):
         return None
     axes = []
-    for axis in range(1, naxis + 1):
-        length = _number(header, records, b"NAXIS%d" % axis)
+    for axis in range(naxis, 0, -1):
+        length = _standard_value(header, records, _AXES[axis])
         if type(length) is not int or length < 1:
             return None
         axes.append(length)
-    return data_start, tuple(reversed(axes)), cards
+    return tuple(axes), cards
+
+
+def _standard_value(header: bytes, records: bytes, keyword: bytes) -> int | float | None:
+    """The number in the keyword's standard card (None: no such card or not a number)."""
+    found = records.find(_STANDARD[keyword])
+    if found == -1 or found % _RECORD:
+        return None
+    text = _value_text(header, found // _RECORD * _CARD)
+    if text.isdigit() or (text[1:].isdigit() and text[:1] in b"+-"):
+        return int(text)
+    if _REAL.fullmatch(text):
+        return float(text.replace(b"D", b"E").replace(b"d", b"e"))
+    return None
 
 
 def _end_card(buffer: bytes, start: int) -> int | None:
@@ -123,79 +175,46 @@ def _end_card(buffer: bytes, start: int) -> int | None:
     return None
 
 
-def _number(header: bytes, records: bytes, keyword: bytes) -> object:
-    """The number a keyword's only card holds; `_ABSENT` when no card has it; None when its
-    card is anything but one standard ``KEYWORD = number`` card (astropy reads the rest).
-
-    `records` holds each card's first ten bytes in upper case: astropy's fast header parser
-    takes a card's keyword in any case, after leading spaces, or before a "= " in its first
-    eight bytes; such a card is refused here unless it is the standard one.
-    """
-    standard = keyword.ljust(_KEY) + b"= "
-    found, place = records.find(keyword), None
-    while found != -1:
-        offset = found % _RECORD
-        record = records[found - offset : found - offset + _RECORD]
-        if offset + len(keyword) <= _KEY and not record[:offset].strip(b" "):
-            if record == standard:
-                if place is not None:
-                    return None  # a duplicated keyword
-                place = found // _RECORD * _CARD
-            elif record[offset + len(keyword)] not in _KEYWORD_CHARACTERS:
-                return None  # e.g. "BZERO= 1", " BZERO  = 1" or "BZERO    1"
-        found = records.find(keyword, found + 1)
-    if place is None:
-        return _ABSENT
-    text = _value_text(header, place)
-    if _INTEGER.fullmatch(text):
-        return int(text)
-    if _REAL.fullmatch(text):
-        return float(text.replace(b"D", b"E").replace(b"d", b"e"))
-    return None
-
-
 def _value_text(header: bytes, place: int) -> bytes:
     """A card's value field without its comment (the value of a number or a logical)."""
     return header[place + _RECORD : place + _CARD].split(b"/", 1)[0].strip(b" ")
 
 
 def _pixels(
-    buffer: bytes,
-    data_start: int,
-    shape: tuple[int, ...],
-    cards: dict[bytes, int | float | None],
+    buffer: bytes, data_start: int, shape: tuple[int, ...], cards: dict[bytes, object]
 ) -> np.ndarray | None:
     """The image's pixels scaled as astropy's ``_ImageBaseHDU._scale_data`` does."""
     bitpix = cards[b"BITPIX"]
     assert isinstance(bitpix, int)
-    stored = np.dtype(_BIG_ENDIAN[bitpix])
-    count = int(np.prod(shape))
+    stored = _BIG_ENDIAN[bitpix]
+    count = math.prod(shape)
     if data_start + -(-count * stored.itemsize // _BLOCK) * _BLOCK > len(buffer):
         return None
     raw = np.frombuffer(buffer, stored, count, data_start).reshape(shape)
-    bzero = 0 if cards[b"BZERO"] is None else cards[b"BZERO"]
-    bscale = 1 if cards[b"BSCALE"] is None else cards[b"BSCALE"]
-    blank = cards[b"BLANK"]
+    bzero = 0 if cards[b"BZERO"] is _ABSENT else cards[b"BZERO"]
+    bscale = 1 if cards[b"BSCALE"] is _ABSENT else cards[b"BSCALE"]
+    blank = None if cards[b"BLANK"] is _ABSENT else cards[b"BLANK"]
+    assert isinstance(bzero, (int, float))
+    assert isinstance(bscale, (int, float))
     if blank is not None and (bitpix < 0 or type(blank) is not int):
         return None  # astropy warns and ignores it
     if bzero == 0 and bscale == 1 and blank is None:
-        return raw.astype(stored.newbyteorder("="))
+        return raw.astype(_NATIVE[bitpix])
     if bscale == 1 and bitpix > 8 and bzero == 1 << (bitpix - 1):
-        unsigned = raw.view(stored.newbyteorder(">").str.replace("i", "u")).astype(
-            f"u{bitpix // 8}"
-        )
+        unsigned = raw.view(_UNSIGNED[bitpix]).astype(_UNSIGNED[bitpix].newbyteorder("="))
         unsigned ^= unsigned.dtype.type(1 << (bitpix - 1))
         return unsigned
     if bscale == 1 and bitpix == 8 and bzero == -128:
         if type(bzero) is not int or blank:
-            return None  # astropy fails: a float added to int8, NaN in int8
+            return None  # astropy fails: a float added to int8, NaN put in int8
         return (raw ^ np.uint8(0x80)).view(np.int8)
-    float_bits = np.float64 if bitpix > 16 else np.float32
-    pixels = raw.astype(float_bits if bitpix > 0 else stored.newbyteorder("="))
+    pixels = raw.astype(
+        _NATIVE[bitpix] if bitpix < 0 else np.float64 if bitpix > 16 else np.float32
+    )
     if bscale != 1:
         np.multiply(pixels, bscale, pixels)
     if bzero != 0:
         pixels += bzero
-    if blank:
+    if blank:  # astropy's test: BLANK = 0 converts to floats but marks nothing
         pixels[raw == blank] = np.nan
     return pixels
