@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
+from fink_cutout_jupyter.cutouts.decode_threads import in_threads
 from fink_cutout_jupyter.cutouts.stamps import Stamp, decode_stamp
 from fink_cutout_jupyter.errors import CorruptData, CutoutError, LakeUnavailable, NotFound
 from fink_cutout_jupyter.locations import FileIdentity
@@ -58,6 +59,20 @@ class StoredDecoder:
                 f"kind: the {kind} stamp of alert {alert_id} in {path} is corrupt ({error}); "
                 "ask for the other kinds one by one"
             ) from None
+
+    def stamps(
+        self, stored: Sequence[tuple[str, bytes | None, Survey, int, str]]
+    ) -> list[Stamp | CutoutError]:
+        """`stamp` of each (kind, stored bytes, survey, alert id, path), or the error it
+        raises, in order: decoded on every core when there are many (`in_threads`)."""
+
+        def decoded(job: tuple[str, bytes | None, Survey, int, str]) -> Stamp | CutoutError:
+            try:
+                return self.stamp(*job)
+            except CutoutError as error:
+                return error
+
+        return in_threads(decoded, stored)
 
     @contextlib.contextmanager
     def judging(self, path: str) -> Iterator[None]:

@@ -156,9 +156,10 @@ def spans_of_rows(pages: list[tuple[int, int, int]], dictionary: tuple[int, int]
 
 
 _scratch = threading.local()
+_local_reads = threading.Lock()
 
 
-def _read_span(source: pa.NativeFile, offset: int, length: int) -> memoryview:
+def read_span(source: pa.NativeFile, offset: int, length: int) -> memoryview:
     """`length` bytes at `offset`, in this thread's reusable buffer.
 
     A page is ~1 MB of which a stamp is ~10 kB: a fresh 1 MB object per read costs more in page
@@ -175,8 +176,10 @@ def _read_span(source: pa.NativeFile, offset: int, length: int) -> memoryview:
     if buffer is None or len(buffer) < length:
         buffer = _scratch.buffer = bytearray(max(length, 2 << 20))
     view = memoryview(buffer)[:length]
-    source.seek(offset)
-    if source.readinto(view) != length:
+    with _local_reads:  # a local file is read by seek and read: one thread at a time
+        source.seek(offset)
+        read = source.readinto(view)
+    if read != length:
         raise Unsupported(f"the file ends before the page at {offset}")
     return view
 
@@ -302,7 +305,7 @@ def _read_values(source, span: PageSpan, column: ColumnInfo, rows: Iterable[int]
         raise Unsupported(f"physical type {column.physical_type}")
     rows = sorted(set(rows))
     if raw is None:
-        raw = _read_span(source, span.offset, span.length)
+        raw = read_span(source, span.offset, span.length)
     elif len(raw) != span.length:
         raise Unsupported(f"the file ends before the page at {span.offset}")
     header = parse_page_header(raw)
@@ -364,7 +367,7 @@ def _dictionary_values(
 ) -> list[bytes | int]:
     if span.dictionary_offset < 0:
         raise Unsupported("dictionary-encoded page without a dictionary page")
-    raw = _read_span(source, span.dictionary_offset, span.dictionary_length)
+    raw = read_span(source, span.dictionary_offset, span.dictionary_length)
     header = parse_page_header(raw)
     if header.type != DICTIONARY_PAGE or max(entries) >= header.num_values:
         raise Unsupported("bad dictionary page")
