@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fink_cutout_jupyter.client.answers import CutoutClientError, checked, json_of, not_as_agreed
@@ -217,7 +217,7 @@ class CutoutClient:
 
     def iter_batches(
         self,
-        ids: Sequence[str | int],
+        ids: Iterable[str | int],
         batch_size: int = 256,
         kinds: Sequence[str] = KINDS,
         by: str = "auto",
@@ -239,7 +239,7 @@ class CutoutClient:
 
     def export(
         self,
-        ids: Sequence[str | int],
+        ids: Iterable[str | int],
         out: str | os.PathLike,
         kinds: Sequence[str] = KINDS,
         by: str = "auto",

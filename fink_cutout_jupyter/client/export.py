@@ -34,7 +34,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -43,6 +43,7 @@ from fink_cutout_jupyter.client.iteration import (
     BatchFetcher,
     Shape,
     as_client,
+    as_ids,
     checked_batch_size,
     checked_kinds,
     resolved_by,
@@ -120,7 +121,7 @@ class ExportSummary:
 
 def export(
     client: CutoutClient | str | Lake,
-    ids: Sequence[str | int],
+    ids: Iterable[str | int],
     out: str | os.PathLike,
     kinds: Sequence[str] = KINDS,
     by: str = "auto",
@@ -139,7 +140,8 @@ def export(
     client : CutoutClient, str or Lake
         Where the stamps come from (a lake: read in-process).
     ids : sequence
-        Object ids (each object's latest alert) or alert ids; one row each, in order.
+        Object ids (each object's latest alert) or alert ids (a list, a numpy array, a pandas
+        Series...); one row each, in order.
     out : path
         The file to write (replaced if there; its directory must exist).
     kinds : sequence of str
@@ -178,7 +180,7 @@ def export(
     started = time.perf_counter()
     if fmt not in FORMATS:
         raise BadParameter(f"format: {fmt!r} is not allowed; allowed: {', '.join(FORMATS)}")
-    ids = list(ids)
+    ids = as_ids(ids)
     if not ids:
         raise BadParameter("ids: the list is empty")
     kinds = checked_kinds(kinds)

@@ -11,7 +11,7 @@ Framework-free: numpy and pandas out, no deep-learning library needed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from fink_cutout_jupyter.client.answers import checked, not_as_agreed
@@ -32,7 +32,7 @@ Shape = tuple[int, int]
 
 def iter_batches(
     client_or_lake: CutoutClient | str | Lake,
-    ids: Sequence[str | int],
+    ids: Iterable[str | int],
     batch_size: int = 256,
     kinds: Sequence[str] = KINDS,
     by: str = "auto",
@@ -45,8 +45,8 @@ def iter_batches(
     client_or_lake : CutoutClient, str or Lake
         A client (a server or the lake in-process), or a lake to read in-process.
     ids : sequence
-        Object ids (each object's latest alert) or alert ids; unknown ids are rows whose status
-        says so, with NaN stamps.
+        Object ids (each object's latest alert) or alert ids (a list, a numpy array, a pandas
+        Series...); unknown ids are rows whose status says so, with NaN stamps.
     batch_size : int
         Ids per batch yielded (split into several requests past the batch door's limit).
     kinds : sequence of str
@@ -71,6 +71,7 @@ def iter_batches(
 
     client = as_client(client_or_lake)
     kinds = checked_kinds(kinds)
+    ids = as_ids(ids)
     by = resolved_by(ids, by)
     fetcher = BatchFetcher(client, kinds, by, shape)
     for start in range(0, len(ids), checked_batch_size(batch_size)):
@@ -87,6 +88,13 @@ def as_client(client_or_lake: CutoutClient | str | Lake) -> CutoutClient:
     if isinstance(client_or_lake, CutoutClient):
         return client_or_lake
     return CutoutClient(lake=client_or_lake)
+
+
+def as_ids(ids: Iterable) -> list[str | int]:
+    """The ids as a list of Python strings and ints: a list, a numpy array, a pandas Series or a
+    pyarrow array alike (numpy's integers are not JSON, nor ids to the contract)."""
+    values = ids.to_pylist() if hasattr(ids, "to_pylist") else list(ids)
+    return [value.item() if hasattr(value, "item") else value for value in values]
 
 
 def checked_kinds(kinds: Sequence[str]) -> list[str]:

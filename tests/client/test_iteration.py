@@ -50,6 +50,19 @@ def test_kinds_in_the_order_asked_and_a_client_over_http(served_demo, alerts):
         assert np.array_equal(planes[1], expected["Science"], equal_nan=True)
 
 
+@pytest.mark.parametrize("container", ["numpy", "pandas", "pyarrow"])
+def test_ids_from_numpy_pandas_or_pyarrow_over_http(served_demo, alerts, container):
+    """numpy's integers are not JSON: the ids are sent as Python ints whatever holds them."""
+    import pandas as pd
+    import pyarrow as pa
+
+    ids = _square(alerts)[:4]
+    given = {"numpy": np.array(ids), "pandas": pd.Series(ids), "pyarrow": pa.array(ids)}
+    [(stamps, table)] = list(CutoutClient(url=served_demo).iter_batches(given[container], 4))
+    assert list(table["alertId"]) == ids
+    assert np.array_equal(stamps[3, 0], alerts[ids[3]]["stamps"]["Science"], equal_nan=True)
+
+
 def test_a_batch_of_unknown_ids_only_then_stamps(demo, alerts):
     """A reply without any stamp (the door sends null columns) is rows of NaN, not a failure;
     the run's shape comes from the first batch with stamps."""
