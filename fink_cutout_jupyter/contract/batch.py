@@ -15,8 +15,7 @@ it within `REQUEST_BYTES`, 413 beyond), and the batches answered at once share
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,9 +205,3 @@ def failure(error: CutoutError) -> str:
     """A row's status for an error: ``not found``, ``corrupt``, ``unavailable`` or ``error``."""
     reason = {404: "not found", 502: "corrupt", 503: "unavailable"}.get(error.status, "error")
     return f"{reason}: {error}"
-
-
-def batch_shape(items: Sequence[BatchItem]) -> tuple[int, int]:
-    """The stamps' most common shape (stamps of another shape are sent as NaN, see `stack`)."""
-    shapes = Counter(s.data.shape for item in items for s in item.stamps.values())
-    return shapes.most_common(1)[0][0] if shapes else (0, 0)

@@ -11,13 +11,17 @@ get its pixels. FITS keeps every stamp as it is.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from fink_cutout_jupyter.contract.batch import BatchItem, BatchRequest, batch_shape
+from fink_cutout_jupyter.contract.batch import BatchItem, BatchRequest
 from fink_cutout_jupyter.contract.formats import Encoded, finite, iso_date
+from fink_cutout_jupyter.cutouts.decode_threads import in_threads
+from fink_cutout_jupyter.cutouts.fits_data import stored_pixels
+from fink_cutout_jupyter.cutouts.stamps import Stamp
 
 SHAPE_POLICY = (
     "stamps share the batch's most common shape; a stamp of another shape is NaN, "
@@ -40,24 +44,44 @@ def stack(
     """Stamps as one float32 array (n, kinds, height, width), NaN where none; the statuses.
 
     `by_kind`: the array is (kinds, n, height, width) instead, each kind's plane contiguous.
+    The stamps are copied into it on every core (`in_threads`), straight from their stored
+    bytes where astropy would not scale them (`stored_pixels`: one copy a stamp).
     """
-    height, width = batch_shape(items)
+    slots = [
+        ((column, row) if by_kind else (row, column), stamp)
+        for row, item in enumerate(items)
+        for column, kind in enumerate(kinds)
+        if (stamp := item.stamps.get(kind)) is not None
+    ]
+    pixels = in_threads(_pixels_of, [stamp for _, stamp in slots])
+    shapes = Counter(p.shape for p in pixels)
+    height, width = shapes.most_common(1)[0][0] if shapes else (0, 0)
     shape = (len(kinds), len(items)) if by_kind else (len(items), len(kinds))
     stamps = np.full((*shape, height, width), np.nan, dtype=np.float32)
+
+    def copied(slot: int) -> None:
+        if pixels[slot].shape == (height, width):
+            stamps[slots[slot][0]] = pixels[slot]
+
+    in_threads(copied, range(len(slots)))
+    other: dict[int, list[str]] = {}
+    for (place, stamp), data in zip(slots, pixels, strict=True):
+        if data.shape != (height, width):
+            row = place[1] if by_kind else place[0]
+            other.setdefault(row, []).append(f"{stamp.kind} {data.shape[0]}x{data.shape[1]}")
     statuses = []
     for row, item in enumerate(items):
-        other = []
-        for column, kind in enumerate(kinds):
-            stamp = item.stamps.get(kind)
-            if stamp is None:
-                continue
-            if stamp.data.shape == (height, width):
-                stamps[(column, row) if by_kind else (row, column)] = stamp.data
-            else:
-                other.append(f"{kind} {stamp.data.shape[0]}x{stamp.data.shape[1]}")
         status = item_status(item)
-        statuses.append(f"{status}; other shape: {', '.join(other)}" if other else status)
+        if row in other:
+            status = f"{status}; other shape: {', '.join(other[row])}"
+        statuses.append(status)
     return stamps, statuses
+
+
+def _pixels_of(stamp: Stamp) -> np.ndarray:
+    """The stamp's pixels, as stored where that is what astropy gives (a view, no copy)."""
+    stored = stored_pixels(stamp.fits_bytes)
+    return stamp.data if stored is None or stored.ndim != 2 else stored
 
 
 def metadata(item: BatchItem) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.real_data import SHARED_DATA
 
-from fink_cutout_jupyter.cutouts.fits_data import image_pixels
+from fink_cutout_jupyter.cutouts.fits_data import image_pixels, stored_pixels
 from fink_cutout_jupyter.cutouts.stamps import Stamp
 from fink_cutout_jupyter.errors import CorruptData
 from fink_cutout_jupyter.surveys import KINDS
@@ -34,6 +34,18 @@ def assert_same(got: np.ndarray | None, expected: np.ndarray) -> None:
     assert got.dtype.isnative
     assert got.shape == expected.shape
     assert np.array_equal(got, expected, equal_nan=got.dtype.kind == "f")
+
+
+def assert_stored_pixels_as_astropy(fits_bytes: bytes, expected: np.ndarray) -> None:
+    """`stored_pixels` is a copy-free view equal to astropy's data, or None where astropy
+    scales the stored values."""
+    stored = stored_pixels(fits_bytes)
+    if stored is None:
+        return
+    assert not stored.flags.writeable
+    assert stored.dtype == expected.dtype
+    assert stored.shape == expected.shape
+    assert np.array_equal(stored, expected, equal_nan=stored.dtype.kind == "f")
 
 
 def assert_astropy_through_stamp(fits_bytes: bytes) -> None:
@@ -79,6 +91,7 @@ def test_every_real_stamp_is_read_here_as_astropy_reads_it(ztf_rows, rubin_recor
         assert_same(image_pixels(stamp), expected)
         assert_same(image_pixels(memoryview(stamp)), expected)
         assert_same(Stamp("Science", stamp).data, expected)
+        assert_stored_pixels_as_astropy(stamp, expected)
         dtypes.add(expected.dtype.str)
         shapes.add(expected.shape)
     assert {(63, 63), (63, 62), (30, 30)} <= shapes
@@ -232,6 +245,7 @@ def test_hand_written_files_are_read_as_astropy_reads_them(written):
     fits_bytes, read_here = written
     expected = astropy_pixels(fits_bytes)
     assert expected is not None
+    assert_stored_pixels_as_astropy(fits_bytes, expected)
     got = image_pixels(fits_bytes)
     if read_here or got is not None:
         assert_same(got, expected)
@@ -282,6 +296,7 @@ def test_astropy_written_files_are_read_as_astropy_reads_them(fits_bytes):
     expected = astropy_pixels(fits_bytes)
     assert_same(image_pixels(fits_bytes), expected)
     assert_same(Stamp("Science", fits_bytes).data, expected)
+    assert_stored_pixels_as_astropy(fits_bytes, expected)
 
 
 def test_scaled_integers_take_astropy_float_types():
@@ -461,3 +476,20 @@ def test_a_file_without_an_image_is_left_to_astropy():
     assert image_pixels(fits_bytes) is None
     with pytest.raises(CorruptData, match="holds no image"):
         Stamp("Science", fits_bytes).data  # noqa: B018 - the property raises
+
+
+def test_stored_pixels_are_given_only_where_astropy_does_not_scale():
+    raw = np.arange(6, dtype=">i2").reshape(2, 3)
+    plain = header_bytes(
+        [card("SIMPLE  =                    T"), card("BITPIX  =                   16")]
+        + [card("NAXIS   =                    2"), card("NAXIS1  =                    3")]
+        + [card("NAXIS2  =                    2")]
+    )
+    scaled = header_bytes(
+        [card("SIMPLE  =                    T"), card("BITPIX  =                   16")]
+        + [card("NAXIS   =                    2"), card("NAXIS1  =                    3")]
+        + [card("NAXIS2  =                    2"), card("BZERO   =                32768")]
+    )
+    assert np.array_equal(stored_pixels(plain + data_bytes(raw)), raw)
+    assert stored_pixels(scaled + data_bytes(raw)) is None
+    assert stored_pixels(plain + data_bytes(raw)[:-2880]) is None  # truncated data
