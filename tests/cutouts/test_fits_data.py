@@ -480,16 +480,9 @@ def test_a_file_without_an_image_is_left_to_astropy():
 
 def test_stored_pixels_are_given_only_where_astropy_does_not_scale():
     raw = np.arange(6, dtype=">i2").reshape(2, 3)
-    plain = header_bytes(
-        [card("SIMPLE  =                    T"), card("BITPIX  =                   16")]
-        + [card("NAXIS   =                    2"), card("NAXIS1  =                    3")]
-        + [card("NAXIS2  =                    2")]
-    )
-    scaled = header_bytes(
-        [card("SIMPLE  =                    T"), card("BITPIX  =                   16")]
-        + [card("NAXIS   =                    2"), card("NAXIS1  =                    3")]
-        + [card("NAXIS2  =                    2"), card("BZERO   =                32768")]
-    )
+    texts = ["SIMPLE  =  T", "BITPIX  =  16", "NAXIS   =  2", "NAXIS1  =  3", "NAXIS2  =  2"]
+    plain = header_bytes([card(text) for text in texts])
+    scaled = header_bytes([card(text) for text in [*texts, "BZERO   =  32768"]])
     assert np.array_equal(stored_pixels(plain + data_bytes(raw)), raw)
     assert stored_pixels(scaled + data_bytes(raw)) is None
     assert stored_pixels(plain + data_bytes(raw)[:-2880]) is None  # truncated data
