@@ -643,3 +643,40 @@ def test_export_over_http_writes_what_the_lake_in_process_gives(served_demo, dem
         command = ["export", ids, where, out, "--out", str(target), "--batch-size", "20", "-q"]
         assert main(command) == 0
     assert_same_export(tmp_path / "url.parquet", tmp_path / "lake.parquet")
+
+
+def test_export_spark_writes_the_rows_of_the_single_process_export(spark, demo, tmp_path, capsys):
+    """--spark goes to doors.spark.export_with_spark (its own tests prove it further): each id's
+    alert, status and stamps as the single-process export writes them."""
+    import pyarrow.parquet as pq
+    from support.exports import KINDS, exported
+
+    _, ids = _export_ids(demo, 40, tmp_path)
+    single, spark_out = tmp_path / "single.parquet", tmp_path / "spark"
+    assert main(["export", ids, "--lake", str(demo.root), "--out", str(single), "-q"]) == 0
+    command = ["export", ids, "--lake", str(demo.root), "--out", str(spark_out), "--spark"]
+    assert main(command) == 0
+    assert "exported 41 rows to" in capsys.readouterr().out
+    rows, stamps = exported(single)
+    by_id = {row["id"]: row for row in pq.read_table(spark_out).to_pylist()}
+    assert sorted(by_id) == sorted(row["id"] for row in rows)
+    for position, row in enumerate(rows):
+        other = by_id[row["id"]]
+        assert (other["alertId"], other["objectId"]) == (row["alertId"], row["objectId"])
+        assert other["status"].startswith("ok") == row["status"].startswith("ok")
+        for kind in KINDS:
+            if row["status"] == "ok":
+                assert (other[f"{kind}_height"], other[f"{kind}_width"]) == (63, 63)
+                flat = np.array(other[kind], np.float32)
+                assert np.array_equal(flat, stamps[kind][position].ravel(), equal_nan=True)
+
+
+def test_export_spark_refuses_a_url_and_npy(demo, tmp_path, capsys):
+    _, ids = _export_ids(demo, 2, tmp_path)
+    out = str(tmp_path / "spark")
+    for extra, message in (
+        (["--url", "http://127.0.0.1:9/"], "url: --spark reads the lake itself; give --lake"),
+        (["--lake", str(demo.root), "--format", "npy"], "format: --spark writes Parquet only"),
+    ):
+        assert main(["export", ids, *extra, "--out", out, "--spark"]) == 1
+        assert f"fink-cutouts: error: {message}" in capsys.readouterr().err
