@@ -80,8 +80,9 @@ BY = ("auto", *OBJECT_NAMES, *ALERT_NAMES)
 # The id column when none is named: the first of these present (then a one-column frame's).
 ID_COLUMNS = ("objectId", "candid", "diaObjectId", "diaSourceId", "alertId", "id")
 SLAB_ROWS = 1024  # a file's rows shuffled together (a page cut by a slab's end is read twice)
-TASKS_PER_CORE = 4  # reading tasks (whatever the shuffle partitions: the shuffled rows are few
-# bytes, and Spark's adaptive execution would merge them into one task doing all the reads)
+# Reading tasks a core, a fixed number: the located rows shuffled are small, and Spark's adaptive
+# execution, merging partitions by bytes, would give every read to one task.
+TASKS_PER_CORE = 4
 READ_CHUNK = 256  # alerts read at once by a worker, then cut where a data page ends ...
 MAX_CHUNK = 2 * READ_CHUNK  # ... or here at most: ~24 MB of float32 pixels for 3 ZTF stamps
 _FLOAT_COLUMNS = ("jd", "magnitude", "magnitude_error", "ra", "dec")
@@ -158,14 +159,21 @@ def cutouts_with_spark(
     column = _id_column(ids_df, id_column)
     by_object = _by_object(ids_df, column, by)
     ids = ids_df.select(ids_df[column].cast("string").alias("id"))
+    grouped = _located_by_file(spark, ids, where, by_object, kinds[0])
     with _without_pandas_warning():
-        located = ids.mapInArrow(partial(_locate, where, by_object), _LOCATED)
-        tasks = max(1, spark.sparkContext.defaultParallelism * TASKS_PER_CORE)
-        grouped = located.repartition(tasks, "hdfsPath", "rowGroup", "slab")
-        grouped = grouped.sortWithinPartitions("hdfsPath", "rowGroup", "row")
         return grouped.mapInArrow(
             partial(_read, where, kinds, output), _ddl(output_schema(kinds, output))
         )
+
+
+def _located_by_file(spark, ids, where: _Where, by_object: bool, kind: str):
+    """The ids (a column ``id`` of text) located, shuffled by file, row group and slab, and
+    sorted by row within each task (`_LOCATED`'s columns)."""
+    with _without_pandas_warning():
+        located = ids.mapInArrow(partial(_locate, where, by_object, kind), _LOCATED)
+    tasks = max(1, spark.sparkContext.defaultParallelism * TASKS_PER_CORE)
+    grouped = located.repartition(tasks, "hdfsPath", "rowGroup", "slab")
+    return grouped.sortWithinPartitions("hdfsPath", "rowGroup", "row")
 
 
 def export_with_spark(
@@ -425,19 +433,19 @@ def _opened(where: _Where) -> tuple[AlertIndex, CutoutReader]:
         return _OPENED[where]
 
 
-def _locate(where: _Where, by_object: bool, batches: Iterable[pa.RecordBatch]):
-    """Executor: each id with its location (pickled) and where its rows are, or its status."""
+def _locate(where: _Where, by_object: bool, kind: str, batches: Iterable[pa.RecordBatch]):
+    """Executor: each id with its location (pickled), where its row is and the data page of its
+    `kind` stamp (-1 if not indexed), or its status."""
     import pyarrow as pa
 
     index, _ = _opened(where)
-    kinds = KINDS
     for batch in batches:
         columns: dict[str, list] = {name: [] for name in _located_names()}
         for value in batch.column(0).to_pylist():
             status, location = _located(index, value, by_object)
             page = -1
             if location is not None and location.page_spans:
-                page = location.page_spans[kinds[0]][0].offset
+                page = location.page_spans[kind][0].offset
             columns["id"].append(value)
             columns["status"].append(status)
             columns["hdfsPath"].append(location and location.path)

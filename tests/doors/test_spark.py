@@ -34,10 +34,6 @@ from fink_cutout_jupyter.errors import BadParameter
 from fink_cutout_jupyter.storage.lake import Lake
 from fink_cutout_jupyter.surveys import KINDS
 
-# pyspark's own check of pandas' version, on the workers too; mapInArrow uses no pandas
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:PySpark does not yet fully support pandas:FutureWarning"
-)
 METADATA = ("objectId", "alertId", "jd", "date", "filter", "magnitude", "ra", "dec", "hdfsPath")
 
 
@@ -237,7 +233,7 @@ def test_reads_are_chunked_at_page_ends_and_each_page_read_about_once(demo, demo
     most (a page shared by two chunks)."""
     where = spark_door._Where(str(demo.root), "science", "online/science", "")
     ids = pa.record_batch({"id": pa.array([str(c) for c in demo_stored])})
-    located = pa.Table.from_batches(list(spark_door._locate(where, False, [ids])))
+    located = pa.Table.from_batches(list(spark_door._locate(where, False, "Science", [ids])))
     ordered = located.sort_by([("hdfsPath", "ascending"), ("row", "ascending")])
     _, reader = spark_door._opened(where)
     before = reader.pages_read
@@ -335,3 +331,53 @@ def test_bad_parameters_are_named(spark, demo):
     two = spark.createDataFrame([("a", "b")], "x string, y string")
     with pytest.raises(BadParameter, match="column: name the column of ids"):
         cutouts_with_spark(spark, two, demo.root)
+
+
+def test_rubin_sources_and_objects_give_the_stored_three_hdu_fits_and_its_image(spark, rubin_demo):
+    """Rubin's raw (not gzipped) 3-HDU stamps: the FITS output is the stored bytes, the array
+    the first image HDU as astropy reads it; diaObjectIds (numbers) need `by`."""
+    stored = {}
+    for path in rubin_demo.files:
+        columns = ["diaSourceId", "diaObject", *(f"cutout{kind}" for kind in KINDS)]
+        for record in pq.read_table(rubin_demo.root / path, columns=columns).to_pylist():
+            stored[record["diaSourceId"]] = record
+    ids = spark.createDataFrame([(source,) for source in stored], "diaSourceId long")
+    arrays = by_id(cutouts_with_spark(spark, ids, rubin_demo.root).collect())
+    fits_rows = by_id(cutouts_with_spark(spark, ids, rubin_demo.root, output="FITS").collect())
+    for source, record in stored.items():
+        assert (arrays[str(source)]["status"], arrays[str(source)]["alertId"]) == ("ok", source)
+        for kind in KINDS:
+            assert bytes(fits_rows[str(source)][kind]) == record[f"cutout{kind}"]
+            expected = astropy_pixels(record[f"cutout{kind}"])
+            assert np.array_equal(pixels(arrays[str(source)], kind), expected, equal_nan=True)
+    objects = sorted({r["diaObject"]["diaObjectId"] for r in stored.values() if r["diaObject"]})
+    frame = spark.createDataFrame([(str(o),) for o in objects], "id string")
+    answered = by_id(cutouts_with_spark(spark, frame, rubin_demo.root, by="diaObjectId").collect())
+    assert_same_as_the_batch(
+        answered, CutoutClient(lake=str(rubin_demo.root)), [str(o) for o in objects], "diaObjectId"
+    )
+    assert {row["status"] for row in answered.values()} == {"ok"}
+
+
+def test_located_ids_reach_the_readers_grouped_by_file_and_slab_and_sorted_by_row(
+    spark, demo, demo_stored
+):
+    candids = list(demo_stored)
+    random.Random(13).shuffle(candids)
+    ids = spark.createDataFrame([(str(c),) for c in [*candids, 1]], "id string")
+    where = spark_door._Where(str(demo.root), "science", "online/science", "")
+    grouped = spark_door._located_by_file(spark, ids, where, False, "Science")
+    tasks = grouped.rdd.mapPartitionsWithIndex(
+        lambda task, rows: [(task, [(r.hdfsPath, r.rowGroup, r.slab, r.row) for r in rows])]
+    ).collect()
+    seen: dict[tuple, int] = {}
+    busy = 0
+    for task, rows in tasks:
+        located = [row for row in rows if row[0] is not None]
+        assert located == sorted(located), "sorted by file and row"
+        for path, row_group, slab, _ in located:
+            assert seen.setdefault((path, row_group, slab), task) == task, "one task a slab"
+        busy += bool(located)
+    assert sum(len(rows) for _, rows in tasks) == len(candids) + 1
+    assert len(tasks) == spark.sparkContext.defaultParallelism * spark_door.TASKS_PER_CORE
+    assert busy > 1, "the files' slabs spread over several tasks"
