@@ -52,18 +52,36 @@ def fetch_batch(
     most = max_batch_ids("arrow", 1 if kind != "All" else len(KINDS))
     chunks = [list(ids[i : i + most]) for i in range(0, len(ids), most)]
     show = len(chunks) > 1 if progress is None else progress
-    tables = []
+    stamps: np.ndarray | None = None
+    tables, other_shapes, not_copied, row = [], [], [], 0
     for chunk in tqdm(chunks, desc="batches", unit="batch", disable=not show):
         params = {by: chunk, "kind": kind, "return_type": "arrow"}
         body = checked(post_when_not_busy(transport, "cutouts", params)).body
-        tables.append(_arrow_table(body, ["id", "status", *kinds], len(chunk)))
-    table = pa.concat_tables(tables) if tables else None
-    if table is None or table.num_rows == 0:
+        table = _arrow_table(body, ["id", "status", *kinds], len(chunk))
+        shape = _tensor_shape(table, kinds)
+        if stamps is None and shape is not None:  # each row is written once: copied or NaN
+            stamps = np.empty((len(ids), len(kinds), *shape), np.float32)
+        if stamps is not None and shape == stamps.shape[2:]:
+            for position, name in enumerate(kinds):
+                _copy_tensor(table.column(name), stamps[row : row + len(chunk), position])
+        else:
+            not_copied.append((row, len(chunk)))
+            if shape is not None:
+                other_shapes.append((row, len(chunk), shape))
+        tables.append(table.drop_columns([name for name in KINDS if name in table.column_names]))
+        row += len(chunk)
+    if not tables:
         return np.empty((0, len(kinds), 0, 0), np.float32), pd.DataFrame()
-    planes = [_tensor(table.column(name), table.num_rows) for name in kinds]
-    stamps = np.stack(planes, axis=1)
-    metadata = table.drop_columns([name for name in KINDS if name in table.column_names])
-    return stamps, metadata.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    if stamps is None:  # no id had stamps: no shape to give them
+        stamps = np.full((len(ids), len(kinds), 0, 0), np.nan, np.float32)
+    for first, count in not_copied:
+        stamps[first : first + count] = np.nan
+    metadata = pa.concat_tables(tables).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    for first, count, shape in other_shapes:  # a request whose stamps' shape was not the first's
+        rows = metadata.index[first : first + count]
+        found = metadata.loc[rows, "status"].str.startswith("ok")
+        metadata.loc[rows[found], "status"] += f"; other shape: all {shape[0]}x{shape[1]}"
+    return stamps, metadata
 
 
 def post_when_not_busy(transport: Transport, route: str, params: Mapping[str, Any]) -> Answer:
@@ -103,14 +121,28 @@ def _arrow_table(body: bytes, columns: Sequence[str], rows: int) -> pa.Table:
     if missing:
         raise not_as_agreed(f"an Arrow table without the columns {', '.join(missing)}")
     for name in columns[2:]:
-        if not isinstance(table.schema.field(name).type, pa.FixedShapeTensorType):
-            raise not_as_agreed(f"an Arrow table whose {name} is {table.schema.field(name).type}")
+        kind_type = table.schema.field(name).type
+        nothing_found = kind_type == pa.float32() and table.column(name).null_count == rows
+        if not isinstance(kind_type, pa.FixedShapeTensorType) and not nothing_found:
+            raise not_as_agreed(f"an Arrow table whose {name} is {kind_type}")
     return table
 
 
-def _tensor(column: pa.ChunkedArray, rows: int) -> np.ndarray:
-    """A fixed-shape tensor column as one (rows, height, width) array."""
-    import numpy as np
+def _tensor_shape(table: pa.Table, kinds: Sequence[str]) -> tuple[int, int] | None:
+    """The shape of a reply's stamps; None when it has none (its stamp columns are nulls)."""
+    import pyarrow as pa
 
-    chunks = [chunk.to_numpy_ndarray() for chunk in column.chunks if len(chunk)]
-    return np.concatenate(chunks) if chunks else np.empty((rows, 0, 0), np.float32)
+    kind_type = table.schema.field(kinds[0]).type
+    if not isinstance(kind_type, pa.FixedShapeTensorType):
+        return None
+    height, width = kind_type.shape
+    return height, width
+
+
+def _copy_tensor(column: pa.ChunkedArray, into: np.ndarray) -> None:
+    """A fixed-shape tensor column's values copied into `into` (rows, height, width)."""
+    row = 0
+    for chunk in column.chunks:
+        if len(chunk):
+            into[row : row + len(chunk)] = chunk.to_numpy_ndarray()
+            row += len(chunk)

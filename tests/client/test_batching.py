@@ -127,3 +127,24 @@ def test_busy_retries_never_pause_past_the_timeout(misbehaving):
     elapsed = time.monotonic() - start
     assert 2 <= len(here.seen) - asked <= 3, "pauses of 1 s while within 3 s, not 5 of them"
     assert 1 <= elapsed < 8
+
+
+def test_a_request_of_ids_none_found_gives_nan_rows_beside_the_others(both, demo, monkeypatch):
+    """A reply without stamps (its stamp columns all null, no shape) is NaN rows, not a refused
+    answer, whether it comes first or after requests with stamps."""
+    import pyarrow.parquet as pq
+
+    from fink_cutout_jupyter.contract import batch
+
+    monkeypatch.setattr(batch, "MAX_BATCH_IDS", 2)
+    found = pq.read_table(demo.root / demo.files[0], columns=["candid"]).column(0).to_pylist()[:2]
+    for ids in ([1, 2, *found], [*found, 1, 2]):
+        for client in both:
+            stamps, table = client.batch(ids, progress=False)
+            assert stamps.shape == (4, 3, 63, 63)
+            missing = [row for row, i in enumerate(ids) if i in (1, 2)]
+            assert all(table["status"][row].startswith("not found") for row in missing)
+            assert np.isnan(stamps[missing]).all()
+            for row in sorted(set(range(4)) - set(missing)):
+                expected = client.array(candid=ids[row], kind="Science")
+                np.testing.assert_array_equal(stamps[row, 0], expected.astype(np.float32))
