@@ -57,13 +57,16 @@ def stack(
     shapes = Counter(p.shape for p in pixels)
     height, width = shapes.most_common(1)[0][0] if shapes else (0, 0)
     shape = (len(kinds), len(items)) if by_kind else (len(items), len(kinds))
-    stamps = np.full((*shape, height, width), np.nan, dtype=np.float32)
+    stamps = np.empty((*shape, height, width), dtype=np.float32)  # each plane written once
+    empty = np.ones(shape, dtype=bool)
 
     def copied(slot: int) -> None:
         if pixels[slot].shape == (height, width):
             stamps[slots[slot][0]] = pixels[slot]
+            empty[slots[slot][0]] = False
 
     in_threads(copied, range(len(slots)))
+    stamps[empty] = np.nan
     other: dict[int, list[str]] = {}
     for (place, stamp), data in zip(slots, pixels, strict=True):
         if data.shape != (height, width):
