@@ -19,9 +19,26 @@ if TYPE_CHECKING:
     from astropy.io import fits
 
 try:
-    from isal.igzip import decompress as _gunzip
+    from isal.igzip import decompress as _gunzip_members
+    from isal.isal_zlib import decompress as _inflate
 except ImportError:  # pragma: no cover - isal is optional, zlib gives the same bytes
-    _gunzip = gzip.decompress
+    from zlib import decompress as _inflate
+
+    _gunzip_members = gzip.decompress
+
+
+def _gunzip(stored: bytes) -> bytes:
+    """`stored` gunzipped, as `gzip.decompress` does, releasing the GIL (isal's inflate does,
+    its gzip reader does not: a batch's stamps then gunzip on every core).
+
+    A single inflate reads the first gzip member only: when the last four bytes (the size the
+    gzip trailer records) do not match what it gave, another member or other bytes follow, and
+    the whole is read as `gzip.decompress` reads it.
+    """
+    fits_bytes = _inflate(stored, wbits=31)
+    if int.from_bytes(stored[-4:], "little") != len(fits_bytes) & 0xFFFFFFFF:
+        return _gunzip_members(stored)
+    return fits_bytes
 
 
 class StampKinds(tuple[str, ...]):

@@ -12,7 +12,7 @@ from fink_cutout_jupyter.cutouts.stamps import (
     to_fits,
     to_multi_extension_fits,
 )
-from fink_cutout_jupyter.errors import BadParameter
+from fink_cutout_jupyter.errors import BadParameter, CorruptData
 from fink_cutout_jupyter.surveys import KINDS
 
 
@@ -105,3 +105,35 @@ def test_stamp_kinds_are_checked_when_made_and_taken_as_checked_after():
     for bad in (["All"], [], ["Science", "sci"]):
         with pytest.raises(BadParameter, match=r"^kind: .* allowed: Science, Template, Difference"):
             StampKinds.of(bad)
+
+
+def test_gzip_members_and_trailing_bytes_are_read_as_gzip_reads_them(ztf_rows):
+    """One inflate reads the first member: a stamp stored as two members, or with bytes after
+    its member, is read as `gzip.decompress` reads it (or refused where it refuses)."""
+    import gzip
+
+    fits_bytes = ztf_rows[0]["fits"]["Science"]
+    half = len(fits_bytes) // 2880 // 2 * 2880
+    two_members = gzip.compress(fits_bytes[:half]) + gzip.compress(fits_bytes[half:])
+    assert stamp_from_stored("Science", two_members, gzipped=True).fits_bytes == fits_bytes
+    with pytest.raises(CorruptData, match="not gzip"):
+        stamp_from_stored("Science", gzip.compress(fits_bytes) + b"garbage!", gzipped=True)
+
+
+def test_every_real_stored_ztf_stamp_gunzips_as_gzip_does():
+    import gzip
+
+    import pyarrow.parquet as pq
+    from support.real_data import ztf_lake_files
+
+    count = 0
+    for lake, path in ztf_lake_files():
+        table = pq.read_table(lake.resolve(path), columns=["cutoutScience", "cutoutDifference"])
+        for column in table.columns:
+            for cutout in column.to_pylist():
+                stored = cutout["stampData"]
+                assert stamp_from_stored("Science", stored, True).fits_bytes == gzip.decompress(
+                    stored
+                )
+                count += 1
+    assert count == 2 * 126
