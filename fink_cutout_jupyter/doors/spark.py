@@ -227,7 +227,8 @@ def export_with_spark(
     temporary = target.sibling(f".{target.name}.spark-{uuid.uuid4().hex}.tmp")
     try:
         stamps = cutouts_with_spark(spark, frame, lake, kinds, column, by, index=index)
-        stamps.write.parquet(temporary.uri)
+        # dictionaries do not shrink pixels: parquet-mr would try one per page and drop it
+        stamps.write.option("parquet.enable.dictionary", "false").parquet(temporary.uri)
         _before_rename(temporary.uri)
         temporary.rename_to(target, out)
     except BaseException:
