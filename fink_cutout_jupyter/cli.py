@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fink_cutout_jupyter.contract.id_files import BY_COLUMN, ID_COLUMNS, read_ids
 from fink_cutout_jupyter.errors import BadParameter, CutoutError
 from fink_cutout_jupyter.surveys import KINDS, SURVEYS
 
@@ -456,12 +457,6 @@ def history_table(body: dict) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-ID_COLUMNS = ("objectId", "candid", "diaObjectId", "diaSourceId", "alertId", "id")
-BY_COLUMN = {"alertId": "candid", "objectId": "objectId", "candid": "candid"}
-BY_COLUMN |= {"diaObjectId": "diaObjectId", "diaSourceId": "diaSourceId"}
-TEXT_SUFFIXES = ("", ".txt", ".ids", ".lst", ".list")
-
-
 def _export(args: argparse.Namespace) -> int:
     """`fink-cutouts export`: the ids read from their file, then `export` (or Spark's)."""
     kinds = args.kind or list(KINDS)
@@ -518,75 +513,6 @@ def _export_with_spark(args: argparse.Namespace, kinds: list[str]) -> int:
         f"ok {written.ok}, not found {written.not_found}, other failures {written.failed}"
     )
     return 0
-
-
-def read_ids(path: str, column: str | None = None) -> tuple[list[str | int], str | None]:
-    """The ids of a text (one a line; blank lines and ``#`` comments skipped), CSV (with a
-    header) or Parquet file, and the column they come from (None for text).
-
-    Raises
-    ------
-    BadParameter
-        The file's format is unknown, it has no such column (or none of `ID_COLUMNS`), a
-        value is empty, or it holds no ids.
-    """
-    file = Path(path)
-    suffix = file.suffix.lower()
-    if not file.is_file():
-        raise BadParameter(f"IDS: {path} is not a file")
-    if suffix in TEXT_SUFFIXES:
-        if column:
-            raise BadParameter(f"column: {path} is a text file (one id a line): no columns")
-        lines = (line.strip() for line in file.read_text().splitlines())
-        ids: list[str | int] = [line for line in lines if line and not line.startswith("#")]
-    elif suffix in (".csv", ".parquet", ".pq"):
-        table = _id_table(file, suffix)
-        column = _id_column(path, table.column_names, column)
-        ids = table.column(column).to_pylist()
-        if None in ids or "" in ids:
-            row = next(n for n, value in enumerate(ids) if value in (None, ""))
-            raise BadParameter(f"column: {column} of {path} is empty in row {row + 1}")
-    else:
-        raise BadParameter(
-            f"IDS: {path}: unknown format {suffix!r}; give a text file (.txt, one id a line), "
-            ".csv (with a header) or .parquet"
-        )
-    if not ids:
-        raise BadParameter(f"IDS: {path} holds no ids")
-    return ids, column
-
-
-def _id_table(file: Path, suffix: str):
-    import pyarrow as pa
-
-    try:
-        if suffix == ".csv":
-            from pyarrow import csv
-
-            return csv.read_csv(file)
-        import pyarrow.parquet as pq
-
-        return pq.read_table(file)
-    except (pa.ArrowException, OSError) as error:
-        raise BadParameter(f"IDS: {file} cannot be read as {suffix[1:]} ({error})") from None
-
-
-def _id_column(path: str, columns: list[str], column: str | None) -> str:
-    if column is not None:
-        if column not in columns:
-            raise BadParameter(
-                f"column: {column!r} is not a column of {path}; its columns: {', '.join(columns)}"
-            )
-        return column
-    found = [name for name in ID_COLUMNS if name in columns]
-    if found:
-        return found[0]
-    if len(columns) == 1:
-        return columns[0]
-    raise BadParameter(
-        f"column: {path} has none of {', '.join(ID_COLUMNS)}; name its column of ids with "
-        f"--column (its columns: {', '.join(columns)})"
-    )
 
 
 def _serve(args: argparse.Namespace) -> int:
