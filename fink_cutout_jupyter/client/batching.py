@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from fink_cutout_jupyter.client.answers import Answer, checked, not_as_agreed
 from fink_cutout_jupyter.surveys import KINDS
 
+Shape = tuple[int, int]
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
@@ -57,8 +59,8 @@ def fetch_batch(
     for chunk in tqdm(chunks, desc="batches", unit="batch", disable=not show):
         params = {by: chunk, "kind": kind, "return_type": "arrow"}
         body = checked(post_when_not_busy(transport, "cutouts", params)).body
-        table = _arrow_table(body, ["id", "status", *kinds], len(chunk))
-        shape = _tensor_shape(table, kinds)
+        table = reply_table(body, kinds, len(chunk))
+        shape = reply_shape(table, kinds)
         if stamps is None and shape is not None:  # each row is written once: copied or NaN
             stamps = np.empty((len(ids), len(kinds), *shape), np.float32)
         if stamps is not None and shape == stamps.shape[2:]:
@@ -107,8 +109,9 @@ def _retry_after(answer: Answer) -> float | None:
     return retry_after_seconds(answer.headers.get("Retry-After"), MAX_RETRY_AFTER_SECONDS)
 
 
-def _arrow_table(body: bytes, columns: Sequence[str], rows: int) -> pa.Table:
-    """The batch door's Arrow stream: `rows` rows, with `columns` (stamp columns as tensors)."""
+def reply_table(body: bytes, kinds: Sequence[str], rows: int) -> pa.Table:
+    """The batch door's Arrow stream checked: `rows` rows, ``id``, ``status``, ``alertId`` and
+    the stamp columns as tensors (or all null: no id of the request had a stamp)."""
     import pyarrow as pa
 
     try:
@@ -117,26 +120,28 @@ def _arrow_table(body: bytes, columns: Sequence[str], rows: int) -> pa.Table:
         raise not_as_agreed(f"not a complete Arrow stream ({error})") from error
     if table.num_rows != rows:
         raise not_as_agreed(f"an Arrow table of {table.num_rows} rows for {rows} ids")
-    missing = [name for name in columns if name not in table.column_names]
+    missing = [
+        name for name in ("id", "status", "alertId", *kinds) if name not in table.column_names
+    ]
     if missing:
         raise not_as_agreed(f"an Arrow table without the columns {', '.join(missing)}")
-    for name in columns[2:]:
-        kind_type = table.schema.field(name).type
-        nothing_found = kind_type == pa.float32() and table.column(name).null_count == rows
-        if not isinstance(kind_type, pa.FixedShapeTensorType) and not nothing_found:
-            raise not_as_agreed(f"an Arrow table whose {name} is {kind_type}")
+    for kind in kinds:
+        column = table.column(kind)
+        tensors = isinstance(column.type, pa.FixedShapeTensorType)
+        if not tensors and column.null_count != len(column):
+            raise not_as_agreed(f"an Arrow table whose {kind} is {column.type}")
     return table
 
 
-def _tensor_shape(table: pa.Table, kinds: Sequence[str]) -> tuple[int, int] | None:
-    """The shape of a reply's stamps; None when it has none (its stamp columns are nulls)."""
+def reply_shape(table: pa.Table, kinds: Sequence[str]) -> Shape | None:
+    """The shape of a reply's stamp tensors (None when it has none: no id had a stamp)."""
     import pyarrow as pa
 
     kind_type = table.schema.field(kinds[0]).type
     if not isinstance(kind_type, pa.FixedShapeTensorType):
         return None
     height, width = kind_type.shape
-    return height, width
+    return (int(height), int(width))
 
 
 def _copy_tensor(column: pa.ChunkedArray, into: np.ndarray) -> None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from fink_cutout_jupyter.client.answers import checked, not_as_agreed
-from fink_cutout_jupyter.client.batching import post_when_not_busy
+from fink_cutout_jupyter.client.answers import checked
+from fink_cutout_jupyter.client.batching import Shape, post_when_not_busy, reply_shape, reply_table
 from fink_cutout_jupyter.surveys import KINDS
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from fink_cutout_jupyter.storage.lake import Lake
 
 OTHER_SHAPE = "; other shape: "
-Shape = tuple[int, int]
 
 
 def iter_batches(
@@ -224,41 +223,6 @@ class BatchFetcher:
                 if kind not in others:
                     planes[kind][row] = stamps[kind][position]
                     del statuses[row][1][kind]
-
-
-def reply_table(body: bytes, kinds: Sequence[str], rows: int) -> pa.Table:
-    """The batch door's Arrow stream checked: `rows` rows, ``id``, ``status``, ``alertId`` and
-    the stamp columns as tensors (or all null: no id of the request had a stamp)."""
-    import pyarrow as pa
-
-    try:
-        table = pa.ipc.open_stream(body).read_all()
-    except (pa.ArrowException, OSError) as error:  # pyarrow: OSError for a cut stream
-        raise not_as_agreed(f"not a complete Arrow stream ({error})") from error
-    if table.num_rows != rows:
-        raise not_as_agreed(f"an Arrow table of {table.num_rows} rows for {rows} ids")
-    missing = [
-        name for name in ("id", "status", "alertId", *kinds) if name not in table.column_names
-    ]
-    if missing:
-        raise not_as_agreed(f"an Arrow table without the columns {', '.join(missing)}")
-    for kind in kinds:
-        column = table.column(kind)
-        tensors = isinstance(column.type, pa.FixedShapeTensorType)
-        if not tensors and column.null_count != len(column):
-            raise not_as_agreed(f"an Arrow table whose {kind} is {column.type}")
-    return table
-
-
-def reply_shape(table: pa.Table, kinds: Sequence[str]) -> Shape | None:
-    """The shape of a reply's stamp tensors (None when it has none: no id had a stamp)."""
-    import pyarrow as pa
-
-    kind_type = table.schema.field(kinds[0]).type
-    if not isinstance(kind_type, pa.FixedShapeTensorType):
-        return None
-    height, width = kind_type.shape
-    return (int(height), int(width))
 
 
 def split_status(status: str) -> tuple[str, dict[str, Shape]]:
