@@ -381,3 +381,41 @@ def test_located_ids_reach_the_readers_grouped_by_file_and_slab_and_sorted_by_ro
     assert sum(len(rows) for _, rows in tasks) == len(candids) + 1
     assert len(tasks) == spark.sparkContext.defaultParallelism * spark_door.TASKS_PER_CORE
     assert busy > 1, "the files' slabs spread over several tasks"
+
+
+def test_a_stamp_that_does_not_decode_fails_its_own_row_only(spark, tmp_path):
+    import pyarrow.compute as pc
+    from support.rewrites import real_alerts, write_fixed_layout
+
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+
+    table = real_alerts()
+    stamps = table.column("cutoutScience").combine_chunks()
+    stored = pc.struct_field(stamps, "stampData").to_pylist()
+    stored[7] = b"not gzip at all"
+    broken = pa.StructArray.from_arrays(
+        [pc.struct_field(stamps, "fileName"), pa.array(stored, pa.binary())],
+        ["fileName", "stampData"],
+    )
+    table = table.set_column(table.schema.get_field_index("cutoutScience"), "cutoutScience", broken)
+    file = tmp_path / "science/year=2021/month=11/day=21/part-00000-broken.parquet"
+    file.parent.mkdir(parents=True)
+    write_fixed_layout(table, file)
+    lake = Lake(tmp_path)
+    build(AlertIndex(lake), lake.nights(), progress=False)
+    candids = table.column("candid").to_pylist()
+    ids = spark.createDataFrame([(c,) for c in candids], "candid long")
+    for output in ("array", "FITS"):
+        answered = by_id(cutouts_with_spark(spark, ids, lake, output=output).collect())
+        for number, candid in enumerate(candids):
+            row = answered[str(candid)]
+            if number == 7:
+                assert row["status"].startswith(
+                    f"corrupt: kind: the Science stamp of alert {candid} in "
+                ), row["status"]
+                assert row["Science"] is None
+                assert row["alertId"] == candid
+            else:
+                assert row["status"] == "ok"
+                assert row["Science"] is not None
