@@ -323,8 +323,11 @@ def _ids_frame(spark, ids, column: str | None):
     if not isinstance(ids, str):
         values = [(None if value is None else str(value),) for value in ids]
         return spark.createDataFrame(values, "id string"), "id"
+    given = _HadoopPath(spark, ids)
+    if not given.exists():
+        raise BadParameter(f"ids: {ids} does not exist")
     lowered = ids.rstrip("/").lower()
-    if lowered.endswith((".parquet", ".pq")) or _is_directory(spark, ids):
+    if lowered.endswith((".parquet", ".pq")) or given.is_directory():
         return spark.read.parquet(ids), column
     if lowered.endswith(".csv"):
         return spark.read.option("header", True).csv(ids), column
@@ -334,11 +337,6 @@ def _ids_frame(spark, ids, column: str | None):
 
     text = spark.read.text(ids).select(functions.trim("value").alias("value"))
     return text.filter((text["value"] != "") & ~text["value"].startswith("#")), "value"
-
-
-def _is_directory(spark, path: str) -> bool:
-    target = _HadoopPath(spark, path)
-    return bool(target.exists() and target.filesystem.getFileStatus(target.path).isDirectory())
 
 
 def _status_counts(spark, uri: str) -> dict[str, int]:
@@ -375,6 +373,9 @@ class _HadoopPath:
 
     def exists(self) -> bool:
         return bool(self.filesystem.exists(self.path))
+
+    def is_directory(self) -> bool:
+        return bool(self.filesystem.getFileStatus(self.path).isDirectory())
 
     def sibling(self, name: str) -> _HadoopPath:
         jvm = self.spark.sparkContext._jvm

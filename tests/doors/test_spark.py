@@ -328,6 +328,8 @@ def test_bad_parameters_are_named(spark, demo):
         cutouts_with_spark(spark, ids, demo.root, kinds=["Sky"])
     with pytest.raises(BadParameter, match="by: 'ssObjectId'"):
         cutouts_with_spark(spark, ids, demo.root, id_column="other", by="ssObjectId")
+    with pytest.raises(BadParameter, match=r"ids: .*nowhere\.txt does not exist"):
+        export_with_spark(spark, str(demo.root / "nowhere.txt"), demo.root, str(demo.root / "o"))
     two = spark.createDataFrame([("a", "b")], "x string, y string")
     with pytest.raises(BadParameter, match="column: name the column of ids"):
         cutouts_with_spark(spark, two, demo.root)
