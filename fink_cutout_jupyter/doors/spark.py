@@ -9,11 +9,15 @@ one process, in two steps of ``mapInArrow``:
    into `TASKS_PER_CORE` tasks a core: a file's ids stay together, and the ids of one file can
    still keep every core busy), sorted by row within them (`sortWithinPartitions`: the stamps'
    data pages follow the rows), and read a chunk of about `READ_CHUNK` alerts at a time (cut
-   where a data page ends) by `CutoutReader.read_many`: a
-   page holding the stamps of forty requested alerts is read and decompressed once, and each
-   row is proven to hold its alert (the file's identity and the alert id stored in the row, a
-   rewritten file scanned instead) as everywhere else. Memory is bounded by the chunk, whatever
-   the number of ids.
+   where a data page ends) by `CutoutReader.read_many`: a page holding the stamps of forty
+   requested alerts is read and decompressed once, and each row is proven to hold its alert
+   (the file's identity and the alert id stored in the row, a rewritten file scanned instead)
+   as everywhere else. A chunk's stamps are decoded on the worker's threads (`in_threads`).
+   Memory is bounded by the chunk, whatever the number of ids.
+
+An id the index does not know, or that is no id, is a row with its status; an index that
+cannot be read (503) fails the task, which Spark retries, then the job: millions of rows saying
+"unavailable" would be no answer.
 
 Each Python worker keeps one `AlertIndex` and one `CutoutReader` per lake (`_opened`), so the
 index's files and the lake's open files serve every task the worker runs.
