@@ -545,7 +545,7 @@ def test_export_killed_after_a_part_resumes_to_what_an_uninterrupted_export_writ
         parts = tmp_path / "set.parquet.parts"
         assert sorted(p.name for p in parts.iterdir()) == [
             "manifest.json",
-            *(f"part-00000{n}.parquet" for n in range(3)),
+            *(f"part-00000{n}.arrow" for n in range(3)),
         ]
         assert sorted(p.name for p in tmp_path.iterdir()) == [
             "ids.txt",

@@ -65,7 +65,7 @@ BATCH_SIZE = 1000
 STOP_AFTER_PART = "FINK_CUTOUTS_EXPORT_STOP_AFTER_PART"
 """Test hook: the exporter stops itself (SIGSTOP) once the part of this number (from 0) is in
 place, so that a test can kill it there, or export the same file meanwhile."""
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: parts are Arrow IPC files
 
 
 class ExportBusy(CutoutError):
@@ -207,7 +207,7 @@ def export(
         size = manifest["batch_size"]
         fetcher = BatchFetcher(as_client(client), kinds, by, _shape(manifest))
         count = -(-len(ids) // size)
-        in_place = {number for number in range(count) if _part(parts, number).exists()}
+        in_place = {number for number in range(count) if _readable_part(parts, number)}
         show = count > 1 if progress is None else progress
         with tqdm(total=len(ids), desc="export", unit="id", disable=not show) as bar:
             bar.update(sum(len(ids[n * size : (n + 1) * size]) for n in in_place))
@@ -218,7 +218,7 @@ def export(
                 if manifest["shape"] is None and fetcher.shape is not None:
                     manifest["shape"] = list(fetcher.shape)
                     _write_manifest(parts, manifest)
-                write_atomically(_part(parts, number), _parquet_of(table, kinds))
+                write_atomically(_part(parts, number), _arrow_of(table))
                 bar.update(table.num_rows)
                 if after_part is not None:
                     after_part(number)
@@ -305,16 +305,36 @@ def _shape(manifest: dict[str, Any]) -> Shape | None:
 
 
 def _part(parts: Path, number: int) -> Path:
-    return parts / f"part-{number:06d}.parquet"
+    return parts / f"part-{number:06d}.arrow"
 
 
-def _parquet_of(table: pa.Table, kinds: Sequence[str]) -> Callable[[BinaryIO], None]:
-    """A part's writer: uncompressed (it is read once, soon), stamps without dictionaries."""
-    import pyarrow.parquet as pq
+def _read_part(parts: Path, number: int) -> pa.Table:
+    """A part, memory-mapped (its pages are read as the final file is written)."""
+    import pyarrow as pa
 
-    return lambda stream: pq.write_table(
-        table, stream, compression="none", use_dictionary=_not_stamps(table, kinds)
-    )
+    return pa.ipc.open_file(pa.memory_map(str(_part(parts, number)))).read_all()
+
+
+def _readable_part(parts: Path, number: int) -> bool:
+    """Whether the part is in place and whole (one that is not is fetched again)."""
+    import pyarrow as pa
+
+    try:
+        _read_part(parts, number)
+    except (OSError, pa.ArrowException):
+        return False
+    return True
+
+
+def _arrow_of(table: pa.Table) -> Callable[[BinaryIO], None]:
+    """A part's writer: Arrow IPC, uncompressed (read back once, soon, memory-mapped)."""
+    import pyarrow as pa
+
+    def write(stream: BinaryIO) -> None:
+        with pa.ipc.new_file(stream, table.schema) as writer:
+            writer.write_table(table)
+
+    return write
 
 
 def _not_stamps(table: pa.Table, kinds: Sequence[str]) -> list[str]:
@@ -345,7 +365,7 @@ def _assemble(
     import pyarrow.parquet as pq
 
     statuses: list[str] = []
-    rows = sum(pq.read_metadata(_part(parts, number)).num_rows for number in range(count))
+    rows = sum(_read_part(parts, number).num_rows for number in range(count))
     metadata = {
         "kinds": ",".join(kinds),
         "shape": "" if shape is None else f"{shape[0]}x{shape[1]}",
@@ -353,7 +373,7 @@ def _assemble(
 
     def tables():
         for number in range(count):
-            table = pq.read_table(_part(parts, number))
+            table = _read_part(parts, number)
             if shape is not None:
                 table = with_nan_stamps(table, kinds, shape)
                 table = table.select([n for n in table.column_names if n not in kinds] + kinds)
@@ -372,7 +392,12 @@ def _assemble(
             table = columns_of(table)
             if writer is None:
                 writer = pq.ParquetWriter(
-                    stream, table.schema, use_dictionary=_not_stamps(table, kinds)
+                    stream,
+                    table.schema,
+                    use_dictionary=_not_stamps(table, kinds),
+                    compression={
+                        name: "none" if name in kinds else "snappy" for name in table.column_names
+                    },
                 )
             writer.write_table(table)
         if writer is not None:
