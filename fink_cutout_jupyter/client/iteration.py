@@ -225,22 +225,21 @@ class BatchFetcher:
                     del statuses[row][1][kind]
 
 
-def split_status(status: str) -> tuple[str, dict[str, Shape]]:
+def split_status(status: str) -> tuple[str, dict[str, tuple[int, ...]]]:
     """A row's status without its other-shape part, and the kinds it names with their shape."""
     base, _, named = status.partition(OTHER_SHAPE)
     others = {}
     for item in filter(None, named.split(", ")):
         kind, _, size = item.partition(" ")
-        height, _, width = size.partition("x")
-        others[kind] = (int(height), int(width))
+        others[kind] = tuple(int(length) for length in size.split("x"))  # 2-D or not
     return base, others
 
 
-def joined_status(base: str, others: dict[str, Shape]) -> str:
+def joined_status(base: str, others: dict[str, tuple[int, ...]]) -> str:
     """`split_status` undone."""
     if not others:
         return base
-    named = ", ".join(f"{kind} {h}x{w}" for kind, (h, w) in others.items())
+    named = ", ".join(f"{kind} {'x'.join(map(str, shape))}" for kind, shape in others.items())
     return f"{base}{OTHER_SHAPE}{named}"
 
 

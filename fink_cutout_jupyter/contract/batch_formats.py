@@ -22,6 +22,7 @@ from fink_cutout_jupyter.contract.formats import Encoded, finite, iso_date
 from fink_cutout_jupyter.cutouts.decode_threads import in_threads
 from fink_cutout_jupyter.cutouts.fits_data import stored_pixels
 from fink_cutout_jupyter.cutouts.stamps import Stamp
+from fink_cutout_jupyter.errors import CutoutError
 
 SHAPE_POLICY = (
     "stamps share the batch's most common shape; a stamp of another shape is NaN, "
@@ -45,33 +46,33 @@ def stack(
 
     `by_kind`: the array is (kinds, n, height, width) instead, each kind's plane contiguous.
     The stamps are copied into it on every core (`in_threads`), straight from their stored
-    bytes where astropy would not scale them (`stored_pixels`: one copy a stamp).
+    bytes where astropy would not scale them (`stored_pixels`: one copy a stamp). The shape is
+    the most common among the 2-D stamps; an item a stamp of which does not decode has none
+    (`decoded_pixels`).
     """
-    slots = [
-        ((column, row) if by_kind else (row, column), stamp)
-        for row, item in enumerate(items)
-        for column, kind in enumerate(kinds)
-        if (stamp := item.stamps.get(kind)) is not None
-    ]
-    pixels = in_threads(_pixels_of, [stamp for _, stamp in slots])
-    shapes = Counter(p.shape for p in pixels)
+    pixels = decoded_pixels(items, kinds)
+    shapes = Counter(data.shape for data in pixels.values() if data.ndim == 2)
     height, width = shapes.most_common(1)[0][0] if shapes else (0, 0)
     shape = (len(kinds), len(items)) if by_kind else (len(items), len(kinds))
     stamps = np.empty((*shape, height, width), dtype=np.float32)  # each plane written once
     empty = np.ones(shape, dtype=bool)
+    column_of = {kind: column for column, kind in enumerate(kinds)}
+    slots = [
+        ((column_of[kind], row) if by_kind else (row, column_of[kind]), data)
+        for (row, kind), data in pixels.items()
+        if data.shape == (height, width)
+    ]
 
-    def copied(slot: int) -> None:
-        if pixels[slot].shape == (height, width):
-            stamps[slots[slot][0]] = pixels[slot]
-            empty[slots[slot][0]] = False
+    def copied(slot: tuple[tuple[int, int], np.ndarray]) -> None:
+        stamps[slot[0]] = slot[1]
+        empty[slot[0]] = False
 
-    in_threads(copied, range(len(slots)))
+    in_threads(copied, slots)
     stamps[empty] = np.nan
     other: dict[int, list[str]] = {}
-    for (place, stamp), data in zip(slots, pixels, strict=True):
+    for (row, kind), data in pixels.items():
         if data.shape != (height, width):
-            row = place[1] if by_kind else place[0]
-            other.setdefault(row, []).append(f"{stamp.kind} {data.shape[0]}x{data.shape[1]}")
+            other.setdefault(row, []).append(f"{kind} {'x'.join(map(str, data.shape))}")
     statuses = []
     for row, item in enumerate(items):
         status = item_status(item)
@@ -81,10 +82,45 @@ def stack(
     return stamps, statuses
 
 
-def _pixels_of(stamp: Stamp) -> np.ndarray:
-    """The stamp's pixels, as stored where that is what astropy gives (a view, no copy)."""
+def decoded_pixels(
+    items: Sequence[BatchItem], kinds: Sequence[str]
+) -> dict[tuple[int, str], np.ndarray]:
+    """Every stamp's pixels by (row, kind), decoded on every core (views of the stored bytes
+    where astropy would not scale them). An item one of whose stamps does not decode loses its
+    stamps, and its status says which and why (``corrupt: ...``): the other rows answer."""
+    wanted = [
+        (row, kind, stamp)
+        for row, item in enumerate(items)
+        for kind in kinds
+        if (stamp := item.stamps.get(kind)) is not None
+    ]
+    decoded = in_threads(_pixels_of, [stamp for *_, stamp in wanted])
+    pixels = {}
+    for (row, kind, _), data in zip(wanted, decoded, strict=True):
+        item = items[row]
+        if isinstance(data, CutoutError):
+            if item.stamps:  # the first stamp that fails names the row's failure
+                location = item.located
+                item.status = (
+                    f"corrupt: the {kind} stamp of alert {location.alert_id} in "
+                    f"{location.path} does not decode ({data})"
+                )
+                item.stamps = {}
+        else:
+            pixels[row, kind] = data
+    return {key: data for key, data in pixels.items() if items[key[0]].stamps}
+
+
+def _pixels_of(stamp: Stamp) -> np.ndarray | CutoutError:
+    """The stamp's pixels, as stored where that is what astropy gives (a view, no copy), or
+    why they do not decode."""
     stored = stored_pixels(stamp.fits_bytes)
-    return stamp.data if stored is None or stored.ndim != 2 else stored
+    if stored is not None:
+        return stored
+    try:
+        return stamp.data
+    except CutoutError as error:
+        return error
 
 
 def metadata(item: BatchItem) -> dict[str, Any]:
@@ -198,6 +234,8 @@ def _fits(items, kinds) -> bytes:
 
     from astropy.io import fits
     from astropy.table import Table
+
+    decoded_pixels(items, kinds)  # an item a stamp of which does not decode says so, stampless
 
     columns = _table_columns(items, [item_status(item) for item in items])
     table = Table(

@@ -36,12 +36,24 @@ def read_ids(path: str, column: str | None = None) -> tuple[list[str | int], str
     if suffix in TEXT_SUFFIXES:
         if column:
             raise BadParameter(f"column: {path} is a text file (one id a line): no columns")
-        lines = (line.strip() for line in file.read_text().splitlines())
+        try:
+            text = file.read_text(encoding="utf-8-sig")  # a BOM (Notepad, Excel) is not an id
+        except UnicodeDecodeError as error:
+            raise BadParameter(f"IDS: {path} is not UTF-8 text ({error})") from None
+        lines = (line.strip() for line in text.splitlines())
         ids: list[str | int] = [line for line in lines if line and not line.startswith("#")]
     elif suffix in (".csv", ".parquet", ".pq"):
+        import pyarrow as pa
+
         table = _id_table(file, suffix)
         column = id_column(path, table.column_names, column)
-        ids = table.column(column).to_pylist()
+        values = table.column(column)
+        if pa.types.is_floating(values.type):
+            raise BadParameter(
+                f"column: {column} of {path} holds floating-point numbers ({values.type}), "
+                "which round 19-digit ids; write it as integers (int64) or text"
+            )
+        ids = values.to_pylist()
         if None in ids or "" in ids:
             row = next(n for n, value in enumerate(ids) if value in (None, ""))
             raise BadParameter(f"column: {column} of {path} is empty in row {row + 1}")

@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 
 try:
     from isal.igzip import decompress as _gunzip_members
-    from isal.isal_zlib import decompress as _inflate
+    from isal.isal_zlib import decompressobj as _inflater
 except ImportError:  # pragma: no cover - isal is optional, zlib gives the same bytes
-    from zlib import decompress as _inflate
+    from zlib import decompressobj as _inflater  # type: ignore[assignment]
 
     _gunzip_members = gzip.decompress
 
@@ -31,12 +31,12 @@ def _gunzip(stored: bytes) -> bytes:
     """`stored` gunzipped, as `gzip.decompress` does, releasing the GIL (isal's inflate does,
     its gzip reader does not: a batch's stamps then gunzip on every core).
 
-    A single inflate reads the first gzip member only: when the last four bytes (the size the
-    gzip trailer records) do not match what it gave, another member or other bytes follow, and
-    the whole is read as `gzip.decompress` reads it.
+    An inflater reads the first gzip member only: when bytes are left after it (another
+    member, or anything else), the whole is read as `gzip.decompress` reads it.
     """
-    fits_bytes = _inflate(stored, wbits=31)
-    if int.from_bytes(stored[-4:], "little") != len(fits_bytes) & 0xFFFFFFFF:
+    inflater = _inflater(wbits=31)
+    fits_bytes = inflater.decompress(stored)
+    if inflater.unused_data or not inflater.eof:
         return _gunzip_members(stored)
     return fits_bytes
 

@@ -156,7 +156,9 @@ def spans_of_rows(pages: list[tuple[int, int, int]], dictionary: tuple[int, int]
 
 
 _scratch = threading.local()
-_local_reads = threading.Lock()
+# A local file's seek and read are one step: under a lock of the file's own stripe, so that
+# threads reading one file take turns and reads of other files (NFS, Lustre) do not wait
+_LOCAL_READ_LOCKS = tuple(threading.Lock() for _ in range(64))
 
 
 def read_span(source: pa.NativeFile, offset: int, length: int) -> memoryview:
@@ -176,7 +178,7 @@ def read_span(source: pa.NativeFile, offset: int, length: int) -> memoryview:
     if buffer is None or len(buffer) < length:
         buffer = _scratch.buffer = bytearray(max(length, 2 << 20))
     view = memoryview(buffer)[:length]
-    with _local_reads:  # a local file is read by seek and read: one thread at a time
+    with _LOCAL_READ_LOCKS[id(source) % len(_LOCAL_READ_LOCKS)]:
         source.seek(offset)
         read = source.readinto(view)
     if read != length:

@@ -103,3 +103,11 @@ def test_a_shape_given_makes_every_other_stamp_nan_and_named(demo, alerts):
 def test_bad_arguments_are_named(demo, arguments, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         next(iter_batches(demo.root, [1], **{"batch_size": 4, **arguments}))
+
+
+def test_statuses_name_stamps_of_any_dimension():
+    from fink_cutout_jupyter.client.iteration import joined_status, split_status
+
+    status = "ok; other shape: Science 63x62, Template 1x63x63"
+    assert split_status(status) == ("ok", {"Science": (63, 62), "Template": (1, 63, 63)})
+    assert joined_status(*split_status(status)) == status

@@ -129,3 +129,63 @@ def test_a_batch_of_alerts_with_nan_or_infinity_answers_null_in_every_format(non
         for name, column in names.items():
             assert answered[name] == finite_or_none(row["candidate"][column]), name
         assert (answered["date"] is None) == timeless
+
+
+def _stamp_with(cards: list[str], data: bytes, kind: str = "Science"):
+    from fink_cutout_jupyter.cutouts.stamps import Stamp
+
+    header = b"".join(text.ljust(80).encode() for text in [*cards, "END"]).ljust(2880, b" ")
+    return Stamp(kind, header + data.ljust(-(-len(data) // 2880) * 2880, b"\0"))
+
+
+CARDS = ["SIMPLE  =                    T", "NAXIS   =                    2"]
+CUBE = [("BITPIX", -32), ("NAXIS", 3), ("NAXIS1", 63), ("NAXIS2", 63), ("NAXIS3", 1)]
+
+
+@pytest.mark.parametrize("fmt", ["arrow", "array", "FITS"])
+def test_a_stamp_whose_data_does_not_decode_fails_its_row_only(answered, fmt):
+    """A whole FITS file whose BITPIX no reader knows: that row says corrupt, naming the alert,
+    the kind and the file, and has no stamps; the other rows answer (200), in every format."""
+    import copy
+
+    items, request = answered
+    items = copy.deepcopy(items[:4])
+    bad = _stamp_with(
+        [CARDS[0], "BITPIX  =   12", *CARDS[1:], "NAXIS1  =   63", "NAXIS2  =   63"],
+        bytes(63 * 63 * 2),
+        "Template",
+    )
+    items[1].stamps["Template"] = bad
+    body = encode_batch(items, BatchRequest(request.ids[:4], False, KINDS, fmt))
+    location = items[1].located
+    assert items[1].status.startswith(
+        f"corrupt: the Template stamp of alert {location.alert_id} in {location.path} "
+        "does not decode"
+    )
+    assert not items[1].stamps
+    assert [item.status for item in items[::2]] == ["ok", "ok"]
+    if fmt == "arrow":
+        table = pa.ipc.open_stream(body.body).read_all()
+        assert table.column("status").to_pylist()[1].startswith("corrupt: the Template stamp")
+        science = table.column("Science").combine_chunks().to_numpy_ndarray()
+        assert np.isnan(science[1]).all()
+        np.testing.assert_array_equal(science[0], fits_pixels(items[0].stamps["Science"]))
+
+
+def test_three_dimensional_stamps_are_of_another_shape(answered):
+    """A 1x63x63 image (astropy reads it) is not the batch's 2-D shape: NaN, named in full."""
+    import copy
+
+    items, _ = answered
+    items = copy.deepcopy(items[:3])
+    cube = _stamp_with(
+        [CARDS[0], *(f"{key:8}= {value:>20}" for key, value in CUBE)],
+        np.ones((1, 63, 63), ">f4").tobytes(),
+    )
+    for item in items:
+        item.stamps["Science"] = cube
+    stamps, statuses = stack(items, KINDS)
+    assert stamps.shape == (3, 3, 63, 63)
+    assert np.isnan(stamps[:, 0]).all()
+    assert statuses[0] == "ok; other shape: Science 1x63x63"
+    np.testing.assert_array_equal(stamps[0, 1], fits_pixels(items[0].stamps["Template"]))

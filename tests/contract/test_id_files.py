@@ -64,3 +64,22 @@ def _text(tmp_path):
     path = tmp_path / "plain.txt"
     path.write_text("1\n")
     return path
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_id(tmp_path):
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes("\ufeff1234567890123\r\n1234567890124\r\n".encode())
+    assert read_ids(str(ids)) == (["1234567890123", "1234567890124"], None)
+    ids.write_bytes("1\n".encode("utf-16"))
+    with pytest.raises(BadParameter, match=r"IDS: .* is not UTF-8 text"):
+        read_ids(str(ids))
+
+
+def test_floating_point_ids_are_refused_not_rounded(tmp_path):
+    """pandas writes a candid column as float64 once it held a NaN: 19-digit ids would round."""
+    path = tmp_path / "ids.parquet"
+    pq.write_table(pa.table({"candid": [2468239182615015015.0, 2.5]}), path)
+    with pytest.raises(
+        BadParameter, match=r"column: candid of .* floating-point numbers \(double\).*\(int64\)"
+    ):
+        read_ids(str(path))

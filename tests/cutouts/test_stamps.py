@@ -116,6 +116,8 @@ def test_gzip_members_and_trailing_bytes_are_read_as_gzip_reads_them(ztf_rows):
     half = len(fits_bytes) // 2880 // 2 * 2880
     two_members = gzip.compress(fits_bytes[:half]) + gzip.compress(fits_bytes[half:])
     assert stamp_from_stored("Science", two_members, gzipped=True).fits_bytes == fits_bytes
+    twice = gzip.compress(fits_bytes) * 2  # the last member's size is the first's too
+    assert stamp_from_stored("Science", twice, gzipped=True).fits_bytes == fits_bytes * 2
     with pytest.raises(CorruptData, match="not gzip"):
         stamp_from_stored("Science", gzip.compress(fits_bytes) + b"garbage!", gzipped=True)
 
