@@ -20,6 +20,7 @@ Result = TypeVar("Result")
 DECODE_THREADS = min(8, os.cpu_count() or 1)
 CHUNK_STAMPS = 64  # a chunk's decoding (~2 ms) dwarfs its hand-over to a thread (~20 µs)
 
+_PREFIX = "fink-decode"
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -30,7 +31,8 @@ def in_threads(
     """``[function(item) for item in items]``, computed `chunk` items at a time on
     `DECODE_THREADS` threads when there are at least two chunks (in order; `function` must not
     raise)."""
-    if DECODE_THREADS < 2 or len(items) < 2 * chunk:
+    nested = threading.current_thread().name.startswith(_PREFIX)  # waiting on its own pool
+    if DECODE_THREADS < 2 or len(items) < 2 * chunk or nested:
         return [function(item) for item in items]
     chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
     results: list[Result] = []
@@ -43,5 +45,5 @@ def _threads() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="fink-decode")
+            _pool = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix=_PREFIX)
         return _pool

@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING, Any
 
 from fink_cutout_jupyter.contract.batch import ALERT_NAMES, OBJECT_NAMES, BatchItem, failure
 from fink_cutout_jupyter.contract.batch_formats import FIELDS, item_status, metadata
+from fink_cutout_jupyter.contract.id_files import id_column as id_column_of
 from fink_cutout_jupyter.cutouts.stamps import StampKinds
 from fink_cutout_jupyter.errors import BadParameter, CutoutError, NotFound, quote
 from fink_cutout_jupyter.storage.lake import Lake
@@ -81,8 +82,6 @@ if TYPE_CHECKING:
 
 OUTPUTS = ("array", "FITS")
 BY = ("auto", *OBJECT_NAMES, *ALERT_NAMES)
-# The id column when none is named: the first of these present (then a one-column frame's).
-ID_COLUMNS = ("objectId", "candid", "diaObjectId", "diaSourceId", "alertId", "id")
 SLAB_ROWS = 1024  # a file's rows shuffled together (a page cut by a slab's end is read twice)
 # Reading tasks a core, a fixed number: the located rows shuffled are small, and Spark's adaptive
 # execution, merging partitions by bytes, would give every read to one task.
@@ -135,7 +134,7 @@ def cutouts_with_spark(
     kinds : sequence of str
         Which stamps, some of ``Science``, ``Template``, ``Difference``.
     id_column : str, optional
-        The column of ids; default: the first of `ID_COLUMNS` present, or the only column.
+        The column of ids; default: the first of `contract.id_files.ID_COLUMNS` present, or the only column.
     by : {"auto", "objectId", "candid", "diaObjectId", "diaSourceId"}
         What the ids are: object ids (each object's latest alert) or alert ids. ``auto``: the
         column's name if it is one of those (``alertId`` meaning alert ids), else alert ids if
@@ -209,7 +208,7 @@ def export_with_spark(
         on a cluster set up so). It must not exist.
     kinds, by : see `cutouts_with_spark`.
     column : str, optional
-        The column of ids in a CSV or Parquet file or a DataFrame (see `ID_COLUMNS`).
+        The column of ids in a CSV or Parquet file or a DataFrame (see `contract.id_files.ID_COLUMNS`).
     index : str
         The index root, where it is not the lake's ``_cutout_index``.
 
@@ -283,19 +282,9 @@ def _without_pandas_warning() -> Iterator[None]:
 
 
 def _id_column(ids_df, id_column: str | None) -> str:
-    names = ids_df.columns
-    if id_column is not None:
-        if id_column not in names:
-            raise BadParameter(f"column: no column {quote(id_column)}; columns: {', '.join(names)}")
-        column = id_column
-    else:
-        present = [name for name in ID_COLUMNS if name in names]
-        if not present and len(names) != 1:
-            raise BadParameter(
-                f"column: name the column of ids (none of {', '.join(ID_COLUMNS)} among "
-                f"{', '.join(names) or 'no columns'})"
-            )
-        column = present[0] if present else names[0]
+    """The frame's column of ids, by `id_files.id_column`'s rule (as the single-process export
+    chooses a file's), and not of floating-point numbers."""
+    column = id_column_of("ids", list(ids_df.columns), id_column)
     kind = ids_df.schema[column].dataType.typeName()
     if kind in ("float", "double"):
         raise BadParameter(

@@ -28,3 +28,14 @@ def test_one_core_computes_in_place(monkeypatch):
     monkeypatch.setattr(decode_threads, "DECODE_THREADS", 1)
     names = in_threads(lambda _: threading.current_thread().name, list(range(5 * CHUNK_STAMPS)))
     assert set(names) == {threading.current_thread().name}
+
+
+def test_work_handed_out_from_a_pool_thread_is_done_there(monkeypatch):
+    """A function run in the pool that hands out work again would wait on its own pool."""
+    monkeypatch.setattr(decode_threads, "DECODE_THREADS", 2)
+    inner = list(range(3 * CHUNK_STAMPS))
+
+    def nested(_):
+        return sum(in_threads(lambda item: item, inner))
+
+    assert in_threads(nested, list(range(4 * CHUNK_STAMPS))) == [sum(inner)] * 4 * CHUNK_STAMPS
