@@ -5,22 +5,38 @@ reading) and writes Parquet: the batch table's columns (``id``, ``status``, ``ob
 ``alertId``, ``jd``, ``date``, display fields, ``hdfsPath``) and one
 ``fixed_shape_tensor(float32, [height, width])`` column per kind, which pyarrow and pandas read
 without this package; or ``npy``: the stamps as one float32 array (rows, kinds, height, width)
-in OUT and the table in OUT with the suffix ``.parquet``.
+in OUT and the table in ``OUT.parquet`` (``train.npy`` and ``train.npy.parquet``: no other
+export's file).
+
+Read back: pyarrow gives each kind as an (n, height, width) array
+(``table.column("Science").combine_chunks().to_numpy_ndarray()``); pandas gives each row's stamp
+flat (``np.stack(frame["Science"]).reshape(-1, height, width)``; the shape is also in the
+schema metadata, ``shape``). ``alertId`` is int64, null where not found: the file's pandas
+metadata makes it pandas' nullable ``Int64`` (never float64, which would round 19-digit ids).
 
 While it runs, beside OUT:
 
 - ``OUT.lock``: the exporter's pid; made whole by a hard link (fails if it exists, as O_EXCL)
-  and held with ``flock``: a second export of OUT is refused while its holder lives, and a
-  dead holder's lock is taken over.
+  and held with ``flock``: a second export of OUT is refused while its holder lives (another
+  thread of the same process too), and a dead holder's lock is taken over. An ``npy`` export
+  also holds its table's lock, ``OUT.parquet.lock``.
 - ``OUT.parts/manifest.json``: the ids' digest and count, what they are (`by`), the kinds, the
   batch size and, once known, the stamps' shape.
-- ``OUT.parts/part-NNNNNN.parquet``: each batch's rows, written to a temporary name and renamed.
+- ``OUT.parts/part-NNNNNN.arrow``: each batch's rows, written to a temporary name and renamed.
 
-A run that stops (killed, a failure) leaves them (and, killed while assembling, a temporary
-file ``.OUT.*.tmp``, which the next run removes); the next run with the same ids continues
-from the parts in place, and one with other ids is refused unless asked to restart. When every
-part is there they are read one at a time into OUT's temporary name (memory: one batch), which
-is renamed; then the parts are removed and the lock released.
+A run that stops (killed, a failure) leaves them; the next run with the same ids continues from
+the parts in place (a part that does not read, or does not hold its ids, is fetched again), and
+one with other ids is refused unless asked to restart (or unless the earlier run wrote no part).
+When every part is there they are read one at a time (memory: one batch) into files in
+``OUT.parts``, which are then renamed to their final names; then the manifest and the parts are
+removed and the lock released. For ``npy``, the previous table is removed first, the ``.npy``
+renamed, and the table renamed last: a kill between two renames leaves a ``.npy`` without a
+table (an unfinished export: run it again), never a table beside other rows' stamps. The table's
+schema metadata also records the ``.npy``'s size and SHA-256 (``npy_bytes``, ``npy_sha256``), so
+a reader can check that a pair belongs together.
+
+Memory: one batch of stamps, plus the ids themselves (about 100 B an id as Python objects);
+the rows' statuses are counted as each part is written out, not kept.
 
 The stamps' shape is the first batch's most common one (or the one given); a stamp of another
 shape is NaN and its row's status names it (see `iteration`).
@@ -28,13 +44,15 @@ shape is NaN and its row's status names it (see `iteration`).
 
 from __future__ import annotations
 
-import glob
 import hashlib
+import io
 import json
 import os
 import shutil
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -83,7 +101,7 @@ class ExportSummary:
     out : Path
         The file written (Parquet, or the ``.npy`` stamps).
     table : Path
-        The rows' table (`out` itself for Parquet).
+        The rows' table (`out` itself for Parquet; ``OUT.parquet`` for ``npy``).
     rows, ok, not_found, other_shape, failed : int
         Rows written; with all their stamps; ids the lake does not have; with a stamp of
         another shape (NaN); with another failure (corrupt or unavailable data...).
@@ -171,7 +189,8 @@ def export(
     BadParameter
         An empty list, an unknown format, or parts of an export of other ids in place.
     ExportBusy
-        Another process exports to `out`.
+        Another export (another process, or another thread) writes `out` or, for ``npy``, its
+        table ``OUT.parquet``.
     """
     from tqdm.auto import tqdm
 
@@ -186,9 +205,12 @@ def export(
     kinds = checked_kinds(kinds)
     by = resolved_by(ids, by)
     target = writable_target(out)
-    table_target = target.with_suffix(".parquet") if fmt == "npy" else target
-    if fmt == "npy" and table_target == target:
-        raise BadParameter(f"out: {target} ends in .parquet, where the npy export puts its table")
+    table_target = target.with_name(f"{target.name}.parquet") if fmt == "npy" else target
+    if fmt == "npy" and target.suffix == ".parquet":
+        raise BadParameter(
+            f"out: {target} ends in .parquet; an npy export writes a .npy file (and its table "
+            "beside it, OUT.parquet)"
+        )
     parts = target.with_name(f"{target.name}.parts")
     wanted = {
         "version": MANIFEST_VERSION,
@@ -199,22 +221,27 @@ def export(
         "batch_size": checked_batch_size(batch_size),
         "shape": None if shape is None else [int(shape[0]), int(shape[1])],
     }
-    with ExportLock(target.with_name(f"{target.name}.lock")):
-        for left in (target, table_target):  # a killed assembly's (we hold the lock)
-            for temporary in left.parent.glob(f".{glob.escape(left.name)}.*.tmp"):
-                temporary.unlink(missing_ok=True)
+    with ExitStack() as locks:
+        for written in sorted({target, table_target}):  # one order: no deadlock
+            locks.enter_context(ExportLock(written.with_name(f"{written.name}.lock")))
         manifest = _manifest_for(parts, wanted, restart)
+        for temporary in parts.glob(".*.tmp"):  # a killed run's (the parts are ours)
+            temporary.unlink(missing_ok=True)
         size = manifest["batch_size"]
         fetcher = BatchFetcher(as_client(client), kinds, by, _shape(manifest))
         count = -(-len(ids) // size)
-        in_place = {number for number in range(count) if _readable_part(parts, number)}
+
+        def slice_of(number: int) -> list[str | int]:
+            return ids[number * size : (number + 1) * size]
+
+        in_place = {n for n in range(count) if _readable_part(parts, n, slice_of(n))}
         show = count > 1 if progress is None else progress
         with tqdm(total=len(ids), desc="export", unit="id", disable=not show) as bar:
-            bar.update(sum(len(ids[n * size : (n + 1) * size]) for n in in_place))
+            bar.update(sum(len(slice_of(n)) for n in in_place))
             for number in range(count):
                 if number in in_place:
                     continue
-                table = fetcher.table(ids[number * size : (number + 1) * size])
+                table = fetcher.table(slice_of(number))
                 if manifest["shape"] is None and fetcher.shape is not None:
                     manifest["shape"] = list(fetcher.shape)
                     _write_manifest(parts, manifest)
@@ -223,7 +250,10 @@ def export(
                 if after_part is not None:
                     after_part(number)
                 _stop_here_for_tests(number)
-        counts = _assemble(parts, count, kinds, _shape(manifest), target, table_target, fmt)
+        described = {"ids_sha256": manifest["ids_sha256"]}
+        assembly = _Assembly(parts, count, kinds, _shape(manifest), described)
+        counts = assembly.parquet(target) if fmt == "parquet" else assembly.npy(target)
+        (parts / "manifest.json").unlink()  # first: parts without it are never resumed
         shutil.rmtree(parts)
     return ExportSummary(
         target,
@@ -277,6 +307,8 @@ def _manifest_for(parts: Path, wanted: dict[str, Any], restart: bool) -> dict[st
         differ = [name for name in same if found.get(name) != wanted[name]]
         if wanted["shape"] is not None and found.get("shape") not in (None, wanted["shape"]):
             differ.append("shape")
+        if differ and not any(parts.glob("part-*")):  # nothing worth keeping
+            return _new_manifest(parts, wanted)
         if differ:
             raise BadParameter(
                 f"ids: {parts} holds the parts of an unfinished export of other ids or settings "
@@ -287,7 +319,13 @@ def _manifest_for(parts: Path, wanted: dict[str, Any], restart: bool) -> dict[st
             found["shape"] = wanted["shape"]
             _write_manifest(parts, found)
         return found
-    if parts.exists():  # parts without a manifest: not ours to trust
+    return _new_manifest(parts, wanted)
+
+
+def _new_manifest(parts: Path, wanted: dict[str, Any]) -> dict[str, Any]:
+    """A new run's manifest in an empty `parts` (what was there, parts without a manifest or
+    an earlier run's that wrote no part, is not ours to trust)."""
+    if parts.exists():
         shutil.rmtree(parts)
     parts.mkdir()
     _write_manifest(parts, wanted)
@@ -315,15 +353,16 @@ def _read_part(parts: Path, number: int) -> pa.Table:
     return pa.ipc.open_file(pa.memory_map(str(_part(parts, number)))).read_all()
 
 
-def _readable_part(parts: Path, number: int) -> bool:
-    """Whether the part is in place and whole (one that is not is fetched again)."""
+def _readable_part(parts: Path, number: int, ids: Sequence[str | int]) -> bool:
+    """Whether the part is in place, whole and holds the rows of `ids` (one that does not is
+    fetched again)."""
     import pyarrow as pa
 
     try:
-        _read_part(parts, number)
-    except (OSError, pa.ArrowException):
+        held = _read_part(parts, number).column("id").to_pylist()
+    except (OSError, KeyError, pa.ArrowException):
         return False
-    return True
+    return held == [str(i) for i in ids]
 
 
 def _arrow_of(table: pa.Table) -> Callable[[BinaryIO], None]:
@@ -349,79 +388,151 @@ def _stop_here_for_tests(number: int) -> None:
         os.kill(os.getpid(), signal.SIGSTOP)
 
 
-def _assemble(
-    parts: Path,
-    count: int,
-    kinds: list[str],
-    shape: Shape | None,
-    target: Path,
-    table_target: Path,
-    fmt: str,
-) -> tuple[int, int, int, int, int]:
-    """The parts read one at a time into the final file(s), each written to a temporary name
-    and renamed; returns the rows and `status_counts`."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+class _Assembly:
+    """The parts read one at a time into the final file(s): each written whole in the parts'
+    directory, then renamed to its final name (see the module's text for the order)."""
 
-    statuses: list[str] = []
-    rows = sum(_read_part(parts, number).num_rows for number in range(count))
-    metadata = {
-        "kinds": ",".join(kinds),
-        "shape": "" if shape is None else f"{shape[0]}x{shape[1]}",
-    }
+    def __init__(
+        self,
+        parts: Path,
+        count: int,
+        kinds: list[str],
+        shape: Shape | None,
+        described: dict[str, str],
+    ) -> None:
+        self.parts, self.count, self.kinds, self.shape = parts, count, kinds, shape
+        self.rows = sum(_read_part(parts, number).num_rows for number in range(count))
+        self.metadata = {
+            "kinds": ",".join(kinds),
+            "shape": "" if shape is None else f"{shape[0]}x{shape[1]}",
+            "rows": str(self.rows),
+            **described,
+            "pandas": json.dumps(_PANDAS_METADATA),
+        }
+        self.counts = [0, 0, 0, 0]
 
-    def tables():
-        for number in range(count):
-            table = _read_part(parts, number)
-            if shape is not None:
-                table = with_nan_stamps(table, kinds, shape)
-                table = table.select([n for n in table.column_names if n not in kinds] + kinds)
+    def parquet(self, target: Path) -> tuple[int, int, int, int, int]:
+        """Write the Parquet file `target`; returns the rows and `status_counts`."""
+        staged = write_atomically(self.parts / "table.parquet", self._table_writer(True))
+        _renamed(staged, target)
+        return (self.rows, *self.counts)
+
+    def npy(self, target: Path) -> tuple[int, int, int, int, int]:
+        """Write the stamps to `target` and the table to ``target.parquet``, the table last."""
+        table_target = target.with_name(f"{target.name}.parquet")
+        digest = hashlib.sha256()
+        stamps = write_atomically(self.parts / "stamps.npy", self._npy_writer(digest))
+        self.metadata |= {
+            "npy": target.name,
+            "npy_bytes": str(stamps.stat().st_size),
+            "npy_sha256": digest.hexdigest(),
+        }
+        table = write_atomically(self.parts / "table.parquet", self._table_writer(False))
+        table_target.unlink(missing_ok=True)  # from here, no table: an unfinished export
+        _renamed(stamps, target)
+        _renamed(table, table_target)
+        return (self.rows, *self.counts)
+
+    def _tables(self, with_stamps: bool) -> Iterator[pa.Table]:
+        """Each part, its stamps NaN-filled to the shape (or dropped), statuses counted."""
+        for number in range(self.count):
+            table = _read_part(self.parts, number)
+            if with_stamps:
+                table = self._stamps_filled(table)
             else:
-                nulls = [pa.nulls(table.num_rows, pa.float32()) for _ in kinds]
-                table = table.drop_columns([k for k in kinds if k in table.column_names])
-                table = pa.Table.from_arrays(
-                    [*table.columns, *nulls], [*table.column_names, *kinds]
-                )
-            statuses.extend(table.column("status").to_pylist())
-            yield table.replace_schema_metadata(metadata)
+                table = table.drop_columns([k for k in self.kinds if k in table.column_names])
+            counted = status_counts(table.column("status").to_pylist())
+            self.counts = [a + b for a, b in zip(self.counts, counted, strict=True)]
+            yield table.replace_schema_metadata(self.metadata)
 
-    def write_parquet(stream: BinaryIO, columns_of=lambda t: t) -> None:
-        writer = None
-        for table in tables():
-            table = columns_of(table)
-            if writer is None:
-                writer = pq.ParquetWriter(
-                    stream,
-                    table.schema,
-                    use_dictionary=_not_stamps(table, kinds),
-                    compression={
-                        name: "none" if name in kinds else "snappy" for name in table.column_names
-                    },
-                )
-            writer.write_table(table)
-        if writer is not None:
-            writer.close()
+    def _stamps_filled(self, table: pa.Table) -> pa.Table:
+        import pyarrow as pa
 
-    if fmt == "parquet":
-        write_atomically(target, write_parquet)
-    else:
-        header_shape = (rows, len(kinds), *(shape or (0, 0)))
+        kinds, shape = self.kinds, self.shape
+        if shape is not None:
+            table = with_nan_stamps(table, kinds, shape)
+            return table.select([n for n in table.column_names if n not in kinds] + kinds)
+        nulls = [pa.nulls(table.num_rows, pa.float32()) for _ in kinds]
+        table = table.drop_columns([k for k in kinds if k in table.column_names])
+        return pa.Table.from_arrays([*table.columns, *nulls], [*table.column_names, *kinds])
 
-        def write_npy(stream: BinaryIO) -> None:
-            header = {"descr": "<f4", "fortran_order": False, "shape": header_shape}
-            np.lib.format.write_array_header_2_0(stream, header)
+    def _table_writer(self, with_stamps: bool) -> Callable[[BinaryIO], None]:
+        import pyarrow.parquet as pq
 
-            def stamps_out(table: pa.Table) -> pa.Table:
-                stream.write(stamps_of(table, kinds, shape).astype("<f4", copy=False).tobytes())
-                return table.drop_columns(kinds)
+        def write(stream: BinaryIO) -> None:
+            writer = None
+            for table in self._tables(with_stamps):
+                if writer is None:
+                    writer = pq.ParquetWriter(
+                        stream,
+                        table.schema,
+                        use_dictionary=_not_stamps(table, self.kinds),
+                        compression={
+                            name: "none" if name in self.kinds else "snappy"
+                            for name in table.column_names
+                        },
+                    )
+                writer.write_table(table)
+            if writer is not None:
+                writer.close()
 
-            write_atomically(
-                table_target, lambda tables_stream: write_parquet(tables_stream, stamps_out)
+        return write
+
+    def _npy_writer(self, digest: Any) -> Callable[[BinaryIO], None]:
+        import numpy as np
+
+        def write(stream: BinaryIO) -> None:
+            header = io.BytesIO()
+            shape = (self.rows, len(self.kinds), *(self.shape or (0, 0)))
+            np.lib.format.write_array_header_2_0(
+                header, {"descr": "<f4", "fortran_order": False, "shape": shape}
             )
+            for data in self._npy_chunks(header.getvalue()):
+                digest.update(data)
+                stream.write(data)
 
-        write_atomically(target, write_npy)
-    return (rows, *status_counts(statuses))
+        return write
+
+    def _npy_chunks(self, header: bytes) -> Iterator[bytes]:
+        yield header
+        for number in range(self.count):
+            table = self._stamps_filled(_read_part(self.parts, number))
+            stamps = stamps_of(table, self.kinds, self.shape)
+            yield stamps.astype("<f4", copy=False).tobytes()
+
+
+_PANDAS_METADATA = {
+    "index_columns": [],
+    "column_indexes": [],
+    "columns": [
+        {
+            "name": "alertId",
+            "field_name": "alertId",
+            "pandas_type": "int64",
+            "numpy_type": "Int64",
+            "metadata": None,
+        }
+    ],
+}
+"""What pandas reads ``alertId`` as: its nullable ``Int64`` (other columns: pyarrow's default)."""
+
+
+def _renamed(staged: Path, target: Path) -> None:
+    """`staged` renamed to `target` (same filesystem), keeping `target`'s permissions, and the
+    rename flushed to disk where the system allows."""
+    with suppress(FileNotFoundError):
+        os.chmod(staged, target.stat().st_mode & 0o7777)
+    os.replace(staged, target)
+    try:
+        directory = os.open(target.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(directory)
+    except OSError:
+        pass
+    finally:
+        os.close(directory)
 
 
 class ExportLock:
@@ -433,7 +544,9 @@ class ExportLock:
 
     def __enter__(self) -> ExportLock:
         for _ in range(5):
-            descriptor = self._created() or self._taken_over()
+            descriptor = self._created()
+            if descriptor is None:
+                descriptor = self._taken_over()
             if descriptor is not None:
                 self.descriptor = descriptor
                 return self
@@ -446,12 +559,15 @@ class ExportLock:
             self.descriptor = None
 
     def _created(self) -> int | None:
-        """A new lock: a file with our pid, locked, then linked under the lock's name (which
-        fails if a lock is there): never a lock file without its pid or its flock."""
-        temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        descriptor = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        """A new lock: a file of its own (a unique name, for each call of each thread) with our
+        pid, locked, then linked under the lock's name (which fails if a lock is there): never
+        a lock file without its pid or its flock."""
+        descriptor, temporary = tempfile.mkstemp(
+            dir=self.path.parent, prefix=f"{self.path.name}.", suffix=".tmp"
+        )
         try:
-            _flock(descriptor, blocking=True)
+            os.fchmod(descriptor, 0o644)
+            _flock(descriptor, blocking=False)  # nobody else has this file: never refused
             os.write(descriptor, f"{os.getpid()}\n".encode())
             os.link(temporary, self.path)
         except FileExistsError:
@@ -461,7 +577,7 @@ class ExportLock:
             os.close(descriptor)
             raise
         finally:
-            temporary.unlink(missing_ok=True)
+            os.unlink(temporary)
         return descriptor
 
     def _taken_over(self) -> int | None:

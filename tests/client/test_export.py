@@ -4,9 +4,15 @@ and a lake file whose rows swap places between two parts."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
+import threading
+import tracemalloc
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -66,7 +72,8 @@ def test_parquet_rows_are_the_stored_stamps_and_the_single_requests(demo, alerts
 
 def test_pyarrow_and_pandas_read_it_without_this_package(demo, alerts, tmp_path):
     out = tmp_path / "set.parquet"
-    export(demo.root, _ids(alerts, 3), out, kinds=["Science"], progress=False)
+    ids = [*_ids(alerts, 3), 1]
+    export(demo.root, ids, out, kinds=["Science"], progress=False)
     expected = alerts[_ids(alerts, 1)[0]]["stamps"]["Science"]
     np.save(tmp_path / "expected.npy", expected)
     code = f"""
@@ -76,11 +83,15 @@ table = pq.read_table({str(out)!r})
 assert isinstance(table.schema.field("Science").type, pa.FixedShapeTensorType)
 assert table.schema.field("Science").type.value_type == pa.float32()
 pixels = table.column("Science").combine_chunks().to_numpy_ndarray()
-assert pixels.shape == (3, 63, 63), pixels.shape
+assert pixels.shape == (4, 63, 63), pixels.shape
 expected = np.load({str(tmp_path / "expected.npy")!r})
 assert np.array_equal(pixels[0], expected, equal_nan=True)
 frame = pd.read_parquet({str(out)!r})
 assert np.array_equal(frame["Science"][0].reshape(63, 63), expected, equal_nan=True)
+assert np.array_equal(np.stack(frame["Science"]).reshape(-1, 63, 63), pixels, equal_nan=True)
+assert str(frame["alertId"].dtype) == "Int64", frame["alertId"].dtype
+assert frame["alertId"].tolist()[:3] == {ids[:3]!r}
+assert frame["alertId"][3] is pd.NA
 assert not [m for m in sys.modules if m.startswith("fink_cutout_jupyter")]
 print("read")
 """
@@ -92,14 +103,100 @@ def test_npy_is_the_parquet_stamps_beside_its_table(demo, alerts, tmp_path):
     ids = _ids(alerts, 60)
     export(demo.root, ids, tmp_path / "a.parquet", batch_size=25, progress=False)
     summary = export(demo.root, ids, tmp_path / "b.npy", batch_size=25, fmt="npy", progress=False)
-    assert summary.table == tmp_path / "b.parquet"
+    assert summary.table == tmp_path / "b.npy.parquet"
     rows, stamps = exported(tmp_path / "a.parquet")
     array = np.load(tmp_path / "b.npy")
     assert array.shape == (60, 3, 63, 63)
     assert array.dtype == np.float32
     for position, kind in enumerate(KINDS):
         assert np.array_equal(array[:, position], stamps[kind], equal_nan=True)
-    assert pq.read_table(tmp_path / "b.parquet").to_pylist() == rows
+    assert pq.read_table(tmp_path / "b.npy.parquet").to_pylist() == rows
+    said = pq.read_schema(tmp_path / "b.npy.parquet").metadata
+    npy = (tmp_path / "b.npy").read_bytes()
+    assert said[b"npy"] == b"b.npy"
+    assert int(said[b"npy_bytes"]) == len(npy)
+    assert said[b"npy_sha256"].decode() == hashlib.sha256(npy).hexdigest()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.parquet", "b.npy", "b.npy.parquet"]
+
+
+def test_npy_and_parquet_exports_of_one_stem_write_their_own_files(demo, alerts, tmp_path):
+    """An npy export to x.npy (paused once its parts are in, locks held) and a Parquet export to
+    x.parquet write different files; one to x.npy.parquet, the npy's table, is refused."""
+    ids = _ids(alerts, 30)
+    inside, release = threading.Event(), threading.Event()
+
+    def pause(number):
+        if number == 1:
+            inside.set()
+            release.wait(60)
+
+    done = {}
+
+    def run_npy():
+        done["npy"] = export(
+            demo.root,
+            ids[:20],
+            tmp_path / "x.npy",
+            batch_size=10,
+            fmt="npy",
+            progress=False,
+            after_part=pause,
+        )
+
+    thread = threading.Thread(target=run_npy)
+    thread.start()
+    try:
+        assert inside.wait(60)
+        with pytest.raises(ExportBusy, match=re.escape(str(tmp_path / "x.npy.parquet.lock"))):
+            export(demo.root, ids, tmp_path / "x.npy.parquet", progress=False)
+        export(demo.root, ids, tmp_path / "x.parquet", progress=False)
+    finally:
+        release.set()
+        thread.join(60)
+    assert done["npy"].table == tmp_path / "x.npy.parquet"
+    assert pq.read_table(tmp_path / "x.npy.parquet").column("id").to_pylist() == [
+        str(i) for i in ids[:20]
+    ]
+    rows, stamps = exported(tmp_path / "x.parquet")
+    assert [row["id"] for row in rows] == [str(i) for i in ids]
+    assert np.array_equal(np.load(tmp_path / "x.npy")[:, 0], stamps["Science"][:20], equal_nan=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy", "x.npy.parquet", "x.parquet"]
+
+
+def test_npy_killed_between_its_renames_leaves_no_table_beside_other_stamps(demo, alerts, tmp_path):
+    """A first export writes the pair; a second, of other ids, is SIGKILLed right after its .npy
+    is renamed into place: no table is there (an unfinished export), never the first's table
+    beside the second's stamps. Run again, it writes the second pair whole."""
+    ids = _ids(alerts, 40)
+    out = tmp_path / "x.npy"
+    export(demo.root, ids[:20], out, fmt="npy", progress=False)
+    child = f"""
+import os, signal
+import fink_cutout_jupyter.client.export as module
+replace = os.replace
+def killed_after_the_npy(source, target):
+    replace(source, target)
+    if str(target) == {str(out)!r}:
+        os.kill(os.getpid(), signal.SIGKILL)
+os.replace = killed_after_the_npy
+module.export({str(demo.root)!r}, {ids[20:]!r}, {str(out)!r}, fmt="npy", progress=False)
+"""
+    killed = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    left = ["x.npy", "x.npy.lock", "x.npy.parquet.lock", "x.npy.parts"]  # locks: taken over
+    assert sorted(p.name for p in tmp_path.iterdir()) == left
+    summary = export(demo.root, ids[20:], out, fmt="npy", progress=False)
+    assert summary.resumed_parts == 1
+    table = pq.read_table(summary.table)
+    assert table.column("alertId").to_pylist() == ids[20:]
+    assert int(table.schema.metadata[b"npy_bytes"]) == out.stat().st_size
+    assert (
+        table.schema.metadata[b"npy_sha256"].decode()
+        == hashlib.sha256(out.read_bytes()).hexdigest()
+    )
+    export(demo.root, ids[20:], tmp_path / "whole.parquet", progress=False)
+    _, stamps = exported(tmp_path / "whole.parquet")
+    assert np.array_equal(np.load(out)[:, 2], stamps["Difference"], equal_nan=True)
 
 
 def test_a_rerun_continues_from_the_parts_and_other_ids_are_refused(demo, alerts, tmp_path):
@@ -201,15 +298,141 @@ def test_a_second_export_of_the_same_file_is_refused(demo, alerts, tmp_path):
     assert not (tmp_path / "set.parquet.lock").exists()
 
 
-def test_a_killed_assemblys_temporary_file_is_removed(demo, alerts, tmp_path):
-    left = tmp_path / ".set.npy.x1y2.tmp"  # as write_atomically names it
-    left.write_bytes(b"cut")
-    table_left = tmp_path / ".set.parquet.a3.tmp"
-    table_left.write_bytes(b"cut")
-    other = tmp_path / ".other.parquet.b4.tmp"
-    other.write_bytes(b"not ours")
-    export(demo.root, _ids(alerts, 3), tmp_path / "set.npy", fmt="npy", progress=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "set.npy", "set.parquet"]
+def test_a_killed_assemblys_temporaries_are_removed_and_no_one_elses(demo, alerts, tmp_path):
+    """The assembly writes its temporary files in OUT.parts (a killed one's are removed with
+    the parts); a temporary file beside OUT is another writer's (x.npy.parquet's, here) and
+    is left alone."""
+    out = tmp_path / "set.npy"
+
+    def stop(number):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        export(demo.root, _ids(alerts, 3), out, fmt="npy", progress=False, after_part=stop)
+    (tmp_path / "set.npy.parts" / ".stamps.npy.x1y2z3w4.tmp").write_bytes(b"cut")
+    others = [tmp_path / ".set.npy.parquet.a3b4c5d6.tmp", tmp_path / ".set.npy.b4c5d6e7.tmp"]
+    for other in others:
+        other.write_bytes(b"not ours")
+    summary = export(demo.root, _ids(alerts, 3), out, fmt="npy", progress=False)
+    assert summary.resumed_parts == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [*(o.name for o in others), "set.npy", "set.npy.parquet"]
+    )
+
+
+def test_two_threads_locking_one_file_one_holds_and_the_other_is_refused(tmp_path, monkeypatch):
+    """Thread A pauses inside its os.link (its lock file made, flocked, not yet linked); B
+    takes the lock meanwhile; A, resumed, is refused with ExportBusy, and the lock file names
+    its holder throughout."""
+    lock = tmp_path / "set.parquet.lock"
+    inside, release = threading.Event(), threading.Event()
+    link = os.link
+
+    def paused_link(source, target, **options):
+        if threading.current_thread().name == "A" and not inside.is_set():
+            inside.set()
+            release.wait(60)
+        return link(source, target, **options)
+
+    monkeypatch.setattr(os, "link", paused_link)
+    outcome = {}
+
+    def holder_a():
+        try:
+            with ExportLock(lock):
+                outcome["A"] = "held"
+        except ExportBusy as error:
+            outcome["A"] = str(error)
+
+    def holder_b(held: threading.Event, done: threading.Event):
+        with ExportLock(lock):
+            outcome["B"] = lock.read_text()
+            held.set()
+            done.wait(60)
+
+    a = threading.Thread(target=holder_a, name="A")
+    a.start()
+    held, done = threading.Event(), threading.Event()
+    b = threading.Thread(target=holder_b, args=(held, done), name="B")
+    try:
+        assert inside.wait(60)
+        b.start()
+        assert held.wait(10), "B waited for A's lock file (a name shared by the threads)"
+        release.set()
+        a.join(60)
+        assert f"another export writes it (process {os.getpid()}, lock {lock})" in outcome["A"]
+        assert outcome["B"] == f"{os.getpid()}\n"
+        assert lock.read_text() == f"{os.getpid()}\n"
+    finally:
+        release.set()
+        done.set()
+        a.join(60)
+        if b.ident is not None:
+            b.join(60)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_part_holding_other_rows_is_fetched_again(demo, alerts, tmp_path):
+    ids = _ids(alerts, 60)
+    out = tmp_path / "set.parquet"
+
+    def stop(number):
+        if number == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        export(demo.root, ids, out, batch_size=20, progress=False, after_part=stop)
+    parts = tmp_path / "set.parquet.parts"
+    (parts / "part-000000.arrow").write_bytes((parts / "part-000001.arrow").read_bytes())
+    written = []
+    summary = export(demo.root, ids, out, batch_size=20, progress=False, after_part=written.append)
+    assert (written, summary.resumed_parts) == ([0, 2], 1)
+    assert pq.read_table(out, columns=["id"]).column("id").to_pylist() == [str(i) for i in ids]
+
+
+def test_killed_while_removing_the_parts_of_a_finished_export(demo, alerts, tmp_path, monkeypatch):
+    """The manifest goes first: killed while the parts are removed (here: before anything is),
+    the file is whole and an export of other ids is not refused."""
+    out = tmp_path / "set.parquet"
+    with monkeypatch.context() as patched:
+
+        def killed(path, *args, **options):
+            raise KeyboardInterrupt
+
+        patched.setattr(shutil, "rmtree", killed)
+        with pytest.raises(KeyboardInterrupt):
+            export(demo.root, _ids(alerts, 20), out, batch_size=10, progress=False)
+    assert pq.read_table(out).num_rows == 20
+    summary = export(demo.root, _ids(alerts, 5), out, progress=False)
+    assert (summary.rows, summary.resumed_parts) == (5, 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set.parquet"]
+
+
+def test_assembly_memory_does_not_grow_with_the_rows(demo, tmp_path):
+    """20,000 rows (ids the lake does not have: no stamps) assembled from 20 parts: the Python
+    memory taken from the last part on stays under 60 B a row, what keeping each row's status
+    until the end would cost (the ids themselves are there before)."""
+    ids = list(range(1, 20_001))
+
+    def measure_from(number):
+        if number == 19:
+            tracemalloc.start()
+
+    try:
+        summary = export(
+            demo.root,
+            ids,
+            tmp_path / "set.parquet",
+            by="candid",
+            batch_size=1000,
+            progress=False,
+            after_part=measure_from,
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (summary.rows, summary.not_found) == (20_000, 20_000)
+    assert peak < 60 * len(ids), peak
 
 
 def test_a_dead_processs_lock_is_taken_over(demo, alerts, tmp_path):
