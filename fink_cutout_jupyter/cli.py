@@ -462,7 +462,7 @@ def _export(args: argparse.Namespace) -> int:
     kinds = args.kind or list(KINDS)
     if args.spark:
         return _export_with_spark(args, kinds)
-    from fink_cutout_jupyter.client import CutoutClient
+    from fink_cutout_jupyter.client import CutoutClient, CutoutClientError
     from fink_cutout_jupyter.client.export import export
     from fink_cutout_jupyter.storage.lake import Lake
 
@@ -484,6 +484,10 @@ def _export(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             restart=args.restart,
         )
+    except CutoutClientError as error:  # refused by the batch door: parts written are kept
+        again = "; run the same command again to resume" if error.status in (502, 503, 504) else ""
+        print(f"fink-cutouts: error: {error}{again}", file=sys.stderr)
+        return 1
     except (OSError, ValueError) as error:  # a CutoutError is printed by main
         if isinstance(error, CutoutError):
             raise

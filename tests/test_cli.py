@@ -582,7 +582,7 @@ def test_export_takes_a_column_of_a_csv_or_parquet_file_and_writes_npy(demo, tmp
     def export(ids: str, out: str, *extra: str) -> list[dict]:
         command = ["export", str(tmp_path / ids), "--lake", str(demo.root), "-q"]
         assert main([*command, "--out", str(tmp_path / out), *extra]) == 0
-        return pq.read_table(tmp_path / out.replace(".npy", ".parquet")).to_pylist()
+        return pq.read_table(tmp_path / out.replace(".npy", ".npy.parquet")).to_pylist()
 
     rows = export("ids.csv", "a.parquet")  # objectId, the first id column: latest alerts
     assert [row["id"] for row in rows] == alerts.column("objectId").to_pylist()
@@ -632,6 +632,30 @@ def test_export_bad_ids_files_are_named(demo, tmp_path, capsys, name, content, e
     assert main(["export", str(path), "--lake", str(demo.root), "--out", str(out), *extra]) == 1
     assert f"fink-cutouts: error: {message.format(path=path)}" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_export_refused_by_the_batch_door_says_why_in_one_line(demo, tmp_path, capsys):
+    """A request the batch door refuses (a malformed id: 400; a server that cannot be reached:
+    503, which a rerun resumes) ends in one line and status 1, not a traceback; the ids fixed,
+    the same --out exports (the refused run wrote no part worth keeping)."""
+    bad = tmp_path / "bad.txt"
+    bad.write_text("notanid\n")
+    out = str(tmp_path / "set.parquet")
+    command = ["export", str(bad), "--lake", str(demo.root), "--out", out, "--by", "objectId"]
+    assert main([*command, "-q"]) == 1
+    error = capsys.readouterr().err
+    assert error == (
+        "fink-cutouts: error: objectId[0]: 'notanid' is not a ZTF object id; expected something "
+        "like 'ZTF24abssjsb'\n"
+    )
+    _, ids = _export_ids(demo, 5, tmp_path)
+    assert main(["export", ids, "--url", "http://127.0.0.1:9/", "--out", out, "-q"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("fink-cutouts: error: cannot reach http://127.0.0.1:9/: ")
+    assert error.endswith("(HTTP 503); run the same command again to resume\n")
+    assert main(["export", ids, "--lake", str(demo.root), "--out", out, "-q"]) == 0
+    assert "6 rows to" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.txt", "ids.txt", "set.parquet"]
 
 
 def test_export_over_http_writes_what_the_lake_in_process_gives(served_demo, demo, tmp_path):
