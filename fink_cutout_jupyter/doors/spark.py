@@ -1,26 +1,27 @@
 """Stamps on Spark, for millions of ids: a DataFrame of ids joined to their alerts' stamps.
 
 ``cutouts_with_spark(spark, ids_df, lake)`` reads in the executors what the batch door reads in
-one process, in two steps of ``mapInArrow``:
+one process, in two steps of ``mapInArrow`` (their functions: `doors.spark_tasks`):
 
 1. each id is located through the lake's `AlertIndex` (an object id: its latest alert; an alert
    id: that alert), where the ids are;
-2. the located ids are shuffled by file, row group and slab of `SLAB_ROWS` rows (`repartition`
-   into `TASKS_PER_CORE` tasks a core: a file's ids stay together, and the ids of one file can
-   still keep every core busy), sorted by row within them (`sortWithinPartitions`: the stamps'
-   data pages follow the rows), and read a chunk of about `READ_CHUNK` alerts at a time (cut
-   where a data page ends) by `CutoutReader.read_many`: a page holding the stamps of forty
-   requested alerts is read and decompressed once, and each row is proven to hold its alert
-   (the file's identity and the alert id stored in the row, a rewritten file scanned instead)
-   as everywhere else. A chunk's stamps are decoded on the worker's threads (`in_threads`).
+2. the located ids are shuffled by file, row group and slab of `spark_tasks.SLAB_ROWS` rows
+   (`repartition` into `spark_tasks.TASKS_PER_CORE` tasks a core: a file's ids stay together,
+   and the ids of one file can still keep every core busy), sorted by row within them
+   (`sortWithinPartitions`: the stamps' data pages follow the rows), and read a chunk of about
+   `spark_tasks.READ_CHUNK` alerts at a time (cut where a data page ends) by
+   `CutoutReader.read_many`: a page holding the stamps of forty requested alerts is read and
+   decompressed once, and each row is proven to hold its alert (the file's identity and the
+   alert id stored in the row, a rewritten file scanned instead) as everywhere else. A chunk's
+   stamps are decoded on the worker's threads (`in_threads`).
    Memory is bounded by the chunk, whatever the number of ids.
 
 An id the index does not know, or that is no id, is a row with its status; an index that
 cannot be read (503) fails the task, which Spark retries, then the job: millions of rows saying
 "unavailable" would be no answer.
 
-Each Python worker keeps one `AlertIndex` and one `CutoutReader` per lake (`_opened`), so the
-index's files and the lake's open files serve every task the worker runs.
+Each Python worker keeps one `AlertIndex` and one `CutoutReader` per lake, so the index's files
+and the lake's open files serve every task the worker runs.
 
 The answer has one row per input id, **in no particular order** (join it back on ``id``):
 ``id`` (the id as text), ``status`` (``ok``, or why the id has no stamps: ``not found: ...``,
@@ -43,9 +44,9 @@ A kind that has no stamp, or whose stamp does not decode, is null (the status sa
 
 ``export_with_spark(spark, ids, lake, out)`` writes that DataFrame as a Parquet dataset (a
 directory of part files, readable by pyarrow, pandas and Spark), through Spark into a temporary
-directory beside `out`, renamed to `out` once complete (Hadoop's ``FileContext.rename``, which
-refuses an existing `out`): no reader ever sees a part-written `out`. Classic Spark (py4j), not
-Spark Connect.
+directory beside `out`, renamed to `out` once complete (`doors.spark_files`: Hadoop's
+``FileContext.rename``, which refuses an existing `out`): no reader ever sees a part-written
+`out`. Classic Spark (py4j), not Spark Connect.
 
 From a notebook on Fink's cluster::
 
@@ -56,44 +57,30 @@ From a notebook on Fink's cluster::
 from __future__ import annotations
 
 import contextlib
-import pickle
-import threading
 import time
 import uuid
-import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
 
-from fink_cutout_jupyter.contract.batch import ALERT_NAMES, OBJECT_NAMES, BatchItem, failure
-from fink_cutout_jupyter.contract.batch_formats import FIELDS, item_status, metadata
+from fink_cutout_jupyter.contract.batch import ALERT_NAMES, OBJECT_NAMES
+from fink_cutout_jupyter.contract.batch_formats import FIELDS
 from fink_cutout_jupyter.contract.id_files import id_column as id_column_of
 from fink_cutout_jupyter.cutouts.stamps import StampKinds
-from fink_cutout_jupyter.errors import BadParameter, CutoutError, NotFound, quote
+from fink_cutout_jupyter.doors.spark_files import HadoopPath
+from fink_cutout_jupyter.doors.spark_tasks import (
+    Where,
+    located_by_file,
+    read_chunks,
+    without_pandas_warning,
+)
+from fink_cutout_jupyter.errors import BadParameter, quote
 from fink_cutout_jupyter.storage.lake import Lake
 from fink_cutout_jupyter.surveys import KINDS
 
-if TYPE_CHECKING:
-    import pyarrow as pa
-
-    from fink_cutout_jupyter.cutouts.reader import CutoutReader
-    from fink_cutout_jupyter.index.lookup import AlertIndex
-
 OUTPUTS = ("array", "FITS")
 BY = ("auto", *OBJECT_NAMES, *ALERT_NAMES)
-SLAB_ROWS = 1024  # a file's rows shuffled together (a page cut by a slab's end is read twice)
-# Reading tasks a core, a fixed number: the located rows shuffled are small, and Spark's adaptive
-# execution, merging partitions by bytes, would give every read to one task.
-TASKS_PER_CORE = 4
-READ_CHUNK = 256  # alerts read at once by a worker, then cut where a data page ends ...
-MAX_CHUNK = 2 * READ_CHUNK  # ... or here at most: ~24 MB of float32 pixels for 3 ZTF stamps
 _FLOAT_COLUMNS = ("jd", "magnitude", "magnitude_error", "ra", "dec")
-_LOCATED = (
-    "id string, status string, hdfsPath string, rowGroup int, row long, slab long, page long, "
-    "location binary"
-)
-_PANDAS_WARNING = "PySpark does not yet fully support pandas"
 
 
 @dataclass
@@ -134,7 +121,8 @@ def cutouts_with_spark(
     kinds : sequence of str
         Which stamps, some of ``Science``, ``Template``, ``Difference``.
     id_column : str, optional
-        The column of ids; default: the first of `contract.id_files.ID_COLUMNS` present, or the only column.
+        The column of ids; default: the first of `contract.id_files.ID_COLUMNS` present, or the
+        only column.
     by : {"auto", "objectId", "candid", "diaObjectId", "diaSourceId"}
         What the ids are: object ids (each object's latest alert) or alert ids. ``auto``: the
         column's name if it is one of those (``alertId`` meaning alert ids), else alert ids if
@@ -158,25 +146,16 @@ def cutouts_with_spark(
     if by not in BY:
         raise BadParameter(f"by: {quote(by)} is not allowed; allowed: {', '.join(BY)}")
     lake = lake if isinstance(lake, Lake) else Lake(lake)
-    where = _Where(lake.uri, lake.science_dir, lake.online_dir, index)
+    where = Where(lake.uri, lake.science_dir, lake.online_dir, index)
     column = _id_column(ids_df, id_column)
     by_object = _by_object(ids_df, column, by)
     ids = ids_df.select(ids_df[column].cast("string").alias("id"))
-    grouped = _located_by_file(spark, ids, where, by_object, kinds[0])
-    with _without_pandas_warning():
+    grouped = located_by_file(spark, ids, where, by_object, kinds[0])
+    columns = output_schema(kinds, output)
+    with without_pandas_warning():
         return grouped.mapInArrow(
-            partial(_read, where, kinds, output), _ddl(output_schema(kinds, output))
+            partial(read_chunks, where, kinds, output, columns), _ddl(columns)
         )
-
-
-def _located_by_file(spark, ids, where: _Where, by_object: bool, kind: str):
-    """The ids (a column ``id`` of text) located, shuffled by file, row group and slab, and
-    sorted by row within each task (`_LOCATED`'s columns)."""
-    with _without_pandas_warning():
-        located = ids.mapInArrow(partial(_locate, where, by_object, kind), _LOCATED)
-    tasks = max(1, spark.sparkContext.defaultParallelism * TASKS_PER_CORE)
-    grouped = located.repartition(tasks, "hdfsPath", "rowGroup", "slab")
-    return grouped.sortWithinPartitions("hdfsPath", "rowGroup", "row")
 
 
 def export_with_spark(
@@ -208,7 +187,8 @@ def export_with_spark(
         on a cluster set up so). It must not exist.
     kinds, by : see `cutouts_with_spark`.
     column : str, optional
-        The column of ids in a CSV or Parquet file or a DataFrame (see `contract.id_files.ID_COLUMNS`).
+        The column of ids in a CSV or Parquet file or a DataFrame (see
+        `contract.id_files.ID_COLUMNS`).
     index : str
         The index root, where it is not the lake's ``_cutout_index``.
 
@@ -224,7 +204,7 @@ def export_with_spark(
     """
     started = time.perf_counter()
     frame, column = _ids_frame(spark, ids, column)
-    target = _HadoopPath(spark, out)
+    target = HadoopPath(spark, out)
     if target.exists():
         raise BadParameter(f"out: {out} exists; remove it or choose another name")
     temporary = target.sibling(f".{target.name}.spark-{uuid.uuid4().hex}.tmp")
@@ -232,7 +212,6 @@ def export_with_spark(
         stamps = cutouts_with_spark(spark, frame, lake, kinds, column, by, index=index)
         # dictionaries do not shrink pixels: parquet-mr would try one per page and drop it
         stamps.write.option("parquet.enable.dictionary", "false").parquet(temporary.uri)
-        _before_rename(temporary.uri)
         temporary.rename_to(target, out)
     except BaseException:
         with contextlib.suppress(Exception):
@@ -273,14 +252,6 @@ def _ddl(columns: list[tuple[str, str]]) -> str:
     return ", ".join(f"`{name}` {kind}" for name, kind in columns)
 
 
-@contextlib.contextmanager
-def _without_pandas_warning() -> Iterator[None]:
-    """pyspark's mapInArrow checks pandas' version and warns of pandas 3; no pandas is used."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", _PANDAS_WARNING, FutureWarning)
-        yield
-
-
 def _id_column(ids_df, id_column: str | None) -> str:
     """The frame's column of ids, by `id_files.id_column`'s rule (as the single-process export
     chooses a file's), and not of floating-point numbers."""
@@ -316,7 +287,7 @@ def _ids_frame(spark, ids, column: str | None):
     if not isinstance(ids, str):
         values = [(None if value is None else str(value),) for value in ids]
         return spark.createDataFrame(values, "id string"), "id"
-    given = _HadoopPath(spark, ids)
+    given = HadoopPath(spark, ids)
     if not given.exists():
         raise BadParameter(f"ids: {ids} does not exist")
     lowered = ids.rstrip("/").lower()
@@ -339,277 +310,3 @@ def _status_counts(spark, uri: str) -> dict[str, int]:
     statuses = spark.read.parquet(uri).select("status")
     reason = functions.split(functions.split("status", ";").getItem(0), ":").getItem(0)
     return {row[0]: row[1] for row in statuses.groupBy(reason).count().collect()}
-
-
-def _before_rename(uri: str) -> None:
-    """Called once the dataset is complete under its temporary name (tests pause here)."""
-
-
-class _HadoopPath:
-    """A path of Spark's Hadoop filesystem, on the driver (py4j): what Spark writes through."""
-
-    def __init__(self, spark, path: str, filesystem=None) -> None:
-        self.spark = spark
-        jvm = spark.sparkContext._jvm
-        self.conf = spark.sparkContext._jsc.hadoopConfiguration()
-        given = jvm.org.apache.hadoop.fs.Path(path)
-        self.filesystem = filesystem or given.getFileSystem(self.conf)
-        self.path = self.filesystem.makeQualified(given)
-
-    @property
-    def uri(self) -> str:
-        return str(self.path.toString())
-
-    @property
-    def name(self) -> str:
-        return str(self.path.getName())
-
-    def exists(self) -> bool:
-        return bool(self.filesystem.exists(self.path))
-
-    def is_directory(self) -> bool:
-        return bool(self.filesystem.getFileStatus(self.path).isDirectory())
-
-    def sibling(self, name: str) -> _HadoopPath:
-        jvm = self.spark.sparkContext._jvm
-        return _HadoopPath(
-            self.spark, jvm.org.apache.hadoop.fs.Path(self.path.getParent(), name).toString()
-        )
-
-    def delete(self) -> None:
-        self.filesystem.delete(self.path, True)
-
-    def rename_to(self, target: _HadoopPath, given: str) -> None:
-        """Rename, refusing an existing `target` (`BadParameter` naming `given`): HDFS checks
-        and renames in one NameNode call; a local filesystem checks just before renaming."""
-        jvm = self.spark.sparkContext._jvm
-        context = jvm.org.apache.hadoop.fs.FileContext.getFileContext(
-            target.path.toUri(), self.conf
-        )
-        no_options = self.spark.sparkContext._gateway.new_array(
-            getattr(jvm.org.apache.hadoop.fs, "Options$Rename"), 0
-        )
-        try:
-            context.rename(self.path, target.path, no_options)
-        except Exception as error:  # py4j's Py4JJavaError, its Java exception attached
-            java = getattr(error, "java_exception", None)
-            if java is not None and "FileAlreadyExists" in str(java.getClass().getName()):
-                raise BadParameter(
-                    f"out: {given} exists (made while the export ran); the export was not "
-                    "written over it"
-                ) from None
-            raise
-
-
-@dataclass(frozen=True)
-class _Where:
-    """Where the lake and its index are: plain strings, pickled to the executors."""
-
-    lake_uri: str
-    science_dir: str
-    online_dir: str
-    index_root: str
-
-
-_OPENED: dict[_Where, tuple[AlertIndex, CutoutReader]] = {}
-_OPENED_LOCK = threading.Lock()
-
-
-def _opened(where: _Where) -> tuple[AlertIndex, CutoutReader]:
-    """The Python worker's index and reader of a lake, made on first use and kept."""
-    from fink_cutout_jupyter.cutouts.reader import CutoutReader
-    from fink_cutout_jupyter.index.lookup import AlertIndex
-
-    with _OPENED_LOCK:
-        if where not in _OPENED:
-            lake = Lake(where.lake_uri, where.science_dir, where.online_dir)
-            index = AlertIndex(lake, where.index_root or None)
-            _OPENED[where] = (index, CutoutReader(lake, None, index))
-        return _OPENED[where]
-
-
-def _locate(where: _Where, by_object: bool, kind: str, batches: Iterable[pa.RecordBatch]):
-    """Executor: each id with its location (pickled), where its row is and the data page of its
-    `kind` stamp (-1 if not indexed), or its status."""
-    import pyarrow as pa
-
-    index, _ = _opened(where)
-    for batch in batches:
-        columns: dict[str, list] = {name: [] for name in _located_names()}
-        for value in batch.column(0).to_pylist():
-            status, location = _located(index, value, by_object)
-            page = -1
-            if location is not None and location.page_spans:
-                page = location.page_spans[kind][0].offset
-            columns["id"].append(value)
-            columns["status"].append(status)
-            columns["hdfsPath"].append(location and location.path)
-            columns["rowGroup"].append(location and location.row_group)
-            columns["row"].append(location and location.row)
-            columns["slab"].append(location and location.row // SLAB_ROWS)
-            columns["page"].append(page)
-            columns["location"].append(location and pickle.dumps(location, protocol=5))
-        yield pa.record_batch(
-            {
-                "id": pa.array(columns["id"], pa.string()),
-                "status": pa.array(columns["status"], pa.string()),
-                "hdfsPath": pa.array(columns["hdfsPath"], pa.string()),
-                "rowGroup": pa.array(columns["rowGroup"], pa.int32()),
-                "row": pa.array(columns["row"], pa.int64()),
-                "slab": pa.array(columns["slab"], pa.int64()),
-                "page": pa.array(columns["page"], pa.int64()),
-                "location": pa.array(columns["location"], pa.binary()),
-            }
-        )
-
-
-def _located_names() -> list[str]:
-    return [part.split()[0] for part in _LOCATED.split(", ")]
-
-
-def _located(index: AlertIndex, value: str | None, by_object: bool):
-    """(status, location): the id's alert as the batch door finds it, or why not."""
-    text = (value or "").strip()
-    if not text:
-        return "bad id: empty", None
-    try:
-        location = index.latest(text) if by_object else index.alert(text)
-    except NotFound as error:
-        return f"not found: {error}", None
-    except BadParameter as error:
-        return f"bad id: {error}", None
-    return "ok", location
-
-
-def _read(where: _Where, kinds: StampKinds, output: str, batches: Iterable[pa.RecordBatch]):
-    """Executor: the located ids (sorted by file and row) read in chunks cut at page ends."""
-    _, reader = _opened(where)
-    pending: list[dict[str, Any]] = []
-    for batch in batches:
-        for row in batch.to_pylist():
-            if len(pending) >= MAX_CHUNK or (
-                len(pending) >= READ_CHUNK and _page_of(row) != _page_of(pending[-1])
-            ):
-                yield _answer(reader, pending, kinds, output)
-                pending = []
-            pending.append(row)
-    if pending:
-        yield _answer(reader, pending, kinds, output)
-
-
-def _page_of(row: dict[str, Any]) -> tuple:
-    return row["hdfsPath"], row["rowGroup"], row["page"]
-
-
-def _answer(
-    reader: CutoutReader, rows: list[dict[str, Any]], kinds: StampKinds, output: str
-) -> pa.RecordBatch:
-    """One chunk of located ids read (`read_many`), as the answer's Arrow batch."""
-    items = [
-        BatchItem(
-            row["id"],
-            row["status"],
-            pickle.loads(row["location"]) if row["location"] is not None else None,
-        )
-        for row in rows
-    ]
-    located = [item for item in items if item.location is not None]
-    read = reader.read_many([item.located for item in located], kinds)
-    for item, alert in zip(located, read, strict=True):
-        if isinstance(alert, CutoutError):
-            item.status = failure(alert)
-        else:
-            item.stamps = alert.stamps
-    stamps = _fits_columns(items, kinds) if output == "FITS" else _array_columns(items, kinds)
-    return _record_batch(items, kinds, output, stamps)
-
-
-def _fits_columns(items: list[BatchItem], kinds: StampKinds) -> dict[str, pa.Array]:
-    import pyarrow as pa
-
-    return {
-        kind: pa.array(
-            [s.fits_bytes if (s := item.stamps.get(kind)) else None for item in items],
-            pa.binary(),
-        )
-        for kind in kinds
-    }
-
-
-def _array_columns(items: list[BatchItem], kinds: StampKinds) -> dict[str, pa.Array]:
-    """Each kind's pixels (flat float32 lists, null where none) and shapes; a stamp that does
-    not decode is null, and its row's status says why.
-
-    As the batch door's stack: the stamps are decoded and copied into each kind's one buffer on
-    every core (`in_threads`), straight from their stored bytes where astropy would not scale
-    them (`stored_pixels`: one copy a stamp)."""
-    import numpy as np
-    import pyarrow as pa
-
-    from fink_cutout_jupyter.cutouts.decode_threads import in_threads
-
-    stamps = [item.stamps.get(kind) for item in items for kind in kinds]
-    decoded = in_threads(_pixels_or_error, stamps)
-    for place, data in enumerate(decoded):
-        if isinstance(data, CutoutError):
-            items[place // len(kinds)].status = failure(data)
-    columns = {}
-    for number, kind in enumerate(kinds):
-        datas = [d if isinstance(d, np.ndarray) else None for d in decoded[number :: len(kinds)]]
-        offsets = np.zeros(len(datas) + 1, dtype=np.int64)
-        np.cumsum([0 if d is None else d.size for d in datas], out=offsets[1:])
-        values = np.empty(int(offsets[-1]), dtype=np.float32)
-
-        def copied(row: int, datas=datas, offsets=offsets, values=values) -> None:
-            if datas[row] is not None:
-                values[offsets[row] : offsets[row + 1]] = datas[row].ravel()
-
-        in_threads(copied, range(len(datas)))
-        missing = pa.array([d is None for d in datas], pa.bool_())
-        columns[kind] = pa.ListArray.from_arrays(
-            pa.array(offsets.astype(np.int32)), pa.array(values, pa.float32()), mask=missing
-        )
-        columns[f"{kind}_height"] = pa.array(
-            [None if d is None else d.shape[0] for d in datas], pa.int32()
-        )
-        columns[f"{kind}_width"] = pa.array(
-            [None if d is None else d.shape[-1] for d in datas], pa.int32()
-        )
-    return columns
-
-
-def _pixels_or_error(stamp) -> Any:
-    """A stamp's pixels (as stored where astropy would give them so: a view), None for no
-    stamp, or the `CutoutError` saying why they do not decode."""
-    if stamp is None:
-        return None
-    from fink_cutout_jupyter.cutouts.fits_data import stored_pixels
-
-    try:
-        stored = stored_pixels(stamp.fits_bytes)
-        return stamp.data if stored is None or stored.ndim != 2 else stored
-    except CutoutError as error:
-        return error
-
-
-def _record_batch(
-    items: list[BatchItem], kinds: StampKinds, output: str, stamps: dict[str, pa.Array]
-) -> pa.RecordBatch:
-    import pyarrow as pa
-
-    rows = [metadata(item) for item in items]
-    types = {"bigint": pa.int64(), "double": pa.float64(), "string": pa.string()}
-    arrays = {}
-    for name, kind in output_schema(kinds, output):
-        if name in stamps:
-            arrays[name] = stamps[name]
-        elif name == "id":
-            arrays[name] = pa.array([item.requested for item in items], pa.string())
-        elif name == "status":
-            arrays[name] = pa.array([item_status(item) for item in items], pa.string())
-        else:
-            values = [row.get(name) for row in rows]
-            if name == "objectId":
-                values = [None if v is None else str(v) for v in values]
-            arrays[name] = pa.array(values, types[kind])
-    return pa.record_batch(arrays)

@@ -8,12 +8,8 @@ after indexing. The exports are read back with pyarrow.
 
 from __future__ import annotations
 
-import gzip
 import io
-import pickle
 import random
-import threading
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -23,9 +19,7 @@ from astropy.io import fits
 from support.rewrites import stored_stamps, swap_rows
 
 from fink_cutout_jupyter.client import CutoutClient
-from fink_cutout_jupyter.doors import spark as spark_door
 from fink_cutout_jupyter.doors.spark import (
-    MAX_CHUNK,
     cutouts_with_spark,
     export_with_spark,
     output_schema,
@@ -35,22 +29,6 @@ from fink_cutout_jupyter.storage.lake import Lake
 from fink_cutout_jupyter.surveys import KINDS
 
 METADATA = ("objectId", "alertId", "jd", "date", "filter", "magnitude", "ra", "dec", "hdfsPath")
-
-
-def stored_alerts(root: Path, science_dir: str = "science") -> dict[int, dict]:
-    """Every alert of a ZTF lake by candid, read with pyarrow: its object, file and FITS bytes."""
-    alerts = {}
-    for file in sorted((root / science_dir).rglob("*.parquet")):
-        columns = ["objectId", "candid", *(f"cutout{kind}" for kind in KINDS)]
-        for record in pq.read_table(file, columns=columns).to_pylist():
-            alerts[record["candid"]] = {
-                "objectId": record["objectId"],
-                "path": file.relative_to(root).as_posix(),
-                "fits": {
-                    kind: gzip.decompress(record[f"cutout{kind}"]["stampData"]) for kind in KINDS
-                },
-            }
-    return alerts
 
 
 def astropy_pixels(fits_bytes: bytes) -> np.ndarray:
@@ -98,11 +76,6 @@ def pd_missing(value) -> bool:
     import pandas as pd
 
     return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
-
-
-@pytest.fixture(scope="module")
-def demo_stored(demo) -> dict[int, dict]:
-    return stored_alerts(Path(demo.root))
 
 
 def test_every_demo_alert_as_arrays_equals_the_batch_and_astropy(spark, demo, demo_stored):
@@ -163,8 +136,8 @@ def test_object_ids_answer_each_objects_latest_alert_as_the_batch_does(spark, de
         assert answered[object_id]["alertId"] == max(alerts)[1]
 
 
-def test_unknown_empty_and_malformed_ids_get_their_status_and_no_stamps(spark, demo):
-    some = next(iter(stored_alerts(Path(demo.root))))
+def test_unknown_empty_and_malformed_ids_get_their_status_and_no_stamps(spark, demo, demo_stored):
+    some = next(iter(demo_stored))
     ids = spark.createDataFrame(
         [("1",), (str(some),), ("",), (None,), ("ZTF99zzzzzzz",), ("not an id",)], "id string"
     )
@@ -227,28 +200,6 @@ def test_the_real_ztf_files_equal_the_stored_bytes(spark, real_lake_case, ztf_ro
             assert np.array_equal(pixels(answer, kind), expected, equal_nan=True)
 
 
-def test_reads_are_chunked_at_page_ends_and_each_page_read_about_once(demo, demo_stored):
-    """The executors' reading step alone, on the located ids as Spark sorts them: Arrow batches
-    of at most MAX_CHUNK rows, and the pages read: the distinct pages, plus one per chunk cut at
-    most (a page shared by two chunks)."""
-    where = spark_door._Where(str(demo.root), "science", "online/science", "")
-    ids = pa.record_batch({"id": pa.array([str(c) for c in demo_stored])})
-    located = pa.Table.from_batches(list(spark_door._locate(where, False, "Science", [ids])))
-    ordered = located.sort_by([("hdfsPath", "ascending"), ("row", "ascending")])
-    _, reader = spark_door._opened(where)
-    before = reader.pages_read
-    batches = list(spark_door._read(where, KINDS, "FITS", ordered.to_batches(max_chunksize=100)))
-    assert sum(b.num_rows for b in batches) == len(demo_stored)
-    assert max(b.num_rows for b in batches) <= MAX_CHUNK
-    assert len(batches) > 1
-    pages = set()
-    for location in map(pickle.loads, located.column("location").to_pylist()):
-        for name, (span, _) in location.page_spans.items():
-            pages.add((location.path, name, span.offset))
-    read = reader.pages_read - before
-    assert len(pages) <= read <= len(pages) + len(batches) * (len(KINDS) + 1)
-
-
 def test_export_writes_a_parquet_dataset_equal_to_the_batch(spark, demo, demo_stored, tmp_path):
     candids = random.Random(11).sample(list(demo_stored), 200)
     text = tmp_path / "ids.txt"
@@ -296,28 +247,6 @@ def test_export_reads_ids_from_csv_and_parquet_columns(spark, demo, demo_stored,
         export_with_spark(spark, str(ids), demo.root, str(tmp_path / "x"), column="nope")
 
 
-def test_an_out_made_while_the_export_ran_is_kept_and_the_export_removed(
-    spark, demo, demo_stored, tmp_path, monkeypatch
-):
-    """Another writer creates `out` once this export's dataset is complete, before its rename:
-    the rename refuses, the other's `out` is left as it was, the temporary dataset deleted."""
-    out = tmp_path / "stamps.parquet"
-    complete = threading.Event()
-
-    def other_writer_first(uri: str) -> None:
-        assert pq.read_table(uri.removeprefix("file:")).num_rows == 10  # complete, not renamed
-        out.mkdir()
-        (out / "theirs").write_text("another export")
-        complete.set()
-
-    monkeypatch.setattr(spark_door, "_before_rename", other_writer_first)
-    with pytest.raises(BadParameter, match="exists"):
-        export_with_spark(spark, list(demo_stored)[:10], demo.root, str(out))
-    assert complete.is_set()
-    assert [p.name for p in out.iterdir()] == ["theirs"]
-    assert [p.name for p in tmp_path.iterdir()] == ["stamps.parquet"]
-
-
 def test_bad_parameters_are_named(spark, demo):
     ids = spark.createDataFrame([(1.0, "a")], "candid double, other string")
     with pytest.raises(BadParameter, match="column: candid holds double ids"):
@@ -359,30 +288,6 @@ def test_rubin_sources_and_objects_give_the_stored_three_hdu_fits_and_its_image(
         answered, CutoutClient(lake=str(rubin_demo.root)), [str(o) for o in objects], "diaObjectId"
     )
     assert {row["status"] for row in answered.values()} == {"ok"}
-
-
-def test_located_ids_reach_the_readers_grouped_by_file_and_slab_and_sorted_by_row(
-    spark, demo, demo_stored
-):
-    candids = list(demo_stored)
-    random.Random(13).shuffle(candids)
-    ids = spark.createDataFrame([(str(c),) for c in [*candids, 1]], "id string")
-    where = spark_door._Where(str(demo.root), "science", "online/science", "")
-    grouped = spark_door._located_by_file(spark, ids, where, False, "Science")
-    tasks = grouped.rdd.mapPartitionsWithIndex(
-        lambda task, rows: [(task, [(r.hdfsPath, r.rowGroup, r.slab, r.row) for r in rows])]
-    ).collect()
-    seen: dict[tuple, int] = {}
-    busy = 0
-    for task, rows in tasks:
-        located = [row for row in rows if row[0] is not None]
-        assert located == sorted(located), "sorted by file and row"
-        for path, row_group, slab, _ in located:
-            assert seen.setdefault((path, row_group, slab), task) == task, "one task a slab"
-        busy += bool(located)
-    assert sum(len(rows) for _, rows in tasks) == len(candids) + 1
-    assert len(tasks) == spark.sparkContext.defaultParallelism * spark_door.TASKS_PER_CORE
-    assert busy > 1, "the files' slabs spread over several tasks"
 
 
 def test_a_stamp_that_does_not_decode_fails_its_own_row_only(spark, tmp_path):
