@@ -20,6 +20,8 @@ From Fink's nightly Spark job::
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -85,6 +87,10 @@ def spark_session(master: str | None = None):
         ) from None
     builder = SparkSession.builder.appName("fink-cutouts index")
     builder = builder.config("spark.ui.showConsoleProgress", "false")
+    if not os.environ.get("PYSPARK_PYTHON") and (master or "local").startswith("local"):
+        # local workers run this interpreter (a virtual environment need not be activated);
+        # pyspark reads it from the environment when the context starts
+        os.environ["PYSPARK_PYTHON"] = sys.executable
     spark = (builder.master(master) if master else builder).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark

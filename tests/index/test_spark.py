@@ -241,3 +241,29 @@ def test_the_command_line_builds_and_compacts_on_spark(demo, tmp_path):
     tops = sorted({p.relative_to(lake / "_cutout_index").parts[0] for p in files})
     assert tops == ["base-2", "layout.json", "nights"], "the old index deleted after publishing"
     assert len(list((lake / "_cutout_index" / "nights").iterdir())) == 1
+
+
+def test_a_local_session_runs_its_workers_in_this_interpreter(tmp_path):
+    """`fink-cutouts ... --spark` from a virtual environment that is not activated: the local
+    workers must not start the `python3` found first on PATH (which lacks this package)."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("pyspark")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "python3").symlink_to("/bin/false")
+    env = {**os.environ, "PATH": f"{fake_bin}:/usr/bin:/bin"}
+    env.pop("PYSPARK_PYTHON", None)
+    code = (
+        "from fink_cutout_jupyter.index.spark import spark_session\n"
+        "spark = spark_session('local[1]')\n"
+        "print(spark.sparkContext.parallelize([1, 2]).map(lambda x: x * 2).sum())\n"
+        "spark.stop()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "6"
