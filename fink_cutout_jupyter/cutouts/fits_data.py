@@ -63,6 +63,31 @@ def image_pixels(fits_bytes: bytes | memoryview) -> np.ndarray | None:
         None for anything not read here (ask astropy then).
     """
     buffer = fits_bytes if isinstance(fits_bytes, bytes) else bytes(fits_bytes)
+    image = _first_image(buffer)
+    return None if image is None else _pixels(buffer, *image)
+
+
+def stored_pixels(fits_bytes: bytes) -> np.ndarray | None:
+    """The first image's pixels as stored: a read-only view of `fits_bytes` (big-endian, no
+    copy), when astropy would give them unscaled (no BZERO, BSCALE or BLANK); None otherwise
+    (`image_pixels` then). For copying many stamps straight into one array."""
+    image = _first_image(fits_bytes)
+    if image is None:
+        return None
+    data_start, shape, cards = image
+    if any(cards[name] is not _ABSENT for name in (b"BZERO", b"BSCALE", b"BLANK")):
+        return None
+    bitpix = cards[b"BITPIX"]
+    assert isinstance(bitpix, int)
+    stored, count = _BIG_ENDIAN[bitpix], math.prod(shape)
+    if data_start + -(-count * stored.itemsize // _BLOCK) * _BLOCK > len(fits_bytes):
+        return None  # as `image_pixels`: the data's blocks must all be there
+    return np.frombuffer(fits_bytes, stored, count, data_start).reshape(shape)
+
+
+def _first_image(buffer: bytes) -> tuple[int, tuple[int, ...], dict[bytes, object]] | None:
+    """Where the first HDU holding data keeps it, its shape and scaling cards (None: an HDU
+    not read here comes first, or none holds data)."""
     start = 0
     while start < len(buffer):
         layout = _hdu_layout(buffer, start)
@@ -70,30 +95,7 @@ def image_pixels(fits_bytes: bytes | memoryview) -> np.ndarray | None:
             return None
         data_start, shape, cards = layout
         if shape:
-            return _pixels(buffer, data_start, shape, cards)
-        start = data_start
-    return None
-
-
-def stored_pixels(fits_bytes: bytes) -> np.ndarray | None:
-    """The first image's pixels as stored: a read-only view of `fits_bytes` (big-endian, no
-    copy), when astropy would give them unscaled (no BZERO, BSCALE or BLANK); None otherwise
-    (`image_pixels` then). For copying many stamps straight into one array."""
-    start = 0
-    while start < len(fits_bytes):
-        layout = _hdu_layout(fits_bytes, start)
-        if layout is None:
-            return None
-        data_start, shape, cards = layout
-        if shape:
-            if any(cards[name] is not _ABSENT for name in (b"BZERO", b"BSCALE", b"BLANK")):
-                return None
-            bitpix = cards[b"BITPIX"]
-            assert isinstance(bitpix, int)
-            stored, count = _BIG_ENDIAN[bitpix], math.prod(shape)
-            if data_start + -(-count * stored.itemsize // _BLOCK) * _BLOCK > len(fits_bytes):
-                return None  # as `image_pixels`: the data's blocks must all be there
-            return np.frombuffer(fits_bytes, stored, count, data_start).reshape(shape)
+            return data_start, shape, cards
         start = data_start
     return None
 
