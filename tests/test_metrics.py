@@ -206,7 +206,7 @@ def test_the_exposition_is_prometheus_text(enabled):
 async def test_a_hub_services_metrics_and_health_need_a_hub_token(demo):
     """As a hub service, /metrics and /api/v1/health are behind the hub token like the rest
     (Prometheus scrapes with a token that has access to the service)."""
-    from test_hub_auth import get, hub_and_service
+    from support.stand_in_hub import get, hub_and_service
 
     async with hub_and_service(str(demo.root)) as (_, service):
         for path in ("metrics", "api/v1/health"):
