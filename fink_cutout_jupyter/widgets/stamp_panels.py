@@ -7,11 +7,26 @@ computed back in `cuts`. The browser's menus, panel sizes, zoom limit and scale 
 from here too (the read-only traits `choices`, `size_pixels`, `max_zoom` and `scale_bar_lengths`):
 the browser code holds no copy. The display's defaults are a survey's `StampDisplay`
 (`display_traits`): ZTF's unless told.
+
+A panel is keyed by its stamp's ``label`` (its title; the stamp's ``kind`` without one). Two
+traits let the kernel take over (`StampViewer` uses them; see their help):
+
+- `renderings`: label -> the kernel's cuts, stretch curve and colormap. Such a panel is drawn
+  with them (value -> ``(v - low) / (high - low)`` clipped to [0, 1] -> the curve, linearly
+  interpolated -> the colormap's table), colorbar included, and its cuts are not sent back in
+  `cuts`; a panel without an entry is drawn from the traits as before.
+- `markers`: catalogs drawn over the panels at their images' pixel centres (astropy's 0-based
+  convention), each a shape, CSS colour and half-width in CSS pixels; a checkbox per catalog in
+  the browser sets its ``visible``.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import anywidget
+import numpy as np
 import traitlets
 
 from fink_cutout_jupyter.cutouts.render import INTERVALS_WITH_MANUAL, STRETCHES
@@ -27,6 +42,8 @@ from fink_cutout_jupyter.widgets.stamp_display import (
 
 SIZE_PIXELS = {"small": 160, "medium": 240, "large": 360}  # CSS pixels of one panel's square
 MAX_ZOOM = 16.0
+CURVE_SAMPLES = 1024  # a rendering's stretch at x = i / (CURVE_SAMPLES - 1), float32 little-endian
+MARKER_SHAPES = ("circle", "square", "crosshair", "plus", "diamond")
 DISPLAY_TRAITS = ("stretch", "difference_stretch", "interval", "pmin", "pmax")
 _DEFAULT = DEFAULT_SURVEY.stamp_display
 
@@ -90,6 +107,16 @@ class StampPanels(anywidget.AnyWidget):
     overlay_colours = traitlets.Dict(
         OVERLAY_COLOURS, read_only=True, help="CSS colours of the reticle and scale bar"
     ).tag(sync=True)
+    renderings = traitlets.Dict(
+        help='label -> {"cuts": [low, high], "curve": `stretch_curve` bytes, "colormap": name}: '
+        "the panel is drawn with the kernel's cuts, stretch and colormap"
+    ).tag(sync=True)
+    markers = traitlets.List(
+        traitlets.Dict(),
+        help='{"catalog", "x", "y" (float64 little-endian bytes, 0-based pixel centres), '
+        '"panels" (labels, or None: all), "shape" (MARKER_SHAPES), "color", "size" (CSS px, '
+        'the half-width), "visible"} each; the colour is kept as "#rrggbbaa"',
+    ).tag(sync=True)
 
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("colormaps", colormap_tables(DEFAULT_COLORMAPS))
@@ -105,6 +132,120 @@ class StampPanels(anywidget.AnyWidget):
             raise traitlets.TraitError(str(error)) from None
         return proposal["value"]
 
+    @traitlets.validate("renderings")
+    def _valid_renderings(self, proposal):
+        renderings = {}
+        for label, rendering in proposal["value"].items():
+            renderings[label] = _valid_rendering(f"renderings[{label!r}]", rendering)
+            try:
+                self._add_colormap(rendering["colormap"])
+            except BadParameter as error:
+                raise traitlets.TraitError(f"renderings[{label!r}].{error}") from None
+        return renderings
+
+    @traitlets.validate("markers")
+    def _valid_markers(self, proposal):
+        return [_valid_markers(f"markers[{i}]", item) for i, item in enumerate(proposal["value"])]
+
     def _add_colormap(self, name: str) -> None:
         if name not in self.colormaps:
             self.colormaps = {**self.colormaps, **colormap_tables([name])}
+
+
+def stretch_curve(stretch) -> bytes:
+    """An astropy stretch as a rendering's ``curve``: `CURVE_SAMPLES` float32 (little-endian)
+    samples of ``stretch(x, clip=True)`` at x = i / (CURVE_SAMPLES - 1).
+
+    Parameters
+    ----------
+    stretch : astropy.visualization.BaseStretch
+        Any stretch (or a callable taking an array and ``clip``).
+    """
+    x = np.linspace(0.0, 1.0, CURVE_SAMPLES)
+    return np.clip(np.asarray(stretch(x, clip=True), dtype=float), 0.0, 1.0).astype("<f4").tobytes()
+
+
+def _fail(field: str, message: str):
+    return traitlets.TraitError(f"{field}: {message}")
+
+
+def _valid_rendering(field: str, rendering: Any) -> dict[str, Any]:
+    if not isinstance(rendering, dict):
+        raise _fail(field, f"a dict of cuts, curve and colormap, not {type(rendering).__name__}")
+    missing = {"cuts", "curve", "colormap"} - set(rendering)
+    if missing:
+        raise _fail(field, f"missing {', '.join(sorted(missing))}")
+    cuts = rendering["cuts"]
+    if (
+        not isinstance(cuts, list | tuple)
+        or len(cuts) != 2
+        or not all(_is_number(v) and math.isfinite(v) for v in cuts)
+    ):
+        raise _fail(f"{field}.cuts", f"two finite numbers [low, high], not {cuts!r}")
+    curve = _bytes(f"{field}.curve", rendering["curve"])
+    if len(curve) != 4 * CURVE_SAMPLES:
+        raise _fail(
+            f"{field}.curve",
+            f"{len(curve)} bytes, expected {4 * CURVE_SAMPLES} ({CURVE_SAMPLES} float32 samples)",
+        )
+    samples = np.frombuffer(curve, dtype="<f4")
+    if not np.all((samples >= 0) & (samples <= 1)):
+        raise _fail(f"{field}.curve", "samples must be finite and within [0, 1]")
+    if not isinstance(rendering["colormap"], str):
+        raise _fail(f"{field}.colormap", f"a colormap name, not {rendering['colormap']!r}")
+    return {**rendering, "cuts": [float(v) for v in cuts]}
+
+
+def _valid_markers(field: str, item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise _fail(field, f"a dict, not {type(item).__name__}")
+    missing = {"catalog", "x", "y", "shape", "color", "size"} - set(item)
+    if missing:
+        raise _fail(field, f"missing {', '.join(sorted(missing))}")
+    if not isinstance(item["catalog"], str):
+        raise _fail(f"{field}.catalog", f"a label, not {item['catalog']!r}")
+    x, y = _bytes(f"{field}.x", item["x"]), _bytes(f"{field}.y", item["y"])
+    for name, values in (("x", x), ("y", y)):
+        if len(values) % 8:
+            raise _fail(f"{field}.{name}", f"{len(values)} bytes: not float64 values")
+    if len(x) != len(y):
+        raise _fail(f"{field}.y", f"{len(y) // 8} values for {len(x) // 8} of x")
+    panels = item.get("panels")
+    if panels is not None and (
+        not isinstance(panels, list | tuple) or not all(isinstance(p, str) for p in panels)
+    ):
+        raise _fail(f"{field}.panels", f"a list of panel labels or None, not {panels!r}")
+    if item["shape"] not in MARKER_SHAPES:
+        raise _fail(f"{field}.shape", f"{item['shape']!r} is not one of {', '.join(MARKER_SHAPES)}")
+    size = item["size"]
+    if not _is_number(size) or not math.isfinite(size) or size < 0:
+        raise _fail(f"{field}.size", f"a half-width in CSS pixels (>= 0), not {size!r}")
+    visible = item.get("visible", True)
+    if not isinstance(visible, bool):
+        raise _fail(f"{field}.visible", f"True or False, not {visible!r}")
+    return {
+        **item,
+        "panels": None if panels is None else list(panels),
+        "color": _css_colour(f"{field}.color", item["color"]),
+        "size": float(size),
+        "visible": visible,
+    }
+
+
+def _css_colour(field: str, colour: Any) -> str:
+    from matplotlib.colors import to_hex, to_rgba
+
+    try:
+        return to_hex(to_rgba(colour), keep_alpha=True)
+    except (ValueError, TypeError):
+        raise _fail(field, f"{colour!r} is not a matplotlib colour") from None
+
+
+def _bytes(field: str, value: Any) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise _fail(field, f"bytes (little-endian binary values), not {type(value).__name__}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.number) and not isinstance(value, bool)

@@ -188,3 +188,112 @@ def test_the_browser_chooses_the_scale_bars_length_as_python_does():
     )
     assert chosen.returncode == 0, chosen.stderr
     assert json.loads(chosen.stdout) == [scale_bar_arcsec(v) for v in visible]
+
+
+def _rendering(**changes):
+    from astropy.visualization import LogStretch
+
+    from fink_cutout_jupyter.widgets.stamp_panels import stretch_curve
+
+    return {"cuts": [100.0, 600.0], "curve": stretch_curve(LogStretch()), "colormap": "viridis"} | (
+        changes
+    )
+
+
+def _markers(**changes):
+    return {
+        "catalog": "sources",
+        "x": np.array([3.0, 40.5], "<f8").tobytes(),
+        "y": np.array([10.0, 7.25], "<f8").tobytes(),
+        "panels": None,
+        "shape": "circle",
+        "color": "red",
+        "size": 6.0,
+        "visible": True,
+    } | changes
+
+
+def test_a_rendering_is_the_kernels_cuts_curve_and_colormap():
+    from astropy.visualization import LogStretch
+
+    from fink_cutout_jupyter.widgets.stamp_panels import CURVE_SAMPLES
+
+    panels = StampPanels(renderings={"Science": _rendering(cuts=(100, 600), colormap="cividis")})
+    assert panels.renderings["Science"]["cuts"] == [100.0, 600.0]
+    assert len(panels.colormaps["cividis"]) == 768, "its colormap's table is sent too"
+    curve = np.frombuffer(panels.renderings["Science"]["curve"], "<f4")
+    x = np.arange(CURVE_SAMPLES) / (CURVE_SAMPLES - 1)
+    assert curve == pytest.approx(LogStretch()(x), abs=1e-7)
+    _state, buffer_paths, _ = _remove_buffers(panels.get_state())
+    assert ["renderings", "Science", "curve"] in buffer_paths, "the curve travels as bytes"
+
+
+@pytest.mark.parametrize(
+    ("rendering", "message"),
+    [
+        (
+            _rendering(curve=bytes(4 * 1023)),
+            r"renderings\['Science'\]\.curve: 4092 bytes, expected 4096",
+        ),
+        (_rendering(curve="0.5"), r"renderings\['Science'\]\.curve: bytes"),
+        (
+            _rendering(curve=np.full(1024, np.nan, "<f4").tobytes()),
+            r"renderings\['Science'\]\.curve: samples must be finite and within \[0, 1\]",
+        ),
+        (_rendering(cuts=[0, float("nan")]), r"renderings\['Science'\]\.cuts: two finite"),
+        (_rendering(cuts=[1]), r"renderings\['Science'\]\.cuts: two finite"),
+        (_rendering(colormap="no-such-map"), r"renderings\['Science'\]\.colormap: 'no-such-map'"),
+        ({"cuts": [0, 1]}, r"renderings\['Science'\]: missing colormap, curve"),
+    ],
+    ids=["short curve", "curve not bytes", "NaN curve", "NaN cut", "one cut", "colormap", "keys"],
+)
+def test_a_bad_rendering_is_refused_naming_its_field(rendering, message):
+    panels = StampPanels()
+    with pytest.raises(traitlets.TraitError, match=message):
+        panels.renderings = {"Science": rendering}
+    assert panels.renderings == {}
+
+
+def test_markers_keep_their_positions_and_get_a_css_colour():
+    panels = StampPanels(
+        markers=[_markers(), _markers(catalog="other", color="tab:blue", shape="diamond")]
+    )
+    assert [m["color"] for m in panels.markers] == ["#ff0000ff", "#1f77b4ff"]
+    assert np.frombuffer(panels.markers[0]["x"], "<f8").tolist() == [3.0, 40.5]
+    _, buffer_paths, _ = _remove_buffers(panels.get_state())
+    assert ["markers", 0, "x"] in buffer_paths
+    assert ["markers", 1, "y"] in buffer_paths
+    # as the browser sends them back (its checkbox saves `visible`): buffers arrive as memoryviews
+    sent = [
+        {**m, "x": memoryview(m["x"]), "y": memoryview(m["y"]), "visible": False}
+        for m in panels.markers
+    ]
+    panels.markers = sent
+    assert [m["visible"] for m in panels.markers] == [False, False]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"shape": "star"},
+            r"markers\[0\]\.shape: 'star' is not one of circle, square, crosshair, plus, diamond",
+        ),
+        (
+            {"color": "not-a-colour"},
+            r"markers\[0\]\.color: 'not-a-colour' is not a matplotlib colour",
+        ),
+        ({"y": np.zeros(1, "<f8").tobytes()}, r"markers\[0\]\.y: 1 values for 2 of x"),
+        ({"x": b"\0" * 12}, r"markers\[0\]\.x: 12 bytes: not float64 values"),
+        ({"x": [3.0, 40.5]}, r"markers\[0\]\.x: bytes"),
+        ({"size": -1}, r"markers\[0\]\.size: a half-width"),
+        ({"panels": "Science"}, r"markers\[0\]\.panels: a list of panel labels or None"),
+        ({"visible": "yes"}, r"markers\[0\]\.visible: True or False"),
+    ],
+    ids=["shape", "colour", "lengths", "float64", "not bytes", "size", "panels", "visible"],
+)
+def test_a_bad_marker_is_refused_naming_its_field(changes, message):
+    panels = StampPanels()
+    with pytest.raises(traitlets.TraitError, match=message):
+        panels.markers = [_markers(**changes)]
+    assert panels.markers == []

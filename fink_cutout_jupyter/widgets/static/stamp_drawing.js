@@ -1,9 +1,11 @@
-// Drawing: each stamp's image at its cuts, then each panel (the image in the shared view, the
+// Drawing: each stamp's image at its cuts (the kernel's cuts, stretch curve and colormap for the
+// panels it renders), then each panel (the image in the shared view, the catalogs' markers, the
 // crosshair, the reticle on the alert's position, the scale bar, the compass, the colorbar with
 // its ticks and the cuts it used).
 
 import {
   colour,
+  floats,
   formatValue,
   levelFunction,
   NAN_RGB,
@@ -12,7 +14,8 @@ import {
 } from "./colours.js";
 import { element } from "./controls.js";
 import { viewSize, viewTransform } from "./stamp_geometry.js";
-import { isSymmetric, shownStamp } from "./stamp_state.js";
+import { drawMarkers } from "./stamp_markers.js";
+import { isSymmetric, labelOf, renderingOf, shownStamp } from "./stamp_state.js";
 
 // The panels' elements, one per stamp (the caller adds the pointer's listeners).
 export function panelElements() {
@@ -36,11 +39,19 @@ export function paintImages(state, cuts) {
   for (const item of state.prepared) {
     if (!item.pixels) continue;
     const { width, height, kind } = item.stamp;
-    let [low, high] = cuts[kind];
+    const rendering = renderingOf(model, item.stamp);
+    let [low, high] = rendering ? rendering.cuts : cuts[labelOf(item.stamp)];
     if (!(high > low)) [low, high] = [low - 0.5, low + 0.5];
-    const stretch = stretchFunction(stretchOf(model, kind), item.stats, low, high);
-    const level = levelFunction(stretch, low, high, isSymmetric(model, kind));
-    const lut = lookupTable(model, kind);
+    let level;
+    let lut;
+    if (rendering) {
+      level = curveLevel(floats(rendering.curve), low, high);
+      lut = colormapTable(model, rendering.colormap);
+    } else {
+      const stretch = stretchFunction(stretchOf(model, kind), item.stats, low, high);
+      level = levelFunction(stretch, low, high, isSymmetric(model, kind));
+      lut = lookupTable(model, kind);
+    }
     const image = new ImageData(width, height);
     const data = image.data;
     for (let i = 0; i < item.pixels.length; i++) {
@@ -58,7 +69,19 @@ export function paintImages(state, cuts) {
     item.cuts = [low, high];
     item.level = level;
     item.lut = lut;
+    item.rendering = rendering;
   }
+}
+
+// The kernel's stretch as a value -> level: the cuts, clipped to [0, 1], then its curve (samples
+// at x = i / (n - 1)) interpolated linearly.
+export function curveLevel(curve, low, high) {
+  const last = curve.length - 1;
+  return (value) => {
+    const x = Math.max(0, Math.min(1, (value - low) / (high - low))) * last;
+    const i = Math.min(Math.floor(x), last - 1);
+    return curve[i] + (curve[i + 1] - curve[i]) * (x - i);
+  };
 }
 
 // Science and Template share a stretch; Difference has its own (Rubin's: linear).
@@ -68,7 +91,12 @@ export function stretchOf(model, kind) {
 
 function lookupTable(model, kind) {
   const name = kind === "Difference" ? model.get("difference_colormap") : model.get("colormap");
-  const table = model.get("colormaps")[name];
+  return colormapTable(model, name);
+}
+
+// The colormap's 256 RGB levels (the kernel sends every colormap a trait or rendering names).
+function colormapTable(model, name) {
+  const table = model.get("colormaps")[name] || model.get("colormaps").gray;
   return new Uint8Array(table.buffer, table.byteOffset, table.byteLength);
 }
 
@@ -92,7 +120,7 @@ export function drawPanel(state, panel, panelIndex) {
   context.setTransform(ratio, 0, 0, ratio, 0, 0);
   context.fillStyle = "#f4f4f4";
   context.fillRect(0, 0, size, size);
-  panel.title.textContent = item.stamp.kind;
+  panel.title.textContent = labelOf(item.stamp);
   if (!item.canvas) {
     panel.error.textContent = item.stamp.error || "";
     return;
@@ -106,8 +134,9 @@ export function drawPanel(state, panel, panelIndex) {
   context.scale(view.scale, model.get("flip") ? -view.scale : view.scale);
   context.drawImage(item.canvas, 0, 0);
   context.restore();
-  if (state.hover) drawCrosshair(context, view, state.hover);
   const colours = model.get("overlay_colours");
+  drawMarkers(context, state, labelOf(item.stamp), view, colours.outline);
+  if (state.hover) drawCrosshair(context, view, state.hover);
   if (model.get("reticle") && item.stamp.alert_position) {
     drawReticle(context, view, item.stamp.alert_position, colours);
   }
@@ -235,6 +264,11 @@ function drawColorbar(model, panel, item) {
     panel.ticks.append(label);
   }
   const unit = item.stamp.unit ? ` ${item.stamp.unit}` : "";
+  if (item.rendering) {
+    const how = `${item.rendering.colormap}, set in the kernel`;
+    panel.cuts.textContent = `cuts ${formatValue(low)} … ${formatValue(high)}${unit} (${how})`;
+    return;
+  }
   const interval = model.get("interval");
   const how =
     interval === "percentile" ? `percentile ${model.get("pmin")}–${model.get("pmax")}` : interval;

@@ -1,5 +1,5 @@
 // The state of one stamps view: the stamps' pixels and statistics, which stamp each panel shows,
-// and the cuts the interval gives each stamp.
+// and the cuts the interval gives each stamp (those the kernel renders take the kernel's).
 
 import { floats, intervalCuts, statistics } from "./colours.js";
 
@@ -13,7 +13,18 @@ export function newStampsState(model, elements) {
     drag: null,
     blinkStep: 0,
     blinkTimer: null,
+    markers: [], // the kernel's catalogs, their positions read (stamp_markers.js)
   };
+}
+
+// A panel's key and title: its stamp's label, else its kind.
+export function labelOf(stamp) {
+  return stamp.label ?? stamp.kind;
+}
+
+// The kernel's rendering of a stamp's panel (`renderings`), or undefined: the traits draw it.
+export function renderingOf(model, stamp) {
+  return model.get("renderings")[labelOf(stamp)];
 }
 
 export function saveTrait(model, name, value) {
@@ -44,7 +55,8 @@ function shownIndex(state, panelIndex) {
   if (panelIndex !== 0 || !model.get("blinking")) return panelIndex;
   const kinds = model.get("blink_kinds");
   const kind = kinds[state.blinkStep % kinds.length];
-  const found = state.prepared.findIndex((item) => item.stamp.kind === kind);
+  let found = state.prepared.findIndex((item) => labelOf(item.stamp) === kind);
+  if (found < 0) found = state.prepared.findIndex((item) => item.stamp.kind === kind);
   return Math.max(0, found);
 }
 
@@ -52,18 +64,20 @@ export function isSymmetric(model, kind) {
   return kind === "Difference" && model.get("difference_symmetric");
 }
 
-// kind -> [low, high]: the interval's limits (about 0 for a symmetric stamp), Science's for the
-// Template when the cuts are shared.
+// label -> [low, high]: the interval's limits (about 0 for a symmetric stamp), Science's for the
+// Template when the cuts are shared; the stamps the kernel renders are left out (their cuts are
+// the kernel's).
 export function stampCuts(state) {
   const model = state.model;
   const cuts = {};
   for (const item of state.prepared) {
-    if (!item.pixels) continue;
-    cuts[item.stamp.kind] = intervalCuts(model.get("interval"), item.stats, {
+    if (!item.pixels || renderingOf(model, item.stamp)) continue;
+    const label = labelOf(item.stamp);
+    cuts[label] = intervalCuts(model.get("interval"), item.stats, {
       zscale: item.stamp.zscale,
       pmin: model.get("pmin"),
       pmax: model.get("pmax"),
-      manual: model.get("cuts")[item.stamp.kind],
+      manual: model.get("cuts")[label],
       symmetric: isSymmetric(model, item.stamp.kind),
     });
   }

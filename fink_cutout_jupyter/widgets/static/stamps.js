@@ -1,12 +1,13 @@
 // The stamps of one alert, drawn from their float32 pixels: cuts, stretches, colormap, linked zoom
-// and pan, blink, hover readout, colorbars, compass, reticle and scale bar all happen here,
-// without the kernel.
+// and pan, blink, hover readout, colorbars, compass, reticle, scale bar and catalog markers all
+// happen here, without the kernel (which may set a panel's cuts, stretch curve and colormap).
 // This module wires the model's changes and the pointer to the other stamp_*.js modules.
 
 import { element } from "./controls.js";
 import { buildControls, showBlinking, syncControls } from "./stamp_controls.js";
 import { drawAll, drawPanel, paintImages, panelElements } from "./stamp_drawing.js";
 import { panTo, pointerPixel, resetView, zoomAbout } from "./stamp_geometry.js";
+import { prepareMarkers, showMarkerControls } from "./stamp_markers.js";
 import { READOUT_HINT, readoutText } from "./stamp_readout.js";
 import { newStampsState, prepareStamps, saveTrait, stampCuts } from "./stamp_state.js";
 
@@ -20,6 +21,7 @@ const RENDERING = [
   "difference_colormap",
   "difference_symmetric",
   "share_cuts",
+  "renderings",
 ];
 const VIEW = ["zoom", "center", "flip", "size", "reticle", "scale_bar"];
 const BLINK = ["blinking", "blink_interval", "blink_kinds"];
@@ -53,6 +55,11 @@ function render({ model, el }) {
     redraw(state);
   };
   const onBlink = () => updateBlink(state, controls);
+  const onMarkers = () => {
+    prepareMarkers(state);
+    showMarkerControls(state);
+    drawAll(state);
+  };
   const showOrientation = () => {
     state.orientation.textContent = model.get("orientation");
   };
@@ -65,9 +72,12 @@ function render({ model, el }) {
   for (const name of VIEW) model.on(`change:${name}`, onView);
   for (const name of BLINK) model.on(`change:${name}`, onBlink);
   model.on("change:orientation", showOrientation);
+  model.on("change:markers", onMarkers);
 
   showOrientation();
   syncControls(model, controls);
+  prepareMarkers(state);
+  showMarkerControls(state);
   newStamps();
   onBlink();
   return () => clearInterval(state.blinkTimer);

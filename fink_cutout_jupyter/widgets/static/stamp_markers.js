@@ -1,0 +1,110 @@
+// Catalog markers over the panels (the kernel's `markers`): each catalog's positions, 0-based
+// pixel centres of a panel's image (astropy's convention: view x = x + 0.5), drawn as a shape of
+// a CSS colour and half-width, outlined; a checkbox per catalog sets its `visible`.
+
+import { checkbox, element } from "./controls.js";
+import { saveTrait } from "./stamp_state.js";
+
+// The markers' positions, read once per change of the trait.
+export function prepareMarkers(state) {
+  state.markers = state.model.get("markers").map((entry) => ({
+    ...entry,
+    xs: float64s(entry.x),
+    ys: float64s(entry.y),
+  }));
+}
+
+// float64 little-endian values of a binary buffer (a DataView from the kernel), at any offset.
+function float64s(view) {
+  const values = new Float64Array(Math.floor(view.byteLength / 8));
+  for (let i = 0; i < values.length; i++) values[i] = view.getFloat64(8 * i, true);
+  return values;
+}
+
+// The visible catalogs on the panel of `label`, at their image positions.
+export function drawMarkers(context, state, label, view, outline) {
+  for (const entry of state.markers || []) {
+    if (!entry.visible || (entry.panels && !entry.panels.includes(label))) continue;
+    const draw = SHAPES[entry.shape] || SHAPES.circle;
+    context.beginPath();
+    for (let i = 0; i < entry.xs.length; i++) {
+      if (!Number.isFinite(entry.xs[i]) || !Number.isFinite(entry.ys[i])) continue;
+      const [sx, sy] = view.toScreen(entry.xs[i] + 0.5, entry.ys[i] + 0.5);
+      draw(context, sx, sy, entry.size);
+    }
+    context.lineCap = "butt";
+    context.lineJoin = "miter";
+    context.strokeStyle = outline;
+    context.lineWidth = 3.5;
+    context.stroke();
+    context.strokeStyle = entry.color;
+    context.lineWidth = 1.5;
+    context.stroke();
+  }
+}
+
+// Each shape as sub-paths of the current path, centred on (x, y), `r` = the half-width.
+const SHAPES = {
+  circle: (c, x, y, r) => {
+    c.moveTo(x + r, y);
+    c.arc(x, y, r, 0, 2 * Math.PI);
+  },
+  square: (c, x, y, r) => {
+    c.rect(x - r, y - r, 2 * r, 2 * r);
+  },
+  diamond: (c, x, y, r) => {
+    c.moveTo(x, y - r);
+    c.lineTo(x + r, y);
+    c.lineTo(x, y + r);
+    c.lineTo(x - r, y);
+    c.closePath();
+  },
+  plus: (c, x, y, r) => {
+    c.moveTo(x - r, y);
+    c.lineTo(x + r, y);
+    c.moveTo(x, y - r);
+    c.lineTo(x, y + r);
+  },
+  // Four ticks leaving the centre open (the source itself stays visible).
+  crosshair: (c, x, y, r) => {
+    const gap = r / 3;
+    for (const [dx, dy] of [
+      [1, 0],
+      [-1, 0],
+      [0, 1],
+      [0, -1],
+    ]) {
+      c.moveTo(x + gap * dx, y + gap * dy);
+      c.lineTo(x + r * dx, y + r * dy);
+    }
+  },
+};
+
+// A checkbox per catalog (none without markers): it sets the catalog's `visible` and saves it.
+export function showMarkerControls(state) {
+  const model = state.model;
+  const catalogs = [];
+  for (const entry of model.get("markers")) {
+    if (!catalogs.some((shown) => shown.catalog === entry.catalog)) catalogs.push(entry);
+  }
+  if (!state.markerRow) {
+    state.markerRow = element("div", "fink-control-row fink-marker-controls");
+    state.controls.append(state.markerRow);
+  }
+  const row = state.markerRow;
+  row.hidden = catalogs.length === 0;
+  row.replaceChildren(element("span", "fink-marker-heading", "markers"));
+  for (const entry of catalogs) {
+    const toggle = checkbox(entry.catalog, entry.visible, (visible) => {
+      const markers = model
+        .get("markers")
+        .map((item) => (item.catalog === entry.catalog ? { ...item, visible } : item));
+      saveTrait(model, "markers", markers);
+    });
+    toggle.wrap.dataset.catalog = entry.catalog;
+    const swatch = element("span", "fink-marker-swatch");
+    swatch.style.borderColor = entry.color;
+    toggle.wrap.append(swatch);
+    row.append(toggle.wrap);
+  }
+}
