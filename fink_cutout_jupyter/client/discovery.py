@@ -8,11 +8,16 @@ the hub's addresses, never to a URL the user passes.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
+import sys
+import urllib.request
 from typing import TYPE_CHECKING
 
 from fink_cutout_jupyter.client.answers import CutoutClientError
+from fink_cutout_jupyter.client.opener import Deadline, opener
 from fink_cutout_jupyter.client.transport import (
     MAX_REPLY_BYTES,
     HTTPTransport,
@@ -31,7 +36,10 @@ def running_jupyter_server(timeout: float, max_reply_bytes: int) -> HTTPTranspor
 
     The server is the process that started the kernel (``JPY_PARENT_PID``), found by its
     ``jpserver-<pid>.json`` in the runtime directory; another server running on the machine is
-    never taken for it. (jupyter_server's own listing costs a second of imports.)
+    never taken for it. In a kernel, the server must also list this kernel (``/api/kernels/<id>``):
+    a file left by a server that died, whose process id now belongs to the kernel's parent (Voilà,
+    a container's first process), may name the address of another server. (jupyter_server's own
+    listing costs a second of imports.)
     """
     parent = os.environ.get("JPY_PARENT_PID", "")
     if not parent.isdigit():
@@ -46,12 +54,38 @@ def running_jupyter_server(timeout: float, max_reply_bytes: int) -> HTTPTranspor
         transport = HTTPTransport(info["url"], info.get("token"), timeout, max_reply_bytes)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    kernel = this_kernel_id()
+    if kernel is not None and not serves_kernel(transport, kernel):
+        return None
     try:
         if transport.get("openapi.json", {}).status == 200:
             return transport
     except CutoutClientError:
         pass
     return None
+
+
+def this_kernel_id() -> str | None:
+    """The id of the IPython kernel this code runs in (its connection file is
+    ``kernel-<id>.json``), or None outside one."""
+    kernelapp = sys.modules.get("ipykernel.kernelapp")  # never imported here: cheap outside
+    if kernelapp is None or not kernelapp.IPKernelApp.initialized():
+        return None
+    name = os.path.basename(kernelapp.IPKernelApp.instance().connection_file)
+    found = re.fullmatch(r"kernel-([A-Za-z0-9-]+)\.json", name)
+    return found[1] if found else None
+
+
+def serves_kernel(transport: HTTPTransport, kernel: str) -> bool:
+    """Whether the Jupyter server of `transport` runs the kernel of id `kernel`."""
+    url = f"{transport.base_url}api/kernels/{kernel}"
+    request = urllib.request.Request(url, headers=transport.headers)
+    deadline = Deadline(transport.timeout)
+    try:
+        with deadline, opener(deadline).open(request, timeout=transport.timeout) as response:
+            return response.status == 200
+    except (OSError, http.client.HTTPException):
+        return False
 
 
 def discover(

@@ -2,7 +2,10 @@
 (client/discovery.py)."""
 
 import io
+import json
 import os
+import urllib.request
+import uuid
 
 import pytest
 from astropy.io import fits
@@ -72,5 +75,73 @@ def test_discovery_finds_this_kernels_jupyter_server(clean_environment, demo, tm
             assert hdul[0].data.shape == (63, 63)
     finally:
         os.environ.pop("JPY_PARENT_PID", None)
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def client_in_kernel(kernel) -> str:
+    """What ``print(CutoutClient())`` prints in a running kernel (`kernel`: a KernelClient)."""
+    printed: list[str] = []
+
+    def output(message):
+        if message["msg_type"] == "stream":
+            printed.append(message["content"]["text"])
+        elif message["msg_type"] == "error":
+            printed.append("\n".join(message["content"]["traceback"]))
+
+    kernel.wait_for_ready(timeout=60)
+    code = "from fink_cutout_jupyter import CutoutClient\nprint(CutoutClient())"
+    kernel.execute_interactive(code, timeout=60, output_hook=output)
+    return "".join(printed).strip()
+
+
+def test_a_kernel_takes_its_parents_server_only_if_the_server_runs_it(
+    clean_environment, demo, tmp_path
+):
+    """A kernel of the server finds it; a kernel whose parent has the process id of a server
+    that died (its jpserver file left, naming the address another server now has: a container's
+    first process, a reused id) reads FINK_CUTOUTS_LAKE, not that other server's lake."""
+    from jupyter_client.blocking import BlockingKernelClient
+    from jupyter_client.manager import KernelManager
+
+    runtime = tmp_path / "runtime"
+    port = free_port()
+    server = start_jupyter_server(str(demo.root), port, tmp_path, token="kernel-test")
+    headers = {"Authorization": "token kernel-test"}
+    base = f"http://127.0.0.1:{port}"
+    orphan = None
+    try:
+        wait_for_http(f"{base}/api/v1/openapi.json", headers)
+        request = urllib.request.Request(f"{base}/api/kernels", b"{}", headers, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            kernel_id = json.loads(response.read())["id"]
+        of_the_server = BlockingKernelClient()
+        of_the_server.load_connection_file(str(runtime / f"kernel-{kernel_id}.json"))
+        of_the_server.start_channels()
+        try:
+            assert (
+                client_in_kernel(of_the_server) == f"CutoutClient(server http://localhost:{port}/)"
+            )
+        finally:
+            of_the_server.stop_channels()
+
+        # This process plays the kernel's parent; the dead server's file bears its process id.
+        stale = json.loads((runtime / f"jpserver-{server.pid}.json").read_text())
+        (runtime / f"jpserver-{os.getpid()}.json").write_text(json.dumps(stale))
+        environment = {**os.environ, "FINK_CUTOUTS_LAKE": str(demo.root)}
+        # Named as Voilà and Jupyter servers name their kernels' files: kernel-<id>.json.
+        connection = tmp_path / f"kernel-{uuid.uuid4()}.json"
+        orphan = KernelManager(kernel_name="python3", connection_file=str(connection))
+        orphan.start_kernel(env=environment)
+        of_this_process = orphan.client()
+        of_this_process.start_channels()
+        try:
+            printed = client_in_kernel(of_this_process)
+        finally:
+            of_this_process.stop_channels()
+        assert printed == f"CutoutClient(lake {demo.root} (in-process))"
+    finally:
+        if orphan is not None:
+            orphan.shutdown_kernel(now=True)
         server.terminate()
         server.wait(timeout=30)
