@@ -179,12 +179,24 @@ def join_frames(pages: Sequence[ObjectFrames], kinds: Sequence[str] = KINDS) -> 
         empty = np.empty((0, len(kinds), 0, 0), np.float32)
         return ObjectFrames([], np.empty(0), tuple(kinds), empty, pd.DataFrame())
     shape = largest([page.stamps.shape[2:] for page in pages])
+    table = pd.concat([page.table for page in pages], ignore_index=True)
+    statuses, row = list(table["status"]), 0
+    for page in pages:  # the rows of a page of a smaller shape say they were padded
+        height, width = page.stamps.shape[2:]
+        if (height, width) != shape and height and width:
+            grown = ", ".join(f"{kind} {height}x{width}" for kind in page.kinds)
+            for position in range(row, row + len(page)):
+                status = str(statuses[position])
+                if status.startswith("ok") and PADDED_FROM not in status:
+                    statuses[position] = status + PADDED_FROM + grown
+        row += len(page)
+    table["status"] = statuses
     return ObjectFrames(
         [alert for page in pages for alert in page.alert_ids],
         np.concatenate([page.jd for page in pages]),
         pages[0].kinds,
         np.concatenate([padded(page.stamps, shape) for page in pages]),
-        pd.concat([page.table for page in pages], ignore_index=True),
+        table,
         pages[0].offset,
         max(page.total for page in pages),
     )
