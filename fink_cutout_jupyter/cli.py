@@ -15,6 +15,8 @@ from fink_cutout_jupyter.contract.id_files import BY_COLUMN, ID_COLUMNS, read_id
 from fink_cutout_jupyter.errors import BadParameter, CutoutError
 from fink_cutout_jupyter.surveys import KINDS, SURVEYS
 
+FLIPBOOK_FORMATS = ("gif", "apng")
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``fink-cutouts``; returns the exit status."""
@@ -62,7 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(run=_demo)
 
-    get = commands.add_parser("get", help="write the cutouts of one alert")
+    get = commands.add_parser(
+        "get",
+        help="write the cutouts of one alert, or of every alert of an object (--all)",
+        description="Write one alert's cutouts (FITS, array or PNG), or with --all every alert "
+        "of the object, oldest first, as a flip-book: an animated GIF or APNG (fixed cuts "
+        "across frames, kinds side by side) or a FITS cube (an image per kind, a FRAMES table "
+        "of alert ids and times).",
+    )
     get.add_argument("object_id", nargs="?", help="object id, e.g. ZTF24abssjsb")
     get.add_argument("--lake", required=True, help="lake root: directory, hdfs:// or s3:// URI")
     get.add_argument("--index", help="index root (default: _cutout_index in the lake)")
@@ -71,12 +80,46 @@ def _parser() -> argparse.ArgumentParser:
     )
     get.add_argument("--candid", help="alert id (ZTF candid, Rubin diaSourceId); default: latest")
     get.add_argument("--kind", default="All", choices=[*KINDS, "All"])
-    get.add_argument("--format", default="fits", choices=["fits", "array", "png"])
+    get.add_argument(
+        "--format",
+        default="fits",
+        choices=["fits", "array", "png", "gif", "apng"],
+        help="fits, array, png; with --all: gif, apng or fits (a cube)",
+    )
+    get.add_argument(
+        "--all",
+        action="store_true",
+        help="every alert of OBJECT_ID, oldest first, as a flip-book (-o FILE; a batch "
+        "request per page of alerts)",
+    )
+    get.add_argument(
+        "--fps", type=float, default=4.0, help="--all gif/apng: frames per second (%(default)s)"
+    )
+    get.add_argument(
+        "--interval",
+        default="zscale",
+        help="--all gif/apng: astropy's interval over all frames of a kind, the cuts of every "
+        "frame: zscale, percentile or minmax (%(default)s)",
+    )
+    get.add_argument(
+        "--stretch",
+        default="linear",
+        help="--all gif/apng: linear, sqrt, log, asinh, power or sigmoid (%(default)s)",
+    )
+    get.add_argument(
+        "--colormap", default="gray", help="--all gif/apng: a matplotlib colormap (%(default)s)"
+    )
+    get.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        help="--all gif/apng: picture pixels per stamp pixel, each way (%(default)s)",
+    )
     get.add_argument("--survey", choices=list(SURVEYS), help="default: from the file's columns")
     get.add_argument("--science-dir", default="science", help="archived nights' directory")
     get.add_argument("--online-dir", default="online/science", help="live nights' directory")
     get.add_argument("-o", "--output", help="file to write (default: standard output)")
-    get.set_defaults(run=_get)
+    get.set_defaults(run=_get, parser=get)
 
     history = commands.add_parser(
         "history", help="print an object's light curve: detections, forced photometry, limits"
@@ -367,6 +410,8 @@ def _get(args: argparse.Namespace) -> int:
     from fink_cutout_jupyter.storage.lake import Lake
     from fink_cutout_jupyter.surveys import survey_named
 
+    if args.all or args.format in FLIPBOOK_FORMATS:
+        return _get_all(args)
     if args.object_id is None and args.candid is None:
         raise BadParameter("objectId: give an OBJECT_ID or --candid")
     survey = survey_named(args.survey) if args.survey else None
@@ -388,6 +433,69 @@ def _get(args: argparse.Namespace) -> int:
     else:
         sys.stdout.buffer.write(reply.body)
         sys.stdout.buffer.flush()
+    return 0
+
+
+def _get_all(args: argparse.Namespace) -> int:
+    """`get --all`: the object's flip-book (`client.frames`, `cutouts.flipbook`), in-process."""
+    parser = args.parser
+    if not args.all:
+        parser.error(f"--format {args.format}: a flip-book of every alert; add --all")
+    if args.format not in (*FLIPBOOK_FORMATS, "fits"):
+        parser.error(f"--format {args.format}: with --all, one of gif, apng, fits")
+    for given, option in ((args.candid, "--candid"), (args.path, "--path")):
+        if given is not None:
+            parser.error(f"--all takes every alert of the object: not with {option}")
+    if args.object_id is None:
+        parser.error("--all: give the OBJECT_ID whose alerts to write")
+    if args.output is None:
+        parser.error("--all: give the file to write, -o FILE")
+    if args.scale < 1:
+        parser.error(f"--scale: {args.scale}; expected a whole number >= 1")
+
+    from fink_cutout_jupyter.client import CutoutClient, CutoutClientError
+    from fink_cutout_jupyter.client.frames import all_frames
+    from fink_cutout_jupyter.client.transport import InProcessTransport
+    from fink_cutout_jupyter.contract.api import CutoutAPI
+    from fink_cutout_jupyter.cutouts import flipbook
+    from fink_cutout_jupyter.cutouts.render import RenderOptions
+    from fink_cutout_jupyter.storage.lake import Lake
+    from fink_cutout_jupyter.surveys import survey_named
+
+    # the picture's options checked (BadParameter naming them) before any alert is read
+    RenderOptions(stretch=args.stretch, interval=args.interval, colormap=args.colormap)
+
+    lake = Lake(args.lake, args.science_dir, args.online_dir)
+    client = CutoutClient(lake=lake)
+    if (args.index or args.survey) and isinstance(client.transport, InProcessTransport):
+        survey = survey_named(args.survey) if args.survey else None
+        client.transport.api = CutoutAPI(lake, args.index, survey)
+    kinds = list(KINDS) if args.kind == "All" else [args.kind]
+    try:
+        frames = all_frames(client, args.object_id, kinds=kinds)
+    except CutoutClientError as error:
+        print(f"fink-cutouts: error: {error}", file=sys.stderr)
+        return 1
+    try:
+        if args.format == "fits":
+            written = flipbook.write_fits_cube(args.output, frames, args.object_id)
+        else:
+            cuts = flipbook.fixed_cuts(frames, args.interval)
+            images = flipbook.frame_images(
+                frames, cuts, args.stretch, args.colormap, scale=args.scale
+            )
+            written = flipbook.write_animation(args.output, images, args.fps, args.format)
+    except OSError as error:
+        print(f"fink-cutouts: error: {error}", file=sys.stderr)
+        return 1
+    missing = sum(not status.startswith("ok") for status in frames.status)
+    dates = [date for date in frames.table["date"] if isinstance(date, str)]
+    span = f", {dates[0][:10]} to {dates[-1][:10]}" if dates else ""
+    print(
+        f"wrote {written} ({written.stat().st_size} bytes): {len(frames)} frames of "
+        f"{args.object_id}{span}" + (f", {missing} without stamps" if missing else ""),
+        file=sys.stderr,
+    )
     return 0
 
 

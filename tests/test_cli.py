@@ -704,3 +704,106 @@ def test_export_spark_refuses_a_url_and_npy(demo, tmp_path, capsys):
     ):
         assert main(["export", ids, *extra, "--out", out, "--spark"]) == 1
         assert f"fink-cutouts: error: {message}" in capsys.readouterr().err
+
+
+# get --all: an object's flip-book (issue 26)
+
+
+def _stored_story(demo, kind: str) -> tuple[list[int], list[np.ndarray]]:
+    """The demo object's alert ids and `kind` stamps, oldest first, as pyarrow and astropy
+    read them from the stored files."""
+    import pyarrow.parquet as pq
+    from support.exports import astropy_pixels
+
+    rows = []
+    for path in sorted(demo.root.glob("science/**/*.parquet")):
+        columns = ["objectId", "candid", "candidate", f"cutout{kind}"]
+        for record in pq.read_table(path, columns=columns).to_pylist():
+            if record["objectId"] == DEMO_OBJECT_ID:
+                stamp = astropy_pixels(record[f"cutout{kind}"]["stampData"])
+                rows.append((record["candidate"]["jd"], record["candid"], stamp))
+    rows.sort(key=lambda row: row[0])
+    return [row[1] for row in rows], [row[2] for row in rows]
+
+
+def test_get_all_writes_the_objects_flip_book_as_a_gif(demo, tmp_path):
+    """The command as a user types it, in its own process: a GIF of every alert, oldest first,
+    its first frame the Difference stamp at astropy's zscale over all frames, in grey."""
+    import matplotlib
+    from astropy.visualization import ZScaleInterval
+    from PIL import Image
+
+    out = tmp_path / "f.gif"
+    command = [sys.executable, "-m", "fink_cutout_jupyter.cli", "get", DEMO_OBJECT_ID]
+    command += ["--lake", str(demo.root), "--all", "--format", "gif", "-o", str(out)]
+    done = subprocess.run(
+        [*command, "--kind", "Difference", "--fps", "5"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    ids, stamps = _stored_story(demo, "Difference")
+    assert f"{len(ids)} frames of {DEMO_OBJECT_ID}" in done.stderr
+    values = np.concatenate([stamp.ravel() for stamp in stamps]).astype(float)
+    low, high = ZScaleInterval().get_limits(values[np.isfinite(values)])
+    grey = matplotlib.colormaps["gray"](np.linspace(0, 1, 256), bytes=True)[:, :3]
+    levels = np.clip((stamps[0].astype(float) - low) / (high - low), 0, 1)
+    with Image.open(out) as gif:
+        assert gif.n_frames == len(ids) == 5
+        assert gif.info["duration"] == 200
+        first = np.asarray(gif.convert("RGB"))
+    np.testing.assert_array_equal(first, grey[np.floor(levels * 255 + 0.5).astype(int)])
+    assert [p.name for p in tmp_path.iterdir()] == ["f.gif"]
+
+
+def test_get_all_writes_a_fits_cube_of_the_alerts_and_their_times(demo, tmp_path, capsys):
+    from astropy.time import Time
+
+    out = tmp_path / "story.fits"
+    arguments = ["get", DEMO_OBJECT_ID, "--lake", str(demo.root), "--all", "-o", str(out)]
+    assert main(arguments) == 0
+    assert "5 frames of ZTF24abssjsb, 2024-11-19 to 2024-11-21" in capsys.readouterr().err
+    with fits.open(out) as hdus:
+        assert [hdu.name for hdu in hdus[1:]] == ["SCIENCE", "TEMPLATE", "DIFFERENCE", "FRAMES"]
+        for kind in ("Science", "Template", "Difference"):
+            ids, stamps = _stored_story(demo, kind)
+            np.testing.assert_array_equal(hdus[kind].data, np.stack(stamps))
+        frames = hdus["FRAMES"].data
+        assert list(frames["alertId"]) == ids
+        assert list(frames["time"]) == list(Time(frames["jd"], format="jd", scale="utc").isot)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--all", "--candid", "123", "-o", "x.gif"], "not with --candid"),
+        (["--all", "--format", "png", "-o", "x.png"], "--format png: with --all, one of gif"),
+        (["--format", "gif", "-o", "x.gif"], "--format gif: a flip-book of every alert; add --all"),
+        (["--all", "--format", "gif"], "--all: give the file to write, -o FILE"),
+        (["--all", "--scale", "0", "-o", "x.gif"], "--scale: 0; expected a whole number"),
+    ],
+)
+def test_get_all_refuses_options_it_cannot_take(demo, capsys, extra, message):
+    with pytest.raises(SystemExit) as caught:
+        main(["get", DEMO_OBJECT_ID, "--lake", str(demo.root), *extra])
+    assert caught.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("object_id", "extra", "message"),
+    [
+        ("ZTF24aaaaaaa", [], "objectId: no alert of ZTF24aaaaaaa"),
+        ("toto", [], "objectId: 'toto' is not a ZTF object id"),
+        (DEMO_OBJECT_ID, ["--stretch", "loud"], "stretch: 'loud' is not allowed; allowed: linear"),
+        (DEMO_OBJECT_ID, ["--colormap", "rainbowish"], "colormap: 'rainbowish' is not a"),
+    ],
+)
+def test_get_all_of_an_unknown_object_or_a_bad_picture_fails_in_one_line(
+    demo, tmp_path, capsys, object_id, extra, message
+):
+    out = tmp_path / "x.gif"
+    arguments = ["get", object_id, "--lake", str(demo.root), "--all", "--format", "gif"]
+    assert main([*arguments, "-o", str(out), *extra]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1, error
+    assert message in error
+    assert list(tmp_path.iterdir()) == []

@@ -41,10 +41,17 @@ class Frames(Protocol):
     """What a flip-book is made of (`fink_cutout_jupyter.client.frames.ObjectFrames` is one):
     ``stamps`` float (frames, len(kinds), height, width), NaN where no value."""
 
-    alert_ids: Sequence[int]
-    jd: np.ndarray
-    kinds: Sequence[str]
-    stamps: np.ndarray
+    @property
+    def alert_ids(self) -> Sequence[int]: ...
+
+    @property
+    def jd(self) -> np.ndarray: ...
+
+    @property
+    def kinds(self) -> Sequence[str]: ...
+
+    @property
+    def stamps(self) -> np.ndarray: ...
 
 
 def fixed_cuts(
