@@ -303,6 +303,13 @@ def _history_schema() -> dict[str, Any]:
                 "own (the file was rewritten), and only the index's detections are given",
             },
             "points": {"type": "array", "items": point, "description": "oldest first"},
+            "sources": {
+                "type": "object",
+                "description": "the latest alert's catalog leaves by dotted path (ZTF: "
+                "candidate.ranr, decnr, distnr, distpsnr1..3; Rubin: diaObject.ra, dec, and "
+                "prvDiaSources.ra, dec, diaSourceId, midpointMjdTai as lists); empty when its "
+                "row is not proven",
+            },
         },
     }
 

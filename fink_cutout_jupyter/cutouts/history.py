@@ -20,6 +20,7 @@ from typing import Any
 from fink_cutout_jupyter.cutouts.history_rows import (
     DETECTION,
     HISTORIES,
+    SOURCE_LEAVES,
     UPPER_LIMIT,
     StoredRow,
     SurveyHistory,
@@ -54,7 +55,11 @@ def object_history(
         ``forced``, ``upper_limit``), ``mjd``, ``time`` (ISO 8601 UTC), ``band``, ``value``
         and ``error`` (null where not finite; a limit has no error), ``alertId`` (text, or
         null) and ``indexed``. A point without a finite time is left out, and so is an upper
-        limit without a finite depth.
+        limit without a finite depth. ``sources``: the latest alert's catalog leaves by dotted
+        path (`history_rows.SOURCE_LEAVES`: ZTF's ``candidate.ranr`` ..., Rubin's
+        ``diaObject.ra`` ...; numbers, null where not finite) and its earlier detections'
+        positions (``prvDiaSources.ra``, ``.dec``, ``.diaSourceId`` as text,
+        ``.midpointMjdTai``: a list each); empty when the row is not proven.
     """
     history = HISTORIES.get(survey.name)
     stored = read_latest_row(lake, latest, survey, history)
@@ -71,7 +76,30 @@ def object_history(
         "latestAlertId": str(latest.alert_id),
         "historyRead": read,
         "points": _with_times(points, history.time_system if history else "utc"),
+        "sources": _sources(stored, survey, history) if stored.proven else {},
     }
+
+
+def _sources(stored: StoredRow, survey: Survey, history: SurveyHistory | None) -> dict[str, Any]:
+    """The latest row's catalog leaves by dotted path (a list's: one list per leaf)."""
+    found: dict[str, Any] = {
+        path: _number(stored.flat[path])
+        for path in SOURCE_LEAVES.get(survey.name, ())
+        if path in stored.flat
+    }
+    for item in history.lists if history else ():
+        if not item.sources:
+            continue
+        base = f"{item.column}."
+        for path, values in stored.lists.items():
+            name = path.rsplit(".", 1)[1]
+            if not path.startswith(base) or values is None:
+                continue
+            if name == item.alert_id:
+                found[f"{item.column}.{name}"] = [None if v is None else str(v) for v in values]
+            elif name in (item.time, *item.sources):
+                found[f"{item.column}.{name}"] = [_number(value) for value in values]
+    return found
 
 
 def upper_limits(lake: Lake, location: AlertLocation, survey: Survey) -> list[dict[str, Any]]:

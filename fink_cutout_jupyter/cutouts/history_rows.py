@@ -49,6 +49,8 @@ class HistoryList:
     limit : str or None
         Leaf of the depth of a non-detection: an element without an alert id is then an
         `UPPER_LIMIT` at that depth (ZTF).
+    sources : tuple of str
+        Leaves of the element read for the alert's catalog (`SOURCE_LEAVES`): its position.
     """
 
     column: str
@@ -59,12 +61,13 @@ class HistoryList:
     error: str
     alert_id: str | None = None
     limit: str | None = None
+    sources: tuple[str, ...] = ()
 
     @property
     def leaves(self) -> tuple[str, ...]:
         """The element's leaves read."""
         names = (self.alert_id, self.time, self.band, self.value, self.error, self.limit)
-        return tuple(name for name in names if name)
+        return (*(name for name in names if name), *self.sources)
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ HISTORIES = {
                 value="psfFlux",
                 error="psfFluxErr",
                 alert_id="diaSourceId",
+                sources=("ra", "dec"),
             ),
             HistoryList(
                 "prvDiaForcedSources",
@@ -113,6 +117,21 @@ HISTORIES = {
         ),
         time_system="tai",
     ),
+}
+
+
+# The latest alert's own leaves read for its catalog (``/api/v1/history``'s ``sources``): ZTF's
+# nearest reference source and Pan-STARRS distances, Rubin's DIA object position.
+SOURCE_LEAVES = {
+    ZTF.name: (
+        "candidate.ranr",
+        "candidate.decnr",
+        "candidate.distnr",
+        "candidate.distpsnr1",
+        "candidate.distpsnr2",
+        "candidate.distpsnr3",
+    ),
+    LSST.name: ("diaObject.ra", "diaObject.dec"),
 }
 
 
@@ -144,13 +163,15 @@ def history_leaf_paths(paths: list[str], history: SurveyHistory) -> dict[tuple[s
 
 
 def flat_leaf_paths(survey: Survey) -> tuple[str, ...]:
-    """The latest alert's own leaves: alert id, time, band, value and error."""
+    """The latest alert's own leaves: alert id, time, band, value and error, and its catalog's
+    (`SOURCE_LEAVES`)."""
     return (
         survey.alert_id_column,
         survey.time_column,
         survey.filter_column,
         survey.magnitude_column,
         survey.magnitude_error_column,
+        *SOURCE_LEAVES.get(survey.name, ()),
     )
 
 

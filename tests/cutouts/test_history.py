@@ -638,3 +638,45 @@ def test_a_filesystem_failing_its_reads_is_an_outage_not_corrupt_data():
     assert done.returncode == 0, done.stderr
     assert f"failed reading hdfsPath: {path}" in done.stdout
     assert "Input/output error" in done.stdout
+
+
+@pytest.mark.parametrize("page_index", [False, True])
+def test_the_latest_rubin_alerts_sources_are_its_stored_dia_object_and_earlier_positions(
+    rubin_lake, rubin_lake_with_page_index, rubin_records, page_index
+):
+    lake = rubin_lake_with_page_index if page_index else rubin_lake
+    records = {record["diaSourceId"]: record for record in rubin_records}
+    with_earlier = 0
+    for path, group, row, alert_id in _rubin_rows(lake):
+        record = records[alert_id]
+        latest = _location(path, group, row, alert_id, time_scale="mjd")
+        sources = object_history(lake, latest, LSST, [latest])["sources"]
+        dia_object = record["diaObject"] or {}
+        assert sources["diaObject.ra"] == _number(dia_object.get("ra"))
+        assert sources["diaObject.dec"] == _number(dia_object.get("dec"))
+        earlier = record["prvDiaSources"]
+        if earlier is None:
+            assert not any(path.startswith("prvDiaSources.") for path in sources)
+            continue
+        with_earlier += 1
+        assert sources["prvDiaSources.ra"] == [_number(s["ra"]) for s in earlier]
+        assert sources["prvDiaSources.dec"] == [_number(s["dec"]) for s in earlier]
+        assert sources["prvDiaSources.diaSourceId"] == [str(s["diaSourceId"]) for s in earlier]
+        assert sources["prvDiaSources.midpointMjdTai"] == [s["midpointMjdTai"] for s in earlier]
+    assert with_earlier >= 5
+
+
+def test_the_latest_ztf_alerts_sources_are_its_stored_reference_and_pan_starrs_fields():
+    names = ("ranr", "decnr", "distnr", "distpsnr1", "distpsnr2", "distpsnr3")
+    for lake, path in ztf_lake_files():
+        for group, row, stored in _rows(lake, path):
+            latest = _location(path, group, row, stored["candid"], object_id="ZTF")
+            sources = object_history(lake, latest, ZTF, [])["sources"]
+            expected = {f"candidate.{name}": _number(stored["candidate"][name]) for name in names}
+            assert sources == expected
+
+
+def test_an_unproven_row_gives_no_sources(rubin_lake, rubin_records):
+    path, group, row, alert_id = next(_rubin_rows(rubin_lake))
+    other = _location(path, group, row, alert_id + 1, time_scale="mjd", time=61105.0)
+    assert object_history(rubin_lake, other, LSST, [other])["sources"] == {}
