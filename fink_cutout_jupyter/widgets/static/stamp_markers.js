@@ -48,6 +48,7 @@ const SHAPES = {
   circle: (c, x, y, r) => {
     c.moveTo(x + r, y);
     c.arc(x, y, r, 0, 2 * Math.PI);
+    c.closePath(); // a join, not two line ends, where the circle starts
   },
   square: (c, x, y, r) => {
     c.rect(x - r, y - r, 2 * r, 2 * r);
@@ -81,6 +82,7 @@ const SHAPES = {
 };
 
 // A checkbox per catalog (none without markers): it sets the catalog's `visible` and saves it.
+// The row is rebuilt only when the catalogs change, else its boxes are ticked as the trait says.
 export function showMarkerControls(state) {
   const model = state.model;
   const catalogs = [];
@@ -93,18 +95,28 @@ export function showMarkerControls(state) {
   }
   const row = state.markerRow;
   row.hidden = catalogs.length === 0;
-  row.replaceChildren(element("span", "fink-marker-heading", "markers"));
-  for (const entry of catalogs) {
-    const toggle = checkbox(entry.catalog, entry.visible, (visible) => {
-      const markers = model
-        .get("markers")
-        .map((item) => (item.catalog === entry.catalog ? { ...item, visible } : item));
-      saveTrait(model, "markers", markers);
-    });
-    toggle.wrap.dataset.catalog = entry.catalog;
-    const swatch = element("span", "fink-marker-swatch");
-    swatch.style.borderColor = entry.color;
-    toggle.wrap.append(swatch);
-    row.append(toggle.wrap);
+  const names = JSON.stringify(catalogs.map((entry) => [entry.catalog, entry.color]));
+  if (row.dataset.catalogs !== names) {
+    row.dataset.catalogs = names;
+    state.markerBoxes = {};
+    row.replaceChildren(element("span", "fink-marker-heading", "markers"));
+    for (const entry of catalogs) row.append(catalogBox(state, entry));
   }
+  for (const entry of catalogs) state.markerBoxes[entry.catalog].checked = entry.visible;
+}
+
+function catalogBox(state, entry) {
+  const model = state.model;
+  const toggle = checkbox(entry.catalog, entry.visible, (visible) => {
+    const markers = model
+      .get("markers")
+      .map((item) => (item.catalog === entry.catalog ? { ...item, visible } : item));
+    saveTrait(model, "markers", markers);
+  });
+  toggle.wrap.dataset.catalog = entry.catalog;
+  const swatch = element("span", "fink-marker-swatch");
+  swatch.style.borderColor = entry.color;
+  toggle.wrap.append(swatch);
+  state.markerBoxes[entry.catalog] = toggle.input;
+  return toggle.wrap;
 }
