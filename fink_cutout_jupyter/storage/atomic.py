@@ -71,6 +71,39 @@ def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> Path:
     return write_atomically(path, lambda stream: stream.write(data))
 
 
+def create_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """Create the file at `path` with what `write` writes, whole or not at all, never over an
+    existing file: written to a temporary file in the same directory, flushed, then hard-linked
+    to `path` (which fails if `path` exists, even if another writer created it meanwhile); the
+    temporary name is removed in every case. The new file gets the process's default mode.
+
+    Raises
+    ------
+    FileExistsError
+        `path` exists (checked when the file is published, not before writing).
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    path = writable_target(path)
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.link(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    _sync_directory(path.parent)
+    return path
+
+
 @contextmanager
 def exclusive_lock(path: str | os.PathLike) -> Iterator[None]:
     """Hold an exclusive lock on the file `path` (created if missing, never removed) while the

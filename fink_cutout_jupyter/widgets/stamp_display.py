@@ -45,7 +45,8 @@ def stamp_payload(
     stamp: Stamp, survey: Survey, position: tuple[float | None, float | None] | None = None
 ) -> dict[str, Any]:
     """One stamp as the front-end takes it: shape, float32 pixels (row 0 first), unit, zscale
-    cuts, sky positions (or offsets), compass, the alert's position and the pixel scale.
+    cuts, sky positions (or offsets), compass, the alert's position and the pixel scale
+    (`image_payload` with the stamp's WCS and unit, the survey's pixel scale).
 
     Parameters
     ----------
@@ -57,22 +58,103 @@ def stamp_payload(
     CorruptData
         The stamp's FITS does not decode.
     """
-    pixels = np.ascontiguousarray(stamp.data, dtype="<f4")
+    return image_payload(
+        stamp.kind,
+        stamp.data,
+        celestial_wcs(stamp.header),
+        str(stamp.header.get("BUNIT", "")).strip(),
+        position or (None, None),
+        kind=stamp.kind,
+        survey=survey,
+    )
+
+
+def image_payload(
+    label: str,
+    data,
+    wcs,
+    unit: str,
+    position: tuple[float | None, float | None] | None = None,
+    *,
+    kind: str | None = None,
+    survey: Survey | None = None,
+) -> dict[str, Any]:
+    """Any 2-D image as the front-end takes it (`StampPanels.stamps`): its `label` (the
+    panel's title and key), shape, float32 pixels (row 0 first), unit, zscale cuts, sky
+    positions through `wcs`, compass, a reticle position and the pixel scale.
+
+    Parameters
+    ----------
+    label : str
+        The panel's title.
+    data : array-like
+        2-D pixels, NaN allowed.
+    wcs : astropy.wcs.WCS or None
+        Celestial WCS: each pixel's sky position, the compass and the pixel scale.
+    unit : str
+        The pixels' unit (the colorbar's label).
+    position : (ra, dec) in degrees, optional
+        Where the reticle goes (through `wcs`, else the image's centre: `alert_pixel`); None:
+        no reticle.
+    kind : str, optional
+        ``Science``, ``Template`` or ``Difference`` (how the browser's trait-driven rendering
+        treats it); default `label`.
+    survey : Survey, optional
+        Without a WCS, the survey's pixel scale gives offsets from the centre and the scale
+        bar; without either, the readout gives no sky position and no scale bar is drawn.
+    """
+    pixels = np.ascontiguousarray(data, dtype="<f4")
     height, width = pixels.shape
-    wcs = celestial_wcs(stamp.header)
-    ra, dec = position or (None, None)
+    if wcs is not None:
+        sky = sky_positions(wcs, width, height)
+    elif survey is not None:
+        sky = offsets(survey, width, height)
+    else:
+        sky = None
+    scale = arcsec_per_pixel(wcs, survey) if survey is not None else wcs_arcsec_per_pixel(wcs)
     return {
-        "kind": stamp.kind,
+        "label": label,
+        "kind": kind or label,
         "width": width,
         "height": height,
         "pixels": pixels.tobytes(),
-        "unit": str(stamp.header.get("BUNIT", "")).strip(),
+        "unit": unit,
         "zscale": interval_cuts(pixels, "zscale"),
-        "sky": sky_positions(wcs, width, height) if wcs else offsets(survey, width, height),
+        "sky": sky,
         "compass": compass(wcs, width, height) if wcs else None,
-        "alert_position": alert_pixel(wcs, width, height, ra, dec),
-        "arcsec_per_pixel": arcsec_per_pixel(wcs, survey),
+        "alert_position": None if position is None else alert_pixel(wcs, width, height, *position),
+        "arcsec_per_pixel": scale,
     }
+
+
+def interval_limits(interval, pixels) -> list[float]:
+    """The cuts ``[low, high]`` an astropy interval gives on the finite pixels (a
+    `~astropy.visualization.ManualInterval`'s own values whatever the pixels); ``[0.0, 1.0]``
+    when no pixel is finite and the interval needs them."""
+    finite = np.asarray(pixels, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    vmin, vmax = getattr(interval, "vmin", None), getattr(interval, "vmax", None)
+    if finite.size == 0 and (vmin is None or vmax is None):
+        return [0.0, 1.0]
+    return [float(v) for v in interval.get_limits(finite)]
+
+
+def marker_positions(table) -> tuple[bytes, bytes] | None:
+    """A catalog's canonical ``x`` and ``y`` columns as float64 little-endian bytes (NaN where
+    unknown), or None when it has no pixel positions at all."""
+    columns = []
+    for name in ("x", "y"):
+        column = table[name]
+        values: np.ndarray
+        if column.dtype.kind in "fiu":
+            values = np.ma.filled(np.ma.asarray(column, dtype="<f8"), np.nan)
+        else:
+            values = np.asarray([np.nan if v is None else v for v in column], dtype="<f8")
+        columns.append(np.ascontiguousarray(values, dtype="<f8"))
+    x, y = columns
+    if len(x) and not (np.isfinite(x) & np.isfinite(y)).any():
+        return None
+    return x.tobytes(), y.tobytes()
 
 
 def alert_pixel(
@@ -96,6 +178,17 @@ def arcsec_per_pixel(wcs, survey: Survey) -> float:
 
     scale = float(np.mean(proj_plane_pixel_scales(wcs))) * 3600
     return scale if math.isfinite(scale) and scale > 0 else survey.pixel_scale_arcsec
+
+
+def wcs_arcsec_per_pixel(wcs) -> float | None:
+    """The pixel scale of a celestial WCS (the mean of its two axes, astropy), None without a
+    WCS or where it gives no positive scale."""
+    if wcs is None:
+        return None
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    scale = float(np.mean(proj_plane_pixel_scales(wcs))) * 3600
+    return scale if math.isfinite(scale) and scale > 0 else None
 
 
 def scale_bar_arcsec(visible_arcsec: float) -> float:

@@ -201,3 +201,151 @@ def figure_title(object_id: object, record: Mapping[str, Any], stretch: str, int
     alert = f"{object_id} · alert {record.get('alertId', '?')} · {record.get('date', '')}"
     detection = detection_text(record.get("isdiffpos"))
     return f"{alert}\n{stretch} stretch, {interval} cuts · {detection}"
+
+
+# Matplotlib's markers for the image-display API's shapes; a crosshair is four ticks leaving the
+# centre open, as the browser draws it (static/stamp_markers.js).
+_CROSSHAIR_GAP = 1 / 3
+
+
+@dataclass(frozen=True)
+class FigureMarkers:
+    """One catalog's markers on an image of `images_figure`.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        0-based pixel centres of the image (astropy's convention); NaN is left out.
+    shape : str
+        ``circle``, ``square``, ``crosshair``, ``plus`` or ``diamond``.
+    color : str
+        A matplotlib (CSS) colour.
+    size : float
+        The half-width in screen pixels (the browser's CSS pixels, 1/96 inch).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    shape: str
+    color: str
+    size: float
+
+
+@dataclass(frozen=True)
+class FigureImage:
+    """One image of `images_figure`, as the image-display API holds it.
+
+    Parameters
+    ----------
+    label : str
+        Its title.
+    pixels : numpy.ndarray
+        2-D, row 0 first, NaN allowed.
+    cuts : (low, high)
+        The values mapped to 0 and 1 (clipped outside).
+    stretch : callable
+        An astropy stretch: ``stretch(values, clip=True)`` on [0, 1].
+    colormap : str
+        A matplotlib colormap name.
+    unit : str
+        The colorbar's label.
+    center : (x, y), optional
+        The viewport's centre in pixels (default: the image's).
+    fov : float, optional
+        The side of the square in view, in pixels (default: the whole image).
+    markers : sequence of FigureMarkers
+        Drawn over the image.
+    """
+
+    label: str
+    pixels: np.ndarray
+    cuts: Sequence[float]
+    stretch: Any
+    colormap: str
+    unit: str = ""
+    center: Sequence[float] | None = None
+    fov: float | None = None
+    markers: Sequence[FigureMarkers] = ()
+
+
+def images_figure(images: Sequence[FigureImage], flip: bool = False) -> Figure:
+    """Images side by side as `StampViewer` shows them: each at its cuts, stretch and colormap
+    (`cutouts.render.coloured`'s 256 levels, NaN in magenta), its viewport, its catalogs'
+    markers, a colorbar under each; `flip` puts row 0 at the bottom. No image: an empty
+    figure."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import ListedColormap, Normalize
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(3.2 * max(len(images), 1), 3.9), layout="constrained")
+    axes = figure.subplots(1, max(len(images), 1), squeeze=False)[0]
+    if not images:
+        axes[0].set_axis_off()
+        return figure
+    for axis, image in zip(axes, images, strict=False):
+        scale = _api_level_scale(image.cuts, image.stretch)
+        axis.imshow(
+            coloured(scale(image.pixels), image.colormap),
+            origin="lower" if flip else "upper",
+            interpolation="nearest",
+        )
+        for markers in image.markers:
+            _draw_markers(axis, markers)
+        height, width = image.pixels.shape
+        x, y = image.center if image.center is not None else ((width - 1) / 2, (height - 1) / 2)
+        half = (image.fov if image.fov is not None else max(height, width)) / 2
+        axis.set_xlim(x - half, x + half)
+        axis.set_ylim((y - half, y + half) if flip else (y + half, y - half))
+        axis.set_title(image.label)
+        axis.set_xticks([])
+        axis.set_yticks([])
+        low, high = image.cuts
+        ramp = coloured(scale(np.linspace(low, high, 256)), image.colormap) / 255.0
+        bar = figure.colorbar(
+            ScalarMappable(Normalize(low, high), ListedColormap(ramp)),
+            ax=axis,
+            orientation="horizontal",
+        )
+        bar.set_label(image.unit)
+    return figure
+
+
+def _api_level_scale(cuts: Sequence[float], stretch):
+    """Values to levels in [0, 1]: the cuts (clipped), then the stretch; NaN stays NaN. Cuts
+    that do not increase are widened to ``low ± 0.5``, as `cutouts.render.level_scale`."""
+    low, high = (float(cut) for cut in cuts)
+    if not high > low:
+        low, high = low - 0.5, low + 0.5
+
+    def scale(values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
+        nan = ~np.isfinite(values)
+        unit = np.clip((np.where(nan, low, values) - low) / (high - low), 0.0, 1.0)
+        levels_ = np.clip(np.asarray(stretch(unit, clip=True), dtype=float), 0.0, 1.0)
+        levels_[nan] = np.nan
+        return levels_
+
+    return scale
+
+
+def _draw_markers(axis, markers: FigureMarkers) -> None:
+    from matplotlib.path import Path
+
+    shapes: dict[str, Any] = {"circle": "o", "square": "s", "diamond": "D", "plus": "+"}
+    gap = _CROSSHAIR_GAP
+    shapes["crosshair"] = Path(
+        [(gap, 0), (1, 0), (-gap, 0), (-1, 0), (0, gap), (0, 1), (0, -gap), (0, -1)],
+        [Path.MOVETO, Path.LINETO] * 4,
+    )
+    points = 2 * markers.size * 72 / 96  # the full width, CSS pixels to points
+    axis.plot(
+        markers.x,
+        markers.y,
+        linestyle="none",
+        marker=shapes.get(markers.shape, "o"),
+        markersize=points * (0.7 if markers.shape == "diamond" else 1.0),
+        markerfacecolor="none",
+        markeredgecolor=markers.color,
+        markeredgewidth=1.5,
+        path_effects=_outlined(3.5),
+    )

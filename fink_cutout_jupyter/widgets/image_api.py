@@ -1,0 +1,880 @@
+"""ImageDisplay: the state and rules of astropy's image-display API (``ImageViewerInterface`` of
+``astro-image-display-api``), without a display: labelled images with their cuts, stretch,
+colormap and viewport, labelled catalogs with their marker styles.
+
+A widget inherits it and overrides the hooks (`ImageDisplay._image_loaded`,
+`_rendering_changed`, `_viewport_changed`, `_catalog_changed`, `_catalog_removed`, no-ops here)
+to show the state; `StampViewer` does, in the browser. The package never imports
+``astro_image_display_api`` (it needs Python 3.12; we support 3.11): the methods follow its
+interface by name, parameter order and error text, and its test suite checks them
+(``tests/test_image_display_api.py``).
+
+Conventions (astropy's): pixel coordinates are 0-based with whole numbers at pixel centres; a
+viewport's ``fov`` is the side of the square shown, in pixels (a float) or as an angle (a
+`~astropy.units.Quantity`, through the image's WCS along its larger dimension); an image with a
+WCS keeps a sky centre (`~astropy.coordinates.SkyCoord`) unless given pixels.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import numbers
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from astropy.coordinates import SkyCoord
+    from astropy.table import Table
+    from astropy.units import Quantity
+    from astropy.visualization import BaseInterval, BaseStretch
+    from astropy.wcs import WCS
+
+#: The label of an image loaded without one: loading again without a label replaces it.
+DEFAULT_IMAGE_LABEL = "image"
+#: The label of a catalog loaded without one.
+DEFAULT_CATALOG_LABEL = "catalog"
+#: The marker shapes a catalog style may name (the interface's list).
+MARKER_SHAPES = ("circle", "square", "crosshair", "plus", "diamond")
+DEFAULT_COLORMAP = "gray"
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass
+class LoadedImage:
+    """One labelled image and how it is shown.
+
+    Parameters
+    ----------
+    data : array-like or `~astropy.nddata.NDData`
+        As given to `ImageDisplay.load_image` (a FITS file gives an `~astropy.nddata.NDData`
+        with the header as ``meta``), returned by `ImageDisplay.get_image`.
+    pixels : numpy.ndarray
+        Its 2-D float64 values (row 0 first, NaN allowed).
+    wcs : `~astropy.wcs.WCS` or None
+        Celestial WCS, if the image has one.
+    unit : str
+        The pixel values' unit (``BUNIT``, the NDData's unit), ``""`` if unknown.
+    cuts, stretch, colormap
+        An astropy interval, an astropy stretch, a matplotlib colormap name.
+    center : `~astropy.coordinates.SkyCoord` or (x, y)
+        The viewport's centre as last set.
+    fov : `~astropy.units.Quantity` or float
+        The viewport's field of view as last set.
+    largest_dimension : int
+        0 if the image is at least as tall as wide (rows), 1 if wider (columns): numpy's axis
+        along which a pixel fov is measured.
+    """
+
+    data: Any
+    pixels: np.ndarray
+    wcs: WCS | None
+    unit: str
+    cuts: BaseInterval
+    stretch: BaseStretch
+    colormap: str
+    center: SkyCoord | tuple[float, float]
+    fov: Quantity | float
+    largest_dimension: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) in pixels."""
+        height, width = self.pixels.shape
+        return height, width
+
+
+@dataclass
+class LoadedCatalog:
+    """One labelled catalog: its table, positions under the canonical names ``x``, ``y``,
+    ``coord`` (a column of None where a position is unknown), and its marker style."""
+
+    table: Table
+    style: dict[str, Any] = field(default_factory=dict)
+
+
+def default_catalog_style() -> dict[str, Any]:
+    """The style of a catalog loaded without one: red circles of half-width 5."""
+    return {"shape": "circle", "color": "red", "size": 5}
+
+
+class ImageDisplay:
+    """The astropy image-display API's state, as a mixin (see the module docstring).
+
+    Images and catalogs are kept by label, in loading order. A new image is shown with
+    `~astropy.visualization.ZScaleInterval` cuts, a `~astropy.visualization.LinearStretch` and
+    the ``gray`` colormap, its whole extent in view; loading under an existing label keeps that
+    label's cuts, stretch and colormap and resets its viewport.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._images: dict[str, LoadedImage] = {}
+        self._catalogs: dict[str, LoadedCatalog] = {}
+        super().__init__(*args, **kwargs)
+
+    # Hooks: the widget shows the state (no-ops here). Each gets a resolved label.
+
+    def _image_loaded(self, image_label: str) -> None:
+        """An image was loaded (or replaced) under `image_label`, with its rendering and
+        viewport."""
+
+    def _rendering_changed(self, image_label: str) -> None:
+        """The cuts, stretch or colormap of `image_label` changed."""
+
+    def _viewport_changed(self, image_label: str) -> None:
+        """`set_viewport` changed the viewport of `image_label`."""
+
+    def _catalog_changed(self, catalog_label: str) -> None:
+        """A catalog was loaded under `catalog_label`, or its style changed."""
+
+    def _catalog_removed(self, catalog_label: str) -> None:
+        """The catalog `catalog_label` was removed."""
+
+    # Labels
+
+    def _resolve_label(self, label: str | None, kind: str, allow_new: bool = False) -> str:
+        registry: dict[str, Any]
+        registry, article = (
+            (self._images, "an image") if kind == "image" else (self._catalogs, "a catalog")
+        )
+        if label is not None:
+            if not allow_new and label not in registry:
+                raise ValueError(
+                    f"{kind.capitalize()} label '{label}' not found. Please load {article} first."
+                )
+            return label
+        if allow_new:
+            return DEFAULT_IMAGE_LABEL if kind == "image" else DEFAULT_CATALOG_LABEL
+        if not registry:
+            raise ValueError(f"No {kind} is loaded. Please load {article} first.")
+        if len(registry) > 1:
+            raise ValueError(
+                f"Multiple {kind} labels defined. Please specify a {kind}_label to select one."
+            )
+        return next(iter(registry))
+
+    def _image(self, image_label: str | None) -> tuple[str, LoadedImage]:
+        label = self._resolve_label(image_label, "image")
+        return label, self._images[label]
+
+    @property
+    def image_labels(self) -> tuple[str, ...]:
+        """Labels of the loaded images, in loading order.
+
+        Returns
+        -------
+        tuple of str
+            The labels of the loaded images.
+        """
+        return tuple(self._images)
+
+    @property
+    def catalog_labels(self) -> tuple[str, ...]:
+        """Labels of the loaded catalogs, in loading order.
+
+        Returns
+        -------
+        tuple of str
+            The names of the loaded catalogs.
+        """
+        return tuple(self._catalogs)
+
+    # Images
+
+    def load_image(self, data: Any, image_label: str | None = None, **kwargs: Any) -> None:
+        """Load an image: a FITS file (path; gzipped too), an `~astropy.nddata.NDData` (or
+        `~astropy.nddata.CCDData`) or a 2-D array.
+
+        Parameters
+        ----------
+        data : str, os.PathLike, `~astropy.nddata.NDData` or array-like
+            A FITS file's first image HDU is read with its header's celestial WCS and
+            ``BUNIT``; an NDData's ``wcs`` and ``unit`` are used.
+        image_label : str, optional
+            Its label. Without one, the single default label (``"image"``): loading again
+            without a label replaces that image. An existing label's image is replaced, its
+            cuts, stretch and colormap kept.
+        **kwargs
+            Accepted and ignored.
+
+        Notes
+        -----
+        The image's viewport is reset to show it whole, centred; other images' viewports do
+        not change.
+
+        Raises
+        ------
+        ValueError
+            The data is not 2-D (or the FITS file holds no image).
+        """
+        from astropy.visualization import LinearStretch, ZScaleInterval
+
+        label = self._resolve_label(image_label, "image", allow_new=True)
+        given, pixels, wcs, unit = _read_image(data)
+        previous = self._images.get(label)
+        height, width = pixels.shape
+        largest = int(width > height)
+        image = LoadedImage(
+            data=given,
+            pixels=pixels,
+            wcs=wcs,
+            unit=unit,
+            cuts=previous.cuts if previous else ZScaleInterval(),
+            stretch=previous.stretch if previous else LinearStretch(),
+            colormap=previous.colormap if previous else DEFAULT_COLORMAP,
+            center=((width - 1) / 2, (height - 1) / 2),
+            fov=float(max(height, width)),
+            largest_dimension=largest,
+        )
+        if wcs is not None:
+            image.center = wcs.pixel_to_world(*image.center)
+            image.fov = image.fov * _pixel_scale(wcs, largest)
+        self._images[label] = image
+        self._image_loaded(label)
+
+    def get_image(self, image_label: str | None = None, **kwargs: Any) -> Any:
+        """The data of a loaded image, as it was given (a FITS file: an
+        `~astropy.nddata.NDData` with its WCS, unit and header); it loads again as it is.
+
+        Parameters
+        ----------
+        image_label : str, optional
+            Needed when several images are loaded.
+        **kwargs
+            Accepted and ignored.
+
+        Returns
+        -------
+        array-like or `~astropy.nddata.NDData`
+
+        Raises
+        ------
+        ValueError
+            No image is loaded, the label is unknown, or several images are loaded and no
+            label is given.
+        """
+        return self._image(image_label)[1].data
+
+    # Rendering
+
+    def set_cuts(
+        self,
+        cuts: tuple[numbers.Real, numbers.Real] | BaseInterval,
+        image_label: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Set an image's cuts.
+
+        Parameters
+        ----------
+        cuts : astropy interval or (low, high)
+            Any `astropy.visualization` interval (computed on the image's finite pixels); a
+            pair is a `~astropy.visualization.ManualInterval`.
+        image_label : str, optional
+            Needed when several images are loaded.
+        **kwargs
+            Accepted and ignored.
+
+        Raises
+        ------
+        TypeError
+            `cuts` is neither an interval nor a pair.
+        ValueError
+            No image is loaded, the label is unknown, or several images and no label.
+        """
+        from astropy.visualization import BaseInterval, ManualInterval
+
+        if isinstance(cuts, tuple) and len(cuts) == 2:
+            cuts = ManualInterval(cuts[0], cuts[1])
+        elif not isinstance(cuts, BaseInterval):
+            raise TypeError(
+                "Cuts must be an Astropy.visualization Interval object or a tuple of two values."
+            )
+        label, image = self._image(image_label)
+        image.cuts = cuts
+        self._rendering_changed(label)
+
+    def get_cuts(self, image_label: str | None = None, **kwargs: Any) -> BaseInterval:
+        """An image's cuts, as an astropy interval.
+
+        Parameters
+        ----------
+        image_label : str, optional
+            Needed when several images are loaded.
+        **kwargs
+            Accepted and ignored.
+
+        Returns
+        -------
+        `astropy.visualization.BaseInterval`
+
+        Raises
+        ------
+        ValueError
+            No image is loaded, the label is unknown, or several images and no label.
+        """
+        return self._image(image_label)[1].cuts
+
+    def set_stretch(
+        self, stretch: BaseStretch, image_label: str | None = None, **kwargs: Any
+    ) -> None:
+        """Set an image's stretch (applied after the cuts, on values scaled to [0, 1]).
+
+        Parameters
+        ----------
+        stretch : astropy stretch
+            Any `~astropy.visualization.BaseStretch`.
+        image_label : str, optional
+            Needed when several images are loaded.
+        **kwargs
+            Accepted and ignored.
+
+        Raises
+        ------
+        TypeError
+            `stretch` is not an astropy stretch.
+        ValueError
+            No image is loaded, the label is unknown, or several images and no label.
+        """
+        from astropy.visualization import BaseStretch
+
+        if not isinstance(stretch, BaseStretch):
+            raise TypeError(
+                f"Stretch option {stretch} is not valid. Must be an `astropy.visualization` "
+                "Stretch object."
+            )
+        label, image = self._image(image_label)
+        image.stretch = stretch
+        self._rendering_changed(label)
+
+    def get_stretch(self, image_label: str | None = None, **kwargs: Any) -> BaseStretch:
+        """An image's stretch.
+
+        Parameters
+        ----------
+        image_label : str, optional
+            Needed when several images are loaded.
+        **kwargs
+            Accepted and ignored.
+
+        Returns
+        -------
+        `~astropy.visualization.BaseStretch`
+
+        Raises
+        ------
+        ValueError
+            No image is loaded, the label is unknown, or several images and no label.
+        """
+        return self._image(image_label)[1].stretch
+
+    def set_colormap(self, map_name: str, image_label: str | None = None, **kwargs: Any) -> None:
+        """Set an image's colormap.
+
+        Parameters
+        ----------
+        map_name : str
+            A matplotlib colormap name (``matplotlib.colormaps``).
+        image_label : str, optional
+            Needed when several images are loaded.
+        **kwargs
+            Accepted and ignored.
+
+        Raises
+        ------
+        ValueError
+            Not a matplotlib colormap; no image is loaded, the label is unknown, or several
+            images and no label.
+        """
+        from matplotlib import colormaps
+
+        if map_name not in colormaps:
+            raise ValueError(f"Colormap '{map_name}' is not a valid colormap name.")
+        label, image = self._image(image_label)
+        image.colormap = map_name
+        self._rendering_changed(label)
+
+    def get_colormap(self, image_label: str | None = None, **kwargs: Any) -> str | None:
+        """An image's colormap name.
+
+        Parameters
+        ----------
+        image_label : str, optional
+            Needed when several images are loaded.
+        **kwargs
+            Accepted and ignored.
+
+        Returns
+        -------
+        str
+
+        Raises
+        ------
+        ValueError
+            No image is loaded, the label is unknown, or several images and no label.
+        """
+        return self._image(image_label)[1].colormap
+
+    # Viewport
+
+    def set_viewport(
+        self,
+        center: SkyCoord | tuple[float, float] | None = None,
+        fov: Quantity | float | None = None,
+        image_label: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Set the region of an image in view.
+
+        Parameters
+        ----------
+        center : `~astropy.coordinates.SkyCoord` or (x, y), optional
+            The centre (pixels: 0-based, whole numbers at pixel centres). Default: unchanged.
+        fov : `~astropy.units.Quantity` or float, optional
+            The side of the square in view: an angle, or pixels. Default: unchanged.
+        image_label : str, optional
+            Needed when several images are loaded.
+        **kwargs
+            Accepted and ignored.
+
+        Raises
+        ------
+        TypeError
+            ``Invalid value for center`` / ``Invalid value for fov``; or, for an image without
+            WCS, a sky value where pixels are kept (``Center must be a tuple``, ``FOV must be
+            a float``) or the reverse.
+        ValueError
+            No image is loaded, the label is unknown, or several images and no label.
+        astropy.units.UnitTypeError
+            `fov` is a Quantity but not an angle (``Incorrect unit for fov``).
+        """
+        from astropy import units as u
+        from astropy.coordinates import SkyCoord
+
+        label, image = self._image(image_label)
+        center = image.center if center is None else center
+        fov = image.fov if fov is None else fov
+        if not isinstance(center, SkyCoord | tuple):
+            raise TypeError(
+                "Invalid value for center. Center must be a SkyCoord or tuple of (X, Y)."
+            )
+        if not isinstance(fov, u.Quantity | numbers.Real):
+            raise TypeError("Invalid value for fov. fov must be an angular Quantity or float.")
+        if isinstance(fov, u.Quantity) and not fov.unit.is_equivalent(u.deg):
+            raise u.UnitTypeError(
+                "Incorrect unit for fov. fov must be an angular Quantity or float."
+            )
+        if image.wcs is None:
+            if isinstance(center, SkyCoord) and not isinstance(image.center, SkyCoord):
+                raise TypeError("Center must be a tuple for this image when WCS is not set.")
+            if isinstance(center, tuple) and not isinstance(image.center, tuple):
+                raise TypeError("Center must be a SkyCoord for this image when WCS is not set.")
+            if isinstance(fov, u.Quantity) != isinstance(image.fov, u.Quantity):
+                raise TypeError("FOV must be a float for this image when WCS is not set.")
+        image.center, image.fov = center, fov
+        self._viewport_changed(label)
+
+    def get_viewport(
+        self, sky_or_pixel: str | None = None, image_label: str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """The region of an image in view.
+
+        Parameters
+        ----------
+        sky_or_pixel : {"sky", "pixel"}, optional
+            The centre as a `~astropy.coordinates.SkyCoord` and the fov as an angle, or as
+            pixels. Default: sky if the image has a WCS.
+        image_label : str, optional
+            Needed when several images are loaded.
+        **kwargs
+            Accepted and ignored.
+
+        Returns
+        -------
+        dict
+            ``center``, ``fov`` and ``image_label``.
+
+        Raises
+        ------
+        ValueError
+            `sky_or_pixel` is none of the three; a conversion needs a WCS the image lacks
+            (``WCS is not set``); no image is loaded, the label is unknown, or several images
+            and no label.
+        """
+        if sky_or_pixel not in (None, "sky", "pixel"):
+            raise ValueError("sky_or_pixel must be 'sky', 'pixel', or None.")
+        label, image = self._image(image_label)
+        if sky_or_pixel is None:
+            sky_or_pixel = "pixel" if image.wcs is None else "sky"
+        if sky_or_pixel == "sky":
+            center, fov = self._sky_viewport(image)
+        else:
+            center, fov = self._pixel_viewport(image)
+        return {"center": center, "fov": fov, "image_label": label}
+
+    @staticmethod
+    def _sky_viewport(image: LoadedImage) -> tuple[SkyCoord, Quantity]:
+        from astropy import units as u
+        from astropy.coordinates import SkyCoord
+
+        center, fov = image.center, image.fov
+        if not (isinstance(center, SkyCoord) and isinstance(fov, u.Quantity)):
+            if image.wcs is None:
+                raise ValueError("WCS is not set. Cannot convert pixel coordinates to sky.")
+            if not isinstance(center, SkyCoord):
+                center = image.wcs.pixel_to_world(*center)
+            if not isinstance(fov, u.Quantity):
+                fov = fov * _pixel_scale(image.wcs, image.largest_dimension)
+        return center, fov
+
+    @staticmethod
+    def _pixel_viewport(image: LoadedImage) -> tuple[tuple[float, float], float]:
+        """The viewport of `image` in its pixels: centre (x, y) and fov."""
+        from astropy import units as u
+        from astropy.coordinates import SkyCoord
+
+        center, fov = image.center, image.fov
+        if isinstance(center, SkyCoord):
+            if image.wcs is None:
+                raise ValueError("WCS is not set. Cannot convert sky coordinates to pixels.")
+            x, y = image.wcs.world_to_pixel(center)
+            center = (float(x), float(y))
+        if isinstance(fov, u.Quantity):
+            if image.wcs is None:
+                raise ValueError("WCS is not set. Cannot convert FOV to pixel coordinates.")
+            fov = float((fov / _pixel_scale(image.wcs, image.largest_dimension)).to_value(""))
+        return center, fov
+
+    def _store_pixel_viewport(
+        self, image_label: str, center: tuple[float, float], fov: float
+    ) -> None:
+        """Set `image_label`'s viewport from pixels, kept in the kind it holds (a sky centre
+        stays a `SkyCoord`, an angular fov a `Quantity`, through the image's WCS); no hook."""
+        from astropy import units as u
+        from astropy.coordinates import SkyCoord
+
+        image = self._images[image_label]
+        if isinstance(image.center, SkyCoord) and image.wcs is not None:
+            image.center = image.wcs.pixel_to_world(*center)
+        else:
+            image.center = (float(center[0]), float(center[1]))
+        if isinstance(image.fov, u.Quantity) and image.wcs is not None:
+            image.fov = (fov * _pixel_scale(image.wcs, image.largest_dimension)).to(image.fov.unit)
+        else:
+            image.fov = float(fov)
+
+    # Catalogs
+
+    def load_catalog(
+        self,
+        table: Table,
+        x_colname: str = "x",
+        y_colname: str = "y",
+        skycoord_colname: str = "coord",
+        use_skycoord: bool = False,
+        catalog_label: str | None = None,
+        catalog_style: dict | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Load a catalog: markers at its rows' positions.
+
+        Parameters
+        ----------
+        table : `~astropy.table.Table`
+            Kept whole (a copy), every column.
+        x_colname, y_colname : str
+            Its pixel position columns (0-based, whole numbers at pixel centres).
+        skycoord_colname : str
+            Its `~astropy.coordinates.SkyCoord` column.
+        use_skycoord : bool
+            Positions from the sky column (or from the pixel columns through the image's WCS
+            if it has none); else from the pixel columns (or from the sky column through the
+            WCS). The WCS is the loaded image's; with several images loaded, a needed
+            conversion is an error, an optional one is not made (sky positions without pixel
+            ones are then drawn on each image with a WCS, through its own).
+        catalog_label : str, optional
+            Its label. Without one, the single default label (``"catalog"``).
+        catalog_style : dict, optional
+            Its style (see `set_catalog_style`). Default: the label's current style, else
+            `default_catalog_style`.
+        **kwargs
+            Accepted and ignored.
+
+        Raises
+        ------
+        ValueError
+            ``Cannot use pixel coordinates without pixel columns ...``, ``Cannot use sky
+            coordinates without ...``, or a conversion needs one WCS of several images.
+        """
+        coords = table[skycoord_colname] if skycoord_colname in table.colnames else None
+        has_xy = x_colname in table.colnames and y_colname in table.colnames
+        wcs = self._catalog_wcs(
+            required=(not has_xy and coords is not None and not use_skycoord)
+            or (coords is None and use_skycoord)
+        )
+        kept = table.copy()
+        if not has_xy:
+            if wcs is not None and coords is not None:
+                kept[x_colname], kept[y_colname] = wcs.world_to_pixel(coords)
+                has_xy = True
+            elif not use_skycoord:
+                raise ValueError(
+                    "Cannot use pixel coordinates without pixel columns or both coordinates "
+                    "and a WCS."
+                )
+            else:
+                kept[x_colname] = kept[y_colname] = None
+        if coords is None:
+            if use_skycoord and wcs is None:
+                raise ValueError("Cannot use sky coordinates without a SkyCoord column or WCS.")
+            if wcs is not None:
+                kept[skycoord_colname] = wcs.pixel_to_world(kept[x_colname], kept[y_colname])
+            else:
+                kept[skycoord_colname] = None
+        kept.rename_columns([x_colname, y_colname, skycoord_colname], ["x", "y", "coord"])
+        label = self._resolve_label(catalog_label, "catalog", allow_new=True)
+        previous = self._catalogs.get(label)
+        if catalog_style is None:
+            catalog_style = dict(previous.style) if previous else default_catalog_style()
+        _check_style(catalog_style)
+        self._catalogs[label] = LoadedCatalog(kept, dict(catalog_style))
+        self._catalog_changed(label)
+
+    def _catalog_wcs(self, required: bool) -> WCS | None:
+        """The WCS converting a catalog's positions: the one image's; with several images,
+        none (an error if `required`)."""
+        if not self._images:
+            return None
+        if len(self._images) == 1:
+            return next(iter(self._images.values())).wcs
+        if required:
+            raise ValueError(
+                "Multiple image labels defined. Cannot determine which image's WCS to use to "
+                "convert catalog coordinates."
+            )
+        return None
+
+    def get_catalog(
+        self,
+        x_colname: str = "x",
+        y_colname: str = "y",
+        skycoord_colname: str = "coord",
+        catalog_label: str | None = None,
+        **kwargs: Any,
+    ) -> Table:
+        """A catalog's table (a copy), its position columns under the names asked for.
+
+        Parameters
+        ----------
+        x_colname, y_colname, skycoord_colname : str
+            The names the position columns get.
+        catalog_label : str, optional
+            Needed when several catalogs are loaded.
+        **kwargs
+            Accepted and ignored.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            Empty (with the three columns) when no catalog is loaded and no label given.
+
+        Raises
+        ------
+        ValueError
+            The label is unknown, or several catalogs are loaded and no label is given.
+        """
+        from astropy.table import Table
+
+        if catalog_label is None and not self._catalogs:
+            return Table(names=[x_colname, y_colname, skycoord_colname])
+        label = self._resolve_label(catalog_label, "catalog")
+        result = self._catalogs[label].table.copy()
+        result.rename_columns(["x", "y", "coord"], [x_colname, y_colname, skycoord_colname])
+        return result
+
+    def remove_catalog(self, catalog_label: str | None = None, **kwargs: Any) -> None:
+        """Remove a catalog and its markers.
+
+        Parameters
+        ----------
+        catalog_label : str, optional
+            ``"*"`` removes every catalog. Needed when several catalogs are loaded.
+        **kwargs
+            Accepted and ignored.
+
+        Raises
+        ------
+        TypeError
+            `catalog_label` is a list.
+        ValueError
+            No catalog is loaded, the label is unknown, or several catalogs and no label.
+        """
+        if isinstance(catalog_label, list):
+            raise TypeError(
+                "Cannot remove multiple catalogs from a list. Please specify a single catalog "
+                "label or use '*' to remove all catalogs."
+            )
+        if catalog_label == "*":
+            removed = tuple(self._catalogs)
+            self._catalogs = {}
+            for label in removed:
+                self._catalog_removed(label)
+            return
+        label = self._resolve_label(catalog_label, "catalog")
+        del self._catalogs[label]
+        self._catalog_removed(label)
+
+    def set_catalog_style(
+        self,
+        catalog_label: str | None = None,
+        shape: str = "circle",
+        color: str = "red",
+        size: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
+        """Set how a catalog's markers are drawn.
+
+        Parameters
+        ----------
+        catalog_label : str, optional
+            Needed when several catalogs are loaded.
+        shape : {"circle", "square", "crosshair", "plus", "diamond"}
+        color : str
+            A CSS colour (a CSS4 name, ``#rrggbb``, ``#rrggbbaa``).
+        size : float
+            The marker's half-width, in screen pixels.
+        **kwargs
+            Kept in the style (returned by `get_catalog_style`).
+
+        Raises
+        ------
+        ValueError
+            No catalog is loaded (``Must load a catalog before setting a catalog style``), the
+            label is unknown, several catalogs and no label, or an unknown shape.
+        """
+        if not self._catalogs:
+            raise ValueError("Must load a catalog before setting a catalog style.")
+        label = self._resolve_label(catalog_label, "catalog")
+        style = {"shape": shape, "color": color, "size": size, **kwargs}
+        _check_style(style)
+        self._catalogs[label].style = style
+        self._catalog_changed(label)
+
+    def get_catalog_style(self, catalog_label: str | None = None, **kwargs: Any) -> dict:
+        """A catalog's style: ``shape``, ``color``, ``size``, any other key it was given, and
+        ``catalog_label``.
+
+        Parameters
+        ----------
+        catalog_label : str, optional
+            Needed when several catalogs are loaded. With none loaded and no label, the
+            default style (``catalog_label`` None).
+        **kwargs
+            Accepted and ignored.
+
+        Returns
+        -------
+        dict
+
+        Raises
+        ------
+        ValueError
+            The label is unknown, or several catalogs are loaded and no label is given.
+        """
+        if catalog_label is None and not self._catalogs:
+            return {**default_catalog_style(), "catalog_label": None}
+        label = self._resolve_label(catalog_label, "catalog")
+        return {**self._catalogs[label].style, "catalog_label": label}
+
+
+def _check_style(style: dict[str, Any]) -> None:
+    """A catalog style's shape, colour and size, where given, are ones the markers can draw.
+
+    Raises
+    ------
+    ValueError
+        Naming the key and what it accepts.
+    """
+    from matplotlib.colors import is_color_like
+
+    if "shape" in style and style["shape"] not in MARKER_SHAPES:
+        raise ValueError(
+            f"shape: {style['shape']!r} is not a marker shape; one of {', '.join(MARKER_SHAPES)}"
+        )
+    if "color" in style and not is_color_like(style["color"]):
+        raise ValueError(f"color: {style['color']!r} is not a CSS colour (a name, #rrggbb)")
+    size = style.get("size", 0.0)
+    if (
+        isinstance(size, bool)
+        or not isinstance(size, numbers.Real)
+        or not 0 <= float(size) < math.inf
+    ):
+        raise ValueError(f"size: {size!r} is not a half-width in pixels (a number >= 0)")
+
+
+def _pixel_scale(wcs: WCS, largest_dimension: int) -> Quantity:
+    """The angle of one pixel along numpy axis `largest_dimension` (0 rows, 1 columns), in
+    degrees: `proj_plane_pixel_scales` is ordered by WCS axis (x first), hence ``1 - axis``."""
+    from astropy import units as u
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    return float(proj_plane_pixel_scales(wcs)[1 - largest_dimension]) * u.deg
+
+
+def _read_image(data: Any) -> tuple[Any, np.ndarray, WCS | None, str]:
+    """What `load_image` keeps of `data`: the object returned by `get_image`, float pixels,
+    celestial WCS, unit."""
+    from astropy.nddata import NDData
+
+    if isinstance(data, str | os.PathLike):
+        data = _read_fits(Path(data))
+    if isinstance(data, NDData):
+        pixels = np.asarray(data.data, dtype=float)
+        wcs = getattr(data.wcs, "low_level_wcs", data.wcs) if data.wcs is not None else None
+        unit = "" if data.unit is None else data.unit.to_string()
+    else:
+        pixels = np.asarray(data, dtype=float)
+        wcs, unit = None, ""
+    if pixels.ndim != 2:
+        raise ValueError(f"data: an image must be 2-D; this one has shape {pixels.shape}")
+    return data, pixels, wcs, unit
+
+
+def _read_fits(path: Path):
+    """A FITS file's first image (gzipped or not) as an NDData: its pixels, celestial WCS,
+    ``BUNIT`` as unit (when astropy knows it) and the header as ``meta``."""
+    from astropy import units as u
+    from astropy.nddata import NDData
+
+    from fink_cutout_jupyter.cutouts.stamps import Stamp
+    from fink_cutout_jupyter.widgets.stamp_display import celestial_wcs
+
+    stored = path.read_bytes()
+    stamp = Stamp(path.name, gzip.decompress(stored) if stored[:2] == _GZIP_MAGIC else stored)
+    header = stamp.header
+    unit = None
+    bunit = str(header.get("BUNIT", "")).strip()
+    if bunit:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                unit = u.Unit(bunit)
+            except ValueError:
+                unit = None
+    return NDData(stamp.data, wcs=celestial_wcs(header), unit=unit, meta=header.copy())
+
+
+__all__ = [
+    "DEFAULT_CATALOG_LABEL",
+    "DEFAULT_IMAGE_LABEL",
+    "MARKER_SHAPES",
+    "ImageDisplay",
+    "LoadedCatalog",
+    "LoadedImage",
+    "default_catalog_style",
+]

@@ -1,0 +1,292 @@
+"""StampViewer: astropy's image-display API (`image_api.ImageDisplay`) on the stamps' browser
+front-end (`StampPanels`): labelled images side by side, each with its own cuts, stretch and
+colormap, catalogs drawn as markers, one linked viewport, `save` through matplotlib.
+
+What the kernel holds is what the browser draws: each image goes to ``panels.stamps``
+(`stamp_display.image_payload`, in loading order), its cuts, stretch and colormap to
+``panels.renderings`` (the interval's limits on the finite pixels, 1024 samples of the stretch,
+the colormap's name), the catalogs to ``panels.markers``.
+
+The viewport. The browser shows every panel at one zoom and centre, in the pixel grid of the
+first image (``panels.zoom``, ``panels.center``: view coordinates, pixel ``c`` spanning ``c`` to
+``c + 1``, so astropy's pixel x is view x - 0.5). Here:
+
+- ``set_viewport`` on one image moves the others to the same pixel centre and pixel fov (each
+  kept in the kind it holds: a sky centre through its own WCS, an angular fov likewise), and the
+  browser with them: zoom = max(height, width) of the first image / fov in pixels. The browser
+  zooms between 1 and ``panels.max_zoom``: a wider or narrower fov is kept by the API (and
+  `get_viewport` returns it) but shown clamped to those limits.
+- Loading an image resets its own viewport to the whole image and shows it; the other images
+  keep theirs until the next ``set_viewport`` or pan.
+- A pan or zoom in the browser sets every image's viewport (centre and fov in pixels, kept in
+  the kind each holds).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+
+from fink_cutout_jupyter.widgets.image_api import ImageDisplay, LoadedImage
+from fink_cutout_jupyter.widgets.stamp_display import (
+    colormap_tables,
+    image_payload,
+    interval_limits,
+    marker_positions,
+)
+from fink_cutout_jupyter.widgets.stamp_panels import StampPanels
+
+
+class StampViewer(ImageDisplay, widgets.VBox):
+    """Images side by side in the browser, driven by astropy's image-display API.
+
+    ``StampViewer()`` needs no server or lake: load arrays, `~astropy.nddata.NDData` or FITS
+    files (`load_image`), set their cuts, stretch and colormap with astropy objects, add
+    catalogs from `~astropy.table.Table` (`load_catalog`), move the view (`set_viewport`), save
+    what is shown (`save`). See the module docstring for how the viewport maps to the browser.
+
+    Parameters
+    ----------
+    size : {"small", "medium", "large"}
+        Displayed size of each panel.
+    **kwargs
+        Passed to `ipywidgets.VBox`.
+
+    Attributes
+    ----------
+    panels : StampPanels
+        The browser widget (its traits: flip, reticle, blink...).
+    """
+
+    def __init__(self, size: str = "medium", **kwargs: Any) -> None:
+        self.panels = StampPanels(size=size, reticle=False)
+        self._payloads: dict[str, dict[str, Any]] = {}
+        self._from_kernel = False
+        super().__init__(children=[self.panels], **kwargs)
+        self.panels.observe(self._on_browser_view, names=["zoom", "center"])
+
+    # What the browser is sent
+
+    def _image_payload(self, image_label: str) -> dict[str, Any]:
+        """The panel of `image_label` (`stamp_display.image_payload`: no reticle). A subclass
+        may add a reticle position or a survey's pixel scale."""
+        image = self._images[image_label]
+        return image_payload(image_label, image.pixels, image.wcs, image.unit)
+
+    def _image_loaded(self, image_label: str) -> None:
+        self._payloads[image_label] = self._image_payload(image_label)
+        with self.panels.hold_sync():
+            self.panels.stamps = [self._payloads[label] for label in self._images]
+            self._push_rendering(image_label)
+            self._push_view(image_label)
+            self._push_markers()
+
+    def _rendering_changed(self, image_label: str) -> None:
+        self._push_rendering(image_label)
+
+    def _viewport_changed(self, image_label: str) -> None:
+        center, fov = self._pixel_viewport(self._images[image_label])
+        for label in self._images:
+            if label != image_label:
+                self._store_pixel_viewport(label, center, fov)
+        self._push_view(image_label)
+
+    def _catalog_changed(self, catalog_label: str) -> None:
+        self._push_markers()
+
+    def _catalog_removed(self, catalog_label: str) -> None:
+        self._push_markers()
+
+    def rendering(self, image_label: str | None = None) -> dict[str, Any]:
+        """What the browser draws `image_label` with: ``cuts`` (the interval's limits on the
+        finite pixels), ``curve`` (the stretch, 1024 float32 samples on [0, 1]) and
+        ``colormap``.
+
+        Parameters
+        ----------
+        image_label : str, optional
+            Needed when several images are loaded.
+        """
+        from fink_cutout_jupyter.widgets.stamp_panels import stretch_curve
+
+        _, image = self._image(image_label)
+        return {
+            "cuts": interval_limits(image.cuts, image.pixels),
+            "curve": stretch_curve(image.stretch),
+            "colormap": image.colormap,
+        }
+
+    def _push_rendering(self, image_label: str) -> None:
+        if not self.panels.has_trait("renderings"):
+            return
+        rendering = self.rendering(image_label)
+        if rendering["colormap"] not in self.panels.colormaps:
+            self.panels.colormaps = {
+                **self.panels.colormaps,
+                **colormap_tables([rendering["colormap"]]),
+            }
+        renderings = {k: v for k, v in self.panels.renderings.items() if k in self._images}
+        self.panels.renderings = {**renderings, image_label: rendering}
+
+    def marker_entries(self) -> list[dict[str, Any]]:
+        """The catalogs as ``panels.markers`` takes them: one entry per catalog with pixel
+        positions (on every panel); a catalog with sky positions only gives one entry per image
+        with a WCS (positions through it, on that panel). ``visible`` is kept from the
+        browser's checkbox."""
+        visible = {entry["catalog"]: entry.get("visible", True) for entry in self._shown_markers()}
+        entries = []
+        for label, catalog in self._catalogs.items():
+            style = catalog.style
+            common = {
+                "catalog": label,
+                "shape": style.get("shape", "circle"),
+                "color": str(style.get("color", "red")),
+                "size": float(style.get("size", 5.0)),
+                "visible": bool(visible.get(label, True)),
+            }
+            positions = marker_positions(catalog.table)
+            if positions is not None:
+                entries.append({**common, "x": positions[0], "y": positions[1], "panels": None})
+                continue
+            for image_label, image in self._images.items():
+                projected = _projected(catalog.table, image)
+                if projected is not None:
+                    entries.append(
+                        {**common, "x": projected[0], "y": projected[1], "panels": [image_label]}
+                    )
+        return entries
+
+    def _shown_markers(self) -> list[dict[str, Any]]:
+        return list(self.panels.markers) if self.panels.has_trait("markers") else []
+
+    def _push_markers(self) -> None:
+        if self.panels.has_trait("markers"):
+            self.panels.markers = self.marker_entries()
+
+    # The viewport, both ways
+
+    def _first_size(self) -> int:
+        height, width = next(iter(self._images.values())).shape
+        return max(height, width)
+
+    def _push_view(self, image_label: str) -> None:
+        """Show `image_label`'s viewport in the browser (zoom clamped to its limits)."""
+        (x, y), fov = self._pixel_viewport(self._images[image_label])
+        zoom = self._first_size() / fov if fov > 0 else math.inf
+        zoom = min(max(zoom, 1.0), self.panels.max_zoom) if not math.isnan(zoom) else 1.0
+        self._from_kernel = True
+        try:
+            with self.panels.hold_sync():
+                self.panels.zoom = zoom
+                if math.isfinite(x) and math.isfinite(y):
+                    self.panels.center = [x + 0.5, y + 0.5]
+        finally:
+            self._from_kernel = False
+
+    def _on_browser_view(self, change: dict[str, Any]) -> None:
+        if self._from_kernel or not self._images:
+            return
+        fov = self._first_size() / self.panels.zoom
+        view_x, view_y = self.panels.center
+        for label in self._images:
+            self._store_pixel_viewport(label, (view_x - 0.5, view_y - 0.5), fov)
+
+    # Saving
+
+    def save(self, filename: str | os.PathLike, overwrite: bool = False, **kwargs: Any) -> None:
+        """Save the images as shown (cuts, stretch, colormap, viewport, markers), side by side
+        with a colorbar each, through matplotlib; an empty figure when no image is loaded.
+
+        Parameters
+        ----------
+        filename : str or os.PathLike
+            The format is its extension's (``.png``, ``.pdf``, ``.svg``...; none: PNG).
+        overwrite : bool
+            Replace an existing file.
+        **kwargs
+            ``dpi`` (default 150); others are ignored.
+
+        Raises
+        ------
+        FileExistsError
+            The file exists and `overwrite` is False (also if it appears while saving).
+
+        Notes
+        -----
+        The file is written to a temporary name in the same directory and renamed (or, without
+        `overwrite`, hard-linked, which refuses an existing name): a failure or a killed
+        kernel leaves no partial file.
+        """
+        from fink_cutout_jupyter.storage.atomic import create_atomically, write_atomically
+
+        path = Path(filename).expanduser()
+        if path.exists() and not overwrite:
+            raise FileExistsError(
+                f"File {filename} already exists. Use overwrite=True to overwrite it."
+            )
+        file_format = path.suffix[1:].lower() or "png"
+        dpi = kwargs.get("dpi", 150)
+
+        def write(stream) -> None:
+            self._figure().savefig(stream, format=file_format, dpi=dpi)
+
+        (write_atomically if overwrite else create_atomically)(path, write)
+
+    def _figure(self):
+        """The matplotlib figure `save` writes (`viewer_figure.images_figure`)."""
+        import numpy as np
+
+        from fink_cutout_jupyter.widgets.viewer_figure import (
+            FigureImage,
+            FigureMarkers,
+            images_figure,
+        )
+
+        entries = self.marker_entries()
+        images = []
+        for label, image in self._images.items():
+            center, fov = self._pixel_viewport(image)
+            markers = [
+                FigureMarkers(
+                    np.frombuffer(entry["x"], dtype="<f8"),
+                    np.frombuffer(entry["y"], dtype="<f8"),
+                    entry["shape"],
+                    entry["color"],
+                    entry["size"],
+                )
+                for entry in entries
+                if entry["visible"] and (entry["panels"] is None or label in entry["panels"])
+            ]
+            images.append(
+                FigureImage(
+                    label=label,
+                    pixels=image.pixels,
+                    cuts=interval_limits(image.cuts, image.pixels),
+                    stretch=image.stretch,
+                    colormap=image.colormap,
+                    unit=image.unit,
+                    center=center,
+                    fov=fov,
+                    markers=markers,
+                )
+            )
+        return images_figure(images, flip=self.panels.flip)
+
+
+def _projected(table, image: LoadedImage) -> tuple[bytes, bytes] | None:
+    """A catalog's sky positions on `image` through its WCS (float64 bytes), None without."""
+    import numpy as np
+    from astropy.coordinates import SkyCoord
+
+    coords = table["coord"]
+    if image.wcs is None or not isinstance(coords, SkyCoord):
+        return None
+    x, y = image.wcs.world_to_pixel(coords)
+    return (
+        np.asarray(x, dtype="<f8").reshape(-1).tobytes(),
+        np.asarray(y, dtype="<f8").reshape(-1).tobytes(),
+    )

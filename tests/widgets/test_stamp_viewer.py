@@ -1,0 +1,354 @@
+"""StampViewer without a browser: what the API holds is what its StampPanels is sent (stamps,
+renderings, markers, zoom and centre), the browser's pan and zoom come back as viewports, and
+`save` writes what is shown, whole or not at all. Expected values from astropy, matplotlib and
+Pillow, computed here."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.nddata import NDData
+from astropy.table import Table
+from astropy.visualization import (
+    LinearStretch,
+    LogStretch,
+    ManualInterval,
+    PercentileInterval,
+    SqrtStretch,
+    ZScaleInterval,
+)
+from astropy.wcs import WCS
+from PIL import Image
+
+from fink_cutout_jupyter.widgets.stamp_panels import CURVE_SAMPLES
+from fink_cutout_jupyter.widgets.stamp_viewer import StampViewer
+
+
+def tan_wcs(crval=(150.0, 30.0), crpix=(20.0, 25.0), scale=0.0002) -> WCS:
+    wcs = WCS(naxis=2)
+    wcs.wcs.crpix = list(crpix)
+    wcs.wcs.cdelt = [-scale, scale]
+    wcs.wcs.crval = list(crval)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    return wcs
+
+
+@pytest.fixture
+def data() -> np.ndarray:
+    pixels = np.random.default_rng(3).normal(100.0, 5.0, (40, 64))
+    pixels[3, 4] = np.nan
+    return pixels
+
+
+def curve_of(stretch) -> np.ndarray:
+    x = np.linspace(0.0, 1.0, CURVE_SAMPLES)
+    return np.clip(stretch(x, clip=True), 0.0, 1.0).astype("<f4")
+
+
+def test_a_viewer_needs_no_server_and_starts_empty():
+    viewer = StampViewer()
+    assert viewer.children == (viewer.panels,)
+    assert viewer.panels.stamps == []
+    assert viewer.image_labels == ()
+    assert viewer.panels.renderings == {}
+    assert viewer.panels.markers == []
+
+
+def test_each_image_is_a_panel_with_its_float32_pixels_in_loading_order(data):
+    viewer = StampViewer()
+    viewer.load_image(data, image_label="b")
+    viewer.load_image(NDData(data[:20, :30] * 2, wcs=tan_wcs(), unit="nJy"), image_label="a")
+    viewer.load_image(data + 1, image_label="b")
+    stamps = viewer.panels.stamps
+    assert [stamp["label"] for stamp in stamps] == ["b", "a"]
+    b, a = stamps
+    np.testing.assert_array_equal(
+        np.frombuffer(b["pixels"], dtype="<f4").reshape(40, 64), (data + 1).astype("<f4")
+    )
+    assert (a["width"], a["height"], a["unit"]) == (30, 20, "nJy")
+    assert b["sky"] is None
+    assert b["alert_position"] is None
+    ra = np.frombuffer(a["sky"]["ra"], dtype="<f8").reshape(20, 30)
+    expected = tan_wcs().pixel_to_world(7, 11)
+    assert ra[11, 7] == pytest.approx(expected.ra.deg, abs=1e-9)
+
+
+def test_renderings_are_astropys_cuts_and_stretch_on_the_finite_pixels(data):
+    viewer = StampViewer()
+    viewer.load_image(data, image_label="a")
+    viewer.load_image(data * 3, image_label="b")
+    finite = data[np.isfinite(data)]
+    first = viewer.panels.renderings["a"]
+    assert first["cuts"] == pytest.approx(ZScaleInterval().get_limits(finite))
+    np.testing.assert_array_equal(np.frombuffer(first["curve"], "<f4"), curve_of(LinearStretch()))
+    assert first["colormap"] == "gray"
+
+    viewer.set_cuts(PercentileInterval(90), image_label="b")
+    viewer.set_stretch(LogStretch(), image_label="b")
+    viewer.set_colormap("cividis", image_label="b")
+    second = viewer.panels.renderings["b"]
+    assert second["cuts"] == pytest.approx(PercentileInterval(90).get_limits(3 * finite))
+    np.testing.assert_allclose(
+        np.frombuffer(second["curve"], "<f4"), curve_of(LogStretch()), rtol=0, atol=0
+    )
+    assert second["colormap"] == "cividis"
+    assert "cividis" in viewer.panels.colormaps
+    assert viewer.panels.renderings["a"] == first, "one image's change leaves the other alone"
+
+    viewer.set_cuts((10, 20), image_label="a")
+    assert viewer.panels.renderings["a"]["cuts"] == [10.0, 20.0]
+
+
+def test_set_viewport_moves_every_image_and_the_browser_loading_does_not(data):
+    wcs = tan_wcs()
+    viewer = StampViewer()
+    viewer.load_image(data, image_label="plain")
+    viewer.load_image(NDData(data, wcs=wcs), image_label="sky")
+
+    viewer.set_viewport(center=(10.0, 12.0), fov=16, image_label="plain")
+
+    sky = viewer.get_viewport(image_label="sky")
+    assert sky["center"].separation(wcs.pixel_to_world(10.0, 12.0)) < 1e-6 * u.arcsec
+    assert sky["fov"].to_value(u.deg) == pytest.approx(16 * 0.0002)
+    assert viewer.panels.zoom == pytest.approx(64 / 16)
+    assert viewer.panels.center == pytest.approx([10.5, 12.5])
+
+    target = SkyCoord(150.0, 30.0, unit="deg")
+    viewer.set_viewport(center=target, fov=8 * 0.72 * u.arcsec, image_label="sky")
+    x, y = wcs.world_to_pixel(target)
+    plain = viewer.get_viewport(image_label="plain")
+    assert plain["center"] == pytest.approx((float(x), float(y)))
+    assert plain["fov"] == pytest.approx(8)
+    assert viewer.panels.center == pytest.approx([float(x) + 0.5, float(y) + 0.5])
+
+    viewer.load_image(data[:10, :10], image_label="third")
+    assert viewer.get_viewport(image_label="plain")["fov"] == pytest.approx(8)
+    assert viewer.get_viewport(image_label="third") == {
+        "center": (4.5, 4.5),
+        "fov": 10.0,
+        "image_label": "third",
+    }
+
+
+def test_a_zoom_beyond_the_browsers_limits_is_kept_by_the_api_and_shown_clamped(data):
+    viewer = StampViewer()
+    viewer.load_image(data)
+    viewer.set_viewport(fov=1)
+    assert viewer.panels.zoom == viewer.panels.max_zoom
+    assert viewer.get_viewport()["fov"] == 1
+    viewer.set_viewport(fov=1000)
+    assert viewer.panels.zoom == 1.0
+    assert viewer.get_viewport()["fov"] == 1000
+
+
+def test_the_browsers_pan_and_zoom_become_every_images_viewport(data):
+    wcs = tan_wcs()
+    viewer = StampViewer()
+    viewer.load_image(data, image_label="plain")
+    viewer.load_image(NDData(data, wcs=wcs), image_label="sky")
+    # as the browser's messages set them (the kernel's own pushes are not read back)
+    viewer.panels.zoom = 4.0
+    viewer.panels.center = [20.5, 30.5]
+    assert viewer.get_viewport(image_label="plain") == {
+        "center": (20.0, 30.0),
+        "fov": 16.0,
+        "image_label": "plain",
+    }
+    sky = viewer.get_viewport(image_label="sky")
+    assert isinstance(sky["center"], SkyCoord)
+    assert sky["center"].separation(wcs.pixel_to_world(20.0, 30.0)) < 1e-6 * u.arcsec
+    assert sky["fov"].to_value(u.deg) == pytest.approx(16 * 0.0002)
+
+
+def test_catalogs_are_markers_at_their_pixel_positions_with_their_style(data):
+    viewer = StampViewer()
+    viewer.load_image(data)
+    table = Table({"x": [1.0, 2.5, 60.0], "y": [3.0, 4.0, 39.0], "name": ["a", "b", "c"]})
+    viewer.load_catalog(table, catalog_label="sources")
+    viewer.set_catalog_style("sources", shape="diamond", color="orange", size=7)
+    (entry,) = viewer.panels.markers
+    assert entry["catalog"] == "sources"
+    np.testing.assert_array_equal(np.frombuffer(entry["x"], "<f8"), table["x"])
+    np.testing.assert_array_equal(np.frombuffer(entry["y"], "<f8"), table["y"])
+    assert entry["panels"] is None
+    assert (entry["shape"], entry["size"], entry["visible"]) == ("diamond", 7.0, True)
+    assert entry["color"].startswith("#ffa500")
+
+    # the browser's checkbox hides it; a new style keeps it hidden
+    viewer.panels.markers = [{**entry, "visible": False}]
+    viewer.set_catalog_style("sources", color="cyan")
+    assert viewer.panels.markers[0]["visible"] is False
+    viewer.remove_catalog("sources")
+    assert viewer.panels.markers == []
+
+
+def test_a_sky_catalog_is_drawn_on_each_image_through_its_own_wcs(data):
+    first, second = tan_wcs(), tan_wcs(crpix=(30.0, 15.0))
+    coords = first.pixel_to_world([5.0, 12.0], [6.0, 20.0])
+    viewer = StampViewer()
+    viewer.load_catalog(Table({"coord": coords}), use_skycoord=True, catalog_label="sky")
+    assert viewer.panels.markers == [], "no image: nowhere to draw it"
+    viewer.load_image(NDData(data, wcs=first), image_label="one")
+    viewer.load_image(NDData(data, wcs=second), image_label="two")
+    viewer.load_image(data, image_label="no wcs")
+    entries = {tuple(entry["panels"]): entry for entry in viewer.panels.markers}
+    assert set(entries) == {("one",), ("two",)}
+    for label, wcs in (("one", first), ("two", second)):
+        x, y = wcs.world_to_pixel(coords)
+        np.testing.assert_allclose(np.frombuffer(entries[(label,)]["x"], "<f8"), x, atol=1e-9)
+        np.testing.assert_allclose(np.frombuffer(entries[(label,)]["y"], "<f8"), y, atol=1e-9)
+
+
+def image_format(path) -> str:
+    with Image.open(path) as opened:
+        opened.load()
+        return opened.format
+
+
+def test_save_without_an_image_writes_a_png(tmp_path):
+    path = tmp_path / "empty.png"
+    StampViewer().save(path)
+    assert image_format(path) == "PNG"
+
+
+def main_colour(path) -> tuple[int, int, int]:
+    """The commonest colour of a saved figure but the white around: the image's (each colour of
+    the colorbar covers a sliver)."""
+    with Image.open(path) as opened:
+        pixels = np.asarray(opened.convert("RGB")).reshape(-1, 3)
+    colours, counts = np.unique(pixels, axis=0, return_counts=True)
+    counts[(colours == 255).all(axis=1)] = 0
+    return tuple(int(v) for v in colours[np.argmax(counts)])
+
+
+def test_save_draws_the_images_at_their_cuts_stretch_and_colormap(tmp_path):
+    import matplotlib
+
+    table = matplotlib.colormaps["viridis"](np.linspace(0, 1, 256), bytes=True)[:, :3]
+    viewer = StampViewer()
+    viewer.load_image(np.ones((20, 20)), image_label="flat")
+    viewer.set_cuts((0, 2))
+    viewer.set_colormap("viridis")
+    linear = tmp_path / "linear.png"
+    viewer.save(linear)
+    level = 0.5  # 1 between the cuts 0 and 2
+    assert main_colour(linear) == tuple(int(v) for v in table[int(np.floor(level * 255 + 0.5))])
+
+    viewer.set_stretch(SqrtStretch())
+    stretched = tmp_path / "sqrt.png"
+    viewer.save(stretched)
+    level = float(SqrtStretch()(np.array([0.5]))[0])
+    assert main_colour(stretched) == tuple(int(v) for v in table[int(np.floor(level * 255 + 0.5))])
+
+
+def test_save_formats_follow_the_extension(tmp_path, data):
+    viewer = StampViewer()
+    viewer.load_image(data)
+    viewer.save(tmp_path / "view.pdf")
+    assert (tmp_path / "view.pdf").read_bytes().startswith(b"%PDF")
+    viewer.save(tmp_path / "view.svg")
+    assert b"<svg" in (tmp_path / "view.svg").read_bytes()
+
+
+def test_save_refuses_an_existing_file_unless_told_and_leaves_no_temporary(tmp_path, data):
+    path = tmp_path / "view.png"
+    path.write_bytes(b"someone else's")
+    viewer = StampViewer()
+    viewer.load_image(data)
+    with pytest.raises(FileExistsError):
+        viewer.save(path)
+    assert path.read_bytes() == b"someone else's"
+    viewer.save(path, overwrite=True)
+    assert image_format(path) == "PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["view.png"]
+
+
+class Paused(StampViewer):
+    """Stops while its figure is drawn (the file being written) until told to go on."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.drawing, self.go_on = threading.Event(), threading.Event()
+
+    def _figure(self):
+        self.drawing.set()
+        assert self.go_on.wait(30)
+        return super()._figure()
+
+
+def test_a_file_appearing_while_saving_is_not_overwritten(tmp_path, data):
+    path = tmp_path / "view.png"
+    viewer = Paused()
+    viewer.load_image(data)
+    errors: list[BaseException] = []
+
+    def save() -> None:
+        try:
+            viewer.save(path)
+        except BaseException as error:
+            errors.append(error)
+
+    saving = threading.Thread(target=save)
+    saving.start()
+    assert viewer.drawing.wait(30)
+    path.write_bytes(b"written meanwhile")  # past the existence check, before publishing
+    viewer.go_on.set()
+    saving.join(30)
+    assert len(errors) == 1
+    assert isinstance(errors[0], FileExistsError)
+    assert path.read_bytes() == b"written meanwhile"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["view.png"]
+
+
+KILLED_WHILE_SAVING = """
+import os, signal, sys
+import numpy as np
+from fink_cutout_jupyter.widgets.stamp_viewer import StampViewer
+
+class Killed(StampViewer):
+    def _figure(self):
+        figure = super()._figure()
+        original = figure.savefig
+        def savefig(stream, **kwargs):
+            stream.write(b"half a png")
+            stream.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        figure.savefig = savefig
+        return figure
+
+viewer = Killed()
+viewer.load_image(np.ones((5, 5)))
+viewer.save(sys.argv[1], overwrite=True)
+"""
+
+
+def test_a_kernel_killed_while_saving_leaves_the_old_file_whole(tmp_path):
+    path = tmp_path / "view.png"
+    viewer = StampViewer()
+    viewer.load_image(np.arange(25.0).reshape(5, 5))
+    viewer.save(path)
+    before = path.read_bytes()
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_WHILE_SAVING, str(path)],
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert done.returncode == -9, done.stderr.decode()
+    assert path.read_bytes() == before
+    assert image_format(io.BytesIO(path.read_bytes())) == "PNG"
+
+
+def test_manual_cuts_outside_the_data_are_sent_as_given(data):
+    viewer = StampViewer()
+    viewer.load_image(data)
+    viewer.set_cuts(ManualInterval(-5, 500))
+    assert viewer.panels.renderings["image"]["cuts"] == [-5.0, 500.0]
