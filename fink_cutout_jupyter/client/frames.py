@@ -2,9 +2,9 @@
 
 `object_frames` lists the object's alerts (``/api/v1/alerts``, oldest first), then asks the batch
 door for up to `page_size` of them per request, by alert id, and yields each page as
-`ObjectFrames` as soon as it is answered: the first frames show after one request, and an object
-of thousands of alerts takes a request per page, never one per alert. `all_frames` joins the
-pages into one.
+`ObjectFrames` as soon as it is answered: the first page is short (`FIRST_PAGE_SIZE` alerts), so
+the first frames show after a quick request, and an object of thousands of alerts takes a
+request per page, never one per alert. `all_frames` joins the pages into one.
 
 Shapes: the batch door's Arrow reply holds the page's most common stamp shape and names the rows
 of another shape in their status (ZTF stamps cut at a CCD edge, Rubin stamps sized to their
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 Shape = tuple[int, int]
 Progress = bool | Callable[[int, int], object] | None
 PADDED_FROM = "; padded from "
+FIRST_PAGE_SIZE = 10
+"""The first page's alerts by default: the first frames after a short request."""
 
 
 @dataclass
@@ -91,6 +93,7 @@ def object_frames(
     kinds: Sequence[str] = KINDS,
     page_size: int = 100,
     progress: Progress = None,
+    first_page_size: int | None = None,
 ) -> Iterator[ObjectFrames]:
     """An object's frames, oldest first, one page (one batch request) at a time.
 
@@ -111,6 +114,9 @@ def object_frames(
     progress : bool or callable, optional
         A progress bar over the pages (default: when there are several), or a function called
         with (frames done, frames in all) after each page.
+    first_page_size : int, optional
+        Alerts of the first page (default: `page_size`, at most `FIRST_PAGE_SIZE`): a short
+        first request, so that the first frames show at once.
 
     Yields
     ------
@@ -127,23 +133,30 @@ def object_frames(
     from fink_cutout_jupyter.contract.batch import max_batch_ids
 
     kinds = tuple(checked_kinds(kinds))
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-        raise ValueError(f"page_size: {page_size!r}; expected a whole number ≥ 1")
+    most = max_batch_ids("arrow", len(KINDS))
+    page_size = min(_whole("page_size", page_size), most)
+    first = min(page_size, FIRST_PAGE_SIZE) if first_page_size is None else first_page_size
+    first = min(_whole("first_page_size", first), most)
     if object_id is None and ss_object_id is None:
         raise CutoutClientError(400, "objectId: missing; give object_id or ss_object_id", False)
-    page_size = min(page_size, max_batch_ids("arrow", len(KINDS)))
     alerts = client.alerts(object_id, ss_object_id=ss_object_id)
     ids = [int(alert["alertId"]) for alert in alerts]
-    starts = range(0, len(ids), page_size)
+    starts = [0, *range(first, len(ids), page_size)] if ids else []
     show = progress if isinstance(progress, bool) else progress is None and len(starts) > 1
     for start in tqdm(starts, desc="frames", unit="page", disable=not show):
-        page = ids[start : start + page_size]
+        page = ids[start : start + (first if start == 0 else page_size)]
         stamps, table = client.batch(page, kinds, by="candid", progress=False)
         stamps = _with_other_shapes(client, stamps, table, kinds)
         jd = table["jd"].to_numpy(dtype=float, na_value=float("nan"))
         yield ObjectFrames(page, jd, kinds, stamps, table, start, len(ids))
         if callable(progress):
             progress(start + len(page), len(ids))
+
+
+def _whole(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: {value!r}; expected a whole number ≥ 1")
+    return value
 
 
 def all_frames(
@@ -164,6 +177,7 @@ def all_frames(
             kinds=kinds,
             page_size=page_size,
             progress=progress,
+            first_page_size=page_size,
         )
     )
     return join_frames(pages, tuple(checked_kinds(kinds)))

@@ -14,6 +14,7 @@ from support.exports import KINDS, astropy_pixels
 from support.servers import free_port, start_service, wait_for_http
 
 from fink_cutout_jupyter.client import CutoutClient, CutoutClientError
+from fink_cutout_jupyter.client import frames as frames_module
 from fink_cutout_jupyter.client.frames import all_frames, object_frames, padded
 from fink_cutout_jupyter.demo.rubin import RUBIN_DEMO_OBJECT_ID
 from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
@@ -236,3 +237,18 @@ def test_padded_centres_and_refuses_a_smaller_shape():
     assert padded(stamps, (2, 3)) is stamps
     with pytest.raises(ValueError, match="do not fit"):
         padded(stamps, (1, 3))
+
+
+def test_the_first_page_is_short_the_next_ones_of_the_page_size(demo, monkeypatch):
+    client = CutoutClient(lake=str(demo.root))
+    counted = Counted(client)
+    pages = list(object_frames(client, DEMO_OBJECT_ID, page_size=3, first_page_size=1))
+    assert [(page.offset, len(page)) for page in pages] == [(0, 1), (1, 3), (4, 1)]
+    assert [len(params["candid"]) for params in counted.posts()] == [1, 3, 1]
+    with pytest.raises(ValueError, match="first_page_size: 0"):
+        next(object_frames(client, DEMO_OBJECT_ID, first_page_size=0))
+    monkeypatch.setattr(frames_module, "FIRST_PAGE_SIZE", 2)
+    default = [len(page) for page in object_frames(client, DEMO_OBJECT_ID, progress=False)]
+    assert default == [2, 3]  # min(page_size, FIRST_PAGE_SIZE), then page_size (100)
+    assert len(all_frames(client, DEMO_OBJECT_ID, progress=False)) == 5
+    assert [len(params["candid"]) for params in counted.posts()[-3:]] == [2, 3, 5]
