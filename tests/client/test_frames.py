@@ -209,6 +209,24 @@ def test_a_rubin_objects_frames_are_its_3_hdu_stamps(rubin_demo):
             np.testing.assert_array_equal(planes[position], astropy_pixels(record[f"cutout{kind}"]))
 
 
+def test_a_solar_system_objects_frames_are_its_alerts_in_time_order(rubin_demo):
+    from fink_cutout_jupyter.demo.rubin import RUBIN_DEMO_SS_OBJECT_ID
+
+    client = CutoutClient(lake=str(rubin_demo.root))
+    frames = all_frames(client, ss_object_id=RUBIN_DEMO_SS_OBJECT_ID, kinds=["Science"])
+    stored = []
+    for path in sorted(rubin_demo.root.glob("science/**/*.parquet")):
+        columns = ["diaSourceId", "diaSource", "ssSource", "cutoutScience"]
+        for record in pq.read_table(path, columns=columns).to_pylist():
+            if (record["ssSource"] or {}).get("ssObjectId") == RUBIN_DEMO_SS_OBJECT_ID:
+                stored.append(record)
+    stored.sort(key=lambda record: record["diaSource"]["midpointMjdTai"])
+    assert len(stored) > 1
+    assert frames.alert_ids == [record["diaSourceId"] for record in stored]
+    for planes, record in zip(frames.stamps, stored, strict=True):
+        np.testing.assert_array_equal(planes[0], astropy_pixels(record["cutoutScience"]))
+
+
 def _rubin_cutouts() -> list[str]:
     return [f"cutout{kind}" for kind in KINDS]
 
@@ -242,7 +260,17 @@ def test_padded_centres_and_refuses_a_smaller_shape():
 def test_the_first_page_is_short_the_next_ones_of_the_page_size(demo, monkeypatch):
     client = CutoutClient(lake=str(demo.root))
     counted = Counted(client)
-    pages = list(object_frames(client, DEMO_OBJECT_ID, page_size=3, first_page_size=1))
+    told = []
+    pages = list(
+        object_frames(
+            client,
+            DEMO_OBJECT_ID,
+            page_size=3,
+            first_page_size=1,
+            progress=lambda done, total: told.append((done, total)),
+        )
+    )
+    assert told == [(1, 5), (4, 5), (5, 5)]
     assert [(page.offset, len(page)) for page in pages] == [(0, 1), (1, 3), (4, 1)]
     assert [len(params["candid"]) for params in counted.posts()] == [1, 3, 1]
     with pytest.raises(ValueError, match="first_page_size: 0"):
