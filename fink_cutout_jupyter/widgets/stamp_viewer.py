@@ -232,7 +232,7 @@ class StampViewer(ImageDisplay, widgets.VBox):
         dpi = kwargs.get("dpi", 150)
 
         def write(stream) -> None:
-            self._figure().savefig(stream, format=file_format, dpi=dpi)
+            self._figure().savefig(stream, format=file_format, dpi=dpi, bbox_inches="tight")
 
         (write_atomically if overwrite else create_atomically)(path, write)
 

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from fink_cutout_jupyter.storage.atomic import (
+    create_atomically,
     writable_target,
     write_atomically,
     write_bytes_atomically,
@@ -70,3 +71,50 @@ def test_where_nothing_can_be_written_is_said(tmp_path):
     (tmp_path / "plain").write_bytes(b"")
     with pytest.raises(NotADirectoryError, match="is not a directory"):
         writable_target(tmp_path / "plain" / "file.csv")
+
+
+def test_create_atomically_never_replaces_a_file_even_one_made_while_writing(tmp_path):
+    path = tmp_path / "view.png"
+    half_written, go_on = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def write(stream):
+        stream.write(b"mine, first half\n")
+        half_written.set()
+        go_on.wait(timeout=30)
+        stream.write(b"mine, second half\n")
+
+    def create():
+        try:
+            create_atomically(path, write)
+        except BaseException as error:
+            errors.append(error)
+
+    writer = threading.Thread(target=create)
+    writer.start()
+    assert half_written.wait(timeout=30)
+    assert not path.exists(), "nothing is published before the file is whole"
+    path.write_bytes(b"theirs\n")  # another writer, while this one is halfway
+    go_on.set()
+    writer.join(timeout=30)
+    assert [type(error) for error in errors] == [FileExistsError]
+    assert path.read_bytes() == b"theirs\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["view.png"]
+
+
+def test_create_atomically_writes_a_new_file_whole_with_the_default_mode(tmp_path):
+    path = tmp_path / "new.bin"
+    assert create_atomically(path, lambda stream: stream.write(b"whole")) == path
+    assert path.read_bytes() == b"whole"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["new.bin"]
+
+    def failing(stream):
+        stream.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        create_atomically(tmp_path / "other.bin", failing)
+    assert [p.name for p in tmp_path.iterdir()] == ["new.bin"]
