@@ -202,15 +202,17 @@ class ImageDisplay:
         **kwargs
             Accepted and ignored.
 
-        Notes
-        -----
-        The image's viewport is reset to show it whole, centred; other images' viewports do
-        not change.
-
         Raises
         ------
         ValueError
-            The data is not 2-D (or the FITS file holds no image).
+            The data is not 2-D, or the file is not a FITS file holding an image.
+        FileNotFoundError
+            No such file.
+
+        Notes
+        -----
+        The image's viewport is reset to show it whole, centred; other images' viewports do
+        not change. An astropy HDU (or HDU list: its first image) is taken as a FITS file is.
         """
         from astropy.visualization import LinearStretch, ZScaleInterval
 
@@ -829,10 +831,15 @@ def _pixel_scale(wcs: WCS, largest_dimension: int) -> Quantity:
 def _read_image(data: Any) -> tuple[Any, np.ndarray, WCS | None, str]:
     """What `load_image` keeps of `data`: the object returned by `get_image`, float pixels,
     celestial WCS, unit."""
+    from astropy.io import fits
     from astropy.nddata import NDData
 
     if isinstance(data, str | os.PathLike):
         data = _read_fits(Path(data))
+    elif isinstance(data, fits.HDUList):
+        data = next((hdu for hdu in data if hdu.is_image and hdu.data is not None), data)
+    if isinstance(data, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
+        data = _fits_nddata(data.data, data.header)
     if isinstance(data, NDData):
         pixels = np.asarray(data.data, dtype=float)
         wcs = getattr(data.wcs, "low_level_wcs", data.wcs) if data.wcs is not None else None
@@ -846,17 +853,36 @@ def _read_image(data: Any) -> tuple[Any, np.ndarray, WCS | None, str]:
 
 
 def _read_fits(path: Path):
-    """A FITS file's first image (gzipped or not) as an NDData: its pixels, celestial WCS,
+    """A FITS file's first image (gzipped or not) as `_fits_nddata` gives it.
+
+    Raises
+    ------
+    ValueError
+        The file is not a FITS file holding an image.
+    """
+    from astropy.io.fits.verify import VerifyWarning
+
+    from fink_cutout_jupyter.cutouts.stamps import Stamp
+    from fink_cutout_jupyter.errors import CorruptData
+
+    stored = path.read_bytes()
+    stamp = Stamp(path.name, gzip.decompress(stored) if stored[:2] == _GZIP_MAGIC else stored)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", VerifyWarning)  # a damaged file: the error says
+            return _fits_nddata(stamp.data, stamp.header)
+    except (CorruptData, OSError, ValueError) as error:
+        raise ValueError(f"data: {path} is not a FITS file holding an image ({error})") from None
+
+
+def _fits_nddata(pixels, header):
+    """A FITS image as an NDData: its pixels, the header's celestial WCS (`celestial_wcs`),
     ``BUNIT`` as unit (when astropy knows it) and the header as ``meta``."""
     from astropy import units as u
     from astropy.nddata import NDData
 
-    from fink_cutout_jupyter.cutouts.stamps import Stamp
     from fink_cutout_jupyter.widgets.stamp_display import celestial_wcs
 
-    stored = path.read_bytes()
-    stamp = Stamp(path.name, gzip.decompress(stored) if stored[:2] == _GZIP_MAGIC else stored)
-    header = stamp.header
     unit = None
     bunit = str(header.get("BUNIT", "")).strip()
     if bunit:
@@ -866,7 +892,7 @@ def _read_fits(path: Path):
                 unit = u.Unit(bunit)
             except ValueError:
                 unit = None
-    return NDData(stamp.data, wcs=celestial_wcs(header), unit=unit, meta=header.copy())
+    return NDData(pixels, wcs=celestial_wcs(header), unit=unit, meta=header.copy())
 
 
 __all__ = [

@@ -238,3 +238,29 @@ def test_manual_cuts_keep_the_values_given(data):
     display.load_image(data)
     display.set_cuts(ManualInterval(-1.5, 2.5))
     assert display.get_cuts().get_limits(data) == (-1.5, 2.5)
+
+
+def test_an_hdu_list_loads_its_first_image_as_its_file_does(rubin_records, tmp_path):
+    stored = rubin_fits(rubin_records)
+    path = tmp_path / "science.fits"
+    path.write_bytes(stored)
+    display = ImageDisplay()
+    display.load_image(path, image_label="file")
+    with fits.open(io.BytesIO(stored)) as hdus:
+        display.load_image(hdus, image_label="hdus")
+        first = next(hdu for hdu in hdus if hdu.data is not None)
+        display.load_image(first, image_label="hdu")
+        expected = first.data.copy()
+    for label in ("file", "hdus", "hdu"):
+        np.testing.assert_array_equal(display.get_image(label).data, expected)
+        view, of_file = display.get_viewport(image_label=label), display.get_viewport("sky", "file")
+        assert (view["center"], view["fov"]) == (of_file["center"], of_file["fov"])
+
+
+def test_a_file_that_is_not_a_fits_image_is_named(tmp_path):
+    path = tmp_path / "notes.fits"
+    path.write_text("not a FITS file")
+    with pytest.raises(ValueError, match=r"notes\.fits is not a FITS file holding an image"):
+        ImageDisplay().load_image(path)
+    with pytest.raises(FileNotFoundError):
+        ImageDisplay().load_image(tmp_path / "missing.fits")
