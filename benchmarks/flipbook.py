@@ -19,9 +19,9 @@ Measured, each side with a client whose lazy imports and index were warmed on an
   decoded by astropy;
 - seed, all frames: the alert list, then one such request per alert (one multi-extension FITS
   file each), decoded by astropy into the same array;
-- exports from the frames in memory: GIF (``fixed_cuts`` zscale, ``frame_images``,
-  ``write_animation``) and the FITS cube (``write_fits_cube``), both to /tmp; and end to end
-  (all frames fetched + written), flip-book and seed.
+- exports from the frames in memory: GIF and APNG (``fixed_cuts`` zscale, ``frame_images``,
+  ``write_animation``) and the FITS cube (``write_fits_cube``), all to /tmp; and end to end
+  (all frames fetched + written: GIF, FITS), flip-book and seed.
 
 The seed's frames and the flip-book's are compared (``np.array_equal``, NaN equal): a mismatch
 stops the benchmark. Over HTTP the server is ``fink-cutouts serve`` on the lake (started and
@@ -180,20 +180,27 @@ def measure_side(name: str, client, root: Path, repeat: int, figures: Figures, o
         images = flipbook.frame_images(frames, cuts)
         return flipbook.write_animation(out / "story.gif", images, fps=10)
 
+    def apng() -> Path:
+        cuts = flipbook.fixed_cuts(frames)
+        images = flipbook.frame_images(frames, cuts)
+        return flipbook.write_animation(out / "story.png", images, fps=10, format="apng")
+
     def cube() -> Path:
         return flipbook.write_fits_cube(out / "story.fits", frames, OBJECT)
 
-    for key, export in (("gif", gif), ("fits", cube)):
+    for key, export in (("gif", gif), ("apng", apng), ("fits", cube)):
         seconds[key] = [timed(export)[0] for _ in range(repeat)]
     f = {key: statistics.median(values) for key, values in seconds.items()}
     gif_mb = (out / "story.gif").stat().st_size / 1e6
+    apng_mb = (out / "story.png").stat().st_size / 1e6
     fits_mb = (out / "story.fits").stat().st_size / 1e6
     label = name.replace("-", "_").lower()
     figures.print(
         f"{name}: {count} alerts; first frame {f['first'] * 1e3:.0f} ms (seed "
         f"{f['seed_first'] * 1e3:.0f} ms); all frames {f['whole']:.2f} s (seed "
         f"{f['seed_whole']:.2f} s, {f['seed_whole'] / f['whole']:.1f}x); GIF {f['gif']:.2f} s "
-        f"({gif_mb:.1f} MB), FITS cube {f['fits']:.2f} s ({fits_mb:.1f} MB); end to end GIF "
+        f"({gif_mb:.1f} MB), APNG {f['apng']:.2f} s ({apng_mb:.1f} MB), FITS cube "
+        f"{f['fits']:.2f} s ({fits_mb:.1f} MB); end to end GIF "
         f"{f['whole'] + f['gif']:.2f} s (seed {f['seed_whole'] + f['gif']:.2f} s), FITS "
         f"{f['whole'] + f['fits']:.2f} s (seed {f['seed_whole'] + f['fits']:.2f} s)",
         **{
@@ -204,6 +211,8 @@ def measure_side(name: str, client, root: Path, repeat: int, figures: Figures, o
             f"{label}_seed_all_frames_s": round(f["seed_whole"], 3),
             f"{label}_all_frames_ratio": round(f["seed_whole"] / f["whole"], 2),
             f"{label}_gif_export_s": round(f["gif"], 3),
+            f"{label}_apng_export_s": round(f["apng"], 3),
+            f"{label}_apng_mb": round(apng_mb, 2),
             f"{label}_fits_export_s": round(f["fits"], 3),
             f"{label}_gif_end_to_end_s": round(f["whole"] + f["gif"], 3),
             f"{label}_seed_gif_end_to_end_s": round(f["seed_whole"] + f["gif"], 3),
