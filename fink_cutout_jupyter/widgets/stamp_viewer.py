@@ -144,7 +144,7 @@ class StampViewer(ImageDisplay, widgets.VBox):
             common = {
                 "catalog": label,
                 "shape": style.get("shape", "circle"),
-                "color": str(style.get("color", "red")),
+                "color": style.get("color", "red"),
                 "size": float(style.get("size", 5.0)),
                 "visible": bool(visible.get(label, True)),
             }

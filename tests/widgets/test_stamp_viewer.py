@@ -186,6 +186,8 @@ def test_catalogs_are_markers_at_their_pixel_positions_with_their_style(data):
     viewer.panels.markers = [{**entry, "visible": False}]
     viewer.set_catalog_style("sources", color="cyan")
     assert viewer.panels.markers[0]["visible"] is False
+    viewer.set_catalog_style("sources", color=(0.0, 0.5, 1.0))  # any matplotlib colour
+    assert viewer.panels.markers[0]["color"] == "#0080ffff"
     viewer.remove_catalog("sources")
     assert viewer.panels.markers == []
 
