@@ -1,5 +1,6 @@
 """StampPanels' kernel-driven drawing in a real JupyterLab, in Debian's Chromium (Playwright): the
-traits a `StampViewer` fills (labelled stamps, `renderings`, `markers`) on real stamps.
+traits a `StampViewer` fills (labelled stamps, `renderings`, `markers`) on real stamps, set
+directly, then through `StampViewer`'s image-display API (astropy objects).
 
 A ZTF alert's Science and Template (from Fink's Parquet file in ../shared/data) and a Rubin
 Science stamp (from Fink's Avro file, 30 pixels where ZTF's have 63) are drawn side by side:
@@ -11,6 +12,11 @@ Science stamp (from Fink's Avro file, 30 pixels where ZTF's have 63) are drawn s
   in their colour, as wide as asked; a catalog's checkbox hides it and the kernel learns it;
 - panels without an alert position have no reticle;
 - a new rendering leaves the viewport (zoom, center) as the browser had set it.
+
+Through `StampViewer` (FITS files of the same stamps): `set_cuts`/`set_stretch`/`set_colormap`
+give the same pixels, `load_catalog`/`set_catalog_style` markers on every panel, `set_viewport`
+the zoom and centre the browser shows, a wheel zoom the viewport `get_viewport` returns, and new
+cuts keep the viewport (the conformance suite's rule, seen in the browser).
 
 Expectations come from astropy, matplotlib and pyarrow here, on the stored bytes, and from the
 contract's view coordinates (pixel c spans c..c+1 of the first stamp's grid, zoom 1 fills the
@@ -72,7 +78,8 @@ def ztf_alert() -> dict:
             for kind in ("Science", "Template", "Difference")
         }
         if all(p.shape == (63, 63) and np.isfinite(p).all() for p in pixels.values()):
-            return {"candid": row["candid"], **pixels}
+            fits_bytes = gzip.decompress(row["cutoutScience"]["stampData"])
+            return {"candid": row["candid"], "fits": fits_bytes, **pixels}
     raise AssertionError("no alert with three whole 63 x 63 stamps")
 
 
@@ -127,6 +134,39 @@ p = StampPanels(
 p
 """
 KERNEL_VIEW = "p.zoom, p.center, p.flip = 2.0, [20.0, 25.0], True"
+VIEWER_SETUP = f"""
+import json
+from astropy.table import Table
+from astropy.visualization import LogStretch, ManualInterval
+from fink_cutout_jupyter.widgets.stamp_viewer import StampViewer
+
+v = StampViewer()
+v.load_image("science.fits", image_label="ZTF Science")
+v.load_image("rubin.fits", image_label="Rubin Science")
+v.set_cuts(ManualInterval(*{CUTS!r}), image_label="ZTF Science")
+v.set_stretch(LogStretch(), image_label="ZTF Science")
+v.set_colormap("viridis", image_label="ZTF Science")
+v.load_catalog(Table({{"x": [10.0], "y": [12.0]}}), catalog_label="sources")
+v.set_catalog_style(catalog_label="sources", shape="diamond", color="red", size={HALF_WIDTH})
+v.load_catalog(Table({{"x": [30.0], "y": [31.0]}}), catalog_label="others")
+v.set_catalog_style(catalog_label="others", shape="square", color="blue", size={HALF_WIDTH})
+v.set_viewport(center=(31, 31), fov=63, image_label="ZTF Science")  # loading Rubin's showed it
+v
+"""
+VIEWER_VIEWPORT = 'v.set_viewport(center=(20, 25), fov=31.5, image_label="ZTF Science")'
+VIEWER_NEW_CUTS = (
+    'before = v.get_viewport(image_label="ZTF Science")\n'
+    f'v.set_cuts(ManualInterval(*{NEW_CUTS!r}), image_label="ZTF Science")\n'
+    'v.set_colormap("magma", image_label="ZTF Science")\n'
+    'print("BEFORE", json.dumps({"center": [float(c) for c in before["center"]], '
+    '"fov": float(before["fov"]), "zoom": v.panels.zoom, "view": list(v.panels.center)}))'
+)
+VIEWER_STATE = (
+    'after = v.get_viewport(image_label="ZTF Science")\n'
+    'print("STATE", json.dumps({"center": [float(c) for c in after["center"]], '
+    '"fov": float(after["fov"]), "zoom": v.panels.zoom, "view": list(v.panels.center), '
+    '"visible": {m["catalog"]: m["visible"] for m in v.panels.markers}}))'
+)
 NEW_RENDERING = (
     "before = {'zoom': p.zoom, 'center': list(p.center)}\n"
     f'p.renderings = {{"ZTF Science": rendering(ManualInterval(*{NEW_CUTS!r}), "magma")}}\n'
@@ -146,6 +186,11 @@ def jupyter(tmp_path_factory):
     root = home / "root"
     root.mkdir()
     (root / "panels.ipynb").write_text(notebook(SETUP, KERNEL_VIEW, NEW_RENDERING, STATE))
+    (root / "science.fits").write_bytes(ALERT["fits"])
+    (root / "rubin.fits").write_bytes(rubin_science())
+    (root / "viewer.ipynb").write_text(
+        notebook(VIEWER_SETUP, VIEWER_VIEWPORT, VIEWER_NEW_CUTS, VIEWER_STATE)
+    )
     environment = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(home / "config"),
@@ -181,6 +226,14 @@ def jupyter(tmp_path_factory):
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+def rubin_science() -> bytes:
+    """The first Science stamp of the Rubin alerts' Avro file (fastavro), its FITS bytes."""
+    import fastavro
+
+    with RUBIN_FILE.open("rb") as file:
+        return next(r for r in fastavro.reader(file) if r["cutoutScience"])["cutoutScience"]
 
 
 def screen(x, y, *, width, zoom=1.0, center=(31.5, 31.5), flip=False, base_width=63):
@@ -386,3 +439,75 @@ async def test_the_kernels_renderings_and_markers_are_drawn_as_astropy_and_the_v
         "diamonds": True,
         "pluses": False,
     }, "the checkboxes reached the kernel"
+
+
+async def test_the_image_display_api_drives_what_the_browser_draws(jupyter):
+    async with browser_page("stamp_viewer_api") as page:
+        await page.goto(f"{jupyter}/lab/tree/viewer.ipynb?token={TOKEN}")
+        await page.locator(".jp-NotebookPanel:visible").first.wait_for(timeout=120_000)
+        await wait_for_idle_kernel(f"{jupyter}/api/sessions", HEADERS, "viewer.ipynb")
+        await run_cell(page, 0)
+        panels = page.locator(".jp-NotebookPanel:visible .fink-stamps").first
+        canvases = panels.locator("canvas.fink-stamp-canvas")
+        await canvases.nth(1).wait_for(state="visible", timeout=120_000)
+        titles = await panels.locator(".fink-panel-title").all_inner_texts()
+        assert titles == ["ZTF Science", "Rubin Science"]
+        science, rubin = [await canvas_rgb(canvases.nth(i)) for i in range(2)]
+        red, blue = (255, 0, 0), (0, 0, 255)
+        check_marker(science, red, "diamond", screen(10, 12, width=63), HALF_WIDTH)
+        check_marker(science, blue, "square", screen(30, 31, width=63), HALF_WIDTH)
+        check_marker(rubin, red, "diamond", screen(10, 12, width=30), HALF_WIDTH)
+
+        for catalog in ("sources", "others"):
+            await panels.get_by_label(catalog, exact=True).uncheck()
+        for _ in range(100):
+            science = await canvas_rgb(canvases.nth(0))
+            if not of_colour(science, red).any() and not of_colour(science, blue).any():
+                break
+            await page.wait_for_timeout(100)
+        else:
+            raise AssertionError("the unchecked catalogs are still drawn")
+        viridis = matplotlib.colormaps["viridis"](np.linspace(0, 1, 256), bytes=True)[:, :3]
+        exact, interpolated = levels_of(ALERT["Science"], CUTS)
+        shown = sampled(science, 63)
+        assert (level_distance(shown, viridis, interpolated) <= 1).all(), "the contract's curve"
+        assert (level_distance(shown, viridis, exact) <= 1).mean() > 0.995, "astropy's levels"
+        await panels.get_by_label("sources", exact=True).check()
+
+        # set_viewport: fov 31.5 of 63 pixels is zoom 2, astropy's pixel (20, 25) the centre.
+        await run_cell(page, 1)
+        await wait_for_zoom(page, panels, f"zoom 2.00{TIMES}")
+        view = {"zoom": 2.0, "center": (20.5, 25.5)}
+        for _ in range(100):
+            science = await canvas_rgb(canvases.nth(0))
+            if of_colour(science, red).any() and np.nonzero(of_colour(science, red))[0].mean() < 40:
+                break
+            await page.wait_for_timeout(100)
+        check_marker(science, red, "diamond", screen(10, 12, width=63, **view), HALF_WIDTH)
+
+        # A wheel zoom reaches the API's viewport; new cuts and colormap keep it.
+        box = await canvases.nth(0).bounding_box()
+        await page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.1)
+        await page.mouse.wheel(0, -100)
+        await wait_for_zoom(page, panels, f"zoom 2.50{TIMES}")
+        await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] + 200)
+        science = await canvas_rgb(canvases.nth(0))
+        before = json.loads((await run_cell(page, 2, "BEFORE")).split("BEFORE", 1)[1])
+        await wait_for_change(canvases.nth(0), science)
+        await page.wait_for_function(
+            "e => e.textContent.includes('magma')",
+            arg=await panels.locator(".fink-cuts").first.element_handle(),
+        )
+        await wait_for_zoom(page, panels, f"zoom 2.50{TIMES}")
+        science = await canvas_rgb(canvases.nth(0))
+        state = json.loads((await run_cell(page, 3, "STATE")).split("STATE", 1)[1])
+    assert before["zoom"] == 2.5, "the wheel's zoom reached the kernel"
+    assert before["fov"] == pytest.approx(63 / 2.5), "get_viewport: the browser's field of view"
+    assert before["center"] == pytest.approx([v - 0.5 for v in before["view"]]), "pixel centre"
+    assert before["center"] != pytest.approx([20.0, 25.0]), "zoomed about the pointer"
+    assert state["center"] == before["center"], "new cuts keep the viewport"
+    assert state["fov"] == before["fov"]
+    assert (state["zoom"], state["view"]) == (before["zoom"], before["view"]), "and the browser's"
+    assert state["visible"] == {"sources": True, "others": False}
+    view = {"zoom": 2.5, "center": tuple(before["view"])}
+    check_marker(science, red, "diamond", screen(10, 12, width=63, **view), HALF_WIDTH)
