@@ -9,13 +9,15 @@ the colormap's name), the catalogs to ``panels.markers``.
 
 The viewport. The browser shows every panel at one zoom and centre, in the pixel grid of the
 first image (``panels.zoom``, ``panels.center``: view coordinates, pixel ``c`` spanning ``c`` to
-``c + 1``, so astropy's pixel x is view x - 0.5). Here:
+``c + 1``, so astropy's pixel x is view x - 0.5); an image of another width is scaled to that
+grid (its centre at ``center`` times its width over the first's), and zoom 1 shows each image's
+larger side whole. Here:
 
-- ``set_viewport`` on one image moves the others to the same pixel centre and pixel fov (each
-  kept in the kind it holds: a sky centre through its own WCS, an angular fov likewise), and the
-  browser with them: zoom = max(height, width) of the first image / fov in pixels. The browser
-  zooms between 1 and ``panels.max_zoom``: a wider or narrower fov is kept by the API (and
-  `get_viewport` returns it) but shown clamped to those limits.
+- ``set_viewport`` on one image moves the others to the same view: for images of one shape, the
+  same pixel centre and pixel fov (each kept in the kind it holds: a sky centre through its own
+  WCS, an angular fov likewise); and the browser with them: zoom = max(height, width) / fov in
+  pixels. The browser zooms between 1 and ``panels.max_zoom``: a wider or narrower fov is kept
+  by the API (and `get_viewport` returns it) but shown clamped to those limits.
 - Loading an image resets its own viewport to the whole image and shows it; the other images
   keep theirs until the next ``set_viewport`` or pan.
 - A pan or zoom in the browser sets every image's viewport (centre and fov in pixels, kept in
@@ -89,10 +91,10 @@ class StampViewer(ImageDisplay, widgets.VBox):
         self._push_rendering(image_label)
 
     def _viewport_changed(self, image_label: str) -> None:
-        center, fov = self._pixel_viewport(self._images[image_label])
+        view = self._view_of(image_label)
         for label in self._images:
             if label != image_label:
-                self._store_pixel_viewport(label, center, fov)
+                self._store_view(label, *view)
         self._push_view(image_label)
 
     def _catalog_changed(self, catalog_label: str) -> None:
@@ -169,31 +171,47 @@ class StampViewer(ImageDisplay, widgets.VBox):
 
     # The viewport, both ways
 
-    def _first_size(self) -> int:
-        height, width = next(iter(self._images.values())).shape
-        return max(height, width)
+    def _view_of(self, image_label: str) -> tuple[float, float, float]:
+        """`image_label`'s viewport as the browser's view: the centre in the first image's view
+        coordinates (pixel edges: astropy's x + 0.5; an image of another width scaled to it,
+        as the browser scales it) and the zoom (1: the image's larger side in view), unclamped."""
+        image = self._images[image_label]
+        (x, y), fov = self._pixel_viewport(image)
+        ratio = self._ratio(image)
+        zoom = max(image.shape) / fov if fov > 0 else math.inf
+        return (x + 0.5) / ratio, (y + 0.5) / ratio, zoom
+
+    def _store_view(self, image_label: str, view_x: float, view_y: float, zoom: float) -> None:
+        """Set `image_label`'s viewport to what the browser's view shows of it."""
+        image = self._images[image_label]
+        ratio = self._ratio(image)
+        fov = max(image.shape) / zoom
+        self._store_pixel_viewport(image_label, (view_x * ratio - 0.5, view_y * ratio - 0.5), fov)
+
+    def _ratio(self, image: LoadedImage) -> float:
+        """How much wider `image` is than the first (whose grid the browser's view is in)."""
+        first = next(iter(self._images.values()))
+        return image.shape[1] / first.shape[1]
 
     def _push_view(self, image_label: str) -> None:
         """Show `image_label`'s viewport in the browser (zoom clamped to its limits)."""
-        (x, y), fov = self._pixel_viewport(self._images[image_label])
-        zoom = self._first_size() / fov if fov > 0 else math.inf
+        view_x, view_y, zoom = self._view_of(image_label)
         zoom = min(max(zoom, 1.0), self.panels.max_zoom) if not math.isnan(zoom) else 1.0
         self._from_kernel = True
         try:
             with self.panels.hold_sync():
                 self.panels.zoom = zoom
-                if math.isfinite(x) and math.isfinite(y):
-                    self.panels.center = [x + 0.5, y + 0.5]
+                if math.isfinite(view_x) and math.isfinite(view_y):
+                    self.panels.center = [view_x, view_y]
         finally:
             self._from_kernel = False
 
     def _on_browser_view(self, change: dict[str, Any]) -> None:
         if self._from_kernel or not self._images:
             return
-        fov = self._first_size() / self.panels.zoom
         view_x, view_y = self.panels.center
         for label in self._images:
-            self._store_pixel_viewport(label, (view_x - 0.5, view_y - 0.5), fov)
+            self._store_view(label, view_x, view_y, self.panels.zoom)
 
     # Saving
 

@@ -138,6 +138,29 @@ def test_set_viewport_moves_every_image_and_the_browser_loading_does_not(data):
     }
 
 
+def test_an_image_of_another_size_is_linked_as_the_browser_scales_it(data):
+    """static/stamp_geometry.js draws an image of width w at the first image's view centre times
+    w / w0, its larger side whole at zoom 1: the API's viewports say the same."""
+    viewer = StampViewer()
+    viewer.load_image(data, image_label="first")  # 40 x 64
+    viewer.load_image(data[::2, ::2], image_label="half")  # 20 x 32
+    viewer.set_viewport(center=(10.0, 12.0), fov=16, image_label="first")
+    assert viewer.panels.zoom == pytest.approx(64 / 16)
+    assert viewer.panels.center == pytest.approx([10.5, 12.5])
+    half = viewer.get_viewport(image_label="half")
+    assert half["center"] == pytest.approx((10.5 / 2 - 0.5, 12.5 / 2 - 0.5))
+    assert half["fov"] == pytest.approx(32 / 4)
+
+    viewer.set_viewport(center=(3.5, 4.5), fov=4, image_label="half")
+    assert viewer.panels.center == pytest.approx([8.0, 10.0])
+    assert viewer.panels.zoom == pytest.approx(32 / 4)
+    assert viewer.get_viewport(image_label="first")["center"] == pytest.approx((7.5, 9.5))
+
+    viewer.panels.zoom, viewer.panels.center = 2.0, [32.0, 20.0]  # the browser's reset-like view
+    assert viewer.get_viewport(image_label="half")["center"] == pytest.approx((15.5, 9.5))
+    assert viewer.get_viewport(image_label="half")["fov"] == pytest.approx(16)
+
+
 def test_a_zoom_beyond_the_browsers_limits_is_kept_by_the_api_and_shown_clamped(data):
     viewer = StampViewer()
     viewer.load_image(data)
