@@ -59,9 +59,11 @@ class StampPanels(anywidget.AnyWidget):
     _esm = bundled_module("stamps.js")
     _css = STATIC / "stamps.css"
 
-    stamps = traitlets.List(traitlets.Dict(), help="`stamp_display.stamp_payload` of each").tag(
-        sync=True
-    )
+    stamps = traitlets.List(
+        traitlets.Dict(),
+        help="`stamp_display.stamp_payload` of each; an optional `label` is its panel's title and "
+        "key (default `kind`), an `alert_position` of None draws no reticle",
+    ).tag(sync=True)
     colormaps = traitlets.Dict(help="colormap name -> 768 bytes of RGB").tag(sync=True)
     stretch = traitlets.Enum(
         STRETCHES, default_value=_DEFAULT.stretch, help="of Science and Template"

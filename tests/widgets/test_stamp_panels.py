@@ -297,3 +297,49 @@ def test_a_bad_marker_is_refused_naming_its_field(changes, message):
     with pytest.raises(traitlets.TraitError, match=message):
         panels.markers = [_markers(**changes)]
     assert panels.markers == []
+
+
+CURVE_IN_NODE = """
+import { curveLevel } from "./stamp_drawing.js";
+const [curve, low, high, values] = JSON.parse(process.argv[1]);
+const level = curveLevel(Float32Array.from(curve), low, high);
+console.log(JSON.stringify(values.map(level)));
+"""
+
+
+def test_the_browser_reads_a_rendering_curve_as_numpy_interpolates_it():
+    """The browser's level of a value under a kernel rendering: the cuts, clipped, then the
+    curve's samples interpolated linearly (numpy.interp on astropy's LogStretch samples here)."""
+    from astropy.visualization import LogStretch
+
+    from fink_cutout_jupyter.widgets.stamp_panels import CURVE_SAMPLES, stretch_curve
+
+    node = shutil.which("node")
+    if node is None:
+        message = "node is missing: apt-get install nodejs (CI has it for npm and biome)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    curve = np.frombuffer(stretch_curve(LogStretch()), "<f4")
+    low, high = 107.9, 643.0
+    values = [low - 50, low, low + 1e-3, 110.0, 200.0, 399.99, 600.0, high, high + 1, 1e9, -1e9]
+    levels = subprocess.run(
+        [
+            node,
+            "--input-type=module",
+            "-e",
+            CURVE_IN_NODE,
+            json.dumps([curve.tolist(), low, high, values]),
+        ],
+        cwd=STATIC,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert levels.returncode == 0, levels.stderr
+    x = np.clip((np.array(values) - low) / (high - low), 0, 1) * (CURVE_SAMPLES - 1)
+    expected = np.interp(x, np.arange(CURVE_SAMPLES), curve.astype(float))
+    assert json.loads(levels.stdout) == pytest.approx(expected.tolist(), abs=1e-12)
+    assert expected.tolist()[:2] == [0, 0], "below the cuts: the first sample"
+    assert expected.tolist()[-4:] == [1, 1, 1, 0], "above: the last; 1e9 and -1e9 clipped"
