@@ -156,6 +156,24 @@ def _interval(name: str, pmin: float, pmax: float):
     return visualization.AsymmetricPercentileInterval(pmin, pmax)
 
 
+def astropy_interval(name: str, pmin: float = 0.5, pmax: float = 99.95):
+    """The astropy interval `interval_cuts` computes a named interval with (one of
+    `INTERVALS`)."""
+    return _interval(name, pmin, pmax)
+
+
+def astropy_stretch(name: str, pixels: np.ndarray, cuts: Sequence[float]):
+    """The astropy stretch `level_scale` draws a named stretch with: astropy's (``log``
+    a=1000, ``asinh`` a=0.1, ``power`` 2), or Fink's ``sigmoid`` made for the finite `pixels`
+    between `cuts` (a `~astropy.visualization.BaseStretch`)."""
+    _require_choice("stretch", name, STRETCHES)
+    low, high = (float(cut) for cut in cuts)
+    if not high > low:
+        low, high = low - 0.5, low + 0.5
+    finite = np.asarray(pixels, dtype=float)
+    return _stretch(name, finite[np.isfinite(finite)], low, high)
+
+
 def level_scale(
     pixels: np.ndarray, stretch: str, cuts: Sequence[float], symmetric: bool = False
 ) -> Callable[[np.ndarray], np.ndarray]:

@@ -1,24 +1,43 @@
-"""CutoutViewer: an alert's Science, Template and Difference stamps side by side, in a notebook."""
+"""CutoutViewer: an alert's Science, Template and Difference stamps side by side, in a notebook.
+
+A `StampViewer` (astropy's image-display API) with three images labelled ``Science``,
+``Template`` and ``Difference``, plus the alert's header, navigation, downloads and light
+curve. Today's display traits stay: they are the rendering of every label the API has not been
+told otherwise about. An API call on a label (``set_stretch(LogStretch(),
+image_label="Difference")``, `set_cuts`, `set_colormap`) overrides that part of its rendering
+(sent to the browser as ``panels.renderings``); changing the trait it overrides afterwards (in
+the kernel or the browser's menus) drops the override: the latest choice wins. Without an
+override, `get_cuts`, `get_stretch` and `get_colormap` give the astropy objects equivalent to
+the traits.
+"""
 
 from __future__ import annotations
 
 import base64
+import numbers
+import os
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
+import numpy as np
 import traitlets
 
 from fink_cutout_jupyter.client import CutoutClient, CutoutClientError
 from fink_cutout_jupyter.cutouts.render import (
+    MANUAL,
+    astropy_interval,
+    astropy_stretch,
     coloured,
     encode_png,
     interval_cuts,
-    levels,
+    level_scale,
     side_by_side,
 )
 from fink_cutout_jupyter.cutouts.stamps import Stamp, to_multi_extension_fits
 from fink_cutout_jupyter.errors import CorruptData
 from fink_cutout_jupyter.surveys import KINDS, SURVEYS, ZTF, Survey
+from fink_cutout_jupyter.widgets.alert_catalog import alert_catalog
 from fink_cutout_jupyter.widgets.light_curve import (
     LightCurve,
     client_history,
@@ -26,11 +45,15 @@ from fink_cutout_jupyter.widgets.light_curve import (
     light_curve_rgb,
 )
 from fink_cutout_jupyter.widgets.stamp_display import (
+    celestial_wcs,
+    colormap_tables,
+    interval_limits,
     object_links,
     orientation_text,
     stamp_payload,
 )
-from fink_cutout_jupyter.widgets.stamp_panels import StampPanels, display_traits
+from fink_cutout_jupyter.widgets.stamp_panels import display_traits, stretch_curve
+from fink_cutout_jupyter.widgets.stamp_viewer import StampViewer
 from fink_cutout_jupyter.widgets.viewer_html import (
     alert_label,
     alert_title,
@@ -56,9 +79,24 @@ _LINKED = (
     "reticle",
     "scale_bar",
 )
+SCIENCE_AND_TEMPLATE = ("Science", "Template")
+# What each display trait sets, on which labels: changing it drops the API's overrides there.
+_OVERRIDDEN_BY = {
+    "stretch": ("stretch", SCIENCE_AND_TEMPLATE),
+    "difference_stretch": ("stretch", ("Difference",)),
+    "colormap": ("colormap", SCIENCE_AND_TEMPLATE),
+    "difference_colormap": ("colormap", ("Difference",)),
+    "interval": ("cuts", KINDS),
+    "pmin": ("cuts", KINDS),
+    "pmax": ("cuts", KINDS),
+    "share_cuts": ("cuts", ("Template",)),
+    "difference_symmetric": ("cuts", ("Difference",)),
+}
+ALERT_CATALOG = "alert"
+ALERT_CATALOG_STYLE = {"shape": "circle", "color": "#00e5ff", "size": 5.0}
 
 
-class CutoutViewer(widgets.VBox):
+class CutoutViewer(StampViewer):
     """Science, Template and Difference stamps of an object's alerts, drawn in the browser.
 
     Hover a stamp for the pixel's values and sky position; the mouse wheel or the buttons zoom
@@ -88,6 +126,9 @@ class CutoutViewer(widgets.VBox):
         A solar-system object (Rubin's ``ssObjectId``) instead of `object_id`: its alerts.
     reticle, scale_bar : bool
         Mark the alert's position; draw a bar of a round number of arcseconds.
+    markers : bool
+        Show the alert's catalog as markers (`markers_toggle`). Off by default: a Rubin alert's
+        earlier detections, hundreds of them, pile up on the source.
 
     Attributes
     ----------
@@ -100,6 +141,19 @@ class CutoutViewer(widgets.VBox):
         ``(low, high)`` for every kind) switches `interval` to ``manual``.
     alert : int
         The alert shown (its ``candid`` / ``diaSourceId``); set it to show another.
+    markers_toggle : ipywidgets.Checkbox
+        Shows or hides the alert's catalog (`alert_catalog`, catalog label ``"alert"``).
+
+    Notes
+    -----
+    The image-display API: the labels are ``Science``, ``Template`` and ``Difference``
+    (``viewer.set_stretch(LogStretch(), image_label="Difference")``, ``viewer.get_viewport(
+    image_label="Science")``: pixels for ZTF, whose stamps carry no WCS, sky for Rubin). Some
+    traits are aliases of it: `stretch` and `colormap` of Science's and Template's stretch and
+    colormap, `difference_stretch` and `difference_colormap` of Difference's, `interval`,
+    `pmin`, `pmax` and `cuts` of the three labels' cuts, `zoom` and `center` of the linked
+    viewport. Navigating to another alert keeps each label's cuts, stretch and colormap and the
+    view; the alert's catalog is loaded again for it.
     """
 
     stretch = traitlets.Unicode()
@@ -137,6 +191,7 @@ class CutoutViewer(widgets.VBox):
         ss_object_id: int | str | None = None,
         reticle: bool = True,
         scale_bar: bool = True,
+        markers: bool = False,
     ) -> None:
         if (object_id is None) == (ss_object_id is None):
             raise ValueError("give object_id or ss_object_id (one of them)")
@@ -155,15 +210,20 @@ class CutoutViewer(widgets.VBox):
         self.broken: dict[str, str] = {}  # kind -> why its stamp cannot be shown
         self._cache: dict[int, dict[str, Stamp | str]] = {}
         self._overlays: dict[str, tuple[list[float], float]] = {}  # kind -> reticle, arcsec/px
+        self._overrides: dict[str, set[str]] = {}  # label -> parts the API set: cuts, stretch...
+        self._setting: str | None = None  # the part an API call is setting
+        self._sources: dict[str, Any] = {}  # the latest alert's catalog leaves (/history)
+        self._markers_from_kernel = False
         self._cuts_from_browser = False
-        self.panels = StampPanels(
+        super().__init__(size=size)
+        for name, value in {
             **self._display_given,
-            colormap=colormap,
-            flip=flip,
-            size=size,
-            reticle=reticle,
-            scale_bar=scale_bar,
-        )
+            "colormap": colormap,
+            "flip": flip,
+            "reticle": reticle,
+            "scale_bar": scale_bar,
+        }.items():
+            setattr(self.panels, name, value)
         self.light_curve = LightCurve()
         self.message = widgets.HTML()
         self.title = widgets.HTML()
@@ -172,24 +232,34 @@ class CutoutViewer(widgets.VBox):
         self.previous_button = widgets.Button(description="◀ previous", tooltip="previous alert")
         self.next_button = widgets.Button(description="next ▶", tooltip="next alert")
         self.alert_list = widgets.Dropdown(description="alert", layout=widgets.Layout(width="28em"))
+        self.markers_toggle = widgets.Checkbox(
+            value=markers,
+            description="markers",
+            indent=False,
+            tooltip="the alert's position and the sources stored with it",
+            layout=widgets.Layout(width="8em"),
+        )
         self.previous_button.on_click(lambda _: self.previous())
         self.next_button.on_click(lambda _: self.next())
         self.alert_list.observe(self._on_alert_chosen, names="value")
-        super().__init__(
-            [
-                self.title,
-                self.links,
-                self.panels,
-                widgets.HBox([self.previous_button, self.alert_list, self.next_button]),
-                self.light_curve,
-                self.downloads,
-                self.message,
-            ]
-        )
+        self.children = [
+            self.title,
+            self.links,
+            self.panels,
+            widgets.HBox(
+                [self.previous_button, self.alert_list, self.next_button, self.markers_toggle]
+            ),
+            self.light_curve,
+            self.downloads,
+            self.message,
+        ]
         for name in _LINKED:
             traitlets.link((self.panels, name), (self, name))
         self.panels.observe(self._on_browser_cuts, names="cuts")
+        self.panels.observe(self._on_browser_markers, names="markers")
+        self.markers_toggle.observe(self._on_markers_toggled, names="value")
         self.observe(self._on_cuts, names="cuts")
+        self.observe(self._on_display_trait, names=list(_OVERRIDDEN_BY))
         self.observe(self._on_alert_set, names="alert")
         self.light_curve.observe(self._on_point_clicked, names="clicked")
         self.add_class("fink-cutout-viewer")
@@ -211,9 +281,9 @@ class CutoutViewer(widgets.VBox):
         for name, value in display_traits(self.survey.stamp_display).items():
             setattr(self.panels, name, self._display_given.get(name, value))  # the survey's
         self.light_curve.styles = filter_styles(self.survey)
-        self.light_curve.show_history(
-            client_history(self.client, alerts, object_id, ss_object_id=ss_object_id)
-        )
+        history = client_history(self.client, alerts, object_id, ss_object_id=ss_object_id)
+        self._sources = dict(history.get("sources") or {})
+        self.light_curve.show_history(history)
         self.show_alert(start)
 
     @property
@@ -258,31 +328,36 @@ class CutoutViewer(widgets.VBox):
         self.panels.blinking = on
 
     def cuts_of(self, kind: str) -> list[float]:
-        """The cuts of one stamp: as the browser reported them, else computed with astropy."""
+        """The cuts of one stamp: the API's where it set them, else as the browser reported
+        them, else computed with astropy from the traits."""
+        if kind in self._images and self._overrides.get(kind):
+            return self.rendering(kind)["cuts"]
         if kind in self.cuts:
             return self.cuts[kind]
-        symmetric = kind == "Difference" and self.difference_symmetric
-        if self.interval == "manual" or kind not in self.stamps:
-            return [0.0, 1.0]
-        shared = "Science" if self.share_cuts and kind == "Template" else kind
-        return interval_cuts(
-            self.stamps[shared].data, self.interval, self.pmin, self.pmax, symmetric
-        )
+        return self._trait_cuts(kind)
 
     def stretch_of(self, kind: str) -> str:
-        """The stretch one stamp is drawn with (`difference_stretch` for Difference)."""
+        """The stretch trait one stamp follows (`difference_stretch` for Difference)."""
         return self.difference_stretch if kind == "Difference" else self.stretch
+
+    def colormap_of(self, kind: str) -> str:
+        """The colormap one stamp is drawn with: the API's where it set one, else the trait."""
+        if "colormap" in self._overrides.get(kind, ()):
+            return self._images[kind].colormap
+        return self.difference_colormap if kind == "Difference" else self.colormap
+
+    def level_scale_of(self, kind: str):
+        """Values of one stamp to levels in [0, 1] as shown: its cuts, then its stretch."""
+        cuts = self.cuts_of(kind)
+        if "stretch" in self._overrides.get(kind, ()):
+            return _stretched(cuts, self._images[kind].stretch)
+        symmetric = kind == "Difference" and self.difference_symmetric
+        return level_scale(self.stamps[kind].data, self.stretch_of(kind), cuts, symmetric)
 
     def rgb(self, kind: str):
         """One stamp coloured as shown: (H, W, 3) uint8, row 0 at the top unless flipped."""
-        import numpy as np
-
-        symmetric = kind == "Difference" and self.difference_symmetric
-        colormap = self.difference_colormap if kind == "Difference" else self.colormap
-        shown = coloured(
-            levels(self.stamps[kind].data, self.stretch_of(kind), self.cuts_of(kind), symmetric),
-            colormap,
-        )
+        data = self.stamps[kind].data
+        shown = coloured(self.level_scale_of(kind)(data), self.colormap_of(kind))
         return np.flipud(shown) if self.flip else shown
 
     def png(self) -> bytes:
@@ -290,8 +365,220 @@ class CutoutViewer(widgets.VBox):
         readable = [kind for kind in self.stamps if kind not in self.broken]
         return encode_png(side_by_side([self.rgb(kind) for kind in readable]))
 
-    def save(self, path, dpi: int = 150) -> None:
-        """A labelled figure of the three stamps with their colorbars (PNG, PDF, SVG by suffix)."""
+    # astropy's image-display API on the three labels
+
+    def set_cuts(self, cuts, image_label: str | None = None, **kwargs: Any) -> None:
+        """Set one label's cuts (an astropy interval or ``(low, high)``); see `StampViewer`.
+        Changing `interval`, `pmin`, `pmax` or `cuts` afterwards drops it."""
+        self._set_part("cuts", super().set_cuts, cuts, image_label, **kwargs)
+
+    def set_stretch(self, stretch, image_label: str | None = None, **kwargs: Any) -> None:
+        """Set one label's stretch (an astropy stretch); changing `stretch` (Science and
+        Template) or `difference_stretch` (Difference) afterwards drops it."""
+        self._set_part("stretch", super().set_stretch, stretch, image_label, **kwargs)
+
+    def set_colormap(self, map_name: str, image_label: str | None = None, **kwargs: Any) -> None:
+        """Set one label's colormap; changing `colormap` (Science and Template) or
+        `difference_colormap` (Difference) afterwards drops it."""
+        self._set_part("colormap", super().set_colormap, map_name, image_label, **kwargs)
+
+    def get_cuts(self, image_label: str | None = None, **kwargs: Any):
+        """One label's cuts: the interval the API set, else the traits' (``zscale``:
+        `~astropy.visualization.ZScaleInterval`, ``percentile``:
+        `~astropy.visualization.AsymmetricPercentileInterval` of `pmin` and `pmax`,
+        ``minmax``: `~astropy.visualization.MinMaxInterval`, ``manual``:
+        `~astropy.visualization.ManualInterval` of the label's `cuts`)."""
+        from astropy.visualization import ManualInterval
+
+        label, image = self._image(image_label)
+        if "cuts" in self._overrides.get(label, ()):
+            return image.cuts
+        if self.interval == MANUAL:
+            return ManualInterval(*self.cuts_of(label))
+        return astropy_interval(self.interval, self.pmin, self.pmax)
+
+    def get_stretch(self, image_label: str | None = None, **kwargs: Any):
+        """One label's stretch: the one the API set, else the trait's as astropy draws it
+        (``log``: `~astropy.visualization.LogStretch` a=1000, ``asinh``: a=0.1, ``power``:
+        2, ``sigmoid``: Fink's, a `~astropy.visualization.BaseStretch` made for the stamp)."""
+        label, image = self._image(image_label)
+        if "stretch" in self._overrides.get(label, ()):
+            return image.stretch
+        return astropy_stretch(self.stretch_of(label), image.pixels, self.cuts_of(label))
+
+    def get_colormap(self, image_label: str | None = None, **kwargs: Any) -> str:
+        """One label's colormap name: the one the API set, else the trait's."""
+        label, _ = self._image(image_label)
+        return self.colormap_of(label)
+
+    def rendering(self, image_label: str | None = None) -> dict[str, Any]:
+        """What the browser draws a label with when the API set part of it: ``cuts``,
+        ``curve`` (1024 samples of the stretch on [0, 1]) and ``colormap``, the parts not set
+        following the traits."""
+        label, image = self._image(image_label)
+        parts = self._overrides.get(label, set())
+        if "cuts" in parts:
+            cuts = interval_limits(image.cuts, image.pixels)
+        else:
+            cuts = self._trait_cuts(label)
+        if "stretch" in parts:
+            curve = stretch_curve(image.stretch)
+        else:
+            low, high = cuts
+            symmetric = label == "Difference" and self.difference_symmetric
+            scale = level_scale(image.pixels, self.stretch_of(label), cuts, symmetric)
+            curve = stretch_curve(lambda x, clip=True: scale(low + x * (high - low)))
+        return {
+            "cuts": [float(v) for v in cuts],
+            "curve": curve,
+            "colormap": self.colormap_of(label),
+        }
+
+    def _set_part(self, part: str, setter, value, image_label, **kwargs: Any) -> None:
+        self._setting = part
+        try:
+            setter(value, image_label, **kwargs)
+        finally:
+            self._setting = None
+
+    def _rendering_changed(self, image_label: str) -> None:
+        if self._setting is not None:
+            self._overrides.setdefault(image_label, set()).add(self._setting)
+        self._push_rendering(image_label)
+
+    def _push_rendering(self, image_label: str) -> None:
+        """Send the labels the API set part of as ``panels.renderings``; the others are drawn
+        from the traits (no entry)."""
+        if not self.panels.has_trait("renderings"):
+            return
+        entries = {
+            label: entry
+            for label, entry in self.panels.renderings.items()
+            if label in self._images and self._overrides.get(label) and label != image_label
+        }
+        if image_label in self._images and self._overrides.get(image_label):
+            entries[image_label] = self.rendering(image_label)
+            colormap = entries[image_label]["colormap"]
+            if colormap not in self.panels.colormaps:
+                self.panels.colormaps = {**self.panels.colormaps, **colormap_tables([colormap])}
+        self.panels.renderings = entries
+
+    def _on_display_trait(self, change) -> None:
+        """A trait changed (here or in the browser): the API's overrides of what it sets go,
+        and the labels still overridden are drawn again with it."""
+        part, labels = _OVERRIDDEN_BY[change["name"]]
+        for label in labels:
+            self._overrides.get(label, set()).discard(part)
+        self._refresh_renderings()
+
+    def _refresh_renderings(self) -> None:
+        for label in [*self._images, ""]:  # "": none left, the entries go
+            self._push_rendering(label)
+
+    def _trait_cuts(self, kind: str) -> list[float]:
+        """The cuts the traits give a stamp, computed with astropy (share_cuts, symmetric)."""
+        if self.interval == MANUAL or kind not in self.stamps:
+            return list(self.cuts.get(kind, [0.0, 1.0]))
+        symmetric = kind == "Difference" and self.difference_symmetric
+        shared = "Science" if self.share_cuts and kind == "Template" else kind
+        pixels = self.stamps[shared if shared in self.stamps else kind].data
+        return interval_cuts(pixels, self.interval, self.pmin, self.pmax, symmetric)
+
+    # The alert's catalog
+
+    def load_alert_catalog(self) -> None:
+        """Load the shown alert's catalog (`alert_catalog`: its position, and the sources
+        stored with the object's latest alert) as catalog ``"alert"``, drawn as markers: on
+        Rubin stamps through each one's WCS; on ZTF's, which have none, the alert at the
+        stamps' centre (where Fink cuts them), the other sources in the table only."""
+        record = self.alert_record
+        if record is None or not self._images:
+            return
+        table = alert_catalog(record, self.survey, self._sources)
+        with_wcs = any(image.wcs is not None for image in self._images.values())
+        if not with_wcs:
+            height, width = next(iter(self._images.values())).shape
+            own = table["kind"] == "alert"
+            table["x"] = np.where(own, (width - 1) / 2, np.nan)
+            table["y"] = np.where(own, (height - 1) / 2, np.nan)
+        style = None if ALERT_CATALOG in self._catalogs else dict(ALERT_CATALOG_STYLE)
+        self.load_catalog(
+            table, catalog_label=ALERT_CATALOG, catalog_style=style, use_skycoord=with_wcs
+        )
+        self._show_markers(self.markers_toggle.value)
+
+    def _show_markers(self, visible: bool) -> None:
+        if not self.panels.has_trait("markers"):
+            return
+        entries = [
+            {**entry, "visible": visible} if entry["catalog"] == ALERT_CATALOG else entry
+            for entry in self.panels.markers
+        ]
+        if entries != list(self.panels.markers):
+            self.panels.markers = entries
+
+    def _on_markers_toggled(self, change) -> None:
+        self._show_markers(bool(change["new"]))
+
+    def _push_markers(self) -> None:
+        self._markers_from_kernel = True
+        try:
+            super()._push_markers()
+        finally:
+            self._markers_from_kernel = False
+
+    def _on_browser_markers(self, change) -> None:
+        if self._markers_from_kernel:  # a catalog (re)loaded: the checkbox decides
+            return
+        shown = [e["visible"] for e in change["new"] if e["catalog"] == ALERT_CATALOG]
+        if shown and shown[0] != self.markers_toggle.value:
+            self.markers_toggle.value = shown[0]
+
+    # Saving
+
+    def save(
+        self,
+        filename: str | os.PathLike,
+        overwrite: bool = False,
+        dpi: float = 150,
+        **kwargs: Any,
+    ) -> None:
+        """A labelled figure of the three stamps as shown, with their colorbars (PNG, PDF,
+        SVG... by the file's suffix).
+
+        Parameters
+        ----------
+        filename : str or os.PathLike
+        overwrite : bool
+            Replace an existing file (else `FileExistsError`). A number here is the ``dpi``
+            of the older ``save(path, dpi)``, which replaced the file.
+        dpi : float
+        **kwargs
+            Accepted and ignored (the image-display API's).
+
+        Notes
+        -----
+        Written to a temporary name in the same directory and renamed: a failure leaves no
+        partial file.
+        """
+        from fink_cutout_jupyter.storage.atomic import create_atomically, write_atomically
+
+        if isinstance(overwrite, numbers.Real) and not isinstance(overwrite, bool):
+            overwrite, dpi = True, float(overwrite)  # save(path, dpi), as before
+        path = Path(filename).expanduser()
+        if path.exists() and not overwrite:
+            raise FileExistsError(
+                f"File {filename} already exists. Use overwrite=True to overwrite it."
+            )
+        figure = self._labelled_figure()
+        file_format = path.suffix[1:].lower() or "png"
+
+        def write(stream) -> None:
+            figure.savefig(stream, format=file_format, dpi=dpi, bbox_inches="tight")
+
+        (write_atomically if overwrite else create_atomically)(path, write)
+
+    def _labelled_figure(self):
         from fink_cutout_jupyter.widgets.viewer_figure import (
             FigureStamp,
             figure_title,
@@ -303,22 +590,23 @@ class CutoutViewer(widgets.VBox):
                 kind,
                 stamp.data,
                 self.cuts_of(kind),
-                self.difference_colormap if kind == "Difference" else self.colormap,
+                self.colormap_of(kind),
                 kind == "Difference" and self.difference_symmetric,
                 str(stamp.header.get("BUNIT", "")).strip(),
-                self.stretch_of(kind),
+                self._stretch_shown(kind),
                 *self._overlays.get(kind, (None, None)),
             )
             for kind, stamp in self.stamps.items()
             if kind not in self.broken
         ]
+        names = {kind: self._stretch_name(kind) for kind in KINDS}
         stretches = (
-            self.stretch
-            if self.stretch == self.difference_stretch
-            else f"{self.stretch} (Difference {self.difference_stretch})"
+            names["Science"]
+            if names["Science"] == names["Difference"]
+            else f"{names['Science']} (Difference {names['Difference']})"
         )
         title = figure_title(self._name, self.alert_record or {}, stretches, self.interval)
-        figure = stamps_figure(
+        return stamps_figure(
             shown,
             self.stretch,
             title,
@@ -327,7 +615,16 @@ class CutoutViewer(widgets.VBox):
             reticle=self.reticle,
             scale_bar=self.scale_bar,
         )
-        figure.savefig(path, dpi=dpi, bbox_inches="tight")
+
+    def _stretch_shown(self, kind: str):
+        """The stretch name the traits give, or the astropy stretch the API set."""
+        if "stretch" in self._overrides.get(kind, ()):
+            return self._images[kind].stretch
+        return self.stretch_of(kind)
+
+    def _stretch_name(self, kind: str) -> str:
+        shown = self._stretch_shown(kind)
+        return shown if isinstance(shown, str) else type(shown).__name__
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = super()._repr_mimebundle_(**kwargs)
@@ -396,18 +693,25 @@ class CutoutViewer(widgets.VBox):
         record = self.alert_record
         if record is None:  # the list shows another alert than `candid`
             raise ValueError(f"candid: {candid} is not the alert selected in the list")
-        self.stamps, self.broken, self._overlays, payloads = {}, {}, {}, []
+        view = self._current_view()
+        self.stamps, self.broken, self._overlays = {}, {}, {}
+        payloads: dict[str, dict[str, Any]] = {}
         for kind, got in self._cache[candid].items():
             try:
                 if isinstance(got, str):
                     raise CorruptData(got)
                 payload = stamp_payload(got, self.survey, (record.get("ra"), record.get("dec")))
-                payloads.append(payload)
+                payloads[kind] = payload
                 self.stamps[kind] = got
                 self._overlays[kind] = (payload["alert_position"], payload["arcsec_per_pixel"])
             except CorruptData as error:  # bytes that came whole but do not decode
                 self.broken[kind] = str(error)
-                payloads.append({"kind": kind, "error": f"{kind}: {error}"})
+                payloads[kind] = {"kind": kind, "error": f"{kind}: {error}"}
+        with self.panels.hold_sync():
+            self._load_stamps(payloads)
+            if view is not None:
+                self._restore_view(*view)
+            self.load_alert_catalog()
         position = [a["alertId"] for a in self.alerts].index(candid)
         self.previous_button.disabled = position == 0
         self.next_button.disabled = position == len(self.alerts) - 1
@@ -416,15 +720,57 @@ class CutoutViewer(widgets.VBox):
             object_links(self.object_id, self.survey, record.get("ra"), record.get("dec"))
         )
         self._show_downloads(candid, record)
-        compass = next((p.get("compass") for p in payloads if p.get("compass")), None)
+        compass = next((p.get("compass") for p in payloads.values() if p.get("compass")), None)
         self.panels.orientation = orientation_text(self.survey, compass)
-        first = next((p for p in payloads if "width" in p), None)
-        if first and self.alert is None:
-            self.panels.center = [first["width"] / 2, first["height"] / 2]
-        self.panels.stamps = payloads
         self.light_curve.shown = str(candid)
         self.alert = candid
         self.message.value = ""
+
+    def _load_stamps(self, payloads: dict[str, dict[str, Any]]) -> None:
+        """Each readable stamp loaded through the API under its kind (`load_image`: its pixels,
+        WCS, unit and header; a label's cuts, stretch and colormap kept), a broken one's label
+        removed; the browser sent every kind's panel, a broken one's as an error tile."""
+        from astropy.nddata import NDData
+
+        self._next_payloads = payloads
+        for kind in KINDS:
+            if kind not in self.stamps:
+                self._images.pop(kind, None)
+                self._payloads.pop(kind, None)
+        for kind, stamp in self.stamps.items():
+            header = stamp.header
+            data = NDData(
+                stamp.data,
+                wcs=celestial_wcs(header),
+                unit=_unit(header.get("BUNIT")),
+                meta=header.copy(),
+            )
+            self.load_image(data, image_label=kind)
+        self._images = {kind: self._images[kind] for kind in KINDS if kind in self._images}
+        self.panels.stamps = [payloads[kind] for kind in KINDS if kind in payloads]
+
+    def _image_payload(self, image_label: str) -> dict[str, Any]:
+        """A stamp's panel as `stamp_payload` makes it (the survey's scale, the reticle)."""
+        return self._next_payloads[image_label]
+
+    def _current_view(self) -> tuple[dict[str, Any], float, list] | None:
+        """Each label's viewport in pixels and the browser's zoom and centre (None before the
+        first stamps)."""
+        if not self._images:
+            return None
+        viewports = {label: self._pixel_viewport(image) for label, image in self._images.items()}
+        return viewports, self.panels.zoom, list(self.panels.center)
+
+    def _restore_view(self, viewports, zoom: float, center: list) -> None:
+        """The view as it was before another alert's stamps were loaded."""
+        kept = next(iter(viewports.values()))
+        for label in self._images:
+            self._store_pixel_viewport(label, *viewports.get(label, kept))
+        self._from_kernel = True
+        try:
+            self.panels.zoom, self.panels.center = zoom, center
+        finally:
+            self._from_kernel = False
 
     def _show_downloads(self, candid: int, record: dict[str, Any]) -> None:
         links = [
@@ -487,9 +833,46 @@ class CutoutViewer(widgets.VBox):
         if not self._cuts_from_browser:
             self.panels.interval = "manual"
             self.panels.cuts = change["new"]
+            for kind in change["new"]:
+                self._overrides.get(kind, set()).discard("cuts")
+            self._refresh_renderings()
 
     def _filename(self, kind: str) -> str:
         return f"{self._name.replace(' ', '_')}_{self.alert_list.value}_{kind}.fits"
 
     def _show_error(self, text: str) -> None:
         self.message.value = error_box(text)
+
+
+def _stretched(cuts, stretch):
+    """Values to levels in [0, 1]: the cuts (clipped), then an astropy stretch; NaN stays NaN."""
+    low, high = (float(cut) for cut in cuts)
+    if not high > low:
+        low, high = low - 0.5, low + 0.5
+
+    def scale(values):
+        values = np.asarray(values, dtype=float)
+        nan = ~np.isfinite(values)
+        unit = np.clip((np.where(nan, low, values) - low) / (high - low), 0.0, 1.0)
+        shown = np.clip(np.asarray(stretch(unit, clip=True), dtype=float), 0.0, 1.0)
+        shown[nan] = np.nan
+        return shown
+
+    return scale
+
+
+def _unit(bunit: object):
+    """A stamp's ``BUNIT`` as an astropy unit, None if absent or unknown to astropy."""
+    import warnings
+
+    from astropy import units as u
+
+    text = str(bunit or "").strip()
+    if not text:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return u.Unit(text)
+        except ValueError:
+            return None

@@ -42,8 +42,9 @@ class FigureStamp:
         Stretched about the cuts' middle (a Difference stamp about zero).
     unit : str
         The colorbar's label (the stamp's ``BUNIT``).
-    stretch : str, optional
-        Its stretch (default: the figure's).
+    stretch : str or astropy stretch, optional
+        Its stretch (default: the figure's): a `cutouts.render.STRETCHES` name, or an astropy
+        `~astropy.visualization.BaseStretch` applied after the cuts.
     alert_position : [column, row], optional
         Where the reticle goes, pixel ``c`` spanning ``c`` to ``c + 1`` (`alert_pixel`).
     arcsec_per_pixel : float, optional
@@ -56,7 +57,7 @@ class FigureStamp:
     colormap: str
     symmetric: bool = False
     unit: str = ""
-    stretch: str | None = None
+    stretch: Any = None
     alert_position: Sequence[float] | None = None
     arcsec_per_pixel: float | None = None
 
@@ -81,7 +82,11 @@ def stamps_figure(
     figure = Figure(figsize=(3.2 * max(len(stamps), 1), 3.9), layout="constrained")
     axes = figure.subplots(1, max(len(stamps), 1), squeeze=False)[0]
     for axis, stamp in zip(axes, stamps, strict=False):
-        scale = level_scale(stamp.pixels, stamp.stretch or stretch, stamp.cuts, stamp.symmetric)
+        chosen = stamp.stretch or stretch
+        if isinstance(chosen, str):
+            scale = level_scale(stamp.pixels, chosen, stamp.cuts, stamp.symmetric)
+        else:  # an astropy stretch the image-display API set (CutoutViewer.set_stretch)
+            scale = _api_level_scale(stamp.cuts, chosen)
         rgb = coloured(scale(stamp.pixels), stamp.colormap)
         axis.imshow(np.flipud(rgb) if flip else rgb, interpolation="nearest")
         height, width = stamp.pixels.shape

@@ -266,3 +266,33 @@ def test_each_kernel_is_the_smoothing_it_names(real_pixels, name):
         pixels, RenderOptions(stretch="linear", interval="minmax", convolution_kernel=name)
     )
     np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+def test_the_astropy_objects_of_named_intervals_and_stretches():
+    """What `CutoutViewer.get_cuts` / `get_stretch` give for its traits: astropy's own classes
+    with the browser's parameters; Fink's sigmoid as the BaseStretch `level_scale` draws with."""
+    from astropy import visualization as vis
+
+    from fink_cutout_jupyter.cutouts.render import astropy_interval, astropy_stretch, level_scale
+
+    assert isinstance(astropy_interval("zscale"), vis.ZScaleInterval)
+    assert isinstance(astropy_interval("minmax"), vis.MinMaxInterval)
+    percentile = astropy_interval("percentile", 1.0, 98.0)
+    assert (percentile.lower_percentile, percentile.upper_percentile) == (1.0, 98.0)
+    x = np.linspace(0, 1, 101)
+    pixels = np.random.default_rng(3).normal(100, 10, (20, 20))
+    pixels[0, 0] = np.nan
+    for name, expected in {
+        "linear": vis.LinearStretch(),
+        "sqrt": vis.SqrtStretch(),
+        "log": vis.LogStretch(a=1000),
+        "asinh": vis.AsinhStretch(a=0.1),
+        "power": vis.PowerStretch(2),
+    }.items():
+        np.testing.assert_array_equal(astropy_stretch(name, pixels, (80, 120))(x), expected(x))
+    sigmoid = astropy_stretch("sigmoid", pixels, (80, 120))
+    assert isinstance(sigmoid, vis.BaseStretch)
+    values = 80 + 40 * x
+    np.testing.assert_allclose(sigmoid(x), level_scale(pixels, "sigmoid", (80, 120))(values))
+    with pytest.raises(BadParameter, match="stretch"):
+        astropy_stretch("cubic", pixels, (0, 1))

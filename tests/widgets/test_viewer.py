@@ -491,3 +491,320 @@ def test_an_unknown_solar_system_object_shows_inside_the_widget(rubin_client):
     viewer = CutoutViewer(ss_object_id=1, client=rubin_client)
     assert "ssObjectId" in viewer.message.value
     assert viewer.alerts == []
+
+
+# astropy's image-display API on the cutout viewer
+
+
+def curve_of(stretch) -> np.ndarray:
+    """1024 samples of an astropy stretch on [0, 1], as the browser's renderings take them."""
+    return np.clip(stretch(np.linspace(0.0, 1.0, 1024), clip=True), 0, 1).astype("<f4")
+
+
+def zscale_reach(pixels) -> float:
+    from astropy.visualization import ZScaleInterval
+
+    return float(np.abs(ZScaleInterval().get_limits(pixels[np.isfinite(pixels)])).max())
+
+
+def test_set_stretch_on_difference_changes_only_its_rendering(viewer, client):
+    from astropy.visualization import LinearStretch, LogStretch
+
+    assert viewer.image_labels == KINDS
+    assert viewer.panels.renderings == {}, "the traits draw every panel"
+    viewer.set_stretch(LogStretch(), image_label="Difference")
+    assert list(viewer.panels.renderings) == ["Difference"]
+    sent = viewer.panels.renderings["Difference"]
+    np.testing.assert_array_equal(np.frombuffer(sent["curve"], "<f4"), curve_of(LogStretch()))
+    pixels = stored_pixels(client, viewer.alert, "Difference").astype(float)
+    reach = zscale_reach(pixels)  # ZTF's Difference: zscale, symmetric about zero
+    assert sent["cuts"] == pytest.approx([-reach, reach])
+    assert sent["colormap"] == viewer.difference_colormap
+    assert isinstance(viewer.get_stretch(image_label="Difference"), LogStretch)
+    assert isinstance(viewer.get_stretch(image_label="Science"), LinearStretch)
+    assert viewer.stretch == viewer.difference_stretch == "linear", "the traits stay"
+
+
+def test_the_static_image_draws_the_stretch_the_api_set(viewer, client):
+    """The Difference as astropy draws it: (value - low) / (high - low) clipped, LogStretch,
+    the colormap's 256 levels; Science as before (linear zscale)."""
+    import matplotlib
+    from astropy.visualization import LogStretch, ZScaleInterval
+
+    viewer.reticle = viewer.scale_bar = False
+    viewer.set_stretch(LogStretch(), image_label="Difference")
+    image = np.asarray(Image.open(io.BytesIO(viewer.static_png(1))).convert("RGB")).astype(int)
+    table = matplotlib.colormaps["RdBu_r"](np.linspace(0, 1, 256), bytes=True)[:, :3]
+    pixels = stored_pixels(client, viewer.alert, "Difference").astype(float)
+    reach = zscale_reach(pixels)
+    level = LogStretch()(np.clip((pixels + reach) / (2 * reach), 0, 1))
+    expected = table[np.floor(level * 255 + 0.5).astype(int)]
+    assert np.abs(image[:63, -63:] - expected).max() <= 2
+    science = stored_pixels(client, viewer.alert, "Science").astype(float)
+    low, high = ZScaleInterval().get_limits(science)
+    grey = np.floor(np.clip((science - low) / (high - low), 0, 1) * 255 + 0.5)
+    assert np.abs(image[:63, :63, 0] - grey).max() <= 2
+
+
+def test_changing_a_trait_after_the_api_drops_its_override(viewer):
+    from astropy.visualization import AsinhStretch, LogStretch, SqrtStretch
+
+    viewer.set_stretch(LogStretch(), image_label="Difference")
+    viewer.set_stretch(AsinhStretch(), image_label="Science")
+    assert set(viewer.panels.renderings) == {"Difference", "Science"}
+    viewer.panels.difference_stretch = "sqrt"  # the browser's menu
+    assert viewer.difference_stretch == "sqrt"
+    assert set(viewer.panels.renderings) == {"Science"}
+    assert isinstance(viewer.get_stretch(image_label="Difference"), SqrtStretch)
+    assert isinstance(viewer.get_stretch(image_label="Science"), AsinhStretch)
+    viewer.stretch = "log"  # the kernel's trait: Science's override goes too
+    assert viewer.panels.renderings == {}
+    stretch = viewer.get_stretch(image_label="Template")
+    assert isinstance(stretch, LogStretch)
+    np.testing.assert_array_equal(curve_of(stretch), curve_of(LogStretch(a=1000)))
+
+
+def test_cuts_and_colormaps_are_per_label_until_the_traits_change(viewer, client):
+    from astropy.visualization import (
+        AsymmetricPercentileInterval,
+        ManualInterval,
+        MinMaxInterval,
+        ZScaleInterval,
+    )
+
+    assert isinstance(viewer.get_cuts(image_label="Science"), ZScaleInterval)
+    viewer.set_cuts((10, 500), image_label="Science")
+    viewer.set_colormap("viridis", image_label="Template")
+    assert viewer.panels.renderings["Science"]["cuts"] == [10.0, 500.0]
+    assert viewer.panels.renderings["Template"]["colormap"] == "viridis"
+    assert "viridis" in viewer.panels.colormaps, "its table is sent"
+    assert viewer.get_colormap(image_label="Science") == viewer.colormap == "gray"
+    assert viewer.get_colormap(image_label="Template") == "viridis"
+    cuts = viewer.get_cuts(image_label="Science")
+    assert isinstance(cuts, ManualInterval)
+    assert (cuts.vmin, cuts.vmax) == (10, 500)
+    viewer.interval, viewer.pmin, viewer.pmax = "percentile", 1.0, 99.0
+    assert set(viewer.panels.renderings) == {"Template"}, "Science's cuts follow the traits"
+    cuts = viewer.get_cuts(image_label="Science")
+    assert isinstance(cuts, AsymmetricPercentileInterval)
+    assert (cuts.lower_percentile, cuts.upper_percentile) == (1.0, 99.0)
+    pixels = stored_pixels(client, viewer.alert, "Template").astype(float)
+    expected = AsymmetricPercentileInterval(1.0, 99.0).get_limits(pixels)
+    assert viewer.panels.renderings["Template"]["cuts"] == pytest.approx(list(expected))
+    viewer.interval = "minmax"
+    assert isinstance(viewer.get_cuts(image_label="Difference"), MinMaxInterval)
+    viewer.cuts = {"Science": (0, 100)}
+    cuts = viewer.get_cuts(image_label="Science")
+    assert isinstance(cuts, ManualInterval)
+    assert (cuts.vmin, cuts.vmax) == (0, 100)
+    viewer.colormap = "magma"
+    assert viewer.panels.renderings == {}
+    assert viewer.get_colormap(image_label="Template") == "magma"
+
+
+def test_the_ztf_viewport_is_in_pixels_and_follows_the_browser(viewer):
+    assert viewer.get_viewport(image_label="Science") == {
+        "center": (31.0, 31.0),
+        "fov": 63.0,
+        "image_label": "Science",
+    }
+    viewer.panels.zoom, viewer.panels.center = 3.0, [10.5, 20.5]  # the browser's pan and zoom
+    for kind in KINDS:
+        got = viewer.get_viewport(image_label=kind)
+        assert got["center"] == pytest.approx((10.0, 20.0))
+        assert got["fov"] == pytest.approx(21.0)
+    viewer.set_viewport(center=(40.0, 30.0), fov=31.5, image_label="Template")
+    assert (viewer.zoom, viewer.center) == (2.0, [40.5, 30.5])
+    assert viewer.get_viewport(image_label="Difference")["center"] == (40.0, 30.0)
+    with pytest.raises(ValueError, match="WCS is not set"):
+        viewer.get_viewport("sky", image_label="Science")
+
+
+def test_the_rubin_viewport_is_on_the_sky_through_each_stamps_wcs(rubin_client, rubin_records):
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+    from astropy.wcs import WCS
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    viewer = CutoutViewer(RUBIN_OBJECT, client=rubin_client)
+    record = rubin_record(rubin_records, viewer.alert)
+    with fits.open(io.BytesIO(record["cutoutScience"])) as hdul:
+        hdu = next(h for h in hdul if h.data is not None)
+        header, (height, width) = hdu.header.copy(), hdu.data.shape
+    header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
+    wcs = WCS(header).celestial
+    got = viewer.get_viewport(image_label="Science")
+    assert isinstance(got["center"], SkyCoord)
+    expected = wcs.pixel_to_world((width - 1) / 2, (height - 1) / 2)
+    assert got["center"].separation(expected) < 1e-6 * u.arcsec
+    scale = proj_plane_pixel_scales(wcs)[1 - int(width > height)] * u.deg
+    assert got["fov"].to_value(u.arcsec) == pytest.approx(
+        (max(height, width) * scale).to_value(u.arcsec)
+    )
+    viewer.panels.zoom, viewer.panels.center = 2.0, [10.5, 12.5]
+    moved = viewer.get_viewport(image_label="Science")
+    assert moved["center"].separation(wcs.pixel_to_world(10, 12)) < 1e-6 * u.arcsec
+    assert viewer.get_viewport("pixel", image_label="Science")["center"] == pytest.approx((10, 12))
+
+
+def test_a_catalog_loaded_on_the_viewer_is_sent_as_markers(viewer):
+    from astropy.table import Table
+
+    table = Table({"x": [3.0, 40.5], "y": [7.0, 12.0]})
+    viewer.load_catalog(
+        table, catalog_label="mine", catalog_style={"shape": "square", "color": "yellow", "size": 4}
+    )
+    entry = next(e for e in viewer.panels.markers if e["catalog"] == "mine")
+    assert np.frombuffer(entry["x"], "<f8").tolist() == [3.0, 40.5]
+    assert np.frombuffer(entry["y"], "<f8").tolist() == [7.0, 12.0]
+    assert (entry["shape"], entry["color"], entry["size"], entry["panels"]) == (
+        "square",
+        "#ffff00ff",  # yellow, as the browser's CSS takes it
+        4.0,
+        None,
+    )
+    assert set(viewer.catalog_labels) == {"alert", "mine"}
+
+
+def test_the_ztf_alert_catalog_marks_the_alert_at_the_stamps_centre(viewer, client):
+    latest = client.alerts(DEMO_OBJECT_ID)[-1]
+    catalog = viewer.get_catalog(catalog_label="alert")
+    assert list(catalog["kind"]) == ["alert"], "the demo lake stores no reference source"
+    assert (catalog["coord"][0].ra.deg, catalog["coord"][0].dec.deg) == (
+        latest["ra"],
+        latest["dec"],
+    )
+    entry = next(e for e in viewer.panels.markers if e["catalog"] == "alert")
+    assert np.frombuffer(entry["x"], "<f8").tolist() == [31.0]
+    assert np.frombuffer(entry["y"], "<f8").tolist() == [31.0]
+    assert not entry["visible"], "hidden until the markers checkbox is ticked"
+    assert entry["panels"] is None
+
+
+def test_the_rubin_alert_catalog_is_drawn_through_each_stamps_wcs(rubin_client, rubin_records):
+    from astropy.wcs import WCS
+
+    viewer = CutoutViewer(RUBIN_OBJECT, client=rubin_client)
+    record = rubin_record(rubin_records, viewer.alert)
+    positions = [
+        (record["diaSource"]["ra"], record["diaSource"]["dec"]),
+        (record["diaObject"]["ra"], record["diaObject"]["dec"]),
+        *((s["ra"], s["dec"]) for s in record["prvDiaSources"]),
+    ]
+    assert len(positions) > 100, "the object's earlier detections"
+    entries = {e["panels"][0]: e for e in viewer.panels.markers if e["catalog"] == "alert"}
+    assert set(entries) == set(KINDS)
+    for kind in KINDS:
+        with fits.open(io.BytesIO(record[f"cutout{kind}"])) as hdul:
+            header = next(h for h in hdul if h.data is not None).header.copy()
+        header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
+        x, y = WCS(header).celestial.world_to_pixel_values(*np.array(positions).T)
+        np.testing.assert_allclose(np.frombuffer(entries[kind]["x"], "<f8"), x, atol=1e-6)
+        np.testing.assert_allclose(np.frombuffer(entries[kind]["y"], "<f8"), y, atol=1e-6)
+
+
+def test_the_markers_checkbox_and_the_browsers_toggle_agree(viewer):
+    def shown():
+        return [e["visible"] for e in viewer.panels.markers if e["catalog"] == "alert"]
+
+    assert shown() == [False]
+    assert viewer.markers_toggle.value is False
+    viewer.markers_toggle.value = True
+    assert shown() == [True]
+    viewer.previous()
+    assert shown() == [True], "kept on another alert"
+    viewer.panels.markers = [{**e, "visible": False} for e in viewer.panels.markers]  # browser
+    assert viewer.markers_toggle.value is False
+    assert shown() == [False]
+    shown_from_the_start = CutoutViewer(DEMO_OBJECT_ID, client=viewer.client, markers=True)
+    assert [e["visible"] for e in shown_from_the_start.panels.markers] == [True]
+
+
+def test_navigation_keeps_each_labels_rendering_and_the_view(viewer, client):
+    from astropy.visualization import LogStretch
+
+    alerts = client.alerts(DEMO_OBJECT_ID)
+    viewer.set_stretch(LogStretch(), image_label="Difference")
+    viewer.set_viewport(center=(20.0, 25.0), fov=15.75, image_label="Science")
+    viewer.previous()
+    assert viewer.alert == alerts[-2]["alertId"]
+    assert list(viewer.panels.renderings) == ["Difference"]
+    sent = viewer.panels.renderings["Difference"]
+    np.testing.assert_array_equal(np.frombuffer(sent["curve"], "<f4"), curve_of(LogStretch()))
+    pixels = stored_pixels(client, viewer.alert, "Difference").astype(float)
+    assert sent["cuts"] == pytest.approx([-zscale_reach(pixels), zscale_reach(pixels)])
+    assert (viewer.zoom, viewer.center) == (4.0, [20.5, 25.5])
+    for kind in KINDS:
+        got = viewer.get_viewport(image_label=kind)
+        assert (got["center"], got["fov"]) == ((20.0, 25.0), 15.75)
+    catalog = viewer.get_catalog(catalog_label="alert")
+    assert catalog["coord"][0].ra.deg == alerts[-2]["ra"], "the catalog of the alert shown"
+
+
+def test_save_takes_the_interfaces_names_and_the_older_dpi(viewer, tmp_path):
+    path = tmp_path / "stamps.png"
+    viewer.save(path)
+    with Image.open(path) as first:
+        width = first.width
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        viewer.save(path)
+    viewer.save(path, overwrite=True, dpi=300)
+    with Image.open(path) as again:
+        assert again.width == pytest.approx(2 * width, rel=0.05)
+    viewer.save(str(path), 75)  # the older save(path, dpi): the file replaced
+    with Image.open(path) as older:
+        assert older.width == pytest.approx(width / 2, rel=0.05)
+    assert [p.name for p in tmp_path.iterdir()] == ["stamps.png"], "no temporary left"
+
+
+def test_save_names_a_stretch_the_api_set(viewer, tmp_path):
+    from astropy.visualization import LogStretch
+
+    viewer.set_stretch(LogStretch(), image_label="Difference")
+    viewer.save(tmp_path / "stamps.svg")
+    assert "linear (Difference LogStretch)" in (tmp_path / "stamps.svg").read_text()
+
+
+@pytest.fixture(scope="module")
+def real_ztf_client(tmp_path_factory):
+    """The real ZTF files, copied with their index beside them, read in-process."""
+    import shutil
+
+    from support.real_data import SHARED_DATA
+
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
+
+    root = tmp_path_factory.mktemp("real-ztf") / "lake"
+    shutil.copytree(SHARED_DATA / "ztf" / "lake", root)
+    lake = Lake(root, science_dir="archive/science")
+    build(AlertIndex(lake), lake.nights(), progress=False)
+    return CutoutClient(lake=lake)
+
+
+def test_a_real_ztf_alerts_catalog_holds_its_nearest_reference_source(real_ztf_client):
+    """The reference source's position is the latest alert's ``candidate.ranr/decnr`` (pyarrow
+    on the stored file); without a WCS it is in the table, not drawn; the alert is drawn at the
+    stamps' centre; the Pan-STARRS distances are columns."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from support.real_data import SHARED_DATA
+
+    object_id = "ZTF18aaqfhlj"
+    rows = []
+    for file in sorted((SHARED_DATA / "ztf" / "lake").rglob("*.parquet")):
+        table = pq.read_table(file, columns=["objectId", "candid", "candidate"])
+        rows += table.filter(pc.equal(table["objectId"], object_id)).to_pylist()
+    latest = max(rows, key=lambda row: row["candidate"]["jd"])["candidate"]
+    viewer = CutoutViewer(object_id, client=real_ztf_client)
+    assert viewer.message.value == ""
+    catalog = viewer.get_catalog(catalog_label="alert")
+    assert list(catalog["kind"]) == ["alert", "nearest reference source"]
+    reference = catalog["coord"][1]
+    assert (reference.ra.deg, reference.dec.deg) == (latest["ranr"], latest["decnr"])
+    assert float(catalog["distpsnr1"][0]) == pytest.approx(latest["distpsnr1"])
+    entry = next(e for e in viewer.panels.markers if e["catalog"] == "alert")
+    x = np.frombuffer(entry["x"], "<f8")
+    assert x[0] == (viewer.stamps["Science"].data.shape[1] - 1) / 2
+    assert np.isnan(x[1]), "no WCS: the reference source is not placed"
