@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from fink_cutout_jupyter.storage.lake import Lake
     from fink_cutout_jupyter.surveys import LSST, ZTF
     from fink_cutout_jupyter.widgets.gallery import CutoutGallery
+    from fink_cutout_jupyter.widgets.timeline import CutoutTimeline
     from fink_cutout_jupyter.widgets.viewer import CutoutViewer
 
 # Each exported name and the module (below this package) that defines it.
@@ -38,6 +39,7 @@ _PUBLIC = {
     "CutoutClient": "client",
     "CutoutViewer": "widgets.viewer",
     "CutoutGallery": "widgets.gallery",
+    "CutoutTimeline": "widgets.timeline",
     "CutoutAPI": "contract.api",
 }
 
@@ -50,6 +52,7 @@ __all__ = [
     "CutoutClient",
     "CutoutGallery",
     "CutoutReader",
+    "CutoutTimeline",
     "CutoutViewer",
     "Lake",
     "RenderOptions",
