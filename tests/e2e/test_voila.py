@@ -9,8 +9,8 @@ directory (B's ``jpserver-<pid>.json`` beside it), started with B's process id i
 server that bears Voilà's own process id and B's address. Its page must be lake A's: the
 page names the lake, the viewer's alert is A's latest (by pyarrow; its id is not in B), its
 Science stamp is astropy's drawing of A's stored bytes (not of B's), the gallery's tiles are A's
-alerts with their thumbnails drawn. The same notebook in B (``/voila/render/dashboard.ipynb``)
-reads B's lake through B.
+alerts with their thumbnails drawn, the flip-book starts at A's oldest alert and plays to
+its latest. The same notebook in B (``/voila/render/dashboard.ipynb``) reads B's lake through B.
 """
 
 import asyncio
@@ -191,8 +191,8 @@ def servers(lakes, tmp_path_factory):
 
 async def open_dashboard(page, url: str, name: str, where: str):
     """Open the dashboard at `url`; check the line saying where its cutouts come from is
-    `where`; wait for the viewer's three stamps and the gallery's tiles (failing at once,
-    with the page's text, on a cell's error); return the viewer and the gallery."""
+    `where`; wait for the viewer's three stamps, the gallery's tiles and the flip-book (failing
+    at once, with the page's text, on a cell's error); return the viewer and the gallery."""
     await page.goto(url, wait_until="commit", timeout=SECONDS * 1000)
     line = page.get_by_text(f"{DEMO_OBJECT_ID}: ")
     await line.wait_for(timeout=SECONDS * 1000)
@@ -200,7 +200,9 @@ async def open_dashboard(page, url: str, name: str, where: str):
     viewer = page.locator(".fink-cutout-viewer").first
     gallery = page.locator(".fink-gallery").first
     failed = page.locator("[data-mime-type='application/vnd.jupyter.stderr']")
-    for shown in (viewer.locator("canvas.fink-stamp-canvas").nth(2), gallery.locator(".fink-tile")):
+    stamps = viewer.locator("canvas.fink-stamp-canvas").nth(2)
+    frames = page.locator(".fink-cutout-timeline .fink-timeline")
+    for shown in (stamps, gallery.locator(".fink-tile"), frames):
         await shown.first.or_(failed.first).wait_for(timeout=SECONDS * 1000)
         assert not await failed.count(), await page.locator("body").inner_text()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -228,6 +230,7 @@ async def test_voila_alone_reads_the_lake_it_was_given_not_the_other_servers(lak
         shown = await drawn_as(viewer.locator("canvas.fink-stamp-canvas").first, expected_a)
         assert agreement(shown, expected_a) >= 0.95, "the Science stamp is lake A's"
         assert agreement(shown, expected_b) < 0.5, "not lake B's"
+        await viewer.screenshot(path=str(ARTIFACTS / "voila-viewer.png"))
 
         tiles = gallery.locator(".fink-tile")
         ids = [await tiles.nth(i).get_attribute("data-id") for i in range(await tiles.count())]
@@ -236,6 +239,21 @@ async def test_voila_alone_reads_the_lake_it_was_given_not_the_other_servers(lak
         assert await thumbnails.count() == 3 * len(ids), "Science, Template, Difference"
         for index in range(await thumbnails.count()):
             assert (await canvas_rgb(thumbnails.nth(index))).std() > 0, "a thumbnail is drawn"
+
+        timeline = page.locator(".fink-cutout-timeline").first
+        first = timeline.locator(".fink-timeline[data-state='drawn'][data-frame='0']")
+        await first.wait_for(timeout=SECONDS * 1000)
+        label = timeline.locator(".fink-timeline-label")
+        assert await label.get_attribute("data-alert-id") == str(case_a.alert_ids[0])
+        canvas = timeline.locator("canvas.fink-timeline-canvas").first
+        oldest = await canvas_rgb(canvas)
+        await timeline.locator(".widget-play button").first.click()  # play
+        last = len(case_a.alerts) - 1
+        played = timeline.locator(f".fink-timeline[data-state='drawn'][data-frame='{last}']")
+        await played.wait_for(timeout=30_000)
+        assert await label.get_attribute("data-alert-id") == str(latest_a["alertId"])
+        assert np.abs(await canvas_rgb(canvas) - oldest).sum() > 0, "another frame is drawn"
+        await timeline.screenshot(path=str(ARTIFACTS / "voila-flip-book.png"))
 
 
 async def test_voila_in_a_jupyter_server_reads_that_servers_lake(lakes, servers):
