@@ -1,19 +1,18 @@
 """CutoutTimeline in a real JupyterLab, driven in Debian's Chromium by Playwright.
 
-Pressing play advances the frames (the canvas and the frame's alert id change) while the kernel
-is busy running another cell, so no frame waits on the kernel; the slider sets the frame (and
-the kernel fetches the pages it lacks); the light curve's ring follows the frame, and a click on
-a point shows its frame. The pixels drawn are astropy's: the stamps as stored (pyarrow, astropy),
+Pressing play advances the frames (the canvas and the frame's alert id change, at the speed the
+speed slider sets; stop goes back to the first) while the kernel sleeps in another cell, so no
+frame waits on the kernel; the slider sets the frame (and the kernel fetches the pages it lacks);
+the light curve's ring follows every frame, and a click on a point shows its frame; the stamps
+menu shows one kind. The pixels drawn are astropy's: the stamps as stored (pyarrow, astropy),
 the cuts of astropy's interval over all the object's frames, astropy's stretch and matplotlib's
 colormap table (within one of its 256 levels).
 """
 
-import asyncio
 import os
 import shutil
 import subprocess
 import sys
-import time
 
 import matplotlib
 import numpy as np
@@ -46,6 +45,23 @@ RINGED = """root => {
           point: [box.x + box.width / 2, box.y + box.height / 2]};
 }"""
 BUSY_SECONDS = 12
+# Each change of the frame's alert, as the browser makes it: its id, the time, the centres of
+# the light curve's ring and of that alert's detection (in `window.finkFrames`).
+RECORD = """root => {
+  window.finkFrames = [];
+  const label = root.querySelector('.fink-timeline-label');
+  let last = label.dataset.alertId;
+  new MutationObserver(() => {
+    const id = label.dataset.alertId;
+    if (id === last) return;
+    last = id;
+    const ring = root.querySelector('.fink-lightcurve .fink-shown');
+    const box = root.querySelector(`.fink-point[data-alert-id='${id}']`).getBBox();
+    window.finkFrames.push({id, t: performance.now(),
+      ring: [+ring.getAttribute('cx'), +ring.getAttribute('cy')],
+      point: [box.x + box.width / 2, box.y + box.height / 2]});
+  }).observe(label, {attributes: true, attributeFilter: ['data-alert-id']});
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +217,12 @@ async def ring_on(timeline, alert_id: str) -> None:
     assert await ringed(timeline) == alert_id
 
 
+async def recorded(page, count: int) -> list[dict]:
+    """The first `count` changes of frame recorded (`RECORD`), once there are as many."""
+    await page.wait_for_function(f"() => window.finkFrames.length >= {count}", timeout=8_000)
+    return (await page.evaluate("() => window.finkFrames"))[:count]
+
+
 async def test_play_advances_frames_in_the_browser_while_the_kernel_is_busy(jupyter, stored):
     ids = [str(alert["candid"]) for alert in stored]
     async with browser_page("timeline_play") as page:
@@ -221,20 +243,27 @@ async def test_play_advances_frames_in_the_browser_while_the_kernel_is_busy(jupy
 
         await run_cell(page, 3)  # time.sleep: the kernel handles no message until it ends
         await page.wait_for_function(f"() => ({PROMPT})(3) === '[*]:'")
-        started = time.monotonic()
-        await timeline.locator(".widget-play button").first.click()  # play
-        seen = [ids[0]]
-        rings_followed = 0
-        while len(seen) < len(ids) and time.monotonic() - started < BUSY_SECONDS - 3:
-            now = await ringed(timeline)
-            if now != seen[-1]:
-                seen.append(now)
-                rings_followed += 1
-            await asyncio.sleep(0.05)
-        assert await cell_running(page, 3), "all frames played while the kernel slept"
+        await timeline.evaluate(RECORD)
+        buttons = timeline.locator(".widget-play button")
+        await buttons.nth(0).click()  # play, at 3 frames per second
+        played = await recorded(page, len(ids) - 1)
+        await buttons.nth(1).click()  # stop: back to the first frame
+        await page.wait_for_function("() => window.finkFrames.length === 5")
+        speed = timeline.locator(".widget-slider .noUi-handle").nth(1)
+        await speed.focus()
+        await page.keyboard.press("Home")  # the fastest: 20 ms a frame
+        await page.evaluate("() => { window.finkFrames = []; }")
+        await buttons.nth(0).click()
+        faster = await recorded(page, len(ids) - 1)
+        assert await cell_running(page, 3), "all that while the kernel slept"
         assert "AWAKE" not in await page.locator(".jp-OutputArea-output").all_inner_texts()
-        assert seen == ids, "every frame in time order, no kernel"
-        assert rings_followed == len(ids) - 1
+
+        for log in (played, faster):
+            assert [entry["id"] for entry in log] == ids[1:], "every frame in time order"
+            for entry in log:
+                assert entry["ring"] == pytest.approx(entry["point"], abs=0.5), "ring follows"
+        assert 250 < np.median(np.diff([entry["t"] for entry in played])) < 450, "333 ms"
+        assert np.median(np.diff([entry["t"] for entry in faster])) < 150, "20 ms asked"
         last = len(ids) - 1
         for position, kind in enumerate(KINDS):
             drawn = await canvas_rgb(canvases.nth(position))
