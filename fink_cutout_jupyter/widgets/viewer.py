@@ -580,11 +580,27 @@ class CutoutViewer(StampViewer):
 
     def _labelled_figure(self):
         from fink_cutout_jupyter.widgets.viewer_figure import (
+            FigureMarkers,
             FigureStamp,
             figure_title,
             stamps_figure,
         )
 
+        entries = [entry for entry in self.marker_entries() if entry["visible"]]
+        markers = {
+            kind: [
+                FigureMarkers(
+                    np.frombuffer(entry["x"], dtype="<f8"),
+                    np.frombuffer(entry["y"], dtype="<f8"),
+                    entry["shape"],
+                    entry["color"],
+                    entry["size"],
+                )
+                for entry in entries
+                if entry["panels"] is None or kind in entry["panels"]
+            ]
+            for kind in KINDS
+        }
         shown = [
             FigureStamp(
                 kind,
@@ -595,6 +611,7 @@ class CutoutViewer(StampViewer):
                 str(stamp.header.get("BUNIT", "")).strip(),
                 self._stretch_shown(kind),
                 *self._overlays.get(kind, (None, None)),
+                markers=markers[kind],
             )
             for kind, stamp in self.stamps.items()
             if kind not in self.broken

@@ -7,7 +7,7 @@ an image of a stamp (`with_overlays`, for the static fallback).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,6 +49,8 @@ class FigureStamp:
         Where the reticle goes, pixel ``c`` spanning ``c`` to ``c + 1`` (`alert_pixel`).
     arcsec_per_pixel : float, optional
         The scale bar's scale.
+    markers : sequence of FigureMarkers
+        Catalogs drawn on the stamp (0-based pixel centres, as `images_figure` takes them).
     """
 
     kind: str
@@ -60,6 +62,7 @@ class FigureStamp:
     stretch: Any = None
     alert_position: Sequence[float] | None = None
     arcsec_per_pixel: float | None = None
+    markers: Sequence[FigureMarkers] = ()
 
 
 def stamps_figure(
@@ -94,6 +97,13 @@ def stamps_figure(
             _reticle(axis, stamp.alert_position, width, height, flip)
         if scale_bar and stamp.arcsec_per_pixel:
             _scale_bar(axis, stamp.arcsec_per_pixel, width)
+        for markers in stamp.markers:
+            if flip:  # the rows were flipped, not the axis
+                markers = replace(markers, y=height - 1 - np.asarray(markers.y))
+            _draw_markers(axis, markers)
+        if stamp.markers:
+            axis.set_xlim(-0.5, width - 0.5)
+            axis.set_ylim(height - 0.5, -0.5)
         axis.set_title(stamp.kind)
         axis.set_xticks([])
         axis.set_yticks([])

@@ -808,3 +808,21 @@ def test_a_real_ztf_alerts_catalog_holds_its_nearest_reference_source(real_ztf_c
     x = np.frombuffer(entry["x"], "<f8")
     assert x[0] == (viewer.stamps["Science"].data.shape[1] - 1) / 2
     assert np.isnan(x[1]), "no WCS: the reference source is not placed"
+
+
+def test_save_draws_the_markers_shown(rubin_client, tmp_path):
+    """The alert's catalog in the figure once the checkbox shows it: one marker per source on
+    each stamp, in the catalog's colour."""
+    viewer = CutoutViewer(RUBIN_OBJECT, client=rubin_client)
+    viewer.save(tmp_path / "hidden.svg")
+    assert "#00e5ff" not in (tmp_path / "hidden.svg").read_text().lower()
+    viewer.markers_toggle.value = True
+    viewer.save(tmp_path / "shown.svg")
+    drawn = (tmp_path / "shown.svg").read_text().lower()
+    sources = len(viewer.get_catalog(catalog_label="alert"))
+    assert sources > 100
+    assert drawn.count("stroke: #00e5ff") == 3 * sources, "every source on each stamp"
+    viewer.flip = True
+    viewer.save(tmp_path / "flipped.svg")
+    flipped = (tmp_path / "flipped.svg").read_text().lower()
+    assert flipped.count("stroke: #00e5ff") == 3 * sources
