@@ -292,3 +292,15 @@ def test_a_solar_system_objects_frames(rubin_demo):
         np.testing.assert_array_equal(
             frames.stamps[number, 0], astropy_pixels(row["cutoutScience"]), err_msg=str(number)
         )
+
+
+def test_over_http_the_same_frames_a_page_per_request(served_demo, stored):
+    counted = CountingClient(CutoutClient(url=served_demo))
+    timeline = CutoutTimeline(DEMO_OBJECT_ID, client=counted, page_size=3)
+    assert timeline.loaded == 3
+    frames = timeline.load_all()
+    assert counted.batches == [timeline.alert_ids[:3], timeline.alert_ids[3:]]
+    assert frames.alert_ids == [alert["candid"] for alert in stored]
+    for number, alert in enumerate(stored):
+        for position, kind in enumerate(KINDS):
+            np.testing.assert_array_equal(frames.stamps[number, position], alert["stamps"][kind])
