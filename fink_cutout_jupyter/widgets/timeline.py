@@ -46,7 +46,7 @@ PANEL_PIXELS = 240  # CSS pixels of a stamp's longer side
 SLOWEST_MS, FASTEST_MS = 2000, 20  # the speed slider's range, milliseconds per frame
 # A rendering's curve: the stretch at x = i / (CURVE_SAMPLES - 1), float32 little-endian. More
 # samples than `StampPanels.renderings` (1024): interpolated between 1024, astropy's LogStretch
-# is up to 4 of 256 levels off just above the low cut; between 4096, within one.
+# is up to 3 of 256 levels off just above the low cut (SqrtStretch 2); between 4096, within one.
 CURVE_SAMPLES = 4096
 
 
@@ -316,7 +316,7 @@ class CutoutTimeline(widgets.VBox):
                 for alert in self.alerts
             ]
             if self.alerts:
-                self.frames.shown = str(self.alerts[0]["alertId"])
+                self.frames.shown = str(self.alerts[min(self.frame, last)]["alertId"])
         self.play.max = self.slider.max = last
         self.light_curve.styles = filter_styles(self.survey)
         self.light_curve.show_history(
@@ -358,9 +358,34 @@ class CutoutTimeline(widgets.VBox):
             return False
         if page is None:
             return False
+        if not self._listed_as(page):
+            return False
         self._pages.append(page)
         self.progress.value = self.loaded
         return True
+
+    def _listed_as(self, page: ObjectFrames) -> bool:
+        """Whether `page` holds the alerts listed for its frames. The pages list the object's
+        alerts again: an alert indexed in between (tonight's) is a frame too, listed afresh.
+        Pages that still disagree (the object changed again) end the loading, said."""
+        held = [alert for loaded in self._pages for alert in loaded.alert_ids]
+        expected = self.alert_ids[len(held) : len(held) + len(page)]
+        if page.total == len(self.alerts) and list(page.alert_ids) == expected:
+            return True
+        try:
+            alerts = self.client.alerts(self.object_id, ss_object_id=self.ss_object_id)
+        except CutoutClientError as error:
+            alerts, reason = [], error.text
+        else:
+            reason = "the object's alerts changed while its frames were read"
+        ids = [int(alert["alertId"]) for alert in alerts]
+        if len(ids) == page.total and ids[: len(held) + len(page)] == held + list(page.alert_ids):
+            self.alerts = alerts
+            self._show_alerts()
+            return True
+        self.message.value = error_box(f"frames from {len(held) + 1} on: {reason}; open again")
+        self._next_pages = iter(())
+        return False
 
     def _pages_changed(self) -> None:
         from fink_cutout_jupyter.client.frames import join_frames

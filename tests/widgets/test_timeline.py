@@ -19,6 +19,7 @@ from support.exports import astropy_pixels, lake_files
 from support.object_alerts import all_pixels, object_alerts
 
 from fink_cutout_jupyter.client import CutoutClient
+from fink_cutout_jupyter.demo.make import make_demo_lake
 from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
 from fink_cutout_jupyter.widgets.timeline import CURVE_SAMPLES, CutoutTimeline
 
@@ -304,3 +305,33 @@ def test_over_http_the_same_frames_a_page_per_request(served_demo, stored):
     for number, alert in enumerate(stored):
         for position, kind in enumerate(KINDS):
             np.testing.assert_array_equal(frames.stamps[number, position], alert["stamps"][kind])
+
+
+def test_an_alert_indexed_while_the_timeline_opens_is_a_frame_too(tmp_path):
+    """The timeline lists the object's alerts, then its pages list them again: tonight's alert,
+    indexed in between (the demo lake grown by a night, for real, right after the first list),
+    is a frame too, and the labels and slider know it."""
+    root = tmp_path / "lake"
+    make_demo_lake(root)
+
+    class GrowingLake(CountingClient):
+        listed = 0
+
+        def alerts(self, *args, **kwargs):
+            answer = self.client.alerts(*args, **kwargs)
+            self.listed += 1
+            if self.listed == 1:
+                make_demo_lake(root, nights=4)  # a fourth night and its index
+            return answer
+
+    client = GrowingLake(CutoutClient(lake=str(root)))
+    timeline = CutoutTimeline(DEMO_OBJECT_ID, client=client)
+    stored = object_alerts(root, DEMO_OBJECT_ID)
+    assert len(stored) == 6
+    assert timeline.alert_ids == [alert["candid"] for alert in stored]
+    assert [a["alertId"] for a in timeline.frames.alerts] == [str(a["candid"]) for a in stored]
+    assert (timeline.play.max, timeline.slider.max, timeline.loaded) == (5, 5, 6)
+    assert str(stored[-1]["candid"]) in {p["alertId"] for p in timeline.light_curve.points}
+    assert timeline.message.value == ""
+    frames = timeline.load_all()
+    np.testing.assert_array_equal(frames.stamps[5, 0], stored[5]["stamps"]["Science"])
