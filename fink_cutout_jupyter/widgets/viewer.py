@@ -214,6 +214,7 @@ class CutoutViewer(StampViewer):
         self._setting: str | None = None  # the part an API call is setting
         self._sources: dict[str, Any] = {}  # the latest alert's catalog leaves (/history)
         self._markers_from_kernel = False
+        self._next_payloads: dict[str, dict[str, Any]] = {}
         self._cuts_from_browser = False
         super().__init__(size=size)
         for name, value in {
@@ -391,7 +392,7 @@ class CutoutViewer(StampViewer):
         from astropy.visualization import ManualInterval
 
         label, image = self._image(image_label)
-        if "cuts" in self._overrides.get(label, ()):
+        if "cuts" in self._overrides.get(label, ()) or label not in KINDS:
             return image.cuts
         if self.interval == MANUAL:
             return ManualInterval(*self.cuts_of(label))
@@ -402,20 +403,22 @@ class CutoutViewer(StampViewer):
         (``log``: `~astropy.visualization.LogStretch` a=1000, ``asinh``: a=0.1, ``power``:
         2, ``sigmoid``: Fink's, a `~astropy.visualization.BaseStretch` made for the stamp)."""
         label, image = self._image(image_label)
-        if "stretch" in self._overrides.get(label, ()):
+        if "stretch" in self._overrides.get(label, ()) or label not in KINDS:
             return image.stretch
         return astropy_stretch(self.stretch_of(label), image.pixels, self.cuts_of(label))
 
     def get_colormap(self, image_label: str | None = None, **kwargs: Any) -> str:
         """One label's colormap name: the one the API set, else the trait's."""
-        label, _ = self._image(image_label)
-        return self.colormap_of(label)
+        label, image = self._image(image_label)
+        return self.colormap_of(label) if label in KINDS else image.colormap
 
     def rendering(self, image_label: str | None = None) -> dict[str, Any]:
         """What the browser draws a label with when the API set part of it: ``cuts``,
         ``curve`` (1024 samples of the stretch on [0, 1]) and ``colormap``, the parts not set
         following the traits."""
         label, image = self._image(image_label)
+        if label not in KINDS:  # an image the user loaded: the API's rendering alone
+            return super().rendering(label)
         parts = self._overrides.get(label, set())
         if "cuts" in parts:
             cuts = interval_limits(image.cuts, image.pixels)
@@ -454,14 +457,19 @@ class CutoutViewer(StampViewer):
         entries = {
             label: entry
             for label, entry in self.panels.renderings.items()
-            if label in self._images and self._overrides.get(label) and label != image_label
+            if self._has_rendering(label) and label != image_label
         }
-        if image_label in self._images and self._overrides.get(image_label):
+        if self._has_rendering(image_label):
             entries[image_label] = self.rendering(image_label)
             colormap = entries[image_label]["colormap"]
             if colormap not in self.panels.colormaps:
                 self.panels.colormaps = {**self.panels.colormaps, **colormap_tables([colormap])}
         self.panels.renderings = entries
+
+    def _has_rendering(self, label: str) -> bool:
+        """Whether a label is drawn from the kernel's rendering: a stamp the API set part of,
+        or an image the user loaded besides the stamps."""
+        return label in self._images and (label not in KINDS or bool(self._overrides.get(label)))
 
     def _on_display_trait(self, change) -> None:
         """A trait changed (here or in the browser): the API's overrides of what it sets go,
@@ -763,12 +771,21 @@ class CutoutViewer(StampViewer):
                 meta=header.copy(),
             )
             self.load_image(data, image_label=kind)
-        self._images = {kind: self._images[kind] for kind in KINDS if kind in self._images}
-        self.panels.stamps = [payloads[kind] for kind in KINDS if kind in payloads]
+        others = [label for label in self._images if label not in KINDS]  # loaded by the user
+        self._images = {
+            label: self._images[label] for label in [*KINDS, *others] if label in self._images
+        }
+        self.panels.stamps = [
+            *(payloads[kind] for kind in KINDS if kind in payloads),
+            *(self._payloads[label] for label in others),
+        ]
 
     def _image_payload(self, image_label: str) -> dict[str, Any]:
-        """A stamp's panel as `stamp_payload` makes it (the survey's scale, the reticle)."""
-        return self._next_payloads[image_label]
+        """A stamp's panel as `stamp_payload` makes it (the survey's scale, the reticle); an
+        image the user loaded under another label as `StampViewer` makes it."""
+        if image_label in KINDS and image_label in self._next_payloads:
+            return self._next_payloads[image_label]
+        return super()._image_payload(image_label)
 
     def _current_view(self) -> tuple[dict[str, Any], float, list] | None:
         """Each label's viewport in pixels and the browser's zoom and centre (None before the

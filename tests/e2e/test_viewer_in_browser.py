@@ -111,6 +111,15 @@ def jupyter(demo, rubin_root, tmp_path_factory):
             'print("STATE", v.stretch, v.zoom, v.interval, v.cuts["Difference"])',
         )
     )
+    (root / "api.ipynb").write_text(
+        notebook(
+            "from astropy.visualization import LogStretch\n"
+            "from fink_cutout_jupyter import CutoutViewer\n"
+            f'v = CutoutViewer("{DEMO_OBJECT_ID}", markers=True)\n'
+            'v.set_stretch(LogStretch(), image_label="Difference")\nv',
+            'print("MARKERS", v.markers_toggle.value, v.alert)',
+        )
+    )
     (root / "lightcurve.ipynb").write_text(
         notebook(f'from fink_cutout_jupyter import CutoutViewer\nCutoutViewer("{DEMO_OBJECT_ID}")')
     )
@@ -349,6 +358,61 @@ async def test_quickstart_in_jupyterlab(jupyter, demo_lake_case):
         name, saved = await download(page, link)
     assert name == f"{DEMO_OBJECT_ID}_{latest['alertId']}_Science.fits"
     assert saved == stored["Science"]
+
+
+async def test_the_api_sets_one_panels_stretch_and_the_alert_is_marked(jupyter, demo_lake_case):
+    """``set_stretch(LogStretch(), image_label="Difference")`` in the kernel: the Difference
+    canvas is astropy's LogStretch on the symmetric zscale cuts, Science and Template stay
+    linear; the alert's catalog is drawn (cyan, at the centre of each stamp) until the browser's
+    checkbox hides it, and the kernel's checkbox follows."""
+    from astropy.visualization import LogStretch
+
+    latest = demo_lake_case.alerts[-1]
+    stored = stored_stamps(Path(demo_lake_case.lake) / latest["hdfsPath"], latest["alertId"])
+
+    def cyan(rgb: np.ndarray) -> np.ndarray:  # the markers' #00e5ff, antialiased
+        return (rgb[..., 0] < 90) & (rgb[..., 1] > 170) & (rgb[..., 2] > 190)
+
+    async with browser_page("viewer_api") as page:
+        url = f"{jupyter}/lab/tree/api.ipynb?token={TOKEN}"
+        viewer = await run_notebook(
+            page, url, f"{jupyter}/api/sessions", HEADERS, ".jp-NotebookPanel"
+        )
+        canvases = viewer.locator("canvas.fink-stamp-canvas")
+        await overlays_off(page, viewer, canvases.nth(0))
+        for index in range(3):
+            drawn = await canvas_rgb(canvases.nth(index))
+            size = drawn.shape[0]
+            middle = cyan(drawn[size // 3 : 2 * size // 3, size // 3 : 2 * size // 3])
+            assert middle.sum() > 10, "the alert's marker about the centre"
+            assert cyan(drawn).sum() == middle.sum(), "and nowhere else"
+        await viewer.get_by_role("checkbox", name="alert", exact=True).uncheck()
+        for _ in range(100):
+            if not cyan(await canvas_rgb(canvases.nth(0))).any():
+                break
+            await page.wait_for_timeout(100)
+        for index, kind in enumerate(("Science", "Template", "Difference")):
+            shown = sampled(await canvas_rgb(canvases.nth(index)), 63, 63)
+            assert not cyan(shown).any()
+            if kind == "Difference":
+                with fits.open(io.BytesIO(stored[kind]), ignore_missing_simple=True) as hdul:
+                    pixels = hdul[0].data.astype(float)
+                reach = np.abs(ZScaleInterval().get_limits(pixels[np.isfinite(pixels)])).max()
+                level = LogStretch()(np.clip((pixels + reach) / (2 * reach), 0, 1))
+                table = matplotlib.colormaps["RdBu_r"](np.linspace(0, 1, 256), bytes=True)[:, :3]
+                expected = table[np.floor(level * 255 + 0.5).astype(int)].astype(int)
+                linear = expected_rgb(stored[kind], "RdBu_r", True)
+                assert (np.abs(linear - expected).max(axis=2) > 2).mean() > 0.5, "log differs"
+            else:
+                expected = expected_rgb(stored[kind], "gray", False)
+            close = np.abs(shown - expected).max(axis=2) <= 2
+            assert close.mean() > 0.99, f"{kind}: {close.mean():.3f} of the pixels as astropy's"
+        last = page.locator(".jp-NotebookPanel:visible .jp-CodeCell").nth(1)
+        await last.locator(".jp-InputArea-editor").click()
+        await page.keyboard.press("Shift+Enter")
+        output = last.locator(".jp-OutputArea-output")
+        await output.filter(has_text="MARKERS False").wait_for(timeout=60_000)
+        assert f"MARKERS False {latest['alertId']}" in await output.inner_text()
 
 
 async def test_traits_go_both_ways_between_kernel_and_browser(jupyter):

@@ -826,3 +826,24 @@ def test_save_draws_the_markers_shown(rubin_client, tmp_path):
     viewer.save(tmp_path / "flipped.svg")
     flipped = (tmp_path / "flipped.svg").read_text().lower()
     assert flipped.count("stroke: #00e5ff") == 3 * sources
+
+
+def test_an_image_loaded_beside_the_stamps_is_the_apis_alone(viewer):
+    """A fourth label: drawn with the API's defaults (zscale, linear, gray), not the traits,
+    and kept when another alert is shown."""
+    from astropy.visualization import LinearStretch, ZScaleInterval
+
+    pixels = np.arange(100.0).reshape(10, 10)
+    viewer.load_image(pixels, image_label="mine")
+    assert viewer.image_labels == (*KINDS, "mine")
+    assert [p.get("label", p["kind"]) for p in viewer.panels.stamps] == [*KINDS, "mine"]
+    assert list(viewer.panels.renderings) == ["mine"]
+    assert viewer.panels.renderings["mine"]["cuts"] == pytest.approx(
+        list(ZScaleInterval().get_limits(pixels))
+    )
+    viewer.stretch = "log"
+    assert isinstance(viewer.get_stretch(image_label="mine"), LinearStretch)
+    viewer.previous()
+    assert viewer.image_labels == (*KINDS, "mine")
+    assert [p.get("label", p["kind"]) for p in viewer.panels.stamps] == [*KINDS, "mine"]
+    np.testing.assert_array_equal(viewer.get_image(image_label="mine"), pixels)
