@@ -239,7 +239,6 @@ class CutoutTimeline(widgets.VBox):
         """Fetch every page not yet loaded (a progress bar shows the frames); all the frames."""
         from fink_cutout_jupyter.client.frames import join_frames
 
-        self.progress.max = max(1, len(self.alerts))
         self.progress.value = self.loaded
         self.progress.layout.display = None if self.loaded < len(self.alerts) else "none"
         try:
@@ -318,6 +317,7 @@ class CutoutTimeline(widgets.VBox):
             if self.alerts:
                 self.frames.shown = str(self.alerts[min(self.frame, last)]["alertId"])
         self.play.max = self.slider.max = last
+        self.progress.max = max(1, len(self.alerts))
         self.light_curve.styles = filter_styles(self.survey)
         self.light_curve.show_history(
             client_history(self.client, self.alerts, self.object_id, ss_object_id=self.ss_object_id)

@@ -72,9 +72,9 @@ def stored(demo):
 
 @pytest.fixture(scope="module")
 def jupyter(demo, tmp_path_factory):
-    """A real JupyterLab whose notebook opens two timelines of the demo object: one on the
-    defaults, one page of five frames; one of pages of two, log stretch, viridis, a percentile
-    interval; and a cell that keeps the kernel busy."""
+    """A real JupyterLab and two notebooks on timelines of the demo object: play.ipynb on the
+    defaults (one page of five frames) and a cell that keeps the kernel busy; slider.ipynb in
+    pages of two, log stretch, viridis, a percentile interval."""
     require_chromium()
     home = tmp_path_factory.mktemp("jupyter-timeline")
     root = home / "root"
@@ -85,13 +85,17 @@ def jupyter(demo, tmp_path_factory):
         "from fink_cutout_jupyter.widgets.timeline import CutoutTimeline\n"
         f'client = CutoutClient(lake="{demo.root}")\n'
     )
-    (root / "timeline.ipynb").write_text(
+    (root / "play.ipynb").write_text(
         notebook(
             f'{opening}t = CutoutTimeline("{DEMO_OBJECT_ID}", client=client, fps=3)\nt',
-            f'u = CutoutTimeline("{DEMO_OBJECT_ID}", client=client, page_size=2, '
+            f'import time\ntime.sleep({BUSY_SECONDS})\nprint("AWAKE")',
+        )
+    )
+    (root / "slider.ipynb").write_text(
+        notebook(
+            f'{opening}u = CutoutTimeline("{DEMO_OBJECT_ID}", client=client, page_size=2, '
             'stretch=LogStretch(), interval=PercentileInterval(99.5), colormap="viridis")\nu',
             'print("LOADED", u.loaded)',
-            f'import time\ntime.sleep({BUSY_SECONDS})\nprint("AWAKE")',
         )
     )
     # Every cell in the page (not only those in view) and the app's commands for the test.
@@ -166,32 +170,40 @@ def check_pixels(drawn: np.ndarray, stored, frame, kind, interval, stretch, colo
     assert exact.mean() > 0.9, f"{kind} of frame {frame}: {exact.mean():.3f} exactly astropy's"
 
 
-async def open_timelines(page, jupyter: str):
-    """Open the notebook, run its cells but the last (which keeps the kernel busy); the two
-    timelines once both have drawn their first frame."""
-    await page.goto(f"{jupyter}/lab/tree/timeline.ipynb?token={TOKEN}")
+async def open_timeline(page, jupyter: str, name: str):
+    """Open a notebook and run its first cell; its timeline once it has drawn its first frame."""
+    await page.goto(f"{jupyter}/lab/tree/{name}?token={TOKEN}")
     await page.locator(".jp-NotebookPanel:visible").first.wait_for(timeout=120_000)
-    await wait_for_idle_kernel(f"{jupyter}/api/sessions", HEADERS, "timeline.ipynb")
-    await run_cell(page, 3, "notebook:run-all-above")
-    timelines = page.locator(".fink-cutout-timeline")
-    await timelines.nth(1).locator(".fink-timeline[data-state='drawn']").wait_for(timeout=120_000)
-    await timelines.nth(0).locator(".fink-timeline[data-state='drawn']").wait_for(timeout=60_000)
-    await wait_for_idle_kernel(f"{jupyter}/api/sessions", HEADERS, "timeline.ipynb")
-    return timelines.nth(0), timelines.nth(1)
+    await wait_for_idle_kernel(f"{jupyter}/api/sessions", HEADERS, name)
+    await run_cell(page, 0)
+    timeline = page.locator(".fink-cutout-timeline").first
+    await timeline.locator(".fink-timeline[data-state='drawn']").wait_for(timeout=120_000)
+    await wait_for_idle_kernel(f"{jupyter}/api/sessions", HEADERS, name)
+    return timeline
 
 
 async def run_cell(page, index: int, command: str = "notebook:run-cell") -> None:
     """Select the notebook's cell `index` and start a JupyterLab command on it, without
     waiting for the kernel (the app is exposed to the page: ``expose_app_in_browser``)."""
-    await page.wait_for_function("() => window.jupyterapp?.shell.currentWidget?.content")
-    await page.evaluate(
+    await page.wait_for_function(
+        """index => {
+            const panel = window.jupyterapp?.shell.currentWidget;
+            return panel?.sessionContext?.isReady && panel.content.widgets.length > index;
+        }""",
+        arg=index,
+        timeout=60_000,
+    )
+    active = await page.evaluate(
         """([index, command]) => {
             const app = window.jupyterapp;
-            app.shell.currentWidget.content.activeCellIndex = index;
+            const notebook = app.shell.currentWidget.content;
+            notebook.activeCellIndex = index;
             app.commands.execute(command);
+            return notebook.activeCellIndex;
         }""",
         [index, command],
     )
+    assert active == index
 
 
 PROMPT = "i => window.jupyterapp.shell.currentWidget.content.widgets[i].promptNode.textContent"
@@ -226,7 +238,7 @@ async def recorded(page, count: int) -> list[dict]:
 async def test_play_advances_frames_in_the_browser_while_the_kernel_is_busy(jupyter, stored):
     ids = [str(alert["candid"]) for alert in stored]
     async with browser_page("timeline_play") as page:
-        timeline, _ = await open_timelines(page, jupyter)
+        timeline = await open_timeline(page, jupyter, "play.ipynb")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         await timeline.screenshot(path=str(ARTIFACTS / "timeline-in-jupyterlab.png"))
         canvases = timeline.locator("canvas.fink-timeline-canvas")
@@ -241,8 +253,8 @@ async def test_play_advances_frames_in_the_browser_while_the_kernel_is_busy(jupy
             check_pixels(first[kind], stored, 0, kind, ZScaleInterval(), LinearStretch(), "gray")
         await ring_on(timeline, ids[0])
 
-        await run_cell(page, 3)  # time.sleep: the kernel handles no message until it ends
-        await page.wait_for_function(f"() => ({PROMPT})(3) === '[*]:'")
+        await run_cell(page, 1)  # time.sleep: the kernel handles no message until it ends
+        await page.wait_for_function(f"() => ({PROMPT})(1) === '[*]:'")
         await timeline.evaluate(RECORD)
         buttons = timeline.locator(".widget-play button")
         await buttons.nth(0).click()  # play, at 3 frames per second
@@ -255,7 +267,7 @@ async def test_play_advances_frames_in_the_browser_while_the_kernel_is_busy(jupy
         await page.evaluate("() => { window.finkFrames = []; }")
         await buttons.nth(0).click()
         faster = await recorded(page, len(ids) - 1)
-        assert await cell_running(page, 3), "all that while the kernel slept"
+        assert await cell_running(page, 1), "all that while the kernel slept"
         assert "AWAKE" not in await page.locator(".jp-OutputArea-output").all_inner_texts()
 
         for log in (played, faster):
@@ -277,7 +289,7 @@ async def test_slider_pages_ring_and_click(jupyter, stored):
     ids = [str(alert["candid"]) for alert in stored]
     interval, stretch = PercentileInterval(99.5), LogStretch()
     async with browser_page("timeline_slider") as page:
-        _, timeline = await open_timelines(page, jupyter)
+        timeline = await open_timeline(page, jupyter, "slider.ipynb")
         canvases = timeline.locator("canvas.fink-timeline-canvas")
         handle = timeline.locator(".widget-slider .noUi-handle").first
         await handle.focus()
@@ -286,7 +298,7 @@ async def test_slider_pages_ring_and_click(jupyter, stored):
         await drawn.wait_for(timeout=60_000)
         assert await shown_alert(timeline) == ids[-1]
         await ring_on(timeline, ids[-1])
-        await wait_for_idle_kernel(f"{jupyter}/api/sessions", HEADERS, "timeline.ipynb")
+        await wait_for_idle_kernel(f"{jupyter}/api/sessions", HEADERS, "slider.ipynb")
         cuts = timeline.locator(".fink-timeline-cuts").first
         low, high = interval.get_limits(all_pixels(stored, "Science"))
         text = await cuts.inner_text()
