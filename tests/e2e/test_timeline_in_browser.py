@@ -274,8 +274,10 @@ async def test_play_advances_frames_in_the_browser_while_the_kernel_is_busy(jupy
             assert [entry["id"] for entry in log] == ids[1:], "every frame in time order"
             for entry in log:
                 assert entry["ring"] == pytest.approx(entry["point"], abs=0.5), "ring follows"
-        assert 250 < np.median(np.diff([entry["t"] for entry in played])) < 450, "333 ms"
-        assert np.median(np.diff([entry["t"] for entry in faster])) < 150, "20 ms asked"
+        slow = np.median(np.diff([entry["t"] for entry in played]))
+        fast = np.median(np.diff([entry["t"] for entry in faster]))
+        assert slow > 300, f"333 ms a frame asked: {slow:.0f} ms"
+        assert fast < slow / 2, f"20 ms a frame asked: {fast:.0f} ms, was {slow:.0f} ms"
         last = len(ids) - 1
         for position, kind in enumerate(KINDS):
             drawn = await canvas_rgb(canvases.nth(position))
