@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from fink_cutout_jupyter.storage.lake import Lake
     from fink_cutout_jupyter.surveys import LSST, ZTF
     from fink_cutout_jupyter.widgets.gallery import CutoutGallery
+    from fink_cutout_jupyter.widgets.stamp_viewer import StampViewer
     from fink_cutout_jupyter.widgets.timeline import CutoutTimeline
     from fink_cutout_jupyter.widgets.viewer import CutoutViewer
 
@@ -40,6 +41,7 @@ _PUBLIC = {
     "CutoutViewer": "widgets.viewer",
     "CutoutGallery": "widgets.gallery",
     "CutoutTimeline": "widgets.timeline",
+    "StampViewer": "widgets.stamp_viewer",
     "CutoutAPI": "contract.api",
 }
 
@@ -57,6 +59,7 @@ __all__ = [
     "Lake",
     "RenderOptions",
     "Stamp",
+    "StampViewer",
     "__version__",
     "make_demo_lake",
 ]
