@@ -300,7 +300,7 @@ def test_a_bad_marker_is_refused_naming_its_field(changes, message):
 
 
 CURVE_IN_NODE = """
-import { curveLevel } from "./stamp_drawing.js";
+import { curveLevel } from "./colours.js";
 const [curve, low, high, values] = JSON.parse(process.argv[1]);
 const level = curveLevel(Float32Array.from(curve), low, high);
 console.log(JSON.stringify(values.map(level)));

@@ -1,4 +1,5 @@
-// Pixels to colours, shared by the widgets: cuts, astropy's stretches, colormap tables, ticks.
+// Pixels to colours, shared by the widgets: cuts, astropy's stretches, a kernel's stretch curve,
+// colormap tables, ticks.
 // The browser's copy of cutouts/render.py (interval_cuts, level_scale, coloured), which
 // tests/widgets/test_colours_js.py runs in node on real stamps against astropy.
 
@@ -72,6 +73,18 @@ export function levelFunction(stretch, low, high, symmetric) {
     if (!symmetric) return stretch(x);
     const signed = 2 * x - 1;
     return 0.5 + 0.5 * Math.sign(signed) * stretch(Math.abs(signed));
+  };
+}
+
+// A kernel's rendering (`StampPanels.renderings`, the flip-book's) as a value -> level: the
+// cuts, clipped to [0, 1], then the stretch's curve (float32 samples at x = i / (n - 1), n =
+// stamp_panels.CURVE_SAMPLES) interpolated linearly. Used by the stamps and the flip-book.
+export function curveLevel(curve, low, high) {
+  const last = curve.length - 1;
+  return (value) => {
+    const x = Math.max(0, Math.min(1, (value - low) / (high - low))) * last;
+    const i = Math.min(Math.floor(x), last - 1);
+    return curve[i] + (curve[i + 1] - curve[i]) * (x - i);
   };
 }
 

@@ -5,6 +5,7 @@
 
 import {
   colour,
+  curveLevel,
   floats,
   formatValue,
   levelFunction,
@@ -71,17 +72,6 @@ export function paintImages(state, cuts) {
     item.lut = lut;
     item.rendering = rendering;
   }
-}
-
-// The kernel's stretch as a value -> level: the cuts, clipped to [0, 1], then its curve (samples
-// at x = i / (n - 1)) interpolated linearly.
-export function curveLevel(curve, low, high) {
-  const last = curve.length - 1;
-  return (value) => {
-    const x = Math.max(0, Math.min(1, (value - low) / (high - low))) * last;
-    const i = Math.min(Math.floor(x), last - 1);
-    return curve[i] + (curve[i + 1] - curve[i]) * (x - i);
-  };
 }
 
 // Science and Template share a stretch; Difference has its own (Rubin's: linear).

@@ -5,7 +5,7 @@
 // colormap (`renderings`); the frame's alert id goes to `shown` (linked to the light curve's
 // ring in the browser).
 
-import { floats, formatValue, NAN_RGB } from "./colours.js";
+import { colour, curveLevel, floats, formatValue, NAN_RGB } from "./colours.js";
 import { choice, element } from "./controls.js";
 
 // Each model's pages (start -> {count, height, width, kinds, pixels}), shared by its views:
@@ -42,19 +42,12 @@ function pageOf(store, frame) {
   return null;
 }
 
-// A value -> an index of the colormap's 256 levels: the cuts clipped to [0, 1], then the
-// stretch's curve (samples at x = i / (n - 1)) interpolated linearly.
-function levelIndex(rendering) {
+// A value -> a level: the cuts (widened when they do not increase), then the kernel's curve
+// (colours.js's curveLevel, as the stamps draw a rendering).
+function levelOf(rendering) {
   let [low, high] = rendering.cuts;
   if (!(high > low)) [low, high] = [low - 0.5, low + 0.5];
-  const curve = floats(rendering.curve);
-  const last = curve.length - 1;
-  return (value) => {
-    const x = Math.max(0, Math.min(1, (value - low) / (high - low))) * last;
-    const i = Math.min(Math.floor(x), last - 1);
-    const level = curve[i] + (curve[i + 1] - curve[i]) * (x - i);
-    return Math.round(Math.max(0, Math.min(1, level)) * 255);
-  };
+  return curveLevel(floats(rendering.curve), low, high);
 }
 
 function colormapTable(model, name) {
@@ -65,11 +58,10 @@ function colormapTable(model, name) {
 // One stamp of a frame at its native resolution (row 0 at the top); CSS enlarges it.
 function paint(canvas, pixels, width, height, rendering, lut) {
   const image = new ImageData(width, height);
-  const index = levelIndex(rendering);
+  const level = levelOf(rendering);
   for (let i = 0; i < pixels.length; i++) {
     const value = pixels[i];
-    const at = Number.isFinite(value) ? 3 * index(value) : -1;
-    const rgb = at < 0 ? NAN_RGB : [lut[at], lut[at + 1], lut[at + 2]];
+    const rgb = Number.isFinite(value) ? colour(lut, level(value)) : NAN_RGB;
     image.data.set([rgb[0], rgb[1], rgb[2], 255], 4 * i);
   }
   canvas.width = width;
