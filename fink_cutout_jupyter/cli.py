@@ -93,7 +93,11 @@ def _parser() -> argparse.ArgumentParser:
         "request per page of alerts)",
     )
     get.add_argument(
-        "--fps", type=float, default=4.0, help="--all gif/apng: frames per second (%(default)s)"
+        "--fps",
+        type=float,
+        default=4.0,
+        help="--all gif/apng: frames per second, GIF 1/655.35 to 50, APNG 1/65535 to below 100 "
+        "(%(default)s)",
     )
     get.add_argument(
         "--interval",
@@ -464,6 +468,8 @@ def _get_all(args: argparse.Namespace) -> int:
 
     # the picture's options checked (BadParameter naming them) before any alert is read
     RenderOptions(stretch=args.stretch, interval=args.interval, colormap=args.colormap)
+    if args.format in FLIPBOOK_FORMATS:
+        flipbook.frame_duration(args.fps, args.format)  # a rate the file can hold
 
     lake = Lake(args.lake, args.science_dir, args.online_dir)
     client = CutoutClient(lake=lake)

@@ -795,6 +795,9 @@ def test_get_all_refuses_options_it_cannot_take(demo, capsys, extra, message):
         ("toto", [], "objectId: 'toto' is not a ZTF object id"),
         (DEMO_OBJECT_ID, ["--stretch", "loud"], "stretch: 'loud' is not allowed; allowed: linear"),
         (DEMO_OBJECT_ID, ["--colormap", "rainbowish"], "colormap: 'rainbowish' is not a"),
+        (DEMO_OBJECT_ID, ["--fps", "0.001"], "fps: 0.001; GIF keeps a frame 2 to 65535"),
+        (DEMO_OBJECT_ID, ["--fps", "60"], "to 50 (APNG allows more"),
+        (DEMO_OBJECT_ID, ["--format", "apng", "--fps", "100"], "fps: 100.0; APNG keeps a frame"),
     ],
 )
 def test_get_all_of_an_unknown_object_or_a_bad_picture_fails_in_one_line(

@@ -14,6 +14,11 @@ GIF holds 256 colours: frames that use at most 256 (one colormap, as the default
 their exact colours; more (two colormaps, or NaN beside a full grey ramp) are mapped to a
 256-colour palette made by Pillow from all frames (median cut, no dithering). APNG is exact.
 Pillow writes a frame identical to the one before it as one frame of the summed duration.
+
+A frame's duration is what each format stores (`frame_duration`). GIF: whole hundredths of a
+second, 2 to 65535 (below 2, browsers show a frame for 10), so 1/655.35 to 50 fps. APNG: a
+fraction of a second, numerator and denominator at most 65535, above 10 ms (browsers show 10 ms
+or less as 100), so 1/65535 to below 100 fps. Other rates are refused (`BadParameter`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ if TYPE_CHECKING:
 ANIMATION_FORMATS = ("gif", "apng")
 Cuts = tuple[float, float]
 GIF_COLOURS = 256
+USHORT = 65535  # GIF's delay (hundredths of a second), APNG's delay numerator and denominator
+GIF_MAX_FPS = 50  # 2 hundredths of a second: browsers slow shorter GIF frames to 10
+APNG_MAX_FPS = 100  # excluded: browsers show an APNG frame of 10 ms or less for 100 ms
 
 
 class Frames(Protocol):
@@ -228,7 +236,7 @@ def write_animation(
     images : sequence of numpy.ndarray
         The frames (`frame_images`), in order.
     fps : float
-        Frames per second (GIF keeps durations in hundredths of a second).
+        Frames per second: GIF 1/655.35 to 50, APNG 1/65535 to below 100 (`frame_duration`).
     format : {"gif", "apng"}
     loop : int
         Times the animation plays (0: for ever).
@@ -237,6 +245,11 @@ def write_animation(
     -------
     Path
         The file written.
+
+    Raises
+    ------
+    BadParameter
+        A format or rate the file cannot hold (naming ``format`` or ``fps``), or no frame.
     """
     from PIL import Image
 
@@ -246,17 +259,15 @@ def write_animation(
         raise BadParameter(
             f"format: {quote(format)} is not allowed; allowed: {', '.join(ANIMATION_FORMATS)}"
         )
-    if isinstance(fps, bool) or not isinstance(fps, int | float) or not 0 < fps <= 100:
-        raise BadParameter(f"fps: {quote(fps)}; expected frames per second in (0, 100]")
+    duration = frame_duration(fps, format)
     if not images:
         raise BadParameter("images: no frame to write")
     shapes = {image.shape for image in images}
     if len(shapes) != 1 or len(next(iter(shapes))) != 3 or next(iter(shapes))[2] != 3:
         raise ValueError(f"images: expected RGB frames of one shape, got {sorted(shapes)}")
-    duration = 1000.0 / fps
     if format == "gif":
         pictures = _paletted(images)
-        options: dict[str, Any] = {"format": "GIF", "duration": round(duration), "optimize": False}
+        options: dict[str, Any] = {"format": "GIF", "duration": duration, "optimize": False}
     else:
         pictures = [Image.fromarray(np.ascontiguousarray(image), "RGB") for image in images]
         # zlib's level 1: several times faster than Pillow's default on noisy stamps, and
@@ -267,6 +278,55 @@ def write_animation(
         pictures[0].save(stream, save_all=True, append_images=pictures[1:], loop=loop, **options)
 
     return write_atomically(path, write)
+
+
+def frame_duration(fps: float, format: str = "gif") -> float:
+    """The duration of a frame at `fps` as Pillow is given it (milliseconds), exactly what the
+    `format` stores, or `BadParameter` naming ``fps`` for a rate it cannot hold.
+
+    GIF stores whole hundredths of a second, 2 to 65535 (browsers show 0 or 1 as 10): `fps`
+    from 1/655.35 to 50, the duration rounded to the nearest hundredth. APNG stores a fraction of
+    a second whose numerator and denominator are each at most 65535 (Pillow's
+    ``Fraction.limit_denominator(65535)`` of the duration), above 10 ms (browsers show 10 ms or
+    less as 100): `fps` from 1/65535 to below 100, the duration the nearest such fraction.
+
+    Parameters
+    ----------
+    fps : float
+        Frames per second.
+    format : {"gif", "apng"}
+
+    Returns
+    -------
+    float
+        Milliseconds per frame: a multiple of 10 for GIF.
+    """
+    from fractions import Fraction
+
+    if isinstance(fps, bool) or not isinstance(fps, int | float) or not math.isfinite(fps):
+        raise BadParameter(f"fps: {quote(fps)}; expected frames per second, a finite number")
+    if format == "gif":
+        if not 1 / 655.35 <= fps <= GIF_MAX_FPS:
+            raise BadParameter(
+                f"fps: {quote(fps)}; GIF keeps a frame 2 to 65535 hundredths of a second: "
+                f"frames per second from 1/655.35 to {GIF_MAX_FPS} (APNG allows more, up to "
+                f"below {APNG_MAX_FPS}, and down to 1/65535)"
+            )
+        return 10.0 * min(USHORT, max(2, round(100 / fps)))
+    if format == "apng":
+        if not 1 / USHORT <= fps < APNG_MAX_FPS:
+            raise BadParameter(
+                f"fps: {quote(fps)}; APNG keeps a frame above 10 ms and at most 65535 s: "
+                f"frames per second from 1/65535 to below {APNG_MAX_FPS}"
+            )
+        seconds = Fraction(1 / fps).limit_denominator(USHORT)
+        if seconds.numerator > USHORT:  # a long delay: the nearest with both terms in range
+            denominator = max(1, USHORT // math.ceil(1 / fps))
+            seconds = Fraction(min(USHORT, round(denominator / fps)), denominator)
+        return 1000.0 * seconds.numerator / seconds.denominator
+    raise BadParameter(
+        f"format: {quote(format)} is not allowed; allowed: {', '.join(ANIMATION_FORMATS)}"
+    )
 
 
 def _paletted(images: Sequence[np.ndarray]) -> list:

@@ -5,6 +5,7 @@ cube read back by astropy, files replaced whole."""
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -125,6 +126,73 @@ def test_apng_with_an_astropy_stretch_and_a_colormap_is_exact(frames, stored, tm
                 np.asarray(apng.convert("RGB")),
                 _expected_rgb(stored, frame, cuts, LogStretch(), "viridis"),
             )
+
+
+def _durations(path: Path) -> list[float]:
+    """Each frame's duration (ms) as Pillow reads the file back."""
+    with Image.open(path) as animation:
+        durations = []
+        for frame in range(animation.n_frames):
+            animation.seek(frame)
+            durations.append(animation.info["duration"])
+    return durations
+
+
+@pytest.mark.parametrize(
+    ("fps", "milliseconds"),
+    [(50, 20), (6, 170), (4, 250), (1 / 655.35, 655_350)],
+)
+def test_gif_frames_last_the_nearest_hundredth_of_a_second_a_browser_shows(
+    frames, tmp_path, fps, milliseconds
+):
+    """GIF stores hundredths of a second, 2 (50 fps) to 65535: 6 fps is 17 of them (170 ms, the
+    nearest to 166.7), not 16."""
+    images = frame_images(frames, fixed_cuts(frames))
+    out = write_animation(tmp_path / "story.gif", images, fps=fps)
+    assert _durations(out) == [milliseconds] * 5
+
+
+@pytest.mark.parametrize(
+    ("fps", "milliseconds"),
+    [(99.9, 1000 / 99.9), (3, 1000 / 3), (1 / 60000.123, 60_000_000), (1 / 65535, 65_535_000)],
+)
+def test_apng_frames_last_the_fraction_of_a_second_asked_as_apng_holds_it(
+    frames, tmp_path, fps, milliseconds
+):
+    """APNG stores a fraction of a second, numerator and denominator at most 65535: 1/60000.123
+    fps (no such fraction of 60000.123 s: Pillow alone refused it) is 60000 s a frame."""
+    images = frame_images(frames, fixed_cuts(frames))
+    out = write_animation(tmp_path / "story.png", images, fps=fps, format="apng")
+    assert _durations(out) == pytest.approx([milliseconds] * 5, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("format", "fps", "message"),
+    [
+        (
+            "gif",
+            60,
+            "fps: 60; GIF keeps a frame 2 to 65535 hundredths of a second: frames per "
+            "second from 1/655.35 to 50 (APNG allows more",
+        ),
+        ("gif", 0.001, "fps: 0.001; GIF keeps a frame 2 to 65535 hundredths"),
+        ("gif", 1 / 655.36, "GIF keeps a frame 2 to 65535 hundredths"),
+        ("apng", 100, "fps: 100; APNG keeps a frame above 10 ms and at most 65535 s"),
+        ("apng", 1e-5, "fps: 1e-05; APNG keeps a frame above 10 ms"),
+        ("gif", float("nan"), "fps: nan; expected frames per second, a finite number"),
+        ("apng", float("inf"), "fps: inf; expected frames per second"),
+        ("gif", True, "fps: True; expected frames per second"),
+    ],
+)
+def test_a_rate_the_format_cannot_hold_is_refused_naming_fps(
+    frames, tmp_path, format, fps, message
+):
+    """Pillow alone wrote 60 fps as GIF frames of 1 hundredth (browsers show 10) and failed on
+    0.001 fps with an OverflowError."""
+    images = frame_images(frames, fixed_cuts(frames))
+    with pytest.raises(BadParameter, match=re.escape(message)):
+        write_animation(tmp_path / "story", images, fps=fps, format=format)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_gif_of_more_than_256_colours_keeps_one_close_palette(frames, stored, tmp_path):
