@@ -11,10 +11,11 @@ the browser code holds no copy. The display's defaults are a survey's `StampDisp
 A panel is keyed by its stamp's ``label`` (its title; the stamp's ``kind`` without one). Two
 traits let the kernel take over (`StampViewer` uses them; see their help):
 
-- `renderings`: label -> the kernel's cuts, stretch curve and colormap. Such a panel is drawn
-  with them (value -> ``(v - low) / (high - low)`` clipped to [0, 1] -> the curve, linearly
-  interpolated -> the colormap's table), colorbar included, and its cuts are not sent back in
-  `cuts`; a panel without an entry is drawn from the traits as before.
+- `renderings`: label -> the kernel's cuts, stretch curve (`CURVE_SAMPLES` samples,
+  `stretch_curve`) and colormap. Such a panel is drawn with them (value -> ``(v - low) / (high -
+  low)`` clipped to [0, 1] -> the curve, linearly interpolated -> the colormap's table), colorbar
+  included, and its cuts are not sent back in `cuts`; a panel without an entry is drawn from the
+  traits as before.
 - `markers`: catalogs drawn over the panels at their images' pixel centres (astropy's 0-based
   convention), each a shape, CSS colour and half-width in CSS pixels; a checkbox per catalog in
   the browser sets its ``visible``.
@@ -42,7 +43,13 @@ from fink_cutout_jupyter.widgets.stamp_display import (
 
 SIZE_PIXELS = {"small": 160, "medium": 240, "large": 360}  # CSS pixels of one panel's square
 MAX_ZOOM = 16.0
-CURVE_SAMPLES = 1024  # a rendering's stretch at x = i / (CURVE_SAMPLES - 1), float32 little-endian
+# A rendering's curve: the stretch at x = i / (CURVE_SAMPLES - 1), float32 little-endian, which
+# the browser interpolates linearly (colours.js's curveLevel: the stamps and the flip-book).
+# Between 1024 samples, astropy's LogStretch (a=1000) is up to 3 of the 256 colormap levels off
+# just above the low cut and SqrtStretch 2; between 4096, each of LogStretch, SqrtStretch,
+# AsinhStretch(0.1) and PowerStretch(2) is within one level on real stamps
+# (tests/widgets/test_colours_js.py). 16 KiB per rendering, sent once per change.
+CURVE_SAMPLES = 4096
 MARKER_SHAPES = ("circle", "square", "crosshair", "plus", "diamond")
 DISPLAY_TRAITS = ("stretch", "difference_stretch", "interval", "pmin", "pmax")
 _DEFAULT = DEFAULT_SURVEY.stamp_display

@@ -7,7 +7,7 @@ browser asks for (``{"type": "pages", "have": [first frame of each page it holds
 by a ``page`` message per page it lacks, then ``sent``). The cuts are fixed across frames, per
 kind (`cutouts.flipbook.fixed_cuts`: astropy's interval over every frame loaded), and sent with
 the stretch's curve and the colormap's name as `TimelineFrames.renderings`, as
-`StampPanels.renderings` takes them (with `CURVE_SAMPLES` samples).
+`StampPanels.renderings` takes them (with its `stamp_panels.CURVE_SAMPLES` samples).
 
 ipywidgets' `Play` and slider are linked to the frame in the browser (`jslink`), and the frame's
 alert to the light curve's ring: playing, pausing, the speed, the slider and the ring need no
@@ -34,6 +34,7 @@ from fink_cutout_jupyter.surveys import KINDS, SURVEYS, ZTF, Survey
 from fink_cutout_jupyter.widgets.assets import STATIC, bundled_module
 from fink_cutout_jupyter.widgets.light_curve import LightCurve, client_history, filter_styles
 from fink_cutout_jupyter.widgets.stamp_display import colormap_tables
+from fink_cutout_jupyter.widgets.stamp_panels import CURVE_SAMPLES  # the stamps' (one constant)
 from fink_cutout_jupyter.widgets.viewer_html import error_box
 
 if TYPE_CHECKING:
@@ -44,10 +45,6 @@ if TYPE_CHECKING:
 ALL = "All"  # `TimelineFrames.kind` drawing every kind side by side
 PANEL_PIXELS = 240  # CSS pixels of a stamp's longer side
 SLOWEST_MS, FASTEST_MS = 2000, 20  # the speed slider's range, milliseconds per frame
-# A rendering's curve: the stretch at x = i / (CURVE_SAMPLES - 1), float32 little-endian. More
-# samples than `StampPanels.renderings` (1024): interpolated between 1024, astropy's LogStretch
-# is up to 3 of 256 levels off just above the low cut (SqrtStretch 2); between 4096, within one.
-CURVE_SAMPLES = 4096
 
 
 class TimelineFrames(anywidget.AnyWidget):

@@ -414,8 +414,8 @@ class CutoutViewer(StampViewer):
 
     def rendering(self, image_label: str | None = None) -> dict[str, Any]:
         """What the browser draws a label with when the API set part of it: ``cuts``,
-        ``curve`` (1024 samples of the stretch on [0, 1]) and ``colormap``, the parts not set
-        following the traits."""
+        ``curve`` (`stamp_panels.CURVE_SAMPLES` samples of the stretch on [0, 1]) and
+        ``colormap``, the parts not set following the traits."""
         label, image = self._image(image_label)
         if label not in KINDS:  # an image the user loaded: the API's rendering alone
             return super().rendering(label)

@@ -306,3 +306,96 @@ def test_colours_js_draws_every_real_stamp_as_astropy_and_the_python_pipeline(
         f"{stretch}, {interval}: {len(cases)} cases; greatest relative difference of the cuts "
         f"{worst_cut:.1e}, of the levels {worst_level:.1e}; next colour at a tie: {ties} pixels"
     )
+
+
+# A kernel's rendering as the browser draws it (static/colours.js's curveLevel, used by the
+# stamps and the flip-book): each pixel's value through the cuts and the rendering's curve, then
+# to one of the colormap's 256 levels (`colour` on an identity table gives the level's index).
+CURVE_RUNNER = """
+import { readFileSync, writeFileSync } from "node:fs";
+const colours = await import(process.argv[2]);
+const input = JSON.parse(readFileSync(process.argv[3], "utf8"));
+const identity = new Uint8Array(3 * 256).map((_, i) => Math.floor(i / 3));
+const view = (text) => {
+  const bytes = Buffer.from(text, "base64");
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+};
+const pixels = input.stamps.map((text) => colours.floats(view(text)));
+const curves = input.curves.map((text) => colours.floats(view(text)));
+const parts = [];
+for (const [stamp, curve, low, high] of input.cases) {
+  const level = colours.curveLevel(curves[curve], low, high);
+  const shown = new Uint8Array(pixels[stamp].length);
+  for (let i = 0; i < shown.length; i++) {
+    const value = pixels[stamp][i];
+    shown[i] = Number.isFinite(value) ? colours.colour(identity, level(value))[0] : 0;
+  }
+  parts.push(Buffer.from(shown.buffer));
+}
+writeFileSync(process.argv[4], Buffer.concat(parts));
+"""
+STEEP_STRETCHES = {
+    "LogStretch(a=1000)": visualization.LogStretch(a=1000),
+    "SqrtStretch()": visualization.SqrtStretch(),
+    "AsinhStretch(0.1)": visualization.AsinhStretch(0.1),
+    "PowerStretch(2)": visualization.PowerStretch(2),
+}
+CURVE_INTERVALS = {
+    "minmax": visualization.MinMaxInterval(),  # most pixels just above the low cut: the steep end
+    "zscale": visualization.ZScaleInterval(),
+    "percentile": visualization.AsymmetricPercentileInterval(PMIN, PMAX),
+}
+
+
+def test_a_kernel_rendering_is_drawn_within_one_level_of_astropys_exact_stretch(stamps, tmp_path):
+    """Every real stamp, at astropy's minmax, zscale and percentile cuts, through a kernel
+    rendering's curve (`stretch_curve`'s samples, interpolated in node as the browser does): each
+    finite pixel's colormap level is within one of astropy's exact stretch on the same values
+    (the level of ``stretch(clip((v - low) / (high - low)))``, rounded)."""
+    from fink_cutout_jupyter.widgets.stamp_panels import stretch_curve
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: colours.js cannot be run")
+    module = tmp_path / "colours.mjs"
+    module.write_text(COLOURS_JS.read_text())
+    (tmp_path / "runner.mjs").write_text(CURVE_RUNNER)
+    names = list(STEEP_STRETCHES)
+    cases, expected = [], []
+    for index, (_, stamp) in enumerate(stamps):
+        finite = stamp.data[np.isfinite(stamp.data)].astype(float)
+        for interval in CURVE_INTERVALS.values():
+            low, high = (float(v) for v in interval.get_limits(finite))
+            if not high > low:
+                continue
+            unit = np.clip((stamp.data.astype(float).ravel() - low) / (high - low), 0, 1)
+            for curve, name in enumerate(names):
+                cases.append((index, curve, low, high))
+                exact = STEEP_STRETCHES[name](np.nan_to_num(unit), clip=True)
+                expected.append((name, np.floor(exact * 255 + 0.5), np.isfinite(unit)))
+    request = {
+        "stamps": [
+            base64.b64encode(stamp.data.astype("<f4").tobytes()).decode() for _, stamp in stamps
+        ],
+        "curves": [
+            base64.b64encode(stretch_curve(STEEP_STRETCHES[name])).decode() for name in names
+        ],
+        "cases": cases,
+    }
+    (tmp_path / "input.json").write_text(json.dumps(request))
+    subprocess.run(
+        [node, "runner.mjs", module.as_uri(), "input.json", "output.bin"],
+        cwd=tmp_path,
+        check=True,
+        timeout=300,
+    )
+    shown = np.frombuffer((tmp_path / "output.bin").read_bytes(), np.uint8)
+    worst = dict.fromkeys(names, 0)
+    at = 0
+    for name, levels, finite in expected:
+        drawn = shown[at : at + levels.size].astype(int)
+        at += levels.size
+        worst[name] = max(worst[name], int(np.abs(drawn - levels)[finite].max()))
+    assert at == shown.size
+    print(f"greatest level difference from astropy's stretch, per stretch: {worst}")
+    assert all(off <= 1 for off in worst.values()), worst

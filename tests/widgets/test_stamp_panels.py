@@ -222,22 +222,30 @@ def test_a_rendering_is_the_kernels_cuts_curve_and_colormap():
     assert panels.renderings["Science"]["cuts"] == [100.0, 600.0]
     assert len(panels.colormaps["cividis"]) == 768, "its colormap's table is sent too"
     curve = np.frombuffer(panels.renderings["Science"]["curve"], "<f4")
+    assert curve.size == CURVE_SAMPLES == 4096
     x = np.arange(CURVE_SAMPLES) / (CURVE_SAMPLES - 1)
     assert curve == pytest.approx(LogStretch()(x), abs=1e-7)
     _state, buffer_paths, _ = _remove_buffers(panels.get_state())
     assert ["renderings", "Science", "curve"] in buffer_paths, "the curve travels as bytes"
 
 
+def test_the_stamps_and_the_flip_book_sample_stretches_alike():
+    """One constant: a flip-book's curve has the samples of a stamp panel's."""
+    from fink_cutout_jupyter.widgets import stamp_panels, timeline
+
+    assert timeline.CURVE_SAMPLES is stamp_panels.CURVE_SAMPLES
+
+
 @pytest.mark.parametrize(
     ("rendering", "message"),
     [
         (
-            _rendering(curve=bytes(4 * 1023)),
-            r"renderings\['Science'\]\.curve: 4092 bytes, expected 4096",
+            _rendering(curve=bytes(4 * 1024)),  # the 1024 samples of before
+            r"renderings\['Science'\]\.curve: 4096 bytes, expected 16384 \(4096 float32",
         ),
         (_rendering(curve="0.5"), r"renderings\['Science'\]\.curve: bytes"),
         (
-            _rendering(curve=np.full(1024, np.nan, "<f4").tobytes()),
+            _rendering(curve=np.full(4096, np.nan, "<f4").tobytes()),
             r"renderings\['Science'\]\.curve: samples must be finite and within \[0, 1\]",
         ),
         (_rendering(cuts=[0, float("nan")]), r"renderings\['Science'\]\.cuts: two finite"),
@@ -245,7 +253,7 @@ def test_a_rendering_is_the_kernels_cuts_curve_and_colormap():
         (_rendering(colormap="no-such-map"), r"renderings\['Science'\]\.colormap: 'no-such-map'"),
         ({"cuts": [0, 1]}, r"renderings\['Science'\]: missing colormap, curve"),
     ],
-    ids=["short curve", "curve not bytes", "NaN curve", "NaN cut", "one cut", "colormap", "keys"],
+    ids=["1024 samples", "curve not bytes", "NaN curve", "NaN cut", "one cut", "colormap", "keys"],
 )
 def test_a_bad_rendering_is_refused_naming_its_field(rendering, message):
     panels = StampPanels()

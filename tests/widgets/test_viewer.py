@@ -497,8 +497,8 @@ def test_an_unknown_solar_system_object_shows_inside_the_widget(rubin_client):
 
 
 def curve_of(stretch) -> np.ndarray:
-    """1024 samples of an astropy stretch on [0, 1], as the browser's renderings take them."""
-    return np.clip(stretch(np.linspace(0.0, 1.0, 1024), clip=True), 0, 1).astype("<f4")
+    """4096 samples of an astropy stretch on [0, 1], as the browser's renderings take them."""
+    return np.clip(stretch(np.linspace(0.0, 1.0, 4096), clip=True), 0, 1).astype("<f4")
 
 
 def zscale_reach(pixels) -> float:
