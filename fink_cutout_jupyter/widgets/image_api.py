@@ -143,6 +143,8 @@ class ImageDisplay:
             (self._images, "an image") if kind == "image" else (self._catalogs, "a catalog")
         )
         if label is not None:
+            if not isinstance(label, str):
+                raise TypeError(f"{kind}_label: a label is a string, not {label!r}")
             if not allow_new and label not in registry:
                 raise ValueError(
                     f"{kind.capitalize()} label '{label}' not found. Please load {article} first."
@@ -188,13 +190,17 @@ class ImageDisplay:
 
     def load_image(self, data: Any, image_label: str | None = None, **kwargs: Any) -> None:
         """Load an image: a FITS file (path; gzipped too), an `~astropy.nddata.NDData` (or
-        `~astropy.nddata.CCDData`) or a 2-D array.
+        `~astropy.nddata.CCDData`) or a 2-D array (a numpy masked array too).
 
         Parameters
         ----------
         data : str, os.PathLike, `~astropy.nddata.NDData` or array-like
-            A FITS file's first image HDU is read with its header's celestial WCS and
-            ``BUNIT``; an NDData's ``wcs`` and ``unit`` are used.
+            A FITS file's first image HDU (tables before it skipped) is read with its header's
+            celestial WCS and ``BUNIT``; an NDData's ``wcs``, ``unit`` and ``mask`` are used.
+            Masked pixels (an NDData's ``mask``, a masked array's) are invalid: NaN in the
+            pixels shown, left out of the cuts, as NaN pixels are. Leading axes of length 1
+            are dropped (a cube of one plane, shape (1, ny, nx), is that plane; of a WCS with
+            more axes, its celestial part).
         image_label : str, optional
             Its label. Without one, the single default label (``"image"``): loading again
             without a label replaces that image. An existing label's image is replaced, its
@@ -205,7 +211,11 @@ class ImageDisplay:
         Raises
         ------
         ValueError
-            The data is not 2-D, or the file is not a FITS file holding an image.
+            Naming ``data``: not 2-D (once leading axes of length 1 are dropped), no pixels
+            (0 x N), values that are not numbers, a mask of another shape; a file that is not
+            a FITS file or holds no image HDU (naming the file), an HDU that is not an image.
+        TypeError
+            `image_label` is not a string.
         FileNotFoundError
             No such file.
 
@@ -213,6 +223,7 @@ class ImageDisplay:
         -----
         The image's viewport is reset to show it whole, centred; other images' viewports do
         not change. An astropy HDU (or HDU list: its first image) is taken as a FITS file is.
+        Nothing changes if the image is refused.
         """
         from astropy.visualization import LinearStretch, ZScaleInterval
 
@@ -829,50 +840,130 @@ def _pixel_scale(wcs: WCS, largest_dimension: int) -> Quantity:
 
 
 def _read_image(data: Any) -> tuple[Any, np.ndarray, WCS | None, str]:
-    """What `load_image` keeps of `data`: the object returned by `get_image`, float pixels,
-    celestial WCS, unit."""
+    """What `load_image` keeps of `data`: the object returned by `get_image`, float pixels
+    (`_image_pixels`), celestial WCS, unit."""
     from astropy.io import fits
     from astropy.nddata import NDData
 
     if isinstance(data, str | os.PathLike):
         data = _read_fits(Path(data))
     elif isinstance(data, fits.HDUList):
-        data = next((hdu for hdu in data if hdu.is_image and hdu.data is not None), data)
-    if isinstance(data, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
+        hdu = _first_image_hdu(data)
+        if hdu is None:
+            raise ValueError("data: the HDU list holds no image HDU (only tables or no data)")
+        data = hdu
+    if isinstance(data, fits.hdu.base._BaseHDU):
+        if _first_image_hdu([data]) is None:
+            raise ValueError(f"data: a {type(data).__name__} is not an image HDU with data")
         data = _fits_nddata(data.data, data.header)
     if isinstance(data, NDData):
-        pixels = np.asarray(data.data, dtype=float)
-        wcs = getattr(data.wcs, "low_level_wcs", data.wcs) if data.wcs is not None else None
+        pixels = _image_pixels(data.data, data.mask)
+        wcs = _image_wcs(data.wcs)
         unit = "" if data.unit is None else data.unit.to_string()
     else:
-        pixels = np.asarray(data, dtype=float)
+        pixels = _image_pixels(data, np.ma.getmask(data))
         wcs, unit = None, ""
-    if pixels.ndim != 2:
-        raise ValueError(f"data: an image must be 2-D; this one has shape {pixels.shape}")
     return data, pixels, wcs, unit
 
 
-def _read_fits(path: Path):
-    """A FITS file's first image (gzipped or not) as `_fits_nddata` gives it.
+def _image_pixels(values: Any, mask: Any) -> np.ndarray:
+    """An image's 2-D float64 pixels, NaN where `mask` is true: leading axes of length 1 are
+    dropped (a FITS cube of one plane is that plane, as ``data[0]``).
 
     Raises
     ------
     ValueError
-        The file is not a FITS file holding an image.
+        Not 2-D once those axes are dropped, no pixels (a 0 x N image), values that are not
+        numbers, or a mask of another shape; each naming ``data``.
     """
+    try:
+        pixels = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"data: an image's values must be numbers ({error})") from None
+    given = pixels.shape
+    while pixels.ndim > 2 and pixels.shape[0] == 1:
+        pixels = pixels[0]
+    if pixels.ndim != 2:
+        raise ValueError(
+            f"data: an image must be 2-D (leading axes of length 1 are dropped); this one has "
+            f"shape {given}"
+        )
+    if pixels.size == 0:
+        raise ValueError(f"data: an image needs pixels; this one has shape {given}")
+    if mask is None or mask is np.ma.nomask or not np.any(mask):
+        return pixels
+    try:
+        masked = np.broadcast_to(np.asarray(mask, dtype=bool), given).reshape(pixels.shape)
+    except ValueError:
+        raise ValueError(
+            f"data: its mask of shape {np.shape(mask)} does not fit the image's {given}"
+        ) from None
+    return np.where(masked, np.nan, pixels)
+
+
+def _image_wcs(wcs: Any) -> Any:
+    """An NDData's WCS as the image's: its low-level WCS; of a WCS with more than two pixel
+    axes (an image whose leading axes of length 1 `_image_pixels` drops), the celestial part
+    on its first two axes (astropy's `~astropy.wcs.WCS.celestial`).
+
+    Raises
+    ------
+    ValueError
+        A WCS of more than two pixel axes without such a part.
+    """
+    from astropy.wcs import WCS
+
+    if wcs is None:
+        return None
+    wcs = getattr(wcs, "low_level_wcs", wcs)
+    if wcs.pixel_n_dim <= 2:
+        return wcs
+    if isinstance(wcs, WCS) and wcs.has_celestial and {wcs.wcs.lng, wcs.wcs.lat} == {0, 1}:
+        return wcs.celestial
+    raise ValueError(
+        f"data: its WCS has {wcs.pixel_n_dim} pixel axes and no celestial part on the first two"
+    )
+
+
+def _first_image_hdu(hdus):
+    """The first HDU of `hdus` holding image pixels (primary, image or compressed image;
+    not a table or random groups), None if there is none."""
+    from astropy.io import fits
+
+    for hdu in hdus:
+        is_image = isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU)
+        if is_image and not isinstance(hdu, fits.GroupsHDU) and hdu.data is not None:
+            return hdu
+    return None
+
+
+def _read_fits(path: Path):
+    """A FITS file's first image HDU (`_first_image_hdu`; gzipped or not) as `_fits_nddata`
+    gives it. Read whole by astropy (a missing SIMPLE card allowed, as ZTF's stamps have).
+
+    Raises
+    ------
+    ValueError
+        The file is not a FITS file, or holds no image HDU; naming the file.
+    """
+    import io
+
+    from astropy.io import fits
     from astropy.io.fits.verify import VerifyWarning
 
-    from fink_cutout_jupyter.cutouts.stamps import Stamp
-    from fink_cutout_jupyter.errors import CorruptData
-
     stored = path.read_bytes()
-    stamp = Stamp(path.name, gzip.decompress(stored) if stored[:2] == _GZIP_MAGIC else stored)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", VerifyWarning)  # a damaged file: the error says
-            return _fits_nddata(stamp.data, stamp.header)
-    except (CorruptData, OSError, ValueError) as error:
+            contents = gzip.decompress(stored) if stored[:2] == _GZIP_MAGIC else stored
+            with fits.open(io.BytesIO(contents), ignore_missing_simple=True) as hdus:
+                hdu = _first_image_hdu(hdus)
+                found = None if hdu is None else (np.array(hdu.data), hdu.header.copy())
+    except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError) as error:
         raise ValueError(f"data: {path} is not a FITS file holding an image ({error})") from None
+    if found is None:
+        raise ValueError(f"data: {path} holds no image HDU (only tables or no data)")
+    return _fits_nddata(*found)
 
 
 def _fits_nddata(pixels, header):

@@ -264,3 +264,92 @@ def test_a_file_that_is_not_a_fits_image_is_named(tmp_path):
         ImageDisplay().load_image(path)
     with pytest.raises(FileNotFoundError):
         ImageDisplay().load_image(tmp_path / "missing.fits")
+
+
+def write_table_before_image(path, image: np.ndarray) -> None:
+    """A FITS file whose first HDU with data is a binary table, the image after it."""
+    table = fits.BinTableHDU(Table({"flux": [1.0, 2.0], "id": [3, 4]}), name="SOURCES")
+    fits.HDUList([fits.PrimaryHDU(), table, fits.ImageHDU(image, name="SCI")]).writeto(path)
+
+
+def test_a_fits_file_with_a_table_before_its_image_loads_the_image(tmp_path, data):
+    path = tmp_path / "table_first.fits"
+    write_table_before_image(path, data)
+    display = ImageDisplay()
+    display.load_image(path, image_label="file")
+    with fits.open(path) as hdus:
+        display.load_image(hdus, image_label="hdus")
+        expected = next(hdu for hdu in hdus if isinstance(hdu, fits.ImageHDU)).data.copy()
+    for label in ("file", "hdus"):
+        np.testing.assert_array_equal(display.get_image(label).data, expected)
+        assert display.get_image(label).meta["EXTNAME"] == "SCI"
+    assert display.get_viewport(image_label="file")["fov"] == max(expected.shape)
+
+
+def test_a_fits_file_without_an_image_is_a_value_error_naming_it(tmp_path):
+    path = tmp_path / "only_a_table.fits"
+    table = fits.BinTableHDU(Table({"flux": [1.0, 2.0]}))
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(path)
+    display = ImageDisplay()
+    with pytest.raises(ValueError, match=r"only_a_table\.fits holds no image"):
+        display.load_image(path)
+    with fits.open(path) as hdus, pytest.raises(ValueError, match="holds no image"):
+        display.load_image(hdus)
+    with fits.open(path) as hdus, pytest.raises(ValueError, match="BinTableHDU is not an image"):
+        display.load_image(hdus[1])
+    assert display.image_labels == ()
+
+
+@pytest.mark.parametrize("shape", [(0, 0), (0, 5), (5, 0), (1, 0, 3)])
+def test_an_image_without_pixels_is_refused_and_changes_nothing(data, shape):
+    display = Recorder()
+    display.load_image(data)
+    with pytest.raises(ValueError, match=rf"data: an image needs pixels; .* \({shape[0]}"):
+        display.load_image(np.zeros(shape))
+    np.testing.assert_array_equal(display.get_image(), data)
+    assert display.calls == [("loaded", DEFAULT_IMAGE_LABEL)]
+
+
+@pytest.mark.parametrize("shape", [(5,), (2, 3, 4), (3, 1, 4, 5), ()])
+def test_an_image_that_is_not_2d_is_refused_with_its_shape(shape):
+    with pytest.raises(ValueError, match=r"data: an image must be 2-D"):
+        ImageDisplay().load_image(np.zeros(shape))
+
+
+def test_leading_axes_of_length_one_are_dropped_with_the_wcs_kept(tmp_path, data):
+    """A FITS cube of one plane (NAXIS3 = 1) loads as its plane, as astropy's ``data[0]``."""
+    wcs = tan_wcs()
+    header = wcs.to_header()
+    path = tmp_path / "one_plane.fits"
+    fits.PrimaryHDU(data[np.newaxis], header=header).writeto(path)
+    display = ImageDisplay()
+    display.load_image(path, image_label="file")
+    display.load_image(data[np.newaxis, np.newaxis], image_label="array")
+    display.load_image(NDData(data[np.newaxis]), image_label="nddata")
+    cube = WCS(naxis=3)
+    cube.wcs.ctype = ["RA---TAN", "DEC--TAN", "FREQ"]
+    cube.wcs.crpix, cube.wcs.crval = [*wcs.wcs.crpix, 1.0], [*wcs.wcs.crval, 1.4e9]
+    cube.wcs.cdelt = [*wcs.wcs.cdelt, 1e6]
+    display.load_image(NDData(data[np.newaxis], wcs=cube), image_label="cube")
+    for label in ("file", "array", "nddata", "cube"):
+        assert display._images[label].shape == data.shape
+        np.testing.assert_array_equal(display._images[label].pixels, data)
+    height, width = data.shape
+    expected = wcs.pixel_to_world((width - 1) / 2, (height - 1) / 2)
+    for label in ("file", "cube"):
+        view = display.get_viewport(image_label=label)
+        assert view["center"].separation(expected) < 1e-6 * u.arcsec
+    spectral = WCS(naxis=3)
+    spectral.wcs.ctype = ["FREQ", "RA---TAN", "DEC--TAN"]
+    with pytest.raises(ValueError, match="data: its WCS has 3 pixel axes"):
+        display.load_image(NDData(data[np.newaxis], wcs=spectral), image_label="cube")
+    assert display.get_viewport(image_label="cube")["center"].separation(expected) < 1e-6 * u.arcsec
+
+
+def test_a_label_that_is_not_a_string_is_refused(data):
+    display = ImageDisplay()
+    with pytest.raises(TypeError, match="image_label: a label is a string, not 5"):
+        display.load_image(data, image_label=5)
+    with pytest.raises(TypeError, match=r"catalog_label: a label is a string, not 1\.5"):
+        display.load_catalog(Table({"x": [1.0], "y": [2.0]}), catalog_label=1.5)
+    assert (display.image_labels, display.catalog_labels) == ((), ())

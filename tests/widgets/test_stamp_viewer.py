@@ -377,3 +377,45 @@ def test_manual_cuts_outside_the_data_are_sent_as_given(data):
     viewer.load_image(data)
     viewer.set_cuts(ManualInterval(-5, 500))
     assert viewer.panels.renderings["image"]["cuts"] == [-5.0, 500.0]
+
+
+def masked_cases(data):
+    """The same image as a numpy masked array, an NDData and a CCDData, its masked pixels
+    outliers (1e6) that would dominate the cuts if they counted."""
+    from astropy.nddata import CCDData
+
+    values = np.nan_to_num(data, nan=100.0)
+    mask = np.zeros(values.shape, dtype=bool)
+    mask[10:14, 20:30] = True
+    mask[0, :] = True
+    values[mask] = 1e6
+    return (
+        values,
+        mask,
+        {
+            "masked array": np.ma.MaskedArray(values, mask),
+            "nddata": NDData(values, mask=mask),
+            "ccddata": CCDData(values, mask=mask, unit="adu"),
+        },
+    )
+
+
+@pytest.mark.parametrize("case", ["masked array", "nddata", "ccddata"])
+def test_masked_pixels_are_sent_as_nan_and_left_out_of_the_cuts(data, case):
+    values, mask, cases = masked_cases(data)
+    viewer = StampViewer()
+    viewer.load_image(cases[case], image_label="masked")
+    (stamp,) = viewer.panels.stamps
+    sent = np.frombuffer(stamp["pixels"], dtype="<f4").reshape(values.shape)
+    assert np.isnan(sent[mask]).all()
+    np.testing.assert_array_equal(sent[~mask], values[~mask].astype("<f4"))
+    unmasked = values[~mask]  # astropy's intervals on the unmasked values only
+    assert viewer.panels.renderings["masked"]["cuts"] == pytest.approx(
+        ZScaleInterval().get_limits(unmasked)
+    )
+    assert stamp["zscale"] == pytest.approx(ZScaleInterval().get_limits(unmasked.astype("<f4")))
+    viewer.set_cuts(PercentileInterval(95))
+    assert viewer.panels.renderings["masked"]["cuts"] == pytest.approx(
+        PercentileInterval(95).get_limits(unmasked)
+    )
+    assert viewer.get_image() is cases[case], "get_image gives the data as given, mask and all"
