@@ -15,7 +15,7 @@ import {
 } from "./colours.js";
 import { element } from "./controls.js";
 import { viewSize, viewTransform } from "./stamp_geometry.js";
-import { drawMarkers } from "./stamp_markers.js";
+import { markerLayer } from "./stamp_markers.js";
 import { isSymmetric, labelOf, renderingOf, shownStamp } from "./stamp_state.js";
 
 // The panels' elements, one per stamp (the caller adds the pointer's listeners).
@@ -90,13 +90,14 @@ function colormapTable(model, name) {
   return new Uint8Array(table.buffer, table.byteOffset, table.byteLength);
 }
 
-export function drawAll(state) {
+// Every panel; `hovering`: only the pointer moved (the colorbars stay as they are).
+export function drawAll(state, hovering = false) {
   state.panels.forEach((panel, index) => {
-    drawPanel(state, panel, index);
+    drawPanel(state, panel, index, hovering);
   });
 }
 
-export function drawPanel(state, panel, panelIndex) {
+export function drawPanel(state, panel, panelIndex, hovering = false) {
   const model = state.model;
   const item = shownStamp(state, panelIndex);
   const size = viewSize(model);
@@ -125,7 +126,20 @@ export function drawPanel(state, panel, panelIndex) {
   context.drawImage(item.canvas, 0, 0);
   context.restore();
   const colours = model.get("overlay_colours");
-  drawMarkers(context, state, labelOf(item.stamp), view, colours.outline);
+  const markers = markerLayer(
+    state,
+    panel,
+    labelOf(item.stamp),
+    view,
+    size,
+    ratio,
+    colours.outline,
+  );
+  if (markers) {
+    context.setTransform(1, 0, 0, 1, 0, 0);
+    context.drawImage(markers, 0, 0);
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+  }
   if (state.hover) drawCrosshair(context, view, state.hover);
   if (model.get("reticle") && item.stamp.alert_position) {
     drawReticle(context, view, item.stamp.alert_position, colours);
@@ -134,7 +148,8 @@ export function drawPanel(state, panel, panelIndex) {
     drawScaleBar(context, view, item.stamp.arcsec_per_pixel, size, model, colours);
   }
   drawCompass(context, item.stamp.compass, size, model.get("flip"));
-  drawColorbar(model, panel, item);
+  if (!hovering || panel.colorbarOf !== item) drawColorbar(model, panel, item);
+  panel.colorbarOf = item;
 }
 
 function drawCrosshair(context, view, [column, row]) {

@@ -1,17 +1,45 @@
 // Catalog markers over the panels (the kernel's `markers`): each catalog's positions, 0-based
 // pixel centres of a panel's image (astropy's convention: view x = x + 0.5), drawn as a shape of
 // a CSS colour and half-width, outlined; a checkbox per catalog sets its `visible`.
+// A panel's markers are drawn on a layer of their own (a canvas the panel's size), drawn again
+// only when the markers, the panel's image or the view (zoom, centre, flip, size) change: a
+// pointer move puts the layer back over the stamp, however big the catalogs.
 
 import { checkbox, element } from "./controls.js";
 import { saveTrait } from "./stamp_state.js";
 
-// The markers' positions, read once per change of the trait.
+// The markers' positions, read once per change of the trait (which the layers then follow).
 export function prepareMarkers(state) {
   state.markers = state.model.get("markers").map((entry) => ({
     ...entry,
     xs: float64s(entry.x),
     ys: float64s(entry.y),
   }));
+  state.markersVersion = (state.markersVersion || 0) + 1;
+}
+
+// The layer of the panel's markers for `label` in `view` (`size` CSS px, `ratio` device px per
+// CSS px), drawn again only if one of them changed since; null when no visible catalog is on
+// the panel. `state.root.dataset.markerLayers` counts the layers drawn.
+export function markerLayer(state, panel, label, view, size, ratio, outline) {
+  const shown = (state.markers || []).filter(
+    (entry) => entry.visible && (!entry.panels || entry.panels.includes(label)),
+  );
+  if (!shown.length) return null;
+  // The view's affine map (zoom, centre, flip, the image's scale) by where it puts two points.
+  const where = [...view.toScreen(0, 0), ...view.toScreen(1, 1)];
+  const key = [state.markersVersion, label, ...where, size, ratio, outline].join(" ");
+  panel.markerLayer = panel.markerLayer || { canvas: document.createElement("canvas"), key: "" };
+  const layer = panel.markerLayer;
+  if (layer.key !== key) {
+    layer.canvas.width = layer.canvas.height = size * ratio;
+    const context = layer.canvas.getContext("2d");
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    drawMarkers(context, shown, view, size, outline);
+    layer.key = key;
+    state.root.dataset.markerLayers = String(Number(state.root.dataset.markerLayers || 0) + 1);
+  }
+  return layer.canvas;
 }
 
 // float64 little-endian values of a binary buffer (a DataView from the kernel), at any offset.
@@ -21,15 +49,16 @@ function float64s(view) {
   return values;
 }
 
-// The visible catalogs on the panel of `label`, at their image positions.
-export function drawMarkers(context, state, label, view, outline) {
-  for (const entry of state.markers || []) {
-    if (!entry.visible || (entry.panels && !entry.panels.includes(label))) continue;
+// The catalogs `shown`, at their image positions (those off the panel left out).
+function drawMarkers(context, shown, view, size, outline) {
+  for (const entry of shown) {
     const draw = SHAPES[entry.shape] || SHAPES.circle;
+    const reach = entry.size + 4; // the shape and its outline
     context.beginPath();
     for (let i = 0; i < entry.xs.length; i++) {
       if (!Number.isFinite(entry.xs[i]) || !Number.isFinite(entry.ys[i])) continue;
       const [sx, sy] = view.toScreen(entry.xs[i] + 0.5, entry.ys[i] + 0.5);
+      if (sx < -reach || sy < -reach || sx > size + reach || sy > size + reach) continue;
       draw(context, sx, sy, entry.size);
     }
     context.lineCap = "butt";

@@ -113,11 +113,11 @@ function buildPanels(state) {
       }
       state.hover = pointerPixel(state, index, event);
       state.readout.textContent = state.hover ? readoutText(state, state.hover) : READOUT_HINT;
-      drawAll(state);
+      drawAll(state, true);
     });
     canvas.addEventListener("pointerleave", () => {
       state.hover = null;
-      drawAll(state);
+      drawAll(state, true);
     });
     canvas.addEventListener("pointerdown", (event) => {
       state.drag = { x: event.clientX, y: event.clientY, center: state.model.get("center") };
