@@ -296,20 +296,14 @@ class ImageDisplay:
         Raises
         ------
         TypeError
-            `cuts` is neither an interval nor a pair.
+            `cuts` is neither an interval nor a pair of numbers.
         ValueError
-            No image is loaded, the label is unknown, or several images and no label.
+            The cuts it gives on the image are not finite with low < high (low <= high for an
+            interval computed from the pixels: a flat image); no image is loaded, the label is
+            unknown, or several images and no label.
         """
-        from astropy.visualization import BaseInterval, ManualInterval
-
-        if isinstance(cuts, tuple) and len(cuts) == 2:
-            cuts = ManualInterval(cuts[0], cuts[1])
-        elif not isinstance(cuts, BaseInterval):
-            raise TypeError(
-                "Cuts must be an Astropy.visualization Interval object or a tuple of two values."
-            )
         label, image = self._image(image_label)
-        image.cuts = cuts
+        image.cuts = _checked_cuts(cuts, image.pixels)
         self._rendering_changed(label)
 
     def get_cuts(self, image_label: str | None = None, **kwargs: Any) -> BaseInterval:
@@ -458,37 +452,19 @@ class ImageDisplay:
         Raises
         ------
         TypeError
-            ``Invalid value for center`` / ``Invalid value for fov``; or, for an image without
-            WCS, a sky value where pixels are kept (``Center must be a tuple``, ``FOV must be
-            a float``) or the reverse.
+            ``Invalid value for center`` (not one SkyCoord position nor two numbers) /
+            ``Invalid value for fov`` (not one angle nor a number); or, for an image without
+            WCS, a sky value (``Center must be a tuple``, ``FOV must be a float``).
         ValueError
-            No image is loaded, the label is unknown, or several images and no label.
+            ``center``: not finite, or a sky position the image's WCS puts at no pixel;
+            ``fov``: not positive and finite. No image is loaded, the label is unknown, or
+            several images and no label. Nothing changes then.
         astropy.units.UnitTypeError
             `fov` is a Quantity but not an angle (``Incorrect unit for fov``).
         """
-        from astropy import units as u
-        from astropy.coordinates import SkyCoord
-
         label, image = self._image(image_label)
-        center = image.center if center is None else center
-        fov = image.fov if fov is None else fov
-        if not isinstance(center, SkyCoord | tuple):
-            raise TypeError(
-                "Invalid value for center. Center must be a SkyCoord or tuple of (X, Y)."
-            )
-        if not isinstance(fov, u.Quantity | numbers.Real):
-            raise TypeError("Invalid value for fov. fov must be an angular Quantity or float.")
-        if isinstance(fov, u.Quantity) and not fov.unit.is_equivalent(u.deg):
-            raise u.UnitTypeError(
-                "Incorrect unit for fov. fov must be an angular Quantity or float."
-            )
-        if image.wcs is None:
-            if isinstance(center, SkyCoord) and not isinstance(image.center, SkyCoord):
-                raise TypeError("Center must be a tuple for this image when WCS is not set.")
-            if isinstance(center, tuple) and not isinstance(image.center, tuple):
-                raise TypeError("Center must be a SkyCoord for this image when WCS is not set.")
-            if isinstance(fov, u.Quantity) != isinstance(image.fov, u.Quantity):
-                raise TypeError("FOV must be a float for this image when WCS is not set.")
+        center = image.center if center is None else _checked_center(center, image)
+        fov = image.fov if fov is None else _checked_fov(fov, image)
         image.center, image.fov = center, fov
         self._viewport_changed(label)
 
@@ -572,9 +548,12 @@ class ImageDisplay:
         from astropy.coordinates import SkyCoord
 
         image = self._images[image_label]
+        sky = None
         if isinstance(image.center, SkyCoord) and image.wcs is not None:
-            image.center = image.wcs.pixel_to_world(*center)
-        else:
+            sky = image.wcs.pixel_to_world(*center)
+        if sky is not None and _has_pixel(sky, image.wcs):
+            image.center = sky
+        else:  # no WCS, or a pixel its projection puts nowhere on the sky
             image.center = (float(center[0]), float(center[1]))
         if isinstance(image.fov, u.Quantity) and image.wcs is not None:
             image.fov = (fov * _pixel_scale(image.wcs, image.largest_dimension)).to(image.fov.unit)
@@ -620,10 +599,20 @@ class ImageDisplay:
 
         Raises
         ------
+        TypeError
+            `table` is not a Table, its sky column not a SkyCoord, `catalog_style` not a dict.
         ValueError
             ``Cannot use pixel coordinates without pixel columns ...``, ``Cannot use sky
-            coordinates without ...``, or a conversion needs one WCS of several images.
+            coordinates without ...``, or a conversion needs one WCS of several images; pixel
+            columns holding other things than numbers (None and masked values are unknown
+            positions); a style the markers cannot draw. Nothing changes then.
         """
+        label = self._resolve_label(catalog_label, "catalog", allow_new=True)
+        _check_catalog(table, x_colname, y_colname, skycoord_colname)
+        previous = self._catalogs.get(label)
+        if catalog_style is None:
+            catalog_style = dict(previous.style) if previous else default_catalog_style()
+        _check_style(catalog_style)
         coords = table[skycoord_colname] if skycoord_colname in table.colnames else None
         has_xy = x_colname in table.colnames and y_colname in table.colnames
         wcs = self._catalog_wcs(
@@ -650,11 +639,6 @@ class ImageDisplay:
             else:
                 kept[skycoord_colname] = None
         kept.rename_columns([x_colname, y_colname, skycoord_colname], ["x", "y", "coord"])
-        label = self._resolve_label(catalog_label, "catalog", allow_new=True)
-        previous = self._catalogs.get(label)
-        if catalog_style is None:
-            catalog_style = dict(previous.style) if previous else default_catalog_style()
-        _check_style(catalog_style)
         self._catalogs[label] = LoadedCatalog(kept, dict(catalog_style))
         self._catalog_changed(label)
 
@@ -805,15 +789,55 @@ class ImageDisplay:
         return {**self._catalogs[label].style, "catalog_label": label}
 
 
-def _check_style(style: dict[str, Any]) -> None:
-    """A catalog style's shape, colour and size, where given, are ones the markers can draw.
+def _check_catalog(table: Any, x_colname: str, y_colname: str, skycoord_colname: str) -> None:
+    """A catalog's table is an astropy Table whose position columns, where present, hold
+    what markers need: numbers (None or masked: unknown) in the pixel columns, a SkyCoord in
+    the sky column.
 
     Raises
     ------
+    TypeError
+        Not a Table, or a sky column that is not a SkyCoord (naming ``skycoord_colname``).
+    ValueError
+        A pixel column holding something else, naming ``x_colname`` or ``y_colname``.
+    """
+    from astropy.coordinates import SkyCoord
+    from astropy.table import Table
+
+    from fink_cutout_jupyter.widgets.stamp_display import pixel_values
+
+    if not isinstance(table, Table):
+        raise TypeError(f"table: an astropy Table, not {type(table).__name__}")
+    for parameter, name in (("x_colname", x_colname), ("y_colname", y_colname)):
+        if name in table.colnames:
+            try:
+                pixel_values(table[name])
+            except (TypeError, ValueError) as error:
+                raise ValueError(
+                    f"{parameter}: column {name!r} holds {error}, not pixel positions"
+                ) from None
+    if skycoord_colname in table.colnames and not isinstance(table[skycoord_colname], SkyCoord):
+        kind = type(table[skycoord_colname]).__name__
+        raise TypeError(
+            f"skycoord_colname: column {skycoord_colname!r} is a {kind}, not a SkyCoord"
+        )
+
+
+def _check_style(style: Any) -> None:
+    """A catalog style is a dict whose shape, colour and size, where given, are ones the
+    markers can draw.
+
+    Raises
+    ------
+    TypeError
+        Not a dict (naming ``catalog_style``).
     ValueError
         Naming the key and what it accepts.
     """
     from matplotlib.colors import is_color_like
+
+    if not isinstance(style, dict):
+        raise TypeError(f"catalog_style: a dict of shape, color and size, not {style!r}")
 
     if "shape" in style and style["shape"] not in MARKER_SHAPES:
         raise ValueError(
@@ -828,6 +852,122 @@ def _check_style(style: dict[str, Any]) -> None:
         or not 0 <= float(size) < math.inf
     ):
         raise ValueError(f"size: {size!r} is not a half-width in pixels (a number >= 0)")
+
+
+def _is_number(value: Any) -> bool:
+    """A real number (numpy's too), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def _checked_center(center: Any, image: LoadedImage) -> SkyCoord | tuple[float, float]:
+    """A viewport centre `set_viewport` may keep for `image`: one sky position its WCS puts on
+    a pixel, or two finite numbers (as floats).
+
+    Raises
+    ------
+    TypeError
+        Neither (the interface's ``Invalid value for center``), or a sky position for an
+        image without WCS.
+    ValueError
+        Not finite, or off the WCS's projection; naming ``center``.
+    """
+    from astropy.coordinates import SkyCoord
+
+    if isinstance(center, SkyCoord):
+        if not center.isscalar:
+            raise TypeError(
+                f"Invalid value for center. A SkyCoord center must be one position, not "
+                f"{center.shape}."
+            )
+        if image.wcs is None:
+            raise TypeError("Center must be a tuple for this image when WCS is not set.")
+        if not _has_pixel(center, image.wcs):
+            raise ValueError(
+                f"center: {center.to_string('decimal')} ({center.frame.name}) has no pixel "
+                "position through this image's WCS"
+            )
+        return center
+    if not (isinstance(center, tuple) and len(center) == 2 and all(map(_is_number, center))):
+        raise TypeError("Invalid value for center. Center must be a SkyCoord or tuple of (X, Y).")
+    x, y = (float(v) for v in center)
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise ValueError(f"center: {(x, y)!r} is not a finite pixel position (x, y)")
+    return x, y
+
+
+def _has_pixel(center: SkyCoord, wcs: WCS) -> bool:
+    """Whether `wcs` puts the sky position `center` at a finite pixel."""
+    return bool(np.all(np.isfinite(wcs.world_to_pixel(center))))
+
+
+def _checked_fov(fov: Any, image: LoadedImage) -> Quantity | float:
+    """A viewport's field of view `set_viewport` may keep for `image`: one positive finite
+    angle (an image with a WCS) or number.
+
+    Raises
+    ------
+    astropy.units.UnitTypeError
+        A Quantity that is not an angle (the interface's ``Incorrect unit for fov``).
+    TypeError
+        Neither one angle nor a number (``Invalid value for fov``), or an angle for an image
+        without WCS.
+    ValueError
+        Not positive and finite, naming ``fov``.
+    """
+    from astropy import units as u
+
+    if isinstance(fov, u.Quantity):
+        if not fov.unit.is_equivalent(u.deg):
+            raise u.UnitTypeError(
+                "Incorrect unit for fov. fov must be an angular Quantity or float."
+            )
+        if not fov.isscalar:
+            raise TypeError(f"Invalid value for fov. fov must be one angle, not {fov}.")
+        if image.wcs is None:
+            raise TypeError("FOV must be a float for this image when WCS is not set.")
+        value = float(fov.to_value(u.deg))
+    elif _is_number(fov):
+        value = float(fov)
+    else:
+        raise TypeError("Invalid value for fov. fov must be an angular Quantity or float.")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"fov: {fov} is not a positive finite field of view")
+    return fov
+
+
+def _checked_cuts(cuts: Any, pixels: np.ndarray) -> BaseInterval:
+    """Cuts `set_cuts` may keep for an image of `pixels`: an astropy interval (a pair of
+    numbers: a `~astropy.visualization.ManualInterval`) whose limits on the finite pixels
+    (`stamp_display.interval_limits`, what the browser is sent) are finite with low < high;
+    equal limits only where the pixels give them (a flat image).
+
+    Raises
+    ------
+    TypeError
+        Neither an interval nor a pair (the interface's text), or a pair of non-numbers.
+    ValueError
+        Limits that are not finite, reversed, or equal as given; naming ``cuts``.
+    """
+    from astropy.visualization import BaseInterval, ManualInterval
+
+    from fink_cutout_jupyter.widgets.stamp_display import interval_limits
+
+    if isinstance(cuts, tuple) and len(cuts) == 2:
+        if not all(map(_is_number, cuts)):
+            raise TypeError(f"cuts: (low, high) must be numbers, not {cuts!r}")
+        cuts = ManualInterval(cuts[0], cuts[1])
+    elif not isinstance(cuts, BaseInterval):
+        raise TypeError(
+            "Cuts must be an Astropy.visualization Interval object or a tuple of two values."
+        )
+    try:
+        low, high = interval_limits(cuts, pixels)
+    except (ArithmeticError, TypeError, ValueError) as error:
+        raise ValueError(f"cuts: {cuts!r} gives no limits on this image ({error})") from None
+    given = all(getattr(cuts, name, None) is not None for name in ("vmin", "vmax"))
+    if not (math.isfinite(low) and math.isfinite(high)) or low > high or (given and low == high):
+        raise ValueError(f"cuts: [{low!r}, {high!r}] are not finite cuts with low < high")
+    return cuts
 
 
 def _pixel_scale(wcs: WCS, largest_dimension: int) -> Quantity:

@@ -10,6 +10,7 @@ the static fallback) are `cutouts.render`'s.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -139,19 +140,33 @@ def interval_limits(interval, pixels) -> list[float]:
     return [float(v) for v in interval.get_limits(finite)]
 
 
+def pixel_values(column) -> np.ndarray:
+    """A catalog's pixel position column as float64 values, NaN where unknown (None, masked).
+
+    Raises
+    ------
+    ValueError
+        A value that is not a number (the message names it), or not one value per row.
+    """
+    values: np.ndarray
+    if column.dtype.kind in "fiu":
+        values = np.ma.filled(np.ma.asarray(column, dtype="<f8"), np.nan)
+    else:
+        for value in column:
+            if value is not None and not (
+                isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+            ):
+                raise ValueError(f"{value!r}")
+        values = np.asarray([np.nan if v is None else v for v in column], dtype="<f8")
+    if values.ndim != 1:
+        raise ValueError(f"{values.shape[1:]} values per row")
+    return np.ascontiguousarray(values, dtype="<f8")
+
+
 def marker_positions(table) -> tuple[bytes, bytes] | None:
     """A catalog's canonical ``x`` and ``y`` columns as float64 little-endian bytes (NaN where
-    unknown), or None when it has no pixel positions at all."""
-    columns = []
-    for name in ("x", "y"):
-        column = table[name]
-        values: np.ndarray
-        if column.dtype.kind in "fiu":
-            values = np.ma.filled(np.ma.asarray(column, dtype="<f8"), np.nan)
-        else:
-            values = np.asarray([np.nan if v is None else v for v in column], dtype="<f8")
-        columns.append(np.ascontiguousarray(values, dtype="<f8"))
-    x, y = columns
+    unknown, `pixel_values`), or None when it has no pixel positions at all."""
+    x, y = (pixel_values(table[name]) for name in ("x", "y"))
     if len(x) and not (np.isfinite(x) & np.isfinite(y)).any():
         return None
     return x.tobytes(), y.tobytes()

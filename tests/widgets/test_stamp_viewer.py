@@ -419,3 +419,221 @@ def test_masked_pixels_are_sent_as_nan_and_left_out_of_the_cuts(data, case):
         PercentileInterval(95).get_limits(unmasked)
     )
     assert viewer.get_image() is cases[case], "get_image gives the data as given, mask and all"
+
+
+def viewer_state(viewer: StampViewer) -> str:
+    """Everything a call could change, as text: each image's viewport (pixel and, with a WCS,
+    sky), cuts on its pixels, stretch, colormap; each catalog and its style; the traits the
+    browser is sent."""
+    state: list[object] = []
+    for label in viewer.image_labels:
+        image = viewer.get_image(label)
+        pixels = np.asarray(getattr(image, "data", image), dtype=float)
+        state.append(viewer.get_viewport("pixel", image_label=label))
+        if getattr(image, "wcs", None) is not None:
+            state.append(viewer.get_viewport("sky", image_label=label))
+        state.append(viewer.get_cuts(label).get_limits(pixels[np.isfinite(pixels)]))
+        state += [type(viewer.get_stretch(label)), viewer.get_colormap(label)]
+    for label in viewer.catalog_labels:
+        table = viewer.get_catalog(catalog_label=label)
+        state += [list(table.colnames), [list(map(str, row)) for row in table]]
+        state.append(viewer.get_catalog_style(label))
+    panels = viewer.panels
+    state += [panels.stamps, panels.renderings, panels.markers, panels.zoom, panels.center]
+    return repr(state)
+
+
+@pytest.fixture
+def busy_viewer(data) -> StampViewer:
+    """Two images (one with a WCS), a zoomed view, a pixel catalog and a sky catalog."""
+    wcs = tan_wcs()
+    viewer = StampViewer()
+    viewer.load_image(NDData(data, wcs=wcs), image_label="sky")
+    viewer.load_image(data * 2, image_label="plain")
+    viewer.set_cuts((90, 110), image_label="plain")
+    viewer.set_viewport(center=(20.0, 15.0), fov=16, image_label="plain")
+    viewer.load_catalog(Table({"x": [1.0, 5.0], "y": [2.0, 6.0]}), catalog_label="pixels")
+    coords = wcs.pixel_to_world([3.0, 8.0], [4.0, 9.0])
+    viewer.load_catalog(Table({"coord": coords}), use_skycoord=True, catalog_label="sky")
+    return viewer
+
+
+NAN = float("nan")
+BAD_CALLS = {
+    "centre NaN": (
+        lambda v: v.set_viewport(center=(NAN, 1.0), image_label="plain"),
+        ValueError,
+        r"center: \(nan, 1\.0\) is not a finite pixel position",
+    ),
+    "centre infinite": (
+        lambda v: v.set_viewport(center=(1.0, float("inf")), image_label="plain"),
+        ValueError,
+        "center: .* is not a finite pixel position",
+    ),
+    "centre of strings": (
+        lambda v: v.set_viewport(center=("a", "b"), image_label="plain"),
+        TypeError,
+        "Invalid value for center",
+    ),
+    "centre of three": (
+        lambda v: v.set_viewport(center=(1, 2, 3), image_label="plain"),
+        TypeError,
+        "Invalid value for center",
+    ),
+    "centre of booleans": (
+        lambda v: v.set_viewport(center=(True, False), image_label="plain"),
+        TypeError,
+        "Invalid value for center",
+    ),
+    "sky centre without WCS": (
+        lambda v: v.set_viewport(center=SkyCoord(150, 30, unit="deg"), image_label="plain"),
+        TypeError,
+        "Center must be a tuple",
+    ),
+    "sky centre off the projection": (
+        lambda v: v.set_viewport(center=SkyCoord(330, -30, unit="deg"), image_label="sky"),
+        ValueError,
+        "center: .* has no pixel position through this image's WCS",
+    ),
+    "several sky centres": (
+        lambda v: v.set_viewport(
+            center=SkyCoord([150, 150], [30, 30], unit="deg"), image_label="sky"
+        ),
+        TypeError,
+        "Invalid value for center.*one position",
+    ),
+    "fov NaN": (
+        lambda v: v.set_viewport(fov=NAN, image_label="plain"),
+        ValueError,
+        "fov: nan is not a positive finite field of view",
+    ),
+    "fov negative": (
+        lambda v: v.set_viewport(fov=-3, image_label="plain"),
+        ValueError,
+        "fov: -3 is not a positive finite field of view",
+    ),
+    "fov zero": (
+        lambda v: v.set_viewport(fov=0, image_label="plain"),
+        ValueError,
+        "fov: 0 is not a positive",
+    ),
+    "fov infinite": (
+        lambda v: v.set_viewport(fov=float("inf"), image_label="plain"),
+        ValueError,
+        "fov: inf is not a positive",
+    ),
+    "fov negative angle": (
+        lambda v: v.set_viewport(fov=-1 * u.arcsec, image_label="sky"),
+        ValueError,
+        "fov: -1.0 arcsec is not a positive",
+    ),
+    "fov of several angles": (
+        lambda v: v.set_viewport(fov=[1, 2] * u.arcsec, image_label="sky"),
+        TypeError,
+        "Invalid value for fov.*one angle",
+    ),
+    "fov angle without WCS": (
+        lambda v: v.set_viewport(fov=1 * u.arcsec, image_label="plain"),
+        TypeError,
+        "FOV must be a float",
+    ),
+    "fov boolean": (
+        lambda v: v.set_viewport(fov=True, image_label="plain"),
+        TypeError,
+        "Invalid value for fov",
+    ),
+    "cuts NaN": (
+        lambda v: v.set_cuts((NAN, 1), image_label="plain"),
+        ValueError,
+        r"cuts: \[nan, 1\.0\] are not finite cuts with low < high",
+    ),
+    "cuts reversed": (
+        lambda v: v.set_cuts((2, 1), image_label="plain"),
+        ValueError,
+        r"cuts: \[2\.0, 1\.0\] are not finite cuts with low < high",
+    ),
+    "cuts equal": (
+        lambda v: v.set_cuts((1, 1), image_label="plain"),
+        ValueError,
+        "cuts: .* not finite cuts with low < high",
+    ),
+    "cuts of strings": (
+        lambda v: v.set_cuts(("a", 1), image_label="plain"),
+        TypeError,
+        "cuts: .*must be numbers",
+    ),
+    "manual interval reversed": (
+        lambda v: v.set_cuts(ManualInterval(5, 1), image_label="plain"),
+        ValueError,
+        "cuts: .* not finite cuts with low < high",
+    ),
+    "manual low above the data": (
+        lambda v: v.set_cuts(ManualInterval(vmin=1e9), image_label="plain"),
+        ValueError,
+        "cuts: .* not finite cuts with low < high",
+    ),
+    "catalog not a table": (
+        lambda v: v.load_catalog({"x": [1.0], "y": [2.0]}, catalog_label="pixels"),
+        TypeError,
+        "table: an astropy Table, not dict",
+    ),
+    "catalog without positions": (
+        lambda v: v.load_catalog(Table({"a": [1.0]}), catalog_label="pixels"),
+        ValueError,
+        "Cannot use pixel coordinates without pixel columns",
+    ),
+    "catalog of text positions": (
+        lambda v: v.load_catalog(Table({"x": ["a"], "y": ["b"]}), catalog_label="pixels"),
+        ValueError,
+        "x_colname: column 'x' holds .*'a'.*, not pixel positions",
+    ),
+    "catalog sky column of numbers": (
+        lambda v: v.load_catalog(
+            Table({"coord": [1.0], "x": [1.0], "y": [1.0]}), catalog_label="pixels"
+        ),
+        TypeError,
+        "skycoord_colname: column 'coord' is a Column, not a SkyCoord",
+    ),
+    "catalog style not a dict": (
+        lambda v: v.load_catalog(Table({"x": [1.0], "y": [2.0]}), catalog_style="red"),
+        TypeError,
+        "catalog_style: a dict of shape, color and size, not 'red'",
+    ),
+    "catalog style shape": (
+        lambda v: v.load_catalog(
+            Table({"x": [1.0], "y": [2.0]}), catalog_label="pixels", catalog_style={"shape": "star"}
+        ),
+        ValueError,
+        "shape: 'star' is not a marker shape",
+    ),
+    "style shape": (
+        lambda v: v.set_catalog_style("sky", shape="star"),
+        ValueError,
+        "shape: 'star'",
+    ),
+    "style size": (
+        lambda v: v.set_catalog_style("sky", size=NAN),
+        ValueError,
+        "size: nan is not a half-width",
+    ),
+    "style colour": (
+        lambda v: v.set_catalog_style("sky", color="nope"),
+        ValueError,
+        "color: 'nope' is not a CSS colour",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CALLS))
+def test_a_bad_value_is_refused_naming_it_and_changes_nothing(busy_viewer, tmp_path, case):
+    call, error, message = BAD_CALLS[case]
+    before = viewer_state(busy_viewer)
+    with pytest.raises(error, match=message):
+        call(busy_viewer)
+    assert viewer_state(busy_viewer) == before
+    # and the viewer goes on working
+    busy_viewer.set_stretch(LogStretch(), image_label="plain")
+    busy_viewer.set_viewport(center=(10.0, 11.0), fov=8, image_label="plain")
+    assert busy_viewer.get_viewport(image_label="plain")["center"] == (10.0, 11.0)
+    busy_viewer.save(tmp_path / "after.png")
+    assert image_format(tmp_path / "after.png") == "PNG"
