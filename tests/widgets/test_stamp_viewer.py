@@ -572,6 +572,16 @@ BAD_CALLS = {
         ValueError,
         "cuts: .* not finite cuts with low < high",
     ),
+    "image without pixels": (
+        lambda v: v.load_image(np.zeros((0, 5)), image_label="plain"),
+        ValueError,
+        "data: an image needs pixels",
+    ),
+    "image of planes": (
+        lambda v: v.load_image(np.zeros((2, 5, 5)), image_label="new"),
+        ValueError,
+        "data: an image must be 2-D",
+    ),
     "catalog not a table": (
         lambda v: v.load_catalog({"x": [1.0], "y": [2.0]}, catalog_label="pixels"),
         TypeError,
