@@ -92,10 +92,17 @@ class LoadedImage:
 @dataclass
 class LoadedCatalog:
     """One labelled catalog: its table, positions under the canonical names ``x``, ``y``,
-    ``coord`` (a column of None where a position is unknown), and its marker style."""
+    ``coord`` (a column of None where a position is unknown), and its marker style.
+
+    ``sky``: its markers are placed by the sky column, through each image's own WCS (it was
+    given sky positions, and ``use_skycoord`` or no pixel columns); ``pixels``: it was given
+    pixel columns (not computed from a WCS), drawn where it is not placed by the sky.
+    """
 
     table: Table
     style: dict[str, Any] = field(default_factory=dict)
+    sky: bool = False
+    pixels: bool = True
 
 
 def default_catalog_style() -> dict[str, Any]:
@@ -587,8 +594,11 @@ class ImageDisplay:
             Positions from the sky column (or from the pixel columns through the image's WCS
             if it has none); else from the pixel columns (or from the sky column through the
             WCS). The WCS is the loaded image's; with several images loaded, a needed
-            conversion is an error, an optional one is not made (sky positions without pixel
-            ones are then drawn on each image with a WCS, through its own).
+            conversion is an error, an optional one is not made. A catalog placed by its sky
+            column (`use_skycoord`, or no pixel columns) is drawn on each image with a WCS
+            through that image's own (the pixel columns `get_catalog` gives are the
+            conversion at loading, if any); on an image without WCS at its given pixel
+            columns, and not at all without them.
         catalog_label : str, optional
             Its label. Without one, the single default label (``"catalog"``).
         catalog_style : dict, optional
@@ -615,6 +625,7 @@ class ImageDisplay:
         _check_style(catalog_style)
         coords = table[skycoord_colname] if skycoord_colname in table.colnames else None
         has_xy = x_colname in table.colnames and y_colname in table.colnames
+        pixels_given, by_sky = has_xy, coords is not None and (use_skycoord or not has_xy)
         wcs = self._catalog_wcs(
             required=(not has_xy and coords is not None and not use_skycoord)
             or (coords is None and use_skycoord)
@@ -639,7 +650,7 @@ class ImageDisplay:
             else:
                 kept[skycoord_colname] = None
         kept.rename_columns([x_colname, y_colname, skycoord_colname], ["x", "y", "coord"])
-        self._catalogs[label] = LoadedCatalog(kept, dict(catalog_style))
+        self._catalogs[label] = LoadedCatalog(kept, dict(catalog_style), by_sky, pixels_given)
         self._catalog_changed(label)
 
     def _catalog_wcs(self, required: bool) -> WCS | None:

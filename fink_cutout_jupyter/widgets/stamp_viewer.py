@@ -4,8 +4,11 @@ colormap, catalogs drawn as markers, one linked viewport, `save` through matplot
 
 What the kernel holds is what the browser draws: each image goes to ``panels.stamps``
 (`stamp_display.image_payload`, in loading order), its cuts, stretch and colormap to
-``panels.renderings`` (the interval's limits on the finite pixels, 1024 samples of the stretch,
-the colormap's name), the catalogs to ``panels.markers``.
+``panels.renderings`` (the interval's limits on the finite pixels, `stamp_panels.CURVE_SAMPLES`
+samples of the stretch, the colormap's name), the catalogs to ``panels.markers``
+(`marker_entries`: a catalog placed by its sky positions goes to each panel through that
+image's own WCS; a panel without WCS shows its given pixel columns, or none of it if it has
+none: no position is invented).
 
 The viewport. The browser shows every panel at one zoom and centre, in the pixel grid of the
 first image (``panels.zoom``, ``panels.center``: view coordinates, pixel ``c`` spanning ``c`` to
@@ -105,8 +108,8 @@ class StampViewer(ImageDisplay, widgets.VBox):
 
     def rendering(self, image_label: str | None = None) -> dict[str, Any]:
         """What the browser draws `image_label` with: ``cuts`` (the interval's limits on the
-        finite pixels), ``curve`` (the stretch, 1024 float32 samples on [0, 1]) and
-        ``colormap``.
+        finite pixels), ``curve`` (the stretch, `stamp_panels.CURVE_SAMPLES` float32 samples on
+        [0, 1]) and ``colormap``.
 
         Parameters
         ----------
@@ -135,10 +138,12 @@ class StampViewer(ImageDisplay, widgets.VBox):
         self.panels.renderings = {**renderings, image_label: rendering}
 
     def marker_entries(self) -> list[dict[str, Any]]:
-        """The catalogs as ``panels.markers`` takes them: one entry per catalog with pixel
-        positions (on every panel); a catalog with sky positions only gives one entry per image
-        with a WCS (positions through it, on that panel). ``visible`` is kept from the
-        browser's checkbox."""
+        """The catalogs as ``panels.markers`` takes them. A catalog placed by its pixel
+        columns: one entry, on every panel. A catalog placed by the sky
+        (`~image_api.LoadedCatalog`'s ``sky``): one entry per image with a WCS, its positions
+        through that image's own WCS, on that panel; the images without WCS get its given
+        pixel columns if it has some, else no marker. ``visible`` is kept from the browser's
+        checkbox."""
         visible = {entry["catalog"]: entry.get("visible", True) for entry in self._shown_markers()}
         entries = []
         for label, catalog in self._catalogs.items():
@@ -150,16 +155,26 @@ class StampViewer(ImageDisplay, widgets.VBox):
                 "size": float(style.get("size", 5.0)),
                 "visible": bool(visible.get(label, True)),
             }
-            positions = marker_positions(catalog.table)
-            if positions is not None:
-                entries.append({**common, "x": positions[0], "y": positions[1], "panels": None})
-                continue
-            for image_label, image in self._images.items():
-                projected = _projected(catalog.table, image)
-                if projected is not None:
-                    entries.append(
-                        {**common, "x": projected[0], "y": projected[1], "panels": [image_label]}
-                    )
+            at_pixels = list(self._images)
+            if catalog.sky:
+                at_pixels = []
+                for image_label, image in self._images.items():
+                    projected = _projected(catalog.table, image)
+                    if projected is None:
+                        at_pixels.append(image_label)
+                    else:
+                        entries.append(
+                            {
+                                **common,
+                                "x": projected[0],
+                                "y": projected[1],
+                                "panels": [image_label],
+                            }
+                        )
+            positions = marker_positions(catalog.table) if catalog.pixels else None
+            if positions is not None and (at_pixels or not self._images):
+                panels = None if at_pixels == list(self._images) else at_pixels
+                entries.append({**common, "x": positions[0], "y": positions[1], "panels": panels})
         return entries
 
     def _shown_markers(self) -> list[dict[str, Any]]:

@@ -647,3 +647,62 @@ def test_a_bad_value_is_refused_naming_it_and_changes_nothing(busy_viewer, tmp_p
     assert busy_viewer.get_viewport(image_label="plain")["center"] == (10.0, 11.0)
     busy_viewer.save(tmp_path / "after.png")
     assert image_format(tmp_path / "after.png") == "PNG"
+
+
+def markers_by_panel(viewer: StampViewer, catalog: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each panel's marker positions of `catalog`, as the browser draws them (an entry's
+    ``panels``: None is every panel)."""
+    shown = {}
+    for entry in viewer.panels.markers:
+        if entry["catalog"] != catalog:
+            continue
+        x, y = np.frombuffer(entry["x"], "<f8"), np.frombuffer(entry["y"], "<f8")
+        for label in viewer.image_labels if entry["panels"] is None else entry["panels"]:
+            assert label not in shown, f"{label} gets {catalog} twice"
+            shown[label] = (x, y)
+    return shown
+
+
+def test_a_sky_catalog_converted_through_the_first_wcs_is_drawn_through_each_panels_own(data):
+    """A catalog of sky positions loaded beside one image gets its pixel columns from that
+    image's WCS (get_catalog keeps them, as the interface's suite asks); the markers of an
+    image loaded later, of another WCS, go through that image's WCS, and an image without a
+    WCS shows none of them."""
+    first, second = tan_wcs(), tan_wcs(crval=(150.01, 30.02), crpix=(35.0, 12.0))
+    coords = first.pixel_to_world([5.0, 12.0, 40.0], [6.0, 20.0, 33.0])
+    viewer = StampViewer()
+    viewer.load_image(NDData(data, wcs=first), image_label="one")
+    viewer.load_catalog(Table({"coord": coords, "name": ["a", "b", "c"]}), catalog_label="sky")
+    viewer.load_image(NDData(data, wcs=second), image_label="two")
+    viewer.load_image(data, image_label="no wcs")
+
+    kept = viewer.get_catalog(catalog_label="sky")
+    np.testing.assert_allclose(kept["x"], [5.0, 12.0, 40.0], atol=1e-6)
+    shown = markers_by_panel(viewer, "sky")
+    assert set(shown) == {"one", "two"}
+    for label, wcs in (("one", first), ("two", second)):
+        x, y = wcs.world_to_pixel(coords)
+        np.testing.assert_allclose(shown[label][0], x, atol=1e-9)
+        np.testing.assert_allclose(shown[label][1], y, atol=1e-9)
+    assert not np.allclose(shown["one"][0], shown["two"][0]), "the two WCSs differ"
+
+
+def test_a_catalog_placed_by_the_sky_keeps_its_given_pixels_on_panels_without_wcs(data):
+    first, second = tan_wcs(), tan_wcs(crpix=(30.0, 15.0))
+    pixels = ([1.0, 2.0], [3.0, 4.0])
+    coords = first.pixel_to_world([10.0, 20.0], [11.0, 21.0])
+    viewer = StampViewer()
+    for label, wcs in (("one", first), ("two", second), ("no wcs", None)):
+        viewer.load_image(NDData(data, wcs=wcs), image_label=label)
+    table = Table({"x": pixels[0], "y": pixels[1], "coord": coords})
+    viewer.load_catalog(table, use_skycoord=True, catalog_label="by sky")
+    viewer.load_catalog(table, use_skycoord=False, catalog_label="by pixels")
+
+    by_sky = markers_by_panel(viewer, "by sky")
+    assert set(by_sky) == {"one", "two", "no wcs"}
+    for label, wcs in (("one", first), ("two", second)):
+        np.testing.assert_allclose(by_sky[label], wcs.world_to_pixel(coords), atol=1e-9)
+    np.testing.assert_array_equal(by_sky["no wcs"], pixels)
+    by_pixels = markers_by_panel(viewer, "by pixels")
+    for label in viewer.image_labels:
+        np.testing.assert_array_equal(by_pixels[label], pixels)
