@@ -38,6 +38,7 @@ from fink_cutout_jupyter.cutouts.stamps import Stamp, to_multi_extension_fits
 from fink_cutout_jupyter.errors import CorruptData
 from fink_cutout_jupyter.surveys import KINDS, SURVEYS, ZTF, Survey
 from fink_cutout_jupyter.widgets.alert_catalog import alert_catalog
+from fink_cutout_jupyter.widgets.image_api import LoadedImage
 from fink_cutout_jupyter.widgets.light_curve import (
     LightCurve,
     client_history,
@@ -153,7 +154,10 @@ class CutoutViewer(StampViewer):
     colormap, `difference_stretch` and `difference_colormap` of Difference's, `interval`,
     `pmin`, `pmax` and `cuts` of the three labels' cuts, `zoom` and `center` of the linked
     viewport. Navigating to another alert keeps each label's cuts, stretch and colormap and the
-    view; the alert's catalog is loaded again for it.
+    view; the alert's catalog is loaded again for it. An alert whose stamp of one kind is
+    corrupt has no image under that label (the API's calls on it raise a `ValueError` saying
+    why; `save` draws it as an empty panel with the reason); the label's cuts, stretch and
+    colormap come back with the next alert that has the stamp.
     """
 
     stretch = traitlets.Unicode()
@@ -211,6 +215,9 @@ class CutoutViewer(StampViewer):
         self._cache: dict[int, dict[str, Stamp | str]] = {}
         self._overlays: dict[str, tuple[list[float], float]] = {}  # kind -> reticle, arcsec/px
         self._overrides: dict[str, set[str]] = {}  # label -> parts the API set: cuts, stretch...
+        # A stamp's label while its alert's stamp is broken: its cuts, stretch and colormap kept
+        # for the next alert that has it (load_image keeps them from the label's image).
+        self._absent: dict[str, LoadedImage] = {}
         self._setting: str | None = None  # the part an API call is setting
         self._sources: dict[str, Any] = {}  # the latest alert's catalog leaves (/history)
         self._markers_from_kernel = False
@@ -343,9 +350,14 @@ class CutoutViewer(StampViewer):
 
     def colormap_of(self, kind: str) -> str:
         """The colormap one stamp is drawn with: the API's where it set one, else the trait."""
-        if "colormap" in self._overrides.get(kind, ()):
-            return self._images[kind].colormap
+        kept = self._kept(kind)
+        if kept is not None and "colormap" in self._overrides.get(kind, ()):
+            return kept.colormap
         return self.difference_colormap if kind == "Difference" else self.colormap
+
+    def _kept(self, kind: str) -> LoadedImage | None:
+        """The label's image: loaded, or kept while this alert's stamp of `kind` is broken."""
+        return self._images.get(kind) or self._absent.get(kind)
 
     def level_scale_of(self, kind: str):
         """Values of one stamp to levels in [0, 1] as shown: its cuts, then its stretch."""
@@ -552,7 +564,8 @@ class CutoutViewer(StampViewer):
         **kwargs: Any,
     ) -> None:
         """A labelled figure of the three stamps as shown, with their colorbars (PNG, PDF,
-        SVG... by the file's suffix).
+        SVG... by the file's suffix); a stamp the alert has corrupt is an empty panel with the
+        reason.
 
         Parameters
         ----------
@@ -610,19 +623,21 @@ class CutoutViewer(StampViewer):
             for kind in KINDS
         }
         shown = [
-            FigureStamp(
+            FigureStamp.missing(kind, self.broken[kind])
+            if kind in self.broken
+            else FigureStamp(
                 kind,
-                stamp.data,
+                self.stamps[kind].data,
                 self.cuts_of(kind),
                 self.colormap_of(kind),
                 kind == "Difference" and self.difference_symmetric,
-                str(stamp.header.get("BUNIT", "")).strip(),
+                str(self.stamps[kind].header.get("BUNIT", "")).strip(),
                 self._stretch_shown(kind),
                 *self._overlays.get(kind, (None, None)),
                 markers=markers[kind],
             )
-            for kind, stamp in self.stamps.items()
-            if kind not in self.broken
+            for kind in KINDS
+            if kind in self.stamps or kind in self.broken
         ]
         names = {kind: self._stretch_name(kind) for kind in KINDS}
         stretches = (
@@ -642,9 +657,11 @@ class CutoutViewer(StampViewer):
         )
 
     def _stretch_shown(self, kind: str):
-        """The stretch name the traits give, or the astropy stretch the API set."""
-        if "stretch" in self._overrides.get(kind, ()):
-            return self._images[kind].stretch
+        """The stretch name the traits give, or the astropy stretch the API set (kept while
+        this alert's stamp of `kind` is broken)."""
+        kept = self._kept(kind)
+        if kept is not None and "stretch" in self._overrides.get(kind, ()):
+            return kept.stretch
         return self.stretch_of(kind)
 
     def _stretch_name(self, kind: str) -> str:
@@ -760,9 +777,12 @@ class CutoutViewer(StampViewer):
         self._next_payloads = payloads
         for kind in KINDS:
             if kind not in self.stamps:
-                self._images.pop(kind, None)
+                if kind in self._images:
+                    self._absent[kind] = self._images.pop(kind)
                 self._payloads.pop(kind, None)
         for kind, stamp in self.stamps.items():
+            if kind in self._absent:  # back: load_image keeps its cuts, stretch and colormap
+                self._images[kind] = self._absent.pop(kind)
             header = stamp.header
             data = NDData(
                 stamp.data,
@@ -779,6 +799,16 @@ class CutoutViewer(StampViewer):
             *(payloads[kind] for kind in KINDS if kind in payloads),
             *(self._payloads[label] for label in others),
         ]
+
+    def _image(self, image_label: str | None) -> tuple[str, LoadedImage]:
+        """The API's image of a label; a stamp this alert lacks (broken) is named with why."""
+        if image_label in self.broken:
+            raise ValueError(
+                f"image_label: alert {self.alert_list.value} has no readable {image_label} "
+                f"stamp ({self.broken[image_label]}); its cuts, stretch and colormap are kept "
+                "for the alerts that have one"
+            )
+        return super()._image(image_label)
 
     def _image_payload(self, image_label: str) -> dict[str, Any]:
         """A stamp's panel as `stamp_payload` makes it (the survey's scale, the reticle); an

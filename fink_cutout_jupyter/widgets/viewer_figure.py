@@ -51,6 +51,8 @@ class FigureStamp:
         The scale bar's scale.
     markers : sequence of FigureMarkers
         Catalogs drawn on the stamp (0-based pixel centres, as `images_figure` takes them).
+    error : str
+        Why the stamp cannot be shown (`missing`): its panel is left empty but for this text.
     """
 
     kind: str
@@ -63,6 +65,13 @@ class FigureStamp:
     alert_position: Sequence[float] | None = None
     arcsec_per_pixel: float | None = None
     markers: Sequence[FigureMarkers] = ()
+    error: str = ""
+
+    @classmethod
+    def missing(cls, kind: str, error: str) -> FigureStamp:
+        """A stamp that cannot be shown (a corrupt one): an empty panel titled `kind`, `error`
+        written in it."""
+        return cls(kind, np.empty((0, 0)), (0.0, 1.0), "gray", error=error or "not readable")
 
 
 def stamps_figure(
@@ -85,6 +94,9 @@ def stamps_figure(
     figure = Figure(figsize=(3.2 * max(len(stamps), 1), 3.9), layout="constrained")
     axes = figure.subplots(1, max(len(stamps), 1), squeeze=False)[0]
     for axis, stamp in zip(axes, stamps, strict=False):
+        if stamp.error:
+            _missing_panel(axis, stamp)
+            continue
         chosen = stamp.stretch or stretch
         if isinstance(chosen, str):
             scale = level_scale(stamp.pixels, chosen, stamp.cuts, stamp.symmetric)
@@ -118,6 +130,26 @@ def stamps_figure(
     figure.suptitle(title)
     figure.text(0.5, -0.02, orientation, ha="center", va="top", wrap=True, size=7)
     return figure
+
+
+def _missing_panel(axis, stamp: FigureStamp) -> None:
+    """An empty square titled with the stamp's kind, the reason it is missing written in it."""
+    import textwrap
+
+    axis.set_title(f"{stamp.kind} (not shown)")
+    axis.set_xticks([])
+    axis.set_yticks([])
+    axis.set_aspect("equal")
+    axis.text(
+        0.5,
+        0.5,
+        textwrap.fill(stamp.error, 34),
+        ha="center",
+        va="center",
+        size=6,
+        color="#a00000",
+        transform=axis.transAxes,
+    )
 
 
 def _reticle(axis, position: Sequence[float], width: int, height: int, flip: bool) -> None:

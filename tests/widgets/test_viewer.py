@@ -783,6 +783,114 @@ def real_ztf_client(tmp_path_factory):
     return CutoutClient(lake=lake)
 
 
+# A real object whose alerts are split across the two files; the middle one's Difference stamp
+# is stored truncated (half its gzip bytes) in a copy of the lake.
+SPLIT_OBJECT = "ZTF18abwvktq"
+TRUNCATED = 1786150935715015004
+
+
+@pytest.fixture(scope="module")
+def truncated_difference_client(tmp_path_factory):
+    """The real ZTF files copied, one alert's Difference stamp cut to half its stored bytes
+    (pyarrow rewrites its file), indexed, read in-process."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from support.real_data import SHARED_DATA
+
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
+
+    root = tmp_path_factory.mktemp("truncated-ztf") / "lake"
+    shutil.copytree(SHARED_DATA / "ztf" / "lake", root)
+    (path,) = [
+        path
+        for path in root.rglob("*.parquet")
+        if TRUNCATED in pq.read_table(path, columns=["candid"])["candid"].to_pylist()
+    ]
+    table = pq.read_table(path)
+    stamps = table["cutoutDifference"].combine_chunks()
+    stored = pc.struct_field(stamps, "stampData").to_pylist()
+    row = table["candid"].to_pylist().index(TRUNCATED)
+    stored[row] = stored[row][: len(stored[row]) // 2]
+    column = pa.StructArray.from_arrays(
+        [pc.struct_field(stamps, "fileName"), pa.array(stored, pa.binary())],
+        ["fileName", "stampData"],
+    )
+    at = table.schema.get_field_index("cutoutDifference")
+    pq.write_table(table.set_column(at, "cutoutDifference", column), path)
+    lake = Lake(root, science_dir="archive/science")
+    build(AlertIndex(lake), lake.nights(), progress=False)
+    return CutoutClient(lake=lake)
+
+
+def test_save_draws_a_broken_stamp_as_an_empty_panel_with_its_reason(
+    truncated_difference_client, tmp_path
+):
+    """The alert whose Difference is truncated, after set_stretch on Difference: the figure has
+    Science and Template drawn, and a Difference panel titled as missing with the reason in it;
+    the title names the stretch kept for Difference."""
+    from astropy.visualization import LogStretch
+
+    viewer = CutoutViewer(SPLIT_OBJECT, client=truncated_difference_client)
+    viewer.set_stretch(LogStretch(), image_label="Difference")
+    viewer.previous()
+    assert viewer.alert == TRUNCATED
+    assert list(viewer.broken) == ["Difference"]
+    viewer.save(tmp_path / "stamps.svg")
+    drawn = (tmp_path / "stamps.svg").read_text()
+    assert drawn.count("<image ") == 2 * 2, "Science and Template, and their colorbars"
+    for title in ("Science", "Template", "Difference (not shown)"):
+        assert f"<!-- {title} -->" in drawn
+    written = "".join(re.findall(r"<!-- (.*?) -->", drawn))  # matplotlib's text, line by line
+    assert "".join(viewer.broken["Difference"].split()) in "".join(written.split())
+    assert "not gzip" in viewer.broken["Difference"]
+    assert "linear (Difference LogStretch)" in drawn
+    viewer.save(tmp_path / "stamps.png")
+    viewer.next()
+    assert viewer.broken == {}
+    viewer.save(tmp_path / "whole.png")
+    with Image.open(tmp_path / "stamps.png") as image, Image.open(tmp_path / "whole.png") as whole:
+        assert image.width == pytest.approx(whole.width, rel=0.05), "three panels, as a whole one"
+
+
+def test_each_labels_rendering_is_kept_across_an_alert_lacking_one_stamp(
+    truncated_difference_client,
+):
+    """set_stretch on Difference, set_colormap on Science, set_cuts on Template, then the alert
+    whose Difference is truncated, then an alert with all three: every label's rendering is the
+    API's again, the Difference curve astropy's LogStretch; meanwhile the missing label says
+    why."""
+    from astropy.visualization import LogStretch
+
+    viewer = CutoutViewer(SPLIT_OBJECT, client=truncated_difference_client)
+    viewer.set_stretch(LogStretch(), image_label="Difference")
+    viewer.set_colormap("viridis", image_label="Science")
+    viewer.set_cuts((100.0, 300.0), image_label="Template")
+    viewer.previous()
+    assert viewer.alert == TRUNCATED
+    assert viewer.image_labels == ("Science", "Template")
+    assert set(viewer.panels.renderings) == {"Science", "Template"}
+    assert viewer.panels.renderings["Science"]["colormap"] == "viridis"
+    assert viewer.panels.renderings["Template"]["cuts"] == [100.0, 300.0]
+    with pytest.raises(ValueError, match=r"image_label: alert \d+ has no readable Difference"):
+        viewer.get_stretch(image_label="Difference")
+    viewer.previous()
+    assert viewer.broken == {}
+    assert set(viewer.panels.renderings) == set(KINDS)
+    sent = viewer.panels.renderings["Difference"]
+    np.testing.assert_array_equal(np.frombuffer(sent["curve"], "<f4"), curve_of(LogStretch()))
+    assert isinstance(viewer.get_stretch(image_label="Difference"), LogStretch)
+    assert viewer.get_colormap(image_label="Science") == "viridis"
+    assert viewer.panels.renderings["Template"]["cuts"] == [100.0, 300.0]
+    viewer.next()
+    viewer.next()
+    assert set(viewer.panels.renderings) == set(KINDS), "and back on the latest alert"
+
+
 def test_a_real_ztf_alerts_catalog_holds_its_nearest_reference_source(real_ztf_client):
     """The reference source's position is the latest alert's ``candidate.ranr/decnr`` (pyarrow
     on the stored file); without a WCS it is in the table, not drawn; the alert is drawn at the

@@ -158,3 +158,24 @@ def test_the_static_images_reticle_and_scale_bar_on_a_real_stamp(real_stamps, fl
     assert yellow[-10:].sum(axis=1).max() == pytest.approx(10 / 1.01 * scale, abs=1.5)
     untouched = with_overlays(image, scale, None, None, flip)
     np.testing.assert_array_equal(untouched, image)
+
+
+def test_a_missing_stamp_is_an_empty_panel_titled_with_its_reason(real_stamps):
+    """A stamp that cannot be shown keeps its place: no image, no colorbar, its kind as the
+    title and the reason written in the panel; the others are drawn as usual."""
+    science = real_stamps["Science"]
+    finite = science[np.isfinite(science)].astype(float)
+    low, high = visualization.ZScaleInterval().get_limits(finite)
+    reason = "the stored Template stamp is not gzip " + "x" * 80  # a long word wraps too
+    shown = [
+        FigureStamp("Science", science, [low, high], "gray"),
+        FigureStamp.missing("Template", reason),
+    ]
+    figure = stamps_figure(shown, "linear", "title")
+    drawn, missing = figure.axes[:2]
+    assert len(drawn.images) == 1
+    assert len(missing.images) == 0
+    assert missing.get_title() == "Template (not shown)"
+    (text,) = missing.texts
+    assert "".join(text.get_text().split()) == "".join(reason.split())
+    assert len(figure.axes) == 3, "one colorbar: the drawn stamp's"
