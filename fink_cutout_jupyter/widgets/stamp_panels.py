@@ -24,6 +24,7 @@ traits let the kernel take over (`StampViewer` uses them; see their help):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import anywidget
@@ -159,6 +160,27 @@ class StampPanels(anywidget.AnyWidget):
     def _add_colormap(self, name: str) -> None:
         if name not in self.colormaps:
             self.colormaps = {**self.colormaps, **colormap_tables([name])}
+
+
+def fitted_center(center: Sequence[float], zoom: float, width: int, height: int) -> list[float]:
+    """The view's centre kept in a first stamp of `width` x `height` pixels when the stamps
+    change shape (another alert's): the stamp's centre at zoom 1 (it is shown whole), else the
+    nearest point of the stamp. View coordinates: pixel ``c`` spans ``c`` to ``c + 1``. The
+    browser applies the same rule (``static/stamp_state.js``'s ``fittedCenter``).
+
+    Parameters
+    ----------
+    center : (x, y)
+        The centre before, in view coordinates.
+    zoom : float
+        The browser's zoom (1: the stamp's larger side fills the panel).
+    width, height : int
+        The new first stamp's shape.
+    """
+    if zoom <= 1:
+        return [width / 2, height / 2]
+    x, y = (float(v) for v in center)
+    return [min(max(x, 0.0), float(width)), min(max(y, 0.0), float(height))]
 
 
 def stretch_curve(stretch) -> bytes:

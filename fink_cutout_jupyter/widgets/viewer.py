@@ -53,7 +53,11 @@ from fink_cutout_jupyter.widgets.stamp_display import (
     orientation_text,
     stamp_payload,
 )
-from fink_cutout_jupyter.widgets.stamp_panels import display_traits, stretch_curve
+from fink_cutout_jupyter.widgets.stamp_panels import (
+    display_traits,
+    fitted_center,
+    stretch_curve,
+)
 from fink_cutout_jupyter.widgets.stamp_viewer import StampViewer
 from fink_cutout_jupyter.widgets.viewer_html import (
     alert_label,
@@ -154,7 +158,9 @@ class CutoutViewer(StampViewer):
     colormap, `difference_stretch` and `difference_colormap` of Difference's, `interval`,
     `pmin`, `pmax` and `cuts` of the three labels' cuts, `zoom` and `center` of the linked
     viewport. Navigating to another alert keeps each label's cuts, stretch and colormap and the
-    view; the alert's catalog is loaded again for it. An alert whose stamp of one kind is
+    view (for stamps of another shape, the zoom, and the centre moved into them:
+    `stamp_panels.fitted_center`, as the browser moves it); the alert's catalog is loaded again
+    for it. An alert whose stamp of one kind is
     corrupt has no image under that label (the API's calls on it raise a `ValueError` saying
     why; `save` draws it as an empty panel with the reason); the label's cuts, stretch and
     colormap come back with the next alert that has the stamp.
@@ -817,19 +823,36 @@ class CutoutViewer(StampViewer):
             return self._next_payloads[image_label]
         return super()._image_payload(image_label)
 
-    def _current_view(self) -> tuple[dict[str, Any], float, list] | None:
-        """Each label's viewport in pixels and the browser's zoom and centre (None before the
-        first stamps)."""
+    def _current_view(self) -> tuple[dict[str, Any], float, list, tuple[int, int], float] | None:
+        """Each label's viewport in pixels, the browser's zoom and centre, the first image's
+        shape (the view's grid) and its viewport's zoom, unclamped (None before the first
+        stamps)."""
         if not self._images:
             return None
         viewports = {label: self._pixel_viewport(image) for label, image in self._images.items()}
-        return viewports, self.panels.zoom, list(self.panels.center)
+        first = next(iter(self._images))
+        zoom = self._view_of(first)[2]
+        shape = self._images[first].shape
+        return viewports, self.panels.zoom, list(self.panels.center), shape, zoom
 
-    def _restore_view(self, viewports, zoom: float, center: list) -> None:
-        """The view as it was before another alert's stamps were loaded."""
-        kept = next(iter(viewports.values()))
-        for label in self._images:
-            self._store_pixel_viewport(label, *viewports.get(label, kept))
+    def _restore_view(
+        self, viewports, zoom: float, center: list, shape: tuple[int, int], api_zoom: float
+    ) -> None:
+        """The view as it was before another alert's stamps were loaded; if the first stamp
+        has another shape, the zoom kept and the centre fitted to it (`fitted_center`, as the
+        browser fits it), every label's viewport that view."""
+        if not self._images:
+            return
+        first = next(iter(self._images.values()))
+        if first.shape == shape:
+            kept = next(iter(viewports.values()))
+            for label in self._images:
+                self._store_pixel_viewport(label, *viewports.get(label, kept))
+        else:
+            height, width = first.shape
+            center = fitted_center(center, zoom, width, height)
+            for label in self._images:
+                self._store_view(label, center[0], center[1], api_zoom)
         self._from_kernel = True
         try:
             self.panels.zoom, self.panels.center = zoom, center

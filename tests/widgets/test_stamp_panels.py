@@ -351,3 +351,67 @@ def test_the_browser_reads_a_rendering_curve_as_numpy_interpolates_it():
     assert json.loads(levels.stdout) == pytest.approx(expected.tolist(), abs=1e-12)
     assert expected.tolist()[:2] == [0, 0], "below the cuts: the first sample"
     assert expected.tolist()[-4:] == [1, 1, 1, 0], "above: the last; 1e9 and -1e9 clipped"
+
+
+FIT_IN_NODE = """
+import { prepareStamps } from "./stamp_state.js";
+const stamp = ([height, width]) => ({
+  kind: "Science", width, height, pixels: new DataView(new ArrayBuffer(4 * width * height)),
+});
+const results = JSON.parse(process.argv[1]).map(([before, after, zoom, center]) => {
+  const traits = { zoom, center, stamps: [stamp(after)] };
+  const model = { get: (name) => traits[name], set: (name, value) => { traits[name] = value; },
+                  save_changes: () => {} };
+  const state = { model, prepared: [{ stamp: stamp(before), pixels: [0] }] };
+  prepareStamps(state);
+  return traits.center;
+});
+console.log(JSON.stringify(results));
+"""
+
+
+def test_the_browser_fits_the_view_to_stamps_of_another_shape_as_the_kernel_does():
+    """New stamps of another shape: the browser's centre is the kernel's `fitted_center` (the
+    stamp's centre at zoom 1, else the nearest point of the stamp); stamps of the same shape
+    leave the view as it was."""
+    from fink_cutout_jupyter.widgets.stamp_panels import fitted_center
+
+    node = shutil.which("node")
+    if node is None:
+        message = "node is missing: apt-get install nodejs (CI has it for npm and biome)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    cases = [
+        ((63, 63), (63, 40), 4.0, [55.5, 10.5]),  # right of the narrower stamp: its edge
+        ((63, 63), (63, 40), 4.0, [-3.0, 70.0]),  # beyond two sides: the corner
+        ((63, 63), (63, 40), 4.0, [12.25, 50.5]),  # inside: kept
+        ((63, 63), (63, 40), 1.0, [20.0, 31.5]),  # whole: centred
+        ((30, 30), (63, 63), 1.0, [15.0, 15.0]),  # Rubin to ZTF, whole
+        ((63, 63), (30, 30), 2.0, [40.0, 45.0]),
+        ((63, 63), (63, 63), 4.0, [80.0, -5.0]),  # the same shape: as it was, even outside
+    ]
+    fitted = subprocess.run(
+        [node, "--input-type=module", "-e", FIT_IN_NODE, json.dumps(cases)],
+        cwd=STATIC,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert fitted.returncode == 0, fitted.stderr
+    browser = json.loads(fitted.stdout)
+    kernel = [
+        center if before == after else fitted_center(center, zoom, after[1], after[0])
+        for before, after, zoom, center in cases
+    ]
+    assert browser == kernel
+    assert browser == [
+        [40.0, 10.5],
+        [0.0, 63.0],
+        [12.25, 50.5],
+        [20.0, 31.5],
+        [31.5, 31.5],
+        [30.0, 30.0],
+        [80.0, -5.0],
+    ]

@@ -891,6 +891,97 @@ def test_each_labels_rendering_is_kept_across_an_alert_lacking_one_stamp(
     assert set(viewer.panels.renderings) == set(KINDS), "and back on the latest alert"
 
 
+# The same object in another copy, its oldest alert's three stamps cut to their first 40
+# columns (as a stamp at a CCD's edge is narrower than 63 pixels).
+CROPPED, CROPPED_WIDTH = 1786109905715015005, 40
+
+
+@pytest.fixture(scope="module")
+def cropped_alert_client(tmp_path_factory):
+    """The real ZTF files copied, the stamps of alert `CROPPED` stored 63 x 40 (astropy writes
+    the first 40 columns of each, gzipped; pyarrow rewrites its file), indexed, in-process."""
+    import gzip
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from support.real_data import SHARED_DATA
+
+    from fink_cutout_jupyter.index.build import build
+    from fink_cutout_jupyter.index.lookup import AlertIndex
+    from fink_cutout_jupyter.storage.lake import Lake
+
+    root = tmp_path_factory.mktemp("cropped-ztf") / "lake"
+    shutil.copytree(SHARED_DATA / "ztf" / "lake", root)
+    (path,) = [
+        path
+        for path in root.rglob("*.parquet")
+        if CROPPED in pq.read_table(path, columns=["candid"])["candid"].to_pylist()
+    ]
+    table = pq.read_table(path)
+    row = table["candid"].to_pylist().index(CROPPED)
+    for kind in KINDS:
+        name = f"cutout{kind}"
+        stamps = table[name].combine_chunks()
+        stored = pc.struct_field(stamps, "stampData").to_pylist()
+        with fits.open(io.BytesIO(gzip.decompress(stored[row])), ignore_missing_simple=True) as h:
+            hdu = fits.PrimaryHDU(h[0].data[:, :CROPPED_WIDTH].astype(">f4"))
+            hdu.header["BUNIT"] = h[0].header["BUNIT"]
+        written = io.BytesIO()
+        hdu.writeto(written)
+        stored[row] = gzip.compress(written.getvalue())
+        column = pa.StructArray.from_arrays(
+            [pc.struct_field(stamps, "fileName"), pa.array(stored, pa.binary())],
+            ["fileName", "stampData"],
+        )
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    pq.write_table(table, path)
+    lake = Lake(root, science_dir="archive/science")
+    build(AlertIndex(lake), lake.nights(), progress=False)
+    return CutoutClient(lake=lake)
+
+
+def test_the_view_moves_into_an_alerts_narrower_stamps(cropped_alert_client):
+    """Zoomed on the right of the 63 x 63 stamps, then the alert whose stamps are 63 x 40: the
+    zoom stays and the centre moves to the nearest point of the new stamps (view x = 40, their
+    right edge), the kernel's viewport of each label and the browser's centre the same point;
+    at zoom 1 each alert's stamps are shown whole, centred."""
+    viewer = CutoutViewer(SPLIT_OBJECT, client=cropped_alert_client)
+    latest = viewer.alert
+    assert viewer.stamps["Science"].data.shape == (63, 63)
+    viewer.panels.zoom, viewer.panels.center = 4.0, [55.5, 10.5]  # the browser's zoom and pan
+    viewer.show_alert(CROPPED)
+    for kind in KINDS:
+        stored = stored_bytes_shape(cropped_alert_client, CROPPED, kind)
+        assert viewer.stamps[kind].data.shape == stored == (63, CROPPED_WIDTH)
+    assert (viewer.panels.zoom, viewer.panels.center) == (4.0, [40.0, 10.5])
+    for kind in KINDS:
+        got = viewer.get_viewport(image_label=kind)
+        assert got["center"] == pytest.approx((39.5, 10.0)), "pixel = view - 0.5, in the image"
+        assert got["fov"] == pytest.approx(63 / 4)
+    viewer.panels.zoom, viewer.panels.center = 1.0, [20.0, 31.5]  # the browser's reset
+    viewer.show_alert(latest)
+    assert (viewer.panels.zoom, viewer.panels.center) == (1.0, [31.5, 31.5]), "whole, centred"
+    assert viewer.get_viewport(image_label="Science") == {
+        "center": (31.0, 31.0),
+        "fov": 63.0,
+        "image_label": "Science",
+    }
+    viewer.show_alert(CROPPED)
+    assert viewer.panels.center == [20.0, 31.5]
+    got = viewer.get_viewport(image_label="Difference")
+    assert got["center"] == pytest.approx((19.5, 31.0))
+
+
+def stored_bytes_shape(client, candid, kind) -> tuple[int, int]:
+    """A stamp's shape as astropy reads the FITS bytes the client returns."""
+    with fits.open(
+        io.BytesIO(client.fits_bytes(SPLIT_OBJECT, candid, kind)), ignore_missing_simple=True
+    ) as hdul:
+        return hdul[0].data.shape
+
+
 def test_a_real_ztf_alerts_catalog_holds_its_nearest_reference_source(real_ztf_client):
     """The reference source's position is the latest alert's ``candidate.ranr/decnr`` (pyarrow
     on the stored file); without a WCS it is in the table, not drawn; the alert is drawn at the

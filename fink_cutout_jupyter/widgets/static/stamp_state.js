@@ -32,12 +32,29 @@ export function saveTrait(model, name, value) {
   model.save_changes();
 }
 
+// New stamps: their pixels and statistics; if the first drawn has another shape than before
+// (another alert's), the view's centre is fitted to it (`fittedCenter`), as the kernel fits it.
 export function prepareStamps(state) {
+  const before = firstDrawn(state)?.stamp;
   state.prepared = state.model.get("stamps").map((stamp) => {
     if (!stamp.pixels) return { stamp };
     const pixels = floats(stamp.pixels);
     return { stamp, pixels, stats: statistics(pixels) };
   });
+  const base = firstDrawn(state)?.stamp;
+  if (!before || !base || (before.width === base.width && before.height === base.height)) return;
+  const model = state.model;
+  const center = model.get("center");
+  const fitted = fittedCenter(center, model.get("zoom"), base.width, base.height);
+  if (fitted[0] !== center[0] || fitted[1] !== center[1]) saveTrait(model, "center", fitted);
+}
+
+// The view's centre in a first stamp of `width` x `height` (view coordinates: pixel c spans c
+// to c + 1): the stamp's centre at zoom 1 (shown whole), else the nearest point of the stamp.
+// stamp_panels.fitted_center, the kernel's copy of this rule.
+export function fittedCenter([x, y], zoom, width, height) {
+  if (zoom <= 1) return [width / 2, height / 2];
+  return [Math.min(Math.max(x, 0), width), Math.min(Math.max(y, 0), height)];
 }
 
 // The first stamp with pixels: its grid is the view's (the others scale to it).
