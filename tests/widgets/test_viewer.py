@@ -791,40 +791,12 @@ TRUNCATED = 1786150935715015004
 
 @pytest.fixture(scope="module")
 def truncated_difference_client(tmp_path_factory):
-    """The real ZTF files copied, one alert's Difference stamp cut to half its stored bytes
-    (pyarrow rewrites its file), indexed, read in-process."""
-    import shutil
-
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-    from support.real_data import SHARED_DATA
-
-    from fink_cutout_jupyter.index.build import build
-    from fink_cutout_jupyter.index.lookup import AlertIndex
-    from fink_cutout_jupyter.storage.lake import Lake
+    """The real ZTF files copied, one alert's Difference stamp cut to half its stored bytes,
+    indexed, read in-process."""
+    from support.stamp_edits import edited_ztf_lake, truncated
 
     root = tmp_path_factory.mktemp("truncated-ztf") / "lake"
-    shutil.copytree(SHARED_DATA / "ztf" / "lake", root)
-    (path,) = [
-        path
-        for path in root.rglob("*.parquet")
-        if TRUNCATED in pq.read_table(path, columns=["candid"])["candid"].to_pylist()
-    ]
-    table = pq.read_table(path)
-    stamps = table["cutoutDifference"].combine_chunks()
-    stored = pc.struct_field(stamps, "stampData").to_pylist()
-    row = table["candid"].to_pylist().index(TRUNCATED)
-    stored[row] = stored[row][: len(stored[row]) // 2]
-    column = pa.StructArray.from_arrays(
-        [pc.struct_field(stamps, "fileName"), pa.array(stored, pa.binary())],
-        ["fileName", "stampData"],
-    )
-    at = table.schema.get_field_index("cutoutDifference")
-    pq.write_table(table.set_column(at, "cutoutDifference", column), path)
-    lake = Lake(root, science_dir="archive/science")
-    build(AlertIndex(lake), lake.nights(), progress=False)
-    return CutoutClient(lake=lake)
+    return CutoutClient(lake=edited_ztf_lake(root, {TRUNCATED: {"Difference": truncated}}))
 
 
 def test_save_draws_a_broken_stamp_as_an_empty_panel_with_its_reason(
@@ -898,48 +870,13 @@ CROPPED, CROPPED_WIDTH = 1786109905715015005, 40
 
 @pytest.fixture(scope="module")
 def cropped_alert_client(tmp_path_factory):
-    """The real ZTF files copied, the stamps of alert `CROPPED` stored 63 x 40 (astropy writes
-    the first 40 columns of each, gzipped; pyarrow rewrites its file), indexed, in-process."""
-    import gzip
-    import shutil
-
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-    from support.real_data import SHARED_DATA
-
-    from fink_cutout_jupyter.index.build import build
-    from fink_cutout_jupyter.index.lookup import AlertIndex
-    from fink_cutout_jupyter.storage.lake import Lake
+    """The real ZTF files copied, the stamps of alert `CROPPED` stored 63 x 40 (their first 40
+    columns), indexed, read in-process."""
+    from support.stamp_edits import edited_ztf_lake, first_columns
 
     root = tmp_path_factory.mktemp("cropped-ztf") / "lake"
-    shutil.copytree(SHARED_DATA / "ztf" / "lake", root)
-    (path,) = [
-        path
-        for path in root.rglob("*.parquet")
-        if CROPPED in pq.read_table(path, columns=["candid"])["candid"].to_pylist()
-    ]
-    table = pq.read_table(path)
-    row = table["candid"].to_pylist().index(CROPPED)
-    for kind in KINDS:
-        name = f"cutout{kind}"
-        stamps = table[name].combine_chunks()
-        stored = pc.struct_field(stamps, "stampData").to_pylist()
-        with fits.open(io.BytesIO(gzip.decompress(stored[row])), ignore_missing_simple=True) as h:
-            hdu = fits.PrimaryHDU(h[0].data[:, :CROPPED_WIDTH].astype(">f4"))
-            hdu.header["BUNIT"] = h[0].header["BUNIT"]
-        written = io.BytesIO()
-        hdu.writeto(written)
-        stored[row] = gzip.compress(written.getvalue())
-        column = pa.StructArray.from_arrays(
-            [pc.struct_field(stamps, "fileName"), pa.array(stored, pa.binary())],
-            ["fileName", "stampData"],
-        )
-        table = table.set_column(table.schema.get_field_index(name), name, column)
-    pq.write_table(table, path)
-    lake = Lake(root, science_dir="archive/science")
-    build(AlertIndex(lake), lake.nights(), progress=False)
-    return CutoutClient(lake=lake)
+    crop = first_columns(CROPPED_WIDTH)
+    return CutoutClient(lake=edited_ztf_lake(root, {CROPPED: dict.fromkeys(KINDS, crop)}))
 
 
 def test_the_view_moves_into_an_alerts_narrower_stamps(cropped_alert_client):
