@@ -228,9 +228,10 @@ class ImageDisplay:
 
         Notes
         -----
-        The image's viewport is reset to show it whole, centred; other images' viewports do
-        not change. An astropy HDU (or HDU list: its first image) is taken as a FITS file is.
-        Nothing changes if the image is refused.
+        The image's viewport is reset to show it whole, centred (whatever the shape of the
+        image it replaces); other images' viewports do not change here (a widget showing one
+        view for all, as `StampViewer`, gives them that view). An astropy HDU (or HDU list:
+        its first image) is taken as a FITS file is. Nothing changes if the image is refused.
         """
         from astropy.visualization import LinearStretch, ZScaleInterval
 

@@ -21,8 +21,10 @@ larger side whole. Here:
   WCS, an angular fov likewise); and the browser with them: zoom = max(height, width) / fov in
   pixels. The browser zooms between 1 and ``panels.max_zoom``: a wider or narrower fov is kept
   by the API (and `get_viewport` returns it) but shown clamped to those limits.
-- Loading an image resets its own viewport to the whole image and shows it; the other images
-  keep theirs until the next ``set_viewport`` or pan.
+- Loading an image resets its viewport to the whole image, centred (loaded again under its label
+  with another shape too: no centre of the old image is kept), and shows it: the other images
+  take that view, as the browser shows them (each at the loaded image's centre scaled by width,
+  zoom 1: its larger side whole).
 - A pan or zoom in the browser sets every image's viewport (centre and fov in pixels, kept in
   the kind each holds).
 """
@@ -84,6 +86,7 @@ class StampViewer(ImageDisplay, widgets.VBox):
 
     def _image_loaded(self, image_label: str) -> None:
         self._payloads[image_label] = self._image_payload(image_label)
+        self._link_views(image_label)
         with self.panels.hold_sync():
             self.panels.stamps = [self._payloads[label] for label in self._images]
             self._push_rendering(image_label)
@@ -94,11 +97,16 @@ class StampViewer(ImageDisplay, widgets.VBox):
         self._push_rendering(image_label)
 
     def _viewport_changed(self, image_label: str) -> None:
+        self._link_views(image_label)
+        self._push_view(image_label)
+
+    def _link_views(self, image_label: str) -> None:
+        """Every other image's viewport set to the view `image_label`'s gives the browser (the
+        panels share it)."""
         view = self._view_of(image_label)
         for label in self._images:
             if label != image_label:
                 self._store_view(label, *view)
-        self._push_view(image_label)
 
     def _catalog_changed(self, catalog_label: str) -> None:
         self._push_markers()

@@ -107,7 +107,7 @@ def test_renderings_are_astropys_cuts_and_stretch_on_the_finite_pixels(data):
     assert viewer.panels.renderings["a"]["cuts"] == [10.0, 20.0]
 
 
-def test_set_viewport_moves_every_image_and_the_browser_loading_does_not(data):
+def test_set_viewport_moves_every_image_and_the_browser_and_loading_shows_the_new_one(data):
     wcs = tan_wcs()
     viewer = StampViewer()
     viewer.load_image(data, image_label="plain")
@@ -130,7 +130,13 @@ def test_set_viewport_moves_every_image_and_the_browser_loading_does_not(data):
     assert viewer.panels.center == pytest.approx([float(x) + 0.5, float(y) + 0.5])
 
     viewer.load_image(data[:10, :10], image_label="third")
-    assert viewer.get_viewport(image_label="plain")["fov"] == pytest.approx(8)
+    # the browser shows the third whole, at its centre; the others at that view (scaled by
+    # width: 64 / 10), whole too
+    assert viewer.get_viewport(image_label="plain") == {
+        "center": pytest.approx((5 * 6.4 - 0.5, 5 * 6.4 - 0.5)),
+        "fov": pytest.approx(64),
+        "image_label": "plain",
+    }
     assert viewer.get_viewport(image_label="third") == {
         "center": (4.5, 4.5),
         "fov": 10.0,
@@ -706,3 +712,72 @@ def test_a_catalog_placed_by_the_sky_keeps_its_given_pixels_on_panels_without_wc
     by_pixels = markers_by_panel(viewer, "by pixels")
     for label in viewer.image_labels:
         np.testing.assert_array_equal(by_pixels[label], pixels)
+
+
+def browser_viewport(viewer: StampViewer, label: str) -> tuple[tuple[float, float], float]:
+    """What static/stamp_geometry.js shows of image `label` (its viewTransform): the view centre
+    (the first image's pixel edges) times the image's width over the first's, minus half a
+    pixel for astropy's pixel centres; its larger side over the zoom."""
+    first = viewer.get_image(viewer.image_labels[0])
+    width = np.shape(getattr(first, "data", first))[1]
+    image = viewer.get_image(label)
+    own_height, own_width = np.shape(getattr(image, "data", image))
+    ratio = own_width / width
+    view_x, view_y = viewer.panels.center
+    fov = max(own_height, own_width) / viewer.panels.zoom
+    return (view_x * ratio - 0.5, view_y * ratio - 0.5), fov
+
+
+def assert_shown_as_the_api_says(viewer: StampViewer) -> None:
+    for label in viewer.image_labels:
+        (x, y), fov = browser_viewport(viewer, label)
+        kept = viewer.get_viewport("pixel", image_label=label)
+        assert kept["center"] == pytest.approx((x, y), abs=1e-9), label
+        assert kept["fov"] == pytest.approx(fov, rel=1e-12), label
+
+
+def test_a_non_square_image_round_trips_its_viewport_exactly_beside_another_shape(data):
+    wide = np.random.default_rng(5).normal(size=(40, 70))
+    viewer = StampViewer()
+    viewer.load_image(wide, image_label="wide")  # 40 x 70
+    viewer.set_viewport(center=(10.25, 12.75), fov=16.5)
+    assert viewer.get_viewport() == {"center": (10.25, 12.75), "fov": 16.5, "image_label": "wide"}
+    assert viewer.panels.zoom == 70 / 16.5
+    assert viewer.panels.center == [10.75, 13.25]
+
+    viewer.load_image(wide.T, image_label="tall")  # 70 x 40
+    for label, center, fov in (("tall", (20.0, 50.5), 10.0), ("wide", (60.5, 3.0), 35.0)):
+        viewer.set_viewport(center=center, fov=fov, image_label=label)
+        assert viewer.get_viewport(image_label=label) == {
+            "center": center,
+            "fov": fov,
+            "image_label": label,
+        }
+        assert_shown_as_the_api_says(viewer)
+
+
+def test_loading_an_image_shows_it_whole_and_every_viewport_says_what_the_browser_shows(data):
+    """The browser shows the panels at one view: loading an image shows it whole (zoom 1, its
+    centre), so the other images' viewports are that view too; an image loaded again under
+    its label with another shape is centred on itself, not on where the old one was."""
+    wcs = tan_wcs()
+    viewer = StampViewer()
+    viewer.load_image(NDData(data, wcs=wcs), image_label="sky")  # 40 x 64
+    viewer.load_image(data[:, :50], image_label="plain")  # 40 x 50
+    viewer.set_viewport(center=(55.0, 35.0), fov=6, image_label="sky")
+    assert_shown_as_the_api_says(viewer)
+
+    viewer.load_image(data[:12, :20], image_label="sky")  # the first image, now 12 x 20
+    assert viewer.get_viewport("pixel", image_label="sky") == {
+        "center": (9.5, 5.5),
+        "fov": 20.0,
+        "image_label": "sky",
+    }
+    assert (viewer.panels.zoom, viewer.panels.center) == (1.0, [10.0, 6.0])
+    assert_shown_as_the_api_says(viewer)
+    plain = viewer.get_viewport(image_label="plain")
+    assert plain["fov"] == pytest.approx(50.0), "the browser shows it whole too"
+
+    viewer.load_image(data[:30, :30], image_label="third")
+    assert viewer.get_viewport(image_label="third")["center"] == (14.5, 14.5)
+    assert_shown_as_the_api_says(viewer)
