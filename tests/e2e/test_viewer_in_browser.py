@@ -8,6 +8,7 @@ WCS) and the scale bar's length in arcsec, the hover readout's values, offsets a
 """
 
 import io
+import json
 import os
 import re
 import shutil
@@ -32,10 +33,12 @@ from support.browser import (
     require_chromium,
     run_notebook,
     wait_for_change,
+    wait_for_idle_kernel,
 )
 from support.real_data import REPOSITORY
 from support.rewrites import stored_stamps
 from support.servers import free_port, wait_for_http
+from support.stamp_edits import edited_ztf_lake, first_columns
 
 from fink_cutout_jupyter.demo.ztf import DEMO_OBJECT_ID
 from fink_cutout_jupyter.surveys import LSST, ZTF
@@ -48,6 +51,10 @@ MINUS, TIMES = "\u2212", "\u00d7"  # as the readout and the zoom label write the
 NUMBER = r"([-+\u2212]?[0-9.]+(?:e[-+]?\d+)?)"
 SOLAR_SYSTEM_OBJECT = 21163624394469969  # '2004 JQ12' in the real Rubin alerts
 KINDS3 = ("Science", "Template", "Difference")
+# A real ZTF object whose oldest alert's stamps are stored 63 x 40 in a copy of the lake (their
+# first 40 columns, as a stamp at a CCD's edge is narrower): the view moves into them.
+SPLIT_OBJECT, CROPPED, CROPPED_WIDTH = "ZTF18abwvktq", 1786109905715015005, 40
+BACKGROUND = np.array([0xF4, 0xF4, 0xF4])  # a panel where no stamp is drawn
 
 
 def rgb_of(css: str) -> np.ndarray:
@@ -142,6 +149,26 @@ def jupyter(demo, rubin_root, tmp_path_factory):
             "from fink_cutout_jupyter import CutoutClient, CutoutViewer\n"
             f"CutoutViewer(ss_object_id={SOLAR_SYSTEM_OBJECT}, "
             f'client=CutoutClient(lake="{rubin_root}"))'
+        )
+    )
+    edited = edited_ztf_lake(
+        home / "edited-lake", {CROPPED: dict.fromkeys(KINDS3, first_columns(CROPPED_WIDTH))}
+    )
+    view = (
+        "views = {k: v.get_viewport(image_label=k) for k in v.image_labels}\n"
+        'print("TAG", json.dumps({"alert": v.alert, "zoom": v.zoom, "center": v.center, '
+        '"viewports": {k: [*map(float, w["center"]), float(w["fov"])] '
+        "for k, w in views.items()}}))"
+    )
+    (root / "shapes.ipynb").write_text(
+        notebook(
+            "import json\n"
+            "from fink_cutout_jupyter import CutoutClient, CutoutViewer\n"
+            "from fink_cutout_jupyter.storage.lake import Lake\n"
+            f'lake = Lake("{edited.uri}", science_dir="archive/science")\n'
+            f'v = CutoutViewer("{SPLIT_OBJECT}", client=CutoutClient(lake=lake))\nv',
+            view.replace("TAG", "BEFORE"),
+            view.replace("TAG", "AFTER"),
         )
     )
     port = free_port()
@@ -673,3 +700,67 @@ async def test_a_gallery_pages_labels_by_keyboard_and_shows_unknown_ids(jupyter,
     assert printed.startswith("LABELS 3 ['bogus', 'real', 'real']")
     for identifier in ids[:3]:
         assert identifier in printed
+
+
+async def run_cell(page, index: int, printed: str | None = None) -> str:
+    """Run the notebook's cell `index`; what it printed, when it prints `printed`."""
+    cell = page.locator(".jp-NotebookPanel:visible .jp-CodeCell").nth(index)
+    await cell.locator(".jp-InputArea-editor").click()
+    await page.keyboard.press("Shift+Enter")
+    if printed is None:
+        return ""
+    output = cell.locator(".jp-OutputArea-output").filter(has_text=printed)
+    await output.wait_for(timeout=60_000)
+    return await output.inner_text()
+
+
+async def test_the_view_moves_into_narrower_stamps_in_the_browser_and_the_kernel(jupyter):
+    """Zoomed by the wheel on the right of the 63 x 63 stamps, then the previous buttons to the
+    alert whose stamps are 63 x 40: the zoom stays, the centre is their right edge (view x 40)
+    in the browser and in every label's `get_viewport` (pixel 39.5), and the panels show the
+    stamps' right edge at their middle, nothing right of it."""
+    async with browser_page("viewer_shapes") as page:
+        await page.goto(f"{jupyter}/lab/tree/shapes.ipynb?token={TOKEN}")
+        await page.locator(".jp-NotebookPanel:visible").first.wait_for(timeout=120_000)
+        await wait_for_idle_kernel(f"{jupyter}/api/sessions", HEADERS, "shapes.ipynb")
+        await run_cell(page, 0)
+        viewer = page.locator(".jp-NotebookPanel:visible .fink-cutout-viewer").first
+        canvases = viewer.locator("canvas.fink-stamp-canvas")
+        await canvases.nth(2).wait_for(state="visible", timeout=120_000)
+        await overlays_off(page, viewer, canvases.nth(0))
+        box = await canvases.nth(0).bounding_box()
+        await page.mouse.move(box["x"] + box["width"] * 0.95, box["y"] + box["height"] * 0.4)
+        for _ in range(6):
+            await page.mouse.wheel(0, -100)
+        zoom = viewer.locator(".fink-zoom")
+        await page.wait_for_function(
+            f"e => e.textContent === 'zoom 3.81{TIMES}'", arg=await zoom.element_handle()
+        )
+        before = json.loads((await run_cell(page, 1, "BEFORE")).split("BEFORE", 1)[1])
+        assert before["center"][0] > CROPPED_WIDTH, "the view's centre right of the new stamps"
+        title = viewer.locator(".widget-html").first
+        for _ in range(2):
+            await viewer.get_by_role("button", name="◀ previous").click()
+            await page.wait_for_timeout(500)
+        await page.wait_for_function(
+            "([e, id]) => e.innerText.includes(`alert ${id}`)",
+            arg=[await title.element_handle(), str(CROPPED)],
+        )
+        for _ in range(100):
+            drawn = [await canvas_rgb(canvases.nth(i)) for i in range(3)]
+            if all((d[:, 122:] == BACKGROUND).all() for d in drawn):
+                break
+            await page.wait_for_timeout(100)
+        after = json.loads((await run_cell(page, 2, "AFTER")).split("AFTER", 1)[1])
+    assert after["alert"] == CROPPED
+    assert after["zoom"] == before["zoom"] == pytest.approx(1.25**6)
+    assert after["center"] == [CROPPED_WIDTH, before["center"][1]]
+    for kind in KINDS3:
+        x, y, fov = after["viewports"][kind]
+        assert (x, y) == pytest.approx((CROPPED_WIDTH - 0.5, before["center"][1] - 0.5))
+        assert fov == pytest.approx(63 / after["zoom"])
+    size = drawn[0].shape[1]
+    for canvas in drawn:
+        assert (canvas[:, size // 2 + 2 :] == BACKGROUND).all(), "nothing right of the edge"
+        shown = (canvas[:, : size // 2 - 2] != BACKGROUND).any(axis=-1)
+        assert shown.mean() > 0.99, "the stamp fills the left half"
