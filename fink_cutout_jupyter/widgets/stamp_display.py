@@ -176,10 +176,14 @@ def alert_pixel(
     wcs, width: int, height: int, ra: float | None = None, dec: float | None = None
 ) -> list[float]:
     """Where the alert is on the stamp, as [column, row] with pixel ``c`` spanning ``c`` to
-    ``c + 1`` (the view's coordinates): the alert's (ra, dec) through the stamp's WCS, else the
-    stamp's centre (where Fink cuts the stamp around the alert)."""
+    ``c + 1`` (the view's coordinates): the alert's (ra, dec), ICRS, through the stamp's WCS
+    (in its frame), else the stamp's centre (where Fink cuts the stamp around the alert)."""
     if wcs is not None and ra is not None and dec is not None:
-        column, row = (float(v) for v in wcs.world_to_pixel_values(ra, dec))
+        from astropy import units as u
+        from astropy.coordinates import SkyCoord
+
+        position = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs")  # into the WCS's frame
+        column, row = (float(v) for v in _high_level(wcs).world_to_pixel(position))
         if math.isfinite(column) and math.isfinite(row):
             return [column + 0.5, row + 0.5]  # astropy's pixel centres are whole numbers
     return [width / 2, height / 2]
@@ -246,16 +250,61 @@ def celestial_wcs(header):
     return celestial
 
 
-def sky_positions(wcs, width: int, height: int) -> dict[str, Any]:
-    """RA and Dec (degrees, float64, row 0 first) of every pixel's centre, from the WCS."""
-    columns, rows = np.meshgrid(np.arange(width), np.arange(height))
-    ra, dec = wcs.pixel_to_world_values(columns.ravel(), rows.ravel())
-    frame = str(wcs.wcs.radesys or "ICRS").strip() or "ICRS"
+# A celestial WCS's world axes by their physical type (APE 14's, astropy's
+# ``world_axis_physical_types``): the name the readout gives each.
+SKY_AXIS_NAMES = {
+    "pos.eq.ra": "RA",
+    "pos.eq.dec": "Dec",
+    "pos.galactic.lon": "GLON",
+    "pos.galactic.lat": "GLAT",
+    "pos.ecliptic.lon": "ELON",
+    "pos.ecliptic.lat": "ELAT",
+    "pos.supergalactic.lon": "SLON",
+    "pos.supergalactic.lat": "SLAT",
+}
+
+
+def sky_axes(wcs) -> tuple[list[str], tuple[int, int]]:
+    """A celestial WCS's axis names, longitude first (RA, Dec; GLON, GLAT; ELON, ELAT...: from
+    its ``world_axis_physical_types``), and their world axes' indices (CTYPE1 may be DEC)."""
+    types = [str(kind) for kind in wcs.world_axis_physical_types]
+    longitude = next((i for i, kind in enumerate(types) if kind.endswith((".ra", ".lon"))), 0)
+    latitude = next((i for i, kind in enumerate(types) if kind.endswith((".dec", ".lat"))), 1)
+    names = [SKY_AXIS_NAMES.get(types[i], f"world {i + 1}") for i in (longitude, latitude)]
+    return names, (longitude, latitude)
+
+
+def sky_frame(wcs) -> str:
+    """A celestial WCS's frame as the readout names it: RADESYS for RA and Dec (ICRS when it
+    names none), else astropy's frame (``Galactic``...); what was assumed reading it after."""
+    from astropy.wcs.utils import wcs_to_celestial_frame
+
+    names, _ = sky_axes(wcs)
+    equatorial = names == ["RA", "Dec"]
+    radesys = str(getattr(getattr(wcs, "wcs", None), "radesys", "") or "").strip()
+    if equatorial:
+        frame = radesys or "ICRS"
+    else:
+        try:
+            frame = type(wcs_to_celestial_frame(wcs)).__name__
+        except (ValueError, TypeError, AttributeError):
+            frame = "unknown frame"
     assumed = getattr(wcs, "assumed", "")
+    return f"{frame}, {assumed}" if assumed else frame
+
+
+def sky_positions(wcs, width: int, height: int) -> dict[str, Any]:
+    """Every pixel's centre on the sky (degrees, float64, row 0 first), from the WCS: ``ra``
+    holds the longitude and ``dec`` the latitude of its frame, whose axes ``axes`` names (RA,
+    Dec; GLON, GLAT...) and ``frame`` (`sky_frame`)."""
+    columns, rows = np.meshgrid(np.arange(width), np.arange(height))
+    world = wcs.pixel_to_world_values(columns.ravel(), rows.ravel())
+    names, (longitude, latitude) = sky_axes(wcs)
     return {
-        "frame": f"{frame}, {assumed}" if assumed else frame,
-        "ra": np.asarray(ra, dtype="<f8").tobytes(),
-        "dec": np.asarray(dec, dtype="<f8").tobytes(),
+        "frame": sky_frame(wcs),
+        "axes": names,
+        "ra": np.asarray(world[longitude], dtype="<f8").tobytes(),
+        "dec": np.asarray(world[latitude], dtype="<f8").tobytes(),
     }
 
 
@@ -264,18 +313,36 @@ def offsets(survey: Survey, width: int, height: int) -> dict[str, Any]:
     return {"center": [width / 2, height / 2], "scale": survey.pixel_scale_arcsec}
 
 
-def compass(wcs, width: int, height: int) -> dict[str, list[float]]:
-    """Unit vectors (column, row) towards north and east at the stamp's centre, from the WCS."""
+def compass(wcs, width: int, height: int) -> dict[str, list[float]] | None:
+    """Unit vectors (column, row) towards north and east at the stamp's centre, equatorial
+    (ICRS) whatever the WCS's frame (a Galactic image's too), through astropy's SkyCoord; None
+    if the WCS gives no sky position there."""
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    high = _high_level(wcs)
     x, y = (width - 1) / 2, (height - 1) / 2
-    ra, dec = (float(v) for v in wcs.pixel_to_world_values(x, y))
-    step = 1.0 / 3600
+    center = high.pixel_to_world(x, y)
+    if not isinstance(center, SkyCoord):
+        return None
+    center = center.icrs
+    step = 1.0 * u.arcsec
     directions = {}
-    for name, (d_ra, d_dec) in {"north": (0.0, step), "east": (step, 0.0)}.items():
-        moved_ra = ra + d_ra / max(math.cos(math.radians(dec)), 1e-6)
-        px, py = (float(v) for v in wcs.world_to_pixel_values(moved_ra, dec + d_dec))
-        length = math.hypot(px - x, py - y) or 1.0
+    for name, (east, north) in {"north": (0.0, 1.0), "east": (1.0, 0.0)}.items():
+        moved = center.spherical_offsets_by(east * step, north * step)
+        px, py = (float(v) for v in high.world_to_pixel(moved))
+        length = math.hypot(px - x, py - y)
+        if not (math.isfinite(length) and length > 0):
+            return None
         directions[name] = [(px - x) / length, (py - y) / length]
     return directions
+
+
+def _high_level(wcs):
+    """`wcs` with astropy's high-level API (pixel_to_world: SkyCoord)."""
+    from astropy.wcs.wcsapi import HighLevelWCSWrapper
+
+    return wcs if hasattr(wcs, "pixel_to_world") else HighLevelWCSWrapper(wcs)
 
 
 def orientation_text(survey: Survey, stamp_compass: dict | None) -> str:

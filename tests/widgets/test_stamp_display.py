@@ -6,6 +6,7 @@ import io
 import matplotlib
 import numpy as np
 import pytest
+from astropy import units as u
 from astropy import visualization
 from astropy.io import fits
 from astropy.wcs import WCS
@@ -18,6 +19,7 @@ from fink_cutout_jupyter.widgets.stamp_display import (
     celestial_wcs,
     colormap_tables,
     detection_text,
+    image_payload,
     object_links,
     orientation_text,
     scale_bar_arcsec,
@@ -179,3 +181,62 @@ def test_the_scale_bar_is_a_round_number_of_arcsec_within_a_quarter_of_the_view(
 
 def test_the_scale_bars_label_is_in_arcsec():
     assert (arcsec_label(10.0), arcsec_label(0.5)) == ("10″", "0.5″")
+
+
+def galactic_wcs(crval=(120.0, 35.0)) -> WCS:
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["GLON-TAN", "GLAT-TAN"]
+    wcs.wcs.crval, wcs.wcs.crpix = list(crval), [16.0, 12.0]
+    wcs.wcs.cdelt = [-0.0005, 0.0005]
+    wcs.wcs.crota = [0.0, 0.0]
+    return wcs
+
+
+def test_a_galactic_image_is_named_by_its_own_axes_and_frame_not_ra_dec():
+    """The readout's sky positions of a Galactic image are (l, b), labelled GLON and GLAT in the
+    Galactic frame (they said ICRS and were read as RA, Dec); astropy gives the expected."""
+    wcs = galactic_wcs()
+    width, height = 30, 20
+    payload = image_payload("galactic", np.zeros((height, width)), wcs, "")
+    sky = payload["sky"]
+    assert sky["frame"] == "Galactic"
+    assert sky["axes"] == ["GLON", "GLAT"]
+    lon = np.frombuffer(sky["ra"], dtype="<f8").reshape(height, width)
+    lat = np.frombuffer(sky["dec"], dtype="<f8").reshape(height, width)
+    expected = wcs.pixel_to_world(7, 11)
+    assert expected.frame.name == "galactic"
+    assert [lon[11, 7], lat[11, 7]] == pytest.approx([expected.l.deg, expected.b.deg], abs=1e-9)
+
+    # the compass's N and E are the equatorial ones (ICRS), not the Galactic pole's way
+    middle = ((width - 1) / 2, (height - 1) / 2)
+    center = wcs.pixel_to_world(*middle)
+
+    def towards(east: float, north: float, frame: str) -> np.ndarray:
+        moved = center.transform_to(frame).spherical_offsets_by(east * u.arcsec, north * u.arcsec)
+        step = np.array(wcs.world_to_pixel(moved)) - middle
+        return step / np.hypot(*step)
+
+    assert payload["compass"]["north"] == pytest.approx(towards(0, 1, "icrs"), abs=1e-6)
+    assert payload["compass"]["east"] == pytest.approx(towards(1, 0, "icrs"), abs=1e-6)
+    assert np.dot(towards(0, 1, "icrs"), towards(0, 1, "galactic")) < 0.9, "they differ here"
+
+    # an alert's (ra, dec), ICRS, goes through the Galactic WCS as a sky position
+    target = wcs.pixel_to_world(4.0, 6.0).icrs
+    placed = image_payload(
+        "galactic", np.zeros((height, width)), wcs, "", (target.ra.deg, target.dec.deg)
+    )
+    assert placed["alert_position"] == pytest.approx([4.5, 6.5], abs=1e-6)
+
+
+def test_equatorial_axes_in_either_order_give_ra_then_dec():
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["DEC--TAN", "RA---TAN"]
+    wcs.wcs.crval, wcs.wcs.crpix, wcs.wcs.cdelt = [-20.0, 200.0], [5.0, 5.0], [0.001, -0.001]
+    wcs.wcs.radesys = "FK5"
+    payload = image_payload("swapped", np.zeros((10, 12)), wcs, "")
+    sky = payload["sky"]
+    assert (sky["frame"], sky["axes"]) == ("FK5", ["RA", "Dec"])
+    ra = np.frombuffer(sky["ra"], dtype="<f8").reshape(10, 12)
+    dec = np.frombuffer(sky["dec"], dtype="<f8").reshape(10, 12)
+    expected = wcs.pixel_to_world(3, 7)
+    assert [ra[7, 3], dec[7, 3]] == pytest.approx([expected.ra.deg, expected.dec.deg], abs=1e-9)
