@@ -1,7 +1,9 @@
 """Fixtures on real data: Fink's files in ../shared/data (read in place) and the demo lake.
 
 The helpers live in ``tests/support/`` (importable as ``support``: pyproject's pytest
-``pythonpath``); this file holds fixtures only.
+``pythonpath``); this file holds fixtures, and the session's checks: the real data must be
+there, and with ``FINK_REQUIRE_IMAGE_API=1`` (``.ci/run``'s Python 3.12 step) astropy's
+image-display API suite must run whole (`ImageAPISuiteRequired`).
 """
 
 from __future__ import annotations
@@ -37,11 +39,66 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 collect_ignore = ["test_image_display_api.py"] if sys.version_info < (3, 12) else []
 
 
+REQUIRE_IMAGE_API = "FINK_REQUIRE_IMAGE_API"
+IMAGE_API_TESTS = Path(__file__).with_name("test_image_display_api.py")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not SHARED_DATA.is_dir():
         raise pytest.UsageError(
             f"the real Fink test files are missing: {SHARED_DATA} (set FINK_SHARED_DATA)"
         )
+    if os.environ.get(REQUIRE_IMAGE_API) == "1":
+        try:
+            import astro_image_display_api.api_test  # noqa: F401  # Python >= 3.12 only
+        except (ImportError, SyntaxError) as error:
+            raise pytest.UsageError(
+                f"{REQUIRE_IMAGE_API}=1 but astro-image-display-api's suite cannot be imported "
+                f"under Python {sys.version.split()[0]}: {error!r} (pip install -e '.[test]' "
+                "under Python >= 3.12)"
+            ) from None
+        config.pluginmanager.register(ImageAPISuiteRequired(config), "fink-image-api-required")
+
+
+class ImageAPISuiteRequired:
+    """With ``FINK_REQUIRE_IMAGE_API=1``: the session fails (exit status 1) if it ran no test of
+    ``tests/test_image_display_api.py``, or skipped or xfailed any (an xpass too), each named in
+    the terminal summary."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.rootpath = config.rootpath
+        self.collected = 0
+        self.problems: list[str] = []
+
+    def _of_the_suite(self, nodeid: str) -> bool:
+        return (self.rootpath / nodeid.split("::", 1)[0]).resolve() == IMAGE_API_TESTS.resolve()
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collected = sum(self._of_the_suite(item.nodeid) for item in session.items)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not self._of_the_suite(report.nodeid):
+            return
+        if hasattr(report, "wasxfail"):
+            self.problems.append(f"{report.nodeid}: xfail ({report.wasxfail})")
+        elif report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+            self.problems.append(f"{report.nodeid}: skipped ({reason})")
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.collected == 0:
+            self.problems.insert(0, f"no test of {IMAGE_API_TESTS.name} was collected")
+        if self.problems and session.exitstatus in (
+            pytest.ExitCode.OK,
+            pytest.ExitCode.NO_TESTS_COLLECTED,
+        ):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.problems:
+            terminalreporter.section(f"{REQUIRE_IMAGE_API}=1: the image-display API suite")
+            for problem in self.problems:
+                terminalreporter.write_line(problem, red=True)
 
 
 @pytest.fixture(scope="session")
