@@ -354,17 +354,12 @@ class ImageDisplay:
         TypeError
             `stretch` is not an astropy stretch.
         ValueError
-            No image is loaded, the label is unknown, or several images and no label.
+            It gives values that are not finite on [0, 1] (e.g. a `HistEqStretch` of a flat
+            image), naming ``stretch``; no image is loaded, the label is unknown, or several
+            images and no label.
         """
-        from astropy.visualization import BaseStretch
-
-        if not isinstance(stretch, BaseStretch):
-            raise TypeError(
-                f"Stretch option {stretch} is not valid. Must be an `astropy.visualization` "
-                "Stretch object."
-            )
         label, image = self._image(image_label)
-        image.stretch = stretch
+        image.stretch = _checked_stretch(stretch)
         self._rendering_changed(label)
 
     def get_stretch(self, image_label: str | None = None, **kwargs: Any) -> BaseStretch:
@@ -980,6 +975,37 @@ def _checked_cuts(cuts: Any, pixels: np.ndarray) -> BaseInterval:
     if not (math.isfinite(low) and math.isfinite(high)) or low > high or (given and low == high):
         raise ValueError(f"cuts: [{low!r}, {high!r}] are not finite cuts with low < high")
     return cuts
+
+
+def _checked_stretch(stretch: Any) -> BaseStretch:
+    """A stretch `set_stretch` may keep: an astropy stretch whose curve, as the browser is sent
+    it (`stamp_panels.stretch_curve`), is finite.
+
+    Raises
+    ------
+    TypeError
+        Not an astropy stretch (the interface's text).
+    ValueError
+        A curve with values that are not finite, or a stretch that fails; naming ``stretch``.
+    """
+    from astropy.visualization import BaseStretch
+
+    from fink_cutout_jupyter.widgets.stamp_panels import stretch_curve
+
+    if not isinstance(stretch, BaseStretch):
+        raise TypeError(
+            f"Stretch option {stretch} is not valid. Must be an `astropy.visualization` "
+            "Stretch object."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the check below says
+            curve = np.frombuffer(stretch_curve(stretch), dtype="<f4")
+    except (ArithmeticError, TypeError, ValueError) as error:
+        raise ValueError(f"stretch: {stretch!r} fails on [0, 1] ({error})") from None
+    if not np.isfinite(curve).all():
+        raise ValueError(f"stretch: {stretch!r} gives values that are not finite on [0, 1]")
+    return stretch
 
 
 def _pixel_scale(wcs: WCS, largest_dimension: int) -> Quantity:

@@ -18,10 +18,12 @@ from astropy.coordinates import SkyCoord
 from astropy.nddata import NDData
 from astropy.table import Table
 from astropy.visualization import (
+    HistEqStretch,
     LinearStretch,
     LogStretch,
     ManualInterval,
     PercentileInterval,
+    SinhStretch,
     SqrtStretch,
     ZScaleInterval,
 )
@@ -465,6 +467,14 @@ def busy_viewer(data) -> StampViewer:
 
 
 NAN = float("nan")
+
+
+def flat_histogram_stretch() -> HistEqStretch:
+    """astropy's histogram equalisation of a flat image: NaN everywhere."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return HistEqStretch(np.ones(5))
+
+
 BAD_CALLS = {
     "centre NaN": (
         lambda v: v.set_viewport(center=(NAN, 1.0), image_label="plain"),
@@ -587,6 +597,16 @@ BAD_CALLS = {
         lambda v: v.load_image(np.zeros((2, 5, 5)), image_label="new"),
         ValueError,
         "data: an image must be 2-D",
+    ),
+    "stretch not finite": (
+        lambda v: v.set_stretch(SinhStretch(a=1e-12), image_label="plain"),
+        ValueError,
+        "stretch: .* gives values that are not finite on",
+    ),
+    "stretch of a flat histogram": (
+        lambda v: v.set_stretch(flat_histogram_stretch(), image_label="plain"),
+        ValueError,
+        "stretch: .* not finite",
     ),
     "catalog not a table": (
         lambda v: v.load_catalog({"x": [1.0], "y": [2.0]}, catalog_label="pixels"),
