@@ -13,6 +13,10 @@ Conventions (astropy's): pixel coordinates are 0-based with whole numbers at pix
 viewport's ``fov`` is the side of the square shown, in pixels (a float) or as an angle (a
 `~astropy.units.Quantity`, through the image's WCS along its larger dimension); an image with a
 WCS keeps a sky centre (`~astropy.coordinates.SkyCoord`) unless given pixels.
+
+Every value is checked before anything is stored (one ``_checked_*`` / ``_check_*`` helper per
+kind of value): a refused call raises an error naming the parameter and changes nothing, so no
+later call meets a value it cannot use.
 """
 
 from __future__ import annotations
