@@ -324,7 +324,11 @@ def test_an_alert_indexed_while_the_timeline_opens_is_a_frame_too(tmp_path):
                 make_demo_lake(root, nights=4)  # a fourth night and its index
             return answer
 
-    client = GrowingLake(CutoutClient(lake=str(root)))
+    in_process = CutoutClient(lake=str(root))
+    # The index re-reads its layout every refresh_seconds (5 s): at once here, so the night
+    # added in between is seen however long writing it took (the test passed only when >5 s).
+    in_process.transport.api.index.refresh_seconds = 0
+    client = GrowingLake(in_process)
     timeline = CutoutTimeline(DEMO_OBJECT_ID, client=client)
     stored = object_alerts(root, DEMO_OBJECT_ID)
     assert len(stored) == 6
