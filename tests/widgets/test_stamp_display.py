@@ -240,3 +240,64 @@ def test_equatorial_axes_in_either_order_give_ra_then_dec():
     dec = np.frombuffer(sky["dec"], dtype="<f8").reshape(10, 12)
     expected = wcs.pixel_to_world(3, 7)
     assert [ra[7, 3], dec[7, 3]] == pytest.approx([expected.ra.deg, expected.dec.deg], abs=1e-9)
+
+
+# The browser's readout (static/stamp_readout.js's readoutText) of a payload, in node.
+READOUT_NODE = """
+import { readoutText } from "./stamp_readout.js";
+const [stamp, column, row] = JSON.parse(process.argv[1]);
+const view = (text) => {
+  const bytes = Buffer.from(text, "base64");
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+};
+stamp.sky.ra = view(stamp.sky.ra);
+stamp.sky.dec = view(stamp.sky.dec);
+const pixels = new Float32Array(stamp.width * stamp.height);
+console.log(readoutText({ prepared: [{ stamp, pixels }] }, [column, row]));
+"""
+
+
+def test_the_browsers_readout_names_a_galactic_images_axes_not_ra_dec():
+    """The hover readout of a Galactic image says GLON and GLAT (it said RA and Dec), with the
+    (l, b) astropy gives for that pixel."""
+    import base64
+    import json
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    node = shutil.which("node")
+    if node is None:
+        message = "node is missing: apt-get install nodejs (CI has it for npm and biome)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    wcs = galactic_wcs()
+    payload = image_payload("galactic", np.zeros((20, 30)), wcs, "")
+    sky = payload["sky"]
+    stamp = {
+        "kind": "galactic",
+        "width": payload["width"],
+        "height": payload["height"],
+        "unit": "",
+        "sky": {
+            **sky,
+            "ra": base64.b64encode(sky["ra"]).decode(),
+            "dec": base64.b64encode(sky["dec"]).decode(),
+        },
+    }
+    static = Path(__file__).resolve().parents[2] / "fink_cutout_jupyter" / "widgets" / "static"
+    shown = subprocess.run(
+        [node, "--input-type=module", "-e", READOUT_NODE, json.dumps([stamp, 7, 11])],
+        cwd=static,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    expected = wcs.pixel_to_world(7, 11)
+    assert f"GLON {expected.l.deg:.6f}°, GLAT +{expected.b.deg:.6f}° (Galactic)" in shown.stdout
+    assert "RA" not in shown.stdout
+    assert "Dec" not in shown.stdout

@@ -1,5 +1,6 @@
 // The hover readout: the pixel under the pointer, each stamp's value there and its sky position
-// (from the WCS's RA/Dec grids, else the offset from the alert's position).
+// (from the WCS's longitude and latitude grids, named by its own axes: RA/Dec, GLON/GLAT...; else
+// the offset from the alert's position).
 
 import { formatValue, signed } from "./colours.js";
 import { firstDrawn } from "./stamp_state.js";
@@ -20,9 +21,10 @@ export function readoutText(state, [column, row]) {
   const sky = first.stamp.sky;
   if (sky?.ra) {
     const at = row * first.stamp.width + column;
-    const ra = doubles(sky.ra)[at];
-    const dec = doubles(sky.dec)[at];
-    parts.push(`RA ${ra.toFixed(6)}°, Dec ${signed(dec, 6)}° (${sky.frame})`);
+    const longitude = doubles(sky.ra)[at];
+    const latitude = doubles(sky.dec)[at];
+    const [lon, lat] = sky.axes ?? ["RA", "Dec"];
+    parts.push(`${lon} ${longitude.toFixed(6)}°, ${lat} ${signed(latitude, 6)}° (${sky.frame})`);
   } else if (sky) {
     const dx = (column + 0.5 - sky.center[0]) * sky.scale;
     const dy = (row + 0.5 - sky.center[1]) * sky.scale;
