@@ -140,7 +140,18 @@ stop_pid() {  # stop_pid NAME
   rm -f "$ROOT/$1.pid"
 }
 
+# HDFS's ports 50010-50090 lie in Linux's ephemeral range (32768-60999): an outgoing connection
+# (the DataNode retrying the NameNode, pip, a browser) may hold one as its local port just when its
+# server binds it ("Port in use: localhost:50070", a CI run lost so). Reserved where root may.
+reserve_ports() {
+  local file=/proc/sys/net/ipv4/ip_local_reserved_ports current
+  [ -w "$file" ] || return 0
+  current=$(cat "$file")
+  echo "${current:+$current,}50010,50020,50070,50075,50090" > "$file" 2>/dev/null || true
+}
+
 start() {
+  reserve_ports
   rm -rf "$ROOT/data" "$ROOT/s3data"
   mkdir -p "$ROOT/s3data" "$ROOT/logs"
   java -cp "$ROOT/cp:$(classpath)" org.apache.hadoop.hdfs.server.namenode.NameNode -format -nonInteractive \
