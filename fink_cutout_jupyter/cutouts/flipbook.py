@@ -199,25 +199,13 @@ def frame_images(
 
 def _level_scale(pixels: np.ndarray, stretch: Any, cuts: Sequence[float]):
     """Values to levels in [0, 1] through the cuts, then the stretch (a name or astropy's)."""
-    from fink_cutout_jupyter.cutouts.render import level_scale
+    from fink_cutout_jupyter.cutouts.render import level_scale, stretch_scale
 
     if isinstance(stretch, str):
         return level_scale(pixels, stretch, cuts)
     if not callable(stretch):
         raise BadParameter(f"stretch: {quote(stretch)} is not a stretch's name or an astropy one")
-    low, high = (float(cut) for cut in cuts)
-    if not high > low:
-        low, high = low - 0.5, low + 0.5
-
-    def scale(values: np.ndarray) -> np.ndarray:
-        values = np.asarray(values, dtype=float)
-        nan = ~np.isfinite(values)
-        unit = np.clip((np.where(nan, low, values) - low) / (high - low), 0.0, 1.0)
-        levels = np.asarray(stretch(unit, clip=True), dtype=float)
-        levels[nan] = np.nan
-        return levels
-
-    return scale
+    return stretch_scale(cuts, stretch)
 
 
 def write_animation(

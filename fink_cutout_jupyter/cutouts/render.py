@@ -1,10 +1,11 @@
 """Pixels to colours, the one pipeline, and stamps to PNG.
 
 Cuts come from astropy's intervals (`interval_cuts`), levels in [0, 1] from astropy's stretches
-and Fink's sigmoid (`level_scale`, `levels`), colours from a matplotlib colormap's 256-level
-table (`coloured`). The PNG route (`stamps_png`), the viewer's ``save()`` figure and its static
-fallback colour with these functions; the browser's copy, ``widgets/static/colours.js``, is
-checked against astropy on real stamps (``tests/widgets/test_colours_js.py``).
+and Fink's sigmoid (`level_scale`, `levels`; `stretch_scale` for an astropy stretch object),
+colours from a matplotlib colormap's 256-level table (`coloured`). The PNG route
+(`stamps_png`), the viewer's ``save()`` figure and its static fallback colour with these
+functions; the browser's copy, ``widgets/static/colours.js``, is checked against astropy on
+real stamps (``tests/widgets/test_colours_js.py``).
 """
 
 from __future__ import annotations
@@ -221,6 +222,39 @@ def level_scale(
             unit = stretched(unit, clip=True)
         unit[nan] = np.nan
         return unit
+
+    return scale
+
+
+def stretch_scale(cuts: Sequence[float], stretch: Callable) -> Callable[[np.ndarray], np.ndarray]:
+    """Values to levels in [0, 1] through the cuts (clipped), then an astropy stretch object
+    (the image-display API's ``set_stretch``); NaN (and any non-finite value) is NaN.
+
+    Cuts that do not increase are widened to ``low ± 0.5``, as in `level_scale`.
+
+    Parameters
+    ----------
+    cuts : (low, high)
+        In the pixels' unit.
+    stretch : `~astropy.visualization.BaseStretch`
+        Called as ``stretch(values, clip=True)`` on values in [0, 1].
+
+    Returns
+    -------
+    callable
+        ``scale(values) -> float64 array``, values of any shape, levels clipped to [0, 1].
+    """
+    low, high = (float(cut) for cut in cuts)
+    if not high > low:
+        low, high = low - 0.5, low + 0.5
+
+    def scale(values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
+        nan = ~np.isfinite(values)
+        unit = np.clip((np.where(nan, low, values) - low) / (high - low), 0.0, 1.0)
+        shown = np.clip(np.asarray(stretch(unit, clip=True), dtype=float), 0.0, 1.0)
+        shown[nan] = np.nan
+        return shown
 
     return scale
 

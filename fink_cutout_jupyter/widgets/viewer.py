@@ -33,6 +33,7 @@ from fink_cutout_jupyter.cutouts.render import (
     interval_cuts,
     level_scale,
     side_by_side,
+    stretch_scale,
 )
 from fink_cutout_jupyter.cutouts.stamps import Stamp, to_multi_extension_fits
 from fink_cutout_jupyter.errors import CorruptData
@@ -369,7 +370,7 @@ class CutoutViewer(StampViewer):
         """Values of one stamp to levels in [0, 1] as shown: its cuts, then its stretch."""
         cuts = self.cuts_of(kind)
         if "stretch" in self._overrides.get(kind, ()):
-            return _stretched(cuts, self._images[kind].stretch)
+            return stretch_scale(cuts, self._images[kind].stretch)
         symmetric = kind == "Difference" and self.difference_symmetric
         return level_scale(self.stamps[kind].data, self.stretch_of(kind), cuts, symmetric)
 
@@ -929,23 +930,6 @@ class CutoutViewer(StampViewer):
 
     def _show_error(self, text: str) -> None:
         self.message.value = error_box(text)
-
-
-def _stretched(cuts, stretch):
-    """Values to levels in [0, 1]: the cuts (clipped), then an astropy stretch; NaN stays NaN."""
-    low, high = (float(cut) for cut in cuts)
-    if not high > low:
-        low, high = low - 0.5, low + 0.5
-
-    def scale(values):
-        values = np.asarray(values, dtype=float)
-        nan = ~np.isfinite(values)
-        unit = np.clip((np.where(nan, low, values) - low) / (high - low), 0.0, 1.0)
-        shown = np.clip(np.asarray(stretch(unit, clip=True), dtype=float), 0.0, 1.0)
-        shown[nan] = np.nan
-        return shown
-
-    return scale
 
 
 def _unit(bunit: object):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fink_cutout_jupyter.cutouts.render import coloured, level_scale
+from fink_cutout_jupyter.cutouts.render import coloured, level_scale, stretch_scale
 from fink_cutout_jupyter.widgets.stamp_display import (
     OVERLAY_COLOURS,
     arcsec_label,
@@ -101,7 +101,7 @@ def stamps_figure(
         if isinstance(chosen, str):
             scale = level_scale(stamp.pixels, chosen, stamp.cuts, stamp.symmetric)
         else:  # an astropy stretch the image-display API set (CutoutViewer.set_stretch)
-            scale = _api_level_scale(stamp.cuts, chosen)
+            scale = stretch_scale(stamp.cuts, chosen)
         rgb = coloured(scale(stamp.pixels), stamp.colormap)
         axis.imshow(np.flipud(rgb) if flip else rgb, interpolation="nearest")
         height, width = stamp.pixels.shape
@@ -330,7 +330,7 @@ def images_figure(images: Sequence[FigureImage], flip: bool = False) -> Figure:
         axes[0].set_axis_off()
         return figure
     for axis, image in zip(axes, images, strict=False):
-        scale = _api_level_scale(image.cuts, image.stretch)
+        scale = stretch_scale(image.cuts, image.stretch)
         axis.imshow(
             coloured(scale(image.pixels), image.colormap),
             origin="lower" if flip else "upper",
@@ -355,24 +355,6 @@ def images_figure(images: Sequence[FigureImage], flip: bool = False) -> Figure:
         )
         bar.set_label(image.unit)
     return figure
-
-
-def _api_level_scale(cuts: Sequence[float], stretch):
-    """Values to levels in [0, 1]: the cuts (clipped), then the stretch; NaN stays NaN. Cuts
-    that do not increase are widened to ``low ± 0.5``, as `cutouts.render.level_scale`."""
-    low, high = (float(cut) for cut in cuts)
-    if not high > low:
-        low, high = low - 0.5, low + 0.5
-
-    def scale(values: np.ndarray) -> np.ndarray:
-        values = np.asarray(values, dtype=float)
-        nan = ~np.isfinite(values)
-        unit = np.clip((np.where(nan, low, values) - low) / (high - low), 0.0, 1.0)
-        levels_ = np.clip(np.asarray(stretch(unit, clip=True), dtype=float), 0.0, 1.0)
-        levels_[nan] = np.nan
-        return levels_
-
-    return scale
 
 
 def _draw_markers(axis, markers: FigureMarkers) -> None:

@@ -16,6 +16,7 @@ from fink_cutout_jupyter.cutouts.render import (
     levels,
     normalize,
     side_by_side,
+    stretch_scale,
     to_png,
     to_rgb,
 )
@@ -155,6 +156,26 @@ def test_cuts_that_do_not_increase_are_widened_by_half_a_unit_each_way():
     assert (levels(pixels, "linear", [7.0, 7.0]) == 0.5).all()
     np.testing.assert_allclose(levels(pixels, "sqrt", [7.0, 7.0]), np.sqrt(0.5))
     np.testing.assert_allclose(levels(pixels, "linear", [8.0, 6.0]), 0.0)
+
+
+def test_an_astropy_stretch_scale_is_astropys_image_normalize(real_pixels):
+    """`stretch_scale` (an astropy stretch object, as the image-display API sets it) against
+    astropy's own `ImageNormalize` with the same cuts and stretch, ``clip=True``."""
+    from astropy import visualization
+
+    pixels = real_pixels[0]
+    low, high = visualization.ZScaleInterval().get_limits(pixels[np.isfinite(pixels)])
+    stretch = visualization.AsinhStretch(a=0.05)
+    norm = visualization.ImageNormalize(vmin=low, vmax=high, stretch=stretch, clip=True)
+    finite = np.isfinite(pixels)
+    shown = stretch_scale((low, high), stretch)(pixels)
+    np.testing.assert_allclose(shown[finite], np.ma.getdata(norm(pixels[finite])), atol=1e-12)
+    assert np.isnan(stretch_scale((0, 1), stretch)(np.array([np.nan, np.inf, -np.inf]))).all()
+    steep = stretch_scale((0.0, 1.0), visualization.LinearStretch(slope=2))
+    np.testing.assert_allclose(steep(np.array([-1.0, 0.25, 0.75, 3.0])), [0, 0.5, 1, 1])
+    np.testing.assert_allclose(
+        stretch_scale((7.0, 7.0), stretch)(np.array([7.0])), stretch(np.array([0.5]))
+    )
 
 
 def test_the_sigmoid_of_a_scale_is_its_stamps_for_any_values(real_pixels):
