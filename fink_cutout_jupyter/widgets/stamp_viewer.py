@@ -279,29 +279,17 @@ class StampViewer(ImageDisplay, widgets.VBox):
 
     def _figure(self):
         """The matplotlib figure `save` writes (`viewer_figure.images_figure`)."""
-        import numpy as np
-
         from fink_cutout_jupyter.widgets.viewer_figure import (
             FigureImage,
-            FigureMarkers,
             images_figure,
+            panel_markers,
         )
 
         entries = self.marker_entries()
         images = []
         for label, image in self._images.items():
             center, fov = self._pixel_viewport(image)
-            markers = [
-                FigureMarkers(
-                    np.frombuffer(entry["x"], dtype="<f8"),
-                    np.frombuffer(entry["y"], dtype="<f8"),
-                    entry["shape"],
-                    entry["color"],
-                    entry["size"],
-                )
-                for entry in entries
-                if entry["visible"] and (entry["panels"] is None or label in entry["panels"])
-            ]
+            markers = panel_markers(entries, label)
             images.append(
                 FigureImage(
                     label=label,

@@ -608,27 +608,14 @@ class CutoutViewer(StampViewer):
 
     def _labelled_figure(self):
         from fink_cutout_jupyter.widgets.viewer_figure import (
-            FigureMarkers,
             FigureStamp,
             figure_title,
+            panel_markers,
             stamps_figure,
         )
 
-        entries = [entry for entry in self.marker_entries() if entry["visible"]]
-        markers = {
-            kind: [
-                FigureMarkers(
-                    np.frombuffer(entry["x"], dtype="<f8"),
-                    np.frombuffer(entry["y"], dtype="<f8"),
-                    entry["shape"],
-                    entry["color"],
-                    entry["size"],
-                )
-                for entry in entries
-                if entry["panels"] is None or kind in entry["panels"]
-            ]
-            for kind in KINDS
-        }
+        entries = self.marker_entries()
+        markers = {kind: panel_markers(entries, kind) for kind in KINDS}
         shown = [
             FigureStamp.missing(kind, self.broken[kind])
             if kind in self.broken

@@ -278,6 +278,35 @@ class FigureMarkers:
     size: float
 
 
+def panel_markers(entries: Sequence[Mapping[str, Any]], panel: str) -> list[FigureMarkers]:
+    """The visible catalogs' markers on one panel, from a viewer's ``marker_entries()``.
+
+    Parameters
+    ----------
+    entries : sequence of dict
+        Entries as ``StampPanels.markers`` takes them: ``x``, ``y`` (little-endian float64
+        bytes), ``shape``, ``color``, ``size``, ``visible`` and ``panels`` (None: every panel).
+    panel : str
+        The panel's label.
+
+    Returns
+    -------
+    list of FigureMarkers
+        One per visible entry shown on `panel`, in order.
+    """
+    return [
+        FigureMarkers(
+            np.frombuffer(entry["x"], dtype="<f8"),
+            np.frombuffer(entry["y"], dtype="<f8"),
+            entry["shape"],
+            entry["color"],
+            entry["size"],
+        )
+        for entry in entries
+        if entry["visible"] and (entry["panels"] is None or panel in entry["panels"])
+    ]
+
+
 @dataclass(frozen=True)
 class FigureImage:
     """One image of `images_figure`, as the image-display API holds it.
