@@ -6,6 +6,8 @@
 - ``rewrites``: same-size rewrites of a lake file (stale-index cases).
 - ``nonfinite``: a lake of real alerts with NaN and infinite numbers.
 - ``browser``: Debian's Chromium driven by Playwright.
+- ``node``: Node.js for the tests of the widgets' browser code, or a skip (a failure in CI).
+- ``wcs``: celestial WCSs built by hand (``tan_wcs``).
 - ``hub``: a real JupyterHub on loopback with the shipped config.
 - ``misbehaving``: a real aiohttp server answering as a broken, slow or huge one would.
 - ``misbehaving``: a real aiohttp server answering as a broken, slow, huge or redirecting one.

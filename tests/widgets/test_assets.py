@@ -1,9 +1,7 @@
 """The widgets' browser files: real ES modules that link in node, joined into one module per widget
 that node parses (no name defined twice, no local import left)."""
 
-import os
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -12,19 +10,19 @@ from fink_cutout_jupyter.widgets.assets import STATIC, bundled_module
 from fink_cutout_jupyter.widgets.gallery import GalleryGrid
 from fink_cutout_jupyter.widgets.light_curve import LightCurve
 from fink_cutout_jupyter.widgets.stamp_panels import StampPanels
+from tests.support.node import node_or_skip
 
-NODE = shutil.which("node")
 STATIC_FILES = sorted(p.name for p in STATIC.glob("*.js"))
 
 
 def node(*arguments: str, cwd=STATIC) -> subprocess.CompletedProcess:
-    if NODE is None:
-        message = "node is missing: apt-get install nodejs (CI has it for npm and biome)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
     return subprocess.run(
-        [NODE, *arguments], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+        [node_or_skip(), *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

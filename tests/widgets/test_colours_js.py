@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from fink_cutout_jupyter.cutouts import render
 from fink_cutout_jupyter.cutouts.stamps import Stamp
 from fink_cutout_jupyter.surveys import KINDS, LSST, ZTF
 from fink_cutout_jupyter.widgets.stamp_display import stamp_payload
+from tests.support.node import node_or_skip
 
 STATIC = Path(__file__).resolve().parents[2] / "fink_cutout_jupyter" / "widgets" / "static"
 COLOURS_JS = STATIC / "colours.js"
@@ -133,9 +133,7 @@ def cases_of(index: int, pixels: np.ndarray, kind: str) -> list[Case]:
 @pytest.fixture(scope="module")
 def shown(stamps, tmp_path_factory) -> dict[Case, Shown]:
     """Every case run through colours.js in node, once."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: colours.js cannot be run")
+    node = node_or_skip()
     folder = tmp_path_factory.mktemp("colours-js")
     module = folder / "colours.mjs"
     module.write_text(COLOURS_JS.read_text())
@@ -354,9 +352,7 @@ def test_a_kernel_rendering_is_drawn_within_one_level_of_astropys_exact_stretch(
     (the level of ``stretch(clip((v - low) / (high - low)))``, rounded)."""
     from fink_cutout_jupyter.widgets.stamp_panels import stretch_curve
 
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: colours.js cannot be run")
+    node = node_or_skip()
     module = tmp_path / "colours.mjs"
     module.write_text(COLOURS_JS.read_text())
     (tmp_path / "runner.mjs").write_text(CURVE_RUNNER)

@@ -25,6 +25,7 @@ from fink_cutout_jupyter.widgets.stamp_display import (
     scale_bar_arcsec,
     stamp_payload,
 )
+from tests.support.node import node_or_skip
 
 
 @pytest.fixture(scope="module")
@@ -262,17 +263,10 @@ def test_the_browsers_readout_names_a_galactic_images_axes_not_ra_dec():
     (l, b) astropy gives for that pixel."""
     import base64
     import json
-    import os
-    import shutil
     import subprocess
     from pathlib import Path
 
-    node = shutil.which("node")
-    if node is None:
-        message = "node is missing: apt-get install nodejs (CI has it for npm and biome)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    node = node_or_skip()
     wcs = galactic_wcs()
     payload = image_payload("galactic", np.zeros((20, 30)), wcs, "")
     sky = payload["sky"]

@@ -1,9 +1,7 @@
 """StampPanels without a browser: the pixels travel as binary buffers, traits are checked."""
 
 import json
-import os
 import re
-import shutil
 import subprocess
 
 import numpy as np
@@ -13,6 +11,7 @@ from ipywidgets.widgets.widget import _remove_buffers
 
 from fink_cutout_jupyter.widgets.assets import STATIC
 from fink_cutout_jupyter.widgets.stamp_panels import StampPanels
+from tests.support.node import node_or_skip
 
 
 def test_pixels_travel_as_binary_buffers_not_json():
@@ -95,12 +94,7 @@ console.log(JSON.stringify(traits.zoom));
     ids=["stops at the kernel's max_zoom", "no stamp with pixels: nothing to zoom"],
 )
 def test_the_browser_zooms_up_to_the_kernels_limit(stamps, expected):
-    node = shutil.which("node")
-    if node is None:
-        message = "node is missing: apt-get install nodejs (CI has it for npm and biome)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    node = node_or_skip()
     state = StampPanels(size="small").get_state()
     traits = {name: state[name] for name in ("zoom", "max_zoom", "size", "size_pixels")}
     zoomed = subprocess.run(
@@ -165,12 +159,7 @@ console.log(JSON.stringify(visible.map((v) => scaleBarArcsec(lengths, v))));
 def test_the_browser_chooses_the_scale_bars_length_as_python_does():
     from fink_cutout_jupyter.widgets.stamp_display import SCALE_BAR_ARCSEC, scale_bar_arcsec
 
-    node = shutil.which("node")
-    if node is None:
-        message = "node is missing: apt-get install nodejs (CI has it for npm and biome)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    node = node_or_skip()
     visible = [0.01, 0.4, 0.8, 3.99, 4.0, 6.0, 63.63, 63.63 / 16, 100.0, 1e5]
     chosen = subprocess.run(
         [
@@ -322,12 +311,7 @@ def test_the_browser_reads_a_rendering_curve_as_numpy_interpolates_it():
 
     from fink_cutout_jupyter.widgets.stamp_panels import CURVE_SAMPLES, stretch_curve
 
-    node = shutil.which("node")
-    if node is None:
-        message = "node is missing: apt-get install nodejs (CI has it for npm and biome)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    node = node_or_skip()
     curve = np.frombuffer(stretch_curve(LogStretch()), "<f4")
     low, high = 107.9, 643.0
     values = [low - 50, low, low + 1e-3, 110.0, 200.0, 399.99, 600.0, high, high + 1, 1e9, -1e9]
@@ -376,12 +360,7 @@ def test_the_browser_fits_the_view_to_stamps_of_another_shape_as_the_kernel_does
     leave the view as it was."""
     from fink_cutout_jupyter.widgets.stamp_panels import fitted_center
 
-    node = shutil.which("node")
-    if node is None:
-        message = "node is missing: apt-get install nodejs (CI has it for npm and biome)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    node = node_or_skip()
     cases = [
         ((63, 63), (63, 40), 4.0, [55.5, 10.5]),  # right of the narrower stamp: its edge
         ((63, 63), (63, 40), 4.0, [-3.0, 70.0]),  # beyond two sides: the corner
