@@ -23,6 +23,7 @@ from fink_cutout_jupyter.widgets.image_api import (
     DEFAULT_IMAGE_LABEL,
     ImageDisplay,
 )
+from tests.support.wcs import tan_wcs
 
 
 class Recorder(ImageDisplay):
@@ -46,15 +47,6 @@ class Recorder(ImageDisplay):
 
     def _catalog_removed(self, catalog_label):
         self.calls.append(("removed", catalog_label))
-
-
-def tan_wcs(crval=(150.0, 30.0), crpix=(20.0, 25.0), scale=0.001) -> WCS:
-    wcs = WCS(naxis=2)
-    wcs.wcs.crpix = list(crpix)
-    wcs.wcs.cdelt = [-scale, scale]
-    wcs.wcs.crval = list(crval)
-    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    return wcs
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+from functools import partial
 
 import numpy as np
 import pytest
@@ -27,20 +28,14 @@ from astropy.visualization import (
     SqrtStretch,
     ZScaleInterval,
 )
-from astropy.wcs import WCS
 from PIL import Image
 
 from fink_cutout_jupyter.widgets.stamp_panels import CURVE_SAMPLES
 from fink_cutout_jupyter.widgets.stamp_viewer import StampViewer
+from tests.support import wcs as support_wcs
 
-
-def tan_wcs(crval=(150.0, 30.0), crpix=(20.0, 25.0), scale=0.0002) -> WCS:
-    wcs = WCS(naxis=2)
-    wcs.wcs.crpix = list(crpix)
-    wcs.wcs.cdelt = [-scale, scale]
-    wcs.wcs.crval = list(crval)
-    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    return wcs
+#: The test WCS at 0.72 arcsec per pixel, about a stamp's scale.
+tan_wcs = partial(support_wcs.tan_wcs, scale=0.0002)
 
 
 @pytest.fixture
