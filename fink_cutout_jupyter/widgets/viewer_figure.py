@@ -87,8 +87,6 @@ def stamps_figure(
     colours), a colorbar under each (ticks in the stamp's unit), `title` above and `orientation`
     below; `flip` puts row 0 at the bottom; the reticle on the alert's position and a scale bar
     in arcsec where the stamps give them."""
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import ListedColormap, Normalize
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(3.2 * max(len(stamps), 1), 3.9), layout="constrained")
@@ -116,20 +114,33 @@ def stamps_figure(
         if stamp.markers:
             axis.set_xlim(-0.5, width - 0.5)
             axis.set_ylim(height - 0.5, -0.5)
-        axis.set_title(stamp.kind)
-        axis.set_xticks([])
-        axis.set_yticks([])
-        low, high = stamp.cuts
-        ramp = coloured(scale(np.linspace(low, high, 256)), stamp.colormap) / 255.0
-        bar = figure.colorbar(
-            ScalarMappable(Normalize(low, high), ListedColormap(ramp)),
-            ax=axis,
-            orientation="horizontal",
+        _titled_with_colorbar(
+            figure, axis, stamp.kind, scale, stamp.cuts, stamp.colormap, stamp.unit
         )
-        bar.set_label(stamp.unit)
     figure.suptitle(title)
     figure.text(0.5, -0.02, orientation, ha="center", va="top", wrap=True, size=7)
     return figure
+
+
+def _titled_with_colorbar(
+    figure, axis, title: str, scale, cuts: Sequence[float], colormap: str, unit: str
+) -> None:
+    """A panel's title, no ticks, and a horizontal colorbar below it: the cuts' range through
+    the panel's `scale` and colormap, labelled with the pixels' `unit`."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import ListedColormap, Normalize
+
+    axis.set_title(title)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    low, high = cuts
+    ramp = coloured(scale(np.linspace(low, high, 256)), colormap) / 255.0
+    bar = figure.colorbar(
+        ScalarMappable(Normalize(low, high), ListedColormap(ramp)),
+        ax=axis,
+        orientation="horizontal",
+    )
+    bar.set_label(unit)
 
 
 def _missing_panel(axis, stamp: FigureStamp) -> None:
@@ -349,8 +360,6 @@ def images_figure(images: Sequence[FigureImage], flip: bool = False) -> Figure:
     (`cutouts.render.coloured`'s 256 levels, NaN in magenta), its viewport, its catalogs'
     markers, a colorbar under each; `flip` puts row 0 at the bottom. No image: an empty
     figure."""
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import ListedColormap, Normalize
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(3.2 * max(len(images), 1), 3.9), layout="constrained")
@@ -372,17 +381,9 @@ def images_figure(images: Sequence[FigureImage], flip: bool = False) -> Figure:
         half = (image.fov if image.fov is not None else max(height, width)) / 2
         axis.set_xlim(x - half, x + half)
         axis.set_ylim((y - half, y + half) if flip else (y + half, y - half))
-        axis.set_title(image.label)
-        axis.set_xticks([])
-        axis.set_yticks([])
-        low, high = image.cuts
-        ramp = coloured(scale(np.linspace(low, high, 256)), image.colormap) / 255.0
-        bar = figure.colorbar(
-            ScalarMappable(Normalize(low, high), ListedColormap(ramp)),
-            ax=axis,
-            orientation="horizontal",
+        _titled_with_colorbar(
+            figure, axis, image.label, scale, image.cuts, image.colormap, image.unit
         )
-        bar.set_label(image.unit)
     return figure
 
 
