@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import statistics
 import time
 
 from support.doors import release
@@ -128,7 +129,8 @@ def test_png_renders_run_outside_the_servers_process(demo):
 
     Each server is a fresh process of its own, so the CPU time counted is its own alone (not
     that of threads other tests left in this one); CPU time, not wall time, so a loaded
-    machine slows both without changing the ratio much."""
+    machine slows both without changing the ratio much; the median of three runs of each, as
+    one run's CPU time varies by a quarter."""
     import subprocess
     import sys
 
@@ -142,9 +144,12 @@ def test_png_renders_run_outside_the_servers_process(demo):
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout.splitlines()[-1])
 
-    in_threads, in_processes = server_cpu(0), server_cpu(1)
-    assert in_processes["images"] == in_threads["images"]
-    assert in_processes["cpu"] < 0.5 * in_threads["cpu"], (in_processes, in_threads)
+    runs = [(server_cpu(0), server_cpu(1)) for _ in range(3)]  # alternated, so drift hits both
+    assert {run["images"] for pair in runs for run in pair} == {runs[0][0]["images"]}
+    in_threads = statistics.median(threads["cpu"] for threads, _ in runs)
+    in_processes = statistics.median(processes["cpu"] for _, processes in runs)
+    # 0.37-0.42 measured here, 0.52 once on a CI machine (single runs); in threads it is 1.
+    assert in_processes < 0.6 * in_threads, runs
 
 
 async def test_a_health_probe_on_a_hung_index_answers_503_in_seconds(tmp_path):
