@@ -192,7 +192,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--spark",
         action="store_true",
-        help="export with Spark (with --lake; Parquet: a dataset directory, see the README)",
+        help="export with Spark (with --lake; Parquet: a dataset directory; see "
+        "docs/how-to/training-sets.md)",
     )
     export.add_argument(
         "--master",
@@ -221,7 +222,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     hub = commands.add_parser(
-        "jupyterhub-config", help="print the tested JupyterHub configuration (see the README)"
+        "jupyterhub-config",
+        help="print the tested JupyterHub configuration (see docs/how-to/jupyterhub.md)",
     )
     hub.set_defaults(run=lambda _: _print_bytes(bundled("jupyterhub_config.py", "jupyter-config")))
 
@@ -652,7 +654,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise SystemExit(
             "fink-cutouts serve --jupyterhub: no JupyterHub service environment "
             "(JUPYTERHUB_SERVICE_NAME, JUPYTERHUB_API_URL, JUPYTERHUB_SERVICE_URL); "
-            "register the service in jupyterhub_config.py (see the README)"
+            "register the service in jupyterhub_config.py (see docs/how-to/jupyterhub.md)"
         )
     serve(
         settings,

@@ -8,7 +8,7 @@ Run it from a directory the hub may write to (its database, cookie secret, proxy
 
 The project's tests start the hub with this file unchanged. The login and the spawner are the
 trial ones (`DummyAuthenticator`, `SimpleLocalProcessSpawner`): replace those two settings in
-production (see the README's JupyterHub section); keep the rest.
+production (see docs/how-to/jupyterhub.md); keep the rest.
 """
 
 import os

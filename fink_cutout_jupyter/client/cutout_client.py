@@ -92,7 +92,7 @@ class CutoutClient:
             ``mag``), ``latestAlertId`` and ``points``, oldest first: each with ``kind``
             (``detection``, ``forced``, ``upper_limit``), ``mjd``, ``time`` (ISO 8601 UTC),
             ``band``, ``value``, ``error``, ``alertId`` (text) and ``indexed`` (its stamps can
-            be opened). See ``/api/v1/history`` in the README.
+            be opened). See ``/api/v1/history`` in docs/reference/http.md.
         """
         params = {"objectId": object_id, "ssObjectId": ss_object_id}
         return json_of(self.transport.get("history", params), dict)

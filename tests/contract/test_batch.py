@@ -240,8 +240,9 @@ def test_a_mixed_batch_of_ztf_and_rubin_ids_names_the_first_of_the_other_survey(
     assert rubin.handle("cutouts", {"diaObjectId": [rubin_id]}, body=True).status == 200
 
 
-# The most ids one request may ask for with all three stamps, as the README states them (from
-# the 256 MB one answer may hold and the memory measured per stamp); with one stamp, 2,000.
+# The most ids one request may ask for with all three stamps, as docs/reference/http.md states
+# them (from the 256 MB one answer may hold and the memory measured per stamp); with one stamp,
+# 2,000.
 DOCUMENTED_MOST = {"arrow": 1091, "array": 688, "FITS": 813}
 DOCUMENTED_SENTENCE = (
     "at most **1,091 ids in Arrow, 688 in JSON, 813 in FITS** (2,000 with one stamp); more is a "
@@ -249,11 +250,11 @@ DOCUMENTED_SENTENCE = (
 )
 
 
-def test_the_readme_states_the_documented_batch_limits():
+def test_the_http_reference_states_the_documented_batch_limits():
     from pathlib import Path
 
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    assert DOCUMENTED_SENTENCE in " ".join(readme.split())
+    page = Path(__file__).parents[2] / "docs" / "reference" / "http.md"
+    assert DOCUMENTED_SENTENCE in " ".join(page.read_text(encoding="utf-8").split())
 
 
 @pytest.mark.parametrize("fmt", ["arrow", "array", "FITS"])
