@@ -23,7 +23,7 @@ from support.real_data import (
     ztf_lake_case,
     ztf_lake_files,
 )
-from support.servers import free_port, start_service, wait_for_http
+from support.servers import served
 
 from fink_cutout_jupyter.demo.make import make_demo_lake
 from fink_cutout_jupyter.storage.lake import Lake
@@ -212,15 +212,8 @@ def lake_case(request) -> LakeCase:
 @pytest.fixture(scope="session")
 def served_demo(demo):
     """`fink-cutouts serve` on the demo lake: yields its base URL."""
-    port = free_port()
-    process = start_service(str(demo.root), port)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for_http(f"{url}api/v1/openapi.json")
+    with served(str(demo.root)) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from support.doc_blocks import REPOSITORY, Block, blocks, pages, shell_commands
-from support.servers import start_service, wait_for_http
+from support.servers import served
 
 from fink_cutout_jupyter.cli import _parser
 
@@ -62,13 +62,8 @@ def docs_folder(demo, rubin_demo, tmp_path_factory):
     shutil.copytree(rubin_demo.root, folder / "fink-rubin-demo-lake", symlinks=True)
     if _port_taken(DOCS_PORT):
         pytest.fail(f"port {DOCS_PORT} is taken: the docs' curl examples need it free")
-    server = start_service(str(folder / "fink-demo-lake"), DOCS_PORT)
-    try:
-        wait_for_http(f"http://127.0.0.1:{DOCS_PORT}/api/v1/openapi.json")
+    with served(str(folder / "fink-demo-lake"), DOCS_PORT):
         yield folder
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _environment() -> dict[str, str]:

@@ -49,6 +49,19 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
         The file written.
     """
     path = writable_target(path)
+    temporary = _written_beside(path, write, _mode_for(path))
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _sync_directory(path.parent)
+    return path
+
+
+def _written_beside(path: Path, write: Callable[[BinaryIO], object], mode: int) -> Path:
+    """A temporary file beside `path` holding what `write` wrote, on disk, with `mode`; removed
+    if anything fails."""
     descriptor, temporary = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
     )
@@ -57,13 +70,11 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temporary, _mode_for(path))
-        os.replace(temporary, path)
+        os.chmod(temporary, mode)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    _sync_directory(path.parent)
-    return path
+    return Path(temporary)
 
 
 def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> Path:
@@ -88,18 +99,11 @@ def create_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], objec
         The file written.
     """
     path = writable_target(path)
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
+    temporary = _written_beside(path, write, 0o666 & ~_umask())
     try:
-        with os.fdopen(descriptor, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())
         os.link(temporary, path)
     finally:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
     _sync_directory(path.parent)
     return path
 

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from support.exports import KINDS, astropy_pixels
-from support.servers import free_port, start_service, wait_for_http
+from support.servers import served
 
 from fink_cutout_jupyter.client import CutoutClient, CutoutClientError
 from fink_cutout_jupyter.client import frames as frames_module
@@ -97,15 +97,8 @@ def mixed_lake(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mixed_server(mixed_lake):
-    port = free_port()
-    process = start_service(str(mixed_lake), port)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for_http(f"{url}api/v1/openapi.json")
+    with served(str(mixed_lake)) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(params=["in-process", "HTTP"])

@@ -3,12 +3,14 @@ started as processes (``fink-cutouts serve`` and ``jupyter server`` with the ext
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -31,6 +33,20 @@ def wait_for_http(url: str, headers: dict | None = None, seconds: float = 60) ->
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"nothing answered at {url} within {seconds} s")
+
+
+@contextlib.contextmanager
+def served(lake: str, port: int | None = None) -> Iterator[str]:
+    """`fink-cutouts serve` on `lake` (on `port`, or a free one) while the block runs: its URL."""
+    port = port or free_port()
+    process = start_service(lake, port)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for_http(f"{url}api/v1/openapi.json")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def start_service(lake: str, port: int, *options: str, **popen):
