@@ -161,12 +161,30 @@ def _default(value: Any) -> str:
     return "(none)" if value in ("", None) else f"`{value!r}`"
 
 
+def _subcommand_options(name: str) -> set[str]:
+    """The option strings ``fink-cutouts NAME`` accepts, from the command's own parser."""
+    import argparse
+
+    from fink_cutout_jupyter.cli import _parser
+
+    commands = next(
+        action for action in _parser()._actions if isinstance(action, argparse._SubParsersAction)
+    )
+    return {
+        option for action in commands.choices[name]._actions for option in action.option_strings
+    }
+
+
 def settings_markdown() -> bytes:
     """The settings table: one row per `DoorSettings` field, checked against the Jupyter traits."""
     from fink_cutout_jupyter.doors.jupyter import FinkCutoutsApp
     from fink_cutout_jupyter.doors.settings import DoorSettings
 
     traits = FinkCutoutsApp.class_own_traits(config=True)
+    serve_options = _subcommand_options("serve")
+    undocumented = set(traits) - set(DoorSettings.names())
+    if undocumented:
+        raise RuntimeError(f"FinkCutoutsApp traits outside DoorSettings: {sorted(undocumented)}")
     rows = [
         "| Setting | Jupyter trait | `fink-cutouts serve` | Default | What it sets |",
         "|---|---|---|---|---|",
@@ -176,7 +194,9 @@ def settings_markdown() -> bytes:
             raise RuntimeError(f"DoorSettings.{setting.name} is not a FinkCutoutsApp trait")
         default = None if setting.default is MISSING else setting.default
         option = "--" + setting.name.replace("_", "-")
-        help_text = DoorSettings.help(setting.name).replace("|", "\\|")
+        if option not in serve_options:
+            raise RuntimeError(f"DoorSettings.{setting.name}: fink-cutouts serve has no {option}")
+        help_text = DoorSettings.help(setting.name).replace("|", "\\|").replace("<", "\\<")
         rows.append(
             f"| `{setting.name}` | `c.FinkCutoutsApp.{setting.name}` | `{option}` "
             f"| {_default(default)} | {help_text} |"
