@@ -52,6 +52,10 @@ nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_execution_in_temp = True  # files a notebook writes (flipbook.gif) land in a temporary folder
 nb_merge_streams = True
+# A static page has no kernel, and the hub may be offline: no widget manager from a CDN; each
+# widget shows the picture it carries for that case (the viewer's PNG of its stamps as drawn).
+nb_ipywidgets_js: dict[str, dict[str, str]] = {}
+nb_mime_priority_overrides = [("*", "application/vnd.jupyter.widget-view+json", None)]
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"  # numpydoc's Parameters sections give the types, as astropy's do
