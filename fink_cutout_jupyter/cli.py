@@ -297,17 +297,19 @@ def _add_door_settings(serve: argparse.ArgumentParser) -> None:
     """An option for each of the doors' `DoorSettings`, with its default and help text."""
     from dataclasses import fields
 
-    from fink_cutout_jupyter.doors.settings import DoorSettings
+    from fink_cutout_jupyter.doors.settings import DoorSettings, environment_variable
 
     types = {"str": str, "int": int, "float": float, "int | None": int}
     for setting in fields(DoorSettings):
-        default = "" if setting.name == "lake" else setting.default  # "": the environment's
+        default = "" if setting.default in ("", None) else f"; default: {setting.default}"
+        if setting.name not in ("lake", "render_processes"):  # their help names the variable
+            default = f" (${environment_variable(setting.name)}{default})"
+        elif default:
+            default = f" ({default[2:]})"
         serve.add_argument(
             f"--{setting.name.replace('_', '-')}",
             type=types[str(setting.type)],
-            default=default,
-            help=setting.metadata["help"]
-            + ("" if default in ("", None) else " (default: %(default)s)"),
+            help=setting.metadata["help"] + default.replace("%", "%%"),
         )
 
 

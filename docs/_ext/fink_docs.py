@@ -178,7 +178,7 @@ def _subcommand_options(name: str) -> set[str]:
 def settings_markdown() -> bytes:
     """The settings table: one row per `DoorSettings` field, checked against the Jupyter traits."""
     from fink_cutout_jupyter.doors.jupyter import FinkCutoutsApp
-    from fink_cutout_jupyter.doors.settings import DoorSettings
+    from fink_cutout_jupyter.doors.settings import DoorSettings, environment_variable
 
     traits = FinkCutoutsApp.class_own_traits(config=True)
     serve_options = _subcommand_options("serve")
@@ -186,8 +186,8 @@ def settings_markdown() -> bytes:
     if undocumented:
         raise RuntimeError(f"FinkCutoutsApp traits outside DoorSettings: {sorted(undocumented)}")
     rows = [
-        "| Setting | Jupyter trait | `fink-cutouts serve` | Default | What it sets |",
-        "|---|---|---|---|---|",
+        "| Setting | Jupyter trait | `fink-cutouts serve` | Environment | Default | What it sets |",
+        "|---|---|---|---|---|---|",
     ]
     for setting in fields(DoorSettings):
         if setting.name not in traits:
@@ -199,7 +199,7 @@ def settings_markdown() -> bytes:
         help_text = DoorSettings.help(setting.name).replace("|", "\\|").replace("<", "\\<")
         rows.append(
             f"| `{setting.name}` | `c.FinkCutoutsApp.{setting.name}` | `{option}` "
-            f"| {_default(default)} | {help_text} |"
+            f"| `{environment_variable(setting.name)}` | {_default(default)} | {help_text} |"
         )
     return ("\n".join(rows) + "\n").encode()
 

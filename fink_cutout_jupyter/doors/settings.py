@@ -19,7 +19,7 @@ from typing import Any
 from fink_cutout_jupyter.errors import BadParameter, quote
 from fink_cutout_jupyter.surveys import survey_named
 
-LAKE_ENVIRONMENT = "FINK_CUTOUTS_LAKE"
+LAKE_ENVIRONMENT = "FINK_CUTOUTS_LAKE"  # environment_variable("lake")
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -92,15 +92,28 @@ class DoorSettings:
     def from_environment(
         cls, environment: Mapping[str, str] | None = None, **given: Any
     ) -> DoorSettings:
-        """Settings `given`, the lake (when not given) from ``$FINK_CUTOUTS_LAKE``.
+        """Settings `given`; each other one from ``$FINK_CUTOUTS_<NAME>`` where it is set
+        (``FINK_CUTOUTS_LAKE``, ``FINK_CUTOUTS_SCIENCE_DIR``, ``FINK_CUTOUTS_WORKERS``, ...),
+        else its default. A `given` value of None counts as not given.
 
         ``$FINK_CUTOUTS_RENDER_PROCESSES`` is read where render processes start
-        (`cutouts.render_processes.default_processes`), when `render_processes` is None.
+        (`cutouts.render_processes.default_processes`, which names a bad value in a warning and
+        uses the default), when `render_processes` is None.
+
+        Raises
+        ------
+        BadParameter
+            A variable that is not a value of its setting's type, named.
         """
         environment = os.environ if environment is None else environment
-        if given.get("lake") is None:
-            given["lake"] = environment.get(LAKE_ENVIRONMENT, "")
-        return cls(**given)
+        settings = {name: value for name, value in given.items() if value is not None}
+        for setting in fields(cls):
+            variable = environment_variable(setting.name)
+            if setting.name in settings or setting.name == "render_processes":
+                continue
+            if variable in environment:
+                settings[setting.name] = _from_text(variable, environment[variable], setting.type)
+        return cls(**settings)
 
     @staticmethod
     def names() -> tuple[str, ...]:
@@ -111,6 +124,21 @@ class DoorSettings:
     def help(name: str) -> str:
         """The help text of the setting `name`."""
         return next(s.metadata["help"] for s in fields(DoorSettings) if s.name == name)
+
+
+def environment_variable(name: str) -> str:
+    """The environment variable of the setting `name`: ``FINK_CUTOUTS_<NAME>``."""
+    return f"FINK_CUTOUTS_{name.upper()}"
+
+
+def _from_text(variable: str, text: str, kind: Any) -> Any:
+    if str(kind) == "str":
+        return text
+    try:
+        return int(text) if str(kind) == "int" else float(text)
+    except ValueError:
+        expected = "a whole number" if str(kind) == "int" else "a number"
+        raise BadParameter(f"{variable}: {quote(text)}; {expected}") from None
 
 
 def _is_integer(value: object) -> bool:

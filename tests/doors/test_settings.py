@@ -66,6 +66,35 @@ def test_the_lake_comes_from_the_environment_unless_given():
     assert DoorSettings.from_environment({}, workers=2) == DoorSettings("", workers=2)
 
 
+def test_every_setting_comes_from_its_environment_variable_unless_given():
+    """What gunicorn_app (configured by the environment alone) needs for Fink's home, whose
+    archived nights are under archive/science."""
+    environment = {
+        "FINK_CUTOUTS_LAKE": "hdfs://namenode:8020/user/fink",
+        "FINK_CUTOUTS_SCIENCE_DIR": "archive/science",
+        "FINK_CUTOUTS_WORKERS": "8",
+        "FINK_CUTOUTS_TIMEOUT": "12.5",
+        "FINK_CUTOUTS_SURVEY": "lsst",
+        "FINK_CUTOUTS_RENDER_PROCESSES": "not read here",
+    }
+    settings = DoorSettings.from_environment(environment, workers=None, timeout=3)
+    assert settings == DoorSettings(
+        "hdfs://namenode:8020/user/fink",
+        survey="lsst",
+        science_dir="archive/science",
+        workers=8,
+        timeout=3,
+    )
+    for variable, text, named in [
+        ("FINK_CUTOUTS_WORKERS", "four", "FINK_CUTOUTS_WORKERS: 'four'; a whole number"),
+        ("FINK_CUTOUTS_TIMEOUT", "soon", "FINK_CUTOUTS_TIMEOUT: 'soon'; a number"),
+        ("FINK_CUTOUTS_WORKERS", "0", "workers: 0; at least 1 thread"),
+    ]:
+        with pytest.raises(BadParameter) as refused:
+            DoorSettings.from_environment({variable: text})
+        assert str(refused.value) == named
+
+
 def test_the_jupyter_traits_keep_their_names_defaults_and_help():
     configurable = set(FinkCutoutsApp.class_own_traits(config=True))
     assert set(TRAITS) <= configurable
@@ -80,9 +109,10 @@ def test_the_jupyter_traits_keep_their_names_defaults_and_help():
 
 def test_the_serve_options_are_the_settings():
     options = _parser().parse_args(["serve"])
-    defaults = DoorSettings()
-    for name in TRAITS[1:]:
-        assert getattr(options, name) == getattr(defaults, name), name
+    for name in TRAITS:  # not given: the environment's, else the setting's default
+        assert getattr(options, name) is None, name
+    given = {name: getattr(options, name) for name in TRAITS}
+    assert DoorSettings.from_environment({}, **given) == DoorSettings()
     given = _parser().parse_args(
         ["serve", "--lake", "/l", "--science-dir", "s", "--workers", "3", "--render-processes", "0"]
     )
