@@ -156,4 +156,9 @@ def test_a_block_is_found_where_it_is_and_markers_apply(tmp_path):
         (12, "text", False, None),
     ]
     assert shell_commands(found[1].code) == [["serve", "--jupyterhub"]]
+    over_lines = "fink-cutouts get X -o 'a\nb' && \\\n  fink-cutouts alerts X --lake L > out.txt\n"
+    assert shell_commands(over_lines) == [
+        ["get", "X", "-o", "a\nb"],
+        ["alerts", "X", "--lake", "L"],
+    ]
     assert all(isinstance(block, Block) for block in found)

@@ -75,11 +75,17 @@ def shell_commands(code: str) -> list[list[str]]:
     commands split at ``&&``, ``||``, ``;`` and ``|``; comments and prompts dropped)."""
     joined = re.sub(r"\\\n\s*", " ", code)
     commands = []
+    pending = ""  # a line whose quotes close on a later line (a JSON body over several lines)
     for line in joined.splitlines():
-        line = line.strip().removeprefix("$ ")
+        line = pending + line.strip().removeprefix("$ ")
         if not line or line.startswith("#"):
             continue
-        words = shlex.split(line, comments=True)
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:  # no closing quotation yet
+            pending = line + "\n"
+            continue
+        pending = ""
         command: list[str] = []
         redirected = False  # the words after > or < name files, not arguments
         for word in [*words, ";"]:
