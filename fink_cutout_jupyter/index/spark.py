@@ -14,7 +14,10 @@ the index files are written by the same functions, so the index is the same:
 From Fink's nightly Spark job::
 
     from fink_cutout_jupyter.index.spark import build_with_spark
-    build_with_spark(spark, "hdfs://namenode:8020/user/fink?user=fink", ["20241121"])
+    from fink_cutout_jupyter.storage.lake import Lake
+
+    fink = Lake("hdfs://namenode:8020/user/fink?user=fink", science_dir="archive/science")
+    build_with_spark(spark, fink, ["20241121"])
 """
 
 from __future__ import annotations
