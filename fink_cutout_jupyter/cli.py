@@ -264,6 +264,13 @@ def _parser() -> argparse.ArgumentParser:
     follow.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
     follow.add_argument("--workers", type=int, default=4, help="files read in parallel")
     follow.add_argument("--once", action="store_true", help="one poll, then exit (cron, tests)")
+    follow.add_argument(
+        "--settle-cycles",
+        type=int,
+        help="polls an archived night must be seen unchanged, with no Spark job writing the "
+        "archive (_temporary), before it replaces its live parts (default: 2; with --once, 1: "
+        "a count kept in memory does not outlive one poll)",
+    )
     follow.set_defaults(run=_index_follow)
     for action in (build, compact, follow):
         action.add_argument(
@@ -771,7 +778,14 @@ def _index_follow(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    follower = Follower(_index_of(args), args.interval, args.workers, wait=args.wait)
+    settle_cycles = args.settle_cycles
+    if settle_cycles is None:
+        settle_cycles = 1 if args.once else 2
+    if settle_cycles < 1:
+        raise BadParameter(f"--settle-cycles: {args.settle_cycles}; at least 1")
+    follower = Follower(
+        _index_of(args), args.interval, args.workers, settle_cycles=settle_cycles, wait=args.wait
+    )
     status = follower.run(once=args.once)
     if status:
         report = follower.last_report

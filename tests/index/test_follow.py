@@ -131,6 +131,24 @@ def test_index_follow_once_indexes_and_exits(root, streamed, capsys):
     assert not (root / "_cutout_index" / FOLLOWER_LOCK).exists()
 
 
+def test_index_follow_once_writes_a_merged_night_in_place_of_its_live_parts(root, streamed):
+    """From cron, each --once run is a new process: the settling count could never reach 2
+    (a night merged was never archived by --once). With --once it is 1: an archive no Spark job
+    is writing (no _temporary) is written at the first poll that sees it."""
+    put_stage(root, streamed, len(streamed.stages) - 1)
+    arguments = ["index", "follow", "--lake", str(root), "--science-dir", ARCHIVE, "--once"]
+    assert main(arguments) == 0
+    put_archive(root, streamed)
+    (root / ARCHIVE / "_temporary").mkdir()  # the merge still running: not yet
+    assert main(arguments) == 0
+    layout = lake_of(root).subdirectory("_cutout_index")
+    assert int(NAME) not in read_layout(layout)["archived"]
+    (root / ARCHIVE / "_temporary").rmdir()
+    assert main(arguments) == 0
+    assert int(NAME) in read_layout(layout)["archived"]
+    assert main([*arguments, "--settle-cycles", "0"]) == 1
+
+
 def test_sigterm_stops_the_follower_command_which_exits_0_and_releases_its_locks(root, streamed):
     put_stage(root, streamed, 0)
     command = [sys.executable, "-m", "fink_cutout_jupyter.cli", "index", "follow"]
