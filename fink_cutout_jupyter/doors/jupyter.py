@@ -1,4 +1,5 @@
-"""The Jupyter door: /api/v1/cutouts, alerts, history, limits, health, openapi.json in a server.
+"""The Jupyter door: /api/v1/cutouts, alerts, history, limits, health, openapi.json in a server,
+and the interactive API page, /api/v1/docs (`api_page`), for logged-in users like every route.
 
 The service's Prometheus metrics (`metrics`) are in prometheus_client's default registry, which
 the server's own ``/metrics`` serves (with its own authentication, see
@@ -10,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.extension.application import ExtensionApp
 from tornado import web
 from traitlets import Float, Int, TraitType, Unicode, default
 
-from fink_cutout_jupyter.contract.replies import error_reply
+from fink_cutout_jupyter.contract.replies import Reply, error_reply
+from fink_cutout_jupyter.doors.api_page import PAGE_ROUTE, SOURCES_POLICY, APIPage
 from fink_cutout_jupyter.doors.runner import APIRunner
 from fink_cutout_jupyter.doors.settings import DoorSettings
 
@@ -122,6 +124,47 @@ class NoRouteHandler(_Handler):
         self.route = self.request.path.rsplit("/api/v1/", 1)[-1]
 
 
+class _PageHandler(JupyterHandler):
+    """The API page's HTML and files: a page (not an APIHandler, whose policy forbids scripts);
+    a request without the user's login is sent to the login page."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, page: APIPage) -> None:
+        self.page = page
+
+    @property
+    def content_security_policy(self) -> str:
+        """The server's policy (frame ancestors, report URI), then the page's own origin only."""
+        return f"{super().content_security_policy}; {SOURCES_POLICY}"
+
+    def _send(self, reply: Reply) -> None:
+        self.set_status(reply.status)
+        for name, value in reply.headers.items():
+            if name != "Content-Security-Policy":  # the server's own, with the page's
+                self.set_header(name, value)
+        self.finish(reply.body if reply.status != 304 else None)
+
+
+class APIPageHandler(_PageHandler):
+    """GET /api/v1/docs: the interactive API page."""
+
+    @web.authenticated
+    @authorized("read")
+    async def get(self) -> None:
+        self.xsrf_token  # noqa: B018  # sets the _xsrf cookie the page sends back on a POST
+        self._send(await self.page.page())
+
+
+class APIPageFileHandler(_PageHandler):
+    """GET /api/v1/docs/<file>: one of the page's files (an allow-list; any other is a 404)."""
+
+    @web.authenticated
+    @authorized("read")
+    async def get(self, name: str) -> None:
+        self._send(await self.page.asset(name, self.request.headers.get("If-None-Match")))
+
+
 class FinkCutoutsApp(ExtensionApp):
     """Serve Fink cutouts from the data lake inside a Jupyter server."""
 
@@ -144,6 +187,7 @@ class FinkCutoutsApp(ExtensionApp):
         assert self.serverapp is not None  # Jupyter sets it before it initializes an extension
         settings = DoorSettings(**{name: getattr(self, name) for name in DoorSettings.names()})
         self.runner = APIRunner(settings, self.serverapp.base_url)
+        self.api_page = APIPage()
         from fink_cutout_jupyter.doors.scrubbing import redacted
 
         lake = redacted(self.lake) if self.lake else "(no lake set)"
@@ -158,9 +202,13 @@ class FinkCutoutsApp(ExtensionApp):
             ("/api/v1/limits", LimitsHandler),
             ("/api/v1/openapi.json", OpenAPIHandler),
             ("/api/v1/health", HealthHandler),
-            ("/api/v1/.*", NoRouteHandler),
         ):
             self.handlers.append((path, handler, {"runner": self.runner}))
+        self.handlers.append((f"/api/v1/{PAGE_ROUTE}", APIPageHandler, {"page": self.api_page}))
+        self.handlers.append(
+            (f"/api/v1/{PAGE_ROUTE}/(.*)", APIPageFileHandler, {"page": self.api_page})
+        )
+        self.handlers.append(("/api/v1/.*", NoRouteHandler, {"runner": self.runner}))
 
     async def stop_extension(self) -> None:
         self.runner.close()

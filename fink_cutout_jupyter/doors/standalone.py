@@ -10,7 +10,9 @@ Run it with ``fink-cutouts serve --lake ROOT`` or behind gunicorn::
 ``?token=``.)
 
 Besides /api/v1 (with /api/v1/health for probes), it serves Prometheus metrics at ``/metrics``
-(under `base_url`; see `metrics`), behind the hub token like every route when it is a hub service.
+(under `base_url`; see `metrics`), behind the hub token like every route when it is a hub service,
+and the interactive API page at ``/api/v1/docs`` (`api_page`), behind the hub token too; only the
+page's static files (Swagger UI's, ``/api/v1/docs/<file>``) are served without one.
 
 ``fink-cutouts serve`` also answers the HTTP parser's own errors (a bad or too long request line)
 in the contract's JSON shape, and closes connections that make no progress for
@@ -28,6 +30,7 @@ import sys
 from aiohttp import web
 
 from fink_cutout_jupyter.contract.replies import ROUTES, error_reply, no_route_reply
+from fink_cutout_jupyter.doors.api_page import PAGE_ROUTE, APIPage
 from fink_cutout_jupyter.doors.connections import (
     IDLE_SECONDS,
     ContractHandler,
@@ -46,6 +49,8 @@ from fink_cutout_jupyter.doors.settings import DoorSettings
 logger = logging.getLogger(__name__)
 _RUNNER = web.AppKey("runner", APIRunner)
 _MAX_BODY = web.AppKey("max_body_bytes", int)
+_PAGE = web.AppKey("api_page", APIPage)
+_PAGE_ASSET = "api-page-asset"  # the route of the page's static files
 MAX_REQUEST_LINE = 32 * 1024  # a query within the OpenAPI document's lengths always fits
 GIL_SWITCH_SECONDS = 0.001
 
@@ -67,14 +72,19 @@ def create_app(
     check = None
     if hub is not None:
         check = HubTokenCheck(hub)
-        middlewares.append(hub_auth_middleware(check))
+        middlewares.append(_static_files_public(hub_auth_middleware(check)))
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     app[_RUNNER] = runner
     app[_MAX_BODY] = MAX_BODY_BYTES
+    app[_PAGE] = APIPage()
     ignored = frozenset({TOKEN_PARAMETER}) if hub is not None else frozenset()
     for route in ROUTES:
         app.router.add_get(f"{base_url}api/v1/{route}", _handler(route, ignored=ignored))
     app.router.add_post(f"{base_url}api/v1/cutouts", _handler("cutouts", post=True))
+    app.router.add_get(f"{base_url}api/v1/{PAGE_ROUTE}", _api_page)
+    app.router.add_get(
+        f"{base_url}api/v1/{PAGE_ROUTE}/{{name:.*}}", _api_page_file, name=_PAGE_ASSET
+    )
     app.router.add_get(f"{base_url}metrics", _metrics)
 
     async def close(_: web.Application) -> None:
@@ -87,9 +97,11 @@ def create_app(
 
 
 async def gunicorn_app() -> web.AppRunner:
-    """`create_app` (configured by ``$FINK_CUTOUTS_LAKE``) in a runner for aiohttp's gunicorn
-    worker: its access log scrubbed as ``fink-cutouts serve``'s (`ScrubbedAccessLogger`, in
-    aiohttp's format), written to gunicorn's access log (``--access-logfile``)."""
+    """`create_app` (configured by the environment: ``$FINK_CUTOUTS_LAKE``,
+    ``$FINK_CUTOUTS_SCIENCE_DIR``, ...; see `DoorSettings.from_environment`) in a runner for
+    aiohttp's gunicorn worker: its access log scrubbed as ``fink-cutouts serve``'s
+    (`ScrubbedAccessLogger`, in aiohttp's format), written to gunicorn's access log
+    (``--access-logfile``)."""
     return web.AppRunner(
         create_app(),
         access_log_class=ScrubbedAccessLogger,
@@ -111,6 +123,31 @@ async def _json_errors(request: web.Request, handler) -> web.StreamResponse:
         too_large = f"body: more than {request.app[_MAX_BODY]} bytes"
         text = too_large if error.status == 413 else error.reason
         return reply_response(error_reply(error.status, text), error.headers.get("Allow"))
+
+
+def _static_files_public(auth):
+    """The hub's token check (`auth`, a middleware) on every route but the API page's static
+    files: Swagger UI's, which a browser loads without the token the page was opened with."""
+
+    @web.middleware
+    async def check_token(request: web.Request, handler) -> web.StreamResponse:
+        if request.match_info.route.name == _PAGE_ASSET:
+            return await handler(request)
+        return await auth(request, handler)
+
+    return check_token
+
+
+async def _api_page(request: web.Request) -> web.Response:
+    """The interactive API page (`api_page`)."""
+    return reply_response(await request.app[_PAGE].page())
+
+
+async def _api_page_file(request: web.Request) -> web.Response:
+    """One of the API page's static files; any other name is a 404."""
+    page = request.app[_PAGE]
+    name = request.match_info["name"]
+    return reply_response(await page.asset(name, request.headers.get("If-None-Match")))
 
 
 async def _metrics(_: web.Request) -> web.Response:
