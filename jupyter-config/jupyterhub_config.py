@@ -36,8 +36,16 @@ c.Spawner.default_url = "/lab"
 if os.geteuid() == 0:  # the trial spawner runs servers as the hub's user: allow root there
     c.Spawner.args = ["--allow-root"]
 
-# The lake, for every user's extension and CutoutClient (FINK_CUTOUTS_LAKE).
-c.Spawner.environment = {"FINK_CUTOUTS_LAKE": LAKE}
+# The lake, for every user's extension and CutoutClient (FINK_CUTOUTS_LAKE), and what the HDFS
+# client needs to reach it, from the hub's own environment where set (JupyterHub passes none of
+# its environment to servers and services). None of these is a secret: credentials (S3 keys, a
+# Kerberos ticket cache) stay out of the users' kernels; see docs/how-to/jupyterhub.md.
+HDFS_CLIENT = ("JAVA_HOME", "HADOOP_HOME", "HADOOP_CONF_DIR", "ARROW_LIBHDFS_DIR", "CLASSPATH")
+LAKE_ENVIRONMENT = {
+    "FINK_CUTOUTS_LAKE": LAKE,
+    **{name: os.environ[name] for name in HDFS_CLIENT if os.environ.get(name)},
+}
+c.Spawner.environment = dict(LAKE_ENVIRONMENT)
 
 
 def give_quickstart(spawner) -> None:
@@ -65,6 +73,7 @@ c.JupyterHub.services = [
             *(sys.executable, "-m", "fink_cutout_jupyter.cli", "serve"),
             *("--jupyterhub", "--lake", LAKE),
         ],
+        "environment": dict(LAKE_ENVIRONMENT),
         "display": True,
     }
 ]
