@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     except CutoutError as error:
         print(f"fink-cutouts: error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `... | head` stopped reading: no traceback (Python's own advice)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -810,3 +810,28 @@ def test_get_all_of_an_unknown_object_or_a_bad_picture_fails_in_one_line(
     assert error.count("\n") == 1, error
     assert message in error
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_reader_that_stops_reading_gets_no_traceback(demo):
+    """`fink-cutouts index stats ... | head -1`: the pipe closes early; the command ends quietly."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "fink_cutout_jupyter.cli", "index", "stats"]
+    done = subprocess.run(
+        [
+            "bash",
+            "-c",
+            '"$@" | head -c 1 > /dev/null; echo "${PIPESTATUS[0]}" >&2',
+            "--",
+            *command,
+            "--lake",
+            str(demo.root),
+            "--verify",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "BrokenPipe" not in done.stderr
