@@ -570,9 +570,10 @@ class CutoutViewer(StampViewer):
         dpi: float = 150,
         **kwargs: Any,
     ) -> None:
-        """A labelled figure of the three stamps as shown, with their colorbars (PNG, PDF,
-        SVG... by the file's suffix); a stamp the alert has corrupt is an empty panel with the
-        reason.
+        """A labelled figure of the three stamps with their cuts, stretches, colormaps and
+        colorbars (PNG, PDF, SVG... by the file's suffix); a stamp the alert has corrupt is an
+        empty panel with the reason. The whole stamps are drawn: unlike `StampViewer.save`, the
+        viewport's zoom and centre are not applied (a known gap).
 
         Parameters
         ----------
