@@ -9,7 +9,7 @@ before the first format) and above the RSS just before, for one request and for 
 ones; the statuses the four got (a 503 is the server refusing to go over its budget); and RSS
 above idle 3 s after they all ended.
 
-Run: python benchmarks/batch_memory.py [--repeat N]
+Run: python benchmarks/batch_memory.py [--port N] [--settle SECONDS]
 """
 
 import argparse
