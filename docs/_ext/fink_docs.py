@@ -157,10 +157,6 @@ def http_markdown(document: dict[str, Any]) -> bytes:
     return ("\n".join(lines)).encode()
 
 
-def _default(value: Any) -> str:
-    return "(none)" if value in ("", None) else f"`{value!r}`"
-
-
 def _subcommand_options(name: str) -> set[str]:
     """The option strings ``fink-cutouts NAME`` accepts, from the command's own parser."""
     import argparse
@@ -185,10 +181,7 @@ def settings_markdown() -> bytes:
     undocumented = set(traits) - set(DoorSettings.names())
     if undocumented:
         raise RuntimeError(f"FinkCutoutsApp traits outside DoorSettings: {sorted(undocumented)}")
-    rows = [
-        "| Setting | Jupyter trait | `fink-cutouts serve` | Environment | Default | What it sets |",
-        "|---|---|---|---|---|---|",
-    ]
+    rows: list[str] = []  # a definition list: the names are too long for a table's columns
     for setting in fields(DoorSettings):
         if setting.name not in traits:
             raise RuntimeError(f"DoorSettings.{setting.name} is not a FinkCutoutsApp trait")
@@ -196,11 +189,15 @@ def settings_markdown() -> bytes:
         option = "--" + setting.name.replace("_", "-")
         if option not in serve_options:
             raise RuntimeError(f"DoorSettings.{setting.name}: fink-cutouts serve has no {option}")
-        help_text = DoorSettings.help(setting.name).replace("|", "\\|").replace("<", "\\<")
-        rows.append(
-            f"| `{setting.name}` | `c.FinkCutoutsApp.{setting.name}` | `{option}` "
-            f"| `{environment_variable(setting.name)}` | {_default(default)} | {help_text} |"
-        )
+        help_text = DoorSettings.help(setting.name).replace("<", "\\<")
+        rows += [
+            f"`{setting.name}`",
+            f": {help_text}." + ("" if default in ("", None) else f" Default: `{default!r}`."),
+            "",
+            f"  Jupyter: `c.FinkCutoutsApp.{setting.name}`; `fink-cutouts serve {option}`; "
+            f"environment: `{environment_variable(setting.name)}`.",
+            "",
+        ]
     return ("\n".join(rows) + "\n").encode()
 
 
