@@ -220,7 +220,8 @@ def _parser() -> argparse.ArgumentParser:
         "--idle-timeout",
         type=float,
         default=15.0,
-        help="seconds a connection may make no progress (idle, or headers unfinished)",
+        help="seconds a connection may make no progress (idle, or headers unfinished; default: "
+        "%(default)s)",
     )
     serve.set_defaults(run=_serve)
 
@@ -230,7 +231,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     hub.set_defaults(run=lambda _: _print_bytes(bundled("jupyterhub_config.py", "jupyter-config")))
 
-    index = commands.add_parser("index", help="build, compact or describe the alert index")
+    index = commands.add_parser(
+        "index", help="build, compact, follow or inspect (stats) the alert index"
+    )
     actions = index.add_subparsers(required=True, metavar="ACTION")
     build = actions.add_parser("build", help="index nights of the lake (replaces them)")
     build.add_argument("--night", action="append", default=[], help="YYYYMMDD (repeatable)")
