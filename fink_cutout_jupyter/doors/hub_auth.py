@@ -230,11 +230,15 @@ def request_token(request: web.Request) -> str | None:
     return request.query.get(TOKEN_PARAMETER) or None
 
 
-def hub_auth_middleware(check: HubTokenCheck):
-    """An aiohttp middleware answering 403 (contract JSON) to requests without a valid token."""
+def hub_auth_middleware(check: HubTokenCheck, public_routes: frozenset[str] = frozenset()):
+    """An aiohttp middleware answering 403 (contract JSON) to requests without a valid token,
+    but for the routes named in `public_routes` (files that hold no data, such as the API
+    page's Swagger UI, which a browser loads without the token the page was opened with)."""
 
     @web.middleware
     async def require_hub_token(request: web.Request, handler) -> web.StreamResponse:
+        if request.match_info.route.name in public_routes:
+            return await handler(request)
         token = request_token(request)
         try:
             if token is None:

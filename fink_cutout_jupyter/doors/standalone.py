@@ -72,7 +72,7 @@ def create_app(
     check = None
     if hub is not None:
         check = HubTokenCheck(hub)
-        middlewares.append(_static_files_public(hub_auth_middleware(check)))
+        middlewares.append(hub_auth_middleware(check, public_routes=frozenset({_PAGE_ASSET})))
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     app[_RUNNER] = runner
     app[_MAX_BODY] = MAX_BODY_BYTES
@@ -123,19 +123,6 @@ async def _json_errors(request: web.Request, handler) -> web.StreamResponse:
         too_large = f"body: more than {request.app[_MAX_BODY]} bytes"
         text = too_large if error.status == 413 else error.reason
         return reply_response(error_reply(error.status, text), error.headers.get("Allow"))
-
-
-def _static_files_public(auth):
-    """The hub's token check (`auth`, a middleware) on every route but the API page's static
-    files: Swagger UI's, which a browser loads without the token the page was opened with."""
-
-    @web.middleware
-    async def check_token(request: web.Request, handler) -> web.StreamResponse:
-        if request.match_info.route.name == _PAGE_ASSET:
-            return await handler(request)
-        return await auth(request, handler)
-
-    return check_token
 
 
 async def _api_page(request: web.Request) -> web.Response:
