@@ -314,15 +314,14 @@ def _add_door_settings(serve: argparse.ArgumentParser) -> None:
 
     types = {"str": str, "int": int, "float": float, "int | None": int}
     for setting in fields(DoorSettings):
-        default = "" if setting.default in ("", None) else f"; default: {setting.default}"
-        if setting.name not in ("lake", "render_processes"):  # their help names the variable
-            default = f" (${environment_variable(setting.name)}{default})"
-        elif default:
-            default = f" ({default[2:]})"
+        note = ""  # the lake's and render processes' help texts name their variable
+        if setting.name not in ("lake", "render_processes"):
+            default = "" if setting.default == "" else f"; default: {setting.default}"
+            note = f" (${environment_variable(setting.name)}{default})"
         serve.add_argument(
             f"--{setting.name.replace('_', '-')}",
             type=types[str(setting.type)],
-            help=setting.metadata["help"] + default.replace("%", "%%"),
+            help=setting.metadata["help"] + note.replace("%", "%%"),
         )
 
 
