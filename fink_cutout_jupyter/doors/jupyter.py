@@ -8,6 +8,7 @@ the server's own ``/metrics`` serves (with its own authentication, see
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -19,7 +20,7 @@ from traitlets import Float, Int, TraitType, Unicode, default
 from fink_cutout_jupyter.contract.replies import Reply, error_reply
 from fink_cutout_jupyter.doors.api_page import PAGE_ROUTE, SOURCES_POLICY, APIPage
 from fink_cutout_jupyter.doors.runner import APIRunner
-from fink_cutout_jupyter.doors.settings import DoorSettings
+from fink_cutout_jupyter.doors.settings import LAKE_ENVIRONMENT, DoorSettings
 
 AUTH_RESOURCE = "fink_cutouts"
 # Jupyter's own query parameters (login token, XSRF cookie check): never API parameters.
@@ -181,7 +182,9 @@ class FinkCutoutsApp(ExtensionApp):
 
     @default("lake")
     def _default_lake(self) -> str:
-        return DoorSettings.from_environment().lake
+        # Only the lake falls back to the environment here (the traits are the configuration):
+        # another FINK_CUTOUTS_<NAME> is neither read nor checked.
+        return os.environ.get(LAKE_ENVIRONMENT, "")
 
     def initialize_settings(self) -> None:
         assert self.serverapp is not None  # Jupyter sets it before it initializes an extension

@@ -208,3 +208,13 @@ def test_serve_takes_its_lake_from_the_environment(demo):
     )
     assert refused.returncode == 1
     assert "survey: 'hst' is unknown" in refused.stderr
+
+
+def test_the_jupyter_door_reads_only_the_lake_from_the_environment(monkeypatch):
+    """The traits are the Jupyter door's configuration: a FINK_CUTOUTS_<NAME> meant for
+    `fink-cutouts serve` (even a bad one) neither changes nor breaks a Jupyter server."""
+    monkeypatch.setenv("FINK_CUTOUTS_LAKE", "/lake")
+    monkeypatch.setenv("FINK_CUTOUTS_WORKERS", "four")
+    monkeypatch.setenv("FINK_CUTOUTS_SCIENCE_DIR", "archive/science")
+    app = FinkCutoutsApp()
+    assert (app.lake, app.workers, app.science_dir) == ("/lake", 4, "science")
